@@ -1,0 +1,97 @@
+"""`cockpit …` subcommands.
+
+Parsers live here so `cockpit --help` is fast; each command imports its implementation lazily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from cockpit.errors import CockpitError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    from cockpit.sim.cli import run_sim_command
+
+    return run_sim_command(args)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from cockpit.demo import run_demo_command
+
+    return run_demo_command(args)
+
+
+def _run_config_validate(args: argparse.Namespace) -> int:
+    from cockpit.config import validate_command
+
+    return validate_command(args.file)
+
+
+def _run_keys(args: argparse.Namespace) -> int:
+    from cockpit.secrets import keys_command
+
+    return keys_command(args.action, args.exchange)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cockpit",
+        description="A terminal trading cockpit for automated crypto derivatives strategies.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sim = sub.add_parser("sim", help="run the Binance USD-M exchange simulator on loopback")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    sim.add_argument("--api-key", default=None, help="API key the simulator accepts (default: demo key)")
+    sim.add_argument("--api-secret", default=None, help="API secret the simulator accepts (default: demo)")
+    sim.add_argument("--seed", type=int, default=1, help="seed of the price random walk (default 1)")
+    sim.add_argument(
+        "--no-activity", action="store_true", help="do not run the built-in demo trader"
+    )
+    sim.add_argument("--scenario", default=None, metavar="FILE", help="TOML file of scheduled faults")
+    sim.set_defaults(handler=_run_sim)
+
+    demo = sub.add_parser("demo", help="run cockpit against an in-process simulator (no account needed)")
+    demo.add_argument("--session", default=None, metavar="PATH", help="session DuckDB file")
+    demo.add_argument("--headless", action="store_true", help="print events instead of the UI")
+    demo.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the simulator (default 1)")
+    demo.set_defaults(handler=_run_demo)
+
+    config = sub.add_parser("config", help="configuration files")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    validate = config_sub.add_parser("validate", help="check a config file and name every error")
+    validate.add_argument("file", metavar="FILE")
+    validate.set_defaults(handler=_run_config_validate)
+
+    keys = sub.add_parser("keys", help="API keys in the OS keyring")
+    keys.add_argument("action", choices=["set", "check", "delete"])
+    keys.add_argument("exchange", metavar="EXCHANGE", help="ccxt exchange id, e.g. binanceusdm")
+    keys.set_defaults(handler=_run_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except CockpitError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Textual widgets: read-only views of cockpit State."""
