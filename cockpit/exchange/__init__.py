@@ -1,0 +1,1 @@
+"""The exchange gateway: the only path from cockpit to an exchange (ccxt underneath)."""

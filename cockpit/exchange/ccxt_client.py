@@ -1,0 +1,70 @@
+"""Build the ccxt async client, pointed at a simulator when `base_url` is set.
+
+Pointing ccxt at a simulator means rewriting every host in `urls['api']` (every key kept: a missing one
+raises NotSupported). ccxt picks Binance USD-M's error table by URL prefix, so with a loopback URL it would
+map -2019 to ExchangeError instead of InsufficientFunds; `_SimulatedBinanceUsdm` restores production's table
+for the simulator's URL and changes nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt.async_support as ccxt_async
+
+SUPPORTED_EXCHANGES = ("binanceusdm",)
+
+
+class _SimulatedBinanceUsdm(ccxt_async.binanceusdm):  # type: ignore[misc]
+    """binanceusdm whose error table treats the simulator's URL as fapi.binance.com."""
+
+    cockpit_base_url: str = ""
+
+    def get_exceptions_by_url(self, url: str, exactOrBroad: str) -> dict[str, Any]:  # noqa: N803 - ccxt's name
+        if url is not None and self.cockpit_base_url and url.startswith(self.cockpit_base_url + "/fapi"):
+            linear: dict[str, Any] = self.safe_dict(self.exceptions, "linear", {})
+            table: dict[str, Any] = self.safe_dict(linear, exactOrBroad, {})
+            return table
+        result: dict[str, Any] = super().get_exceptions_by_url(url, exactOrBroad)
+        return result
+
+
+def rewrite_api_urls(urls: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """Every URL in ccxt's `urls['api']` with its scheme and host replaced by `base_url` (path kept)."""
+    base = base_url.rstrip("/")
+    out: dict[str, Any] = {}
+    for key, value in urls.items():
+        if isinstance(value, dict):
+            out[key] = rewrite_api_urls(value, base)
+        elif isinstance(value, str):
+            parts = urlsplit(value)
+            out[key] = base + parts.path
+        else:
+            out[key] = value
+    return out
+
+
+def make_ccxt_client(
+    exchange_id: str,
+    api_key: str | None,
+    api_secret: str | None,
+    base_url: str | None = None,
+    timeout_ms: int = 10_000,
+) -> Any:
+    """A ccxt async exchange; the caller owns it and must `await client.close()`."""
+    if exchange_id not in SUPPORTED_EXCHANGES:
+        raise ValueError(f"exchange {exchange_id!r} is not supported; supported: {', '.join(SUPPORTED_EXCHANGES)}")
+    config: dict[str, Any] = {
+        "apiKey": api_key,
+        "secret": api_secret,
+        "enableRateLimit": False,  # cockpit's own limiter owns the request budget
+        "timeout": timeout_ms,
+        "options": {"fetchCurrencies": False, "fetchMargins": False, "maxRetriesOnFailure": 0},
+    }
+    if base_url is None:
+        return ccxt_async.binanceusdm(config)
+    client = _SimulatedBinanceUsdm(config)
+    client.cockpit_base_url = base_url.rstrip("/")
+    client.urls["api"] = rewrite_api_urls(client.urls["api"], base_url)
+    return client

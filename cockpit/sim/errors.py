@@ -1,0 +1,55 @@
+"""Binance USD-M error responses the simulator returns: HTTP status, code and the exchange's own text."""
+
+from __future__ import annotations
+
+# code -> (HTTP status, message) as Binance USD-M sends them.
+BINANCE_ERRORS: dict[int, tuple[int, str]] = {
+    -1000: (400, "An unknown error occured while processing the request."),
+    -1003: (429, "Too many requests; current limit of IP is 2400 requests per minute."),
+    -1007: (
+        503,
+        "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+    ),
+    -1021: (400, "Timestamp for this request is outside of the recvWindow."),
+    -1022: (400, "Signature for this request is not valid."),
+    -1102: (400, "Mandatory parameter was not sent, was empty/null, or malformed."),
+    -1106: (400, "Parameter sent when not required."),
+    -1111: (400, "Precision is over the maximum defined for this asset."),
+    -1116: (400, "Invalid orderType."),
+    -1117: (400, "Invalid side."),
+    -1121: (400, "Invalid symbol."),
+    -1125: (400, "This listenKey does not exist."),
+    -2011: (400, "Unknown order sent."),
+    -2013: (400, "Order does not exist."),
+    -2015: (401, "Invalid API-key, IP, or permissions for action."),
+    -2019: (400, "Margin is insufficient."),
+    -2022: (400, "ReduceOnly Order is rejected."),
+    -4003: (400, "Quantity less than or equal to zero."),
+    -4005: (400, "Quantity greater than max quantity."),
+    -4014: (400, "Price not increased by tick size."),
+    -4164: (400, "Order's notional must be no smaller than {min_notional} (unless you choose reduce only)."),
+    -5022: (400, "Due to the order could not be executed as maker, the Post Only order will be rejected."),
+}
+
+MAINTENANCE_MESSAGE = "System is under maintenance."
+
+
+class ApiError(Exception):
+    """An error response: HTTP status plus Binance's `{"code": …, "msg": …}` body."""
+
+    def __init__(
+        self,
+        code: int,
+        msg: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        default_status, default_msg = BINANCE_ERRORS.get(code, (400, "Unknown error."))
+        self.code = code
+        self.msg = msg if msg is not None else default_msg
+        self.status = status if status is not None else default_status
+        self.headers = headers or {}
+        super().__init__(f"{self.status} {self.code} {self.msg}")
+
+    def body(self) -> dict[str, object]:
+        return {"code": self.code, "msg": self.msg}

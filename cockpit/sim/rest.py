@@ -1,0 +1,754 @@
+"""Binance USD-M REST endpoints (the paths and fields ccxt's binanceusdm uses), with auth and weights."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+
+from cockpit.sim.account import ZERO, OrderRequest, SimOrder, SimTrade, fmt
+from cockpit.sim.errors import MAINTENANCE_MESSAGE, ApiError
+
+if TYPE_CHECKING:
+    from cockpit.sim.server import SimServer
+
+WEIGHT_LIMIT_1M = 2400
+ORDER_LIMIT_1M = 1200
+LISTEN_KEY_TTL_MS = 60 * 60 * 1000
+MAX_RECV_WINDOW = 60_000
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+class WeightWindow:
+    """Request weight used in the rolling minute, as `X-MBX-USED-WEIGHT-1M` reports it."""
+
+    def __init__(self, limit: int = WEIGHT_LIMIT_1M) -> None:
+        self.limit = limit
+        self._entries: deque[tuple[float, int]] = deque()
+        self.used = 0
+
+    def _expire(self, now: float) -> None:
+        while self._entries and now - self._entries[0][0] >= 60.0:
+            self.used -= self._entries.popleft()[1]
+
+    def take(self, weight: int) -> float | None:
+        """Count `weight`; return None, or the seconds to wait when it would exceed the limit."""
+        now = time.monotonic()
+        self._expire(now)
+        if self.used + weight > self.limit:
+            return max(1.0, 60.0 - (now - self._entries[0][0])) if self._entries else 1.0
+        self._entries.append((now, weight))
+        self.used += weight
+        return None
+
+
+class RestApi:
+    """The REST half of the simulator. Routes are registered on the server's aiohttp app."""
+
+    def __init__(self, sim: SimServer) -> None:
+        self.sim = sim
+        self.weights = WeightWindow()
+        self.requests_served = 0
+
+    # ----- routing ----------------------------------------------------------------------------------
+    def routes(self) -> list[tuple[str, str, Handler, int, str]]:
+        """(method, path, handler, weight, security) where security is NONE, KEY or SIGNED."""
+        return [
+            ("GET", "/fapi/v1/ping", self.ping, 1, "NONE"),
+            ("GET", "/fapi/v1/time", self.time, 1, "NONE"),
+            ("GET", "/fapi/v1/exchangeInfo", self.exchange_info, 1, "NONE"),
+            ("GET", "/fapi/v1/ticker/bookTicker", self.book_ticker, 2, "NONE"),
+            ("GET", "/fapi/v1/ticker/24hr", self.ticker_24hr, 1, "NONE"),
+            ("GET", "/fapi/v1/ticker/price", self.ticker_price, 1, "NONE"),
+            ("GET", "/fapi/v1/premiumIndex", self.premium_index, 1, "NONE"),
+            ("GET", "/fapi/v1/depth", self.depth, 2, "NONE"),
+            ("GET", "/fapi/v2/account", self.account, 5, "SIGNED"),
+            ("GET", "/fapi/v3/account", self.account, 5, "SIGNED"),
+            ("GET", "/fapi/v2/balance", self.balance, 5, "SIGNED"),
+            ("GET", "/fapi/v3/balance", self.balance, 5, "SIGNED"),
+            ("GET", "/fapi/v1/leverageBracket", self.leverage_bracket, 1, "SIGNED"),
+            ("POST", "/fapi/v1/leverage", self.set_leverage, 1, "SIGNED"),
+            ("GET", "/fapi/v1/positionSide/dual", self.position_mode, 30, "SIGNED"),
+            ("GET", "/fapi/v2/positionRisk", self.position_risk, 5, "SIGNED"),
+            ("GET", "/fapi/v3/positionRisk", self.position_risk, 5, "SIGNED"),
+            ("POST", "/fapi/v1/order", self.create_order, 1, "SIGNED"),
+            ("GET", "/fapi/v1/order", self.get_order, 1, "SIGNED"),
+            ("DELETE", "/fapi/v1/order", self.cancel_order, 1, "SIGNED"),
+            ("DELETE", "/fapi/v1/allOpenOrders", self.cancel_all, 1, "SIGNED"),
+            ("GET", "/fapi/v1/openOrders", self.open_orders, 1, "SIGNED"),
+            ("GET", "/fapi/v1/allOrders", self.all_orders, 5, "SIGNED"),
+            ("GET", "/fapi/v1/userTrades", self.user_trades, 5, "SIGNED"),
+            ("POST", "/fapi/v1/listenKey", self.listen_key_new, 1, "KEY"),
+            ("PUT", "/fapi/v1/listenKey", self.listen_key_keepalive, 1, "KEY"),
+            ("DELETE", "/fapi/v1/listenKey", self.listen_key_close, 1, "KEY"),
+        ]
+
+    def register(self, app: web.Application) -> None:
+        for method, path, handler, weight, security in self.routes():
+            app.router.add_route(method, path, self._wrap(handler, weight, security, path))
+
+    def _wrap(self, handler: Handler, weight: int, security: str, path: str) -> Handler:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            self.requests_served += 1
+            request["body"] = (await request.text()) if request.body_exists else ""
+            try:
+                await self._gate(request, path)
+                wait = self.weights.take(weight)
+                if wait is not None:
+                    raise ApiError(-1003, status=429, headers={"Retry-After": str(int(wait + 0.999))})
+                if security != "NONE":
+                    await self._authenticate(request, signed=security == "SIGNED")
+                response = await handler(request)
+            except ApiError as exc:
+                response = _json(exc.body(), status=exc.status, headers=exc.headers)
+            response.headers["X-MBX-USED-WEIGHT-1M"] = str(self.weights.used)
+            return response
+
+        return endpoint
+
+    async def _gate(self, request: web.Request, path: str) -> None:
+        """Faults that act on every request, before it is looked at."""
+        faults = self.sim.faults
+        latency = faults.active("latency")
+        if latency is not None:
+            await asyncio.sleep(latency.params["ms"] / 1000.0)
+        if faults.active("maintenance") is not None:
+            raise ApiError(-1, MAINTENANCE_MESSAGE, status=503)
+        ban = faults.active("ban")
+        if ban is not None and ban.until is not None:
+            left = max(1, int(ban.until - time.monotonic() + 0.999))
+            until_ms = self.sim.clock.now_ms() + left * 1000
+            raise ApiError(
+                -1003,
+                f"Way too many requests; IP(127.0.0.1) banned until {until_ms}. "
+                "Please use the websocket for live updates to avoid bans.",
+                status=418,
+                headers={"Retry-After": str(left)},
+            )
+        limited = faults.consume("rate_limit")
+        if limited is not None:
+            retry = str(int(float(limited.params["retry_after_s"]) + 0.999))
+            raise ApiError(-1003, status=429, headers={"Retry-After": retry})
+        failing = faults.consume("http_error")
+        if failing is not None:
+            status = int(failing.params["status"])
+            raise ApiError(
+                -1000 if status < 500 else -1001,
+                "Internal error; unable to process your request.",
+                status=status,
+            )
+
+    async def _authenticate(self, request: web.Request, signed: bool) -> None:
+        key = request.headers.get("X-MBX-APIKEY")
+        if key != self.sim.api_key or self.sim.faults.active("auth_fail") is not None:
+            raise ApiError(-2015)
+        if not signed:
+            return
+        query = request.query_string
+        payload, signature = _strip_signature(query, request["body"])
+        if signature is None:
+            raise ApiError(
+                -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+            )
+        expected = hmac.new(self.sim.api_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            raise ApiError(-1022)
+        params = await _params(request)
+        try:
+            ts = int(params["timestamp"])
+            window = int(params.get("recvWindow", "5000"))
+        except (KeyError, ValueError):
+            raise ApiError(
+                -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
+            )
+        if window > MAX_RECV_WINDOW:
+            raise ApiError(-1102, "recvWindow must be less than 60000.")
+        now = self.sim.clock.now_ms()
+        if ts > now + 1000 or now - ts > window:
+            raise ApiError(-1021)
+
+    # ----- public -----------------------------------------------------------------------------------
+    async def ping(self, request: web.Request) -> web.Response:
+        return _json({})
+
+    async def time(self, request: web.Request) -> web.Response:
+        return _json({"serverTime": self.sim.clock.now_ms()})
+
+    async def exchange_info(self, request: web.Request) -> web.Response:
+        symbols = []
+        for spec in self.sim.specs.values():
+            symbols.append(
+                {
+                    "symbol": spec.symbol,
+                    "pair": spec.symbol,
+                    "contractType": "PERPETUAL",
+                    "deliveryDate": 4133404800000,
+                    "onboardDate": 1569398400000,
+                    "status": "TRADING",
+                    "maintMarginPercent": "2.5000",
+                    "requiredMarginPercent": "5.0000",
+                    "baseAsset": spec.base,
+                    "quoteAsset": spec.quote,
+                    "marginAsset": spec.quote,
+                    "pricePrecision": spec.price_precision,
+                    "quantityPrecision": spec.quantity_precision,
+                    "baseAssetPrecision": 8,
+                    "quotePrecision": 8,
+                    "underlyingType": "COIN",
+                    "underlyingSubType": [],
+                    "settlePlan": 0,
+                    "triggerProtect": "0.0500",
+                    "liquidationFee": "0.012500",
+                    "marketTakeBound": "0.05",
+                    "maxMoveOrderLimit": 10000,
+                    "filters": [
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": fmt(spec.tick_size),
+                            "maxPrice": "4529764",
+                            "tickSize": fmt(spec.tick_size),
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "stepSize": fmt(spec.step_size),
+                            "maxQty": fmt(spec.max_qty),
+                            "minQty": fmt(spec.min_qty),
+                        },
+                        {
+                            "filterType": "MARKET_LOT_SIZE",
+                            "stepSize": fmt(spec.step_size),
+                            "maxQty": fmt(spec.market_max_qty),
+                            "minQty": fmt(spec.min_qty),
+                        },
+                        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                        {"filterType": "MIN_NOTIONAL", "notional": fmt(spec.min_notional)},
+                        {
+                            "filterType": "PERCENT_PRICE",
+                            "multiplierUp": "1.0500",
+                            "multiplierDown": "0.9500",
+                            "multiplierDecimal": "4",
+                        },
+                    ],
+                    "orderTypes": [
+                        "LIMIT",
+                        "MARKET",
+                        "STOP",
+                        "STOP_MARKET",
+                        "TAKE_PROFIT",
+                        "TAKE_PROFIT_MARKET",
+                        "TRAILING_STOP_MARKET",
+                    ],
+                    "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+                    "permissionSets": ["GRID", "COPY"],
+                }
+            )
+        return _json(
+            {
+                "timezone": "UTC",
+                "serverTime": self.sim.clock.now_ms(),
+                "futuresType": "U_MARGINED",
+                "rateLimits": [
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        "interval": "MINUTE",
+                        "intervalNum": 1,
+                        "limit": WEIGHT_LIMIT_1M,
+                    },
+                    {
+                        "rateLimitType": "ORDERS",
+                        "interval": "MINUTE",
+                        "intervalNum": 1,
+                        "limit": ORDER_LIMIT_1M,
+                    },
+                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+                ],
+                "exchangeFilters": [],
+                "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+                "symbols": symbols,
+            }
+        )
+
+    def _symbols_from(self, params: dict[str, str]) -> list[str]:
+        symbol = params.get("symbol")
+        if symbol is None:
+            return list(self.sim.specs)
+        if symbol not in self.sim.specs:
+            raise ApiError(-1121)
+        return [symbol]
+
+    def _one_or_all(self, params: dict[str, str], rows: list[dict[str, Any]]) -> web.Response:
+        return _json(rows[0] if "symbol" in params else rows)
+
+    async def book_ticker(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        rows = []
+        for symbol in self._symbols_from(params):
+            bid, ask = self.sim.prices.bid_ask(symbol)
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "bidPrice": fmt(bid),
+                    "bidQty": "10",
+                    "askPrice": fmt(ask),
+                    "askQty": "10",
+                    "time": self.sim.clock.now_ms(),
+                    "lastUpdateId": self.sim.update_id,
+                }
+            )
+        return self._one_or_all(params, rows)
+
+    async def ticker_24hr(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        rows = []
+        now = self.sim.clock.now_ms()
+        for symbol in self._symbols_from(params):
+            last = self.sim.prices.prices[symbol]
+            open_ = self.sim.specs[symbol].start_price
+            change = last - open_
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "priceChange": fmt(change),
+                    "priceChangePercent": fmt(change / open_ * 100, 3),
+                    "weightedAvgPrice": fmt(last),
+                    "lastPrice": fmt(last),
+                    "lastQty": "1",
+                    "openPrice": fmt(open_),
+                    "highPrice": fmt(max(last, open_)),
+                    "lowPrice": fmt(min(last, open_)),
+                    "volume": "1000",
+                    "quoteVolume": fmt(last * 1000),
+                    "openTime": now - 86_400_000,
+                    "closeTime": now,
+                    "firstId": 1,
+                    "lastId": 1000,
+                    "count": 1000,
+                }
+            )
+        return self._one_or_all(params, rows)
+
+    async def ticker_price(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        rows = [
+            {"symbol": s, "price": fmt(self.sim.prices.prices[s]), "time": self.sim.clock.now_ms()}
+            for s in self._symbols_from(params)
+        ]
+        return self._one_or_all(params, rows)
+
+    async def premium_index(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        rows = [self.sim.mark_price_row(s) for s in self._symbols_from(params)]
+        return self._one_or_all(params, rows)
+
+    async def depth(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        bid, ask = self.sim.prices.bid_ask(symbol)
+        tick = self.sim.specs[symbol].tick_size
+        now = self.sim.clock.now_ms()
+        return _json(
+            {
+                "lastUpdateId": self.sim.update_id,
+                "E": now,
+                "T": now,
+                "bids": [[fmt(bid - tick * i), "10"] for i in range(5)],
+                "asks": [[fmt(ask + tick * i), "10"] for i in range(5)],
+            }
+        )
+
+    # ----- account ----------------------------------------------------------------------------------
+    def _balance_row(self) -> dict[str, Any]:
+        acct = self.sim.account
+        upnl = acct.total_unrealized()
+        margin = acct.total_position_margin()
+        open_margin = acct.open_order_margin()
+        available = acct.available()
+        return {
+            "asset": "USDT",
+            "walletBalance": fmt(acct.wallet),
+            "unrealizedProfit": fmt(upnl),
+            "marginBalance": fmt(acct.wallet + upnl),
+            "maintMargin": fmt(margin * Decimal("0.1")),
+            "initialMargin": fmt(margin + open_margin),
+            "positionInitialMargin": fmt(margin),
+            "openOrderInitialMargin": fmt(open_margin),
+            "crossWalletBalance": fmt(acct.wallet),
+            "crossUnPnl": fmt(upnl),
+            "availableBalance": fmt(available),
+            "maxWithdrawAmount": fmt(max(available, ZERO)),
+            "marginAvailable": True,
+            "updateTime": acct.update_time,
+        }
+
+    async def account(self, request: web.Request) -> web.Response:
+        acct = self.sim.account
+        row = self._balance_row()
+        positions = []
+        for symbol, pos in acct.positions.items():
+            if pos.qty == 0:
+                continue
+            positions.append(
+                {
+                    "symbol": symbol,
+                    "positionSide": "BOTH",
+                    "positionAmt": fmt(pos.qty),
+                    "unrealizedProfit": fmt(acct.unrealized(symbol)),
+                    "isolatedMargin": "0",
+                    "notional": fmt(pos.qty * acct.mark(symbol)),
+                    "isolatedWallet": "0",
+                    "initialMargin": fmt(acct.position_margin(symbol)),
+                    "maintMargin": fmt(acct.position_margin(symbol) * Decimal("0.1")),
+                    "updateTime": pos.update_time,
+                }
+            )
+        return _json(
+            {
+                "totalInitialMargin": row["initialMargin"],
+                "totalMaintMargin": row["maintMargin"],
+                "totalWalletBalance": row["walletBalance"],
+                "totalUnrealizedProfit": row["unrealizedProfit"],
+                "totalMarginBalance": row["marginBalance"],
+                "totalPositionInitialMargin": row["positionInitialMargin"],
+                "totalOpenOrderInitialMargin": row["openOrderInitialMargin"],
+                "totalCrossWalletBalance": row["crossWalletBalance"],
+                "totalCrossUnPnl": row["crossUnPnl"],
+                "availableBalance": row["availableBalance"],
+                "maxWithdrawAmount": row["maxWithdrawAmount"],
+                "assets": [row],
+                "positions": positions,
+            }
+        )
+
+    async def balance(self, request: web.Request) -> web.Response:
+        row = self._balance_row()
+        return _json([{"accountAlias": "SgsR", "balance": row["walletBalance"], **row}])
+
+    async def leverage_bracket(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        rows = []
+        for symbol in self._symbols_from(params):
+            max_lev = self.sim.specs[symbol].max_leverage
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "notionalCoef": 1.0,
+                    "brackets": [
+                        {
+                            "bracket": 1,
+                            "initialLeverage": max_lev,
+                            "notionalCap": 50000,
+                            "notionalFloor": 0,
+                            "maintMarginRatio": 0.004,
+                            "cum": 0.0,
+                        },
+                        {
+                            "bracket": 2,
+                            "initialLeverage": 50,
+                            "notionalCap": 10_000_000,
+                            "notionalFloor": 50000,
+                            "maintMarginRatio": 0.01,
+                            "cum": 300.0,
+                        },
+                    ],
+                }
+            )
+        return _json(rows)
+
+    async def set_leverage(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        try:
+            leverage = int(params["leverage"])
+        except (KeyError, ValueError):
+            raise ApiError(
+                -1102, "Mandatory parameter 'leverage' was not sent, was empty/null, or malformed."
+            )
+        if not 1 <= leverage <= self.sim.specs[symbol].max_leverage:
+            raise ApiError(-4028, "Leverage {} is not valid".format(leverage))
+        self.sim.account.leverage[symbol] = leverage
+        return _json({"leverage": leverage, "maxNotionalValue": "50000", "symbol": symbol})
+
+    async def position_mode(self, request: web.Request) -> web.Response:
+        return _json({"dualSidePosition": False})
+
+    async def position_risk(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        acct = self.sim.account
+        rows = []
+        for symbol in self._symbols_from(params):
+            pos = acct.positions[symbol]
+            if pos.qty == 0 and "symbol" not in params and request.path.startswith("/fapi/v3"):
+                continue
+            mark = acct.mark(symbol)
+            rows.append(
+                {
+                    "symbol": symbol,
+                    "positionSide": "BOTH",
+                    "positionAmt": fmt(pos.qty),
+                    "entryPrice": fmt(pos.entry),
+                    "breakEvenPrice": fmt(pos.entry),
+                    "markPrice": fmt(mark),
+                    "unRealizedProfit": fmt(acct.unrealized(symbol)),
+                    "liquidationPrice": fmt(self.sim.liquidation_price(symbol)),
+                    "isolatedMargin": "0",
+                    "notional": fmt(pos.qty * mark),
+                    "marginAsset": "USDT",
+                    "isolatedWallet": "0",
+                    "initialMargin": fmt(acct.position_margin(symbol)),
+                    "maintMargin": fmt(acct.position_margin(symbol) * Decimal("0.1")),
+                    "positionInitialMargin": fmt(acct.position_margin(symbol)),
+                    "openOrderInitialMargin": "0",
+                    "adl": 0,
+                    "bidNotional": "0",
+                    "askNotional": "0",
+                    "updateTime": pos.update_time,
+                    "leverage": str(acct.leverage[symbol]),
+                    "marginType": "cross",
+                    "maxNotionalValue": "50000",
+                    "isAutoAddMargin": "false",
+                }
+            )
+        return _json(rows)
+
+    # ----- orders -----------------------------------------------------------------------------------
+    async def create_order(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        req = _order_request(params, self.sim.specs)
+        faults = self.sim.faults
+        rejected = faults.consume("reject_orders")
+        if rejected is not None:
+            raise ApiError(int(rejected.params["code"]))
+        partial = faults.consume("partial_fill")
+        ratio = Decimal(repr(partial.params["ratio"])) if partial is not None else None
+        order = self.sim.account.place(req, partial_ratio=ratio)
+        if faults.consume("apply_then_fail") is not None:
+            raise ApiError(-1007)
+        return _json(_order_json(order))
+
+    async def get_order(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        order = self._find(params)
+        if order is None:
+            raise ApiError(-2013)
+        return _json(_order_json(order))
+
+    async def cancel_order(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        order_id, client_id = _order_ids(params)
+        return _json(_order_json(self.sim.account.cancel(symbol, order_id, client_id)))
+
+    async def cancel_all(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        self.sim.account.cancel_all(symbol)
+        return _json({"code": 200, "msg": "The operation of cancel all open order is done."})
+
+    async def open_orders(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbols = set(self._symbols_from(params))
+        return _json([_order_json(o) for o in self.sim.account.open_orders() if o.symbol in symbols])
+
+    async def all_orders(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        orders = [o for o in self.sim.account.orders.values() if o.symbol == symbol]
+        return _json(
+            [_order_json(o) for o in _window(orders, params, lambda o: o.time, lambda o: o.order_id)]
+        )
+
+    async def user_trades(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        trades = [t for t in self.sim.account.trades if t.symbol == symbol]
+        if "fromId" in params:
+            trades = [t for t in trades if t.trade_id >= int(params["fromId"])]
+        trades = _window(trades, params, lambda t: t.time, lambda t: t.trade_id)
+        return _json([_trade_json(t) for t in trades])
+
+    def _find(self, params: dict[str, str]) -> SimOrder | None:
+        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        order_id, client_id = _order_ids(params)
+        return self.sim.account.find(symbol, order_id, client_id)
+
+    # ----- user data stream -------------------------------------------------------------------------
+    async def listen_key_new(self, request: web.Request) -> web.Response:
+        now = self.sim.clock.now_ms()
+        live = [k for k, exp in self.sim.listen_keys.items() if exp > now]
+        key = live[0] if live else secrets.token_urlsafe(48)
+        self.sim.listen_keys[key] = now + LISTEN_KEY_TTL_MS
+        return _json({"listenKey": key})
+
+    async def listen_key_keepalive(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        key = params.get("listenKey") or next(iter(self.sim.listen_keys), None)
+        if key is None or key not in self.sim.listen_keys:
+            raise ApiError(-1125)
+        self.sim.listen_keys[key] = self.sim.clock.now_ms() + LISTEN_KEY_TTL_MS
+        return _json({"listenKey": key})
+
+    async def listen_key_close(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        key = params.get("listenKey") or next(iter(self.sim.listen_keys), None)
+        if key is not None and self.sim.listen_keys.pop(key, None) is not None:
+            await self.sim.hub.close_listen_key(key)
+        return _json({})
+
+
+# ----- helpers ----------------------------------------------------------------------------------------
+def _strip_signature(query: str, body: str) -> tuple[str, str | None]:
+    """The signed payload (query string, then body) without the `signature` parameter, and the signature."""
+    signature: str | None = None
+    parts: list[str] = []
+    for chunk in (query, body):
+        kept = []
+        for pair in chunk.split("&") if chunk else []:
+            if pair.startswith("signature="):
+                signature = pair[len("signature=") :]
+            else:
+                kept.append(pair)
+        if kept:
+            parts.append("&".join(kept))
+    return "".join(parts), signature
+
+
+async def _params(request: web.Request) -> dict[str, str]:
+    params = dict(request.query)
+    body: str = request.get("body", "")
+    if body:
+        params.update(parse_qsl(body, keep_blank_values=True))
+    return params
+
+
+def _decimal(params: dict[str, str], name: str) -> Decimal | None:
+    if name not in params:
+        return None
+    try:
+        value = Decimal(params[name])
+    except InvalidOperation:
+        raise ApiError(-1102, f"Parameter '{name}' was malformed.") from None
+    if not value.is_finite():
+        raise ApiError(-1102, f"Parameter '{name}' was malformed.")
+    return value
+
+
+def _order_request(params: dict[str, str], specs: dict[str, Any]) -> OrderRequest:
+    symbol = params.get("symbol", "")
+    if symbol not in specs:
+        raise ApiError(-1121)
+    side = params.get("side", "")
+    if side not in ("BUY", "SELL"):
+        raise ApiError(-1117)
+    order_type = params.get("type", "")
+    if order_type not in ("MARKET", "LIMIT"):
+        raise ApiError(-1116)
+    quantity = _decimal(params, "quantity")
+    if quantity is None:
+        raise ApiError(-1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
+    tif = params.get("timeInForce", "GTC")
+    if order_type == "LIMIT" and "timeInForce" not in params:
+        raise ApiError(-1102, "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.")
+    if order_type == "MARKET" and "price" in params:
+        raise ApiError(-1106, "Parameter 'price' sent when not required.")
+    return OrderRequest(
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        quantity=quantity,
+        price=_decimal(params, "price"),
+        time_in_force=tif,
+        reduce_only=params.get("reduceOnly", "false").lower() == "true",
+        client_order_id=params.get("newClientOrderId"),
+    )
+
+
+def _order_ids(params: dict[str, str]) -> tuple[int | None, str | None]:
+    order_id = params.get("orderId")
+    client_id = params.get("origClientOrderId")
+    if order_id is None and client_id is None:
+        raise ApiError(
+            -1102, "Param 'orderId' or 'origClientOrderId' must be sent, but both were empty/null!"
+        )
+    try:
+        return (int(order_id) if order_id is not None else None), client_id
+    except ValueError:
+        raise ApiError(-1102, "Parameter 'orderId' was malformed.") from None
+
+
+def _window(
+    items: list[Any], params: dict[str, str], when: Callable[[Any], int], ident: Callable[[Any], int]
+) -> list[Any]:
+    if "startTime" in params:
+        items = [i for i in items if when(i) >= int(params["startTime"])]
+    if "endTime" in params:
+        items = [i for i in items if when(i) <= int(params["endTime"])]
+    items = sorted(items, key=ident)
+    limit = min(int(params.get("limit", "500")), 1000)
+    return items[-limit:] if "fromId" not in params else items[:limit]
+
+
+def _order_json(order: SimOrder) -> dict[str, Any]:
+    return {
+        "orderId": order.order_id,
+        "symbol": order.symbol,
+        "status": order.status,
+        "clientOrderId": order.client_order_id,
+        "price": fmt(order.price),
+        "avgPrice": fmt(order.avg_price),
+        "origQty": fmt(order.orig_qty),
+        "executedQty": fmt(order.executed_qty),
+        "cumQty": fmt(order.executed_qty),
+        "cumQuote": fmt(order.cum_quote),
+        "timeInForce": order.time_in_force,
+        "type": order.type,
+        "reduceOnly": order.reduce_only,
+        "closePosition": False,
+        "side": order.side,
+        "positionSide": "BOTH",
+        "stopPrice": "0",
+        "workingType": "CONTRACT_PRICE",
+        "priceProtect": False,
+        "origType": order.type,
+        "priceMatch": "NONE",
+        "selfTradePreventionMode": "NONE",
+        "goodTillDate": 0,
+        "time": order.time,
+        "updateTime": order.update_time,
+    }
+
+
+def _trade_json(trade: SimTrade) -> dict[str, Any]:
+    return {
+        "buyer": trade.side == "BUY",
+        "commission": fmt(trade.commission),
+        "commissionAsset": "USDT",
+        "id": trade.trade_id,
+        "maker": trade.maker,
+        "orderId": trade.order_id,
+        "price": fmt(trade.price),
+        "qty": fmt(trade.qty),
+        "quoteQty": fmt(trade.price * trade.qty),
+        "realizedPnl": fmt(trade.realized_pnl),
+        "side": trade.side,
+        "positionSide": "BOTH",
+        "symbol": trade.symbol,
+        "time": trade.time,
+    }

@@ -1,0 +1,62 @@
+"""The built-in demo trader: an external strategy on the simulator's account, so the demo is alive.
+
+It trades through the REST API with its own signed client, as another process on the account would: its
+orders and fills reach every user stream, and cockpit sees them as fills it did not place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING
+
+from cockpit.sim.client import SignedClient
+
+if TYPE_CHECKING:
+    from cockpit.sim.server import SimServer
+
+
+class DemoTrader:
+    def __init__(self, sim: SimServer, seed: int, pause_s: tuple[float, float] = (1.5, 5.0)) -> None:
+        self._sim = sim
+        self._rng = random.Random(seed)
+        self._pause = pause_s
+        self.orders_sent = 0
+
+    async def run(self) -> None:
+        async with SignedClient(self._sim.base_url, self._sim.api_key, self._sim.api_secret) as client:
+            while True:
+                await asyncio.sleep(self._rng.uniform(*self._pause))
+                try:
+                    await self._act(client)
+                except (OSError, asyncio.TimeoutError, ValueError):
+                    continue  # a fault is in force; an external strategy keeps going
+
+    async def _act(self, client: SignedClient) -> None:
+        symbol = self._rng.choice(list(self._sim.specs))
+        spec = self._sim.specs[symbol]
+        position = self._sim.account.positions[symbol].qty
+        self.orders_sent += 1
+        if position != 0 and self._rng.random() < 0.45:
+            await client.request("POST", "/fapi/v1/order", {
+                "symbol": symbol, "side": "SELL" if position > 0 else "BUY", "type": "MARKET",
+                "quantity": format(abs(position), "f"), "reduceOnly": True,
+            })
+            return
+        notional = Decimal(self._rng.randrange(150, 1500))
+        price = self._sim.prices.prices[symbol]
+        qty = (notional / price / spec.step_size).to_integral_value(ROUND_DOWN) * spec.step_size
+        qty = max(qty, spec.min_qty)
+        if qty * price < spec.min_notional:
+            return
+        side = self._rng.choice(("BUY", "SELL"))
+        if self._rng.random() < 0.7:
+            await client.request("POST", "/fapi/v1/order", {
+                "symbol": symbol, "side": side, "type": "MARKET", "quantity": format(qty, "f")})
+        else:
+            offset = spec.tick_size * self._rng.randrange(1, 20)
+            limit = price - offset if side == "BUY" else price + offset
+            await client.request("POST", "/fapi/v1/order", {
+                "symbol": symbol, "side": side, "type": "LIMIT", "timeInForce": "GTC",
+                "quantity": format(qty, "f"), "price": format(spec.round_price(limit), "f")})
