@@ -1,0 +1,234 @@
+"""API secrets: from the env vars COCKPIT_API_KEY / COCKPIT_API_SECRET, else the OS keyring.
+
+Secrets never appear in reprs, logs, exception messages or files written by cockpit.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import keyring
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
+from keyring.errors import KeyringError, KeyringLocked, NoKeyringError, PasswordDeleteError
+
+from cockpit.errors import CockpitError, UsageError
+
+ENV_KEY = "COCKPIT_API_KEY"
+ENV_SECRET = "COCKPIT_API_SECRET"
+USER_KEY = "api_key"
+USER_SECRET = "api_secret"
+REDACTED = "<redacted>"
+
+
+class SecretsError(CockpitError):
+    """API keys are missing, half-set, or the keyring cannot be used."""
+
+
+def service_name(exchange_id: str) -> str:
+    return f"cockpit:{exchange_id}"
+
+
+def mask_key(api_key: str) -> str:
+    """At most the first 4 characters, and none of a key too short to be real."""
+    return f"{api_key[:4]}…" if len(api_key) >= 16 else "…"
+
+
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key={mask_key(self.api_key)!r}, api_secret={REDACTED})"
+
+    __str__ = __repr__
+
+
+def _no_backend_error() -> SecretsError:
+    return SecretsError(
+        "no usable OS keyring backend",
+        "keyring found no secure storage (typical on a headless SSH server: no Secret Service, "
+        "KWallet or macOS Keychain)",
+        "install an encrypted-file backend: `pip install keyrings.cryptfile` and "
+        "`export PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring`; "
+        f"or export {ENV_KEY} and {ENV_SECRET}",
+    )
+
+
+def describe_backend(backend: KeyringBackend) -> str:
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    try:
+        file_path = getattr(backend, "file_path", None)
+    except Exception:  # a property of a third-party backend; the name alone will do
+        file_path = None
+    return f"{name} ({file_path})" if isinstance(file_path, str) else name
+
+
+def _backend() -> KeyringBackend:
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        raise _no_backend_error()
+    return backend
+
+
+def _scrub(text: str, secret_values: tuple[str, ...]) -> str:
+    for value in secret_values:
+        if value:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+@contextmanager
+def _keyring_errors(backend: KeyringBackend, *secret_values: str) -> Iterator[None]:
+    """Turn keyring/OS failures into SecretsError without ever carrying a secret value."""
+    name = describe_backend(backend)
+    try:
+        yield
+    except NoKeyringError:
+        raise _no_backend_error() from None
+    except KeyringLocked:
+        fix = f"unlock the keyring (log in to the desktop session), or export {ENV_KEY} and {ENV_SECRET}"
+        raise SecretsError("the keyring is locked", f"backend {name}", fix) from None
+    except (KeyringError, OSError) as exc:
+        detail = _scrub(f"{type(exc).__name__}: {exc}", secret_values)
+        fix = f"check the keyring backend, or export {ENV_KEY} and {ENV_SECRET}"
+        raise SecretsError(f"keyring backend {name} failed", detail, fix) from None
+
+
+def locate_credentials(exchange_id: str, env: Mapping[str, str] | None = None) -> tuple[Credentials, str]:
+    """The credentials and a description of where they came from (env vars or keyring backend)."""
+    environ = os.environ if env is None else env
+    api_key, api_secret = environ.get(ENV_KEY, ""), environ.get(ENV_SECRET, "")
+    if api_key and api_secret:
+        return Credentials(api_key, api_secret), f"environment ({ENV_KEY}, {ENV_SECRET})"
+    if api_key or api_secret:
+        present, missing = (ENV_KEY, ENV_SECRET) if api_key else (ENV_SECRET, ENV_KEY)
+        raise SecretsError(
+            f"{present} is set but {missing} is not",
+            "the env vars override the keyring, and both are needed",
+            f"export {missing} as well, or unset {present} to use the keyring",
+        )
+    backend = _backend()
+    service = service_name(exchange_id)
+    with _keyring_errors(backend):
+        stored_key = backend.get_password(service, USER_KEY)
+        stored_secret = backend.get_password(service, USER_SECRET)
+    where = f"keyring {describe_backend(backend)}"
+    if not stored_key and not stored_secret:
+        raise SecretsError(
+            f"no API keys for {exchange_id}",
+            f"nothing under service {service!r} in {where}, and {ENV_KEY} / {ENV_SECRET} are not set",
+            f"run `cockpit keys set {exchange_id}`, or export {ENV_KEY} and {ENV_SECRET}",
+        )
+    if not stored_key or not stored_secret:
+        missing = USER_KEY if not stored_key else USER_SECRET
+        raise SecretsError(
+            f"incomplete API keys for {exchange_id}",
+            f"{missing!r} is missing under service {service!r} in {where}",
+            f"run `cockpit keys set {exchange_id}` to store both again",
+        )
+    return Credentials(stored_key, stored_secret), where
+
+
+def load_credentials(exchange_id: str, env: Mapping[str, str] | None = None) -> Credentials:
+    """Env vars COCKPIT_API_KEY + COCKPIT_API_SECRET if set, else keyring service `cockpit:<exchange_id>`."""
+    return locate_credentials(exchange_id, env)[0]
+
+
+# --- `cockpit keys set|check|delete EXCHANGE` -----------------------------------------------------------
+
+
+def _read_secret(prompt: str) -> str:
+    """getpass on a terminal; one line from a pipe otherwise. Never echoed."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(prompt).strip()
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    print(file=sys.stderr)
+    return line.strip()
+
+
+def _notes(backend: KeyringBackend | None) -> None:
+    if backend is not None and type(backend).__name__ == "PlaintextKeyring":
+        print(f"warning: {describe_backend(backend)} stores secrets UNENCRYPTED", file=sys.stderr)
+    if os.environ.get(ENV_KEY) or os.environ.get(ENV_SECRET):
+        print(
+            f"note: {ENV_KEY}/{ENV_SECRET} are set here and take precedence over the keyring", file=sys.stderr
+        )
+
+
+def _set(exchange: str) -> int:
+    backend = _backend()  # fail before the operator pastes anything
+    values: list[str] = []
+    for label in ("API key", "API secret"):
+        value = _read_secret(f"{label} for {exchange}: ")
+        if not value:
+            raise UsageError(
+                f"empty {label}",
+                "nothing was entered, so nothing was stored",
+                f"run `cockpit keys set {exchange}` again and paste it (or pipe two lines: key, then secret)",
+            )
+        values.append(value)
+    api_key, api_secret = values
+    service = service_name(exchange)
+    with _keyring_errors(backend, api_key, api_secret):
+        backend.set_password(service, USER_KEY, api_key)
+        backend.set_password(service, USER_SECRET, api_secret)
+        kept = (backend.get_password(service, USER_KEY), backend.get_password(service, USER_SECRET))
+    if kept != (api_key, api_secret):
+        raise SecretsError(
+            "the keyring did not keep the keys",
+            f"read-back from {describe_backend(backend)} differs from what was stored",
+            f"check the keyring backend, or export {ENV_KEY} and {ENV_SECRET}",
+        )
+    print(f"ok: stored API key {mask_key(api_key)} and secret for {exchange} in {describe_backend(backend)}")
+    _notes(backend)
+    return 0
+
+
+def _check(exchange: str) -> int:
+    creds, where = locate_credentials(exchange)
+    print(f"ok: API keys for {exchange} from {where}: key {mask_key(creds.api_key)}, secret {REDACTED}")
+    return 0
+
+
+def _delete(exchange: str) -> int:
+    backend = _backend()
+    service = service_name(exchange)
+    removed: list[str] = []
+    with _keyring_errors(backend):
+        for user in (USER_KEY, USER_SECRET):
+            try:
+                backend.delete_password(service, user)
+            except PasswordDeleteError:
+                continue
+            removed.append(user)
+    if not removed:
+        print(f"no API keys stored for {exchange} in {describe_backend(backend)}", file=sys.stderr)
+        return 1
+    print(f"ok: deleted {' and '.join(removed)} for {exchange} from {describe_backend(backend)}")
+    _notes(None)
+    return 0
+
+
+def keys_command(action: str, exchange: str) -> int:
+    """`cockpit keys set|check|delete EXCHANGE`; errors are printed (never a secret) as the exit code says."""
+    from cockpit.config import exchange_id_problem
+
+    actions = {"set": _set, "check": _check, "delete": _delete}
+    try:
+        if action not in actions:
+            raise UsageError(f"unknown action {action!r}", "", "use one of: set, check, delete")
+        problem = exchange_id_problem(exchange, gateway_only=False)
+        if problem:
+            raise UsageError(f"exchange {exchange!r} {problem[0]}", "", problem[1])
+        return actions[action](exchange)
+    except CockpitError as exc:
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
