@@ -54,7 +54,9 @@ def make_ccxt_client(
 ) -> Any:
     """A ccxt async exchange; the caller owns it and must `await client.close()`."""
     if exchange_id not in SUPPORTED_EXCHANGES:
-        raise ValueError(f"exchange {exchange_id!r} is not supported; supported: {', '.join(SUPPORTED_EXCHANGES)}")
+        raise ValueError(
+            f"exchange {exchange_id!r} is not supported; supported: {', '.join(SUPPORTED_EXCHANGES)}"
+        )
     config: dict[str, Any] = {
         "apiKey": api_key,
         "secret": api_secret,

@@ -29,13 +29,18 @@ async def _serve(sim: SimServer, host: str, port: int) -> int:
     try:
         url = await sim.start(host=host, port=port)
     except OSError as exc:
-        print(f"error: cannot listen on {host}:{port}: {exc.strerror}\n  fix: choose another --port "
-              "(0 picks a free one)", file=sys.stderr)
+        print(
+            f"error: cannot listen on {host}:{port}: {exc.strerror}\n  fix: choose another --port "
+            "(0 picks a free one)",
+            file=sys.stderr,
+        )
         return 1
     print(f"cockpit sim listening on {url}", flush=True)
     print(f"  api key: {sim.api_key}  (secret given with --api-secret, or the demo secret)", flush=True)
-    print(f"  streams: {url.replace('http', 'ws', 1)}/ws/btcusdt@bookTicker  faults: POST {url}/_sim/faults",
-          flush=True)
+    print(
+        f"  streams: {url.replace('http', 'ws', 1)}/ws/btcusdt@bookTicker  faults: POST {url}/_sim/faults",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -34,12 +34,15 @@ class SignedClient:
             await self._session.close()
             self._session = None
 
-    async def request(self, method: str, path: str, params: dict[str, Any] | None = None,
-                      signed: bool = True) -> Any:
+    async def request(
+        self, method: str, path: str, params: dict[str, Any] | None = None, signed: bool = True
+    ) -> Any:
         """Send a request; returns the parsed JSON body. Error bodies are returned, not raised."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        query = {k: ("true" if v is True else "false" if v is False else v) for k, v in (params or {}).items()}
+        query = {
+            k: ("true" if v is True else "false" if v is False else v) for k, v in (params or {}).items()
+        }
         if signed:
             query["timestamp"] = int(time.time() * 1000)
             query["recvWindow"] = 10_000

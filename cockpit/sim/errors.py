@@ -43,12 +43,14 @@ class ApiError(Exception):
         msg: str | None = None,
         status: int | None = None,
         headers: dict[str, str] | None = None,
+        html: str | None = None,
     ) -> None:
         default_status, default_msg = BINANCE_ERRORS.get(code, (400, "Unknown error."))
         self.code = code
         self.msg = msg if msg is not None else default_msg
         self.status = status if status is not None else default_status
         self.headers = headers or {}
+        self.html = html  # a proxy's HTML page instead of Binance's JSON body (502/504 from the CDN)
         super().__init__(f"{self.status} {self.code} {self.msg}")
 
     def body(self) -> dict[str, object]:

@@ -26,6 +26,7 @@ WEIGHT_LIMIT_1M = 2400
 ORDER_LIMIT_1M = 1200
 LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 MAX_RECV_WINDOW = 60_000
+BODY = web.RequestKey("body", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -107,7 +108,7 @@ class RestApi:
     def _wrap(self, handler: Handler, weight: int, security: str, path: str) -> Handler:
         async def endpoint(request: web.Request) -> web.StreamResponse:
             self.requests_served += 1
-            request["body"] = (await request.text()) if request.body_exists else ""
+            request[BODY] = (await request.text()) if request.body_exists else ""
             try:
                 await self._gate(request, path)
                 wait = self.weights.take(weight)
@@ -117,7 +118,12 @@ class RestApi:
                     await self._authenticate(request, signed=security == "SIGNED")
                 response = await handler(request)
             except ApiError as exc:
-                response = _json(exc.body(), status=exc.status, headers=exc.headers)
+                if exc.html is not None:
+                    response = web.Response(
+                        text=exc.html, status=exc.status, content_type="text/html", headers=exc.headers
+                    )
+                else:
+                    response = _json(exc.body(), status=exc.status, headers=exc.headers)
             response.headers["X-MBX-USED-WEIGHT-1M"] = str(self.weights.used)
             return response
 
@@ -149,11 +155,10 @@ class RestApi:
         failing = faults.consume("http_error")
         if failing is not None:
             status = int(failing.params["status"])
-            raise ApiError(
-                -1000 if status < 500 else -1001,
-                "Internal error; unable to process your request.",
-                status=status,
-            )
+            if status in (500, 503):
+                raise ApiError(-1001, "Internal error; unable to process your request.", status=status)
+            page = f"<html><head><title>{status}</title></head><body><h1>{status} Error</h1></body></html>"
+            raise ApiError(-1000, status=status, html=page)
 
     async def _authenticate(self, request: web.Request, signed: bool) -> None:
         key = request.headers.get("X-MBX-APIKEY")
@@ -162,7 +167,7 @@ class RestApi:
         if not signed:
             return
         query = request.query_string
-        payload, signature = _strip_signature(query, request["body"])
+        payload, signature = _strip_signature(query, request[BODY])
         if signature is None:
             raise ApiError(
                 -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
@@ -177,7 +182,7 @@ class RestApi:
         except (KeyError, ValueError):
             raise ApiError(
                 -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
-            )
+            ) from None
         if window > MAX_RECV_WINDOW:
             raise ApiError(-1102, "recvWindow must be less than 60000.")
         now = self.sim.clock.now_ms()
@@ -480,9 +485,9 @@ class RestApi:
         except (KeyError, ValueError):
             raise ApiError(
                 -1102, "Mandatory parameter 'leverage' was not sent, was empty/null, or malformed."
-            )
+            ) from None
         if not 1 <= leverage <= self.sim.specs[symbol].max_leverage:
-            raise ApiError(-4028, "Leverage {} is not valid".format(leverage))
+            raise ApiError(-4028, f"Leverage {leverage} is not valid")
         self.sim.account.leverage[symbol] = leverage
         return _json({"leverage": leverage, "maxNotionalValue": "50000", "symbol": symbol})
 
@@ -632,7 +637,7 @@ def _strip_signature(query: str, body: str) -> tuple[str, str | None]:
 
 async def _params(request: web.Request) -> dict[str, str]:
     params = dict(request.query)
-    body: str = request.get("body", "")
+    body = request.get(BODY, "")
     if body:
         params.update(parse_qsl(body, keep_blank_values=True))
     return params

@@ -1,15 +1,15 @@
 """Scenario files: faults scheduled on a timeline, for `cockpit sim --scenario FILE`.
 
-    [[fault]]
-    at = 5.0            # seconds after the simulator starts
-    kind = "ws_drop"
-    refuse_s = 3
+[[fault]]
+at = 5.0            # seconds after the simulator starts
+kind = "ws_drop"
+refuse_s = 3
 
-    [[fault]]
-    at = 20
-    kind = "rate_limit"
-    count = 3
-    retry_after_s = 2
+[[fault]]
+at = 20
+kind = "rate_limit"
+count = 3
+retry_after_s = 2
 """
 
 from __future__ import annotations
@@ -26,11 +26,17 @@ def load_scenario(path: Path) -> list[tuple[float, dict[str, Any]]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"scenario file {path} does not exist", fix="pass the path of a TOML scenario file")
+        raise UsageError(
+            f"scenario file {path} does not exist", fix="pass the path of a TOML scenario file"
+        ) from None
     except OSError as exc:
-        raise UsageError(f"cannot read scenario file {path}", str(exc), "check the path and its permissions")
+        raise UsageError(
+            f"cannot read scenario file {path}", str(exc), "check the path and its permissions"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path} is not valid TOML", str(exc), "fix the syntax at the line and column named")
+        raise UsageError(
+            f"{path} is not valid TOML", str(exc), "fix the syntax at the line and column named"
+        ) from None
     unknown = sorted(set(data) - {"fault"})
     problems: list[str] = []
     if unknown:
@@ -54,6 +60,9 @@ def load_scenario(path: Path) -> list[tuple[float, dict[str, Any]]]:
             continue
         timeline.append((float(at), spec))
     if problems:
-        raise UsageError(f"scenario file {path} has {len(problems)} problem(s)", "\n  ".join(problems),
-                         "correct each entry named above; fault kinds and parameters are listed in the README")
+        raise UsageError(
+            f"scenario file {path} has {len(problems)} problem(s)",
+            "\n  ".join(problems),
+            "correct each entry named above; fault kinds and parameters are listed in the README",
+        )
     return timeline

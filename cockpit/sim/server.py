@@ -86,16 +86,18 @@ class SimServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets  # noqa: S101 - aiohttp just bound it
-        self.port = int(server.sockets[0].getsockname()[1])
+        sockets = getattr(site._server, "sockets", None) or []
+        if not sockets:
+            raise OSError(f"simulator did not bind {host}:{port}")
+        self.port = int(sockets[0].getsockname()[1])
         self.base_url = f"http://{host}:{self.port}"
         self._tasks.append(asyncio.create_task(self._market_loop(), name="sim-market"))
         if self.activity:
             from cockpit.sim.trader import DemoTrader
 
-            self._tasks.append(asyncio.create_task(DemoTrader(self, self._rng.randrange(1 << 30)).run(),
-                                                   name="sim-trader"))
+            self._tasks.append(
+                asyncio.create_task(DemoTrader(self, self._rng.randrange(1 << 30)).run(), name="sim-trader")
+            )
         if self.scenario:
             self._tasks.append(asyncio.create_task(self._scenario_loop(), name="sim-scenario"))
         return self.base_url
@@ -125,7 +127,9 @@ class SimServer:
         fault = parse_fault(spec)
         kind, params = fault.kind, fault.params
         if kind in ("ghost_position", "price_move") and params["symbol"] not in self.specs:
-            raise FaultError(f"{kind}: symbol {params['symbol']!r} is not listed; use one of {list(self.specs)}")
+            raise FaultError(
+                f"{kind}: symbol {params['symbol']!r} is not listed; use one of {list(self.specs)}"
+            )
         self.injected.append(fault.to_json())
         if kind == "clock_skew":
             self.clock.skew_ms = int(params["ms"])
@@ -158,14 +162,29 @@ class SimServer:
                 "available": fmt(acct.available()),
             },
             "positions": [
-                {"symbol": s, "qty": fmt(p.qty), "entry": fmt(p.entry), "mark": fmt(acct.mark(s)),
-                 "unrealized_pnl": fmt(acct.unrealized(s))}
-                for s, p in acct.positions.items() if p.qty != 0
+                {
+                    "symbol": s,
+                    "qty": fmt(p.qty),
+                    "entry": fmt(p.entry),
+                    "mark": fmt(acct.mark(s)),
+                    "unrealized_pnl": fmt(acct.unrealized(s)),
+                }
+                for s, p in acct.positions.items()
+                if p.qty != 0
             ],
             "orders": [
-                {"order_id": o.order_id, "client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side,
-                 "type": o.type, "qty": fmt(o.orig_qty), "executed": fmt(o.executed_qty), "price": fmt(o.price),
-                 "status": o.status, "reduce_only": o.reduce_only}
+                {
+                    "order_id": o.order_id,
+                    "client_order_id": o.client_order_id,
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "type": o.type,
+                    "qty": fmt(o.orig_qty),
+                    "executed": fmt(o.executed_qty),
+                    "price": fmt(o.price),
+                    "status": o.status,
+                    "reduce_only": o.reduce_only,
+                }
                 for o in acct.open_orders()
             ],
             "trades": len(acct.trades),
@@ -178,9 +197,16 @@ class SimServer:
     def mark_price_row(self, symbol: str) -> dict[str, Any]:
         now = self.clock.now_ms()
         mark = self.prices.prices[symbol]
-        return {"symbol": symbol, "markPrice": fmt(mark), "indexPrice": fmt(mark), "estimatedSettlePrice": fmt(mark),
-                "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
-                "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000, "time": now}
+        return {
+            "symbol": symbol,
+            "markPrice": fmt(mark),
+            "indexPrice": fmt(mark),
+            "estimatedSettlePrice": fmt(mark),
+            "lastFundingRate": "0.00010000",
+            "interestRate": "0.00010000",
+            "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000,
+            "time": now,
+        }
 
     def liquidation_price(self, symbol: str) -> Decimal:
         acct = self.account
@@ -227,8 +253,12 @@ class SimServer:
             self._publish_prices(mark_1s=steps % per_second == 0, mark_3s=steps % (3 * per_second) == 0)
             for symbol in self.specs:
                 if self._rng.random() < 0.3:
-                    self._publish_trade(symbol, self.prices.prices[symbol], self.specs[symbol].step_size * 10,
-                                        self._rng.random() < 0.5)
+                    self._publish_trade(
+                        symbol,
+                        self.prices.prices[symbol],
+                        self.specs[symbol].step_size * 10,
+                        self._rng.random() < 0.5,
+                    )
 
     def _publish_prices(self, mark_1s: bool = True, mark_3s: bool = True) -> None:
         now = self.clock.now_ms()
@@ -239,13 +269,32 @@ class SimServer:
             stream = low + "@bookTicker"
             if hub.has_subscribers(stream):
                 bid, ask = self.prices.bid_ask(symbol)
-                hub.publish(stream, {"e": "bookTicker", "u": self.update_id, "E": now, "T": now, "s": symbol,
-                                     "b": fmt(bid), "B": "10", "a": fmt(ask), "A": "10"})
+                hub.publish(
+                    stream,
+                    {
+                        "e": "bookTicker",
+                        "u": self.update_id,
+                        "E": now,
+                        "T": now,
+                        "s": symbol,
+                        "b": fmt(bid),
+                        "B": "10",
+                        "a": fmt(ask),
+                        "A": "10",
+                    },
+                )
             if mark_1s or mark_3s:
                 row = self.mark_price_row(symbol)
-                payload = {"e": "markPriceUpdate", "E": now, "s": symbol, "p": row["markPrice"],
-                           "i": row["indexPrice"], "P": row["estimatedSettlePrice"], "r": row["lastFundingRate"],
-                           "T": row["nextFundingTime"]}
+                payload = {
+                    "e": "markPriceUpdate",
+                    "E": now,
+                    "s": symbol,
+                    "p": row["markPrice"],
+                    "i": row["indexPrice"],
+                    "P": row["estimatedSettlePrice"],
+                    "r": row["lastFundingRate"],
+                    "T": row["nextFundingTime"],
+                }
                 if mark_1s:
                     hub.publish(low + "@markPrice@1s", payload)
                 if mark_3s:
@@ -256,9 +305,21 @@ class SimServer:
         self._agg_id += 1
         if self.hub.has_subscribers(stream):
             now = self.clock.now_ms()
-            self.hub.publish(stream, {"e": "aggTrade", "E": now, "s": symbol, "a": self._agg_id, "p": fmt(price),
-                                      "q": fmt(qty), "f": self._agg_id * 3, "l": self._agg_id * 3 + 2, "T": now,
-                                      "m": buyer_maker})
+            self.hub.publish(
+                stream,
+                {
+                    "e": "aggTrade",
+                    "E": now,
+                    "s": symbol,
+                    "a": self._agg_id,
+                    "p": fmt(price),
+                    "q": fmt(qty),
+                    "f": self._agg_id * 3,
+                    "l": self._agg_id * 3 + 2,
+                    "T": now,
+                    "m": buyer_maker,
+                },
+            )
 
     def _on_user_event(self, event: dict[str, Any]) -> None:
         self.hub.publish_user(event)

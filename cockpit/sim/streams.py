@@ -2,8 +2,8 @@
 
 Paths served: raw `/ws/<stream>[/<stream>…]`, `/public/ws/…`, `/market/ws/…`; combined
 `/stream?streams=a/b` (also under `/public` and `/market`), wrapped as `{"stream", "data"}`; user data on
-`/private/ws?listenKey=…` and `/ws/<listenKey>`. `SUBSCRIBE` / `UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` work on any
-market connection.
+`/private/ws?listenKey=…` and `/ws/<listenKey>`. `SUBSCRIBE` / `UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` work
+on any market connection.
 """
 
 from __future__ import annotations

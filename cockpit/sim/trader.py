@@ -30,7 +30,7 @@ class DemoTrader:
                 await asyncio.sleep(self._rng.uniform(*self._pause))
                 try:
                     await self._act(client)
-                except (OSError, asyncio.TimeoutError, ValueError):
+                except (TimeoutError, OSError, ValueError):
                     continue  # a fault is in force; an external strategy keeps going
 
     async def _act(self, client: SignedClient) -> None:
@@ -39,10 +39,17 @@ class DemoTrader:
         position = self._sim.account.positions[symbol].qty
         self.orders_sent += 1
         if position != 0 and self._rng.random() < 0.45:
-            await client.request("POST", "/fapi/v1/order", {
-                "symbol": symbol, "side": "SELL" if position > 0 else "BUY", "type": "MARKET",
-                "quantity": format(abs(position), "f"), "reduceOnly": True,
-            })
+            await client.request(
+                "POST",
+                "/fapi/v1/order",
+                {
+                    "symbol": symbol,
+                    "side": "SELL" if position > 0 else "BUY",
+                    "type": "MARKET",
+                    "quantity": format(abs(position), "f"),
+                    "reduceOnly": True,
+                },
+            )
             return
         notional = Decimal(self._rng.randrange(150, 1500))
         price = self._sim.prices.prices[symbol]
@@ -52,11 +59,23 @@ class DemoTrader:
             return
         side = self._rng.choice(("BUY", "SELL"))
         if self._rng.random() < 0.7:
-            await client.request("POST", "/fapi/v1/order", {
-                "symbol": symbol, "side": side, "type": "MARKET", "quantity": format(qty, "f")})
+            await client.request(
+                "POST",
+                "/fapi/v1/order",
+                {"symbol": symbol, "side": side, "type": "MARKET", "quantity": format(qty, "f")},
+            )
         else:
             offset = spec.tick_size * self._rng.randrange(1, 20)
             limit = price - offset if side == "BUY" else price + offset
-            await client.request("POST", "/fapi/v1/order", {
-                "symbol": symbol, "side": side, "type": "LIMIT", "timeInForce": "GTC",
-                "quantity": format(qty, "f"), "price": format(spec.round_price(limit), "f")})
+            await client.request(
+                "POST",
+                "/fapi/v1/order",
+                {
+                    "symbol": symbol,
+                    "side": side,
+                    "type": "LIMIT",
+                    "timeInForce": "GTC",
+                    "quantity": format(qty, "f"),
+                    "price": format(spec.round_price(limit), "f"),
+                },
+            )
