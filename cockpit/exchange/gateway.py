@@ -1,0 +1,519 @@
+"""ExchangeGateway: the one path from cockpit to an exchange.
+
+Every call goes: rate limiter → ccxt → latency recorded → on failure, classified and retried by class
+(tenacity) → if it fails for good, a dead letter (and, for a critical error, a halt notice). Orders are never
+retried blindly: when create_order ends in a timeout or a 5xx, the order is looked up by its client order id
+until it is found or the exchange's receive window has passed (after which it can no longer be applied), and
+only then sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from cockpit.errors import CockpitError
+from cockpit.exchange.classify import (
+    ErrorClass,
+    classify,
+    is_auth_failure,
+    is_ban,
+    is_maintenance,
+    is_rate_limit,
+    outcome_unknown,
+)
+from cockpit.exchange.dlq import DeadLetter, DeadLetterBuffer, DeadLetterSink
+from cockpit.exchange.latency import LatencyRecorder
+from cockpit.exchange.ratelimit import ENDPOINT_WEIGHTS, RateLimiter, retry_after_seconds
+
+BAN_UNTIL = re.compile(r"banned until (\d{13})")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times, and how long apart, each error class is retried."""
+
+    transient_retries: int = 3
+    transient_wait_s: float = 0.5
+    recoverable_retries: int = 5
+    recoverable_initial_s: float = 1.0
+    recoverable_cap_s: float = 60.0
+    order_confirm_window_s: float = 10.0  # Binance's recvWindow as ccxt sends it: 10 000 ms
+
+    def retries(self, klass: ErrorClass) -> int:
+        if klass is ErrorClass.TRANSIENT:
+            return self.transient_retries
+        if klass is ErrorClass.RECOVERABLE:
+            return self.recoverable_retries
+        return 0
+
+    def wait(self, klass: ErrorClass, attempt: int, jitter: float) -> float:
+        """Seconds before retry number `attempt` (1-based); `jitter` in [0, 1)."""
+        if klass is ErrorClass.TRANSIENT:
+            return self.transient_wait_s
+        base: float = min(self.recoverable_cap_s, self.recoverable_initial_s * 2.0 ** (attempt - 1))
+        return min(self.recoverable_cap_s, base + jitter * self.recoverable_initial_s)
+
+
+@dataclass(frozen=True)
+class GatewayNotice:
+    """Something the operator should know about the exchange connection."""
+
+    kind: str  # rate_limited | banned | maintenance | auth_failed | halt | recovered | failed
+    op: str
+    message: str
+    error_class: ErrorClass | None = None
+    retry_after_s: float | None = None
+
+
+class GatewayError(CockpitError):
+    """An exchange operation that did not succeed, with its class and the exchange's reason."""
+
+    def __init__(self, op: str, error_class: ErrorClass, cause: BaseException, attempts: int) -> None:
+        reason = _reason(cause)
+        super().__init__(
+            f"{op} failed ({error_class.value}, {type(cause).__name__})",
+            f"{reason} after {attempts} attempt(s)",
+            _fix_for(error_class, cause),
+        )
+        self.op = op
+        self.error_class = error_class
+        self.cause = cause
+        self.attempts = attempts
+
+
+class OrderOutcomeUnknown(GatewayError):
+    """create_order failed ambiguously and the lookup could not settle whether the order exists."""
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    symbol: str  # ccxt unified symbol, e.g. BTC/USDT:USDT
+    side: str  # buy | sell
+    type: str  # market | limit
+    amount: Decimal
+    price: Decimal | None = None
+    reduce_only: bool = False
+    time_in_force: str | None = None
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderAck:
+    client_order_id: str
+    order_id: str
+    symbol: str
+    side: str
+    type: str
+    status: str  # ccxt unified: open | closed | canceled | expired | rejected
+    amount: Decimal  # what was sent, at the exchange's precision
+    filled: Decimal
+    average: Decimal | None
+    price: Decimal | None
+    reduce_only: bool
+    resolved_by_lookup: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
+
+
+Listener = Callable[[GatewayNotice], None]
+
+
+class ExchangeGateway:
+    def __init__(
+        self,
+        client: Any,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        self.client = client
+        self.limiter = limiter or RateLimiter()
+        self.policy = policy or RetryPolicy()
+        self.dead_letters: DeadLetterSink = dead_letters or DeadLetterBuffer()
+        self.latency = LatencyRecorder()
+        self.last_error: str | None = None
+        self._listeners: list[Listener] = [listener] if listener else []
+        self._trouble: str | None = None  # the notice kind in force, cleared by a success
+        self._resync_clock = False
+        self._markets_loaded = False
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # ----- the generic path -----------------------------------------------------------------------
+    async def call(
+        self,
+        op: str,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        weight: int | None = None,
+        answers: tuple[type[BaseException], ...] = (),
+        **kwargs: Any,
+    ) -> Any:
+        """Run one idempotent exchange call with limiter, latency, retry by class and dead-lettering.
+
+        Exceptions in `answers` are replies, not failures (e.g. OrderNotFound for a lookup): they are raised
+        as they are, without retry or dead letter.
+        """
+        weight = ENDPOINT_WEIGHTS.get(op, 1) if weight is None else weight
+        attempts = 0
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda exc: self.policy.retries(classify(exc)) > 0),
+            stop=self._stop,
+            wait=self._wait,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    return await self._once(op, fn, args, kwargs, weight)
+        except answers:
+            raise
+        except Exception as exc:
+            raise self._give_up(op, exc, attempts, {"args": [str(a) for a in args]}) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _once(
+        self,
+        op: str,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        weight: int,
+    ) -> Any:
+        await self.limiter.acquire(weight)
+        if self._resync_clock:
+            self._resync_clock = False
+            await self.client.load_time_difference()
+        started = time.perf_counter()
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as exc:
+            self.latency.record(op, (time.perf_counter() - started) * 1000, ok=False)
+            self._observe_failure(op, exc)
+            raise
+        self.latency.record(op, (time.perf_counter() - started) * 1000, ok=True)
+        self.limiter.observe_headers(self.client.last_response_headers)
+        self._observe_success(op)
+        return result
+
+    def _stop(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is None:
+            return True
+        return state.attempt_number > self.policy.retries(classify(exc))
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is None or is_rate_limit(exc):
+            return 0.0  # the limiter holds the next attempt until Retry-After or the ban ends
+        return self.policy.wait(classify(exc), state.attempt_number, secrets.randbelow(1000) / 1000)
+
+    def _give_up(self, op: str, exc: Exception, attempts: int, params: dict[str, Any]) -> GatewayError:
+        if isinstance(exc, GatewayError):
+            return exc
+        klass = classify(exc)
+        if klass is ErrorClass.CRITICAL:
+            self._notify(GatewayNotice("halt", op, _reason(exc), klass))
+        self.dead_letters.add(
+            DeadLetter(
+                op=op,
+                params=params,
+                error_class=klass.value,
+                error_type=type(exc).__name__,
+                reason=_reason(exc),
+                attempts=attempts,
+            )
+        )
+        self._notify(GatewayNotice("failed", op, _reason(exc), klass))
+        return GatewayError(op, klass, exc, attempts)
+
+    # ----- bookkeeping of what the exchange said ---------------------------------------------------
+    def _observe_failure(self, op: str, exc: BaseException) -> None:
+        self.last_error = f"{op}: {type(exc).__name__}: {_reason(exc)}"
+        headers = getattr(self.client, "last_response_headers", None)
+        self.limiter.observe_headers(headers)
+        if is_auth_failure(exc):
+            self._trouble = "auth_failed"
+            self._notify(GatewayNotice("auth_failed", op, _reason(exc), ErrorClass.CRITICAL))
+        elif is_rate_limit(exc):
+            banned = is_ban(exc)
+            retry_after = retry_after_seconds(headers) or _ban_seconds(exc)
+            self.limiter.on_rate_limited(retry_after, banned=banned)
+            self._trouble = "banned" if banned else "rate_limited"
+            self._notify(GatewayNotice(self._trouble, op, _reason(exc), ErrorClass.RECOVERABLE, retry_after))
+        elif is_maintenance(exc):
+            self._trouble = "maintenance"
+            self._notify(GatewayNotice("maintenance", op, _reason(exc), ErrorClass.RECOVERABLE))
+        elif isinstance(exc, ccxt.InvalidNonce):
+            self._resync_clock = True
+
+    def _observe_success(self, op: str) -> None:
+        if self._trouble is not None:
+            was, self._trouble = self._trouble, None
+            self._notify(GatewayNotice("recovered", op, f"exchange answers again after {was}"))
+
+    def _notify(self, notice: GatewayNotice) -> None:
+        for listener in self._listeners:
+            listener(notice)
+
+    # ----- reads ----------------------------------------------------------------------------------
+    async def load_markets(self) -> dict[str, Any]:
+        markets: dict[str, Any] = await self.call("load_markets", self.client.load_markets)
+        self._markets_loaded = True
+        return markets
+
+    async def ensure_markets(self) -> None:
+        if not self._markets_loaded:
+            await self.load_markets()
+
+    async def fetch_time(self) -> int:
+        return int(await self.call("fetch_time", self.client.fetch_time))
+
+    async def fetch_balance(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("fetch_balance", self.client.fetch_balance)
+        return result
+
+    async def fetch_positions(self) -> list[dict[str, Any]]:
+        await self.ensure_markets()
+        result: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
+        return result
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+        await self.ensure_markets()
+        op_weight = ENDPOINT_WEIGHTS["fetch_open_orders" if symbol else "fetch_open_orders_all"]
+        result: list[dict[str, Any]] = await self.call(
+            "fetch_open_orders", self.client.fetch_open_orders, symbol, weight=op_weight
+        )
+        return result
+
+    async def fetch_ticker(self, symbol: str) -> dict[str, Any]:
+        await self.ensure_markets()
+        result: dict[str, Any] = await self.call("fetch_ticker", self.client.fetch_ticker, symbol)
+        return result
+
+    async def fetch_mark_prices(self, symbols: list[str]) -> dict[str, Decimal]:
+        """Mark prices by unified symbol (the REST fallback while the market feed is down)."""
+        await self.ensure_markets()
+        rows: dict[str, Any] = await self.call("fetch_mark_prices", self.client.fetch_mark_prices, symbols)
+        out: dict[str, Decimal] = {}
+        for symbol, row in rows.items():
+            raw = (row.get("info") or {}).get("markPrice")
+            if symbol in symbols and raw is not None:
+                out[symbol] = Decimal(str(raw))
+        return out
+
+    async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[dict[str, Any]]:
+        await self.ensure_markets()
+        result: list[dict[str, Any]] = await self.call(
+            "fetch_my_trades", self.client.fetch_my_trades, symbol, since_ms
+        )
+        return result
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
+        """The order with this client order id, or None when the exchange does not know it."""
+        await self.ensure_markets()
+        try:
+            result: dict[str, Any] = await self.call(
+                "fetch_order",
+                self.client.fetch_order,
+                None,
+                symbol,
+                {"origClientOrderId": client_order_id},
+                answers=(ccxt.OrderNotFound,),
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return result
+
+    # ----- writes ---------------------------------------------------------------------------------
+    async def cancel_order(self, order_id: str, symbol: str) -> dict[str, Any]:
+        await self.ensure_markets()
+        result: dict[str, Any] = await self.call("cancel_order", self.client.cancel_order, order_id, symbol)
+        return result
+
+    async def cancel_all_orders(self, symbol: str) -> None:
+        await self.ensure_markets()
+        await self.call("cancel_all_orders", self.client.cancel_all_orders, symbol)
+
+    async def create_listen_key(self) -> str:
+        result = await self.call("listen_key", self.client.fapiPrivatePostListenKey)
+        return str(result["listenKey"])
+
+    async def keepalive_listen_key(self, key: str) -> None:
+        await self.call("listen_key", self.client.fapiPrivatePutListenKey, {"listenKey": key})
+
+    def amount_to_precision(self, symbol: str, amount: Decimal) -> Decimal:
+        """The amount on the exchange's step grid (truncated, as the exchange would refuse more digits)."""
+        return Decimal(self.client.amount_to_precision(symbol, format(amount, "f")))
+
+    def price_to_precision(self, symbol: str, price: Decimal) -> Decimal:
+        return Decimal(self.client.price_to_precision(symbol, format(price, "f")))
+
+    async def create_order(self, intent: OrderIntent) -> OrderAck:
+        """Place an order exactly once.
+
+        Rejections are final (dead-lettered). A rate limit means the order was not applied: it is sent again
+        when the limiter allows. A timeout or 5xx means the outcome is unknown: the order is looked up by its
+        client order id; if the exchange still does not know it once the receive window has passed, it was
+        never applied and is sent again with the same id. Retries are bounded by the policy.
+        """
+        await self.ensure_markets()
+        cid = intent.client_order_id or new_client_order_id()
+        amount = self.amount_to_precision(intent.symbol, intent.amount)
+        if amount <= 0:
+            raise GatewayError(
+                "create_order",
+                ErrorClass.PERMANENT,
+                ccxt.InvalidOrder(f"amount {intent.amount} rounds to 0 at {intent.symbol}'s precision"),
+                0,
+            )
+        price = self.price_to_precision(intent.symbol, intent.price) if intent.price is not None else None
+        params: dict[str, Any] = {"clientOrderId": cid}
+        if intent.reduce_only:
+            params["reduceOnly"] = True
+        if intent.time_in_force:
+            params["timeInForce"] = intent.time_in_force
+        record = {
+            "symbol": intent.symbol,
+            "side": intent.side,
+            "type": intent.type,
+            "amount": format(amount, "f"),
+            "price": format(price, "f") if price is not None else None,
+            "reduce_only": intent.reduce_only,
+            "client_order_id": cid,
+        }
+        attempts = 0
+        while True:
+            attempts += 1
+            sent_at = time.monotonic()
+            try:
+                raw = await self._once(
+                    "create_order",
+                    self.client.create_order,
+                    (
+                        intent.symbol,
+                        intent.type,
+                        intent.side,
+                        format(amount, "f"),
+                        format(price, "f") if price is not None else None,
+                        params,
+                    ),
+                    {},
+                    ENDPOINT_WEIGHTS["create_order"],
+                )
+                return _ack(raw, cid, amount, intent, resolved=False)
+            except Exception as exc:
+                klass = classify(exc)
+                if outcome_unknown(exc):
+                    found = await self._resolve_order(intent.symbol, cid, sent_at, exc, attempts, record)
+                    if found is not None:
+                        return _ack(found, cid, amount, intent, resolved=True)
+                elif klass in (ErrorClass.PERMANENT, ErrorClass.CRITICAL):
+                    raise self._give_up("create_order", exc, attempts, record) from exc
+                if attempts > self.policy.retries(klass):
+                    raise self._give_up("create_order", exc, attempts, record) from exc
+                if not is_rate_limit(exc):
+                    await asyncio.sleep(self.policy.wait(klass, attempts, secrets.randbelow(1000) / 1000))
+
+    async def _resolve_order(
+        self, symbol: str, cid: str, sent_at: float, cause: Exception, attempts: int, record: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Look the order up until found, or until the receive window proves it was never applied."""
+        deadline = sent_at + self.policy.order_confirm_window_s
+        while True:
+            try:
+                found = await self.fetch_order_by_client_id(symbol, cid)
+            except GatewayError as exc:
+                self.dead_letters.add(
+                    DeadLetter(
+                        op="create_order",
+                        params=record,
+                        error_class=ErrorClass.RECOVERABLE.value,
+                        error_type="OrderOutcomeUnknown",
+                        reason=_reason(exc.cause),
+                        attempts=attempts,
+                    )
+                )
+                raise OrderOutcomeUnknown("create_order", ErrorClass.RECOVERABLE, cause, attempts) from exc
+            if found is not None:
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(0.5, left))
+
+
+def new_client_order_id() -> str:
+    """Binance accepts up to 36 characters of [.A-Z:/a-z0-9_-]."""
+    return "ck-" + secrets.token_hex(12)
+
+
+def _ack(raw: dict[str, Any], cid: str, amount: Decimal, intent: OrderIntent, resolved: bool) -> OrderAck:
+    info = raw.get("info") or {}
+    filled = Decimal(str(info.get("executedQty", raw.get("filled") or "0")))
+    avg_raw = (
+        info.get("avgPrice") if info.get("avgPrice") not in (None, "0", "0.00000") else raw.get("average")
+    )
+    average = Decimal(str(avg_raw)) if avg_raw not in (None, "", "0") else None
+    price_raw = info.get("price")
+    return OrderAck(
+        client_order_id=str(raw.get("clientOrderId") or cid),
+        order_id=str(raw.get("id")),
+        symbol=intent.symbol,
+        side=intent.side,
+        type=intent.type,
+        status=str(raw.get("status")),
+        amount=Decimal(str(info["origQty"])) if "origQty" in info else amount,
+        filled=filled,
+        average=average if average else None,
+        price=Decimal(str(price_raw)) if price_raw not in (None, "0") else intent.price,
+        reduce_only=intent.reduce_only,
+        resolved_by_lookup=resolved,
+        raw=raw,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    match = re.search(r'"msg":"([^"]*)"', text)
+    return match.group(1) if match else (text[:300] or type(exc).__name__)
+
+
+def _ban_seconds(exc: BaseException) -> float | None:
+    match = BAN_UNTIL.search(str(exc))
+    if match is None:
+        return None
+    return max(0.0, int(match.group(1)) / 1000 - time.time())
+
+
+def _fix_for(klass: ErrorClass, exc: BaseException) -> str:
+    if is_auth_failure(exc):
+        return "check the API key and its permissions: `cockpit keys check EXCHANGE`, then `cockpit keys set`"
+    if isinstance(exc, ccxt.InsufficientFunds):
+        return "free margin or reduce the order size"
+    if klass is ErrorClass.PERMANENT:
+        return (
+            "the exchange refused this request as sent; see the reason, correct it, then retry from the DLQ"
+        )
+    return (
+        "the exchange is unavailable; cockpit keeps retrying with backoff — check health and the status page"
+    )

@@ -1,0 +1,159 @@
+"""The request budget: Binance's per-endpoint weights, the used-weight header, Retry-After and bans.
+
+Every REST call asks `acquire(weight)` first. The limiter keeps its own rolling one-minute ledger and trusts
+the exchange's `X-MBX-USED-WEIGHT-1M` header over it when the header says more. A 429 pauses requests for
+Retry-After; a 418 ban blocks every request until it ends. `snapshot()` is what the rate-limit pane shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Binance USD-M request weights by ccxt method (the documented weight of the endpoint each one calls).
+ENDPOINT_WEIGHTS: dict[str, int] = {
+    "load_markets": 1,
+    "fetch_time": 1,
+    "fetch_balance": 5,
+    "fetch_positions": 5,
+    "fetch_open_orders": 1,
+    "fetch_open_orders_all": 40,
+    "fetch_ticker": 1,
+    "fetch_mark_prices": 10,
+    "fetch_my_trades": 5,
+    "fetch_order": 1,
+    "create_order": 1,
+    "cancel_order": 1,
+    "cancel_all_orders": 1,
+    "listen_key": 1,
+}
+DEFAULT_LIMIT_1M = 2400
+WINDOW_S = 60.0
+
+
+@dataclass(frozen=True)
+class RateLimitSnapshot:
+    used: int  # weight used in the current minute (ours or the exchange's figure, whichever is higher)
+    limit: int
+    queued: int  # requests waiting for budget, a cooldown or a ban to end
+    rejected_recent: int  # 429s in the last five minutes
+    rejected_total: int
+    cooldown_until: float | None  # wall-clock time Retry-After ends, if one is in force
+    banned_until: float | None  # wall-clock time a 418 ban ends, if one is in force
+
+    @property
+    def usage(self) -> float:
+        return self.used / self.limit if self.limit else 0.0
+
+
+class RateLimiter:
+    def __init__(
+        self, limit_1m: int = DEFAULT_LIMIT_1M, headroom: float = 0.9, window_s: float = WINDOW_S
+    ) -> None:
+        self.limit = limit_1m
+        self._window = window_s
+        self._budget = int(limit_1m * headroom)
+        self._spent: deque[tuple[float, int]] = deque()
+        self._spent_total = 0
+        self._header_used = 0
+        self._header_at = 0.0
+        self._queued = 0
+        self._rejections: deque[float] = deque()
+        self._rejected_total = 0
+        self._cooldown_until = 0.0  # monotonic
+        self._banned_until = 0.0  # monotonic
+        self._lock = asyncio.Lock()
+
+    # ----- the gate -------------------------------------------------------------------------------
+    async def acquire(self, weight: int = 1) -> None:
+        """Wait until the request may go: no ban, no cooldown, and budget in the rolling minute."""
+        self._queued += 1
+        try:
+            async with self._lock:  # FIFO: requests leave in the order they asked
+                while True:
+                    delay = self._delay(weight)
+                    if delay <= 0:
+                        break
+                    await asyncio.sleep(delay)
+                now = time.monotonic()
+                self._spent.append((now, weight))
+                self._spent_total += weight
+        finally:
+            self._queued -= 1
+
+    def _delay(self, weight: int) -> float:
+        now = time.monotonic()
+        wait = max(self._banned_until - now, self._cooldown_until - now, 0.0)
+        if wait > 0:
+            return wait
+        self._expire(now)
+        if self._used(now) + weight > self._budget and self._spent:
+            return max(0.01, self._window - (now - self._spent[0][0]))
+        return 0.0
+
+    # ----- what the exchange told us ---------------------------------------------------------------
+    def observe_headers(self, headers: Mapping[str, str] | None) -> None:
+        if not headers:
+            return
+        for name, value in headers.items():
+            if name.lower() == "x-mbx-used-weight-1m":
+                try:
+                    self._header_used = int(value)
+                    self._header_at = time.monotonic()
+                except ValueError:
+                    return
+
+    def on_rate_limited(self, retry_after_s: float | None, banned: bool) -> None:
+        now = time.monotonic()
+        self._rejections.append(now)
+        self._rejected_total += 1
+        wait = retry_after_s if retry_after_s is not None else (60.0 if banned else 5.0)
+        if banned:
+            self._banned_until = max(self._banned_until, now + wait)
+        else:
+            self._cooldown_until = max(self._cooldown_until, now + wait)
+
+    # ----- reading -------------------------------------------------------------------------------
+    def snapshot(self) -> RateLimitSnapshot:
+        now = time.monotonic()
+        self._expire(now)
+        wall = time.time()
+        return RateLimitSnapshot(
+            used=self._used(now),
+            limit=self.limit,
+            queued=self._queued,
+            rejected_recent=len(self._rejections),
+            rejected_total=self._rejected_total,
+            cooldown_until=wall + (self._cooldown_until - now) if self._cooldown_until > now else None,
+            banned_until=wall + (self._banned_until - now) if self._banned_until > now else None,
+        )
+
+    @property
+    def banned(self) -> bool:
+        return self._banned_until > time.monotonic()
+
+    def _used(self, now: float) -> int:
+        header = self._header_used if now - self._header_at < self._window else 0
+        return max(self._spent_total, header)
+
+    def _expire(self, now: float) -> None:
+        while self._spent and now - self._spent[0][0] >= self._window:
+            self._spent_total -= self._spent.popleft()[1]
+        while self._rejections and now - self._rejections[0] >= 300.0:
+            self._rejections.popleft()
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """Retry-After in seconds (Binance sends a number of seconds), or None."""
+    if not headers:
+        return None
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                return None
+    return None
