@@ -1,4 +1,4 @@
-"""The exchange gateway against the simulator: classification, retry by class, limiter, orders exactly once."""
+"""The exchange gateway against the simulator: error classes, retry by class, limiter, orders once."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_ccxt_parents_the_mapping_depends_on() -> None:
         (ccxt.RequestTimeout("t"), ErrorClass.TRANSIENT),
         (ccxt.OperationFailed('{"code":-1001}'), ErrorClass.TRANSIENT),
         (ccxt.NetworkError("x"), ErrorClass.TRANSIENT),
-        (asyncio.TimeoutError(), ErrorClass.TRANSIENT),
+        (TimeoutError(), ErrorClass.TRANSIENT),
         (ccxt.DDoSProtection("binanceusdm 429"), ErrorClass.RECOVERABLE),
         (ccxt.RateLimitExceeded("x"), ErrorClass.RECOVERABLE),
         (ccxt.OnMaintenance("x"), ErrorClass.RECOVERABLE),
@@ -125,9 +125,11 @@ async def test_rate_limit_waits_out_retry_after_then_succeeds(sim: SimServer, gw
 
 async def test_ban_blocks_every_request_until_it_ends(sim: SimServer, gw: Harness) -> None:
     await sim.inject({"kind": "ban", "seconds": 1.5})
+    banned = asyncio.Event()
+    gw.gateway.add_listener(lambda notice: banned.set() if notice.kind == "banned" else None)
     first = asyncio.create_task(gw.gateway.fetch_balance())
-    while not gw.gateway.limiter.banned:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(banned.wait(), 5)
+    assert gw.gateway.limiter.banned
     served_during_ban = sim.rest.requests_served
     assert gw.gateway.limiter.snapshot().banned_until is not None
     others = [asyncio.create_task(gw.gateway.fetch_time()) for _ in range(3)]
