@@ -128,7 +128,7 @@ class StreamHub:
                 if msg.type == WSMsgType.TEXT:
                     reply = self._control(conn, msg.data)
                     if reply is not None:
-                        await ws.send_bytes(orjson.dumps(reply))
+                        await ws.send_str(orjson.dumps(reply).decode())
                 elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     break
         finally:
