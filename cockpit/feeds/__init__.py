@@ -1,0 +1,48 @@
+"""Market and user WebSocket feeds: typed messages out, resilient sockets underneath (no Textual, no ccxt)."""
+
+from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.feeds.connection import StreamConnection
+from cockpit.feeds.market import FetchMarks, MarketFeed
+from cockpit.feeds.messages import (
+    AccountUpdate,
+    AggTrade,
+    BalanceUpdate,
+    BookTicker,
+    FeedState,
+    FeedStatus,
+    MarketMessage,
+    MarkPrice,
+    OrderUpdate,
+    OtherUserEvent,
+    PositionUpdate,
+    Severity,
+    UserEvent,
+)
+from cockpit.feeds.parse import ParseError
+from cockpit.feeds.user import ListenKeyInvalid, UserFeed
+
+__all__ = [
+    "CRITICAL_AFTER_DOWN_S",
+    "CRITICAL_AFTER_FAILURES",
+    "DEFAULT_BACKOFF",
+    "AccountUpdate",
+    "AggTrade",
+    "Backoff",
+    "BalanceUpdate",
+    "BookTicker",
+    "FeedState",
+    "FeedStatus",
+    "FetchMarks",
+    "ListenKeyInvalid",
+    "MarkPrice",
+    "MarketFeed",
+    "MarketMessage",
+    "OrderUpdate",
+    "OtherUserEvent",
+    "ParseError",
+    "PositionUpdate",
+    "Severity",
+    "StreamConnection",
+    "UserEvent",
+    "UserFeed",
+]

@@ -1,0 +1,329 @@
+"""Market streams (bookTicker, markPrice, aggTrade) → typed messages, with staleness and a REST mark fallback.
+
+    feed = MarketFeed("wss://fstream.binance.com", ["btcusdt@bookTicker", "btcusdt@markPrice@1s"],
+                      on_book_ticker=..., on_mark_price=..., on_status=..., fetch_marks=gateway.fetch_marks)
+    await feed.start()
+    ...
+    await feed.stop()
+
+Routing: Binance's 2026 split (`routing="split"`, default) opens one socket per route — `/public/stream`
+for bookTicker/depth/trade, `/market/stream` for aggTrade/markPrice/kline/ticker; `routing="single"` puts
+every stream on one `/stream` socket (the legacy path). Subscription is by URL (`/stream?streams=a/b`) or,
+with `subscribe="message"`, by a `SUBSCRIBE` message after each connect. Every reconnect resubscribes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import orjson
+from websockets.asyncio.client import ClientConnection
+
+from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.feeds.connection import StatusSink, StreamConnection, safe_call
+from cockpit.feeds.messages import AggTrade, BookTicker, FeedState, FeedStatus, MarkPrice, Severity
+from cockpit.feeds.parse import combined_frame, market_event
+
+log = logging.getLogger(__name__)
+
+FetchMarks = Callable[[Sequence[str]], Awaitable[Mapping[str, float]]]
+PUBLIC_KINDS = ("bookTicker", "depth", "trade")  # Binance 2026: under /public; everything else under /market
+
+
+def normalize_stream(stream: str) -> str:
+    """`BTCUSDT@bookTicker` → `btcusdt@bookTicker` (Binance stream names have lower-case symbols)."""
+    symbol, sep, kind = stream.partition("@")
+    if not sep or not symbol or not kind:
+        raise ValueError(f"stream {stream!r} is not '<symbol>@<kind>', e.g. 'btcusdt@bookTicker'")
+    return f"{symbol.lower()}@{kind}"
+
+
+def route_of(stream: str) -> str:
+    kind = stream.partition("@")[2]
+    return "/public" if kind.split("@")[0] in PUBLIC_KINDS else "/market"
+
+
+def is_mark_stream(stream: str) -> bool:
+    return stream.partition("@")[2].startswith("markPrice")
+
+
+@dataclass
+class _Group:
+    """The streams carried by one socket and their freshness."""
+
+    route: str
+    streams: tuple[str, ...]
+    conn: StreamConnection | None = None
+    last_rx: dict[str, float] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)
+    down: bool = False  # link reported down (after having tried); not set before the first attempt
+
+
+class MarketFeed:
+    def __init__(
+        self,
+        ws_base: str,
+        streams: Sequence[str],
+        *,
+        on_book_ticker: Callable[[BookTicker], None] | None = None,
+        on_mark_price: Callable[[MarkPrice], None] | None = None,
+        on_agg_trade: Callable[[AggTrade], None] | None = None,
+        on_status: StatusSink | None = None,
+        fetch_marks: FetchMarks | None = None,
+        rest_poll_s: float = 2.0,
+        stale_after_s: float = 5.0,
+        stale_after_overrides: Mapping[str, float] | None = None,
+        silent_reconnect_s: float | None = None,
+        routing: Literal["split", "single"] = "split",
+        subscribe: Literal["url", "message"] = "url",
+        backoff: Sequence[float] = DEFAULT_BACKOFF,
+        ping_interval_s: float | None = 20.0,
+        ping_timeout_s: float | None = 20.0,
+        open_timeout_s: float = 10.0,
+        critical_after_failures: int = CRITICAL_AFTER_FAILURES,
+        critical_down_s: float = CRITICAL_AFTER_DOWN_S,
+        name: str = "market",
+    ) -> None:
+        if not streams:
+            raise ValueError("MarketFeed needs at least one stream, e.g. 'btcusdt@bookTicker'")
+        if stale_after_s <= 0 or rest_poll_s <= 0:
+            raise ValueError(f"stale_after_s={stale_after_s} and rest_poll_s={rest_poll_s} must be positive")
+        self.ws_base = ws_base.rstrip("/")
+        self.streams = tuple(dict.fromkeys(normalize_stream(s) for s in streams))
+        self.name = name
+        self.stale_after_s = stale_after_s
+        self.silent_reconnect_s = 2 * stale_after_s if silent_reconnect_s is None else silent_reconnect_s
+        self.rest_poll_s = rest_poll_s
+        self._stale_overrides = {normalize_stream(k): v for k, v in (stale_after_overrides or {}).items()}
+        self._on_status = on_status
+        self._on_mark_price = on_mark_price
+        self._sinks: dict[type, Callable[..., None] | None] = {
+            BookTicker: on_book_ticker,
+            MarkPrice: on_mark_price,
+            AggTrade: on_agg_trade,
+        }
+        self._fetch_marks = fetch_marks
+        self._subscribe = subscribe
+        self._sub_id = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._marks_down = asyncio.Event()
+        self.rest_polls = 0
+        self.parse_errors = 0
+
+        by_route: dict[str, list[str]] = {}
+        for s in self.streams:
+            by_route.setdefault(route_of(s) if routing == "split" else "", []).append(s)
+        self.groups = [_Group(route, tuple(ss)) for route, ss in by_route.items()]
+        schedule = Backoff(backoff)
+        for group in self.groups:
+            label = f"{name}:{group.route.strip('/')}" if group.route else name
+            group.conn = StreamConnection(
+                label,
+                self._url_for(group),
+                self._frame_handler(group),
+                on_status=on_status,
+                backoff=schedule,
+                on_open=self._opener(group),
+                on_link=self._link_handler(group),
+                silent_reconnect_s=self.silent_reconnect_s,
+                ping_interval_s=ping_interval_s,
+                ping_timeout_s=ping_timeout_s,
+                open_timeout_s=open_timeout_s,
+                critical_after_failures=critical_after_failures,
+                critical_down_s=critical_down_s,
+            )
+
+    # ----- lifecycle --------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        for group in self.groups:
+            assert group.conn is not None  # noqa: S101 - built in __init__
+            self._tasks.append(asyncio.create_task(group.conn.run(), name=f"{group.conn.name}-run"))
+        self._tasks.append(asyncio.create_task(self._watch_staleness(), name=f"{self.name}-stale"))
+        if self._fetch_marks is not None and any(is_mark_stream(s) for s in self.streams):
+            self._tasks.append(asyncio.create_task(self._rest_fallback(), name=f"{self.name}-rest"))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in self.connections:
+            conn.opened_at = None
+            conn.state = FeedState.DISCONNECTED
+            conn.emit(FeedState.DISCONNECTED, Severity.INFO, "stopped")
+
+    async def __aenter__(self) -> MarketFeed:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def connections(self) -> list[StreamConnection]:
+        return [g.conn for g in self.groups if g.conn is not None]
+
+    @property
+    def connected(self) -> bool:
+        return all(c.is_open for c in self.connections)
+
+    async def wait_connected(self) -> None:
+        """Until every socket of this feed is open (and subscribed)."""
+        for conn in self.connections:
+            await conn.open.wait()
+
+    def stream_ages(self) -> dict[str, float | None]:
+        """Seconds since each stream last delivered (None: its socket is down)."""
+        now = asyncio.get_running_loop().time()
+        ages: dict[str, float | None] = {}
+        for g in self.groups:
+            opened = g.conn.opened_at if g.conn is not None else None
+            for s in g.streams:
+                ages[s] = None if opened is None else now - max(g.last_rx.get(s, opened), opened)
+        return ages
+
+    # ----- sockets ----------------------------------------------------------------------------------------
+    def _url_for(self, group: _Group) -> Callable[[], Awaitable[str]]:
+        base = f"{self.ws_base}{group.route}/stream"
+        url = base if self._subscribe == "message" else f"{base}?streams={'/'.join(group.streams)}"
+
+        async def make() -> str:
+            return url
+
+        return make
+
+    def _opener(self, group: _Group) -> Callable[[ClientConnection], Awaitable[None]]:
+        async def on_open(ws: ClientConnection) -> None:
+            group.stale.clear()
+            group.last_rx.clear()
+            if self._subscribe == "message":
+                self._sub_id += 1
+                await ws.send(
+                    orjson.dumps(
+                        {"method": "SUBSCRIBE", "params": list(group.streams), "id": self._sub_id}
+                    ).decode()
+                )
+
+        return on_open
+
+    def _link_handler(self, group: _Group) -> Callable[[bool], None]:
+        def on_link(up: bool) -> None:
+            group.down = not up
+            if not up:
+                group.stale.clear()
+            self._update_marks_down()
+
+        return on_link
+
+    def _frame_handler(self, group: _Group) -> Callable[[bytes], None]:
+        sinks = self._sinks
+        last_rx = group.last_rx
+        stale = group.stale
+
+        def on_frame(raw: bytes) -> None:
+            try:
+                stream, data = combined_frame(raw)
+                if stream is None:
+                    self._control_reply(group, data)
+                    return
+                msg = market_event(data)
+            except ValueError as exc:  # orjson.JSONDecodeError and ParseError are ValueErrors
+                self.parse_errors += 1
+                log.warning("%s: unparseable frame (%s): %r", self.name, exc, raw[:200])
+                return
+            conn = group.conn
+            assert conn is not None  # noqa: S101 - set right after the handler is made
+            last_rx[stream] = conn.last_rx  # the connection stamped this frame's arrival (loop time)
+            if stale and stream in stale:
+                stale.discard(stream)
+                self._update_marks_down()
+                conn.emit(FeedState.CONNECTED, Severity.INFO, "data flowing again", stream=stream)
+            if msg is not None:
+                sink = sinks[type(msg)]
+                if sink is not None:
+                    safe_call(sink, msg)
+
+        return on_frame
+
+    def _control_reply(self, group: _Group, data: dict[str, object]) -> None:
+        if data.get("error") is not None and group.conn is not None:
+            group.conn.emit(FeedState.CONNECTED, Severity.WARNING, f"subscription error: {data['error']}")
+        elif "result" not in data:
+            log.debug("%s: ignoring frame without stream wrapper: %r", self.name, data)
+
+    # ----- staleness --------------------------------------------------------------------------------------
+    async def _watch_staleness(self) -> None:
+        loop = asyncio.get_running_loop()
+        limits = {s: self._stale_overrides.get(s, self.stale_after_s) for s in self.streams}
+        tick = min(max(min(limits.values()) / 5, 0.05), 1.0)
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for g in self.groups:
+                conn = g.conn
+                if conn is None or conn.opened_at is None:
+                    continue
+                for s in g.streams:
+                    age = now - max(g.last_rx.get(s, conn.opened_at), conn.opened_at)
+                    if age > limits[s] and s not in g.stale:
+                        g.stale.add(s)
+                        self._update_marks_down()
+                        conn.emit(
+                            FeedState.STALE,
+                            Severity.WARNING,
+                            f"no message on {s} for {age:.1f} s (limit {limits[s]} s)",
+                            stream=s,
+                            age_s=round(age, 3),
+                        )
+
+    # ----- REST fallback for marks -----------------------------------------------------------------------
+    def _down_mark_symbols(self) -> list[str]:
+        symbols: dict[str, None] = {}
+        for g in self.groups:
+            for s in g.streams:
+                if is_mark_stream(s) and (g.down or s in g.stale):
+                    symbols[s.partition("@")[0].upper()] = None
+        return list(symbols)
+
+    def _update_marks_down(self) -> None:
+        if self._down_mark_symbols():
+            self._marks_down.set()
+        else:
+            self._marks_down.clear()
+
+    async def _rest_fallback(self) -> None:
+        assert self._fetch_marks is not None  # noqa: S101 - only started with one
+        fetch = self._fetch_marks
+        while True:
+            await self._marks_down.wait()
+            symbols = self._down_mark_symbols()
+            if symbols:
+                try:
+                    marks = await fetch(symbols)
+                except Exception as exc:  # reported, then tried again next period
+                    safe_call(
+                        self._on_status,
+                        FeedStatus(
+                            f"{self.name}:rest",
+                            FeedState.DISCONNECTED,
+                            Severity.WARNING,
+                            f"REST mark fallback failed: {type(exc).__name__}: {exc}",
+                        ),
+                    )
+                else:
+                    self.rest_polls += 1
+                    now_ms = int(time.time() * 1000)
+                    for symbol, mark in marks.items():
+                        if symbol in symbols:
+                            safe_call(
+                                self._on_mark_price,
+                                MarkPrice(symbol, float(mark), None, None, None, now_ms, source="rest"),
+                            )
+            await asyncio.sleep(self.rest_poll_s)
