@@ -1,0 +1,696 @@
+"""The session store: one writer thread owns the read-write DuckDB connection of one session file.
+
+Callers on any thread queue work (`append`, `append_critical`, `append_ticks`, `put_snapshot`, dead-letter
+changes); the writer drains whatever is queued and writes it in ONE transaction (events in seq order, ticks,
+snapshots, dead letters), commits, and only then resolves that batch's futures. A critical event's future
+therefore resolves when its COMMIT has returned, i.e. when the WAL is fsynced: it is durable.
+
+Each event row carries a running hash chained from GENESIS (see hashing.py) so `verify()` can catch rows that
+a damaged WAL silently dropped. The engine's seq must be exactly last_seq + 1 every time; anything else is a
+programming error and raises in the caller, before anything is written.
+
+When a batch fails (I/O error, disk full, lock) it is rolled back and retried after `retry_delays` (default
+0, 2, 4, 8, 16 s), each failure reported through `on_trouble`; when the last retry fails too, the store is
+failed: every pending future fails with StoreError and further writes are refused.
+
+Reads run on the caller's thread through their own `cursor()` of the owned connection (one connection shared
+by threads fails with "connection is busy"); they see committed batches only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import duckdb
+import orjson
+import polars as pl
+
+from cockpit.domain import Event, Severity
+from cockpit.store import backup, dlq, files
+from cockpit.store.dlq import DeadLetterRow, DeadLetterStatus, NewDeadLetter
+from cockpit.store.errors import StoreError
+from cockpit.store.hashing import event_hash, payload_text
+from cockpit.store.opening import open_session
+from cockpit.store.reports import StoreStats, StoreTrouble
+from cockpit.store.verify import VerifyReport
+
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 16.0)
+
+TickRow = tuple[float, str, float, float, float, float]
+TICK_SCHEMA: dict[str, Any] = {
+    "ts": pl.Float64,
+    "symbol": pl.String,
+    "bid": pl.Float64,
+    "ask": pl.Float64,
+    "bid_qty": pl.Float64,
+    "ask_qty": pl.Float64,
+}
+EVENT_SCHEMA: dict[str, Any] = {
+    "seq": pl.Int64,
+    "ts": pl.Float64,
+    "kind": pl.String,
+    "severity": pl.String,
+    "source": pl.String,
+    "payload": pl.String,
+    "hash": pl.String,
+}
+_EVENTS_BY_FRAME = 64  # above this many events in a batch, insert them as one Arrow frame
+_EVENT_COLUMNS = "seq, ts, kind, severity, source, payload, hash"
+
+# A hook called with every SQL statement the writer is about to execute; raising from it makes that statement
+# fail. It exists for tests only: a full disk or a failing device cannot be produced in the test sandbox (no
+# tmpfs to fill, no read-only mount, and chmod does not stop root), so the tests inject the failure here, at
+# the SQL boundary, and everything above it (rollback, retries, futures, refusal) runs for real.
+FaultHook = Callable[[str], None]
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _EventItem:
+    event: Event
+    payload: str
+    future: Future[None] | None
+
+
+@dataclass(slots=True)
+class _TicksItem:
+    rows: list[TickRow]
+
+
+@dataclass(slots=True)
+class _SnapshotItem:
+    seq: int
+    ts: float
+    state: str
+
+
+@dataclass(slots=True)
+class _DlqAdd:
+    letter: NewDeadLetter
+    future: Future[int]
+
+
+@dataclass(slots=True)
+class _DlqStatus:
+    letter_id: int
+    status: DeadLetterStatus
+    future: Future[None]
+
+
+@dataclass(slots=True)
+class _DlqPurge:
+    cutoff_ts: float
+    status: DeadLetterStatus | None
+    future: Future[int]
+
+
+@dataclass(slots=True)
+class _Backup:
+    dest: Path
+    future: Future[int]
+
+
+@dataclass(slots=True)
+class _Stop:
+    pass
+
+
+_BatchItem = _EventItem | _TicksItem | _SnapshotItem | _DlqAdd | _DlqStatus | _DlqPurge
+_Item = _BatchItem | _Backup | _Stop
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A batch made ready once (hashes chained, tick frame built) and written as often as retries need."""
+
+    events: list[tuple[int, float, str, str, str, str, str]] = field(default_factory=list)
+    ticks: pl.DataFrame | None = None
+    snapshots: list[tuple[int, float, str]] = field(default_factory=list)
+    dlq_ops: list[_DlqAdd | _DlqStatus | _DlqPurge] = field(default_factory=list)
+    futures: list[Future[Any]] = field(default_factory=list)
+    last_hash: str = ""
+
+
+def _settle(future: Future[T], result: T | None = None, error: BaseException | None = None) -> None:
+    """Resolve a future unless its waiter cancelled it (the write itself still happened, or failed)."""
+    with contextlib.suppress(InvalidStateError):
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(cast(T, result))
+
+
+class SessionStore:
+    """One session file, written by one thread. Create with `SessionStore.open(path)`, then `start()`."""
+
+    def __init__(
+        self,
+        path: Path,
+        con: duckdb.DuckDBPyConnection,
+        meta: dict[str, str],
+        last_seq: int,
+        last_hash: str,
+        *,
+        retry_delays: Sequence[float],
+        fault_hook: FaultHook | None,
+    ) -> None:
+        self.path = path
+        self.meta = meta
+        self.last_seq = last_seq  # as on disk when opened
+        self.last_hash = last_hash
+        self._con = con
+        self._wcur = con.cursor()  # the writer's own cursor; readers make theirs
+        self._retry_delays = tuple(retry_delays)
+        self._fault_hook = fault_hook
+        self._on_trouble: Callable[[StoreTrouble], None] | None = None
+        self._cond = threading.Condition()
+        self._items: deque[_Item] = deque()
+        self._in_flight = 0
+        self._queued_seq = last_seq  # last seq accepted into the queue
+        self._written_seq = last_seq  # last seq committed
+        self._written_hash = last_hash
+        self._failure: StoreError | None = None
+        self._closing = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._dlq_next_id = dlq.next_id(self._wcur)
+        self._commits = 0
+        self._events_written = 0
+        self._ticks_written = 0
+        self._errors = 0
+        self._retrying = False
+        self._last_commit_at: float | None = None
+        self._last_commit_ms: float | None = None
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        create: bool = True,
+        meta: Mapping[str, str] | None = None,
+        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+        fault_hook: FaultHook | None = None,
+    ) -> SessionStore:
+        """Open (or create) a session file read-write; SessionFileError, with the file untouched, if unusable.
+
+        A new file gets `meta` (session_id, created_at, exchange, mode, any other keys); an existing file
+        keeps its own meta. An older schema is migrated in one transaction; a newer one is refused.
+        """
+        path = Path(path)
+        files.claim(path)  # before reading a byte of it (see files.py on POSIX locks)
+        try:
+            opened = open_session(path, create=create, meta=meta)
+        except BaseException:
+            files.release(path)
+            raise
+        return cls(
+            path,
+            opened.con,
+            opened.meta,
+            opened.last_seq,
+            opened.last_hash,
+            retry_delays=retry_delays,
+            fault_hook=fault_hook,
+        )
+
+    def start(self, on_trouble: Callable[[StoreTrouble], None] | None = None) -> None:
+        """Start the writer thread. `on_trouble` is called on that thread: keep it quick and thread-safe."""
+        with self._cond:
+            if self._thread is not None or self._closed:
+                raise StoreError("session store already started or closed", str(self.path))
+            self._on_trouble = on_trouble
+            self._thread = threading.Thread(
+                target=self._run, name=f"store-writer:{self.path.name}", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        """Write the queue, CHECKPOINT and close the file. Does not raise for a failed store (see stats)."""
+        with self._cond:
+            if self._closing:
+                thread = self._thread
+            else:
+                self._closing = True
+                self._items.append(_Stop())
+                self._cond.notify()
+                thread = self._thread
+        if thread is None:
+            self._run()  # never started: drain on this thread, which then owns the connection
+        elif thread is not threading.current_thread():
+            thread.join()
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------- writes
+
+    def append(self, event: Event) -> None:
+        """Queue an event; it is committed with the next batch. Raises StoreError for a seq out of order."""
+        self._enqueue_event(event, None)
+
+    def append_critical(self, event: Event) -> Future[None]:
+        """Queue an event; the future resolves only after its batch's COMMIT returned (durable)."""
+        future: Future[None] = Future()
+        self._enqueue_event(event, future)
+        return future
+
+    async def commit(self, event: Event) -> None:
+        """From asyncio: append_critical and wait until the event is durable."""
+        await asyncio.wrap_future(self.append_critical(event))
+
+    def append_ticks(self, rows: Sequence[TickRow]) -> None:
+        """Queue market data rows (ts, symbol, bid, ask, bid_qty, ask_qty), written as one frame per batch."""
+        if not rows:
+            return
+        self._enqueue(_TicksItem(list(rows)))
+
+    def put_snapshot(self, seq: int, ts: float, state_json: str) -> None:
+        """Queue a snapshot of State as it is after event `seq` (which must already be appended)."""
+        with self._cond:
+            if not 1 <= seq <= self._queued_seq:
+                raise StoreError(
+                    "snapshot for an event that was not appended",
+                    f"snapshot seq {seq}, last appended seq {self._queued_seq}",
+                    "append the event first; a snapshot is taken after the event it follows",
+                )
+            self._enqueue_locked(_SnapshotItem(seq, ts, state_json))
+
+    def add_dead_letter(
+        self,
+        *,
+        op: str,
+        params: dict[str, Any],
+        error_class: str,
+        error_type: str,
+        reason: str,
+        attempts: int,
+        ts: float | None = None,
+    ) -> Future[int]:
+        """Queue a dead letter (status open); the future resolves to its id once committed."""
+        letter = NewDeadLetter(
+            ts=time.time() if ts is None else ts,
+            op=op,
+            params=dlq.params_text(params),
+            error_class=error_class,
+            error_type=error_type,
+            reason=reason,
+            attempts=attempts,
+        )
+        future: Future[int] = Future()
+        self._enqueue(_DlqAdd(letter, future))
+        return future
+
+    def set_dead_letter_status(self, letter_id: int, status: str) -> Future[None]:
+        """Queue a status change (open, retried, removed); a future fails with StoreError for unknown ids."""
+        future: Future[None] = Future()
+        self._enqueue(_DlqStatus(letter_id, dlq.check_status(status), future))
+        return future
+
+    def delete_dead_letters_older_than(
+        self, days: float, *, status: str | None = None, now: float | None = None
+    ) -> Future[int]:
+        """Queue deleting dead letters older than `days` (optionally of one status): the count."""
+        cutoff = (time.time() if now is None else now) - days * 86_400.0
+        future: Future[int] = Future()
+        self._enqueue(_DlqPurge(cutoff, None if status is None else dlq.check_status(status), future))
+        return future
+
+    def backup_to(self, dest: Path) -> VerifyReport:
+        """A consistent, verified copy of everything committed so far, taken while the engine keeps running.
+
+        Blocks the caller (run it in an executor from asyncio). The writer runs COPY FROM DATABASE into
+        `<dest>.partial` between two batches; this thread verifies the copy and renames it to `dest`.
+        """
+        dest = Path(dest)
+        backup.check_target(dest)
+        future: Future[int] = Future()
+        self._enqueue(_Backup(dest, future))
+        last_seq = future.result()
+        return backup.finish(dest, last_seq)
+
+    # -------------------------------------------------------------------------------------------- reads
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._closed:
+            raise StoreError("session store is closed", str(self.path), "open the session file again")
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def read_events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        """Committed events with seq > after_seq, in seq order."""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._reader() as cur:
+            rows = cur.execute(sql, [after_seq]).fetchall()
+        return [
+            Event(
+                seq=int(seq),
+                ts=float(ts),
+                kind=str(kind),
+                severity=cast(Severity, severity),
+                source=str(source),
+                payload=orjson.loads(payload),
+            )
+            for seq, ts, kind, severity, source, payload, _hash in rows
+        ]
+
+    def last_snapshot(self) -> tuple[int, str] | None:
+        """(seq, state JSON) of the newest committed snapshot."""
+        with self._reader() as cur:
+            rows = cur.execute("SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1").fetchall()
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def dead_letters(
+        self,
+        *,
+        op: str | None = None,
+        reason_contains: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[DeadLetterRow]:
+        """Committed dead letters, oldest first, filtered by op, a reason substring (any case) and status."""
+        with self._reader() as cur:
+            return dlq.select(cur, op=op, reason_contains=reason_contains, status=status, limit=limit)
+
+    def count_dead_letters(
+        self, *, op: str | None = None, reason_contains: str | None = None, status: str | None = None
+    ) -> int:
+        with self._reader() as cur:
+            return dlq.count(cur, op=op, reason_contains=reason_contains, status=status)
+
+    def tick_count(self) -> int:
+        with self._reader() as cur:
+            return int(cur.execute("SELECT count(*) FROM ticks").fetchall()[0][0])
+
+    def stats(self) -> StoreStats:
+        with self._cond:
+            return StoreStats(
+                queue_depth=len(self._items) + self._in_flight,
+                last_commit_at=self._last_commit_at,
+                last_commit_ms=self._last_commit_ms,
+                commits=self._commits,
+                events_written=self._events_written,
+                ticks_written=self._ticks_written,
+                errors=self._errors,
+                retrying=self._retrying,
+                failed=self._failure is not None,
+                last_seq=self._written_seq,
+            )
+
+    # ---------------------------------------------------------------------------------------- queueing
+
+    def _check_writable_locked(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closing:
+            raise StoreError("session store is closed", f"no more writes to {self.path}")
+
+    def _enqueue(self, item: _Item) -> None:
+        with self._cond:
+            self._enqueue_locked(item)
+
+    def _enqueue_locked(self, item: _Item) -> None:
+        self._check_writable_locked()
+        self._items.append(item)
+        self._cond.notify()
+
+    def _enqueue_event(self, event: Event, future: Future[None] | None) -> None:
+        try:
+            text = payload_text(event.payload)
+        except TypeError as exc:
+            raise StoreError(
+                f"event {event.kind} seq {event.seq} has a payload that is not JSON",
+                str(exc),
+                "payloads carry plain JSON values; money as decimal strings",
+            ) from exc
+        with self._cond:
+            self._check_writable_locked()
+            expected = self._queued_seq + 1
+            if event.seq != expected:
+                raise StoreError(
+                    "event out of sequence: refused, nothing written",
+                    f"{event.kind} has seq {event.seq}, the next seq of {self.path.name} is {expected}",
+                    "a programming error in the engine: seqs are given out once, gap-free, from 1",
+                )
+            self._queued_seq = event.seq
+            self._enqueue_locked(_EventItem(event, text, future))
+
+    # ------------------------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._items:
+                    self._cond.wait()
+                batch: list[_BatchItem] = []
+                barrier: _Backup | _Stop | None = None
+                while self._items:
+                    head = self._items[0]
+                    if isinstance(head, _Backup | _Stop):
+                        if not batch:
+                            barrier = head
+                            self._items.popleft()
+                        break
+                    batch.append(cast(_BatchItem, self._items.popleft()))
+                self._in_flight = len(batch)
+            if batch:
+                self._write_with_retries(batch)
+            if isinstance(barrier, _Backup):
+                self._take_backup(barrier)
+            elif isinstance(barrier, _Stop):
+                self._shut_down()
+                return
+
+    def _exec(self, sql: str, params: Sequence[object] | None = None) -> duckdb.DuckDBPyConnection:
+        if self._fault_hook is not None:
+            self._fault_hook(sql)
+        return self._wcur.execute(sql, params)
+
+    def _prepare(self, batch: list[_BatchItem]) -> _Prepared:
+        prepared = _Prepared(last_hash=self._written_hash)
+        tick_rows: list[TickRow] = []
+        prev_seq = self._written_seq
+        for item in batch:
+            if isinstance(item, _EventItem):
+                ev = item.event
+                if ev.seq != prev_seq + 1:  # enforced when queued; never write a gap whatever happens
+                    raise AssertionError(f"store writer got seq {ev.seq} after {prev_seq}")
+                prev_seq = ev.seq
+                ts = float(ev.ts)  # hashed as the DOUBLE it is stored as
+                digest = event_hash(
+                    prepared.last_hash, ev.seq, ts, ev.kind, ev.severity, ev.source, item.payload
+                )
+                prepared.events.append((ev.seq, ts, ev.kind, ev.severity, ev.source, item.payload, digest))
+                prepared.last_hash = digest
+                if item.future is not None:
+                    prepared.futures.append(item.future)
+            elif isinstance(item, _TicksItem):
+                tick_rows.extend(item.rows)
+            elif isinstance(item, _SnapshotItem):
+                prepared.snapshots.append((item.seq, item.ts, item.state))
+            else:
+                prepared.dlq_ops.append(item)
+                prepared.futures.append(item.future)
+        if tick_rows:
+            prepared.ticks = pl.DataFrame(tick_rows, schema=TICK_SCHEMA, orient="row", strict=False)
+        return prepared
+
+    def _write(self, prepared: _Prepared) -> dict[int, object]:
+        """One transaction for the whole batch; the dead-letter results by index in `dlq_ops`."""
+        results: dict[int, object] = {}
+        next_id = self._dlq_next_id
+        self._exec("BEGIN TRANSACTION")
+        if len(prepared.events) > _EVENTS_BY_FRAME:
+            frame = pl.DataFrame(prepared.events, schema=EVENT_SCHEMA, orient="row")
+            self._insert_frame("events", frame)
+        elif prepared.events:
+            sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            if self._fault_hook is not None:
+                self._fault_hook(sql)
+            self._wcur.executemany(sql, prepared.events)
+        if prepared.ticks is not None:
+            self._insert_frame("ticks", prepared.ticks)
+        if prepared.snapshots:
+            sql = "INSERT INTO snapshots (seq, ts, state) VALUES (?, ?, ?)"
+            if self._fault_hook is not None:
+                self._fault_hook(sql)
+            self._wcur.executemany(sql, prepared.snapshots)
+        for index, op in enumerate(prepared.dlq_ops):
+            if isinstance(op, _DlqAdd):
+                dlq.insert(self._hooked_cursor(), next_id, op.letter)
+                results[index] = next_id
+                next_id += 1
+            elif isinstance(op, _DlqStatus):
+                results[index] = dlq.update_status(self._hooked_cursor(), op.letter_id, op.status)
+            else:
+                results[index] = dlq.delete_before(self._hooked_cursor(), op.cutoff_ts, op.status)
+        self._exec("COMMIT")
+        self._dlq_next_id = next_id
+        return results
+
+    def _hooked_cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._fault_hook is not None:
+            self._fault_hook("dead_letters")
+        return self._wcur
+
+    def _insert_frame(self, table: str, frame: pl.DataFrame) -> None:
+        name = f"{table}_batch"
+        self._wcur.register(name, frame)
+        try:
+            self._exec(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+        finally:
+            self._wcur.unregister(name)
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self._wcur.execute("ROLLBACK")
+
+    def _write_with_retries(self, batch: list[_BatchItem]) -> None:
+        try:
+            prepared = self._prepare(batch)
+        except Exception as exc:  # a bug (or a tick row of the wrong shape): fail loudly, write nothing
+            self._fail(batch, f"{type(exc).__name__}: {exc}", 0)
+            return
+        failures = 0
+        while True:
+            started = time.perf_counter()
+            try:
+                results = self._write(prepared)
+            except (duckdb.Error, OSError) as exc:
+                self._rollback()
+                failures += 1
+                text = f"{type(exc).__name__}: {exc}"
+                with self._cond:
+                    self._errors += 1
+                    self._retrying = failures <= len(self._retry_delays)
+                if failures <= len(self._retry_delays):
+                    delay = self._retry_delays[failures - 1]
+                    self._report(StoreTrouble(failures, delay, text))
+                    time.sleep(delay)
+                    continue
+                self._fail(batch, text, failures)
+                return
+            except Exception as exc:  # a bug, not the disk: do not retry it
+                self._rollback()
+                with self._cond:
+                    self._errors += 1
+                self._fail(batch, f"{type(exc).__name__}: {exc}", failures + 1)
+                return
+            break
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        with self._cond:
+            if prepared.events:
+                self._written_seq = prepared.events[-1][0]
+                self._written_hash = prepared.last_hash
+            self._commits += 1
+            self._events_written += len(prepared.events)
+            self._ticks_written += 0 if prepared.ticks is None else prepared.ticks.height
+            self._last_commit_at = time.time()
+            self._last_commit_ms = elapsed_ms
+            self._retrying = False
+            self._in_flight = 0
+        if failures:
+            self._report(StoreTrouble(failures, None, "", recovered=True))
+        for item in batch:
+            if isinstance(item, _EventItem) and item.future is not None:
+                _settle(item.future)
+        for index, op in enumerate(prepared.dlq_ops):
+            self._settle_dlq(op, results[index])
+
+    def _settle_dlq(self, op: _DlqAdd | _DlqStatus | _DlqPurge, result: object) -> None:
+        if isinstance(op, _DlqAdd):
+            _settle(op.future, cast(int, result))
+        elif isinstance(op, _DlqStatus):
+            if result:
+                _settle(op.future, None)
+            else:
+                error = StoreError(
+                    f"no dead letter with id {op.letter_id}", str(self.path), "list them to see ids"
+                )
+                _settle(op.future, error=error)
+        else:
+            _settle(op.future, cast(int, result))
+
+    def _fail(self, batch: list[_BatchItem], text: str, attempts: int) -> None:
+        failure = StoreError(
+            "session store failed: writes are refused",
+            f"a batch write to {self.path} failed {attempts} times; last error: {text}",
+            f"check the disk holding {self.path.parent} (space, permissions, health); restart cockpit to "
+            "resume from the file: everything acknowledged before this is on disk",
+        )
+        with self._cond:
+            self._failure = failure
+            self._retrying = False
+            pending = [*batch, *self._items]
+            self._items.clear()
+            if self._closing:
+                self._items.append(_Stop())
+            self._in_flight = 0
+        for item in pending:
+            future = getattr(item, "future", None)
+            if isinstance(future, Future):
+                _settle(future, error=failure)
+        self._report(StoreTrouble(attempts, None, text, final=True))
+
+    def _take_backup(self, item: _Backup) -> None:
+        if self._failure is not None:
+            _settle(item.future, error=self._failure)
+            return
+        try:
+            database = str(self._wcur.execute("SELECT current_database()").fetchall()[0][0])
+            statements = backup.copy_statements(item.dest, database)
+            try:
+                for sql in statements[:-1]:
+                    self._exec(sql)
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    self._wcur.execute(statements[-1])
+        except duckdb.Error as exc:
+            error = StoreError(
+                f"backup to {item.dest} failed", str(exc), "check the backup directory and retry"
+            )
+            _settle(item.future, error=error)
+            return
+        _settle(item.future, self._written_seq)
+
+    def _shut_down(self) -> None:
+        try:
+            if self._failure is None:
+                with contextlib.suppress(duckdb.Error):
+                    self._wcur.execute("CHECKPOINT")
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                self._wcur.close()
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
+            with self._cond:
+                self._closed = True
+            files.release(self.path)
+
+    def _report(self, trouble: StoreTrouble) -> None:
+        callback = self._on_trouble
+        if callback is None:
+            return
+        with contextlib.suppress(Exception):  # a failing observer must not stop the writer
+            callback(trouble)
