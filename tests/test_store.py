@@ -16,7 +16,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -43,6 +43,14 @@ def ev(seq: int, kind: str = "alert", **payload: object) -> Event:
     return Event(
         seq=seq, ts=1_700_000_000.0 + seq / 10, kind=kind, severity="info", source="engine", payload=payload
     )
+
+
+def wait_for(condition: Callable[[], bool], what: str, within: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        time.sleep(0.005)
 
 
 def file_hashes(path: Path) -> dict[str, str]:
@@ -180,18 +188,18 @@ def test_seq_gap_is_refused(store: SessionStore) -> None:
 
 
 def test_ticks_are_appended_in_batches(store: SessionStore) -> None:
-    for batch in range(5):
+    for batch in range(5):  # 10 k-row batches from a fast feed
         store.append_ticks(
             [
                 (1_700_000_000.0 + batch + i / 1e4, "BTCUSDT", 64000.0 + i, 64000.5 + i, 1.5, 2)
                 for i in range(10_000)
             ]
         )
-    store.append_ticks([(1.0, "ETHUSDT", 3000.0, 3000.5, 10.0, 20.0)])
-    store.append_critical(ev(1)).result(TIMEOUT)  # everything queued before it is committed with or before it
-    stats = store.stats()
-    assert stats.ticks_written == 50_001
-    assert stats.commits < 7, "queued tick batches are written together, not one commit per call"
+    for _ in range(200):  # and many small ones from a slow one
+        store.append_ticks([(1.0, "ETHUSDT", 3000.0, 3000.5, 10.0, 20.0)] * 5)
+    store.append_critical(ev(1)).result(TIMEOUT)
+    wait_for(lambda: store.stats().ticks_written == 51_000, "all ticks written")
+    assert store.stats().commits < 20, "queued tick batches are written together, not one commit per call"
     path = store.path
     store.close()
     con = duckdb.connect(str(path), read_only=True)
@@ -199,8 +207,8 @@ def test_ticks_are_appended_in_batches(store: SessionStore) -> None:
         "SELECT count(*), count(DISTINCT symbol), sum(bid), max(ask_qty) FROM ticks"
     ).fetchall()[0]
     con.close()
-    assert (count, symbols, qty) == (50_001, 2, 20.0)
-    assert bid_sum == pytest.approx(5 * sum(64000.0 + i for i in range(10_000)) + 3000.0)
+    assert (count, symbols, qty) == (51_000, 2, 20.0)
+    assert bid_sum == pytest.approx(5 * sum(64000.0 + i for i in range(10_000)) + 1000 * 3000.0)
 
 
 def test_snapshot_round_trip(store: SessionStore) -> None:
@@ -598,6 +606,7 @@ def test_write_failure_that_clears_is_retried_and_committed(tmp_path: Path) -> N
     store.start(troubles.append)
     store.append_ticks([(1.0, "BTCUSDT", 1.0, 2.0, 3.0, 4.0)] * 10)
     store.append_critical(ev(1)).result(TIMEOUT)
+    wait_for(lambda: store.stats().ticks_written == 10, "the ticks")
     assert [(t.attempt, t.next_delay_s, t.final, t.recovered) for t in troubles] == [
         (1, 0.0, False, False),
         (2, 0.05, False, False),

@@ -64,6 +64,9 @@ EVENT_SCHEMA: dict[str, Any] = {
     "hash": pl.String,
 }
 _EVENTS_BY_FRAME = 64  # above this many events in a batch, insert them as one Arrow frame
+# Tick rows written per transaction at most: bounds how long a critical event can wait behind market data
+# (building and inserting 10 k rows takes a few ms; more queued rows wait for the next transaction).
+TICK_ROWS_PER_COMMIT = 10_000
 _EVENT_COLUMNS = "seq, ts, kind, severity, source, payload, hash"
 
 # A hook called with every SQL statement the writer is about to execute; raising from it makes that statement
@@ -84,7 +87,7 @@ class _EventItem:
 
 @dataclass(slots=True)
 class _TicksItem:
-    rows: list[TickRow]
+    frame: pl.DataFrame
 
 
 @dataclass(slots=True)
@@ -139,6 +142,17 @@ class _Prepared:
     dlq_ops: list[_DlqAdd | _DlqStatus | _DlqPurge] = field(default_factory=list)
     futures: list[Future[Any]] = field(default_factory=list)
     last_hash: str = ""
+
+
+def tick_frame(rows: Sequence[TickRow]) -> pl.DataFrame:
+    """Tick tuples as a Polars frame, built column by column (faster than orient="row")."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in TICK_SCHEMA]
+    return pl.DataFrame(
+        {
+            name: pl.Series(name, values, dtype=dtype, strict=False)
+            for (name, dtype), values in zip(TICK_SCHEMA.items(), columns, strict=True)
+        }
+    )
 
 
 def _settle(future: Future[T], result: T | None = None, error: BaseException | None = None) -> None:
@@ -274,11 +288,15 @@ class SessionStore:
         """From asyncio: append_critical and wait until the event is durable."""
         await asyncio.wrap_future(self.append_critical(event))
 
-    def append_ticks(self, rows: Sequence[TickRow]) -> None:
-        """Queue market data rows (ts, symbol, bid, ask, bid_qty, ask_qty), written as one frame per batch."""
-        if not rows:
+    def append_ticks(self, rows: Sequence[TickRow] | pl.DataFrame) -> None:
+        """Queue tick rows (ts, symbol, bid, ask, bid_qty, ask_qty), or a Polars frame of those columns.
+
+        The frame is built here, on the caller's thread, so the writer only inserts it (Arrow, BY NAME).
+        """
+        frame = rows if isinstance(rows, pl.DataFrame) else tick_frame(rows)
+        if frame.height == 0:
             return
-        self._enqueue(_TicksItem(list(rows)))
+        self._enqueue(_TicksItem(frame))
 
     def put_snapshot(self, seq: int, ts: float, state_json: str) -> None:
         """Queue a snapshot of State as it is after event `seq` (which must already be appended)."""
@@ -463,24 +481,48 @@ class SessionStore:
             with self._cond:
                 while not self._items:
                     self._cond.wait()
-                batch: list[_BatchItem] = []
-                barrier: _Backup | _Stop | None = None
-                while self._items:
-                    head = self._items[0]
-                    if isinstance(head, _Backup | _Stop):
-                        if not batch:
-                            barrier = head
-                            self._items.popleft()
-                        break
-                    batch.append(cast(_BatchItem, self._items.popleft()))
-                self._in_flight = len(batch)
-            if batch:
-                self._write_with_retries(batch)
+                records, tick_items, barrier = self._drain_locked()
+                self._in_flight = len(records) + len(tick_items)
+            # Events, snapshots and dead letters first, in their own transaction, so a critical event never
+            # waits for market data queued before it; then the ticks.
+            if records:
+                self._write_with_retries(records)
+            if tick_items and self._failure is None:
+                self._write_with_retries(list(tick_items))
             if isinstance(barrier, _Backup):
                 self._take_backup(barrier)
             elif isinstance(barrier, _Stop):
                 self._shut_down()
                 return
+
+    def _drain_locked(self) -> tuple[list[_BatchItem], list[_TicksItem], _Backup | _Stop | None]:
+        """Take every queued record up to the next barrier, and tick batches up to TICK_ROWS_PER_COMMIT rows.
+
+        Tick batches left behind keep their place at the head of the queue. A barrier (backup, stop) is taken
+        only when nothing precedes it, so it sees everything queued before it committed.
+        """
+        records: list[_BatchItem] = []
+        tick_items: list[_TicksItem] = []
+        kept: list[_TicksItem] = []
+        tick_rows = 0
+        while self._items:
+            head = self._items[0]
+            if isinstance(head, _Backup | _Stop):
+                if not records and not tick_items and not kept:
+                    self._items.popleft()
+                    return records, tick_items, head
+                break
+            self._items.popleft()
+            if isinstance(head, _TicksItem):
+                if tick_rows < TICK_ROWS_PER_COMMIT and not kept:
+                    tick_items.append(head)
+                    tick_rows += head.frame.height
+                else:
+                    kept.append(head)
+            else:
+                records.append(head)
+        self._items.extendleft(reversed(kept))
+        return records, tick_items, None
 
     def _exec(self, sql: str, params: Sequence[object] | None = None) -> duckdb.DuckDBPyConnection:
         if self._fault_hook is not None:
@@ -489,7 +531,7 @@ class SessionStore:
 
     def _prepare(self, batch: list[_BatchItem]) -> _Prepared:
         prepared = _Prepared(last_hash=self._written_hash)
-        tick_rows: list[TickRow] = []
+        tick_frames: list[pl.DataFrame] = []
         prev_seq = self._written_seq
         for item in batch:
             if isinstance(item, _EventItem):
@@ -506,26 +548,33 @@ class SessionStore:
                 if item.future is not None:
                     prepared.futures.append(item.future)
             elif isinstance(item, _TicksItem):
-                tick_rows.extend(item.rows)
+                tick_frames.append(item.frame)
             elif isinstance(item, _SnapshotItem):
                 prepared.snapshots.append((item.seq, item.ts, item.state))
             else:
                 prepared.dlq_ops.append(item)
                 prepared.futures.append(item.future)
-        if tick_rows:
-            prepared.ticks = pl.DataFrame(tick_rows, schema=TICK_SCHEMA, orient="row", strict=False)
+        if tick_frames:
+            prepared.ticks = (
+                tick_frames[0] if len(tick_frames) == 1 else pl.concat(tick_frames, rechunk=False)
+            )
         return prepared
 
     def _write(self, prepared: _Prepared) -> dict[int, object]:
         """One transaction for the whole batch; the dead-letter results by index in `dlq_ops`."""
         results: dict[int, object] = {}
         next_id = self._dlq_next_id
+        sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        if len(prepared.events) == 1 and not (
+            prepared.ticks is not None or prepared.snapshots or prepared.dlq_ops
+        ):
+            self._exec(sql, prepared.events[0])  # one statement: its auto-commit is the batch's COMMIT
+            return results
         self._exec("BEGIN TRANSACTION")
         if len(prepared.events) > _EVENTS_BY_FRAME:
             frame = pl.DataFrame(prepared.events, schema=EVENT_SCHEMA, orient="row")
             self._insert_frame("events", frame)
         elif prepared.events:
-            sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
             if self._fault_hook is not None:
                 self._fault_hook(sql)
             self._wcur.executemany(sql, prepared.events)
