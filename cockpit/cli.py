@@ -26,6 +26,18 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo_command(args)
 
 
+def _run_run(args: argparse.Namespace) -> int:
+    from cockpit.run import run_command
+
+    return run_command(args)
+
+
+def _run_ctl(args: argparse.Namespace) -> int:
+    from cockpit.ctl import ctl_command
+
+    return ctl_command(args)
+
+
 def _run_config_validate(args: argparse.Namespace) -> int:
     from cockpit.config import validate_command
 
@@ -51,9 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--api-key", default=None, help="API key the simulator accepts (default: demo key)")
     sim.add_argument("--api-secret", default=None, help="API secret the simulator accepts (default: demo)")
     sim.add_argument("--seed", type=int, default=1, help="seed of the price random walk (default 1)")
-    sim.add_argument(
-        "--no-activity", action="store_true", help="do not run the built-in demo trader"
-    )
+    sim.add_argument("--no-activity", action="store_true", help="do not run the built-in demo trader")
     sim.add_argument("--scenario", default=None, metavar="FILE", help="TOML file of scheduled faults")
     sim.set_defaults(handler=_run_sim)
 
@@ -62,7 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--headless", action="store_true", help="print events instead of the UI")
     demo.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     demo.add_argument("--seed", type=int, default=1, help="seed of the simulator (default 1)")
+    demo.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
     demo.set_defaults(handler=_run_demo)
+
+    run = sub.add_parser("run", help="run cockpit against the exchange in the config")
+    run.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    run.add_argument("--headless", action="store_true", help="print events instead of the UI")
+    run.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
+    run.add_argument("--dry-run", action="store_true", help="everything but sending orders")
+    run.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    run.set_defaults(handler=_run_run)
+
+    ctl = sub.add_parser("ctl", help="control the running engine (works while the UI is frozen)")
+    ctl.add_argument("--config", required=True, metavar="FILE", help="the config the engine runs with")
+    ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="ACTION", required=True)
+    status = ctl_sub.add_parser("status", help="positions, health, kill switch, equity, drawdown, rate limit")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    ctl_sub.add_parser("reconcile", help="reconcile with the exchange now and print the differences")
+    flatten = ctl_sub.add_parser("flatten", help="close one position or all with reduce-only market orders")
+    flatten.add_argument("symbol", nargs="?", metavar="SYMBOL", help="e.g. BTCUSDT or BTC/USDT:USDT")
+    flatten.add_argument("--all", action="store_true", help="every open position")
+    flatten.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
+    kill = ctl_sub.add_parser("kill-switch", help="engage (on) or release (off) the kill switch")
+    kill.add_argument("state", choices=["on", "off"])
+    kill.add_argument("--yes", action="store_true", help="confirm a release without the typed prompt")
+    ctl.set_defaults(handler=_run_ctl)
 
     config = sub.add_parser("config", help="configuration files")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

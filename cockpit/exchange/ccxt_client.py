@@ -62,7 +62,12 @@ def make_ccxt_client(
         "secret": api_secret,
         "enableRateLimit": False,  # cockpit's own limiter owns the request budget
         "timeout": timeout_ms,
-        "options": {"fetchCurrencies": False, "fetchMargins": False, "maxRetriesOnFailure": 0},
+        "options": {
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+            "maxRetriesOnFailure": 0,
+            "warnOnFetchOpenOrdersWithoutSymbol": False,  # the limiter charges its weight of 40
+        },
     }
     if base_url is None:
         return ccxt_async.binanceusdm(config)

@@ -1,0 +1,94 @@
+"""The vocabulary of cockpit: events, and the value types state is made of.
+
+Everything the engine learns or does becomes an `Event`. Payloads are plain JSON values (str, int, float,
+bool, None, lists, dicts); money is carried as decimal strings so nothing is lost between the exchange, the
+database and the screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+
+# The event vocabulary. Every kind the engine emits is listed here (the README documents each).
+EVENT_KINDS: dict[str, str] = {
+    "session.started": "the engine started (mode, exchange, session file, restored or new)",
+    "session.stopped": "the engine stopped cleanly",
+    "feed.connected": "a market or user stream connected",
+    "feed.disconnected": "a stream closed or failed; reconnect scheduled with the backoff delay",
+    "feed.reconnected": "a stream is back after a disconnect, resubscribed",
+    "feed.stale": "a stream has been silent longer than feeds.stale_after_s while its socket is open",
+    "market.marks": "latest mark prices (each second while they move; source rest while the feed is down)",
+    "exchange.rate_limited": "HTTP 429: requests wait out Retry-After",
+    "exchange.banned": "HTTP 418: every request is held until the ban ends",
+    "exchange.maintenance": "HTTP 503 / maintenance: requests back off until the exchange answers",
+    "exchange.auth_failed": "the API key was refused (-2015/-1022): critical, no retry",
+    "exchange.recovered": "the exchange answers again after one of the above",
+    "exchange.error": "an exchange call failed for good (after its retries)",
+    "ratelimit.updated": "request budget usage changed (used/limit, queue, 429s, ban)",
+    "order.submitted": "an order intent, recorded before it is sent",
+    "order.accepted": "the exchange acknowledged an order",
+    "order.filled": "an order filled completely (or a fill recovered by reconcile)",
+    "order.partially_filled": "an order filled in part; remaining quantity tracked",
+    "order.rejected": "the exchange refused an order; the reason is recorded, never retried blindly",
+    "order.canceled": "an order was canceled (or expired)",
+    "position.changed": "a position's size or entry changed (from the exchange)",
+    "position.ghost": "the exchange holds a position no recorded trade explains",
+    "balance.updated": "wallet, available margin and unrealized PnL from the exchange",
+    "reconcile.started": "reconciliation with the exchange began (startup, periodic or on request)",
+    "reconcile.done": "reconciliation finished: matched, recovered fills, ghosts, order differences",
+    "killswitch.engaged": "no new risk: orders adding exposure are refused; positions stay open",
+    "killswitch.released": "the kill switch was released by an operator",
+    "flatten.started": "emergency flatten began (one symbol or all)",
+    "flatten.done": "flatten finished; verified says whether the exchange confirmed flat",
+    "clock.checked": "offset between this machine's clock and the exchange's",
+    "clock.drift": "clock offset crossed the warn or kill threshold",
+    "drawdown.band": "drawdown from peak equity moved into another band (green/yellow/orange/red)",
+    "health.changed": "a health item (exchange, feed, user stream, database, clock) changed status",
+    "db.backup": "a verified backup of the session file was written",
+    "db.corrupt": "the session file failed verification",
+    "db.restored": "the session file was restored from a backup",
+    "db.error": "a database write failed and is being retried (0, 2, 4, 8, 16 s)",
+    "dlq.added": "an operation failed for good and was put in the dead-letter queue",
+    "operator.action": "an operator asked for an action (key or ctl); recorded before it runs",
+    "alert": "anything else the operator must see",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int  # gap-free per session, from 1
+    ts: float  # wall-clock seconds since the epoch
+    kind: str
+    severity: Severity
+    source: str  # who said it: exchange, feed, user_stream, reconcile, operator, risk, store, engine …
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "kind": self.kind,
+            "severity": self.severity,
+            "source": self.source,
+            "payload": self.payload,
+        }
+
+
+def dec(value: Any) -> Decimal:
+    """A payload value (decimal string, int or float) as a Decimal; floats go through their repr."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(str(value))
+
+
+def dstr(value: Decimal) -> str:
+    """A Decimal as a plain string for payloads: no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text

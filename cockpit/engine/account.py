@@ -1,0 +1,175 @@
+"""Account sync: the user stream and a periodic REST look at balance and positions.
+
+Every order event and fill on the account — whoever placed the order — becomes an event. A position the REST
+poll finds that the state does not have (or has differently) triggers a reconcile, which decides whether
+missed fills explain it or it is a ghost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cockpit.domain import Severity, dec, dstr
+from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
+from cockpit.feeds.messages import UserEvent
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+ORDER_KINDS = {
+    "NEW": "order.accepted",
+    "CANCELED": "order.canceled",
+    "EXPIRED": "order.canceled",
+    "REJECTED": "order.rejected",
+}
+
+
+def build_user_feed(engine: Engine) -> UserFeed:
+    from cockpit.engine.market import on_feed_status
+
+    return UserFeed(
+        engine.ws_base,
+        engine.gateway.create_listen_key,
+        engine.gateway.keepalive_listen_key,
+        on_user_event=lambda event: on_user_event(engine, event),
+        on_status=lambda status: on_feed_status(engine, status),
+        backoff=engine.options.feed_backoff,
+    )
+
+
+def on_user_event(engine: Engine, event: UserEvent) -> None:
+    if isinstance(event, OrderUpdate):
+        on_order_update(engine, event)
+    elif isinstance(event, AccountUpdate):
+        on_account_update(engine, event)
+
+
+def order_origin(engine: Engine, client_order_id: str) -> str:
+    known = engine.state.orders.get(client_order_id)
+    if known is not None:
+        return known.origin
+    return "cockpit" if client_order_id.startswith("ck-") else "external"
+
+
+def on_order_update(engine: Engine, u: OrderUpdate) -> None:
+    payload: dict[str, Any] = {
+        "client_order_id": u.client_order_id,
+        "order_id": str(u.order_id),
+        "symbol": engine.symbols.unified(u.symbol),
+        "side": u.side.lower(),
+        "type": u.type.lower(),
+        "amount": dstr(u.orig_qty),
+        "price": dstr(u.price),
+        "filled": dstr(u.executed_qty),
+        "average": dstr(u.avg_price),
+        "reduce_only": u.reduce_only,
+        "origin": order_origin(engine, u.client_order_id),
+        "status": u.status.lower(),
+    }
+    if u.execution_type == "TRADE":
+        if str(u.trade_id) in engine.state.trade_ids:
+            return  # already recorded (recovered by a reconcile before the stream delivered it)
+        payload.update(
+            trade_id=str(u.trade_id),
+            last_qty=dstr(u.last_fill_qty),
+            last_price=dstr(u.last_fill_price),
+            commission=dstr(u.commission),
+            realized_pnl=dstr(u.realized_pnl),
+            trade_time_ms=u.transaction_time,
+            maker=u.is_maker,
+        )
+        kind = "order.filled" if u.status == "FILLED" else "order.partially_filled"
+        engine.emit(kind, payload, "info", "user_stream")
+        return
+    other = ORDER_KINDS.get(u.execution_type)
+    if other is None:
+        return
+    if other != "order.accepted" and u.client_order_id not in engine.state.orders:
+        return  # an order we never saw open (e.g. a market order filled and gone): nothing to close
+    severity: Severity = "warning" if other == "order.rejected" else "info"
+    engine.emit(other, payload, severity, "user_stream")
+
+
+def on_account_update(engine: Engine, a: AccountUpdate) -> None:
+    for balance in a.balances:
+        if balance.asset == "USDT" and balance.wallet_balance != engine.state.wallet:
+            engine.emit(
+                "balance.updated",
+                {"wallet": dstr(balance.wallet_balance), "reason": a.reason},
+                "info",
+                "user_stream",
+            )
+    for p in a.positions:
+        if p.position_side not in ("BOTH", ""):
+            continue
+        symbol = engine.symbols.unified(p.symbol)
+        current = engine.state.positions.get(symbol)
+        qty = current.qty if current else Decimal(0)
+        if qty != p.amount or (current is not None and current.entry != p.entry_price):
+            engine.emit(
+                "position.changed",
+                {"symbol": symbol, "qty": dstr(p.amount), "entry": dstr(p.entry_price), "reason": a.reason},
+                "info",
+                "user_stream",
+            )
+
+
+def positions_from_exchange(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """ccxt positions → {symbol: {qty (signed Decimal), entry, leverage, liquidation}} for non-zero ones."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        info = row.get("info") or {}
+        amount = info.get("positionAmt")
+        if amount is None:
+            contracts = dec(row.get("contracts") or 0)
+            amount = contracts if row.get("side") == "long" else -contracts
+        qty = dec(amount)
+        if qty == 0:
+            continue
+        out[str(row["symbol"])] = {
+            "qty": qty,
+            "entry": dec(info.get("entryPrice") or row.get("entryPrice") or 0),
+            "leverage": row.get("leverage") or info.get("leverage"),
+            "liquidation": info.get("liquidationPrice"),
+        }
+    return out
+
+
+async def account_poll_loop(engine: Engine) -> None:
+    """Balance every poll; positions compared with state, a difference asks for a reconcile."""
+    while True:
+        await asyncio.sleep(engine.options.account_poll_s)
+        await poll_account(engine)
+
+
+async def poll_account(engine: Engine) -> None:
+    balance = await engine.gateway.fetch_balance()
+    emit_balance(engine, balance)
+    remote = positions_from_exchange(await engine.gateway.fetch_positions())
+    local = {s: p.qty for s, p in engine.state.positions.items()}
+    if {s: v["qty"] for s, v in remote.items()} != local:
+        engine.reconcile_requests.put_nowait("account-poll")
+
+
+def emit_balance(engine: Engine, balance: dict[str, Any]) -> None:
+    usdt = balance.get("USDT") or {}
+    info = balance.get("info") or {}
+    wallet = info.get("totalWalletBalance")
+    available = info.get("availableBalance")
+    if wallet is None and usdt.get("total") is not None:
+        wallet = repr(float(usdt["total"]))
+    if available is None and usdt.get("free") is not None:
+        available = repr(float(usdt["free"]))
+    if wallet is None:
+        return
+    if dec(wallet) != engine.state.wallet or (
+        available is not None and dec(available) != engine.state.available
+    ):
+        engine.emit(
+            "balance.updated",
+            {"wallet": dstr(dec(wallet)), "available": dstr(dec(available or wallet))},
+            "info",
+            "exchange",
+        )

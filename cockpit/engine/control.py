@@ -1,0 +1,136 @@
+"""The control socket: a Unix domain socket beside the session file (owner-only) that the running engine
+serves, headless or inside the UI — so `cockpit ctl` works from another tmux pane when the UI is frozen.
+
+Protocol: one JSON object per line each way. Requests: {"cmd": "status"}, {"cmd": "reconcile"},
+{"cmd": "flatten", "symbols": [...] | null}, {"cmd": "kill_switch", "on": true|false}.
+Replies: {"ok": true, "result": …} or {"ok": false, "error": title, "detail": …, "fix": …}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cockpit.errors import CockpitError
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
+READ_LIMIT = 1 << 20
+
+
+def socket_path_for(session_file: Path) -> Path:
+    """`<session>.sock` beside the session file, or a short per-session path in the temp dir if that is too
+    long for a Unix socket."""
+    beside = session_file.with_name(session_file.name + ".sock")
+    if len(str(beside)) <= MAX_SOCKET_PATH:
+        return beside
+    digest = hashlib.sha1(str(session_file.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"cockpit-{digest}.sock"
+
+
+class ControlServer:
+    def __init__(self, engine: Engine, path: Path) -> None:
+        self.engine = engine
+        self.path = path
+        self._server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> None:
+        if self.path.exists():
+            if await _answers(self.path):
+                raise CockpitError(
+                    f"another engine is serving {self.path}",
+                    "a session file is driven by one engine at a time",
+                    "stop the other engine, or give this one another session file",
+                )
+            self.path.unlink()  # left behind by an engine that died
+        old_umask = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._handle, path=str(self.path), limit=READ_LIMIT
+            )
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, 0o600)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                reply = await self._dispatch(line)
+                writer.write(orjson.dumps(reply) + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = orjson.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("a request is a JSON object")
+            result = await self.engine.control(request)
+        except CockpitError as exc:
+            return {"ok": False, "error": exc.title, "detail": exc.detail, "fix": exc.fix}
+        except (ValueError, KeyError, TypeError) as exc:
+            return {
+                "ok": False,
+                "error": "bad request",
+                "detail": str(exc),
+                "fix": "see `cockpit ctl --help`",
+            }
+        return {"ok": True, "result": result}
+
+
+async def _answers(path: Path) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -> dict[str, Any]:
+    """Send one request to a running engine and return its reply."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(path), limit=READ_LIMIT), 3.0
+        )
+    except (FileNotFoundError, ConnectionRefusedError, TimeoutError) as exc:
+        raise CockpitError(
+            "no engine is running for this session",
+            f"nothing answers on {path} ({type(exc).__name__})",
+            "start one with `cockpit run --config FILE`, or check the config's session path",
+        ) from None
+    try:
+        writer.write(orjson.dumps(payload) + b"\n")
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), wait_s)
+    finally:
+        writer.close()
+    if not line:
+        raise CockpitError(
+            "the engine closed the control socket without answering", fix="check the engine's log"
+        )
+    reply: dict[str, Any] = orjson.loads(line)
+    return reply

@@ -1,0 +1,320 @@
+"""The engine: background asyncio workers that turn what the exchange says and what the operator does into
+events. The same engine runs headless (`cockpit run --headless`) and inside the Textual app.
+
+    engine = Engine(config, gateway, store, ws_base="ws://127.0.0.1:PORT")
+    await engine.start()          # restore, reconcile, start feeds and workers
+    await engine.flatten(None, by="operator")
+    await engine.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cockpit.config import Config
+from cockpit.domain import Event, Severity
+from cockpit.engine.core import EventCore, StoreFailed
+from cockpit.engine.market import MarketBuffers
+from cockpit.engine.symbols import SymbolMap
+from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
+from cockpit.snapshot import state_from_json
+from cockpit.state import State, fold
+from cockpit.store import SessionStore, StoreTrouble
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    mode: str = "live"  # live | demo | dry-run
+    account_poll_s: float = 10.0
+    reconcile_every_s: float = 60.0
+    clock_every_s: float = 15.0
+    risk_every_s: float = 0.5
+    marks_every_s: float = 1.0
+    ticks_flush_s: float = 0.25
+    ratelimit_every_s: float = 1.0
+    feed_backoff: tuple[float, ...] = (2.0, 4.0, 8.0)
+    flatten_rounds: int = 5
+    flatten_engages_kill_switch: bool = True
+    critical_errors_to_kill: int = 5
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        gateway: ExchangeGateway,
+        store: SessionStore,
+        ws_base: str,
+        options: EngineOptions | None = None,
+    ) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.store = store
+        self.ws_base = ws_base.rstrip("/")
+        self.options = options or EngineOptions()
+        self.session_file = Path(store.path)
+        self.kill_flag = self.session_file.parent / "kill_switch.flag"
+        self.symbols = SymbolMap({})
+        self.core: EventCore = EventCore(store, State())
+        self.restored_from: int = 0
+        self.new_session = True
+        self.started_at = time.time()
+        self.stopped = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.reconcile_lock = asyncio.Lock()
+        self.flatten_lock = asyncio.Lock()
+        self.reconcile_requests: asyncio.Queue[str] = asyncio.Queue()
+        self.feeds: list[Any] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.market = MarketBuffers()
+        self.feed_seen: set[str] = set()
+        self.stopping = False
+
+    # ----- state and events ------------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        return self.core.state
+
+    def emit(
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        severity: Severity = "info",
+        source: str = "engine",
+    ) -> Event | None:
+        if self.core.store_failed:
+            return None
+        return self.core.emit(kind, payload, severity, source)
+
+    async def record(
+        self,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        severity: Severity = "info",
+        source: str = "engine",
+    ) -> Event:
+        return await self.core.record(kind, payload, severity, source)
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        return self.core.subscribe(subscriber)
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+    def restore(self) -> State:
+        """State as of the last committed event: the last snapshot plus the fold of the events after it."""
+        snapshot = self.store.last_snapshot()
+        state = State()
+        after = 0
+        if snapshot is not None:
+            after, text = snapshot
+            state = state_from_json(text)
+        state = fold(self.store.read_events(after_seq=after), state)
+        self.restored_from = state.seq
+        self.new_session = state.seq == 0
+        return state
+
+    async def start(self) -> None:
+        from cockpit.engine import account, market, reconcile, workers
+
+        self.loop = asyncio.get_running_loop()
+        self.core.load(self.restore())
+        self.core.on_store_failure = self._on_store_failure
+        self.store.start(on_trouble=self._on_store_trouble)
+        self.core.start()
+        self.gateway.add_listener(self._on_gateway_notice)
+        await self.record(
+            "session.started",
+            {
+                "mode": self.options.mode,
+                "exchange": self.config.exchange.id,
+                "session_file": str(self.session_file),
+                "restored": not self.new_session,
+                "restored_seq": self.restored_from,
+            },
+            source="engine",
+        )
+        markets = await self.gateway.load_markets()
+        self.symbols = SymbolMap({m["id"]: s for s, m in markets.items() if s in self.config.feeds.symbols})
+        self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]
+        for feed in self.feeds:
+            await feed.start()
+        try:
+            await reconcile.reconcile(self, "startup")
+        except GatewayError as exc:
+            self.emit(
+                "alert",
+                {"message": f"startup reconcile failed: {exc.title}: {exc.detail}; retrying"},
+                "critical",
+                "reconcile",
+            )
+            self.reconcile_requests.put_nowait("startup-retry")
+        self.tasks = [
+            asyncio.create_task(self._supervise(name, fn), name=name) for name, fn in workers.all(self)
+        ]
+
+    async def stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for feed in self.feeds:
+            with contextlib.suppress(Exception):
+                await feed.stop()
+        from cockpit.engine import market
+
+        market.flush_ticks(self)
+        if not self.core.store_failed:
+            with contextlib.suppress(StoreFailed):
+                await self.record("session.stopped", {"seq": self.core.state.seq + 1}, source="engine")
+        await self.core.stop()
+        self.stopped.set()
+
+    async def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run a worker for ever; a crash becomes an event and the worker restarts after a pause."""
+        delay = 1.0
+        while True:
+            try:
+                await fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except StoreFailed:
+                return
+            except Exception as exc:
+                log.exception("worker %s failed", name)
+                self.emit(
+                    "alert",
+                    {"message": f"worker {name} failed: {exc!r}; restarting in {delay:.0f} s"},
+                    "warning",
+                    "engine",
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    # ----- operator actions (keys, ctl and the command palette all end here) ------------------------
+    async def control(self, request: dict[str, Any]) -> Any:
+        from cockpit.engine import flatten, killswitch, reconcile
+        from cockpit.engine.status import status_of
+
+        cmd = request.get("cmd")
+        by = str(request.get("by", "ctl"))
+        if cmd == "status":
+            return status_of(self.state)
+        if cmd == "reconcile":
+            await self.record("operator.action", {"action": "reconcile", "by": by}, "info", "operator")
+            return await reconcile.reconcile(self, f"operator:{by}")
+        if cmd == "flatten":
+            raw = request.get("symbols")
+            symbols = None if raw is None else [self.resolve_symbol(str(s)) for s in raw]
+            await self.record(
+                "operator.action",
+                {"action": "flatten", "symbols": symbols or "all", "by": by},
+                "warning",
+                "operator",
+            )
+            return await flatten.flatten(self, symbols, by)
+        if cmd == "kill_switch":
+            on = bool(request["on"])
+            await self.record(
+                "operator.action", {"action": "kill_switch", "on": on, "by": by}, "warning", "operator"
+            )
+            if on:
+                await killswitch.engage(self, str(request.get("cause") or f"engaged by {by}"), by)
+            else:
+                await killswitch.release(self, by)
+            return status_of(self.state)["kill_switch"]
+        raise ValueError(f"unknown command {cmd!r}; use status, reconcile, flatten or kill_switch")
+
+    def resolve_symbol(self, text: str) -> str:
+        """`BTCUSDT`, `btcusdt` or `BTC/USDT:USDT` → the unified symbol cockpit follows."""
+        from cockpit.engine.killswitch import ActionRefused
+
+        candidate = text if "/" in text else self.symbols.unified(text.upper())
+        known = set(self.symbols.unified_symbols) | set(self.state.positions)
+        if candidate not in known:
+            raise ActionRefused(
+                f"unknown symbol {text!r}",
+                f"cockpit follows {', '.join(sorted(known))}",
+                "use one of those (exchange ids like BTCUSDT work too)",
+            )
+        return candidate
+
+    # ----- what the gateway and store report ------------------------------------------------------
+    def _on_gateway_notice(self, notice: GatewayNotice) -> None:
+        kinds: dict[str, tuple[str, Severity]] = {
+            "rate_limited": ("exchange.rate_limited", "warning"),
+            "banned": ("exchange.banned", "critical"),
+            "maintenance": ("exchange.maintenance", "warning"),
+            "auth_failed": ("exchange.auth_failed", "critical"),
+            "recovered": ("exchange.recovered", "info"),
+            "failed": ("exchange.error", "warning"),
+        }
+        if notice.kind not in kinds:
+            return
+        kind, severity = kinds[notice.kind]
+        payload: dict[str, Any] = {"op": notice.op, "message": notice.message}
+        if notice.retry_after_s is not None:
+            payload["retry_after_s"] = round(notice.retry_after_s, 3)
+        if notice.error_class is not None:
+            payload["error_class"] = notice.error_class.value
+        if notice.kind == "auth_failed":
+            payload["fix"] = f"check the API key: cockpit keys check {self.config.exchange.id}"
+        if (
+            notice.kind == "failed"
+            and notice.error_class is not None
+            and notice.error_class.value == "critical"
+        ):
+            severity = "critical"
+        self.emit(kind, payload, severity, "exchange")
+
+    def _on_store_trouble(self, trouble: StoreTrouble) -> None:
+        """Called from the store's writer thread: hop onto the loop."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._store_trouble_on_loop, trouble)
+
+    def _store_trouble_on_loop(self, trouble: StoreTrouble) -> None:
+        if self.core.store_failed:
+            return
+        if trouble.recovered:
+            self.emit(
+                "health.changed",
+                {
+                    "item": "database",
+                    "status": "ok",
+                    "message": f"database writes recovered after {trouble.attempt} failure(s)",
+                },
+                "info",
+                "store",
+            )
+            return
+        self.emit(
+            "db.error",
+            {
+                "message": f"database write failed: {trouble.error_text}",
+                "attempt": trouble.attempt,
+                "retry_in_s": trouble.next_delay_s,
+                "final": trouble.final,
+            },
+            "critical" if trouble.final else "warning",
+            "store",
+        )
+
+    def _on_store_failure(self, exc: BaseException) -> None:
+        """All store retries failed: engage the kill switch in memory, say so loudly, stop safely."""
+        log.critical("session store failed: %s — kill switch engaged, engine stopping", exc)
+        from cockpit.engine.killswitch import engage_unpersisted
+
+        engage_unpersisted(self, f"database failure: {exc}")
+        asyncio.get_running_loop().create_task(self.stop())

@@ -1,0 +1,83 @@
+"""Emergency flatten: cancel open orders, close with reduce-only market orders at the exchange's precision,
+retry what remains (partial fills, rejections), then verify flat from the exchange itself.
+
+Reduce-only orders for at most the open quantity can only shrink a position: flatten never adds exposure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cockpit.domain import dstr
+from cockpit.engine.account import positions_from_exchange
+from cockpit.engine.killswitch import engage
+from cockpit.engine.orders import submit
+from cockpit.exchange.gateway import GatewayError, OrderIntent
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+
+def closing_intent(symbol: str, qty: Decimal) -> OrderIntent:
+    """The order that closes a signed position `qty`: opposite side, same size, reduce-only, market."""
+    return OrderIntent(symbol, "sell" if qty > 0 else "buy", "market", abs(qty), reduce_only=True)
+
+
+async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[str, Any]:
+    async with engine.flatten_lock:
+        gateway = engine.gateway
+        remote = positions_from_exchange(await gateway.fetch_positions())
+        targets = sorted(symbols) if symbols else sorted(set(remote) | set(engine.state.positions))
+        await engine.record(
+            "flatten.started",
+            {
+                "symbols": targets,
+                "by": by,
+                "positions": {s: dstr(remote[s]["qty"]) for s in targets if s in remote},
+            },
+            "warning",
+            "operator",
+        )
+        errors: list[str] = []
+        for symbol in targets:
+            try:
+                await gateway.cancel_all_orders(symbol)
+            except GatewayError as exc:
+                errors.append(f"{symbol}: cancel orders: {exc.detail}")
+        rounds = 0
+        remaining: dict[str, Decimal] = {}
+        while rounds < engine.options.flatten_rounds:
+            remote = positions_from_exchange(await gateway.fetch_positions())
+            remaining = {s: remote[s]["qty"] for s in targets if s in remote}
+            if not remaining:
+                break
+            rounds += 1
+            acks = await asyncio.gather(
+                *(submit(engine, closing_intent(s, q), source="flatten") for s, q in remaining.items())
+            )
+            errors.extend(
+                f"{s}: order not filled in round {rounds}"
+                for s, ack in zip(remaining, acks, strict=True)
+                if ack is None
+            )
+        remote = positions_from_exchange(await gateway.fetch_positions())
+        remaining = {s: remote[s]["qty"] for s in targets if s in remote}
+        verified = not remaining
+        result: dict[str, Any] = {
+            "symbols": targets,
+            "by": by,
+            "verified": verified,
+            "rounds": rounds,
+            "remaining": {s: dstr(q) for s, q in remaining.items()},
+            "errors": errors,
+            "message": "flat, verified at the exchange"
+            if verified
+            else f"NOT flat: {', '.join(f'{s} {dstr(q)}' for s, q in remaining.items())}",
+        }
+        await engine.record("flatten.done", result, "info" if verified else "critical", "operator")
+        engine.reconcile_requests.put_nowait("after-flatten")
+        if engine.options.flatten_engages_kill_switch:
+            await engage(engine, "flatten: nothing may re-open positions", by)
+        return result

@@ -1,0 +1,120 @@
+"""Market feed → ticks (batched into the store) and marks (a `market.marks` event a second while moving)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cockpit.domain import Severity
+from cockpit.feeds import BookTicker, MarketFeed, MarkPrice
+from cockpit.feeds.messages import FeedStatus
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+TICK_BATCH = 10_000
+
+
+@dataclass
+class MarketBuffers:
+    ticks: list[tuple[float, str, float, float, float, float]] = field(default_factory=list)
+    marks: dict[str, str] = field(default_factory=dict)  # unified symbol -> decimal string, not yet emitted
+    marks_source: str = "ws"
+    ticks_seen: int = 0
+
+
+def build_market_feed(engine: Engine) -> MarketFeed:
+    buffers = engine.market
+    ids = engine.symbols.exchange_ids
+    streams = [f"{i.lower()}@bookTicker" for i in ids] + [f"{i.lower()}@markPrice@1s" for i in ids]
+
+    def on_book(tick: BookTicker) -> None:
+        buffers.ticks.append(
+            (tick.event_time / 1000.0, tick.symbol, tick.bid, tick.ask, tick.bid_qty, tick.ask_qty)
+        )
+        buffers.ticks_seen += 1
+        if len(buffers.ticks) >= TICK_BATCH:
+            flush_ticks(engine)
+
+    def on_mark(mark: MarkPrice) -> None:
+        buffers.marks[engine.symbols.unified(mark.symbol)] = repr(mark.mark)
+        buffers.marks_source = mark.source
+
+    async def fetch_marks(symbol_ids: Sequence[str]) -> Mapping[str, float]:
+        unified = [engine.symbols.unified(i) for i in symbol_ids]
+        marks = await engine.gateway.fetch_mark_prices(unified)
+        return {engine.symbols.exchange_id(s): float(v) for s, v in marks.items()}
+
+    return MarketFeed(
+        engine.ws_base,
+        streams,
+        on_book_ticker=on_book,
+        on_mark_price=on_mark,
+        on_status=lambda status: on_feed_status(engine, status),
+        fetch_marks=fetch_marks,
+        stale_after_s=engine.config.feeds.stale_after_s,
+        backoff=engine.options.feed_backoff,
+    )
+
+
+def flush_ticks(engine: Engine) -> None:
+    buffers = engine.market
+    if buffers.ticks and not engine.core.store_failed:
+        rows, buffers.ticks = buffers.ticks, []
+        engine.store.append_ticks(rows)
+
+
+def emit_marks(engine: Engine) -> None:
+    buffers = engine.market
+    if buffers.marks:
+        marks, buffers.marks = buffers.marks, {}
+        engine.emit("market.marks", {"marks": marks, "source": buffers.marks_source}, source="feed")
+
+
+async def market_loop(engine: Engine) -> None:
+    """Flush ticks often and emit marks once per `marks_every_s`."""
+    ticks_every = engine.options.ticks_flush_s
+    marks_every = engine.options.marks_every_s
+    loop = asyncio.get_running_loop()
+    next_marks = loop.time() + marks_every
+    while True:
+        await asyncio.sleep(ticks_every)
+        flush_ticks(engine)
+        if loop.time() >= next_marks:
+            next_marks = loop.time() + marks_every
+            emit_marks(engine)
+
+
+def on_feed_status(engine: Engine, status: FeedStatus) -> None:
+    """A feed's status as an event: connected / reconnected / disconnected (with backoff) / stale."""
+    if engine.stopping or status.reason == "stopped":
+        return
+    key = f"{status.feed}/{status.stream}" if status.stream else status.feed
+    severity: Severity = "critical" if status.severity == "critical" else "warning"
+    source = "user_stream" if status.feed == "user" else "feed"
+    payload: dict[str, object] = {"stream": key, "feed": status.feed}
+    state = status.state.value
+    if state == "connected":
+        seen = engine.feed_seen
+        kind = "feed.reconnected" if key in seen else "feed.connected"
+        seen.add(key)
+        if status.down_for_s is not None:
+            payload["down_for_s"] = round(status.down_for_s, 3)
+        engine.emit(kind, payload, "info", source)
+    elif state == "reconnecting":
+        payload.update(
+            attempt=status.attempt,
+            failures=status.failures,
+            retry_in_s=status.retry_in_s,
+            reason=status.reason,
+            down_for_s=round(status.down_for_s, 3) if status.down_for_s is not None else None,
+        )
+        engine.emit("feed.disconnected", payload, severity, source)
+    elif state == "stale":
+        payload.update(silent_s=round(status.age_s or 0.0, 3), reason=status.reason)
+        engine.emit("feed.stale", payload, "warning", source)
+    elif state == "disconnected":
+        payload.update(reason=status.reason, final=True)
+        engine.emit("feed.disconnected", payload, severity, source)

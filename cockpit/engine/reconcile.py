@@ -1,0 +1,227 @@
+"""Reconciliation: the exchange is the source of truth.
+
+1. Fills the engine missed (it was down, the user stream dropped) are recovered from the exchange's trade
+   history and recorded as `order.filled` with source `reconcile`.
+2. Each position is compared with the exchange's. A difference the recovered fills explain is corrected as a
+   `position.changed`; one no recorded trade explains is a `position.ghost` — the operator sees it and chooses
+   to adopt or flatten it. On a brand-new session the positions already open are adopted, not ghosts.
+3. Open orders are compared: ones only the exchange has are added, ones only we have are closed.
+4. `reconcile.done` says what was matched, recovered and found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cockpit.domain import Severity, dec, dstr
+from cockpit.engine.account import emit_balance, positions_from_exchange
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+
+async def reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
+    async with engine.reconcile_lock:
+        return await _reconcile(engine, trigger)
+
+
+async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
+    started = time.monotonic()
+    engine.emit("reconcile.started", {"trigger": trigger}, "info", "reconcile")
+    gateway = engine.gateway
+    remote_positions = positions_from_exchange(await gateway.fetch_positions())
+    remote_orders = await gateway.fetch_open_orders()
+    emit_balance(engine, await gateway.fetch_balance())
+
+    recovered = await _recover_fills(engine, remote_positions)
+    matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
+    added, removed = _orders(engine, remote_orders)
+
+    result: dict[str, Any] = {
+        "trigger": trigger,
+        "matched": matched,
+        "recovered_fills": sum(len(v) for v in recovered.values()),
+        "recovered_by_symbol": {s: len(v) for s, v in recovered.items() if v},
+        "ghosts": ghosts,
+        "adopted": adopted,
+        "corrected": corrected,
+        "orders_added": added,
+        "orders_removed": removed,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    severity: Severity = "warning" if ghosts or result["recovered_fills"] or added or removed else "info"
+    engine.emit("reconcile.done", result, severity, "reconcile")
+    return result
+
+
+async def _recover_fills(
+    engine: Engine, remote: dict[str, dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    state = engine.state
+    symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
+    floor = int(engine.started_at * 1000) if engine.new_session else 0  # a new session owns no history
+    recovered: dict[str, list[dict[str, Any]]] = {}
+    known = set(state.trade_ids)
+    by_order_id = {o.order_id: o for o in state.orders.values() if o.order_id}
+    for symbol in sorted(symbols):
+        since = state.last_trade_ms.get(symbol)
+        since = max(since - 1000, floor) if since is not None else (floor or int(state_start_ms(engine)))
+        trades = await engine.gateway.fetch_my_trades(symbol, since)
+        for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
+            trade_id = str(trade.get("id"))
+            if trade_id in known:
+                continue
+            known.add(trade_id)
+            info = trade.get("info") or {}
+            order_id = str(trade.get("order") or info.get("orderId") or "")
+            order = by_order_id.get(order_id)
+            payload = {
+                "client_order_id": order.client_order_id if order else f"ex-{order_id}",
+                "order_id": order_id,
+                "symbol": symbol,
+                "side": str(trade.get("side")),
+                "type": order.type if order else str(trade.get("type") or "market"),
+                "amount": dstr(order.amount) if order else str(info.get("qty") or trade.get("amount")),
+                "trade_id": trade_id,
+                "last_qty": str(info.get("qty") or trade.get("amount")),
+                "last_price": str(info.get("price") or trade.get("price")),
+                "commission": str(info.get("commission") or "0"),
+                "realized_pnl": str(info.get("realizedPnl") or "0"),
+                "trade_time_ms": int(trade.get("timestamp") or 0),
+                "origin": order.origin if order else "unknown",
+                "recovered": True,
+            }
+            engine.emit("order.filled", payload, "warning", "reconcile")
+            recovered.setdefault(symbol, []).append(payload)
+    return recovered
+
+
+def state_start_ms(engine: Engine) -> float:
+    """Where a restored session's trade history starts: its first event, else the engine start."""
+    first = engine.store.read_events(after_seq=0, limit=1)
+    return (first[0].ts if first else engine.started_at) * 1000
+
+
+def _positions(
+    engine: Engine,
+    remote: dict[str, dict[str, Any]],
+    recovered: dict[str, list[dict[str, Any]]],
+    trigger: str,
+) -> tuple[int, list[str], list[str], list[str]]:
+    state = engine.state
+    matched = 0
+    ghosts: list[str] = []
+    adopted: list[str] = []
+    corrected: list[str] = []
+    for symbol in sorted(set(remote) | set(state.positions)):
+        local = state.positions.get(symbol)
+        local_qty = local.qty if local else Decimal(0)
+        row = remote.get(symbol)
+        remote_qty = row["qty"] if row else Decimal(0)
+        entry = row["entry"] if row else Decimal(0)
+        base: dict[str, Any] = {"symbol": symbol, "qty": dstr(remote_qty), "entry": dstr(entry)}
+        if row is not None:
+            if row.get("leverage") is not None:
+                base["leverage"] = int(row["leverage"])
+            if row.get("liquidation") is not None:
+                base["liquidation"] = str(row["liquidation"])
+        if local_qty == remote_qty:
+            matched += 1
+            if local is not None and (local.entry != entry) and remote_qty != 0:
+                engine.emit(
+                    "position.changed", {**base, "reason": "entry from exchange"}, "info", "reconcile"
+                )
+            continue
+        explained = sum(
+            (dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in recovered.get(symbol, [])),
+            Decimal(0),
+        )
+        if trigger == "startup" and engine.new_session and local is None:
+            adopted.append(symbol)
+            engine.emit(
+                "position.changed", {**base, "reason": "open before this session"}, "info", "reconcile"
+            )
+        elif local_qty + explained == remote_qty:
+            corrected.append(symbol)
+            engine.emit(
+                "position.changed", {**base, "reason": "explained by recovered fills"}, "info", "reconcile"
+            )
+        else:
+            ghosts.append(symbol)
+            engine.emit(
+                "position.ghost",
+                {
+                    **base,
+                    "local_qty": dstr(local_qty),
+                    "exchange_qty": dstr(remote_qty),
+                    "unexplained_qty": dstr(remote_qty - local_qty - explained),
+                    "message": f"{symbol}: exchange holds {dstr(remote_qty)}, cockpit expected "
+                    f"{dstr(local_qty + explained)} — no recorded trade explains the difference; "
+                    "adopt it or flatten it",
+                },
+                "critical",
+                "reconcile",
+            )
+    return matched, ghosts, adopted, corrected
+
+
+def _orders(engine: Engine, remote_orders: list[dict[str, Any]]) -> tuple[int, int]:
+    state = engine.state
+    remote_by_cid = {str(o.get("clientOrderId") or o.get("id")): o for o in remote_orders}
+    added = removed = 0
+    for cid, o in remote_by_cid.items():
+        if cid in state.orders:
+            continue
+        added += 1
+        info = o.get("info") or {}
+        engine.emit(
+            "order.accepted",
+            {
+                "client_order_id": cid,
+                "order_id": str(o.get("id")),
+                "symbol": str(o.get("symbol")),
+                "side": str(o.get("side")),
+                "type": str(o.get("type")),
+                "amount": str(info.get("origQty") or o.get("amount")),
+                "price": str(info.get("price") or o.get("price") or "0"),
+                "filled": str(info.get("executedQty") or o.get("filled") or "0"),
+                "reduce_only": bool(o.get("reduceOnly")),
+                "origin": "cockpit" if cid.startswith("ck-") else "external",
+                "status": "open",
+            },
+            "info",
+            "reconcile",
+        )
+    for cid, order in state.orders.items():
+        if cid in remote_by_cid or order.status == "submitted":
+            continue
+        removed += 1
+        engine.emit(
+            "order.canceled",
+            {
+                "client_order_id": cid,
+                "symbol": order.symbol,
+                "status": "gone",
+                "reason": "not open at the exchange (reconcile)",
+            },
+            "info",
+            "reconcile",
+        )
+    return added, removed
+
+
+async def reconcile_loop(engine: Engine) -> None:
+    """Periodic reconcile, and any reconcile asked for (account poll mismatch, operator)."""
+    while True:
+        try:
+            trigger = await asyncio.wait_for(
+                engine.reconcile_requests.get(), engine.options.reconcile_every_s
+            )
+        except TimeoutError:
+            trigger = "periodic"
+        while not engine.reconcile_requests.empty():  # coalesce a burst of requests into one pass
+            engine.reconcile_requests.get_nowait()
+        await reconcile(engine, trigger)

@@ -1,0 +1,207 @@
+"""Wiring: config + credentials → store, gateway, engine, control socket; run until told to stop.
+
+Used by `cockpit run`, `cockpit demo` and (later) the Textual app, so all of them run the same engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cockpit.config import Config
+from cockpit.domain import Event
+from cockpit.engine.control import ControlServer, socket_path_for
+from cockpit.engine.engine import Engine, EngineOptions
+from cockpit.exchange.ccxt_client import make_ccxt_client
+from cockpit.exchange.dlq import DeadLetter
+from cockpit.exchange.gateway import ExchangeGateway
+from cockpit.secrets import Credentials
+from cockpit.store import SessionStore
+
+BINANCE_USDM_WS = "wss://fstream.binance.com"
+LIVE_POINTER = ".cockpit-live.json"
+
+
+@dataclass
+class RunSpec:
+    config: Config
+    credentials: Credentials
+    session_file: Path
+    options: EngineOptions = field(default_factory=EngineOptions)
+
+
+def ws_base_for(config: Config) -> str:
+    base = config.exchange.base_url
+    if base is None:
+        return BINANCE_USDM_WS
+    return "ws" + base[len("http") :] if base.startswith("http") else base
+
+
+def session_file_for(config: Config) -> Path:
+    if config.session.path is not None:
+        return config.session.path
+    from datetime import UTC, datetime
+
+    return config.session.resolve_session_file(datetime.now(UTC))
+
+
+class DeadLetterRecorder:
+    """The gateway's dead-letter sink: persisted in the session store and announced as `dlq.added`."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        self.engine: Engine | None = None
+
+    def add(self, letter: DeadLetter) -> None:
+        self.store.add_dead_letter(
+            op=letter.op,
+            params=letter.params,
+            error_class=letter.error_class,
+            error_type=letter.error_type,
+            reason=letter.reason,
+            attempts=letter.attempts,
+            ts=letter.at,
+        )
+        if self.engine is not None:
+            self.engine.emit(
+                "dlq.added",
+                {
+                    "op": letter.op,
+                    "error_class": letter.error_class,
+                    "error_type": letter.error_type,
+                    "reason": letter.reason,
+                    "attempts": letter.attempts,
+                    "message": f"{letter.op} failed for good ({letter.error_type}): {letter.reason}",
+                },
+                "warning",
+                "exchange",
+            )
+
+
+def live_pointer(session_dir: Path) -> Path:
+    return session_dir / LIVE_POINTER
+
+
+async def build_engine(spec: RunSpec) -> Engine:
+    session_file = spec.session_file
+    store = SessionStore.open(
+        session_file,
+        meta={"exchange": spec.config.exchange.id, "mode": spec.options.mode},
+    )
+    recorder = DeadLetterRecorder(store)
+    client = make_ccxt_client(
+        spec.config.exchange.id,
+        spec.credentials.api_key,
+        spec.credentials.api_secret,
+        base_url=spec.config.exchange.base_url,
+    )
+    gateway = ExchangeGateway(client, dead_letters=recorder)
+    engine = Engine(spec.config, gateway, store, ws_base_for(spec.config), spec.options)
+    recorder.engine = engine
+    return engine
+
+
+async def run(
+    spec: RunSpec,
+    printer: Callable[[Event], None] | None = None,
+    duration: float | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run the engine until SIGINT/SIGTERM, `duration` seconds, `stop`, or a store failure."""
+    engine = await build_engine(spec)
+    if printer is not None:
+        engine.subscribe(printer)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    control = ControlServer(engine, socket_path_for(engine.session_file))
+    pointer = live_pointer(engine.session_file.parent)
+    try:
+        await engine.start()
+        await control.start()
+        pointer.write_text(
+            orjson.dumps(
+                {
+                    "session": str(engine.session_file),
+                    "socket": str(control.path),
+                    "pid": os.getpid(),
+                    "started": time.time(),
+                }
+            ).decode()
+        )
+        waiters: list[asyncio.Task[Any]] = [
+            asyncio.create_task(stop.wait()),
+            asyncio.create_task(engine.stopped.wait()),
+        ]
+        if duration is not None:
+            waiters.append(asyncio.create_task(asyncio.sleep(duration)))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+    finally:
+        await control.stop()
+        with contextlib.suppress(FileNotFoundError):
+            if pointer.exists() and orjson.loads(pointer.read_bytes()).get("pid") == os.getpid():
+                pointer.unlink()
+        await engine.stop()
+        await engine.gateway.close()
+        engine.store.close()
+    return 3 if engine.core.store_failed else 0
+
+
+# ----- printing events (headless mode) ---------------------------------------------------------------------
+def json_printer(event: Event) -> None:
+    sys.stdout.write(orjson.dumps(event.to_json()).decode() + "\n")
+    sys.stdout.flush()
+
+
+ROUTINE = frozenset({"market.marks", "clock.checked", "ratelimit.updated"})
+
+
+def text_printer(event: Event) -> None:
+    """One line per event for a terminal; routine once-a-second kinds are left to --json and the UI."""
+    if event.kind in ROUTINE:
+        return
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.ts)) + f".{int(event.ts * 1000) % 1000:03d}"
+    sys.stdout.write(
+        f"{stamp} {event.seq:>7} {event.severity:<8} {event.kind:<22} {_summary(event.payload)}\n"
+    )
+    sys.stdout.flush()
+
+
+def _summary(payload: dict[str, Any]) -> str:
+    if "message" in payload:
+        return str(payload["message"])
+    if "last_qty" in payload:  # a fill
+        return (
+            f"{payload['symbol']} {payload['side']} {payload['last_qty']} @ {payload['last_price']} "
+            f"(filled {payload.get('filled', payload['last_qty'])}/{payload.get('amount')}, "
+            f"{payload.get('origin')}, trade {payload.get('trade_id')})"
+        )
+    if "client_order_id" in payload and "symbol" in payload:
+        price = f" @ {payload['price']}" if payload.get("price") not in (None, "0") else ""
+        return (
+            f"{payload['symbol']} {payload.get('side')} {payload.get('type')} {payload.get('amount')}{price} "
+            f"({payload.get('origin', 'cockpit')}, {payload['client_order_id']})"
+            + (f": {payload['reason']}" if payload.get("reason") else "")
+        )
+    parts = []
+    for key, value in payload.items():
+        if isinstance(value, dict | list):
+            value = orjson.dumps(value).decode()
+            if len(value) > 80:
+                value = value[:77] + "..."
+        parts.append(f"{key}={value}")
+    return " ".join(parts)

@@ -1,0 +1,520 @@
+"""State: a pure fold of events. `apply(state, event) -> state` is the only way state changes.
+
+Live, restore and replay are the same fold: live applies events as they happen, restore applies the tail after
+the last snapshot, replay applies stored events at a chosen speed. Nothing here does I/O or reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from cockpit.domain import Event, dec
+
+ZERO = Decimal(0)
+ALERTS_KEPT = 200
+TRADE_IDS_KEPT = 5000
+HEALTH_ITEMS = ("exchange", "feed", "user_stream", "database", "clock")
+TERMINAL_ORDER_KINDS = ("order.filled", "order.rejected", "order.canceled")
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str  # ccxt unified symbol
+    qty: Decimal  # signed: long > 0, short < 0
+    entry: Decimal
+    mark: Decimal | None = None
+    leverage: int | None = None
+    liquidation: Decimal | None = None
+    ghost: bool = False  # the exchange holds it and no recorded trade explains it
+    updated: float = 0.0
+
+    @property
+    def side(self) -> str:
+        return "long" if self.qty > 0 else "short" if self.qty < 0 else "flat"
+
+    @property
+    def notional(self) -> Decimal:
+        return abs(self.qty) * (self.mark if self.mark is not None else self.entry)
+
+    @property
+    def upnl(self) -> Decimal:
+        return self.qty * (self.mark - self.entry) if self.mark is not None else ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    client_order_id: str
+    symbol: str
+    side: str  # buy | sell
+    type: str  # market | limit
+    amount: Decimal
+    filled: Decimal = ZERO
+    price: Decimal | None = None
+    average: Decimal | None = None
+    status: str = "submitted"  # submitted | open | partially_filled
+    reduce_only: bool = False
+    origin: str = "cockpit"  # cockpit | external (another client on the account)
+    order_id: str | None = None
+    created: float = 0.0
+    updated: float = 0.0
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
+
+
+@dataclass(frozen=True, slots=True)
+class HealthItem:
+    status: str = "unknown"  # "ok" or the named problem
+    detail: str = ""
+    since: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStatus:
+    state: str = "connecting"  # connecting | connected | reconnecting | stale | disconnected
+    attempt: int = 0
+    retry_in_s: float | None = None
+    silent_s: float | None = None
+    since: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    engaged: bool = False
+    cause: str = ""
+    by: str = ""
+    since: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitView:
+    used: int = 0
+    limit: int = 2400
+    queued: int = 0
+    rejected_recent: int = 0
+    cooldown_until: float | None = None
+    banned_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    seq: int
+    ts: float
+    kind: str
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    orders_submitted: int = 0
+    orders_filled: int = 0
+    orders_rejected: int = 0
+    orders_canceled: int = 0
+    fills: int = 0
+    partial_fills: int = 0
+    ghosts: int = 0
+    reconciles: int = 0
+    dead_letters: int = 0
+
+    @property
+    def fill_rate(self) -> float | None:
+        """Filled / (filled + rejected) of cockpit's own orders; None before any outcome."""
+        done = self.orders_filled + self.orders_rejected
+        return self.orders_filled / done if done else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSummary:
+    seq: int
+    ts: float
+    trigger: str
+    matched: int
+    recovered_fills: int
+    ghosts: tuple[str, ...]
+    orders_added: int
+    orders_removed: int
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    seq: int = 0
+    ts: float = 0.0
+    mode: str = "live"  # live | dry-run | demo | replay
+    exchange: str = ""
+    session_file: str = ""
+    positions: Mapping[str, Position] = field(default_factory=dict)
+    orders: Mapping[str, Order] = field(default_factory=dict)  # open orders by client order id
+    marks: Mapping[str, Decimal] = field(default_factory=dict)
+    marks_source: str = "ws"  # ws | rest
+    wallet: Decimal | None = None
+    available: Decimal | None = None
+    equity: Decimal | None = None
+    peak_equity: Decimal | None = None
+    drawdown_pct: Decimal = ZERO
+    drawdown_band: str = "green"
+    health: Mapping[str, HealthItem] = field(default_factory=dict)
+    streams: Mapping[str, StreamStatus] = field(default_factory=dict)
+    clock_offset_ms: float | None = None
+    kill_switch: KillSwitch = field(default_factory=KillSwitch)
+    rate_limit: RateLimitView = field(default_factory=RateLimitView)
+    flattening: tuple[str, ...] = ()
+    last_flatten_verified: bool | None = None
+    alerts: tuple[Alert, ...] = ()
+    counters: Counters = field(default_factory=Counters)
+    trade_ids: tuple[str, ...] = ()  # the most recent recorded trade ids (reconcile skips these)
+    last_trade_ms: Mapping[str, int] = field(default_factory=dict)  # newest recorded trade time by symbol
+    last_reconcile: ReconcileSummary | None = None
+
+    # ----- derived ---------------------------------------------------------------------------------
+    @property
+    def unrealized(self) -> Decimal:
+        return sum((p.upnl for p in self.positions.values()), ZERO)
+
+    @property
+    def exposure(self) -> Decimal:
+        return sum((p.notional for p in self.positions.values()), ZERO)
+
+    def health_of(self, item: str) -> HealthItem:
+        return self.health.get(item, HealthItem())
+
+
+# ----- the fold -----------------------------------------------------------------------------------------
+Handler = Callable[[State, Event], State]
+
+
+def apply(state: State, event: Event) -> State:
+    """The state after `event`. Pure: the same events in the same order give the same state."""
+    handler = HANDLERS.get(event.kind)
+    new = handler(state, event) if handler is not None else state
+    if event.severity != "info":
+        alert = Alert(event.seq, event.ts, event.kind, event.severity, _message(event))
+        new = replace(new, alerts=(*new.alerts[-(ALERTS_KEPT - 1) :], alert))
+    return replace(new, seq=event.seq, ts=event.ts)
+
+
+def fold(events: Any, state: State | None = None) -> State:
+    result = state or State()
+    for event in events:
+        result = apply(result, event)
+    return result
+
+
+def _message(event: Event) -> str:
+    p = event.payload
+    return str(p.get("message") or p.get("reason") or p.get("cause") or p.get("detail") or event.kind)
+
+
+def _health(state: State, item: str, status: str, detail: str, ts: float) -> State:
+    current = state.health.get(item)
+    since = current.since if current is not None and current.status == status else ts
+    return replace(state, health={**state.health, item: HealthItem(status, detail, since)})
+
+
+def _revalue(state: State) -> State:
+    """Equity, peak and drawdown after marks, positions or the wallet changed."""
+    if state.wallet is None:
+        return state
+    equity = state.wallet + state.unrealized
+    peak = equity if state.peak_equity is None else max(state.peak_equity, equity)
+    drawdown = (peak - equity) / peak * 100 if peak > 0 else ZERO
+    return replace(state, equity=equity, peak_equity=peak, drawdown_pct=drawdown)
+
+
+# ----- handlers ---------------------------------------------------------------------------------------
+def _session_started(state: State, e: Event) -> State:
+    p = e.payload
+    return replace(
+        state,
+        mode=str(p.get("mode", state.mode)),
+        exchange=str(p.get("exchange", state.exchange)),
+        session_file=str(p.get("session_file", state.session_file)),
+    )
+
+
+def _stream(state: State, e: Event) -> State:
+    p = e.payload
+    name = str(p.get("stream", "market"))
+    status = StreamStatus(
+        state={
+            "feed.connected": "connected",
+            "feed.reconnected": "connected",
+            "feed.disconnected": "reconnecting",
+            "feed.stale": "stale",
+        }[e.kind],
+        attempt=int(p.get("attempt", 0)),
+        retry_in_s=p.get("retry_in_s"),
+        silent_s=p.get("silent_s"),
+        since=e.ts,
+    )
+    if e.kind == "feed.disconnected" and p.get("final"):
+        status = replace(status, state="disconnected")
+    state = replace(state, streams={**state.streams, name: status})
+    item = "user_stream" if name == "user" else "feed"
+    streams = [s for n, s in state.streams.items() if (n == "user") == (item == "user_stream")]
+    worst = next((s for s in streams if s.state != "connected"), None)
+    if worst is None:
+        return _health(state, item, "ok", "", e.ts)
+    detail = {
+        "reconnecting": f"reconnecting (attempt {worst.attempt}, next in {worst.retry_in_s or 0:.0f} s)",
+        "stale": f"stale ({worst.silent_s or 0:.1f} s silent)",
+        "disconnected": "disconnected",
+        "connecting": "connecting",
+    }.get(worst.state, worst.state)
+    return _health(state, item, worst.state, detail, e.ts)
+
+
+def _marks(state: State, e: Event) -> State:
+    marks = {**state.marks, **{s: dec(v) for s, v in e.payload.get("marks", {}).items()}}
+    positions = {
+        s: replace(p, mark=marks[s]) if s in marks and p.mark != marks[s] else p
+        for s, p in state.positions.items()
+    }
+    return _revalue(
+        replace(state, marks=marks, positions=positions, marks_source=str(e.payload.get("source", "ws")))
+    )
+
+
+EXCHANGE_STATUS = {
+    "exchange.rate_limited": "rate_limited",
+    "exchange.banned": "banned",
+    "exchange.maintenance": "maintenance",
+    "exchange.auth_failed": "auth_failed",
+    "exchange.recovered": "ok",
+}
+
+
+def _exchange(state: State, e: Event) -> State:
+    return _health(
+        state,
+        "exchange",
+        EXCHANGE_STATUS[e.kind],
+        _message(e) if e.kind != "exchange.recovered" else "",
+        e.ts,
+    )
+
+
+def _rate_limit(state: State, e: Event) -> State:
+    p = e.payload
+    view = RateLimitView(
+        used=int(p.get("used", 0)),
+        limit=int(p.get("limit", 2400)),
+        queued=int(p.get("queued", 0)),
+        rejected_recent=int(p.get("rejected_recent", 0)),
+        cooldown_until=p.get("cooldown_until"),
+        banned_until=p.get("banned_until"),
+    )
+    return replace(state, rate_limit=view)
+
+
+def _order_from(p: Mapping[str, Any], ts: float, existing: Order | None) -> Order:
+    base = existing or Order(
+        client_order_id=str(p["client_order_id"]),
+        symbol=str(p["symbol"]),
+        side=str(p.get("side", "")),
+        type=str(p.get("type", "")),
+        amount=dec(p.get("amount", "0")),
+        reduce_only=bool(p.get("reduce_only", False)),
+        origin=str(p.get("origin", "cockpit")),
+        created=ts,
+    )
+    return replace(
+        base,
+        order_id=str(p["order_id"]) if p.get("order_id") is not None else base.order_id,
+        amount=dec(p["amount"]) if p.get("amount") is not None else base.amount,
+        filled=dec(p["filled"]) if p.get("filled") is not None else base.filled,
+        price=dec(p["price"]) if p.get("price") not in (None, "0") else base.price,
+        average=dec(p["average"]) if p.get("average") not in (None, "0") else base.average,
+        updated=ts,
+    )
+
+
+def _order_submitted(state: State, e: Event) -> State:
+    order = _order_from(e.payload, e.ts, None)
+    counters = replace(state.counters, orders_submitted=state.counters.orders_submitted + 1)
+    return replace(state, orders={**state.orders, order.client_order_id: order}, counters=counters)
+
+
+def _order_accepted(state: State, e: Event) -> State:
+    cid = str(e.payload["client_order_id"])
+    order = replace(_order_from(e.payload, e.ts, state.orders.get(cid)), status="open")
+    return replace(state, orders={**state.orders, cid: order})
+
+
+def _order_fill(state: State, e: Event) -> State:
+    p = e.payload
+    cid = str(p["client_order_id"])
+    order = _order_from(p, e.ts, state.orders.get(cid))
+    counters = state.counters
+    trade_id = p.get("trade_id")
+    trade_ids = state.trade_ids
+    last_trade_ms = state.last_trade_ms
+    if trade_id is not None:
+        counters = replace(counters, fills=counters.fills + 1)
+        trade_ids = (*trade_ids[-(TRADE_IDS_KEPT - 1) :], str(trade_id))
+        trade_ms = int(p.get("trade_time_ms", 0))
+        if trade_ms > last_trade_ms.get(order.symbol, 0):
+            last_trade_ms = {**last_trade_ms, order.symbol: trade_ms}
+    orders = dict(state.orders)
+    if e.kind == "order.filled":
+        orders.pop(cid, None)
+        if order.origin == "cockpit":
+            counters = replace(counters, orders_filled=counters.orders_filled + 1)
+    else:
+        orders[cid] = replace(order, status="partially_filled")
+        counters = replace(counters, partial_fills=counters.partial_fills + 1)
+    return replace(state, orders=orders, counters=counters, trade_ids=trade_ids, last_trade_ms=last_trade_ms)
+
+
+def _order_rejected(state: State, e: Event) -> State:
+    orders = {k: v for k, v in state.orders.items() if k != e.payload.get("client_order_id")}
+    counters = replace(state.counters, orders_rejected=state.counters.orders_rejected + 1)
+    return replace(state, orders=orders, counters=counters)
+
+
+def _order_canceled(state: State, e: Event) -> State:
+    orders = {k: v for k, v in state.orders.items() if k != e.payload.get("client_order_id")}
+    counters = replace(state.counters, orders_canceled=state.counters.orders_canceled + 1)
+    return replace(state, orders=orders, counters=counters)
+
+
+def _position(state: State, e: Event) -> State:
+    p = e.payload
+    symbol = str(p["symbol"])
+    qty = dec(p["qty"])
+    positions = dict(state.positions)
+    if qty == 0:
+        positions.pop(symbol, None)
+    else:
+        old = positions.get(symbol)
+        positions[symbol] = Position(
+            symbol=symbol,
+            qty=qty,
+            entry=dec(p.get("entry", "0")),
+            mark=state.marks.get(symbol, old.mark if old else None),
+            leverage=int(p["leverage"]) if p.get("leverage") is not None else (old.leverage if old else None),
+            liquidation=dec(p["liquidation"]) if p.get("liquidation") not in (None, "0") else None,
+            ghost=bool(p.get("ghost", e.kind == "position.ghost")),
+            updated=e.ts,
+        )
+    counters = state.counters
+    if e.kind == "position.ghost":
+        counters = replace(counters, ghosts=counters.ghosts + 1)
+    return _revalue(replace(state, positions=positions, counters=counters))
+
+
+def _balance(state: State, e: Event) -> State:
+    p = e.payload
+    wallet = dec(p["wallet"]) if p.get("wallet") is not None else state.wallet
+    available = dec(p["available"]) if p.get("available") is not None else state.available
+    return _revalue(replace(state, wallet=wallet, available=available))
+
+
+def _reconcile_done(state: State, e: Event) -> State:
+    p = e.payload
+    summary = ReconcileSummary(
+        seq=e.seq,
+        ts=e.ts,
+        trigger=str(p.get("trigger", "")),
+        matched=int(p.get("matched", 0)),
+        recovered_fills=int(p.get("recovered_fills", 0)),
+        ghosts=tuple(p.get("ghosts", ())),
+        orders_added=int(p.get("orders_added", 0)),
+        orders_removed=int(p.get("orders_removed", 0)),
+    )
+    counters = replace(state.counters, reconciles=state.counters.reconciles + 1)
+    return replace(state, last_reconcile=summary, counters=counters)
+
+
+def _kill_engaged(state: State, e: Event) -> State:
+    p = e.payload
+    ks = KillSwitch(True, str(p.get("cause", "")), str(p.get("by", e.source)), e.ts)
+    return replace(state, kill_switch=ks)
+
+
+def _kill_released(state: State, e: Event) -> State:
+    return replace(state, kill_switch=KillSwitch(False, "", str(e.payload.get("by", e.source)), e.ts))
+
+
+def _flatten_started(state: State, e: Event) -> State:
+    symbols = tuple(str(s) for s in e.payload.get("symbols", ()))
+    return replace(state, flattening=symbols, last_flatten_verified=None)
+
+
+def _flatten_done(state: State, e: Event) -> State:
+    return replace(state, flattening=(), last_flatten_verified=bool(e.payload.get("verified", False)))
+
+
+def _clock(state: State, e: Event) -> State:
+    p = e.payload
+    offset = float(p.get("offset_ms", 0.0))
+    status = str(p.get("status", "ok"))
+    detail = f"offset {offset:+.0f} ms" if status != "ok" else ""
+    return _health(replace(state, clock_offset_ms=offset), "clock", status, detail, e.ts)
+
+
+def _drawdown_band(state: State, e: Event) -> State:
+    return replace(state, drawdown_band=str(e.payload.get("band", state.drawdown_band)))
+
+
+def _health_changed(state: State, e: Event) -> State:
+    p = e.payload
+    return _health(state, str(p["item"]), str(p["status"]), str(p.get("detail", "")), e.ts)
+
+
+def _db(state: State, e: Event) -> State:
+    status = {"db.error": "retrying", "db.corrupt": "corrupt", "db.backup": "ok", "db.restored": "ok"}[e.kind]
+    if e.kind == "db.error" and e.payload.get("final"):
+        status = "failed"
+    return _health(state, "database", status, _message(e) if status != "ok" else "", e.ts)
+
+
+def _dlq(state: State, e: Event) -> State:
+    return replace(state, counters=replace(state.counters, dead_letters=state.counters.dead_letters + 1))
+
+
+HANDLERS: dict[str, Handler] = {
+    "session.started": _session_started,
+    "feed.connected": _stream,
+    "feed.reconnected": _stream,
+    "feed.disconnected": _stream,
+    "feed.stale": _stream,
+    "market.marks": _marks,
+    "exchange.rate_limited": _exchange,
+    "exchange.banned": _exchange,
+    "exchange.maintenance": _exchange,
+    "exchange.auth_failed": _exchange,
+    "exchange.recovered": _exchange,
+    "ratelimit.updated": _rate_limit,
+    "order.submitted": _order_submitted,
+    "order.accepted": _order_accepted,
+    "order.partially_filled": _order_fill,
+    "order.filled": _order_fill,
+    "order.rejected": _order_rejected,
+    "order.canceled": _order_canceled,
+    "position.changed": _position,
+    "position.ghost": _position,
+    "balance.updated": _balance,
+    "reconcile.done": _reconcile_done,
+    "killswitch.engaged": _kill_engaged,
+    "killswitch.released": _kill_released,
+    "flatten.started": _flatten_started,
+    "flatten.done": _flatten_done,
+    "clock.checked": _clock,
+    "clock.drift": _clock,
+    "drawdown.band": _drawdown_band,
+    "health.changed": _health_changed,
+    "db.error": _db,
+    "db.corrupt": _db,
+    "db.backup": _db,
+    "db.restored": _db,
+    "dlq.added": _dlq,
+}
