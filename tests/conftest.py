@@ -45,3 +45,99 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
     if skipped and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# ----- the engine against the simulator --------------------------------------------------------------------
+FAST_OPTIONS = dict(
+    account_poll_s=0.5,
+    reconcile_every_s=3.0,
+    clock_every_s=0.5,
+    risk_every_s=0.1,
+    marks_every_s=0.2,
+    ticks_flush_s=0.1,
+    ratelimit_every_s=0.2,
+    feed_backoff=(0.2, 0.4, 0.8),
+)
+
+
+class EngineRun:
+    """A started engine with every delivered event recorded, for assertions."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.events: list[Any] = []
+        engine.subscribe(self.events.append)
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+    def of(self, kind: str) -> list[Any]:
+        return [e for e in self.events if e.kind == kind]
+
+    async def wait_for(self, kind: str, within: float = 10.0, where: Any = None) -> Any:
+        from tests.waiting import wait_until
+
+        def found() -> Any:
+            return next((e for e in self.events if e.kind == kind and (where is None or where(e))), None)
+
+        await wait_until(found, within, what=f"event {kind}")
+        return found()
+
+
+def make_config(base_url: str, session: Any, **risk: Any) -> Any:
+    from dataclasses import replace
+
+    from cockpit.config import ExchangeConfig, RiskConfig, SessionConfig, default_config
+
+    config = default_config()
+    return replace(
+        config,
+        exchange=ExchangeConfig(id="binanceusdm", base_url=base_url),
+        session=SessionConfig(path=session, dir=session.parent),
+        risk=replace(RiskConfig(), **risk),
+        feeds=replace(config.feeds, stale_after_s=1.0),
+    )
+
+
+@pytest.fixture
+async def start_engine(sim: SimServer, tmp_path: Any) -> AsyncIterator[Any]:
+    """`await start_engine(**options)`: an Engine on a session file in tmp_path, stopped at teardown."""
+    from cockpit.engine.engine import EngineOptions
+    from cockpit.engine.runtime import RunSpec, build_engine
+    from cockpit.secrets import Credentials
+
+    runs: list[EngineRun] = []
+
+    async def start(
+        session: Any = None,
+        risk: dict[str, Any] | None = None,
+        store_options: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> EngineRun:
+        path = session or tmp_path / "session.duckdb"
+        spec = RunSpec(
+            config=make_config(sim.base_url, path, **(risk or {})),
+            credentials=Credentials(TEST_KEY, TEST_SECRET),
+            session_file=path,
+            options=EngineOptions(**{"mode": "live", **FAST_OPTIONS, **options}),
+            store_options=store_options or {},
+        )
+        engine = await build_engine(spec)
+        run = EngineRun(engine)
+        runs.append(run)
+        await engine.start()
+        return run
+
+    try:
+        yield start
+    finally:
+        for run in runs:
+            await stop(run)
+
+
+async def stop(run: EngineRun) -> None:
+    engine = run.engine
+    if not engine.stopped.is_set():
+        await engine.stop()
+    await engine.gateway.close()
+    engine.store.close()

@@ -51,6 +51,7 @@ class EventCore:
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
         self._notifier: asyncio.Task[None] | None = None
+        self._delivered_early: set[int] = set()
         self.on_store_failure: Callable[[BaseException], None] | None = None
         self.store_failed = False
 
@@ -93,8 +94,14 @@ class EventCore:
         payload: dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
+        immediate: bool = False,
     ) -> Event:
+        """Emit an event. `immediate` delivers it to subscribers before its commit: only for news about the
+        store itself (a write failing and being retried), which could not be shown otherwise."""
         event, _ = self._emit(kind, payload or {}, severity, source)
+        if immediate:
+            self._delivered_early.add(event.seq)
+            self._deliver(event)
         return event
 
     async def record(
@@ -120,7 +127,14 @@ class EventCore:
         self._seq += 1
         event = Event(self._seq, time.time(), kind, severity, source, payload)
         self.state = apply(self.state, event)
-        future = self.store.append_critical(event)
+        try:
+            future = self.store.append_critical(event)
+        except Exception as exc:  # the store refuses writes: the operator must still see this event
+            future = concurrent.futures.Future()
+            future.set_exception(exc)
+            self._deliver(event)
+            self._fail(exc)
+            return event, future
         self._pending.append((event, future))
         self._wake.set()
         self._since_snapshot += 1
@@ -142,13 +156,21 @@ class EventCore:
                     self._fail(exc)
                     return
                 self._pending.popleft()
-                for subscriber in list(self.subscribers):
-                    try:
-                        subscriber(event)
-                    except Exception:
-                        log.exception("event subscriber failed on %s", event.kind)
+                if event.seq in self._delivered_early:
+                    self._delivered_early.discard(event.seq)
+                    continue
+                self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        for subscriber in list(self.subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber failed on %s", event.kind)
 
     def _fail(self, exc: BaseException) -> None:
+        if self.store_failed:
+            return
         self.store_failed = True
         if self.on_store_failure is not None:
             self.on_store_failure(exc)

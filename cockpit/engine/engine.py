@@ -90,10 +90,11 @@ class Engine:
         payload: dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
+        immediate: bool = False,
     ) -> Event | None:
         if self.core.store_failed:
             return None
-        return self.core.emit(kind, payload, severity, source)
+        return self.core.emit(kind, payload, severity, source, immediate)
 
     async def record(
         self,
@@ -166,9 +167,10 @@ class Engine:
         self.stopping = True
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self.tasks:
+            _, stuck = await asyncio.wait(self.tasks, timeout=5.0)
+            for task in stuck:
+                log.error("worker %s did not stop within 5 s of being cancelled", task.get_name())
         for feed in self.feeds:
             with contextlib.suppress(Exception):
                 await feed.stop()
@@ -297,6 +299,7 @@ class Engine:
                 },
                 "info",
                 "store",
+                immediate=True,
             )
             return
         self.emit(
@@ -309,6 +312,7 @@ class Engine:
             },
             "critical" if trouble.final else "warning",
             "store",
+            immediate=True,
         )
 
     def _on_store_failure(self, exc: BaseException) -> None:

@@ -109,12 +109,13 @@ def on_feed_status(engine: Engine, status: FeedStatus) -> None:
             failures=status.failures,
             retry_in_s=status.retry_in_s,
             reason=status.reason,
+            close_code=status.close_code,
             down_for_s=round(status.down_for_s, 3) if status.down_for_s is not None else None,
         )
         engine.emit("feed.disconnected", payload, severity, source)
     elif state == "stale":
         payload.update(silent_s=round(status.age_s or 0.0, 3), reason=status.reason)
         engine.emit("feed.stale", payload, "warning", source)
-    elif state == "disconnected":
-        payload.update(reason=status.reason, final=True)
-        engine.emit("feed.disconnected", payload, severity, source)
+    elif state == "disconnected" and status.feed.endswith(":rest"):
+        engine.emit("alert", {"message": status.reason, "feed": status.feed}, "warning", source)
+    # a plain "disconnected" (socket lost) is followed at once by "reconnecting", which carries the reason

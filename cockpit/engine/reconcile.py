@@ -216,10 +216,9 @@ def _orders(engine: Engine, remote_orders: list[dict[str, Any]]) -> tuple[int, i
 async def reconcile_loop(engine: Engine) -> None:
     """Periodic reconcile, and any reconcile asked for (account poll mismatch, operator)."""
     while True:
-        try:
-            trigger = await asyncio.wait_for(
-                engine.reconcile_requests.get(), engine.options.reconcile_every_s
-            )
+        try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel when the get completes
+            async with asyncio.timeout(engine.options.reconcile_every_s):
+                trigger = await engine.reconcile_requests.get()
         except TimeoutError:
             trigger = "periodic"
         while not engine.reconcile_requests.empty():  # coalesce a burst of requests into one pass

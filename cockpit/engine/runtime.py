@@ -38,6 +38,7 @@ class RunSpec:
     credentials: Credentials
     session_file: Path
     options: EngineOptions = field(default_factory=EngineOptions)
+    store_options: dict[str, Any] = field(default_factory=dict)  # e.g. retry_delays for SessionStore.open
 
 
 def ws_base_for(config: Config) -> str:
@@ -97,6 +98,7 @@ async def build_engine(spec: RunSpec) -> Engine:
     store = SessionStore.open(
         session_file,
         meta={"exchange": spec.config.exchange.id, "mode": spec.options.mode},
+        **spec.store_options,
     )
     recorder = DeadLetterRecorder(store)
     client = make_ccxt_client(

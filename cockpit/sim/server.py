@@ -43,6 +43,7 @@ class SimServer:
         wallet: Decimal = Decimal("10000"),
         specs: tuple[SymbolSpec, ...] = DEFAULT_SYMBOLS,
         scenario: list[tuple[float, dict[str, Any]]] | None = None,
+        trader_pause_s: tuple[float, float] = (1.5, 5.0),
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -50,6 +51,7 @@ class SimServer:
         self.activity = activity
         self.tick_interval = tick_interval
         self.scenario = scenario or []
+        self.trader_pause_s = trader_pause_s
         self.specs = {s.symbol: s for s in specs}
         self.clock = SimClock()
         self.prices = PriceWalk(specs, seed)
@@ -96,7 +98,10 @@ class SimServer:
             from cockpit.sim.trader import DemoTrader
 
             self._tasks.append(
-                asyncio.create_task(DemoTrader(self, self._rng.randrange(1 << 30)).run(), name="sim-trader")
+                asyncio.create_task(
+                    DemoTrader(self, self._rng.randrange(1 << 30), self.trader_pause_s).run(),
+                    name="sim-trader",
+                )
             )
         if self.scenario:
             self._tasks.append(asyncio.create_task(self._scenario_loop(), name="sim-scenario"))

@@ -1,0 +1,160 @@
+"""The engine against the simulator: events, state, persistence, reconcile, risk and actions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cockpit.engine.reconcile import reconcile
+from cockpit.sim.client import SignedClient
+from cockpit.sim.server import SimServer
+from cockpit.snapshot import state_from_json
+from cockpit.state import fold
+from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
+from tests.waiting import wait_until
+
+BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
+
+
+async def trade(sim: SimServer, **params: Any) -> Any:
+    """Another client on the same account places an order."""
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        body = await client.request("POST", "/fapi/v1/order", {"type": "MARKET", **params})
+    assert "code" not in body, body
+    return body
+
+
+async def test_engine_starts_reconciled_with_healthy_feeds(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await wait_until(
+        lambda: run.engine.state.health_of("feed").ok and run.engine.state.health_of("user_stream").ok
+    )
+    await run.wait_for("market.marks")
+    await run.wait_for("clock.checked")
+    state = run.engine.state
+    assert state.wallet == Decimal("10000") and state.equity == Decimal("10000")
+    assert state.health_of("clock").ok and abs(state.clock_offset_ms or 0) < 500
+    assert set(state.marks) == {BTC, ETH, "SOL/USDT:USDT", "XRP/USDT:USDT", "BNB/USDT:USDT"}
+    assert [e.seq for e in run.events] == list(range(1, len(run.events) + 1))
+
+
+async def test_every_fill_on_the_account_becomes_an_event(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01", newClientOrderId="strategy-1")
+    fill = await run.wait_for("order.filled")
+    assert fill.source == "user_stream"
+    assert fill.payload["client_order_id"] == "strategy-1" and fill.payload["origin"] == "external"
+    assert fill.payload["last_qty"] == "0.01" and fill.payload["symbol"] == BTC
+    await wait_until(lambda: BTC in run.engine.state.positions)
+    position = run.engine.state.positions[BTC]
+    assert position.qty == Decimal("0.01") and position.entry == Decimal(fill.payload["last_price"])
+    stored = [e for e in run.engine.store.read_events() if e.kind == "order.filled"]
+    assert [e.payload["trade_id"] for e in stored] == [fill.payload["trade_id"]]
+
+
+async def test_state_is_the_fold_of_the_stored_events(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.5")
+    await run.wait_for("position.changed")
+    await run.wait_for("market.marks")
+    await run.engine.core.drain()
+    assert fold(run.engine.store.read_events()) == run.engine.state
+
+
+async def test_restore_from_snapshot_plus_tail_equals_the_live_state(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    run.engine.core._snapshot_every = 5  # snapshot often so the restore path starts from one
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+    await run.wait_for("position.changed")
+    await wait_until(lambda: run.engine.state.seq > 20, what="20 events")
+    await run.engine.core.drain()
+    live = run.engine.state
+    snapshot = run.engine.store.last_snapshot()
+    assert snapshot is not None and snapshot[0] <= live.seq
+    restored = fold(run.engine.store.read_events(after_seq=snapshot[0]), state_from_json(snapshot[1]))
+    assert restored == fold(run.engine.store.read_events()) == live
+
+
+async def test_restart_restores_state_and_recovers_fills_made_while_down(
+    sim: SimServer, start_engine: Any, tmp_path: Path
+) -> None:
+    first: EngineRun = await start_engine()
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await wait_until(lambda: BTC in first.engine.state.positions)
+    await stop(first)
+    before = first.engine.state
+
+    await trade(sim, symbol="BTCUSDT", side="SELL", quantity="0.01")  # while cockpit is down
+    await trade(sim, symbol="ETHUSDT", side="BUY", quantity="0.3")
+
+    second: EngineRun = await start_engine()
+    assert second.engine.restored_from == before.seq
+    done = await second.wait_for("reconcile.done")
+    assert done.payload["recovered_fills"] == 2 and done.payload["ghosts"] == []
+    recovered = second.of("order.filled")
+    assert {e.source for e in recovered} == {"reconcile"}
+    assert sorted(e.payload["symbol"] for e in recovered) == [BTC, ETH]
+    positions = second.engine.state.positions
+    assert positions[BTC].qty == Decimal("0.01") and positions[ETH].qty == Decimal("0.3")
+    assert not positions[BTC].ghost and not positions[ETH].ghost
+
+
+async def test_ghost_position_is_named_by_reconcile(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "ghost_position", "symbol": "SOLUSDT", "side": "long", "qty": "7"})
+    result = await reconcile(run.engine, "test")
+    assert result["ghosts"] == ["SOL/USDT:USDT"] and result["recovered_fills"] == 0
+    ghost = await run.wait_for("position.ghost")
+    assert ghost.severity == "critical" and ghost.payload["unexplained_qty"] == "7"
+    assert "adopt it or flatten it" in ghost.payload["message"]
+    assert run.engine.state.positions["SOL/USDT:USDT"].ghost
+
+
+async def test_account_poll_notices_a_ghost_without_being_asked(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "short", "qty": "0.05"})
+    ghost = await run.wait_for("position.ghost", within=10)
+    assert ghost.payload["symbol"] == BTC and ghost.payload["exchange_qty"] == "-0.05"
+    trigger = run.of("reconcile.started")[-1].payload["trigger"]
+    assert trigger in ("account-poll", "periodic")
+
+
+async def test_new_session_adopts_positions_opened_before_it(sim: SimServer, start_engine: Any) -> None:
+    await trade(sim, symbol="BNBUSDT", side="SELL", quantity="1")
+    run: EngineRun = await start_engine()
+    done = await run.wait_for("reconcile.done")
+    assert done.payload["adopted"] == ["BNB/USDT:USDT"] and done.payload["ghosts"] == []
+    assert run.engine.state.positions["BNB/USDT:USDT"].qty == Decimal("-1")
+
+
+async def test_exchange_trouble_becomes_events_and_health(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "rate_limit", "count": 1, "retry_after_s": 1})
+    limited = await run.wait_for("exchange.rate_limited")
+    assert limited.payload["retry_after_s"] == 1.0
+    await run.wait_for("exchange.recovered", where=lambda e: e.seq > limited.seq)
+    assert run.engine.state.health_of("exchange").ok
+
+
+async def test_feed_drop_reports_backoff_uses_rest_marks_and_recovers(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("market.marks")
+    await sim.inject({"kind": "ws_drop", "refuse_s": 2.0})
+    drop = await run.wait_for("feed.disconnected")
+    assert drop.payload["attempt"] >= 1 and drop.payload["retry_in_s"] == 0.2
+    await wait_until(lambda: run.engine.state.health_of("feed").status == "reconnecting")
+    await run.wait_for("market.marks", where=lambda e: e.payload["source"] == "rest")
+    await run.wait_for("feed.reconnected", within=15)
+    await wait_until(lambda: run.engine.state.health_of("feed").ok, within=10)
