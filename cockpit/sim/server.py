@@ -119,6 +119,14 @@ class SimServer:
             await self._runner.cleanup()
             self._runner = None
 
+    async def stop_activity(self) -> None:
+        """Stop the demo trader (the account stays as it is)."""
+        for task in [t for t in self._tasks if t.get_name() == "sim-trader"]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            self._tasks.remove(task)
+
     async def __aenter__(self) -> SimServer:
         await self.start()
         return self

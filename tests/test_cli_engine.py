@@ -1,0 +1,267 @@
+"""The engine as an operator runs it: `cockpit run --headless`, `cockpit ctl` from another process, kill -9,
+and bad session files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import stat
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+
+from cockpit.sim.server import SimServer
+from cockpit.state import fold
+from cockpit.store import SessionStore, verify
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.test_engine import trade
+from tests.waiting import wait_until
+
+
+def write_config(tmp_path: Path, base_url: str, session: Path) -> Path:
+    config = tmp_path / "cockpit.toml"
+    config.write_text(
+        f'[exchange]\nid = "binanceusdm"\nbase_url = "{base_url}"\n\n[session]\npath = "{session}"\n\n'
+        "[feeds]\nstale_after_s = 2.0\n"
+    )
+    return config
+
+
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "COCKPIT_API_KEY": TEST_KEY,
+        "COCKPIT_API_SECRET": TEST_SECRET,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class HeadlessEngine:
+    """`cockpit run --headless --json` in a subprocess, its events collected as they are printed."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.events: list[dict[str, Any]] = []
+        self.stderr = b""
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(cls, config: Path, tmp_path: Path, *extra: str) -> HeadlessEngine:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cockpit", "run", "--config", str(config), "--headless", "--json", *extra,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(tmp_path),
+        )  # fmt: skip
+        return cls(proc)
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            if line.startswith(b"{"):
+                self.events.append(orjson.loads(line))
+
+    def kinds(self) -> list[str]:
+        return [e["kind"] for e in self.events]
+
+    async def wait_for(self, kind: str, within: float = 20.0) -> dict[str, Any]:
+        await wait_until(
+            lambda: kind in self.kinds() or self.proc.returncode is not None, within, f"{kind} printed"
+        )
+        assert kind in self.kinds(), (
+            f"engine exited {self.proc.returncode} before {kind}: {await self.errors()}"
+        )
+        return next(e for e in self.events if e["kind"] == kind)
+
+    async def errors(self) -> str:
+        if self.proc.returncode is not None and self.proc.stderr is not None:
+            self.stderr += await self.proc.stderr.read()
+        return self.stderr.decode(errors="replace")[-2000:]
+
+    async def finish(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        code = await asyncio.wait_for(self.proc.wait(), 20)
+        await self._reader
+        return code
+
+
+async def cockpit(tmp_path: Path, *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cockpit", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=cli_env(tmp_path),
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(stdin or b""), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_headless_json_prints_each_event_once_committed(sim: SimServer, tmp_path: Path) -> None:
+    session = tmp_path / "run.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    await engine.wait_for("reconcile.done")
+    await trade(sim, symbol="ETHUSDT", side="BUY", quantity="0.2")
+    fill = await engine.wait_for("order.filled")
+    assert await engine.finish() == 0
+    assert engine.kinds()[0] == "session.started" and engine.kinds()[-1] == "session.stopped"
+    assert all(set(e) == {"seq", "ts", "kind", "severity", "source", "payload"} for e in engine.events)
+    assert [e["seq"] for e in engine.events] == list(range(1, len(engine.events) + 1))
+    assert fill["payload"]["symbol"] == "ETH/USDT:USDT" and fill["payload"]["last_qty"] == "0.2"
+    report = verify(session)
+    assert report.ok and report.last_seq == engine.events[-1]["seq"]
+
+
+async def test_ctl_controls_a_running_engine_from_another_process(sim: SimServer, tmp_path: Path) -> None:
+    session = tmp_path / "ctl.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    try:
+        await engine.wait_for("reconcile.done")
+        await trade(sim, symbol="BTCUSDT", side="SELL", quantity="0.01")
+        await engine.wait_for("position.changed")
+        sock = session.with_name(session.name + ".sock")
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600  # owner only
+
+        code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "status", "--json")
+        assert code == 0
+        status = orjson.loads(out)
+        assert [(p["symbol"], p["side"], p["qty"]) for p in status["positions"]] == [
+            ("BTC/USDT:USDT", "short", "0.01")
+        ]
+        assert set(status["health"]) == {"exchange", "feed", "user_stream", "database", "clock"}
+        assert status["kill_switch"]["engaged"] is False
+        assert status["equity"] is not None and status["rate_limit"]["limit"] == 2400
+        assert "drawdown_pct" in status
+
+        code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "status")
+        assert code == 0 and "BTC/USDT:USDT" in out and "health:" in out
+
+        code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "kill-switch", "on")
+        assert code == 0 and orjson.loads(out)["engaged"] is True
+        code, _, err = await cockpit(tmp_path, "ctl", "--config", str(config), "kill-switch", "off")
+        assert code == 2 and "--yes" in err  # a release needs a confirmation a stray key cannot give
+        code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "kill-switch", "off", "--yes")
+        assert code == 0 and orjson.loads(out)["engaged"] is False
+
+        code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "reconcile")
+        assert code == 0 and orjson.loads(out)["trigger"] == "operator:ctl"
+
+        code, _, err = await cockpit(tmp_path, "ctl", "--config", str(config), "flatten", "BTCUSDT")
+        assert code == 2 and "--yes" in err
+        assert sim.state()["positions"] != []
+        code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "flatten", "BTCUSDT", "--yes")
+        assert code == 0 and orjson.loads(out)["verified"] is True
+        assert sim.state()["positions"] == []
+    finally:
+        assert await engine.finish() == 0
+    kinds = engine.kinds()
+    assert kinds.count("operator.action") == 4  # the two refused ones never reached the engine
+    assert not sock.exists()
+
+
+async def test_ctl_says_when_no_engine_is_running(sim: SimServer, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim.base_url, tmp_path / "idle.duckdb")
+    code, _, err = await cockpit(tmp_path, "ctl", "--config", str(config), "status")
+    assert code == 1 and "no engine is running" in err and "cockpit run" in err
+    assert "Traceback" not in err
+
+
+async def test_kill_9_at_random_moments_loses_nothing_and_restart_reconciles(tmp_path: Path) -> None:
+    """kill -9 while a strategy trades on the account; every restart restores and reconciles."""
+    seed = int(os.environ.get("COCKPIT_CRASH_SEED", time.time()))
+    rng = random.Random(seed)
+    sim = SimServer(api_key=TEST_KEY, api_secret=TEST_SECRET, seed=seed % 1000, activity=True,
+                    tick_interval=0.05, trader_pause_s=(0.05, 0.3))  # fmt: skip
+    await sim.start()
+    session = tmp_path / "crash.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    printed: list[dict[str, Any]] = []
+    restart_seconds: list[float] = []
+    try:
+        for _ in range(6):
+            started = time.monotonic()
+            engine = await HeadlessEngine.start(config, tmp_path)
+            await engine.wait_for("reconcile.done")
+            restart_seconds.append(time.monotonic() - started)
+            await asyncio.sleep(rng.uniform(0.1, 1.5))
+            engine.proc.send_signal(signal.SIGKILL)
+            assert await engine.finish(signal.SIGKILL) == -signal.SIGKILL
+            printed.extend(engine.events)
+        await sim.stop_activity()
+        final = await HeadlessEngine.start(config, tmp_path)
+        await final.wait_for("reconcile.done")
+        assert await final.finish() == 0
+        printed.extend(final.events)
+    finally:
+        await sim.stop()
+
+    report = verify(session)
+    assert report.ok, f"seed {seed}: {report.render()}"
+    with SessionStore.open(session) as store:
+        stored = store.read_events()
+    by_seq = {e.seq: e for e in stored}
+    for event in printed:  # everything the engine acknowledged (printed after commit) is on disk
+        on_disk = by_seq.get(event["seq"])
+        assert on_disk is not None and on_disk.kind == event["kind"], f"seed {seed}: lost {event}"
+        assert on_disk.payload == event["payload"], f"seed {seed}: changed {event}"
+    fills = [e.payload["trade_id"] for e in stored if e.kind in ("order.filled", "order.partially_filled")]
+    sim_trades = [str(t.trade_id) for t in sim.account.trades]
+    assert len(sim_trades) > 5, f"seed {seed}: the strategy hardly traded"
+    assert sorted(fills) == sorted(sim_trades), (
+        f"seed {seed}: fills on disk differ from the exchange's trades"
+    )
+    state = fold(stored)
+    exchange = {p["symbol"]: p["qty"] for p in sim.state()["positions"]}
+    assert {
+        s.replace("/USDT:USDT", "USDT"): format(p.qty.normalize(), "f") for s, p in state.positions.items()
+    } == exchange
+    assert all(not p.ghost for p in state.positions.values()), f"seed {seed}: a fill was mistaken for a ghost"
+    print(f"seed {seed}: restart-to-reconciled seconds {[round(s, 2) for s in restart_seconds]}")
+
+
+async def test_foreign_duckdb_file_is_refused_untouched(sim: SimServer, tmp_path: Path) -> None:
+    session = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(session))
+    con.execute("CREATE TABLE prices (x INTEGER)")
+    con.close()
+    before = session.read_bytes()
+    config = write_config(tmp_path, sim.base_url, session)
+    code, _, err = await cockpit(tmp_path, "run", "--config", str(config), "--headless", "--duration", "1")
+    assert code == 2 and str(session) in err and "Traceback" not in err
+    assert session.read_bytes() == before
+
+
+async def test_a_file_that_is_not_duckdb_is_refused_untouched(sim: SimServer, tmp_path: Path) -> None:
+    session = tmp_path / "notes.duckdb"
+    session.write_text("these are my notes, not a database\n")
+    config = write_config(tmp_path, sim.base_url, session)
+    code, _, err = await cockpit(tmp_path, "run", "--config", str(config), "--headless", "--duration", "1")
+    assert code == 2 and str(session) in err and "Traceback" not in err
+    assert session.read_text() == "these are my notes, not a database\n"
+
+
+async def test_session_from_a_newer_schema_is_refused(sim: SimServer, tmp_path: Path) -> None:
+    session = tmp_path / "future.duckdb"
+    SessionStore.open(session).close()
+    con = duckdb.connect(str(session))
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    config = write_config(tmp_path, sim.base_url, session)
+    code, _, err = await cockpit(tmp_path, "run", "--config", str(config), "--headless", "--duration", "1")
+    assert code == 2 and "newer" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["/proc/cockpit/session.duckdb", "/sys/session.duckdb"])
+async def test_unwritable_session_path_is_named(sim: SimServer, tmp_path: Path, where: str) -> None:
+    config = write_config(tmp_path, sim.base_url, Path(where))
+    code, _, err = await cockpit(tmp_path, "run", "--config", str(config), "--headless", "--duration", "1")
+    assert code == 2 and where.rsplit("/", 1)[0] in err and "Traceback" not in err
