@@ -11,8 +11,7 @@ from typing import Any
 import orjson
 
 from cockpit.config import load_config
-from cockpit.engine.control import request, socket_path_for
-from cockpit.engine.runtime import live_pointer
+from cockpit.engine.control import live_pointer, request, socket_path_for
 from cockpit.engine.status import render_status
 from cockpit.errors import CockpitError, UsageError
 

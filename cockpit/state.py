@@ -171,7 +171,7 @@ class State:
     alerts: tuple[Alert, ...] = ()
     counters: Counters = field(default_factory=Counters)
     trade_ids: tuple[str, ...] = ()  # the most recent recorded trade ids (reconcile skips these)
-    last_trade_ms: Mapping[str, int] = field(default_factory=dict)  # newest recorded trade time by symbol
+    reconciled_through_ms: int = 0  # exchange time up to which the trade history has been checked
     last_reconcile: ReconcileSummary | None = None
 
     # ----- derived ---------------------------------------------------------------------------------
@@ -356,13 +356,9 @@ def _order_fill(state: State, e: Event) -> State:
     counters = state.counters
     trade_id = p.get("trade_id")
     trade_ids = state.trade_ids
-    last_trade_ms = state.last_trade_ms
     if trade_id is not None:
         counters = replace(counters, fills=counters.fills + 1)
         trade_ids = (*trade_ids[-(TRADE_IDS_KEPT - 1) :], str(trade_id))
-        trade_ms = int(p.get("trade_time_ms", 0))
-        if trade_ms > last_trade_ms.get(order.symbol, 0):
-            last_trade_ms = {**last_trade_ms, order.symbol: trade_ms}
     orders = dict(state.orders)
     if e.kind == "order.filled":
         orders.pop(cid, None)
@@ -371,7 +367,7 @@ def _order_fill(state: State, e: Event) -> State:
     else:
         orders[cid] = replace(order, status="partially_filled")
         counters = replace(counters, partial_fills=counters.partial_fills + 1)
-    return replace(state, orders=orders, counters=counters, trade_ids=trade_ids, last_trade_ms=last_trade_ms)
+    return replace(state, orders=orders, counters=counters, trade_ids=trade_ids)
 
 
 def _order_rejected(state: State, e: Event) -> State:
@@ -431,7 +427,8 @@ def _reconcile_done(state: State, e: Event) -> State:
         orders_removed=int(p.get("orders_removed", 0)),
     )
     counters = replace(state.counters, reconciles=state.counters.reconciles + 1)
-    return replace(state, last_reconcile=summary, counters=counters)
+    through = max(state.reconciled_through_ms, int(p.get("through_ms", 0)))
+    return replace(state, last_reconcile=summary, counters=counters, reconciled_through_ms=through)
 
 
 def _kill_engaged(state: State, e: Event) -> State:

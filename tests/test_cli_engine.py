@@ -197,6 +197,8 @@ async def test_kill_9_at_random_moments_loses_nothing_and_restart_reconciles(tmp
             assert await engine.finish(signal.SIGKILL) == -signal.SIGKILL
             printed.extend(engine.events)
         await sim.stop_activity()
+        for symbol in sim.specs:  # resting limit orders would keep filling after the strategy stopped
+            sim.account.cancel_all(symbol)
         final = await HeadlessEngine.start(config, tmp_path)
         await final.wait_for("reconcile.done")
         assert await final.finish() == 0
@@ -216,8 +218,15 @@ async def test_kill_9_at_random_moments_loses_nothing_and_restart_reconciles(tmp
     fills = [e.payload["trade_id"] for e in stored if e.kind in ("order.filled", "order.partially_filled")]
     sim_trades = [str(t.trade_id) for t in sim.account.trades]
     assert len(sim_trades) > 5, f"seed {seed}: the strategy hardly traded"
+    missing = sorted(set(sim_trades) - set(fills))
+    detail = {
+        "missing": [(t.trade_id, t.symbol, t.time) for t in sim.account.trades if str(t.trade_id) in missing],
+        "duplicated": sorted({t for t in fills if fills.count(t) > 1}),
+        "reconciles": [(e.seq, e.payload["trigger"], e.payload.get("through_ms")) for e in stored
+                       if e.kind == "reconcile.done"],
+    }  # fmt: skip
     assert sorted(fills) == sorted(sim_trades), (
-        f"seed {seed}: fills on disk differ from the exchange's trades"
+        f"seed {seed}: fills on disk differ from the exchange's: {detail}"
     )
     state = fold(stored)
     exchange = {p["symbol"]: p["qty"] for p in sim.state()["positions"]}

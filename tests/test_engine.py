@@ -158,3 +158,20 @@ async def test_feed_drop_reports_backoff_uses_rest_marks_and_recovers(
     await run.wait_for("market.marks", where=lambda e: e.payload["source"] == "rest")
     await run.wait_for("feed.reconnected", within=15)
     await wait_until(lambda: run.engine.state.health_of("feed").ok, within=10)
+
+
+async def test_fill_missed_while_the_user_stream_was_down_is_recovered(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "ws_drop", "refuse_s": 1.0})
+    await run.wait_for("feed.disconnected", where=lambda e: e.payload["feed"] == "user")
+    await trade(sim, symbol="XRPUSDT", side="SELL", quantity="100", newClientOrderId="during-outage")
+    await run.wait_for("feed.reconnected", where=lambda e: e.payload["feed"] == "user", within=10)
+    recovered = await run.wait_for(
+        "order.filled", where=lambda e: e.payload["client_order_id"].startswith("ex-"), within=10
+    )
+    assert recovered.source == "reconcile" and recovered.payload["last_qty"] == "100"
+    await wait_until(lambda: "XRP/USDT:USDT" in run.engine.state.positions)
+    assert not run.engine.state.positions["XRP/USDT:USDT"].ghost

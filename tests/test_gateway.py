@@ -243,3 +243,17 @@ async def test_limiter_queues_requests_beyond_the_budget() -> None:
     await waiter
     assert time.monotonic() - started >= 0.4
     assert limiter.snapshot().queued == 0
+
+
+async def test_trade_history_is_read_page_by_page(
+    sim: SimServer, gw: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cockpit.exchange import gateway as gateway_module
+
+    monkeypatch.setattr(gateway_module, "TRADES_PAGE", 3)  # Binance's page is 1000; 3 keeps the test small
+    since = sim.clock.now_ms()
+    for _ in range(7):
+        await gw.gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.002")))
+    trades = await gw.gateway.fetch_my_trades(BTC, since)
+    assert [t["id"] for t in trades] == [str(t.trade_id) for t in sim.account.trades]
+    assert len(trades) == 7

@@ -27,6 +27,12 @@ MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
 READ_LIMIT = 1 << 20
 
 
+def live_pointer(session_dir: Path) -> Path:
+    """The file a running engine writes in its session directory (session, socket, pid), for `cockpit ctl`
+    with a config that names a session directory rather than a file."""
+    return session_dir / ".cockpit-live.json"
+
+
 def socket_path_for(session_file: Path) -> Path:
     """`<session>.sock` beside the session file, or a short per-session path in the temp dir if that is too
     long for a Unix socket."""

@@ -31,6 +31,9 @@ from cockpit.store import SessionStore, StoreTrouble
 log = logging.getLogger(__name__)
 
 
+USER_STREAM_WAIT_S = 5.0
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     mode: str = "live"  # live | demo | dry-run
@@ -147,6 +150,10 @@ class Engine:
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]
         for feed in self.feeds:
             await feed.start()
+        # reconcile once the user stream is live, so no fill falls between the history read and the stream
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(USER_STREAM_WAIT_S):
+                await self.feeds[1].wait_connected()
         try:
             await reconcile.reconcile(self, "startup")
         except GatewayError as exc:

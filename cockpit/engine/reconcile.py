@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
 
 
+OVERLAP_MS = 5_000  # trade history is re-read this far back; known trade ids are skipped
+
+
 async def reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
     async with engine.reconcile_lock:
         return await _reconcile(engine, trigger)
@@ -30,6 +33,8 @@ async def reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
 
 async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
     started = time.monotonic()
+    # the exchange's "now" before anything is read: trade history is complete up to here once this pass ends
+    through_ms = int(time.time() * 1000 + (engine.state.clock_offset_ms or 0.0))
     engine.emit("reconcile.started", {"trigger": trigger}, "info", "reconcile")
     gateway = engine.gateway
     remote_positions = positions_from_exchange(await gateway.fetch_positions())
@@ -51,6 +56,7 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
         "orders_added": added,
         "orders_removed": removed,
         "seconds": round(time.monotonic() - started, 3),
+        "through_ms": through_ms,
     }
     severity: Severity = "warning" if ghosts or result["recovered_fills"] or added or removed else "info"
     engine.emit("reconcile.done", result, severity, "reconcile")
@@ -62,14 +68,18 @@ async def _recover_fills(
 ) -> dict[str, list[dict[str, Any]]]:
     state = engine.state
     symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
-    floor = int(engine.started_at * 1000) if engine.new_session else 0  # a new session owns no history
+    if state.reconciled_through_ms:  # every trade before this was checked by an earlier reconcile
+        since = state.reconciled_through_ms - OVERLAP_MS
+    elif engine.new_session:  # a new session owns no history before it started
+        since = int(engine.started_at * 1000)
+    else:  # restored, never reconciled: from the session's first event
+        since = int(state_start_ms(engine)) - OVERLAP_MS
     recovered: dict[str, list[dict[str, Any]]] = {}
-    known = set(state.trade_ids)
     by_order_id = {o.order_id: o for o in state.orders.values() if o.order_id}
     for symbol in sorted(symbols):
-        since = state.last_trade_ms.get(symbol)
-        since = max(since - 1000, floor) if since is not None else (floor or int(state_start_ms(engine)))
         trades = await engine.gateway.fetch_my_trades(symbol, since)
+        # read after the await: the user stream may have recorded some of these meanwhile (no await below)
+        known = set(engine.state.trade_ids)
         for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
             trade_id = str(trade.get("id"))
             if trade_id in known:

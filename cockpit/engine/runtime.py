@@ -20,7 +20,7 @@ import orjson
 
 from cockpit.config import Config
 from cockpit.domain import Event
-from cockpit.engine.control import ControlServer, socket_path_for
+from cockpit.engine.control import ControlServer, live_pointer, socket_path_for
 from cockpit.engine.engine import Engine, EngineOptions
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
@@ -29,7 +29,6 @@ from cockpit.secrets import Credentials
 from cockpit.store import SessionStore
 
 BINANCE_USDM_WS = "wss://fstream.binance.com"
-LIVE_POINTER = ".cockpit-live.json"
 
 
 @dataclass
@@ -87,10 +86,6 @@ class DeadLetterRecorder:
                 "warning",
                 "exchange",
             )
-
-
-def live_pointer(session_dir: Path) -> Path:
-    return session_dir / LIVE_POINTER
 
 
 async def build_engine(spec: RunSpec) -> Engine:

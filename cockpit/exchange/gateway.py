@@ -35,6 +35,7 @@ from cockpit.exchange.dlq import DeadLetter, DeadLetterBuffer, DeadLetterSink
 from cockpit.exchange.latency import LatencyRecorder
 from cockpit.exchange.ratelimit import ENDPOINT_WEIGHTS, RateLimiter, retry_after_seconds
 
+TRADES_PAGE = 1000  # Binance's largest userTrades page
 BAN_UNTIL = re.compile(r"banned until (\d{13})")
 
 
@@ -322,11 +323,19 @@ class ExchangeGateway:
         return out
 
     async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[dict[str, Any]]:
+        """Every trade on `symbol` from `since_ms`, oldest first, following pages by trade id."""
         await self.ensure_markets()
-        result: list[dict[str, Any]] = await self.call(
-            "fetch_my_trades", self.client.fetch_my_trades, symbol, since_ms
+        trades: list[dict[str, Any]] = await self.call(
+            "fetch_my_trades", self.client.fetch_my_trades, symbol, since_ms, TRADES_PAGE
         )
-        return result
+        page = trades
+        while len(page) == TRADES_PAGE:
+            after = max(int(t["id"]) for t in page) + 1
+            page = await self.call(
+                "fetch_my_trades", self.client.fetch_my_trades, symbol, None, TRADES_PAGE, {"fromId": after}
+            )
+            trades.extend(page)
+        return trades
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
         """The order with this client order id, or None when the exchange does not know it."""

@@ -707,7 +707,8 @@ def _window(
         items = [i for i in items if when(i) <= int(params["endTime"])]
     items = sorted(items, key=ident)
     limit = min(int(params.get("limit", "500")), 1000)
-    return items[-limit:] if "fromId" not in params else items[:limit]
+    # Binance: from startTime or fromId, the oldest `limit` onwards; with neither, the newest `limit`
+    return items[:limit] if "fromId" in params or "startTime" in params else items[-limit:]
 
 
 def _order_json(order: SimOrder) -> dict[str, Any]:
