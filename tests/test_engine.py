@@ -10,7 +10,7 @@ from cockpit.engine.reconcile import reconcile
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
 from cockpit.snapshot import state_from_json
-from cockpit.state import fold
+from cockpit.state import HEALTH_ITEMS, fold
 from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.waiting import wait_until
 
@@ -37,6 +37,7 @@ async def test_engine_starts_reconciled_with_healthy_feeds(sim: SimServer, start
     state = run.engine.state
     assert state.wallet == Decimal("10000") and state.equity == Decimal("10000")
     assert state.health_of("clock").ok and abs(state.clock_offset_ms or 0) < 500
+    assert {item: state.health_of(item).status for item in HEALTH_ITEMS} == dict.fromkeys(HEALTH_ITEMS, "ok")
     assert set(state.marks) == {BTC, ETH, "SOL/USDT:USDT", "XRP/USDT:USDT", "BNB/USDT:USDT"}
     assert [e.seq for e in run.events] == list(range(1, len(run.events) + 1))
 

@@ -156,6 +156,9 @@ class Engine:
                 await self.feeds[1].wait_connected()
         try:
             await reconcile.reconcile(self, "startup")
+            for item in ("exchange", "database"):  # both just answered: the session file took every event
+                if not self.state.health_of(item).ok:
+                    self.emit("health.changed", {"item": item, "status": "ok"}, "info", "engine")
         except GatewayError as exc:
             self.emit(
                 "alert",
