@@ -63,6 +63,12 @@ def safe_call(sink: Callable[[T], None] | None, message: T) -> None:
         log.exception("feed callback %r failed on %r", sink, message)
 
 
+async def cancel_tasks(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class StreamConnection:
     """One socket that keeps itself connected. The owner parses frames and decides what they mean."""
 
@@ -138,6 +144,12 @@ class StreamConnection:
         if self._down_since is None:
             return None
         return asyncio.get_running_loop().time() - self._down_since
+
+    def mark_stopped(self) -> None:
+        """The feed was stopped on purpose: the socket is down and says so once."""
+        self.opened_at = None
+        self.state = FeedState.DISCONNECTED
+        self.emit(FeedState.DISCONNECTED, Severity.INFO, "stopped")
 
     def emit(
         self,

@@ -25,7 +25,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 
 from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
-from cockpit.feeds.connection import StatusSink, StreamConnection, safe_call
+from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
 from cockpit.feeds.messages import AggTrade, BookTicker, FeedState, FeedStatus, MarkPrice, Severity
 from cockpit.feeds.parse import combined_frame, market_event
 
@@ -151,13 +151,9 @@ class MarketFeed:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_tasks(tasks)
         for conn in self.connections:
-            conn.opened_at = None
-            conn.state = FeedState.DISCONNECTED
-            conn.emit(FeedState.DISCONNECTED, Severity.INFO, "stopped")
+            conn.mark_stopped()
 
     async def __aenter__(self) -> MarketFeed:
         await self.start()

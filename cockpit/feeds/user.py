@@ -24,8 +24,8 @@ import orjson
 from websockets.exceptions import InvalidStatus
 
 from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
-from cockpit.feeds.connection import StatusSink, StreamConnection, safe_call
-from cockpit.feeds.messages import FeedState, Severity, UserEvent
+from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
+from cockpit.feeds.messages import Severity, UserEvent
 from cockpit.feeds.parse import user_event
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,8 @@ class UserFeed:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self.conn.opened_at = None
-        self.conn.state = FeedState.DISCONNECTED
-        self.conn.emit(FeedState.DISCONNECTED, Severity.INFO, "stopped")
+        await cancel_tasks(tasks)
+        self.conn.mark_stopped()
 
     async def __aenter__(self) -> UserFeed:
         await self.start()
