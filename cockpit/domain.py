@@ -79,6 +79,20 @@ class Event:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """Live figures the engine measures but does not record as events (they change many times a second).
+    The UI shows them beside State; a replay has none (all None)."""
+
+    rest_p95_ms: float | None = None  # exchange REST latency, p95 over the recent calls
+    last_error: str | None = None  # the last exchange error, "op: Type: reason"
+    store_queue: int | None = None  # events/ticks waiting for the session writer
+    last_commit_age_s: float | None = None  # seconds since the writer last committed
+    last_backup_age_s: float | None = None  # seconds since the last verified backup (None: no backup yet)
+    ticks_per_s: float | None = None  # market ticks received per second, recent
+    now: float = 0.0  # wall-clock time these figures were taken (drives countdowns)
+
+
 def dec(value: Any) -> Decimal:
     """A payload value (decimal string, int or float) as a Decimal; floats go through their repr."""
     if isinstance(value, Decimal):
