@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from cockpit.config import ExchangeConfig, SessionConfig, default_config
-from cockpit.engine.engine import EngineOptions
-from cockpit.engine.runtime import RunSpec, json_printer, run, text_printer
+from cockpit.domain import Event
+from cockpit.engine.engine import Engine, EngineOptions
+from cockpit.engine.runtime import RunSpec, Runtime, json_printer, run, text_printer
 from cockpit.paths import data_dir
 from cockpit.secrets import Credentials
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer
@@ -21,31 +23,67 @@ def demo_session_file(now: datetime) -> Path:
     return data_dir() / "demo" / f"demo-{now:%Y%m%d-%H%M%S}.duckdb"
 
 
-def run_demo_command(args: argparse.Namespace) -> int:
-    if not args.headless:
-        print("note: the cockpit UI is not built yet; running headless (events below).", file=sys.stderr)
-    session = Path(args.session) if args.session else demo_session_file(datetime.now(UTC))
-    session.parent.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_demo(session, args.seed, args.duration, getattr(args, "json", False)))
-
-
-async def _demo(session: Path, seed: int, duration: float | None, as_json: bool) -> int:
-    sim = SimServer(seed=seed, activity=True)
-    base_url = await sim.start()
-    print(f"cockpit demo: simulator on {base_url}, session {session}", file=sys.stderr, flush=True)
+def demo_spec(session: Path, base_url: str) -> RunSpec:
     config = default_config()
     config = replace(
         config,
         exchange=ExchangeConfig(id="binanceusdm", base_url=base_url),
         session=SessionConfig(path=session, dir=session.parent),
     )
-    spec = RunSpec(
+    return RunSpec(
         config=config,
         credentials=Credentials(DEMO_API_KEY, DEMO_API_SECRET),
         session_file=session,
         options=EngineOptions(mode="demo"),
     )
+
+
+class DemoRuntime:
+    """The simulator and an engine runtime against it, started and stopped together."""
+
+    def __init__(self, session: Path, seed: int) -> None:
+        self.session = session
+        self.sim = SimServer(seed=seed, activity=True)
+        self.runtime: Runtime | None = None
+        self.subscribers: list[Callable[[Event], None]] = []
+
+    def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
+        self.subscribers.append(subscriber)
+
+    async def start(self) -> Engine:
+        base_url = self.sim.base_url or await self.sim.start()
+        self.runtime = Runtime(demo_spec(self.session, base_url))
+        for subscriber in self.subscribers:
+            self.runtime.add_subscriber(subscriber)
+        return await self.runtime.start()
+
+    async def stop(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
+        await self.sim.stop()
+
+    async def restore(self, backup: Path) -> Engine:
+        assert self.runtime is not None
+        return await self.runtime.restore(backup)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    session = Path(args.session) if args.session else demo_session_file(datetime.now(UTC))
+    session.parent.mkdir(parents=True, exist_ok=True)
+    if args.headless:
+        return asyncio.run(_headless(session, args.seed, args.duration, args.json))
+    from cockpit.ui import run_app
+
+    return run_app(DemoRuntime(session, args.seed), demo_spec(session, ""), session.name)
+
+
+async def _headless(session: Path, seed: int, duration: float | None, as_json: bool) -> int:
+    sim = SimServer(seed=seed, activity=True)
+    base_url = await sim.start()
+    print(f"cockpit demo: simulator on {base_url}, session {session}", file=sys.stderr, flush=True)
     try:
-        return await run(spec, printer=json_printer if as_json else text_printer, duration=duration)
+        return await run(
+            demo_spec(session, base_url), printer=json_printer if as_json else text_printer, duration=duration
+        )
     finally:
         await sim.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 
 from cockpit.config import load_config
@@ -16,13 +15,15 @@ from cockpit.secrets import load_credentials
 def run_command(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config))
     credentials = load_credentials(config.exchange.id)
-    if not args.headless:
-        print("note: the cockpit UI is not built yet; running headless (events below).", file=sys.stderr)
     spec = RunSpec(
         config=config,
         credentials=credentials,
         session_file=session_file_for(config),
         options=EngineOptions(mode="dry-run" if args.dry_run else "live"),
     )
+    if not args.headless:
+        from cockpit.ui import run_live
+
+        return run_live(spec)
     printer = json_printer if args.json else text_printer
     return asyncio.run(run(spec, printer=printer, duration=args.duration))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.config import Config
-from cockpit.domain import Event, Severity
+from cockpit.domain import Event, Severity, Telemetry
 from cockpit.engine.core import EventCore, StoreFailed
 from cockpit.engine.market import MarketBuffers
 from cockpit.engine.symbols import SymbolMap
@@ -78,6 +78,9 @@ class Engine:
         self.reconcile_requests: asyncio.Queue[str] = asyncio.Queue()
         self.feeds: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.started = False
+        self.last_backup_at: float | None = None
+        self._tick_rate: tuple[float, int] = (time.monotonic(), 0)
         self.market = MarketBuffers()
         self.feed_seen: set[str] = set()
         self.stopping = False
@@ -132,6 +135,7 @@ class Engine:
         self.core.load(self.restore())
         self.core.on_store_failure = self._on_store_failure
         self.store.start(on_trouble=self._on_store_trouble)
+        self.started = True
         self.core.start()
         self.gateway.add_listener(self._on_gateway_notice)
         await self.record(
@@ -187,7 +191,7 @@ class Engine:
         from cockpit.engine import market
 
         market.flush_ticks(self)
-        if not self.core.store_failed:
+        if self.started and not self.core.store_failed:
             with contextlib.suppress(StoreFailed):
                 await self.record("session.stopped", {"seq": self.core.state.seq + 1}, source="engine")
         await self.core.stop()
@@ -247,7 +251,61 @@ class Engine:
             else:
                 await killswitch.release(self, by)
             return status_of(self.state)["kill_switch"]
-        raise ValueError(f"unknown command {cmd!r}; use status, reconcile, flatten or kill_switch")
+        if cmd == "backup":
+            from cockpit.engine.backups import backup
+
+            await self.record("operator.action", {"action": "backup", "by": by}, "info", "operator")
+            return await backup(self, by)
+        if cmd == "adopt":
+            symbol = self.resolve_symbol(str(request["symbol"]))
+            await self.record(
+                "operator.action", {"action": "adopt", "symbol": symbol, "by": by}, "warning", "operator"
+            )
+            return self.adopt(symbol, by)
+        raise ValueError(
+            f"unknown command {cmd!r}; use status, reconcile, flatten, kill_switch, backup or adopt"
+        )
+
+    def adopt(self, symbol: str, by: str) -> dict[str, Any]:
+        """Accept a ghost position as the account's own: it stays open, no longer flagged."""
+        from cockpit.domain import dstr
+        from cockpit.engine.killswitch import ActionRefused
+
+        position = self.state.positions.get(symbol)
+        if position is None or not position.ghost:
+            raise ActionRefused(
+                f"{symbol} is not a ghost position", fix="adopt applies to positions marked GHOST"
+            )
+        payload = {
+            "symbol": symbol,
+            "qty": dstr(position.qty),
+            "entry": dstr(position.entry),
+            "ghost": False,
+            "reason": f"ghost adopted by {by}",
+            "message": f"{symbol} {dstr(position.qty)} adopted by {by}",
+        }
+        self.emit("position.changed", payload, "warning", "operator")
+        return payload
+
+    def telemetry(self) -> Telemetry:
+        """Live figures for the UI that are not events (latency, writer queue, ages, tick rate)."""
+        now = time.time()
+        stats = self.store.stats()
+        then, seen = self._tick_rate
+        mono = time.monotonic()
+        rate = (self.market.ticks_seen - seen) / (mono - then) if mono - then > 0 else 0.0
+        if mono - then >= 2.0:
+            self._tick_rate = (mono, self.market.ticks_seen)
+        p95 = self.gateway.latency.p(95)
+        return Telemetry(
+            rest_p95_ms=round(p95, 1) if p95 else None,
+            last_error=self.gateway.last_error,
+            store_queue=stats.queue_depth,
+            last_commit_age_s=now - stats.last_commit_at if stats.last_commit_at else None,
+            last_backup_age_s=now - self.last_backup_at if self.last_backup_at else None,
+            ticks_per_s=round(rate, 1),
+            now=now,
+        )
 
     def resolve_symbol(self, text: str) -> str:
         """`BTCUSDT`, `btcusdt` or `BTC/USDT:USDT` → the unified symbol cockpit follows."""

@@ -52,6 +52,7 @@ def session_file_for(config: Config) -> Path:
         return config.session.path
     from datetime import UTC, datetime
 
+    config.session.dir.mkdir(parents=True, exist_ok=True)  # the default lives under $XDG_DATA_HOME
     return config.session.resolve_session_file(datetime.now(UTC))
 
 
@@ -108,6 +109,81 @@ async def build_engine(spec: RunSpec) -> Engine:
     return engine
 
 
+class Runtime:
+    """One engine with its control socket, started and stopped as a unit (headless mode and the app)."""
+
+    def __init__(self, spec: RunSpec, printer: Callable[[Event], None] | None = None) -> None:
+        self.spec = spec
+        self.subscribers: list[Callable[[Event], None]] = [printer] if printer is not None else []
+        self.engine: Engine | None = None
+        self.control: ControlServer | None = None
+
+    def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
+        """Told every event from the first (session.started), across restarts and restores."""
+        self.subscribers.append(subscriber)
+
+    async def start(self) -> Engine:
+        engine = await build_engine(self.spec)
+        self.engine = engine
+        for subscriber in self.subscribers:
+            engine.subscribe(subscriber)
+        self.control = ControlServer(engine, socket_path_for(engine.session_file))
+        try:
+            await engine.start()
+            await self.control.start()
+        except BaseException:
+            await self.stop()
+            raise
+        live_pointer(engine.session_file.parent).write_text(
+            orjson.dumps(
+                {
+                    "session": str(engine.session_file),
+                    "socket": str(self.control.path),
+                    "pid": os.getpid(),
+                    "started": time.time(),
+                }
+            ).decode()
+        )
+        return engine
+
+    async def restore(self, backup: Path) -> Engine:
+        """Stop, swap the verified backup in (the current file kept aside), start again and reconcile."""
+        from cockpit.engine.restore import swap_in_backup
+
+        session_file = self.spec.session_file
+        await self.stop()
+        aside = swap_in_backup(session_file, backup)
+        engine = await self.start()
+        engine.emit(
+            "db.restored",
+            {
+                "backup": str(backup),
+                "kept_aside": str(aside) if aside else None,
+                "restored_seq": engine.restored_from,
+                "message": f"session restored from {backup.name} (through event {engine.restored_from}); "
+                f"the previous file is kept as {aside.name if aside else '—'}; reconciled with the exchange",
+            },
+            "warning",
+            "store",
+        )
+        return engine
+
+    async def stop(self) -> None:
+        engine, self.engine = self.engine, None
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
+        if engine is None:
+            return
+        pointer = live_pointer(engine.session_file.parent)
+        with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
+            if orjson.loads(pointer.read_bytes()).get("pid") == os.getpid():
+                pointer.unlink()
+        await engine.stop()
+        await engine.gateway.close()
+        engine.store.close()
+
+
 async def run(
     spec: RunSpec,
     printer: Callable[[Event], None] | None = None,
@@ -115,29 +191,14 @@ async def run(
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run the engine until SIGINT/SIGTERM, `duration` seconds, `stop`, or a store failure."""
-    engine = await build_engine(spec)
-    if printer is not None:
-        engine.subscribe(printer)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    control = ControlServer(engine, socket_path_for(engine.session_file))
-    pointer = live_pointer(engine.session_file.parent)
+    runtime = Runtime(spec, printer)
+    engine = await runtime.start()
     try:
-        await engine.start()
-        await control.start()
-        pointer.write_text(
-            orjson.dumps(
-                {
-                    "session": str(engine.session_file),
-                    "socket": str(control.path),
-                    "pid": os.getpid(),
-                    "started": time.time(),
-                }
-            ).decode()
-        )
         waiters: list[asyncio.Task[Any]] = [
             asyncio.create_task(stop.wait()),
             asyncio.create_task(engine.stopped.wait()),
@@ -148,13 +209,7 @@ async def run(
         for waiter in waiters:
             waiter.cancel()
     finally:
-        await control.stop()
-        with contextlib.suppress(FileNotFoundError):
-            if pointer.exists() and orjson.loads(pointer.read_bytes()).get("pid") == os.getpid():
-                pointer.unlink()
-        await engine.stop()
-        await engine.gateway.close()
-        engine.store.close()
+        await runtime.stop()
     return 3 if engine.core.store_failed else 0
 
 

@@ -1,0 +1,318 @@
+"""The cockpit: the Textual app a trader runs over SSH in tmux.
+
+The engine runs inside the app's event loop as background workers (the same engine as headless mode). The app
+repaints its panes from the latest State on a timer (never per tick) and turns keys into engine actions; the
+widgets are views and never touch the engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from cockpit.backend import Backend, EngineBackend
+from cockpit.errors import CockpitError
+from cockpit.screens.confirm import ConfirmScreen
+from cockpit.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
+from cockpit.themes import DEFAULT_THEME, save_theme, saved_theme, themes_dir
+from widgets.banner import AlertBanner
+from widgets.drawdown import DrawdownPane
+from widgets.events import EventLog
+from widgets.header import CockpitHeader
+from widgets.health import HealthPane
+from widgets.positions import PositionsTable
+from widgets.ratelimit import RateLimitPane
+from widgets.theme_data import load_themes
+
+REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
+COMPACT_WIDTH = 110
+COMPACT_HEIGHT = 32
+
+
+class CockpitApp(App[int]):
+    TITLE = "cockpit"
+    CSS_PATH = [themes_dir() / "cockpit.tcss", themes_dir() / "screens.tcss"]
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "reconcile", "Reconcile", id="reconcile"),
+        Binding("f", "flatten_selected", "Flatten", id="flatten"),
+        Binding("F", "flatten_all", "Flatten all", id="flatten_all"),
+        Binding("k", "kill_switch", "Kill switch", id="kill_switch"),
+        Binding("b", "backup", "Backup", id="backup"),
+        Binding("R", "restore", "Restore", id="restore"),
+        Binding("d", "dead_letters", "DLQ", id="dead_letters"),
+        Binding("slash", "filter_events", "Filter", id="filter"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit_cockpit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, backend: Backend, kill_pct: float = 15.0, breaker_pct: float = 7.0) -> None:
+        super().__init__()
+        self.backend = backend
+        self.kill_pct = kill_pct
+        self.breaker_pct = breaker_pct
+        self.error: CockpitError | None = None
+        self._seq_shown = -1
+        for theme in load_themes((themes_dir() / "themes.toml").read_text(encoding="utf-8")):
+            self.register_theme(theme)
+        wanted = saved_theme() or DEFAULT_THEME
+        if wanted not in self.available_themes:
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+
+    # ----- layout ---------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield CockpitHeader(id="header")
+        yield AlertBanner(id="banner")
+        with Container(id="panes"):
+            yield PositionsTable(id="positions")
+            yield HealthPane(id="health")
+            yield RateLimitPane(id="ratelimit")
+            yield DrawdownPane(id="drawdown")
+            yield EventLog(id="events")
+        yield Input(placeholder="filter events (Enter applies, Escape clears)", id="event-filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "positions": "Positions",
+            "health": "Health",
+            "ratelimit": "Rate limit",
+            "drawdown": "Drawdown",
+            "events": "Events",
+        }
+        for pane_id, title in titles.items():
+            self.query_one(f"#{pane_id}").border_title = title
+        self.query_one("#event-filter", Input).display = False
+        self._apply_compact(self.size.width, self.size.height)
+        self.query_one("#positions", PositionsTable).focus()
+        if isinstance(self.backend, EngineBackend):
+            self._start_engine()
+        self.set_interval(REFRESH_S, self.refresh_panes)
+        self.refresh_panes()
+
+    def on_resize(self) -> None:
+        self._apply_compact(self.size.width, self.size.height)
+
+    def _apply_compact(self, width: int, height: int) -> None:
+        self.screen.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
+
+    def watch_theme(self, theme: str) -> None:
+        save_theme(theme)
+
+    async def on_unmount(self) -> None:
+        await self.stop_engine()  # however the app ends, the engine stops cleanly
+
+    # ----- the engine -----------------------------------------------------------------------------
+    @work(exclusive=True, group="engine", exit_on_error=False)
+    async def _start_engine(self) -> None:
+        assert isinstance(self.backend, EngineBackend)
+        self.notify("starting the engine: restore, reconcile, feeds…", timeout=3)
+        try:
+            await self.backend.start()
+        except CockpitError as exc:
+            self.error = exc
+            self.exit(exc.exit_code)
+            return
+        self.refresh_panes()
+
+    async def stop_engine(self) -> None:
+        if isinstance(self.backend, EngineBackend):
+            await self.backend.stop()
+
+    def refresh_panes(self) -> None:
+        """Repaint from the latest State: the one place panes are updated (bounded, coalesced)."""
+        state = self.backend.state
+        telemetry = self.backend.telemetry()
+        now = telemetry.now or time.time()
+        events = self.backend.take_events()
+        with self.batch_update():
+            if events:
+                self.query_one("#events", EventLog).add(events)
+            self.query_one("#header", CockpitHeader).show(state, now)
+            self.query_one("#health", HealthPane).show(state, telemetry)
+            self.query_one("#ratelimit", RateLimitPane).show(state.rate_limit, now)
+            if state.seq != self._seq_shown:
+                self._seq_shown = state.seq
+                self.query_one("#banner", AlertBanner).show(state, self.breaker_pct)
+                self.query_one("#positions", PositionsTable).show(state)
+                self.query_one("#drawdown", DrawdownPane).show(state, self.kill_pct, self.breaker_pct)
+
+    # ----- actions: every one ends in the backend's act(), as `cockpit ctl` does ----------------------
+    async def _act(self, request: dict[str, Any], doing: str) -> Any:
+        try:
+            return await self.backend.act(request)
+        except CockpitError as exc:
+            self.notify(
+                f"{exc.title}\n{exc.detail}\n{exc.fix}".strip(),
+                title=f"{doing} refused",
+                severity="error",
+                timeout=8,
+            )
+            return None
+
+    @work(group="actions", exit_on_error=False)
+    async def action_reconcile(self) -> None:
+        self.notify("reconciling with the exchange…", timeout=2)
+        result = await self._act({"cmd": "reconcile"}, "reconcile")
+        if result is None:
+            return
+        choice = await self.push_screen_wait(ReconcileScreen(result))
+        if choice is None:
+            return
+        action, symbol = choice
+        if action == "adopt":
+            if await self._act({"cmd": "adopt", "symbol": symbol}, "adopt") is not None:
+                self.notify(f"{symbol} adopted: no longer flagged as a ghost")
+        elif action == "flatten":
+            await self._flatten([symbol], confirm_key="f")
+
+    def action_flatten_selected(self) -> None:
+        symbol = self.query_one("#positions", PositionsTable).selected_symbol
+        if symbol is None:
+            self.notify("select a position first (arrow keys), then press f", severity="warning")
+            return
+        self._flatten_worker([symbol])
+
+    def action_flatten_all(self) -> None:
+        self._flatten_worker(None)
+
+    @work(group="actions", exit_on_error=False)
+    async def _flatten_worker(self, symbols: list[str] | None) -> None:
+        await self._flatten(symbols, confirm_key="f" if symbols else None)
+
+    async def _flatten(self, symbols: list[str] | None, confirm_key: str | None) -> None:
+        target = ", ".join(symbols) if symbols else "ALL positions"
+        body = (
+            f"Close {target} with reduce-only market orders at the exchange's precision, then verify flat "
+            "and engage the kill switch."
+        )
+        screen = (
+            ConfirmScreen(f"Flatten {target}?", body, key=confirm_key)
+            if confirm_key
+            else ConfirmScreen(f"Flatten {target}?", body, word="FLATTEN")
+        )
+        if not await self.push_screen_wait(screen):
+            self.notify("flatten cancelled")
+            return
+        self.notify(f"flattening {target}…", timeout=3)
+        result = await self._act({"cmd": "flatten", "symbols": symbols}, "flatten")
+        if result is None:
+            return
+        if result["verified"]:
+            self.notify(f"flat, verified at the exchange ({target})", title="flatten done")
+        else:
+            self.notify(result["message"], title="flatten NOT verified", severity="error", timeout=15)
+
+    @work(group="actions", exit_on_error=False)
+    async def action_kill_switch(self) -> None:
+        if not self.backend.state.kill_switch.engaged:
+            await self._act(
+                {"cmd": "kill_switch", "on": True, "cause": "engaged from the cockpit (k)"}, "kill switch"
+            )
+            return
+        body = (
+            "New risk becomes possible again. The cause must be cleared first "
+            f"(now: {self.backend.state.kill_switch.cause})."
+        )
+        if not await self.push_screen_wait(ConfirmScreen("Release the kill switch?", body, word="RELEASE")):
+            return
+        if await self._act({"cmd": "kill_switch", "on": False}, "release") is not None:
+            self.notify("kill switch released")
+
+    @work(group="actions", exit_on_error=False)
+    async def action_backup(self) -> None:
+        self.notify("backing up the session file…", timeout=2)
+        result = await self._act({"cmd": "backup"}, "backup")
+        if result is not None:
+            self.notify(
+                result["message"], title="backup", severity="information" if result["verified"] else "error"
+            )
+
+    @work(group="actions", exit_on_error=False)
+    async def action_restore(self) -> None:
+        if self.backend.read_only:
+            self.notify("restore needs a live engine", severity="warning")
+            return
+        backups = await self.backend.backups()
+        chosen = await self.push_screen_wait(RestoreScreen(backups))
+        if chosen is None:
+            return
+        body = (
+            f"Stop the engine, keep the current session file aside, restore {chosen.name}, restart and "
+            "reconcile with the exchange to recover what happened after the backup."
+        )
+        if not await self.push_screen_wait(ConfirmScreen("Restore from backup?", body, word="RESTORE")):
+            return
+        self.notify(f"restoring from {chosen.name}…", timeout=3)
+        try:
+            await self.backend.restore(chosen)
+        except CockpitError as exc:
+            self.notify(f"{exc.title}\n{exc.detail}\n{exc.fix}", title="restore failed", severity="error")
+            return
+        self._seq_shown = -1
+        self.notify(f"restored from {chosen.name} and reconciled", title="restore done")
+
+    @work(group="actions", exit_on_error=False)
+    async def action_dead_letters(self) -> None:
+        await self.push_screen_wait(DeadLettersScreen(await self.backend.dead_letters()))
+
+    def action_filter_events(self) -> None:
+        box = self.query_one("#event-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#event-filter")
+    def _filter(self, event: Input.Submitted) -> None:
+        self.query_one("#events", EventLog).set_filter(event.value)
+        event.input.display = bool(event.value)
+        self.query_one("#positions", PositionsTable).focus()
+
+    def on_key(self, event: Any) -> None:
+        box = self.query_one("#event-filter", Input)
+        if event.key == "escape" and box.has_focus:
+            box.value = ""
+            box.display = False
+            self.query_one("#events", EventLog).set_filter("")
+            self.query_one("#positions", PositionsTable).focus()
+            event.stop()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    @work(group="actions", exit_on_error=False)
+    async def action_quit_cockpit(self) -> None:
+        positions = len(self.backend.state.positions)
+        body = (
+            f"{positions} position(s) stay open at the exchange and the engine stops: nothing will watch "
+            "them until you start cockpit again (or `cockpit run --headless`)."
+        )
+        if await self.push_screen_wait(ConfirmScreen("Quit cockpit?", body, key="q")):
+            await self.stop_engine()
+            self.exit(0)
+
+    # ----- command palette ------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            assert isinstance(binding, Binding)
+            yield SystemCommand(
+                binding.description,
+                f"{binding.description} (key {binding.key_display or binding.key})",
+                getattr(self, f"action_{binding.action}"),
+            )
+        for name in sorted(self.available_themes):
+            if name.startswith("cockpit-"):
+                yield SystemCommand(
+                    f"Theme: {name}",
+                    f"switch to the {name} theme (remembered)",
+                    lambda name=name: setattr(self, "theme", name),
+                )

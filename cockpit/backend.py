@@ -1,0 +1,138 @@
+"""What the app shows and drives, behind one interface: a live engine, or fixed data (snapshots, and replay).
+
+The Textual app never reaches past this: it reads `state`, `telemetry()` and `take_events()`, and calls the
+actions, which all end in the engine's `control()` — the same function `cockpit ctl` uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cockpit.domain import Event, Telemetry
+from cockpit.engine.backups import BackupInfo, list_backups
+from cockpit.errors import CockpitError
+from cockpit.state import State
+from cockpit.store import DeadLetterRow
+
+
+class ReadOnly(CockpitError):
+    """An action on a backend that cannot act (a replay, a fixed snapshot)."""
+
+
+class Backend(Protocol):
+    label: str  # shown in the header: what this is connected to
+    read_only: bool
+
+    @property
+    def state(self) -> State: ...
+
+    def telemetry(self) -> Telemetry: ...
+
+    def take_events(self) -> list[Event]: ...
+
+    async def act(self, request: dict[str, Any]) -> Any: ...
+
+    async def backups(self) -> list[BackupInfo]: ...
+
+    async def dead_letters(self) -> list[DeadLetterRow]: ...
+
+    async def restore(self, backup: Path) -> None: ...
+
+
+class EngineRuntime(Protocol):
+    def add_subscriber(self, subscriber: Callable[[Event], None]) -> None: ...
+
+    async def start(self) -> Any: ...
+
+    async def stop(self) -> None: ...
+
+    async def restore(self, backup: Path) -> Any: ...
+
+
+class EngineBackend:
+    """The live engine, started, stopped and restored by the app through its runtime."""
+
+    read_only = False
+
+    def __init__(self, runtime: EngineRuntime, label: str = "") -> None:
+        self.runtime = runtime
+        self.label = label
+        self.engine: Any = None
+        self._events: list[Event] = []
+        runtime.add_subscriber(self._events.append)  # from session.started on, across restores
+
+    async def start(self) -> None:
+        self.engine = await self.runtime.start()
+
+    async def stop(self) -> None:
+        self.engine = None
+        await self.runtime.stop()
+
+    async def restore(self, backup: Path) -> None:
+        self.engine = None
+        self.engine = await self.runtime.restore(backup)
+
+    @property
+    def state(self) -> State:
+        return self.engine.state if self.engine is not None else State()
+
+    def telemetry(self) -> Telemetry:
+        if self.engine is None:
+            return Telemetry()
+        result: Telemetry = self.engine.telemetry()
+        return result
+
+    def take_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    async def act(self, request: dict[str, Any]) -> Any:
+        if self.engine is None:
+            raise CockpitError("the engine is not running", fix="wait for it to start, or restart cockpit")
+        return await self.engine.control({"by": "ui", **request})
+
+    async def backups(self) -> list[BackupInfo]:
+        if self.engine is None:
+            return []
+        return await asyncio.to_thread(list_backups, self.engine.session_file, True)
+
+    async def dead_letters(self) -> list[DeadLetterRow]:
+        if self.engine is None:
+            return []
+        rows: list[DeadLetterRow] = await asyncio.to_thread(self.engine.store.dead_letters, status="open")
+        return rows
+
+
+@dataclass
+class FixedBackend:
+    """A State and events that do not move: for snapshot tests and screenshots."""
+
+    fixed_state: State
+    events: list[Event]
+    fixed_telemetry: Telemetry
+    label: str = "fixed"
+    read_only: bool = True
+
+    @property
+    def state(self) -> State:
+        return self.fixed_state
+
+    def telemetry(self) -> Telemetry:
+        return self.fixed_telemetry
+
+    def take_events(self) -> list[Event]:
+        events, self.events = self.events, []
+        return events
+
+    async def act(self, request: dict[str, Any]) -> Any:
+        raise ReadOnly("this view is read-only", f"{request.get('cmd')} needs a live engine")
+
+    async def backups(self) -> list[BackupInfo]:
+        return []
+
+    async def dead_letters(self) -> list[DeadLetterRow]:
+        return []

@@ -1,0 +1,32 @@
+"""Starting the Textual cockpit from the CLI: `cockpit run` and `cockpit demo` without --headless."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cockpit.backend import EngineBackend
+from cockpit.engine.runtime import RunSpec, Runtime
+
+
+def run_app(runtime: Any, spec: RunSpec, label: str) -> int:
+    """Run the app until the operator quits; returns the exit code (errors are raised, not printed)."""
+    from cockpit.app import CockpitApp
+
+    app = CockpitApp(
+        EngineBackend(runtime, label),
+        kill_pct=spec.config.risk.kill_drawdown_pct,
+        breaker_pct=spec.config.risk.breaker_drawdown_pct,
+    )
+    code = app.run()
+    if app.error is not None:
+        raise app.error
+    return int(code or 0)
+
+
+def run_live(spec: RunSpec) -> int:
+    return run_app(Runtime(spec), spec, str(spec.session_file))
+
+
+def session_label(path: Path) -> str:
+    return path.name
