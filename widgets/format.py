@@ -1,0 +1,117 @@
+"""Number, age and clock formatting shared by the widgets. Pure functions: no Textual, no clock reads."""
+
+from __future__ import annotations
+
+import math
+import time
+from decimal import Decimal
+
+DASH = "—"
+
+Number = Decimal | float | int
+
+
+def _dec(value: Number) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def fmt_price(value: Number | None) -> str:
+    """A price as given (no rounding, no exponent); "—" when unknown."""
+    if value is None:
+        return DASH
+    text = format(_dec(value), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_qty(value: Number | None) -> str:
+    """A quantity as given, without trailing zeros; "—" when unknown."""
+    if value is None:
+        return DASH
+    text = format(_dec(value).normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def fmt_money(value: Number | None, places: int = 2, signed: bool = False) -> str:
+    """`1234.5` -> "1,234.50"; signed adds "+" to positive values ("-" is always shown)."""
+    if value is None:
+        return DASH
+    d = _dec(value)
+    quantum = Decimal(1).scaleb(-places)
+    d = d.quantize(quantum)
+    if d == 0:
+        d = abs(d)  # no "-0.00"
+    text = f"{d:,.{places}f}"
+    if signed and d > 0:
+        text = "+" + text
+    return text
+
+
+def fmt_pct(value: Number | None, places: int = 2, signed: bool = False) -> str:
+    """`3.14159` -> "3.14%"; signed adds "+" to positive values."""
+    if value is None:
+        return DASH
+    d = _dec(value).quantize(Decimal(1).scaleb(-places))
+    if d == 0:
+        d = abs(d)
+    text = f"{d:.{places}f}%"
+    if signed and d > 0:
+        text = "+" + text
+    return text
+
+
+def fmt_age(seconds: float | None) -> str:
+    """Elapsed time, compact: "0.4s", "6.2s", "3m12s", "2h05m", "3d04h"; "—" when unknown."""
+    if seconds is None or math.isnan(seconds):
+        return DASH
+    s = max(0.0, seconds)
+    if s < 60:
+        return f"{s:.1f}s"
+    whole = int(s)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def fmt_countdown(seconds: float) -> str:
+    """Time left, rounded up to whole seconds: "27s", "1m05s"."""
+    whole = max(0, math.ceil(seconds - 1e-9))
+    if whole < 60:
+        return f"{whole}s"
+    return f"{whole // 60}m{whole % 60:02d}s"
+
+
+def fmt_ms(value: float | None) -> str:
+    """`142.3` -> "142 ms"; "—" when unknown."""
+    if value is None:
+        return DASH
+    return f"{value:.0f} ms"
+
+
+def fmt_offset_ms(value: float | None) -> str:
+    """A signed clock offset: "+12 ms", "-1500 ms"; "—" when unknown."""
+    if value is None:
+        return DASH
+    return f"{value:+.0f} ms"
+
+
+def hms(ts: float, utc: bool = False) -> str:
+    """Wall-clock seconds as HH:MM:SS, local time (the TZ of the process) or UTC."""
+    return time.strftime("%H:%M:%S", time.gmtime(ts) if utc else time.localtime(ts))
+
+
+def truncate(text: str, width: int) -> str:
+    """`text` cut to `width` cells with an ellipsis when it is longer."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def one_line(text: str) -> str:
+    """Newlines and runs of whitespace folded to single spaces."""
+    return " ".join(text.split())
