@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from cockpit.domain import Event
@@ -133,7 +134,7 @@ class EventLog(RichLog):
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._rebuild())
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: Resize) -> None:
         # Lines are rendered (and ellipsized) at the width they were written at: re-render on a new width.
         if self.scrollable_content_region.width != self._width and self._shown:
             self._rebuild()
