@@ -82,6 +82,15 @@ class CockpitApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # the panes live on the main screen; keep them, so repaints work while a dialog is on top
+        self.header_pane = self.query_one("#header", CockpitHeader)
+        self.banner_pane = self.query_one("#banner", AlertBanner)
+        self.positions_pane = self.query_one("#positions", PositionsTable)
+        self.health_pane = self.query_one("#health", HealthPane)
+        self.ratelimit_pane = self.query_one("#ratelimit", RateLimitPane)
+        self.drawdown_pane = self.query_one("#drawdown", DrawdownPane)
+        self.events_pane = self.query_one("#events", EventLog)
+        self.filter_box = self.query_one("#event-filter", Input)
         titles = {
             "positions": "Positions",
             "health": "Health",
@@ -91,9 +100,9 @@ class CockpitApp(App[int]):
         }
         for pane_id, title in titles.items():
             self.query_one(f"#{pane_id}").border_title = title
-        self.query_one("#event-filter", Input).display = False
+        self.filter_box.display = False
         self._apply_compact(self.size.width, self.size.height)
-        self.query_one("#positions", PositionsTable).focus()
+        self.positions_pane.focus()
         if isinstance(self.backend, EngineBackend):
             self._start_engine()
         self.set_interval(REFRESH_S, self.refresh_panes)
@@ -136,15 +145,15 @@ class CockpitApp(App[int]):
         events = self.backend.take_events()
         with self.batch_update():
             if events:
-                self.query_one("#events", EventLog).add(events)
-            self.query_one("#header", CockpitHeader).show(state, now)
-            self.query_one("#health", HealthPane).show(state, telemetry)
-            self.query_one("#ratelimit", RateLimitPane).show(state.rate_limit, now)
+                self.events_pane.add(events)
+            self.header_pane.show(state, now)
+            self.health_pane.show(state, telemetry)
+            self.ratelimit_pane.show(state.rate_limit, now)
             if state.seq != self._seq_shown:
                 self._seq_shown = state.seq
-                self.query_one("#banner", AlertBanner).show(state, self.breaker_pct)
-                self.query_one("#positions", PositionsTable).show(state)
-                self.query_one("#drawdown", DrawdownPane).show(state, self.kill_pct, self.breaker_pct)
+                self.banner_pane.show(state, self.breaker_pct)
+                self.positions_pane.show(state)
+                self.drawdown_pane.show(state, self.kill_pct, self.breaker_pct)
 
     # ----- actions: every one ends in the backend's act(), as `cockpit ctl` does ----------------------
     async def _act(self, request: dict[str, Any], doing: str) -> Any:
@@ -176,7 +185,7 @@ class CockpitApp(App[int]):
             await self._flatten([symbol], confirm_key="f")
 
     def action_flatten_selected(self) -> None:
-        symbol = self.query_one("#positions", PositionsTable).selected_symbol
+        symbol = self.positions_pane.selected_symbol
         if symbol is None:
             self.notify("select a position first (arrow keys), then press f", severity="warning")
             return
@@ -266,23 +275,23 @@ class CockpitApp(App[int]):
         await self.push_screen_wait(DeadLettersScreen(await self.backend.dead_letters()))
 
     def action_filter_events(self) -> None:
-        box = self.query_one("#event-filter", Input)
+        box = self.filter_box
         box.display = True
         box.focus()
 
     @on(Input.Submitted, "#event-filter")
     def _filter(self, event: Input.Submitted) -> None:
-        self.query_one("#events", EventLog).set_filter(event.value)
+        self.events_pane.set_filter(event.value)
         event.input.display = bool(event.value)
-        self.query_one("#positions", PositionsTable).focus()
+        self.positions_pane.focus()
 
     def on_key(self, event: Any) -> None:
-        box = self.query_one("#event-filter", Input)
+        box = self.filter_box
         if event.key == "escape" and box.has_focus:
             box.value = ""
             box.display = False
-            self.query_one("#events", EventLog).set_filter("")
-            self.query_one("#positions", PositionsTable).focus()
+            self.events_pane.set_filter("")
+            self.positions_pane.focus()
             event.stop()
 
     def action_help(self) -> None:

@@ -63,7 +63,10 @@ class EngineBackend:
         self.label = label
         self.engine: Any = None
         self._events: list[Event] = []
-        runtime.add_subscriber(self._events.append)  # from session.started on, across restores
+        runtime.add_subscriber(self._collect)  # from session.started on, across restores
+
+    def _collect(self, event: Event) -> None:
+        self._events.append(event)
 
     async def start(self) -> None:
         self.engine = await self.runtime.start()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from cockpit.domain import Event, dec
@@ -191,10 +191,16 @@ class State:
 Handler = Callable[[State, Event], State]
 
 
+# Decimal arithmetic in the fold runs in this context, whatever the thread's context is: ccxt sets the
+# ambient context's rounding to ROUND_HALF_UP when it formats amounts, and replay must not depend on that.
+FOLD_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
+
+
 def apply(state: State, event: Event) -> State:
     """The state after `event`. Pure: the same events in the same order give the same state."""
     handler = HANDLERS.get(event.kind)
-    new = handler(state, event) if handler is not None else state
+    with localcontext(FOLD_CONTEXT):
+        new = handler(state, event) if handler is not None else state
     if event.severity != "info":
         alert = Alert(event.seq, event.ts, event.kind, event.severity, _message(event))
         new = replace(new, alerts=(*new.alerts[-(ALERTS_KEPT - 1) :], alert))

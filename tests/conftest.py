@@ -141,3 +141,11 @@ async def stop(run: EngineRun) -> None:
         await engine.stop()
     await engine.gateway.close()
     engine.store.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real ~/.config or ~/.local/share (theme memory, default sessions)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))

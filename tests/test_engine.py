@@ -176,3 +176,27 @@ async def test_fill_missed_while_the_user_stream_was_down_is_recovered(
     assert recovered.source == "reconcile" and recovered.payload["last_qty"] == "100"
     await wait_until(lambda: "XRP/USDT:USDT" in run.engine.state.positions)
     assert not run.engine.state.positions["XRP/USDT:USDT"].ghost
+
+
+def test_the_fold_does_not_depend_on_the_threads_decimal_context() -> None:
+    import decimal
+
+    from cockpit.domain import Event
+
+    events = [
+        Event(1, 1.0, "balance.updated", "info", "exchange", {"wallet": "10000"}),
+        Event(
+            2,
+            2.0,
+            "position.changed",
+            "info",
+            "exchange",
+            {"symbol": BTC, "qty": "0.013", "entry": "64000.5"},
+        ),
+        Event(3, 3.0, "market.marks", "info", "feed", {"marks": {BTC: "61234.5"}}),
+    ]
+    expected = fold(events)
+    with decimal.localcontext() as ctx:
+        ctx.rounding = decimal.ROUND_HALF_UP  # what ccxt leaves behind after amount_to_precision
+        ctx.prec = 12
+        assert fold(events) == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 DASH = "—"
 
@@ -41,7 +41,7 @@ def fmt_money(value: Number | None, places: int = 2, signed: bool = False) -> st
         return DASH
     d = _dec(value)
     quantum = Decimal(1).scaleb(-places)
-    d = d.quantize(quantum)
+    d = d.quantize(quantum, rounding=ROUND_HALF_EVEN)
     if d == 0:
         d = abs(d)  # no "-0.00"
     text = f"{d:,.{places}f}"
@@ -54,7 +54,7 @@ def fmt_pct(value: Number | None, places: int = 2, signed: bool = False) -> str:
     """`3.14159` -> "3.14%"; signed adds "+" to positive values."""
     if value is None:
         return DASH
-    d = _dec(value).quantize(Decimal(1).scaleb(-places))
+    d = _dec(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     if d == 0:
         d = abs(d)
     text = f"{d:.{places}f}%"

@@ -1,0 +1,248 @@
+"""The cockpit app driven by Textual's Pilot, with the real engine against the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from cockpit.app import CockpitApp
+from cockpit.backend import EngineBackend
+from cockpit.engine.engine import EngineOptions
+from cockpit.engine.runtime import RunSpec, Runtime
+from cockpit.screens.confirm import ConfirmScreen
+from cockpit.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
+from cockpit.secrets import Credentials
+from cockpit.sim.server import SimServer
+from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, make_config
+from tests.test_engine import trade
+from tests.waiting import wait_until
+from widgets.events import EventLog
+from widgets.positions import PositionsTable
+
+BTC = "BTC/USDT:USDT"
+
+
+class Cockpit:
+    def __init__(self, app: CockpitApp, pilot: Pilot[int], sim: SimServer) -> None:
+        self.app = app
+        self.pilot = pilot
+        self.sim = sim
+
+    @property
+    def engine(self) -> Any:
+        assert isinstance(self.app.backend, EngineBackend)
+        return self.app.backend.engine
+
+    async def ready(self) -> None:
+        await wait_until(lambda: self.engine is not None and self.engine.state.last_reconcile is not None,
+                         within=15, what="the engine to start and reconcile")  # fmt: skip
+
+    async def press(self, *keys: str) -> None:
+        await self.pilot.press(*keys)
+        await self.pilot.pause()
+
+    async def wait_screen(self, kind: type) -> Any:
+        await wait_until(lambda: isinstance(self.app.screen, kind), what=f"{kind.__name__} on screen")
+        return self.app.screen
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.engine.store.read_events()]
+
+    async def wait_event(self, kind: str, within: float = 10) -> None:
+        await self.engine.core.drain()
+        await wait_until(lambda: kind in self.kinds(), within, what=f"event {kind}")
+
+
+@pytest.fixture
+async def cockpit(sim: SimServer, tmp_path: Path) -> AsyncIterator[Cockpit]:
+    session = tmp_path / "ui.duckdb"
+    spec = RunSpec(
+        config=make_config(sim.base_url, session),
+        credentials=Credentials(TEST_KEY, TEST_SECRET),
+        session_file=session,
+        options=EngineOptions(**{"mode": "live", **FAST_OPTIONS}),
+    )
+    app = CockpitApp(EngineBackend(Runtime(spec), "test"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        c = Cockpit(app, pilot, sim)
+        await c.ready()
+        yield c
+        await app.stop_engine()
+
+
+async def test_main_screen_shows_every_pane_and_live_positions(cockpit: Cockpit) -> None:
+    app = cockpit.app
+    titles = {
+        str(app.query_one(f"#{i}").border_title)
+        for i in ("positions", "health", "ratelimit", "drawdown", "events")
+    }
+    assert titles == {"Positions", "Health", "Rate limit", "Drawdown", "Events"}
+    await trade(cockpit.sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+    table = app.query_one("#positions", PositionsTable)
+    await wait_until(lambda: BTC in [k.value for k in table.rows], what="the BTC row")
+    row = [str(cell) for cell in table.get_row(BTC)]
+    assert row[0].strip() == "BTC/USDT" and "LONG" in row[1] and row[2].strip() == "0.01"
+    events = app.query_one("#events", EventLog)
+    await wait_until(
+        lambda: any("order.filled" in line for line in events.shown_lines), what="the fill in Events"
+    )
+
+
+async def test_r_reconciles_and_a_ghost_can_be_adopted(cockpit: Cockpit) -> None:
+    await cockpit.sim.inject({"kind": "ghost_position", "symbol": "ETHUSDT", "side": "long", "qty": "0.3"})
+    await cockpit.press("r")
+    screen = await cockpit.wait_screen(ReconcileScreen)
+    assert screen.result["ghosts"] == ["ETH/USDT:USDT"]
+    await cockpit.pilot.click("#adopt-0")
+    await wait_until(lambda: not cockpit.engine.state.positions["ETH/USDT:USDT"].ghost, what="adoption")
+    assert cockpit.sim.state()["positions"][0]["qty"] == "0.3"  # adopting keeps the position open
+
+
+async def test_a_ghost_can_be_flattened_from_the_reconcile_dialog(cockpit: Cockpit) -> None:
+    await cockpit.sim.inject({"kind": "ghost_position", "symbol": "SOLUSDT", "side": "short", "qty": "4"})
+    await cockpit.press("r")
+    await cockpit.wait_screen(ReconcileScreen)
+    await cockpit.pilot.click("#flatten-0")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press("f")
+    await wait_until(lambda: cockpit.sim.state()["positions"] == [], within=10, what="flat at the exchange")
+
+
+async def test_f_flattens_the_selected_position_only_after_a_second_press(cockpit: Cockpit) -> None:
+    await trade(cockpit.sim, symbol="BTCUSDT", side="SELL", quantity="0.02")
+    table = cockpit.app.query_one("#positions", PositionsTable)
+    await wait_until(lambda: table.selected_symbol == BTC, what="BTC selected")
+    await cockpit.press("f")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press("escape")  # cancel: nothing happens
+    assert cockpit.sim.state()["positions"] != []
+    await cockpit.press("f")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press("f")
+    await wait_until(lambda: cockpit.sim.state()["positions"] == [], within=10, what="flat")
+    await cockpit.wait_event("flatten.done")
+    assert cockpit.engine.state.last_flatten_verified is True
+
+
+async def test_flatten_all_needs_the_typed_word(cockpit: Cockpit) -> None:
+    await trade(cockpit.sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+    await trade(cockpit.sim, symbol="XRPUSDT", side="SELL", quantity="100")
+    await wait_until(lambda: len(cockpit.engine.state.positions) == 2)
+    await cockpit.press("F")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press("F", "F", "enter")  # stray keys do not confirm
+    assert isinstance(cockpit.app.screen, ConfirmScreen) and cockpit.sim.state()["positions"] != []
+    await cockpit.press(*"FLATTEN", "enter")
+    await wait_until(lambda: cockpit.sim.state()["positions"] == [], within=10, what="all flat")
+
+
+async def test_k_engages_at_once_and_release_needs_release_typed(cockpit: Cockpit) -> None:
+    await cockpit.press("k")
+    await wait_until(lambda: cockpit.engine.state.kill_switch.engaged, what="kill switch")
+    await wait_until(lambda: "KILL SWITCH" in str(cockpit.app.query_one("#banner").render()), what="banner")
+    await cockpit.press("k")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press("escape")
+    assert cockpit.engine.state.kill_switch.engaged
+    await cockpit.press("k")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press(*"RELEASE", "enter")
+    await wait_until(lambda: not cockpit.engine.state.kill_switch.engaged, what="release")
+
+
+async def test_b_backs_up_and_R_restores_then_reconciles(cockpit: Cockpit) -> None:
+    await cockpit.press("b")
+    await cockpit.wait_event("db.backup")
+    [backup] = [e for e in cockpit.engine.store.read_events() if e.kind == "db.backup"]
+    assert backup.payload["verified"] is True
+    await trade(cockpit.sim, symbol="BNBUSDT", side="BUY", quantity="1")  # after the backup
+    await wait_until(lambda: "BNB/USDT:USDT" in cockpit.engine.state.positions)
+    await cockpit.press("R")
+    screen = await cockpit.wait_screen(RestoreScreen)
+    table = screen.query_one("#backup-table", DataTable)
+    await wait_until(lambda: table.row_count == 1)
+    assert "VERIFIED" in [str(c) for c in table.get_row_at(0)]
+    await cockpit.press("enter")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press(*"RESTORE", "enter")
+    await wait_until(lambda: cockpit.engine is not None and "db.restored" in cockpit.kinds(), within=20,
+                     what="restored")  # fmt: skip
+    engine = cockpit.engine
+    assert engine.restored_from == backup.payload["last_seq"]  # the session is back as the backup had it
+    await wait_until(lambda: "BNB/USDT:USDT" in engine.state.positions, what="the fill after the backup")
+    kept = list(engine.session_file.parent.glob("ui.duckdb.replaced-*"))
+    assert len(kept) == 1  # the file that was replaced is kept aside, never deleted
+
+
+async def test_d_lists_dead_letters(cockpit: Cockpit) -> None:
+    from decimal import Decimal
+
+    from cockpit.engine.orders import submit
+    from cockpit.exchange.gateway import OrderIntent
+
+    await cockpit.sim.inject({"kind": "reject_orders", "count": 1, "code": -2019})
+    await submit(cockpit.engine, OrderIntent(BTC, "buy", "market", Decimal("0.01")))
+    await cockpit.wait_event("dlq.added")
+    await cockpit.press("d")
+    screen = await cockpit.wait_screen(DeadLettersScreen)
+    table = screen.query_one("#dlq-table", DataTable)
+    await wait_until(lambda: table.row_count == 1)
+    assert "Margin is insufficient." in [str(c) for c in table.get_row_at(0)]
+    await cockpit.press("escape")
+
+
+async def test_slash_filters_events_and_escape_clears(cockpit: Cockpit) -> None:
+    await trade(cockpit.sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+    events = cockpit.app.query_one("#events", EventLog)
+    await wait_until(lambda: any("order.filled" in line for line in events.shown_lines))
+    everything = len(events.shown_lines)
+    await cockpit.press("slash")
+    assert cockpit.app.query_one("#event-filter", Input).has_focus
+    await cockpit.press(*"reconcile", "enter")
+    assert events.shown_lines and all("reconcile" in line for line in events.shown_lines)
+    await cockpit.press("slash", "escape")
+    await wait_until(lambda: len(events.shown_lines) >= everything, what="all lines back")
+
+
+async def test_help_shows_keys_and_runbook_scenarios(cockpit: Cockpit) -> None:
+    await cockpit.press("question_mark")
+    screen = await cockpit.wait_screen(HelpScreen)
+    from cockpit.screens.dialogs import help_text
+
+    text = help_text()
+    assert "flatten ALL positions" in text and "ghost position" in text
+    await cockpit.press("escape")
+    assert not isinstance(cockpit.app.screen, HelpScreen)
+    assert screen is not None
+
+
+async def test_q_warns_that_positions_stay_open_then_quits(cockpit: Cockpit) -> None:
+    await cockpit.press("q")
+    screen = await cockpit.wait_screen(ConfirmScreen)
+    assert "stay open" in screen.body
+    await cockpit.press("escape")
+    assert cockpit.app.is_running
+    await cockpit.press("q")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press("q")
+    await wait_until(lambda: not cockpit.app.is_running, what="the app to exit")
+
+
+async def test_every_action_is_in_the_command_palette(cockpit: Cockpit) -> None:
+    commands = [c.title for c in cockpit.app.get_system_commands(cockpit.app.screen)]
+    for title in ("Reconcile", "Flatten", "Flatten all", "Kill switch", "Backup", "Restore", "DLQ", "Filter",
+                  "Help", "Quit", "Theme: cockpit-light", "Theme: cockpit-high-contrast", "Theme: cockpit-ansi"):  # fmt: skip
+        assert title in commands
+
+
+async def test_theme_choice_is_remembered(cockpit: Cockpit) -> None:
+    from cockpit.themes import saved_theme
+
+    cockpit.app.theme = "cockpit-light"
+    await cockpit.pilot.pause()
+    assert saved_theme() == "cockpit-light"
