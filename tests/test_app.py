@@ -39,8 +39,11 @@ class Cockpit:
         return self.app.backend.engine
 
     async def ready(self) -> None:
-        await wait_until(lambda: self.engine is not None and self.engine.state.last_reconcile is not None,
-                         within=15, what="the engine to start and reconcile")  # fmt: skip
+        await wait_until(
+            lambda: self.engine is not None and self.engine.state.last_reconcile is not None,
+            within=15,
+            what="the engine to start and reconcile",
+        )
 
     async def press(self, *keys: str) -> None:
         await self.pilot.press(*keys)
@@ -170,8 +173,9 @@ async def test_b_backs_up_and_R_restores_then_reconciles(cockpit: Cockpit) -> No
     await cockpit.press("enter")
     await cockpit.wait_screen(ConfirmScreen)
     await cockpit.press(*"RESTORE", "enter")
-    await wait_until(lambda: cockpit.engine is not None and "db.restored" in cockpit.kinds(), within=20,
-                     what="restored")  # fmt: skip
+    await wait_until(
+        lambda: cockpit.engine is not None and "db.restored" in cockpit.kinds(), within=20, what="restored"
+    )
     engine = cockpit.engine
     assert engine.restored_from == backup.payload["last_seq"]  # the session is back as the backup had it
     await wait_until(lambda: "BNB/USDT:USDT" in engine.state.positions, what="the fill after the backup")
@@ -235,8 +239,21 @@ async def test_q_warns_that_positions_stay_open_then_quits(cockpit: Cockpit) -> 
 
 async def test_every_action_is_in_the_command_palette(cockpit: Cockpit) -> None:
     commands = [c.title for c in cockpit.app.get_system_commands(cockpit.app.screen)]
-    for title in ("Reconcile", "Flatten", "Flatten all", "Kill switch", "Backup", "Restore", "DLQ", "Filter",
-                  "Help", "Quit", "Theme: cockpit-light", "Theme: cockpit-high-contrast", "Theme: cockpit-ansi"):  # fmt: skip
+    for title in (
+        "Reconcile",
+        "Flatten",
+        "Flatten all",
+        "Kill switch",
+        "Backup",
+        "Restore",
+        "DLQ",
+        "Filter",
+        "Help",
+        "Quit",
+        "Theme: cockpit-light",
+        "Theme: cockpit-high-contrast",
+        "Theme: cockpit-ansi",
+    ):
         assert title in commands
 
 
