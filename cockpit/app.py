@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
@@ -32,6 +32,18 @@ from widgets.positions import PositionsTable
 from widgets.ratelimit import RateLimitPane
 from widgets.theme_data import load_themes
 
+PALETTE_TITLES = {
+    "reconcile": "Reconcile with the exchange",
+    "flatten_selected": "Flatten the selected position",
+    "flatten_all": "Flatten all positions",
+    "kill_switch": "Kill switch: engage / release",
+    "backup": "Backup the session now",
+    "restore": "Restore from a backup",
+    "dead_letters": "Dead-letter queue",
+    "filter_events": "Filter events",
+    "help": "Help: keys and runbook scenarios",
+    "quit_cockpit": "Quit cockpit",
+}
 REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
 COMPACT_WIDTH = 110
 COMPACT_HEIGHT = 32
@@ -43,12 +55,12 @@ class CockpitApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reconcile", "Reconcile", id="reconcile"),
-        Binding("f", "flatten_selected", "Flatten", id="flatten"),
-        Binding("F", "flatten_all", "Flatten all", id="flatten_all"),
-        Binding("k", "kill_switch", "Kill switch", id="kill_switch"),
+        Binding("f", "flatten_selected", "Flat", id="flatten"),
+        Binding("F", "flatten_all", "Flat all", id="flatten_all"),
+        Binding("k", "kill_switch", "Kill", id="kill_switch"),
         Binding("b", "backup", "Backup", id="backup"),
         Binding("R", "restore", "Restore", id="restore"),
-        Binding("d", "dead_letters", "DLQ", id="dead_letters"),
+        Binding("d", "dead_letters", "DLQ", id="dead_letters", show=False),  # in help and the palette
         Binding("slash", "filter_events", "Filter", id="filter"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_cockpit", "Quit", id="quit"),
@@ -108,11 +120,17 @@ class CockpitApp(App[int]):
         self.set_interval(REFRESH_S, self.refresh_panes)
         self.refresh_panes()
 
-    def on_resize(self) -> None:
-        self._apply_compact(self.size.width, self.size.height)
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_compact(event.size.width, event.size.height)
 
     def _apply_compact(self, width: int, height: int) -> None:
-        self.screen.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
+        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        self.screen.set_class(compact, "-compact")
+        footer = self.query_one(Footer)
+        if footer.compact != compact:  # every key still fits on one line at 80 columns
+            footer.compact = compact
+            footer.show_command_palette = not compact
+            footer.refresh(recompose=True)
 
     def watch_theme(self, theme: str) -> None:
         save_theme(theme)
@@ -285,7 +303,7 @@ class CockpitApp(App[int]):
         event.input.display = bool(event.value)
         self.positions_pane.focus()
 
-    def on_key(self, event: Any) -> None:
+    def on_key(self, event: events.Key) -> None:
         box = self.filter_box
         if event.key == "escape" and box.has_focus:
             box.value = ""
@@ -313,9 +331,10 @@ class CockpitApp(App[int]):
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
+            title = PALETTE_TITLES.get(binding.action, binding.description)
             yield SystemCommand(
-                binding.description,
-                f"{binding.description} (key {binding.key_display or binding.key})",
+                title,
+                f"{title} (key {binding.key_display or binding.key})",
                 getattr(self, f"action_{binding.action}"),
             )
         for name in sorted(self.available_themes):

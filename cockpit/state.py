@@ -148,7 +148,7 @@ class ReconcileSummary:
 class State:
     seq: int = 0
     ts: float = 0.0
-    mode: str = "live"  # live | dry-run | demo | replay
+    mode: str = "starting"  # starting (no session.started yet) | live | dry-run | demo | replay
     exchange: str = ""
     session_file: str = ""
     positions: Mapping[str, Position] = field(default_factory=dict)

@@ -67,7 +67,7 @@ class PositionsTable(DataTable[Text]):
     """Positions keyed by symbol, a `__total__` row at the bottom, `s` cycles the sort column."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "cycle_sort", "Sort", id="positions.sort"),
+        Binding("s", "cycle_sort", "Sort", id="positions.sort", show=False),  # in help; the footer is full
     ]
 
     class Selected(Message):
