@@ -38,6 +38,30 @@ def _run_ctl(args: argparse.Namespace) -> int:
     return ctl_command(args)
 
 
+def _run_doctor(args: argparse.Namespace) -> int:
+    from cockpit.doctor import doctor_command
+
+    return doctor_command(args)
+
+
+def _run_dlq(args: argparse.Namespace) -> int:
+    from cockpit.dlq_cli import dlq_command
+
+    return dlq_command(args)
+
+
+def _run_backup(args: argparse.Namespace) -> int:
+    from cockpit.backup_cli import backup_command
+
+    return backup_command(args)
+
+
+def _run_restore(args: argparse.Namespace) -> int:
+    from cockpit.backup_cli import restore_command
+
+    return restore_command(args)
+
+
 def _run_config_validate(args: argparse.Namespace) -> int:
     from cockpit.config import validate_command
 
@@ -103,6 +127,44 @@ def build_parser() -> argparse.ArgumentParser:
     validate = config_sub.add_parser("validate", help="check a config file and name every error")
     validate.add_argument("file", metavar="FILE")
     validate.set_defaults(handler=_run_config_validate)
+
+    doctor = sub.add_parser("doctor", help="check config, keys, exchange, clock, session file, backups, disk")
+    doctor.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    doctor.add_argument("--json", action="store_true", help="machine-readable report")
+    doctor.set_defaults(handler=_run_doctor)
+
+    dlq = sub.add_parser("dlq", help="the dead-letter queue: operations that failed for good")
+    dlq.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
+    dlq_list = dlq_sub.add_parser("list", help="list dead letters")
+    dlq_list.add_argument("--op", default=None, help="only this operation, e.g. create_order")
+    dlq_list.add_argument("--reason", default=None, help="only reasons containing this text")
+    dlq_list.add_argument("--status", default="open", help="open (default), retried, removed or all")
+    dlq_list.add_argument("--json", action="store_true", help="machine-readable output")
+    dlq_sub.add_parser("stats", help="counts by operation, class and reason")
+    dlq_retry = dlq_sub.add_parser("retry", help="retry one dead letter through the running engine")
+    dlq_retry.add_argument("id", type=int)
+    dlq_retry.add_argument("--yes", action="store_true", help="confirm without the prompt")
+    dlq_remove = dlq_sub.add_parser("remove", help="mark one dead letter removed")
+    dlq_remove.add_argument("id", type=int)
+    dlq_cleanup = dlq_sub.add_parser("cleanup", help="delete dead letters older than N days")
+    dlq_cleanup.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    dlq.set_defaults(handler=_run_dlq)
+
+    backup = sub.add_parser(
+        "backup", help="a verified backup of the session file (the engine may be running)"
+    )
+    backup.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    backup.set_defaults(handler=_run_backup)
+
+    restore = sub.add_parser("restore", help="restore the session file from a verified backup")
+    restore.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    which = restore.add_mutually_exclusive_group(required=True)
+    which.add_argument("--list", action="store_true", help="list the backups with age, size and verification")
+    which.add_argument("--latest", action="store_true", help="the newest verified backup")
+    which.add_argument("path", nargs="?", default=None, metavar="BACKUP", help="a backup file")
+    restore.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
+    restore.set_defaults(handler=_run_restore)
 
     keys = sub.add_parser("keys", help="API keys in the OS keyring")
     keys.add_argument("action", choices=["set", "check", "delete"])

@@ -262,8 +262,12 @@ class Engine:
                 "operator.action", {"action": "adopt", "symbol": symbol, "by": by}, "warning", "operator"
             )
             return self.adopt(symbol, by)
+        if cmd == "dlq":
+            from cockpit.engine.dead_letters import dead_letter_command
+
+            return await dead_letter_command(self, request, by)
         raise ValueError(
-            f"unknown command {cmd!r}; use status, reconcile, flatten, kill_switch, backup or adopt"
+            f"unknown command {cmd!r}; use status, reconcile, flatten, kill_switch, backup, adopt or dlq"
         )
 
     def adopt(self, symbol: str, by: str) -> dict[str, Any]:

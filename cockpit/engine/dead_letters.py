@@ -1,0 +1,123 @@
+"""Dead-letter queue actions: list, stats, retry, remove, cleanup — through the running engine (`cockpit dlq`
+uses the store directly when no engine runs; a retry needs the engine)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cockpit.engine.killswitch import ActionRefused
+from cockpit.exchange.gateway import OrderIntent
+from cockpit.store import DeadLetterRow, SessionStore
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+STATUSES = ("open", "retried", "removed")
+
+
+def letter_json(row: DeadLetterRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "ts": row.ts,
+        "op": row.op,
+        "params": row.params,
+        "error_class": row.error_class,
+        "error_type": row.error_type,
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "status": row.status,
+    }
+
+
+def list_letters(
+    store: SessionStore, op: str | None, reason: str | None, status: str | None
+) -> list[dict[str, Any]]:
+    wanted = None if status in (None, "all") else status
+    if wanted is not None and wanted not in STATUSES:
+        raise ActionRefused(f"unknown status {status!r}", fix=f"use one of {', '.join(STATUSES)} or all")
+    return [letter_json(r) for r in store.dead_letters(op=op, reason_contains=reason, status=wanted)]
+
+
+def stats(store: SessionStore) -> dict[str, Any]:
+    rows = store.dead_letters()
+    open_rows = [r for r in rows if r.status == "open"]
+    return {
+        "total": len(rows),
+        "by_status": dict(Counter(r.status for r in rows)),
+        "open_by_op": dict(Counter(r.op for r in open_rows)),
+        "open_by_class": dict(Counter(r.error_class for r in open_rows)),
+        "open_top_reasons": Counter(r.reason for r in open_rows).most_common(5),
+    }
+
+
+async def set_status(store: SessionStore, letter_id: int, status: str) -> None:
+    await asyncio.wrap_future(store.set_dead_letter_status(letter_id, status))
+
+
+async def cleanup(store: SessionStore, older_than_days: float) -> int:
+    if older_than_days < 0:
+        raise ActionRefused(f"--older-than {older_than_days} is negative", fix="give a number of days >= 0")
+    deleted: int = await asyncio.wrap_future(store.delete_dead_letters_older_than(older_than_days))
+    return deleted
+
+
+async def retry(engine: Engine, letter_id: int, by: str) -> dict[str, Any]:
+    """Send a dead-lettered order again (as a new order with a new client id); mark the letter retried."""
+    from cockpit.engine.orders import submit
+
+    rows = [r for r in engine.store.dead_letters() if r.id == letter_id]
+    if not rows:
+        raise ActionRefused(
+            f"no dead letter {letter_id}", fix="`cockpit dlq list --status all` shows the ids"
+        )
+    row = rows[0]
+    if row.status != "open":
+        raise ActionRefused(
+            f"dead letter {letter_id} is {row.status}", fix="only open letters can be retried"
+        )
+    if row.op != "create_order":
+        raise ActionRefused(
+            f"dead letter {letter_id} is a {row.op}",
+            "reads are retried by the engine on its own; only orders are sent again by hand",
+            f"remove it: cockpit dlq remove {letter_id}",
+        )
+    p = row.params
+    intent = OrderIntent(
+        symbol=str(p["symbol"]),
+        side=str(p["side"]),
+        type=str(p["type"]),
+        amount=Decimal(str(p["amount"])),
+        price=Decimal(str(p["price"])) if p.get("price") else None,
+        reduce_only=bool(p.get("reduce_only", False)),
+    )
+    ack = await submit(engine, intent, source=f"dlq:{by}")
+    await set_status(engine.store, letter_id, "retried")
+    return {
+        "id": letter_id,
+        "sent": ack is not None,
+        "status": ack.status if ack else "rejected again",
+        "client_order_id": ack.client_order_id if ack else None,
+    }
+
+
+async def dead_letter_command(engine: Engine, request: dict[str, Any], by: str) -> Any:
+    action = request.get("action")
+    store = engine.store
+    if action == "list":
+        return list_letters(store, request.get("op"), request.get("reason"), request.get("status", "open"))
+    if action == "stats":
+        return stats(store)
+    if action == "retry":
+        await engine.record(
+            "operator.action", {"action": "dlq.retry", "id": request["id"], "by": by}, "info", "operator"
+        )
+        return await retry(engine, int(request["id"]), by)
+    if action == "remove":
+        await set_status(store, int(request["id"]), "removed")
+        return {"id": int(request["id"]), "status": "removed"}
+    if action == "cleanup":
+        return {"deleted": await cleanup(store, float(request["older_than_days"]))}
+    raise ValueError(f"unknown dlq action {action!r}; use list, stats, retry, remove or cleanup")
