@@ -53,6 +53,35 @@ def list_backups(session_file: Path, check: bool = False) -> list[BackupInfo]:
     return sorted(found, key=lambda b: b.created, reverse=True)
 
 
+def prune(session_file: Path, retention_days: float, now: float) -> list[str]:
+    """Delete this session's backups older than the retention (never the newest one)."""
+    found = list_backups(session_file)
+    old = [b for b in found[1:] if now - b.created > retention_days * 86400]
+    for info in old:
+        info.path.unlink(missing_ok=True)
+    return [b.path.name for b in old]
+
+
+async def backup_loop(engine: Engine) -> None:
+    """A verified backup every `backup_every_s` (hourly by default), then retention (30 days by default)."""
+    while True:
+        await asyncio.sleep(engine.options.backup_every_s)
+        result = await backup(engine, "schedule")
+        pruned = prune(engine.session_file, engine.options.backup_retention_days, time.time())
+        if pruned:
+            engine.emit(
+                "alert",
+                {
+                    "message": f"backup retention: removed {len(pruned)} backup(s) older than "
+                    f"{engine.options.backup_retention_days:g} days",
+                    "removed": pruned,
+                    "after": result["path"],
+                },
+                "info",
+                "store",
+            )
+
+
 async def backup(engine: Engine, by: str) -> dict[str, Any]:
     """Write a verified copy of the session as it is committed now; the engine keeps running."""
     started = time.monotonic()

@@ -47,6 +47,8 @@ class EngineOptions:
     feed_backoff: tuple[float, ...] = (2.0, 4.0, 8.0)
     flatten_rounds: int = 5
     flatten_engages_kill_switch: bool = True
+    backup_every_s: float = 3600.0
+    backup_retention_days: float = 30.0
     critical_errors_to_kill: int = 5
 
 
@@ -79,6 +81,7 @@ class Engine:
         self.feeds: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
+        self.startup_events: list[tuple[str, dict[str, Any], Severity]] = []  # recorded after session.started
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)
         self.market = MarketBuffers()
@@ -149,6 +152,8 @@ class Engine:
             },
             source="engine",
         )
+        for kind, payload, severity in self.startup_events:
+            await self.record(kind, payload, severity, "store")
         markets = await self.gateway.load_markets()
         self.symbols = SymbolMap({m["id"]: s for s, m in markets.items() if s in self.config.feeds.symbols})
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]

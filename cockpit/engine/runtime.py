@@ -123,8 +123,13 @@ class Runtime:
         self.subscribers.append(subscriber)
 
     async def start(self) -> Engine:
+        from cockpit.engine.integrity import check_session_file
+
+        recovery = check_session_file(self.spec.session_file)
         engine = await build_engine(self.spec)
         self.engine = engine
+        if recovery is not None:
+            engine.startup_events.extend(recovery.events())
         for subscriber in self.subscribers:
             engine.subscribe(subscriber)
         self.control = ControlServer(engine, socket_path_for(engine.session_file))

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from cockpit.domain import Severity
-from cockpit.engine import account, market, reconcile
+from cockpit.engine import account, backups, market, reconcile
 from cockpit.engine.killswitch import engage
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ def all(engine: Engine) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # n
         ("clock", lambda: clock_loop(engine)),
         ("risk", lambda: risk_loop(engine)),
         ("rate-limit", lambda: ratelimit_loop(engine)),
+        ("backup", lambda: backups.backup_loop(engine)),
     ]
 
 

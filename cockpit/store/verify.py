@@ -86,7 +86,23 @@ def verify(path: Path) -> VerifyReport:
         found.add("open", f"DuckDB cannot open the file: {exc}")
     else:
         try:
-            version = check_session(path, read_meta(con))
+            meta = read_meta(con)
+        except duckdb.Error as exc:  # the meta block itself is damaged
+            found.add("blocks", f"cannot read the session's meta table: {exc}")
+            con.close()
+            return VerifyReport(
+                path=path,
+                ok=False,
+                counts=found.counts,
+                problems=found.problems,
+                problem_counts=found.problem_counts,
+                schema_version=None,
+                last_seq=found.last_seq,
+                last_hash=found.last_hash,
+                elapsed_s=time.perf_counter() - started,
+            )
+        try:
+            version = check_session(path, meta)
             _read_every_column(con, found)
             if "events" in found.counts:
                 _check_events(con, found)

@@ -1,0 +1,140 @@
+"""`cockpit backup` and `cockpit restore`: verified backups of the session file, and restoring one.
+
+A backup works while the engine runs (it is taken by the engine, through its control socket). A restore needs
+the engine stopped — or press R in the cockpit, which stops, restores, restarts and reconciles for you.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from cockpit.config import load_config
+from cockpit.domain import Event
+from cockpit.engine.backups import BackupInfo, backup_path, list_backups
+from cockpit.engine.control import request, socket_path_for
+from cockpit.engine.restore import swap_in_backup
+from cockpit.errors import CockpitError, UsageError
+from cockpit.screens.dialogs import age
+from cockpit.session_files import resolve_session
+from cockpit.store import SessionStore
+
+
+def engine_running(session: Path) -> bool:
+    async def probe() -> bool:
+        try:
+            reply = await request(socket_path_for(session), {"cmd": "status"}, wait_s=5)
+        except CockpitError:
+            return False
+        return bool(reply.get("ok"))
+
+    return asyncio.run(probe())
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    session = resolve_session(load_config(Path(args.config)))
+    if engine_running(session):
+        reply = asyncio.run(request(socket_path_for(session), {"cmd": "backup", "by": "cli"}))
+        if not reply.get("ok"):
+            raise CockpitError(
+                str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
+            )
+        result = reply["result"]
+    else:
+        if not session.exists():
+            raise CockpitError(f"no session file at {session}", fix="run cockpit once to create the session")
+        dest = backup_path(session, time.time())
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with SessionStore.open(session, create=False) as store:
+            store.start()
+            report = store.backup_to(dest)
+        result = {
+            "path": str(dest),
+            "verified": report.ok,
+            "last_seq": report.last_seq,
+            "size_bytes": dest.stat().st_size,
+        }
+    verified = "verified" if result["verified"] else "FAILED verification"
+    print(
+        f"backup {result['path']}: {verified}, {result['size_bytes'] / 1e6:.1f} MB, "
+        f"through event {result['last_seq']}"
+    )
+    return 0 if result["verified"] else 1
+
+
+def _table(backups: list[BackupInfo]) -> str:
+    now = time.time()
+    lines = [f"{'backup':<44} {'age':>6} {'size':>9}  verified"]
+    for b in backups:
+        state = {True: "VERIFIED", False: f"BAD: {b.problem}", None: "unchecked"}[b.verified]
+        lines.append(f"{b.path.name:<44} {age(now - b.created):>6} {b.size_bytes / 1e6:>7.1f}MB  {state}")
+    return "\n".join(lines)
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    session = resolve_session(load_config(Path(args.config)))
+    if args.list:
+        backups = list_backups(session, check=True)
+        print(_table(backups) if backups else f"no backups of {session.name} yet: cockpit backup --config F")
+        return 0
+    if engine_running(session):
+        raise CockpitError(
+            "the engine is running on this session",
+            "a session file is restored only while no engine holds it",
+            "press R in the cockpit (it stops, restores, restarts and reconciles), or stop the engine first",
+        )
+    if args.latest:
+        good = [b for b in list_backups(session, check=True) if b.verified]
+        if not good:
+            raise CockpitError(
+                f"no verified backup of {session.name}", fix="`cockpit restore --list` shows them"
+            )
+        chosen = good[0].path
+    else:
+        chosen = Path(args.path)
+        if not chosen.is_file():
+            raise UsageError(
+                f"no backup file at {chosen}", fix="`cockpit restore --config F --list` shows them"
+            )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("restore needs confirmation", "stdin is not a terminal", "add --yes to confirm")
+        answer = input(
+            f"Restore {session.name} from {chosen.name}? The current file is kept aside. "
+            "Type RESTORE to confirm: "
+        ).strip()
+        if answer != "RESTORE":
+            raise UsageError("not confirmed", f"expected 'RESTORE', got {answer!r}", "nothing was changed")
+    aside = swap_in_backup(session, chosen)
+    restored_seq = _record_restore(session, chosen, aside)
+    print(
+        f"restored {session} from {chosen.name} (through event {restored_seq}); previous file kept as "
+        f"{aside.name if aside else '—'}; the next `cockpit run` reconciles with the exchange"
+    )
+    return 0
+
+
+def _record_restore(session: Path, backup: Path, aside: Path | None) -> int:
+    """Append a db.restored event to the restored file, so its history says what happened."""
+    with SessionStore.open(session, create=False) as store:
+        store.start()
+        restored_seq = store.last_seq
+        event = Event(
+            restored_seq + 1,
+            time.time(),
+            "db.restored",
+            "warning",
+            "operator",
+            {
+                "backup": str(backup),
+                "kept_aside": str(aside) if aside else None,
+                "restored_seq": restored_seq,
+                "by": "cli",
+                "message": f"session restored from {backup.name} by `cockpit restore`",
+            },
+        )
+        store.append_critical(event).result(timeout=30)
+    return restored_seq

@@ -1,0 +1,71 @@
+"""Startup integrity: verify the session file before the engine opens it; a damaged file is kept aside
+(`<file>.corrupted-<time>`, never deleted) and the newest verified backup takes its place. The engine then
+starts from the backup and its startup reconcile recovers from the exchange what happened after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cockpit.domain import Severity
+from cockpit.engine.backups import list_backups
+from cockpit.engine.restore import swap_in_backup
+from cockpit.errors import CockpitError
+from cockpit.store import verify
+
+
+@dataclass(frozen=True)
+class Recovery:
+    problems: dict[str, str]
+    kept_aside: Path | None
+    backup: Path
+    backup_seq: int | None
+
+    def events(self) -> list[tuple[str, dict[str, Any], Severity]]:
+        """(kind, payload, severity) to record once the engine runs."""
+        aside = self.kept_aside.name if self.kept_aside else "—"
+        return [
+            (
+                "db.corrupt",
+                {
+                    "problems": self.problems,
+                    "kept_aside": str(self.kept_aside),
+                    "message": f"session file failed verification ({'; '.join(self.problems)}); "
+                    f"kept aside as {aside}",
+                },
+                "critical",
+            ),
+            (
+                "db.restored",
+                {
+                    "backup": str(self.backup),
+                    "restored_seq": self.backup_seq,
+                    "kept_aside": str(self.kept_aside),
+                    "message": f"restored from verified backup {self.backup.name} (through event "
+                    f"{self.backup_seq}); reconciling with the exchange",
+                },
+                "warning",
+            ),
+        ]
+
+
+def check_session_file(session_file: Path) -> Recovery | None:
+    """None when the file is missing (a new session) or verifies; a Recovery after restoring a backup.
+    Raises CockpitError (nothing is traded) when the file is damaged and no verified backup exists."""
+    if not session_file.exists():
+        return None
+    report = verify(session_file)  # a foreign, newer or busy file raises SessionFileError: bad input
+    if report.ok:
+        return None
+    good = [b for b in list_backups(session_file, check=True) if b.verified]
+    if not good:
+        raise CockpitError(
+            f"session file {session_file} is damaged and there is no verified backup",
+            "; ".join(f"{k}: {v}" for k, v in report.problems.items()),
+            "nothing was traded and the file is untouched; restore a backup by path "
+            f"(`cockpit restore --config F PATH`) or move {session_file.name} aside and start a new session",
+        )
+    newest = good[0]
+    aside = swap_in_backup(session_file, newest.path, kept_as="corrupted")
+    return Recovery(report.problems, aside, newest.path, newest.last_seq)

@@ -1,0 +1,140 @@
+"""Runbook 000 §7 / 002: database corruption, backups and restore — against the simulator, real files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.engine.backups import backup_path, list_backups, prune
+from cockpit.engine.engine import EngineOptions
+from cockpit.engine.runtime import RunSpec, Runtime
+from cockpit.errors import CockpitError
+from cockpit.secrets import Credentials
+from cockpit.sim.server import SimServer
+from cockpit.store import SessionStore, verify
+from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, EngineRun, make_config
+from tests.test_cli_engine import HeadlessEngine, cockpit, write_config
+from tests.test_engine import trade
+from tests.waiting import wait_until
+
+
+def spec_for(sim: SimServer, session: Path, **options: Any) -> RunSpec:
+    return RunSpec(
+        config=make_config(sim.base_url, session),
+        credentials=Credentials(TEST_KEY, TEST_SECRET),
+        session_file=session,
+        options=EngineOptions(**{"mode": "live", **FAST_OPTIONS, **options}),
+    )
+
+
+def damage(path: Path) -> bytes:
+    """Overwrite the second half of a closed DuckDB file with garbage, as a failing disk would."""
+    size = path.stat().st_size
+    with path.open("r+b") as f:
+        f.seek(size // 2)
+        f.write(os.urandom(size - size // 2))
+    return path.read_bytes()
+
+
+async def test_runbook_database_corruption_restores_the_latest_verified_backup_and_reconciles(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    session = tmp_path / "live.duckdb"
+    runtime = Runtime(spec_for(sim, session))
+    engine = await runtime.start()
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await wait_until(lambda: "BTC/USDT:USDT" in engine.state.positions)
+    backup = await engine.control({"cmd": "backup", "by": "test"})
+    assert backup["verified"] is True
+    await runtime.stop()
+
+    await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.5")  # after the backup, while cockpit is down
+    damaged = damage(session)
+    assert not verify(session).ok
+
+    events: list[Any] = []
+    runtime = Runtime(spec_for(sim, session))
+    runtime.add_subscriber(events.append)
+    engine = await runtime.start()
+    await engine.core.drain()
+    try:
+        kinds = [e.kind for e in events] + [
+            e.kind for e in engine.store.read_events(after_seq=engine.restored_from)
+        ]
+        assert "db.corrupt" in kinds and "db.restored" in kinds
+        corrupt = next(e for e in engine.store.read_events() if e.kind == "db.corrupt")
+        assert corrupt.severity == "critical"
+        kept = Path(corrupt.payload["kept_aside"])
+        assert (
+            kept.name.startswith("live.duckdb.corrupted-") and kept.read_bytes() == damaged
+        )  # never deleted
+        assert engine.restored_from == backup["last_seq"]
+        done = next(
+            e for e in engine.store.read_events(after_seq=engine.restored_from) if e.kind == "reconcile.done"
+        )
+        assert done.payload["trigger"] == "startup"
+        assert done.payload["recovered_fills"] == 1 and done.payload["ghosts"] == []
+        positions = {s: str(p.qty) for s, p in engine.state.positions.items()}
+        assert positions == {"BTC/USDT:USDT": "0.02", "ETH/USDT:USDT": "-0.5"}
+    finally:
+        await runtime.stop()
+    assert verify(session).ok
+
+
+async def test_runbook_database_corruption_without_a_backup_refuses_to_trade(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    session = tmp_path / "lonely.duckdb"
+    runtime = Runtime(spec_for(sim, session))
+    await runtime.start()
+    await runtime.stop()
+    damaged = damage(session)
+    with pytest.raises(CockpitError) as refused:
+        await Runtime(spec_for(sim, session)).start()
+    assert "no verified backup" in refused.value.title and "cockpit restore" in refused.value.fix
+    assert session.read_bytes() == damaged  # untouched
+
+
+async def test_scheduled_backups_are_verified_and_old_ones_pruned(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine(backup_every_s=0.3)
+    await wait_until(lambda: len(run.of("db.backup")) >= 2, within=10, what="two scheduled backups")
+    assert all(e.payload["verified"] and e.payload["by"] == "schedule" for e in run.of("db.backup"))
+    session = run.engine.session_file
+    old = backup_path(session, time.time() - 40 * 86400)
+    old.write_bytes(b"an old backup")
+    os.utime(old, (time.time() - 40 * 86400, time.time() - 40 * 86400))
+    removed = prune(session, 30, time.time())
+    assert removed == [old.name] and not old.exists()
+    assert all(b.path.exists() for b in list_backups(session))
+
+
+async def test_backup_and_restore_commands(sim: SimServer, tmp_path: Path) -> None:
+    session = tmp_path / "cli.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    await engine.wait_for("reconcile.done")
+    code, out, _ = await cockpit(tmp_path, "backup", "--config", str(config))  # through the running engine
+    assert code == 0 and "verified" in out
+    await engine.wait_for("db.backup")
+    code, _, err = await cockpit(tmp_path, "restore", "--config", str(config), "--latest", "--yes")
+    assert code == 1 and "engine is running" in err and "press R" in err
+    assert await engine.finish() == 0
+
+    code, out, _ = await cockpit(tmp_path, "backup", "--config", str(config))  # no engine: directly
+    assert code == 0 and "verified" in out
+    code, out, _ = await cockpit(tmp_path, "restore", "--config", str(config), "--list")
+    assert code == 0 and out.count("VERIFIED") == 2
+    code, _, err = await cockpit(tmp_path, "restore", "--config", str(config), "--latest")
+    assert code == 2 and "--yes" in err  # no terminal, no confirmation
+    code, out, _ = await cockpit(tmp_path, "restore", "--config", str(config), "--latest", "--yes")
+    assert code == 0 and "restored" in out and "kept as cli.duckdb.replaced-" in out
+    assert verify(session).ok
+    with SessionStore.open(session, create=False) as store:
+        assert store.read_events()[-1].kind == "db.restored"
+    assert len(list(tmp_path.glob("cli.duckdb.replaced-*"))) == 1
+    await asyncio.sleep(0)
