@@ -43,6 +43,7 @@ EVENT_KINDS: dict[str, str] = {
     "reconcile.done": "reconciliation finished: matched, recovered fills, ghosts, order differences",
     "killswitch.engaged": "no new risk: orders adding exposure are refused; positions stay open",
     "killswitch.released": "the kill switch was released by an operator",
+    "killswitch.guard": "kill switch engaged, another client added exposure: canceled if open, else flagged",
     "flatten.started": "emergency flatten began (one symbol or all)",
     "flatten.done": "flatten finished; verified says whether the exchange confirmed flat",
     "clock.checked": "offset between this machine's clock and the exchange's",

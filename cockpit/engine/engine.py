@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ class EngineOptions:
     flatten_rounds: int = 5
     flatten_engages_kill_switch: bool = True
     backup_every_s: float = 3600.0
+    order_ttl_s: float = 60.0  # a partially filled order's remainder is canceled after this long
     backup_retention_days: float = 30.0
     critical_errors_to_kill: int = 5
 
@@ -81,6 +83,9 @@ class Engine:
         self.feeds: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
+        self.margin_block: Decimal | None = None  # free margin when an order met InsufficientFunds
+        self.fill_rate_low = False
+        self.guard_tasks: set[asyncio.Task[None]] = set()
         self.startup_events: list[tuple[str, dict[str, Any], Severity]] = []  # recorded after session.started
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import ccxt
 
 from cockpit.domain import dstr
 from cockpit.exchange.gateway import GatewayError, OrderAck, OrderIntent, new_client_order_id
@@ -25,6 +28,23 @@ def intent_payload(intent: OrderIntent) -> dict[str, Any]:
     }
 
 
+def refusal(engine: Engine, intent: OrderIntent) -> str | None:
+    """Why the risk rules refuse this order before it is sent, or None. Reduce-only orders always pass."""
+    if intent.reduce_only:
+        return None
+    state = engine.state
+    if state.kill_switch.engaged:
+        return f"kill switch engaged ({state.kill_switch.cause}): only reduce-only orders"
+    breaker = engine.config.risk.breaker_drawdown_pct
+    if float(state.drawdown_pct) >= breaker:
+        return f"drawdown breaker: {float(state.drawdown_pct):.2f}% >= {breaker}%, reduce-only mode"
+    blocked = engine.margin_block
+    if blocked is not None and (state.available is None or state.available <= blocked):
+        free = state.available if state.available is not None else "unknown"
+        return f"insufficient margin: free {free} USDT; new exposure is blocked until margin is freed"
+    return None
+
+
 async def submit(engine: Engine, intent: OrderIntent, source: str = "operator") -> OrderAck | None:
     """Place an order; returns the exchange's ack, or None when it was refused, rejected or is a dry run."""
     cid = intent.client_order_id or new_client_order_id()
@@ -32,19 +52,13 @@ async def submit(engine: Engine, intent: OrderIntent, source: str = "operator") 
         intent, client_order_id=cid, amount=engine.gateway.amount_to_precision(intent.symbol, intent.amount)
     )
     payload = intent_payload(intent)
-    if engine.state.kill_switch.engaged and not intent.reduce_only:
-        await engine.record("order.submitted", payload, "info", source)
+    await engine.record("order.submitted", payload, "info", source)
+    reason = refusal(engine, intent)
+    if reason is not None:
         await engine.record(
-            "order.rejected",
-            {
-                **payload,
-                "reason": f"kill switch engaged ({engine.state.kill_switch.cause}): only reduce-only orders",
-            },
-            "warning",
-            "risk",
+            "order.rejected", {**payload, "reason": reason, "refused_by": "risk"}, "warning", "risk"
         )
         return None
-    await engine.record("order.submitted", payload, "info", source)
     if engine.options.mode == "dry-run":
         engine.emit(
             "order.rejected", {**payload, "reason": "dry-run: not sent", "dry_run": True}, "info", "engine"
@@ -64,6 +78,8 @@ async def submit(engine: Engine, intent: OrderIntent, source: str = "operator") 
             "warning",
             "exchange",
         )
+        if isinstance(exc.cause, ccxt.InsufficientFunds):
+            block_new_exposure(engine)
         return None
     current = engine.state.orders.get(cid)
     if current is not None and current.status == "submitted":
@@ -81,3 +97,19 @@ async def submit(engine: Engine, intent: OrderIntent, source: str = "operator") 
             "exchange",
         )
     return ack
+
+
+def block_new_exposure(engine: Engine) -> None:
+    """Margin is insufficient: refuse new exposure until the free margin grows (runbook 000 §8)."""
+    engine.margin_block = engine.state.available if engine.state.available is not None else Decimal(0)
+    free = engine.state.available
+    engine.emit(
+        "alert",
+        {
+            "message": f"INSUFFICIENT MARGIN: free {free} USDT — new orders that add exposure are blocked "
+            "until margin is freed (close positions or add funds)",
+            "available": str(free),
+        },
+        "critical",
+        "risk",
+    )

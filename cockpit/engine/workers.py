@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cockpit.domain import Severity
 from cockpit.engine import account, backups, market, reconcile
 from cockpit.engine.killswitch import engage
+from cockpit.exchange.gateway import GatewayError
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
@@ -41,6 +42,7 @@ def all(engine: Engine) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # n
         ("risk", lambda: risk_loop(engine)),
         ("rate-limit", lambda: ratelimit_loop(engine)),
         ("backup", lambda: backups.backup_loop(engine)),
+        ("order-ttl", lambda: order_ttl_loop(engine)),
     ]
 
 
@@ -103,6 +105,84 @@ async def risk_tick(engine: Engine) -> None:
         await engage(engine, f"drawdown {drawdown:.2f}% reached the {risk.kill_drawdown_pct}% limit", "risk")
     if engine.kill_flag.exists():
         await engage(engine, f"flag file {engine.kill_flag.name} present", "flag-file")
+    check_margin_block(engine)
+    check_fill_rate(engine)
+
+
+def check_margin_block(engine: Engine) -> None:
+    available = engine.state.available
+    if engine.margin_block is not None and available is not None and available > engine.margin_block:
+        engine.margin_block = None
+        engine.emit(
+            "alert",
+            {"message": f"margin freed: {available} USDT available; new orders allowed again"},
+            "info",
+            "risk",
+        )
+
+
+FILL_RATE_WARN = 0.8
+FILL_RATE_MIN_ORDERS = 5
+
+
+def check_fill_rate(engine: Engine) -> None:
+    """WARNING when fewer than 80 % of cockpit's orders fill (runbook 000 §2), once per crossing."""
+    counters = engine.state.counters
+    outcomes = counters.orders_filled + counters.orders_rejected
+    rate = counters.fill_rate
+    if rate is None or outcomes < FILL_RATE_MIN_ORDERS:
+        return
+    low = rate < FILL_RATE_WARN
+    if low != engine.fill_rate_low:
+        engine.fill_rate_low = low
+        state = "below" if low else "back above"
+        engine.emit(
+            "alert",
+            {
+                "message": f"fill rate {rate:.0%} ({counters.orders_filled}/{outcomes} orders) {state} 80%",
+                "fill_rate": round(rate, 4),
+            },
+            "warning" if low else "info",
+            "risk",
+        )
+
+
+async def order_ttl_loop(engine: Engine) -> None:
+    """Cancel the remainder of cockpit's partially filled orders after `order_ttl_s` (runbook 004 §4)."""
+    asked: set[str] = set()
+    while True:
+        await asyncio.sleep(min(1.0, engine.options.order_ttl_s / 2))
+        now = time.time()
+        for order in list(engine.state.orders.values()):
+            if order.origin != "cockpit" or order.status != "partially_filled" or order.order_id is None:
+                continue
+            if now - order.updated < engine.options.order_ttl_s or order.client_order_id in asked:
+                continue
+            asked.add(order.client_order_id)
+            try:
+                await engine.gateway.cancel_order(order.order_id, order.symbol)
+            except GatewayError as exc:  # filled or gone meanwhile: the next reconcile settles it
+                engine.emit(
+                    "alert",
+                    {"message": f"TTL cancel of {order.client_order_id} failed: {exc.detail}"},
+                    "warning",
+                    "risk",
+                )
+                continue
+            if order.client_order_id in engine.state.orders:
+                engine.emit(
+                    "order.canceled",
+                    {
+                        "client_order_id": order.client_order_id,
+                        "symbol": order.symbol,
+                        "status": "canceled",
+                        "filled": str(order.filled),
+                        "remaining": str(order.remaining),
+                        "reason": f"TTL {engine.options.order_ttl_s:g} s: remainder canceled",
+                    },
+                    "info",
+                    "risk",
+                )
 
 
 async def risk_loop(engine: Engine) -> None:

@@ -57,6 +57,9 @@ class SimOrder:
     executed_qty: Decimal = ZERO
     cum_quote: Decimal = ZERO
     update_time: int = 0
+    starved: bool = (
+        False  # a partial_fill fault ate the liquidity at its price: the rest waits to be canceled
+    )
 
     @property
     def remaining(self) -> Decimal:
@@ -202,6 +205,7 @@ class Account:
                 fill_qty = max(min(fill_qty, qty), ZERO)
             if fill_qty > 0:
                 self._fill(order, fill_qty, touch, maker=False)
+            order.starved = partial_ratio is not None
             if order.remaining > 0 and (req.type == "MARKET" or req.time_in_force in ("IOC", "FOK")):
                 self._finish(order, "EXPIRED")
         elif req.time_in_force in ("IOC", "FOK"):
@@ -235,7 +239,7 @@ class Account:
     def on_prices(self) -> None:
         """Fill resting limit orders the new prices cross (as maker, at their limit price)."""
         for order in list(self.orders.values()):
-            if not order.is_open or order.type != "LIMIT":
+            if not order.is_open or order.type != "LIMIT" or order.starved:
                 continue
             bid, ask = self.prices.bid_ask(order.symbol)
             if (order.side == "BUY" and ask <= order.price) or (order.side == "SELL" and bid >= order.price):

@@ -1,0 +1,136 @@
+"""Runbook scenarios (../shared/seeds): the fault injected in the simulator, the real engine reacting."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from cockpit.engine.orders import submit
+from cockpit.exchange.gateway import OrderIntent
+from cockpit.sim.client import SignedClient
+from cockpit.sim.server import SimServer
+from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun
+from tests.test_engine import BTC, ETH, trade
+from tests.waiting import wait_until
+
+
+async def test_runbook_order_rejection_is_recorded_never_retried_and_fill_rate_warns(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "reject_orders", "count": 3, "code": -2022})
+    served = sim.rest.requests_served
+    for _ in range(3):
+        assert await submit(run.engine, OrderIntent(BTC, "buy", "market", Decimal("0.002"))) is None
+    assert sim.rest.requests_served - served == 3  # one request each: no blind retry
+    await run.engine.core.drain()
+    rejected = run.engine.store.read_events()
+    reasons = [e.payload["reason"] for e in rejected if e.kind == "order.rejected"]
+    assert reasons == ["ReduceOnly Order is rejected. after 1 attempt(s)"] * 3
+    for _ in range(2):
+        assert await submit(run.engine, OrderIntent(BTC, "buy", "market", Decimal("0.002"))) is not None
+    await wait_until(lambda: run.engine.state.counters.orders_filled == 2, what="two fills")
+    warning = await run.wait_for("alert", where=lambda e: "fill rate" in e.payload["message"])
+    assert warning.severity == "warning" and "40%" in warning.payload["message"]
+
+
+async def test_runbook_insufficient_balance_blocks_new_orders_and_shows_free_margin(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    assert await submit(run.engine, OrderIntent(BTC, "buy", "market", Decimal("100"))) is None  # -2019
+    alert = await run.wait_for("alert", where=lambda e: "INSUFFICIENT MARGIN" in e.payload["message"])
+    assert alert.severity == "critical" and alert.payload["available"] == "10000"
+    served = sim.rest.requests_served
+    assert await submit(run.engine, OrderIntent(ETH, "buy", "market", Decimal("0.1"))) is None
+    assert sim.rest.requests_served == served  # blocked before it reached the exchange
+    blocked = [e for e in run.engine.store.read_events() if e.kind == "order.rejected"][-1]
+    assert "insufficient margin: free 10000 USDT" in blocked.payload["reason"]
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")  # reduce-only still goes
+    await wait_until(lambda: BTC in run.engine.state.positions)
+    closing = OrderIntent(BTC, "sell", "market", Decimal("0.01"), reduce_only=True)
+    assert await submit(run.engine, closing) is not None
+
+
+async def test_runbook_drawdown_breaker_puts_cockpit_in_reduce_only(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine(risk={"breaker_drawdown_pct": 7.0, "kill_drawdown_pct": 50.0})
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="1")
+    await wait_until(lambda: BTC in run.engine.state.positions)
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -1.5})  # ~ 9.6 % drawdown
+    await run.wait_for("drawdown.band", where=lambda e: e.payload["band"] == "red")
+    assert await submit(run.engine, OrderIntent(ETH, "buy", "market", Decimal("0.1"))) is None
+    refused = [e for e in run.engine.store.read_events() if e.kind == "order.rejected"][-1]
+    assert "drawdown breaker" in refused.payload["reason"] and "reduce-only" in refused.payload["reason"]
+    assert not run.engine.state.kill_switch.engaged  # the breaker is not the kill switch
+    closing = OrderIntent(BTC, "sell", "market", Decimal("0.5"), reduce_only=True)
+    assert await submit(run.engine, closing) is not None
+
+
+async def test_runbook_partial_fill_remainder_is_tracked_then_canceled_after_the_ttl(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine(order_ttl_s=1.0)
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "partial_fill", "count": 1, "ratio": 0.5})
+    price = run.engine.gateway.price_to_precision(
+        BTC, Decimal(str(sim.prices.prices["BTCUSDT"])) * Decimal("1.01")
+    )
+    ack = await submit(
+        run.engine, OrderIntent(BTC, "buy", "limit", Decimal("0.02"), price, time_in_force="GTC")
+    )
+    assert ack is not None and ack.filled == Decimal("0.01")
+    await wait_until(lambda: any(o.status == "partially_filled" for o in run.engine.state.orders.values()))
+    order = next(iter(run.engine.state.orders.values()))
+    assert order.remaining == Decimal("0.01")
+    canceled = await run.wait_for("order.canceled", within=10)
+    assert canceled.payload["client_order_id"] == order.client_order_id
+    assert sim.state()["orders"] == [] and sim.state()["positions"][0]["qty"] == "0.01"
+
+
+async def test_runbook_kill_switch_guard_cancels_and_flags_exposure_from_other_clients(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await run.engine.control({"cmd": "kill_switch", "on": True, "by": "test"})
+    price = str(sim.specs["ETHUSDT"].round_price(sim.prices.prices["ETHUSDT"] * Decimal("0.9")))
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as other:
+        await other.request(
+            "POST",
+            "/fapi/v1/order",
+            {
+                "symbol": "ETHUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "timeInForce": "GTC",
+                "quantity": "0.2",
+                "price": price,
+            },
+        )
+    cancel = await run.wait_for("killswitch.guard", where=lambda e: e.payload["action"] == "cancel")
+    assert cancel.severity == "critical"
+    await wait_until(lambda: sim.state()["orders"] == [], what="the other client's order canceled")
+    await trade(sim, symbol="SOLUSDT", side="SELL", quantity="3")
+    flag = await run.wait_for("killswitch.guard", where=lambda e: e.payload["action"] == "flag")
+    assert flag.payload["symbol"] == "SOL/USDT:USDT" and "review it" in flag.payload["message"]
+
+
+async def test_runbook_dry_run_records_would_be_orders_and_sends_nothing(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine(mode="dry-run")
+    await run.wait_for("reconcile.done")
+    served = sim.rest.requests_served
+    assert await submit(run.engine, OrderIntent(BTC, "buy", "market", Decimal("0.01"))) is None
+    assert sim.rest.requests_served == served and sim.state()["positions"] == []
+    await run.engine.core.drain()
+    kinds = [
+        (e.kind, e.payload.get("dry_run"))
+        for e in run.engine.store.read_events()
+        if e.kind.startswith("order.")
+    ]
+    assert kinds == [("order.submitted", None), ("order.rejected", True)]
