@@ -85,7 +85,9 @@ class Engine:
         self.started = False
         self.margin_block: Decimal | None = None  # free margin when an order met InsufficientFunds
         self.fill_rate_low = False
-        self.guard_tasks: set[asyncio.Task[None]] = set()
+        self.critical_streak = 0
+        self.critical_ops: set[str] = set()
+        self.guard_tasks: set[asyncio.Task[Any]] = set()
         self.startup_events: list[tuple[str, dict[str, Any], Severity]] = []  # recorded after session.started
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)
@@ -218,6 +220,15 @@ class Engine:
                 raise
             except StoreFailed:
                 return
+            except GatewayError as exc:  # the exchange said no: already an event; try again later, quietly
+                self.emit(
+                    "alert",
+                    {"message": f"{name}: {exc.title}; retrying in {delay:.0f} s"},
+                    "warning",
+                    "engine",
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
             except Exception as exc:
                 log.exception("worker %s failed", name)
                 self.emit(
@@ -362,6 +373,27 @@ class Engine:
         ):
             severity = "critical"
         self.emit(kind, payload, severity, "exchange")
+        self._count_critical(notice)
+
+    def _count_critical(self, notice: GatewayNotice) -> None:
+        """N consecutive critical exchange errors engage the kill switch (runbook 003 §5). The streak ends
+        when an operation that failed critically succeeds again (public calls keep working when a key is
+        revoked, so any success is not enough)."""
+        critical = notice.error_class is not None and notice.error_class.value == "critical"
+        if notice.kind == "recovered" and notice.op in self.critical_ops:
+            self.critical_streak = 0
+            self.critical_ops.clear()
+        elif notice.kind == "failed" and critical:
+            self.critical_streak += 1
+            self.critical_ops.add(notice.op)
+            limit = self.options.critical_errors_to_kill
+            if self.critical_streak == limit and self.loop is not None:
+                from cockpit.engine.killswitch import engage
+
+                cause = f"{limit} consecutive critical exchange errors (last: {notice.op}: {notice.message})"
+                task = self.loop.create_task(engage(self, cause, "risk"))
+                self.guard_tasks.add(task)
+                task.add_done_callback(self.guard_tasks.discard)
 
     def _on_store_trouble(self, trouble: StoreTrouble) -> None:
         """Called from the store's writer thread: hop onto the loop."""
