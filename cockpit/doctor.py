@@ -165,6 +165,7 @@ async def exchange_checks(config: Config, creds: Credentials | None) -> list[Che
         creds.api_key if creds else None,
         creds.api_secret if creds else None,
         base_url=ex.base_url,
+        testnet=ex.testnet,
         timeout_ms=int(EXCHANGE_TIMEOUT_S * 1000),
     )
     policy = RetryPolicy(transient_retries=1, transient_wait_s=0.2, recoverable_retries=0)

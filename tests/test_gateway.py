@@ -257,3 +257,10 @@ async def test_trade_history_is_read_page_by_page(
     trades = await gw.gateway.fetch_my_trades(BTC, since)
     assert [t["id"] for t in trades] == [str(t.trade_id) for t in sim.account.trades]
     assert len(trades) == 7
+
+
+def test_testnet_points_every_futures_url_at_binances_testnet() -> None:
+    client = make_ccxt_client("binanceusdm", "k", "s", testnet=True)
+    assert client.urls["api"]["fapiPrivate"].startswith("https://testnet.binancefuture.com/")
+    production = make_ccxt_client("binanceusdm", "k", "s")
+    assert production.urls["api"]["fapiPrivate"].startswith("https://fapi.binance.com/")

@@ -102,6 +102,7 @@ async def build_engine(spec: RunSpec) -> Engine:
         spec.credentials.api_key,
         spec.credentials.api_secret,
         base_url=spec.config.exchange.base_url,
+        testnet=spec.config.exchange.testnet,
     )
     gateway = ExchangeGateway(client, dead_letters=recorder)
     engine = Engine(spec.config, gateway, store, ws_base_for(spec.config), spec.options)

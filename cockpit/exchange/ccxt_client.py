@@ -51,6 +51,7 @@ def make_ccxt_client(
     api_secret: str | None,
     base_url: str | None = None,
     timeout_ms: int = 10_000,
+    testnet: bool = False,
 ) -> Any:
     """A ccxt async exchange; the caller owns it and must `await client.close()`."""
     if exchange_id not in SUPPORTED_EXCHANGES:
@@ -70,7 +71,10 @@ def make_ccxt_client(
         },
     }
     if base_url is None:
-        return ccxt_async.binanceusdm(config)
+        client = ccxt_async.binanceusdm(config)
+        if testnet:
+            client.set_sandbox_mode(True)  # Binance's futures testnet (testnet.binancefuture.com)
+        return client
     client = _SimulatedBinanceUsdm(config)
     client.cockpit_base_url = base_url.rstrip("/")
     client.urls["api"] = rewrite_api_urls(client.urls["api"], base_url)
