@@ -23,6 +23,7 @@ from cockpit.feeds import (
 )
 from cockpit.feeds.parse import combined_frame, market_event
 from cockpit.sim.server import SimServer
+from tests.waiting import wait_until
 
 SCALED = (0.2, 0.4, 0.8)  # the real 2/4/8 schedule divided by 10, so the suite stays fast
 
@@ -372,3 +373,35 @@ async def test_feed_started_during_an_outage_counts_reconnects_from_1(
     assert rec.statuses()[0].state == FeedState.CONNECTING
     assert [(s.attempt, s.retry_in_s) for s in tries] == [(1, 0.2), (2, 0.4)]
     assert rec.of(MarkPrice, source="rest")  # marks from REST while the first connect was refused
+
+
+async def test_reconnect_attempts_are_budgeted_too() -> None:
+    from cockpit.feeds.budget import ConnectBudget
+
+    budget = ConnectBudget(limit=3, window_s=0.5)
+    waits = [await budget.acquire() for _ in range(3)]
+    assert waits == [0.0, 0.0, 0.0] and budget.used == 3
+    started = asyncio.get_running_loop().time()
+    assert await budget.acquire() > 0.3  # the fourth attempt waits for the window to move
+    assert asyncio.get_running_loop().time() - started >= 0.4
+
+
+async def test_a_feed_takes_every_connection_attempt_from_the_shared_budget(sim: SimServer) -> None:
+    from cockpit.feeds.budget import ConnectBudget
+
+    budget = ConnectBudget(limit=50, window_s=60)
+    statuses: list[FeedStatus] = []
+    feed = MarketFeed(
+        ws_base(sim),
+        ["btcusdt@bookTicker", "btcusdt@markPrice@1s"],
+        on_status=statuses.append,
+        backoff=(0.1,),
+        connect_budget=budget,
+    )
+    async with feed:
+        await feed.wait_connected()
+        assert budget.used == 2  # one socket per route
+        await sim.inject({"kind": "ws_drop", "refuse_s": 0.3})
+        await wait_until(
+            lambda: budget.used >= 4 and feed.connected, within=10, what="reconnects from the budget"
+        )

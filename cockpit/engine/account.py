@@ -36,6 +36,7 @@ def build_user_feed(engine: Engine) -> UserFeed:
         on_user_event=lambda event: on_user_event(engine, event),
         on_status=lambda status: on_feed_status(engine, status),
         backoff=engine.options.feed_backoff,
+        connect_budget=engine.connect_budget,
     )
 
 

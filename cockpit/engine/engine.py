@@ -25,6 +25,7 @@ from cockpit.engine.core import EventCore, StoreFailed
 from cockpit.engine.market import MarketBuffers
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
+from cockpit.feeds.budget import ConnectBudget
 from cockpit.snapshot import state_from_json
 from cockpit.state import State, fold
 from cockpit.store import SessionStore, StoreTrouble
@@ -85,6 +86,7 @@ class Engine:
         self.started = False
         self.margin_block: Decimal | None = None  # free margin when an order met InsufficientFunds
         self.fill_rate_low = False
+        self.connect_budget = ConnectBudget()  # every socket of this engine shares the exchange's limit
         self.critical_streak = 0
         self.critical_ops: set[str] = set()
         self.guard_tasks: set[asyncio.Task[Any]] = set()

@@ -56,6 +56,7 @@ def build_market_feed(engine: Engine) -> MarketFeed:
         fetch_marks=fetch_marks,
         stale_after_s=engine.config.feeds.stale_after_s,
         backoff=engine.options.feed_backoff,
+        connect_budget=engine.connect_budget,
     )
 
 

@@ -1,6 +1,7 @@
 """Market and user WebSocket feeds: typed messages out, resilient sockets underneath (no Textual, no ccxt)."""
 
 from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StreamConnection
 from cockpit.feeds.market import FetchMarks, MarketFeed
 from cockpit.feeds.messages import (
@@ -28,6 +29,7 @@ __all__ = [
     "AccountUpdate",
     "AggTrade",
     "Backoff",
+    "ConnectBudget",
     "BalanceUpdate",
     "BookTicker",
     "FeedState",

@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, Backoff
+from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.messages import FeedState, FeedStatus, Severity
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class StreamConnection:
         close_timeout_s: float = 2.0,
         critical_after_failures: int = CRITICAL_AFTER_FAILURES,
         critical_down_s: float = CRITICAL_AFTER_DOWN_S,
+        connect_budget: ConnectBudget | None = None,
     ) -> None:
         if silent_reconnect_s is not None and silent_reconnect_s <= 0:
             raise ValueError(f"silent_reconnect_s must be positive seconds or None, got {silent_reconnect_s}")
@@ -108,6 +110,7 @@ class StreamConnection:
         self._ping_timeout_s = ping_timeout_s
         self._open_timeout_s = open_timeout_s
         self._close_timeout_s = close_timeout_s
+        self._budget = connect_budget
         self._critical_after_failures = critical_after_failures
         self._critical_down_s = critical_down_s
 
@@ -191,6 +194,12 @@ class StreamConnection:
             if retry:
                 await self._wait_before_retry(reason, code)
             self._kick.clear()
+            if self._budget is not None:
+                waited = await self._budget.acquire()
+                if waited:
+                    log.warning(
+                        "%s: connection attempt waited %.1f s for the connect budget", self.name, waited
+                    )
             try:
                 url = await self._url()
                 ws = await connect(

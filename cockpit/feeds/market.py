@@ -25,6 +25,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 
 from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
 from cockpit.feeds.messages import AggTrade, BookTicker, FeedState, FeedStatus, MarkPrice, Severity
 from cockpit.feeds.parse import combined_frame, market_event
@@ -87,6 +88,7 @@ class MarketFeed:
         open_timeout_s: float = 10.0,
         critical_after_failures: int = CRITICAL_AFTER_FAILURES,
         critical_down_s: float = CRITICAL_AFTER_DOWN_S,
+        connect_budget: ConnectBudget | None = None,
         name: str = "market",
     ) -> None:
         if not streams:
@@ -136,6 +138,7 @@ class MarketFeed:
                 open_timeout_s=open_timeout_s,
                 critical_after_failures=critical_after_failures,
                 critical_down_s=critical_down_s,
+                connect_budget=connect_budget,
             )
 
     # ----- lifecycle --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import orjson
 from websockets.exceptions import InvalidStatus
 
 from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
 from cockpit.feeds.messages import Severity, UserEvent
 from cockpit.feeds.parse import user_event
@@ -54,6 +55,7 @@ class UserFeed:
         open_timeout_s: float = 10.0,
         critical_after_failures: int = CRITICAL_AFTER_FAILURES,
         critical_down_s: float = CRITICAL_AFTER_DOWN_S,
+        connect_budget: ConnectBudget | None = None,
         name: str = "user",
     ) -> None:
         if "{key}" not in path:
@@ -86,6 +88,7 @@ class UserFeed:
             open_timeout_s=open_timeout_s,
             critical_after_failures=critical_after_failures,
             critical_down_s=critical_down_s,
+            connect_budget=connect_budget,
         )
 
     # ----- lifecycle --------------------------------------------------------------------------------------
