@@ -62,6 +62,12 @@ def _run_restore(args: argparse.Namespace) -> int:
     return restore_command(args)
 
 
+def _run_replay(args: argparse.Namespace) -> int:
+    from cockpit.replay import replay_command
+
+    return replay_command(args)
+
+
 def _run_config_validate(args: argparse.Namespace) -> int:
     from cockpit.config import validate_command
 
@@ -165,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("path", nargs="?", default=None, metavar="BACKUP", help="a backup file")
     restore.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
     restore.set_defaults(handler=_run_restore)
+
+    replay = sub.add_parser("replay", help="replay a session file in the cockpit's panes (read-only)")
+    replay.add_argument("session", metavar="SESSION.duckdb")
+    replay.add_argument(
+        "--end", action="store_true", help="open at the end of the session instead of the start"
+    )
+    replay.set_defaults(handler=_run_replay)
 
     keys = sub.add_parser("keys", help="API keys in the OS keyring")
     keys.add_argument("action", choices=["set", "check", "delete"])

@@ -113,6 +113,14 @@ class EventLog(RichLog):
             if self._visible(event):
                 self._write(event)
 
+    def reset(self, events: Sequence[Event] = ()) -> None:
+        """Forget every event and show these instead (a replay that seeks)."""
+        self._events.clear()
+        self._routine.clear()
+        for event in events:
+            (self._routine if event.kind in ROUTINE_KINDS else self._events).append(event)
+        self._rebuild()
+
     def set_filter(self, text: str) -> None:
         """Case-insensitive substring on kind, source and message; "" shows all."""
         text = text.strip().lower()

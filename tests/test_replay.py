@@ -1,0 +1,144 @@
+"""Replay: stored events through the same apply and the same panes, read-only, seekable."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from cockpit.errors import CockpitError
+from cockpit.replay import ReplayBackend, ReplaySession
+from cockpit.replay_app import ReplayApp
+from cockpit.sim.server import SimServer
+from cockpit.snapshot import state_from_json
+from cockpit.state import fold
+from cockpit.store import SessionFileError, SessionStore
+from tests.conftest import EngineRun, stop
+from tests.test_cli_engine import HeadlessEngine, cockpit, write_config
+from tests.test_engine import trade
+from tests.waiting import wait_until
+from widgets.positions import PositionsTable
+
+
+@pytest.fixture
+async def recorded(sim: SimServer, start_engine: Any) -> Path:
+    """A real session: trades, a rate limit (warning) and a ghost (critical), snapshots every 25 events."""
+    run: EngineRun = await start_engine()
+    run.engine.core._snapshot_every = 25
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+    await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.3")
+    await sim.inject({"kind": "rate_limit", "count": 1, "retry_after_s": 1})
+    await run.wait_for("exchange.rate_limited", within=10)
+    await sim.inject({"kind": "ghost_position", "symbol": "SOLUSDT", "side": "long", "qty": "5"})
+    await run.wait_for("position.ghost", within=10)
+    await wait_until(lambda: run.engine.state.seq > 80, within=15, what="80 events")
+    await stop(run)
+    return Path(run.engine.session_file)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_replayed_state_equals_the_live_state_at_every_snapshot(recorded: Path) -> None:
+    session = ReplaySession.open(recorded)
+    assert len(session.snapshots) >= 3
+    for seq, text in session.snapshots.items():
+        session.seek(next(i + 1 for i, e in enumerate(session.events) if e.seq == seq))
+        assert session.state == state_from_json(text)  # the snapshot is what the live engine had then
+
+
+async def test_seeking_anywhere_equals_playing_up_to_there(recorded: Path) -> None:
+    session = ReplaySession.open(recorded)
+    for target in (1, 17, session.total // 2, session.total - 3, session.total):
+        session.seek(target)
+        assert session.state == fold(session.events[:target]) and session.position == target
+    session.seek(0)
+    assert session.state.seq == 0
+
+
+async def test_replay_screen_keys_and_incidents(recorded: Path) -> None:
+    before = digest(recorded)
+    session = ReplaySession.open(recorded)
+    app = ReplayApp(ReplayBackend(session))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "REPLAY" in str(app.query_one("#timeline").render())
+        assert "REPLAY" in str(app.query_one("#banner").render())
+        await pilot.press("end")
+        await pilot.pause()
+        table = app.query_one("#positions", PositionsTable)
+        assert {k.value for k in table.rows} >= {"BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT"}
+        await pilot.press("home")
+        assert session.position == 0
+        incidents = session.incidents()
+        await pilot.press("n")
+        assert session.position == incidents[0]
+        await pilot.press("n")
+        assert session.position == incidents[1]
+        await pilot.press("p")
+        assert session.position == incidents[0]
+        await pilot.press("full_stop")
+        assert session.position == incidents[0] + 1
+        await pilot.press("comma")
+        assert session.position == incidents[0]
+        speed = app.speed
+        await pilot.press("plus")
+        assert app.speed > speed
+        await pilot.press("minus", "minus")
+        assert app.speed < speed
+        await pilot.press("space")
+        assert app.playing
+        start = session.position
+        await wait_until(lambda: session.position > start, what="playback to move")
+        await pilot.press("space")
+        assert not app.playing
+        await pilot.press("k")  # would touch an exchange: refused
+        await pilot.pause()
+        assert any("REPLAY" in str(n.message) for n in app._notifications)
+        await pilot.press("q")
+    assert digest(recorded) == before  # replay never modifies the file
+
+
+async def test_replay_of_a_session_the_engine_is_writing_uses_a_consistent_copy(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    from cockpit.replay import SessionLocked, live_copy
+
+    session = tmp_path / "busy.duckdb"
+    engine = await HeadlessEngine.start(write_config(tmp_path, sim.base_url, session), tmp_path)
+    try:
+        await engine.wait_for("reconcile.done")
+        with pytest.raises(SessionLocked) as locked:
+            ReplaySession.open(session)
+        assert "cockpit backup" in locked.value.fix
+        import asyncio
+
+        copy = await asyncio.to_thread(live_copy, session)
+        replay = ReplaySession.open(copy)
+        assert replay.events[0].kind == "session.started"
+    finally:
+        assert await engine.finish() == 0
+
+
+async def test_replay_refuses_bad_files_with_a_clear_message(tmp_path: Path) -> None:
+    text = tmp_path / "notes.duckdb"
+    text.write_text("not a database")
+    code, _, err = await cockpit(tmp_path, "replay", str(text))
+    assert code == 2 and "not a DuckDB file" in err and "Traceback" not in err
+
+    empty = tmp_path / "empty.duckdb"
+    SessionStore.open(empty).close()
+    with pytest.raises(CockpitError, match="no events"):
+        ReplaySession.open(empty)
+
+    newer = tmp_path / "newer.duckdb"
+    SessionStore.open(newer).close()
+    con = duckdb.connect(str(newer))
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(SessionFileError, match="newer"):
+        ReplaySession.open(newer)
