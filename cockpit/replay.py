@@ -34,8 +34,8 @@ class SessionLocked(CockpitError):
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
-def load_events(path: Path) -> tuple[list[Event], dict[int, str], dict[str, str]]:
-    """Every event, the stored snapshots (seq → JSON) and the meta of a session file, read-only."""
+def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a cockpit session file; clear errors for anything else."""
     if not path.is_file():
         raise SessionFileError(f"no session file at {path}", "nothing to replay", "check the path")
     check_duckdb_magic(path)
@@ -52,94 +52,113 @@ def load_events(path: Path) -> tuple[list[Event], dict[int, str], dict[str, str]
             f"DuckDB cannot open {path}", str(exc), "verify it with `cockpit doctor`"
         ) from None
     try:
-        meta = read_meta(con)
-        check_session(path, meta)
-        rows = con.execute(
-            "SELECT seq, ts, kind, severity, source, payload FROM events ORDER BY seq"
-        ).fetchall()
-        snaps = con.execute("SELECT seq, state FROM snapshots ORDER BY seq").fetchall()
-    finally:
+        check_session(path, read_meta(con))
+    except BaseException:
         con.close()
-    if not rows:
-        raise CockpitError(
-            f"session {path.name} has no events", "there is nothing to replay", "pick another file"
-        )
-    events = [Event(int(r[0]), float(r[1]), str(r[2]), r[3], str(r[4]), orjson.loads(r[5])) for r in rows]
-    return events, {int(s): str(j) for s, j in snaps}, dict(meta or {})
+        raise
+    return con
 
 
 @dataclass
 class ReplaySession:
+    """A session file opened for replay. Events are gap-free from seq 1, so a position is a seq: the replay
+    is "after event `position`". Only timestamps, incidents and snapshot seqs are held in memory; events are
+    read from the file in ranges as the replay moves, so a million-event session opens in a fraction of a
+    second and seeks by folding at most one snapshot interval."""
+
     path: Path
-    events: list[Event]
-    snapshots: dict[int, str]
-    position: int = 0  # how many events have been applied
+    con: duckdb.DuckDBPyConnection
+    times: list[float]
+    incident_list: list[tuple[int, str]]
+    snapshot_seqs: list[int]
+    position: int = 0
     state: State = field(default_factory=State)
     _checkpoints: dict[int, State] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: Path) -> ReplaySession:
-        events, snapshots, _ = load_events(path)
-        return cls(path, events, snapshots)
+        con = open_read_only(path)
+        try:
+            times = [float(t) for (t,) in con.execute("SELECT ts FROM events ORDER BY seq").fetchall()]
+            if not times:
+                raise CockpitError(
+                    f"session {path.name} has no events", "there is nothing to replay", "pick another file"
+                )
+            incidents = con.execute(
+                "SELECT seq, severity FROM events WHERE severity <> 'info' ORDER BY seq"
+            ).fetchall()
+            snaps = [int(s) for (s,) in con.execute("SELECT seq FROM snapshots ORDER BY seq").fetchall()]
+        except BaseException:
+            con.close()
+            raise
+        return cls(path, con, times, [(int(q), str(v)) for q, v in incidents], snaps)
+
+    def close(self) -> None:
+        self.con.close()
 
     @property
     def total(self) -> int:
-        return len(self.events)
+        return len(self.times)
+
+    @property
+    def first_ts(self) -> float:
+        return self.times[0]
 
     @property
     def current_ts(self) -> float:
-        return self.events[self.position - 1].ts if self.position else self.events[0].ts
-
-    def __post_init__(self) -> None:
-        self._seqs = [e.seq for e in self.events]
-        self._times = [e.ts for e in self.events]
-        self._incidents = [i + 1 for i, e in enumerate(self.events) if e.severity != "info"]
+        return self.times[self.position - 1] if self.position else self.times[0]
 
     def incidents(self) -> list[int]:
-        """Positions (1-based counts) of warning and critical events."""
-        return self._incidents
+        """Positions of warning and critical events."""
+        return [seq for seq, _ in self.incident_list]
 
     def position_at(self, ts: float) -> int:
         """How many events happened at or before `ts`."""
-        return bisect.bisect_right(self._times, ts)
+        return bisect.bisect_right(self.times, ts)
+
+    def events_between(self, after: int, upto: int) -> list[Event]:
+        """Events with after < seq <= upto, from the file."""
+        rows = self.con.execute(
+            "SELECT seq, ts, kind, severity, source, payload FROM events "
+            "WHERE seq > ? AND seq <= ? ORDER BY seq",
+            [after, upto],
+        ).fetchall()
+        return [Event(int(r[0]), float(r[1]), str(r[2]), r[3], str(r[4]), orjson.loads(r[5])) for r in rows]
+
+    def snapshot(self, seq: int) -> State:
+        (text,) = self.con.execute("SELECT state FROM snapshots WHERE seq = ?", [seq]).fetchall()[0]
+        return state_from_json(str(text))
 
     def step(self, count: int = 1) -> list[Event]:
         """Apply the next `count` events; returns them."""
         end = min(self.total, self.position + count)
-        applied = self.events[self.position : end]
+        applied = self.events_between(self.position, end)
         state = self.state
         for event in applied:
             state = apply(state, event)
+            if event.seq % CHECKPOINT_EVERY == 0:
+                self._checkpoints[event.seq] = state
         self.state = state
         self.position = end
-        if end % CHECKPOINT_EVERY == 0:
-            self._checkpoints[end] = state
         return applied
 
     def seek(self, position: int) -> None:
-        """Jump to just after event number `position` (0 = before the first)."""
+        """Jump to just after event `position` (0 = before the first)."""
         position = max(0, min(self.total, position))
         base_pos, base_state = 0, State()
-        candidates = [p for p in self._checkpoints if p <= position]
-        snap_seqs = [s for s in self.snapshots if s <= self._seq_at(position)]
-        if candidates:
-            base_pos = max(candidates)
+        checkpoints = [p for p in self._checkpoints if p <= position]
+        if checkpoints:
+            base_pos = max(checkpoints)
             base_state = self._checkpoints[base_pos]
-        if snap_seqs:
-            snap_pos = self._pos_of_seq(max(snap_seqs))
-            if snap_pos > base_pos:
-                base_pos, base_state = snap_pos, state_from_json(self.snapshots[max(snap_seqs)])
+        index = bisect.bisect_right(self.snapshot_seqs, position)
+        if index and self.snapshot_seqs[index - 1] > base_pos:
+            base_pos = self.snapshot_seqs[index - 1]
+            base_state = self.snapshot(base_pos)
         self.position, self.state = base_pos, base_state
         self.step(position - base_pos)
 
     def seek_time(self, ts: float) -> None:
         self.seek(self.position_at(ts))
-
-    def _seq_at(self, position: int) -> int:
-        return self.events[position - 1].seq if position else 0
-
-    def _pos_of_seq(self, seq: int) -> int:
-        return bisect.bisect_right(self._seqs, seq)
 
 
 class ReplayBackend:
@@ -169,7 +188,8 @@ class ReplayBackend:
 
     def seek(self, position: int) -> None:
         self.session.seek(position)
-        self._pending = self.session.events[max(0, self.session.position - 200) : self.session.position]
+        position = self.session.position
+        self._pending = self.session.events_between(max(0, position - 200), position)
         self.reset = True
 
     async def act(self, request: dict[str, Any]) -> Any:

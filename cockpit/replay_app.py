@@ -69,8 +69,7 @@ class ReplayApp(CockpitApp, inherit_bindings=False):
         self.speed_index = SPEEDS.index(10)
         self.load_seconds = load_seconds
         self._last_tick = time.monotonic()
-        events = backend.session.events
-        self._incidents = [(i, events[i - 1].severity) for i in backend.session.incidents()]
+        self._incidents = backend.session.incident_list
 
     @property
     def speed(self) -> int:
@@ -175,12 +174,15 @@ class ReplayApp(CockpitApp, inherit_bindings=False):
         except ValueError:
             self.notify(f"not a time: {text!r} (HH:MM:SS)", severity="error")
             return
-        day = time.localtime(self.replay.session.events[0].ts)
+        day = time.localtime(self.replay.session.first_ts)
         target = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, hour, minute, second, 0, 0, -1))
         self._seek(self.replay.session.position_at(target))
 
     def action_quit_replay(self) -> None:
         self.exit(0)
+
+    async def on_unmount(self) -> None:
+        self.replay.session.close()
 
     def get_system_commands(self, screen: Any) -> Any:
         yield from super().get_system_commands(screen)
