@@ -72,7 +72,8 @@ def main() -> None:
             if event.seq % 1000 == 0:
                 store.put_snapshot(event.seq, event.ts, state_to_json(state))
     print(
-        f"built {args.events:,} events in {time.perf_counter() - started:.1f} s ({path.stat().st_size / 1e6:.0f} MB)"
+        f"built {args.events:,} events in {time.perf_counter() - started:.1f} s "
+        f"({path.stat().st_size / 1e6:.0f} MB)"
     )
     del events
     t0 = time.perf_counter()
@@ -86,7 +87,8 @@ def main() -> None:
     t4 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"replay load {t1 - t0:.2f} s; seek middle {1000 * (t2 - t1):.0f} ms; seek end {1000 * (t3 - t2):.0f} ms; "
+        f"replay load {t1 - t0:.2f} s; seek middle {1000 * (t2 - t1):.0f} ms; "
+        f"seek end {1000 * (t3 - t2):.0f} ms; "
         f"seek back {1000 * (t4 - t3):.0f} ms; peak RSS {rss:.0f} MB"
     )
 

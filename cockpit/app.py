@@ -7,6 +7,7 @@ widgets are views and never touch the engine.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -41,6 +42,7 @@ PALETTE_TITLES = {
     "restore": "Restore from a backup",
     "dead_letters": "Dead-letter queue",
     "filter_events": "Filter events",
+    "stats": "Session stats and analytics",
     "help": "Help: keys and runbook scenarios",
     "quit_cockpit": "Quit cockpit",
 }
@@ -61,6 +63,7 @@ class CockpitApp(App[int]):
         Binding("b", "backup", "Backup", id="backup"),
         Binding("R", "restore", "Restore", id="restore"),
         Binding("d", "dead_letters", "DLQ", id="dead_letters", show=False),  # in help and the palette
+        Binding("a", "stats", "Stats", id="stats", show=False),
         Binding("slash", "filter_events", "Filter", id="filter"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_cockpit", "Quit", id="quit"),
@@ -291,6 +294,19 @@ class CockpitApp(App[int]):
     @work(group="actions", exit_on_error=False)
     async def action_dead_letters(self) -> None:
         await self.push_screen_wait(DeadLettersScreen(await self.backend.dead_letters()))
+
+    @work(group="actions", exit_on_error=False)
+    async def action_stats(self) -> None:
+        from cockpit.screens.stats import StatsScreen, session_stats
+
+        self.notify("computing the session's stats…", timeout=2)
+        try:
+            source = await self.backend.stats_source()
+            report, equity = await asyncio.to_thread(session_stats, source)
+        except CockpitError as exc:
+            self.notify(f"{exc.title}\n{exc.detail}", title="stats", severity="error")
+            return
+        await self.push_screen_wait(StatsScreen(report, equity, source.name))
 
     def action_filter_events(self) -> None:
         box = self.filter_box

@@ -42,6 +42,8 @@ class Backend(Protocol):
 
     async def restore(self, backup: Path) -> None: ...
 
+    async def stats_source(self) -> Path: ...
+
 
 class EngineRuntime(Protocol):
     def add_subscriber(self, subscriber: Callable[[Event], None]) -> None: ...
@@ -103,6 +105,11 @@ class EngineBackend:
             return []
         return await asyncio.to_thread(list_backups, self.engine.session_file, True)
 
+    async def stats_source(self) -> Path:
+        """A consistent copy of the live session (a verified backup) to analyse."""
+        result = await self.act({"cmd": "backup"})
+        return Path(result["path"])
+
     async def dead_letters(self) -> list[DeadLetterRow]:
         if self.engine is None:
             return []
@@ -139,3 +146,9 @@ class FixedBackend:
 
     async def dead_letters(self) -> list[DeadLetterRow]:
         return []
+
+    async def restore(self, backup: Path) -> None:
+        raise ReadOnly("this view is read-only", "restore needs a live engine")
+
+    async def stats_source(self) -> Path:
+        raise ReadOnly("this view has no session file", "stats need a live engine or a replay")

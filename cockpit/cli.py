@@ -68,6 +68,24 @@ def _run_replay(args: argparse.Namespace) -> int:
     return replay_command(args)
 
 
+def _run_sessions(args: argparse.Namespace) -> int:
+    from cockpit.analytics_cli import sessions_command
+
+    return sessions_command(args)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from cockpit.analytics_cli import report_cli
+
+    return report_cli(args)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from cockpit.analytics_cli import export_command
+
+    return export_command(args)
+
+
 def _run_config_validate(args: argparse.Namespace) -> int:
     from cockpit.config import validate_command
 
@@ -178,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--end", action="store_true", help="open at the end of the session instead of the start"
     )
     replay.set_defaults(handler=_run_replay)
+
+    sessions = sub.add_parser("sessions", help="the session files in the data directory, summarised")
+    sessions.add_argument("--dir", default=None, help="folder of session files (default: the data directory)")
+    sessions.add_argument("--json", action="store_true", help="machine-readable output")
+    sessions.set_defaults(handler=_run_sessions)
+
+    report = sub.add_parser("report", help="incident report and analytics of a session file")
+    report.add_argument("session", metavar="SESSION.duckdb")
+    report.add_argument("--format", choices=["md", "json"], default="md", help="markdown (default) or json")
+    report.set_defaults(handler=_run_report)
+
+    export = sub.add_parser("export", help="a session as Parquet files (readable by DuckDB, Polars, Spark)")
+    export.add_argument("session", metavar="SESSION.duckdb")
+    export.add_argument("--parquet", required=True, metavar="DIR", help="folder for the .parquet files")
+    export.set_defaults(handler=_run_export)
 
     keys = sub.add_parser("keys", help="API keys in the OS keyring")
     keys.add_argument("action", choices=["set", "check", "delete"])

@@ -200,6 +200,9 @@ class ReplayBackend:
     async def backups(self) -> list[BackupInfo]:
         return []
 
+    async def stats_source(self) -> Path:
+        return self.session.path
+
     async def dead_letters(self) -> list[DeadLetterRow]:
         return []
 

@@ -58,6 +58,7 @@ class ReplayApp(CockpitApp, inherit_bindings=False):
         Binding("end", "end", "End", id="replay.end", show=False, priority=True),
         Binding("g", "go_to_time", "Go to", id="replay.goto"),
         Binding("slash", "filter_events", "Filter", id="filter"),
+        Binding("a", "stats", "Stats", id="stats"),
         Binding("q", "quit_replay", "Quit", id="replay.quit"),
         Binding("question_mark", "help", "Help", id="help", show=False),
     ]

@@ -263,3 +263,14 @@ async def test_theme_choice_is_remembered(cockpit: Cockpit) -> None:
     cockpit.app.theme = "cockpit-light"
     await cockpit.pilot.pause()
     assert saved_theme() == "cockpit-light"
+
+
+async def test_a_shows_the_live_sessions_stats(cockpit: Cockpit) -> None:
+    from cockpit.screens.stats import StatsScreen
+
+    await trade(cockpit.sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+    await wait_until(lambda: BTC in cockpit.engine.state.positions)
+    await cockpit.press("a")
+    screen = await cockpit.wait_screen(StatsScreen)
+    assert screen.report["fills"] == 1
+    await cockpit.press("escape")

@@ -143,3 +143,48 @@ async def test_replay_refuses_bad_files_with_a_clear_message(tmp_path: Path) -> 
     con.close()
     with pytest.raises(SessionFileError, match="newer"):
         ReplaySession.open(newer)
+
+
+async def test_stats_screen_in_a_replay_draws_the_equity(recorded: Path) -> None:
+    from textual.widgets import Sparkline
+
+    from cockpit.screens.stats import StatsScreen
+
+    app = ReplayApp(ReplayBackend(ReplaySession.open(recorded)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")
+        await wait_until(lambda: isinstance(app.screen, StatsScreen), within=10, what="the stats screen")
+        screen = app.screen
+        assert isinstance(screen, StatsScreen)
+        assert screen.report["fills"] == 2 and screen.report["rate_limited"] == 1
+        assert len(screen.query_one("#stats-equity", Sparkline).data or []) > 1
+        await pilot.press("escape")
+
+
+async def test_sessions_report_and_export_commands(recorded: Path, tmp_path: Path) -> None:
+    import orjson
+    import polars as pl
+
+    code, out, _ = await cockpit(tmp_path, "sessions", "--dir", str(recorded.parent), "--json")
+    assert code == 0
+    [row] = [r for r in orjson.loads(out) if r["path"] == str(recorded)]
+    assert row["fills"] == 2 and row["incidents"] >= 2
+
+    code, out, _ = await cockpit(tmp_path, "report", str(recorded), "--format", "md")
+    assert code == 0
+    for heading in ("Timeline", "Impact", "Resolution", "Root cause", "Lessons"):
+        assert heading.lower() in out.lower()
+    code, out, _ = await cockpit(tmp_path, "report", str(recorded), "--format", "json")
+    report = orjson.loads(out)
+    assert report["fills"] == 2 and report["rate_limited"] == 1
+    assert any(i["kind"] == "position.ghost" for i in report["incidents"])
+
+    out_dir = tmp_path / "parquet"
+    code, _, _ = await cockpit(tmp_path, "export", str(recorded), "--parquet", str(out_dir))
+    assert code == 0
+    assert pl.read_parquet(out_dir / "events.parquet").height == report["events"]
+    code, _, err = await cockpit(tmp_path, "export", str(recorded), "--parquet", str(out_dir))
+    assert code == 2 and "Traceback" not in err  # never overwrites
+
+    code, _, err = await cockpit(tmp_path, "report", str(tmp_path / "nothing.duckdb"))
+    assert code == 2 and "nothing.duckdb" in err

@@ -1,0 +1,70 @@
+"""The stats screen: the session's analytics (the same facts as `cockpit report`), with the equity drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, Sparkline, Static
+
+
+def session_stats(path: Path) -> tuple[dict[str, Any], list[float]]:
+    """The report facts and the equity curve of a session file (a closed file, a backup or a replay)."""
+    from cockpit.analytics import build_report, equity_curve, open_for_reading
+
+    report = build_report(path)
+    with open_for_reading(path) as session:
+        curve = equity_curve(session)
+    equity = [float(v) for v in curve.points["equity"].to_list()] if curve.points.height else []
+    return report, equity
+
+
+def _ms(value: Any) -> str:
+    return "—" if value is None else f"{value:.0f} ms"
+
+
+class StatsScreen(ModalScreen[None]):
+    BINDINGS = [("escape", "close", "Close"), ("a", "close", "Close")]
+
+    def __init__(self, report: dict[str, Any], equity: list[float], source: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.report = report
+        self.equity = equity
+        self.source = source
+
+    def compose(self) -> ComposeResult:
+        r = self.report
+        fill_rate = r.get("fill_rate")
+        drawdown = r.get("max_drawdown_pct")
+        lines = [
+            f"{r.get('start', '')} → {r.get('end', '')}  "
+            f"({r.get('duration_s', 0):.0f} s, {r.get('events', 0):,} events)",
+            f"fills {r.get('fills', 0)} · fill rate {'—' if fill_rate is None else f'{fill_rate:.0%}'} · "
+            f"max drawdown {'—' if drawdown is None else f'{drawdown:.2f}%'}",
+            f"order latency p50 {_ms(r.get('latency_p50_ms'))} · p95 {_ms(r.get('latency_p95_ms'))} · "
+            f"p99 {_ms(r.get('latency_p99_ms'))}",
+            f"429s {r.get('rate_limited', 0)} · bans {r.get('bans', 0)} · feed disconnects "
+            f"{len(r.get('feed_disconnects', []))} · downtime {r.get('downtime_s', 0):.0f} s",
+            f"kill switch episodes {len(r.get('kill_switch_episodes', []))} · "
+            f"incidents {len(r.get('incidents', []))}",
+        ]
+        rejections = r.get("rejections_by_reason") or {}
+        if rejections:
+            lines.append(
+                "rejections: " + "; ".join(f"{reason} ×{n}" for reason, n in list(rejections.items())[:4])
+            )
+        with Vertical(id="dialog", classes="stats"):
+            yield Label(f"Session stats — {self.source}", id="dialog-title")
+            yield Static("\n".join(lines), id="dialog-body")
+            yield Label("Equity", classes="chart-title")
+            yield Sparkline(self.equity or [0.0], id="stats-equity")
+            yield Static(
+                "Escape closes · `cockpit report SESSION --format md` writes the incident report",
+                id="dialog-hint",
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
