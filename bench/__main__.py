@@ -1,0 +1,84 @@
+"""`python -m bench [--quick]`: cockpit's figures beside the raw ceiling measured in the same run.
+
+Writes bench/results/latest.json and prints a short table. Not a test: CI runs only a smoke test of it.
+Sections not measured yet are written as null with a reason, never as made-up numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import flatten, replay_restore, store
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes at most")
+    parser.add_argument(
+        "--tiny", action="store_true", help="tiny sizes: checks the harness runs (smoke test)"
+    )
+    parser.add_argument("--out", default=str(RESULTS / "latest.json"), help="where to write the JSON")
+    args = parser.parse_args(argv)
+    size = "tiny" if args.tiny else "quick" if args.quick else "full"
+    work = Path(tempfile.mkdtemp(prefix="cockpit-bench-"))
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "size": size},
+        "store": store.run(work, size),
+        "restore": replay_restore.restore(work, size),
+        "replay": replay_restore.replay(work, size),
+        "flatten": asyncio.run(flatten.run(work, size)),
+        "ingest": {"ticks_per_s": None, "raw_ws_msgs_per_s": None, "note": "not measured yet"},
+        "ui": {"key_to_render_p99_ms": None, "ticks_per_s_during": None, "note": "not measured yet"},
+        "memory": {"rss_mb_peak": None, "note": "not measured yet"},
+    }
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    print(table(results))
+    print(f"\nwritten {out} ({results['seconds']} s)")
+    return 0
+
+
+def table(results: dict[str, Any]) -> str:
+    s, r, p, f = results["store"], results["restore"], results["replay"], results["flatten"]
+    rows = [
+        (
+            "tick persistence",
+            f"{s['tick_rows_per_s']:,.0f} rows/s",
+            f"raw {s['raw_rows_per_s']:,.0f}",
+            f"{s['tick_rows_per_s'] / s['raw_rows_per_s']:.2f}× (target ≥ 0.5×)",
+        ),
+        (
+            "critical commit p99",
+            f"{s['critical_commit_p99_ms']:.2f} ms",
+            f"raw {s['raw_commit_p99_ms']:.2f} ms",
+            f"{s['critical_commit_p99_ms'] / s['raw_commit_p99_ms']:.2f}× (target ≤ 2×)",
+        ),
+        ("restore", f"{r['seconds']:.3f} s", f"{r['events']:,} events", "target ≤ 1 s for 1 M"),
+        (
+            "replay scan",
+            f"{p['events_per_s']:,.0f} ev/s",
+            f"raw {p['raw_scan_rows_per_s']:,.0f} rows/s",
+            f"{p['events_per_s'] / p['raw_scan_rows_per_s']:.2f}× (target ≥ 0.2×)",
+        ),
+        ("flatten", f"{f['seconds_to_verified_flat']:.3f} s", f"{f['positions']} positions", "target ≤ 1 s"),
+    ]
+    width = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(width[i]) for i, cell in enumerate(row)) for row in rows)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The benchmark harness runs (tiny sizes) and writes every figure the issue names. Not a speed test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from bench.__main__ import main
+
+KEYS = {
+    "ingest": {"ticks_per_s", "raw_ws_msgs_per_s"},
+    "store": {"tick_rows_per_s", "raw_rows_per_s", "critical_commit_p99_ms", "raw_commit_p99_ms"},
+    "restore": {"events", "seconds"},
+    "replay": {"events_per_s", "raw_scan_rows_per_s"},
+    "flatten": {"positions", "seconds_to_verified_flat"},
+    "ui": {"key_to_render_p99_ms", "ticks_per_s_during"},
+    "memory": {"rss_mb_peak"},
+}
+
+
+def test_bench_harness_runs_on_tiny_inputs_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "latest.json"
+    assert main(["--tiny", "--out", str(out)]) == 0
+    results = orjson.loads(out.read_bytes())
+    for section, keys in KEYS.items():
+        assert keys <= set(results[section]), section
+    assert results["store"]["tick_rows_per_s"] > 0 and results["store"]["raw_rows_per_s"] > 0
+    assert results["restore"]["restored_seq"] == results["restore"]["events"]
+    assert results["flatten"]["verified"] is True
