@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Input
+from textual.worker import Worker, WorkerState
 
 from cockpit.backend import Backend, EngineBackend
 from cockpit.errors import CockpitError
@@ -153,6 +154,21 @@ class CockpitApp(App[int]):
             self.exit(exc.exit_code)
             return
         self.refresh_panes()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures land: never swallowed, always shown."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "engine":
+            self.error = (
+                error
+                if isinstance(error, CockpitError)
+                else CockpitError("the engine could not start", repr(error), "see the log and retry")
+            )
+            self.exit(self.error.exit_code)
+            return
+        self.notify(f"{type(error).__name__}: {error}", title="action failed", severity="error", timeout=10)
 
     async def stop_engine(self) -> None:
         if isinstance(self.backend, EngineBackend):

@@ -63,7 +63,8 @@ def ctl_command(args: argparse.Namespace) -> int:
             _confirm("RELEASE", "Release the kill switch (new risk becomes possible)", args.yes)
         payload = {"cmd": "kill_switch", "on": on}
     payload["by"] = "ctl"
-    reply = asyncio.run(request(path, payload))
+    wait_s = 900.0 if payload["cmd"] == "flatten" else 120.0  # flatten under rate limits can take minutes
+    reply = asyncio.run(request(path, payload, wait_s=wait_s))
     if not reply.get("ok"):
         raise CockpitError(
             str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")

@@ -404,7 +404,7 @@ def _position(state: State, e: Event) -> State:
             mark=state.marks.get(symbol, old.mark if old else None),
             leverage=int(p["leverage"]) if p.get("leverage") is not None else (old.leverage if old else None),
             liquidation=dec(p["liquidation"]) if p.get("liquidation") not in (None, "0") else None,
-            ghost=bool(p.get("ghost", e.kind == "position.ghost")),
+            ghost=bool(p.get("ghost", e.kind == "position.ghost" or (old is not None and old.ghost))),
             updated=e.ts,
         )
     counters = state.counters

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import Button, DataTable, Input
 
 from cockpit.app import CockpitApp
 from cockpit.backend import EngineBackend
@@ -100,8 +100,9 @@ async def test_r_reconciles_and_a_ghost_can_be_adopted(cockpit: Cockpit) -> None
     await cockpit.sim.inject({"kind": "ghost_position", "symbol": "ETHUSDT", "side": "long", "qty": "0.3"})
     await cockpit.press("r")
     screen = await cockpit.wait_screen(ReconcileScreen)
-    assert screen.result["ghosts"] == ["ETH/USDT:USDT"]
-    await cockpit.pilot.click("#adopt-0")
+    assert screen.result["ghosts_open"] == ["ETH/USDT:USDT"]
+    await wait_until(lambda: screen.query("#adopt-0"), what="the Adopt button")
+    screen.query_one("#adopt-0", Button).press()
     await wait_until(lambda: not cockpit.engine.state.positions["ETH/USDT:USDT"].ghost, what="adoption")
     assert cockpit.sim.state()["positions"][0]["qty"] == "0.3"  # adopting keeps the position open
 
@@ -109,8 +110,9 @@ async def test_r_reconciles_and_a_ghost_can_be_adopted(cockpit: Cockpit) -> None
 async def test_a_ghost_can_be_flattened_from_the_reconcile_dialog(cockpit: Cockpit) -> None:
     await cockpit.sim.inject({"kind": "ghost_position", "symbol": "SOLUSDT", "side": "short", "qty": "4"})
     await cockpit.press("r")
-    await cockpit.wait_screen(ReconcileScreen)
-    await cockpit.pilot.click("#flatten-0")
+    dialog = await cockpit.wait_screen(ReconcileScreen)
+    await wait_until(lambda: dialog.query("#flatten-0"), what="the Flatten button")
+    dialog.query_one("#flatten-0", Button).press()
     await cockpit.wait_screen(ConfirmScreen)
     await cockpit.press("f")
     await wait_until(lambda: cockpit.sim.state()["positions"] == [], within=10, what="flat at the exchange")

@@ -17,6 +17,7 @@ from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotic
 from cockpit.exchange.ratelimit import RateLimiter
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
 FAST = RetryPolicy(
@@ -133,8 +134,8 @@ async def test_ban_blocks_every_request_until_it_ends(sim: SimServer, gw: Harnes
     served_during_ban = sim.rest.requests_served
     assert gw.gateway.limiter.snapshot().banned_until is not None
     others = [asyncio.create_task(gw.gateway.fetch_time()) for _ in range(3)]
-    await asyncio.sleep(0.3)
-    assert gw.gateway.limiter.snapshot().queued == 4  # everyone waits; nobody hammers the exchange
+    await wait_until(lambda: gw.gateway.limiter.snapshot().queued == 4, what="all four to queue")
+    # everyone waits; nobody hammers the exchange
     assert sim.rest.requests_served == served_during_ban
     results = await asyncio.gather(first, *others)
     assert results[0]["USDT"]["total"] == 10_000.0
@@ -238,8 +239,7 @@ async def test_limiter_queues_requests_beyond_the_budget() -> None:
     assert limiter.snapshot().used == 10
     started = time.monotonic()
     waiter = asyncio.create_task(limiter.acquire(1))
-    await asyncio.sleep(0.05)
-    assert limiter.snapshot().queued == 1
+    await wait_until(lambda: limiter.snapshot().queued == 1, what="the request to queue")
     await waiter
     assert time.monotonic() - started >= 0.4
     assert limiter.snapshot().queued == 0

@@ -29,7 +29,7 @@ def backups_dir(session_file: Path) -> Path:
 
 
 def backup_path(session_file: Path, now: float) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
     return backups_dir(session_file) / f"{session_file.stem}-{stamp}.duckdb"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ from cockpit.errors import CockpitError
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
 
+log = logging.getLogger(__name__)
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
 READ_LIMIT = 1 << 20
 
@@ -104,6 +106,14 @@ class ControlServer:
                 "detail": str(exc),
                 "fix": "see `cockpit ctl --help`",
             }
+        except Exception as exc:  # the client always gets an answer
+            log.exception("control request failed")
+            return {
+                "ok": False,
+                "error": f"the engine failed: {type(exc).__name__}",
+                "detail": str(exc),
+                "fix": "see the engine's events and log",
+            }
         return {"ok": True, "result": result}
 
 
@@ -132,11 +142,24 @@ async def request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) ->
         writer.write(orjson.dumps(payload) + b"\n")
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), wait_s)
+    except TimeoutError:
+        raise CockpitError(
+            f"no answer within {wait_s:.0f} s",
+            f"{payload.get('cmd')} may still be running in the engine",
+            "check with `cockpit ctl --config F status` and the engine's events",
+        ) from None
+    except ValueError as exc:  # a reply line over the limit
+        raise CockpitError(
+            "the engine's answer could not be read", str(exc), "check the engine's log"
+        ) from None
     finally:
         writer.close()
     if not line:
         raise CockpitError(
             "the engine closed the control socket without answering", fix="check the engine's log"
         )
-    reply: dict[str, Any] = orjson.loads(line)
+    try:
+        reply: dict[str, Any] = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise CockpitError("the engine's answer is not JSON", str(exc), "check the engine's log") from None
     return reply

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from cockpit.domain import Event, Severity
+from cockpit.errors import CockpitError
 from cockpit.snapshot import state_to_json
 from cockpit.state import State, apply
 
@@ -36,7 +37,7 @@ class EventStore(Protocol):
     def put_snapshot(self, seq: int, ts: float, state_json: str) -> None: ...
 
 
-class StoreFailed(Exception):
+class StoreFailed(CockpitError):
     """The store could not commit an event after all its retries."""
 
 
@@ -101,7 +102,7 @@ class EventCore:
         event, _ = self._emit(kind, payload or {}, severity, source)
         if immediate:
             self._delivered_early.add(event.seq)
-            self._deliver(event)
+            self.deliver(event)
         return event
 
     async def record(
@@ -132,7 +133,7 @@ class EventCore:
         except Exception as exc:  # the store refuses writes: the operator must still see this event
             future = concurrent.futures.Future()
             future.set_exception(exc)
-            self._deliver(event)
+            self.deliver(event)
             self._fail(exc)
             return event, future
         self._pending.append((event, future))
@@ -159,9 +160,9 @@ class EventCore:
                 if event.seq in self._delivered_early:
                     self._delivered_early.discard(event.seq)
                     continue
-                self._deliver(event)
+                self.deliver(event)
 
-    def _deliver(self, event: Event) -> None:
+    def deliver(self, event: Event) -> None:
         for subscriber in list(self.subscribers):
             try:
                 subscriber(event)

@@ -85,6 +85,16 @@ async def retry(engine: Engine, letter_id: int, by: str) -> dict[str, Any]:
             f"remove it: cockpit dlq remove {letter_id}",
         )
     p = row.params
+    cid = p.get("client_order_id")
+    if row.error_type == "OrderOutcomeUnknown" and cid:
+        existing = await engine.gateway.fetch_order_by_client_id(str(p["symbol"]), str(cid))
+        if existing is not None:
+            await set_status(engine.store, letter_id, "removed")
+            raise ActionRefused(
+                f"dead letter {letter_id}: the order {cid} exists at the exchange after all",
+                f"status {existing.get('status')}; sending it again would double it",
+                "nothing was sent; the letter is marked removed — reconcile shows the fill",
+            )
     intent = OrderIntent(
         symbol=str(p["symbol"]),
         side=str(p["side"]),
@@ -94,7 +104,8 @@ async def retry(engine: Engine, letter_id: int, by: str) -> dict[str, Any]:
         reduce_only=bool(p.get("reduce_only", False)),
     )
     ack = await submit(engine, intent, source=f"dlq:{by}")
-    await set_status(engine.store, letter_id, "retried")
+    if ack is not None:
+        await set_status(engine.store, letter_id, "retried")
     return {
         "id": letter_id,
         "sent": ack is not None,

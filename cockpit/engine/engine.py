@@ -191,6 +191,7 @@ class Engine:
 
     async def stop(self) -> None:
         if self.stopping:
+            await self.stopped.wait()  # a stop is under way (e.g. after a store failure): let it finish
             return
         self.stopping = True
         for task in self.tasks:
@@ -245,6 +246,7 @@ class Engine:
     # ----- operator actions (keys, ctl and the command palette all end here) ------------------------
     async def control(self, request: dict[str, Any]) -> Any:
         from cockpit.engine import flatten, killswitch, reconcile
+        from cockpit.engine.killswitch import ActionRefused
         from cockpit.engine.status import status_of
 
         cmd = request.get("cmd")
@@ -257,6 +259,10 @@ class Engine:
         if cmd == "flatten":
             raw = request.get("symbols")
             symbols = None if raw is None else [self.resolve_symbol(str(s)) for s in raw]
+            if symbols == []:
+                raise ActionRefused(
+                    "flatten of an empty selection", fix="name symbols, or null for all positions"
+                )
             await self.record(
                 "operator.action",
                 {"action": "flatten", "symbols": symbols or "all", "by": by},
@@ -437,4 +443,6 @@ class Engine:
         from cockpit.engine.killswitch import engage_unpersisted
 
         engage_unpersisted(self, f"database failure: {exc}")
-        asyncio.get_running_loop().create_task(self.stop())
+        task = asyncio.get_running_loop().create_task(self.stop())
+        self.guard_tasks.add(task)
+        task.add_done_callback(self.guard_tasks.discard)

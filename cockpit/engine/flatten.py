@@ -29,7 +29,9 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
     async with engine.flatten_lock:
         gateway = engine.gateway
         remote = positions_from_exchange(await gateway.fetch_positions())
-        targets = sorted(symbols) if symbols else sorted(set(remote) | set(engine.state.positions))
+        targets = (
+            sorted(symbols) if symbols is not None else sorted(set(remote) | set(engine.state.positions))
+        )
         await engine.record(
             "flatten.started",
             {

@@ -90,5 +90,4 @@ def engage_unpersisted(engine: Engine, cause: str) -> None:
             "message": f"KILL SWITCH engaged: {cause} — the session file can no longer be written; stopping",
         },
     )
-    for subscriber in list(engine.core.subscribers):
-        subscriber(event)
+    engine.core.deliver(event)

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
 
 
-OVERLAP_MS = 5_000  # trade history is re-read this far back; known trade ids are skipped
+OVERLAP_MS = 5_000
+SETTLE_READS = 3  # extra position reads while a difference may be a fill still on its way
+SETTLE_S = 0.5  # trade history is re-read this far back; known trade ids are skipped
 
 
 async def reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
@@ -38,12 +40,24 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
     engine.emit("reconcile.started", {"trigger": trigger}, "info", "reconcile")
     gateway = engine.gateway
     remote_positions = positions_from_exchange(await gateway.fetch_positions())
-    remote_orders = await gateway.fetch_open_orders()
     emit_balance(engine, await gateway.fetch_balance())
 
     recovered = await _recover_fills(engine, remote_positions)
+    # Compare only once the exchange's answer and the user stream agree: a fill in flight during this pass
+    # shows up on one side before the other. Re-read until two reads agree or the local state catches up.
+    for _ in range(SETTLE_READS):
+        if not _unexplained(engine, remote_positions, recovered, trigger):
+            break
+        await asyncio.sleep(SETTLE_S)
+        again = positions_from_exchange(await gateway.fetch_positions())
+        stable = again == remote_positions
+        remote_positions = again
+        if stable:  # two reads agree and the stream had its time: what is left is a real difference
+            break
+    orders_read_at = time.time()
+    remote_orders = await gateway.fetch_open_orders()
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
-    added, removed = _orders(engine, remote_orders)
+    added, removed = _orders(engine, remote_orders, orders_read_at)
 
     result: dict[str, Any] = {
         "trigger": trigger,
@@ -55,6 +69,8 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
         "corrected": corrected,
         "orders_added": added,
         "orders_removed": removed,
+        # every position still flagged, whether this pass or an earlier one found it: each needs a decision
+        "ghosts_open": sorted(s for s, pos in engine.state.positions.items() if pos.ghost),
         "seconds": round(time.monotonic() - started, 3),
         "through_ms": through_ms,
     }
@@ -113,6 +129,29 @@ def state_start_ms(engine: Engine) -> float:
     """Where a restored session's trade history starts: its first event, else the engine start."""
     first = engine.store.read_events(after_seq=0, limit=1)
     return (first[0].ts if first else engine.started_at) * 1000
+
+
+def _unexplained(
+    engine: Engine,
+    remote: dict[str, dict[str, Any]],
+    recovered: dict[str, list[dict[str, Any]]],
+    trigger: str,
+) -> list[str]:
+    """Symbols whose exchange quantity neither the local state nor the recovered fills explain."""
+    if trigger == "startup" and engine.new_session:
+        return []
+    out = []
+    for symbol in set(remote) | set(engine.state.positions):
+        local = engine.state.positions.get(symbol)
+        local_qty = local.qty if local else Decimal(0)
+        remote_qty = remote[symbol]["qty"] if symbol in remote else Decimal(0)
+        explained = sum(
+            (dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in recovered.get(symbol, [])),
+            Decimal(0),
+        )
+        if local_qty != remote_qty and local_qty + explained != remote_qty:
+            out.append(symbol)
+    return out
 
 
 def _positions(
@@ -178,7 +217,7 @@ def _positions(
     return matched, ghosts, adopted, corrected
 
 
-def _orders(engine: Engine, remote_orders: list[dict[str, Any]]) -> tuple[int, int]:
+def _orders(engine: Engine, remote_orders: list[dict[str, Any]], read_at: float) -> tuple[int, int]:
     state = engine.state
     remote_by_cid = {str(o.get("clientOrderId") or o.get("id")): o for o in remote_orders}
     added = removed = 0
@@ -206,7 +245,8 @@ def _orders(engine: Engine, remote_orders: list[dict[str, Any]]) -> tuple[int, i
             "reconcile",
         )
     for cid, order in state.orders.items():
-        if cid in remote_by_cid or order.status == "submitted":
+        if cid in remote_by_cid or order.status == "submitted" or order.updated >= read_at - 1.0:
+            # still at the exchange, not sent yet, or changed while we were reading: not "gone"
             continue
         removed += 1
         engine.emit(

@@ -11,11 +11,8 @@ from cockpit.errors import CockpitError
 from cockpit.store import companions, verify
 
 
-def swap_in_backup(session_file: Path, backup: Path, kept_as: str = "replaced") -> Path | None:
-    """Verify `backup`, move the session (and its WAL files) aside as `<file>.<kept_as>-<UTC stamp>`, and put
-    a copy of the backup in its place. Returns where the old file went (None if there was none).
-
-    The engine on `session_file` must be stopped first."""
+def check_backup(backup: Path) -> None:
+    """Refuse a backup that does not verify (every column read, the hash chain checked)."""
     report = verify(backup)
     if not report.ok:
         raise CockpitError(
@@ -23,6 +20,14 @@ def swap_in_backup(session_file: Path, backup: Path, kept_as: str = "replaced") 
             "; ".join(report.problems.values()),
             "pick another backup (the list shows which are verified)",
         )
+
+
+def swap_in_backup(session_file: Path, backup: Path, kept_as: str = "replaced") -> Path | None:
+    """Verify `backup`, move the session (and its WAL files) aside as `<file>.<kept_as>-<UTC stamp>`, and put
+    a copy of the backup in its place. Returns where the old file went (None if there was none).
+
+    The engine on `session_file` must be stopped first."""
+    check_backup(backup)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     staging = session_file.with_name(session_file.name + ".restoring")
     shutil.copyfile(backup, staging)

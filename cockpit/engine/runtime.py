@@ -90,20 +90,23 @@ class DeadLetterRecorder:
 
 
 async def build_engine(spec: RunSpec) -> Engine:
-    session_file = spec.session_file
-    store = SessionStore.open(
-        session_file,
-        meta={"exchange": spec.config.exchange.id, "mode": spec.options.mode},
-        **spec.store_options,
-    )
-    recorder = DeadLetterRecorder(store)
-    client = make_ccxt_client(
+    client = make_ccxt_client(  # first: an unsupported exchange fails before the session file is opened
         spec.config.exchange.id,
         spec.credentials.api_key,
         spec.credentials.api_secret,
         base_url=spec.config.exchange.base_url,
         testnet=spec.config.exchange.testnet,
     )
+    try:
+        store = SessionStore.open(
+            spec.session_file,
+            meta={"exchange": spec.config.exchange.id, "mode": spec.options.mode},
+            **spec.store_options,
+        )
+    except BaseException:
+        await client.close()
+        raise
+    recorder = DeadLetterRecorder(store)
     gateway = ExchangeGateway(client, dead_letters=recorder)
     engine = Engine(spec.config, gateway, store, ws_base_for(spec.config), spec.options)
     recorder.engine = engine
@@ -154,11 +157,16 @@ class Runtime:
 
     async def restore(self, backup: Path) -> Engine:
         """Stop, swap the verified backup in (the current file kept aside), start again and reconcile."""
-        from cockpit.engine.restore import swap_in_backup
+        from cockpit.engine.restore import check_backup, swap_in_backup
 
         session_file = self.spec.session_file
+        check_backup(backup)  # a bad backup is refused while the engine still runs
         await self.stop()
-        aside = swap_in_backup(session_file, backup)
+        try:
+            aside = swap_in_backup(session_file, backup)
+        except BaseException:
+            await self.start()  # the session file was not replaced: carry on watching the account
+            raise
         engine = await self.start()
         engine.emit(
             "db.restored",
@@ -185,9 +193,13 @@ class Runtime:
         with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
             if orjson.loads(pointer.read_bytes()).get("pid") == os.getpid():
                 pointer.unlink()
-        await engine.stop()
-        await engine.gateway.close()
-        engine.store.close()
+        try:
+            await engine.stop()
+        finally:
+            try:
+                await engine.gateway.close()
+            finally:
+                engine.store.close()
 
 
 async def run(

@@ -153,6 +153,7 @@ async def order_ttl_loop(engine: Engine) -> None:
     while True:
         await asyncio.sleep(min(1.0, engine.options.order_ttl_s / 2))
         now = time.time()
+        asked &= set(engine.state.orders)  # forget orders that are closed
         for order in list(engine.state.orders.values()):
             if order.origin != "cockpit" or order.status != "partially_filled" or order.order_id is None:
                 continue
@@ -161,7 +162,8 @@ async def order_ttl_loop(engine: Engine) -> None:
             asked.add(order.client_order_id)
             try:
                 await engine.gateway.cancel_order(order.order_id, order.symbol)
-            except GatewayError as exc:  # filled or gone meanwhile: the next reconcile settles it
+            except GatewayError as exc:  # rate-limited, filled or gone: try again next time round
+                asked.discard(order.client_order_id)
                 engine.emit(
                     "alert",
                     {"message": f"TTL cancel of {order.client_order_id} failed: {exc.detail}"},
@@ -202,7 +204,7 @@ async def ratelimit_loop(engine: Engine) -> None:
     while True:
         snap = engine.gateway.limiter.snapshot()
         key = (
-            snap.used // 24,
+            snap.used * 100 // max(1, snap.limit),
             snap.queued,
             snap.rejected_recent,
             snap.cooldown_until is not None,

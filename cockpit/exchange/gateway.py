@@ -189,7 +189,10 @@ class ExchangeGateway:
         except answers:
             raise
         except Exception as exc:
-            raise self._give_up(op, exc, attempts, {"args": [str(a) for a in args]}) from exc
+            params = (
+                {} if op == "listen_key" else {"args": [str(a) for a in args]}
+            )  # a listen key is a secret
+            raise self._give_up(op, exc, attempts, params) from exc
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     async def _once(
@@ -502,7 +505,7 @@ def _ack(raw: dict[str, Any], cid: str, amount: Decimal, intent: OrderIntent, re
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc)
+    text = re.sub(r"\?\S*", "?…", str(exc))  # ccxt puts signed URLs in some messages: keep no query string
     match = re.search(r'"msg":"([^"]*)"', text)
     return match.group(1) if match else (text[:300] or type(exc).__name__)
 

@@ -38,7 +38,7 @@ class ReconcileScreen(ModalScreen[tuple[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         r = self.result
-        ghosts: list[str] = list(r.get("ghosts", []))
+        ghosts: list[str] = list(r.get("ghosts_open", r.get("ghosts", [])))
         with Vertical(id="dialog", classes="reconcile"):
             yield Label("Reconcile: the exchange is the source of truth", id="dialog-title")
             lines = [
@@ -54,7 +54,9 @@ class ReconcileScreen(ModalScreen[tuple[str, str] | None]):
                 f"adopted (open before the session): {', '.join(r.get('adopted', [])) or 'none'}",
                 f"orders only at the exchange: {r.get('orders_added', 0)}  ·  only here, closed: "
                 f"{r.get('orders_removed', 0)}",
-                f"GHOSTS: {len(ghosts)}" if ghosts else "ghosts: none",
+                f"GHOSTS: {len(ghosts)} (found now: {len(r.get('ghosts', []))})"
+                if ghosts
+                else "ghosts: none",
             ]
             yield Static("\n".join(lines), id="dialog-body")
             for index, symbol in enumerate(ghosts):
@@ -67,7 +69,7 @@ class ReconcileScreen(ModalScreen[tuple[str, str] | None]):
     @on(Button.Pressed)
     def _choice(self, event: Button.Pressed) -> None:
         action, _, index = (event.button.id or "").partition("-")
-        ghosts = list(self.result.get("ghosts", []))
+        ghosts = list(self.result.get("ghosts_open", self.result.get("ghosts", [])))
         self.dismiss((action, ghosts[int(index)]))
 
     def action_close(self) -> None:

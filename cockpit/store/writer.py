@@ -254,6 +254,8 @@ class SessionStore:
     def close(self) -> None:
         """Write the queue, CHECKPOINT and close the file. Does not raise for a failed store (see stats)."""
         with self._cond:
+            if self._closed:
+                return
             if self._closing:
                 thread = self._thread
             else:
