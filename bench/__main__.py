@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench import flatten, replay_restore, store
+from bench import flatten, ingest, replay_restore, store
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "restore": replay_restore.restore(work, size),
         "replay": replay_restore.replay(work, size),
         "flatten": asyncio.run(flatten.run(work, size)),
-        "ingest": {"ticks_per_s": None, "raw_ws_msgs_per_s": None, "note": "not measured yet"},
+        "ingest": ingest.run(work, size),
         "ui": {"key_to_render_p99_ms": None, "ticks_per_s_during": None, "note": "not measured yet"},
         "memory": {"rss_mb_peak": None, "note": "not measured yet"},
     }
@@ -54,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(results: dict[str, Any]) -> str:
     s, r, p, f = results["store"], results["restore"], results["replay"], results["flatten"]
+    i = results["ingest"]
     rows = [
+        (
+            "ingest",
+            f"{i['ticks_per_s']:,.0f} ticks/s",
+            f"raw {i['raw_ws_msgs_per_s']:,.0f} msg/s",
+            f"{i['ticks_per_s'] / i['raw_ws_msgs_per_s']:.2f}× (target ≥ 0.5×)",
+        ),
         (
             "tick persistence",
             f"{s['tick_rows_per_s']:,.0f} rows/s",

@@ -84,6 +84,7 @@ class SimServer:
         app.router.add_delete("/_sim/faults", self._delete_faults)
         app.router.add_get("/_sim/faults", self._get_faults)
         app.router.add_get("/_sim/state", self._get_state)
+        app.router.add_post("/_sim/firehose", self._post_firehose)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -250,6 +251,34 @@ class SimServer:
 
     async def _get_faults(self, request: web.Request) -> web.Response:
         return web.json_response({"faults": self.faults.to_json(), "injected": self.injected})
+
+    async def _post_firehose(self, request: web.Request) -> web.Response:
+        """`{"symbol": "BTCUSDT", "count": N}`: N bookTicker frames to its subscribers, flat out."""
+        try:
+            spec = orjson.loads(await request.read())
+            symbol, count = str(spec["symbol"]).upper(), int(spec["count"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return web.json_response({"error": f"firehose needs {{symbol, count}}: {exc}"}, status=400)
+        if symbol not in self.specs:
+            return web.json_response({"error": f"symbol {symbol!r} is not listed"}, status=400)
+        bid, ask = self.prices.bid_ask(symbol)
+        now = self.clock.now_ms()
+        frames = [
+            {
+                "e": "bookTicker",
+                "u": i,
+                "E": now + i,
+                "T": now + i,
+                "s": symbol,
+                "b": fmt(bid),
+                "B": "10",
+                "a": fmt(ask),
+                "A": "10",
+            }
+            for i in range(1000)
+        ]
+        sent = await self.hub.blast(symbol.lower() + "@bookTicker", frames, count)
+        return web.json_response({"sent": sent})
 
     async def _get_state(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(self.state()), content_type="application/json")

@@ -61,6 +61,20 @@ class StreamHub:
             payload = payload or orjson.dumps(event)
             self._enqueue(conn, payload)
 
+    async def blast(self, stream: str, frames: list[dict[str, Any]], count: int) -> int:
+        """Send `count` frames (cycling `frames`) to every subscriber of `stream` as fast as the sockets take
+        them, bypassing the paced queue: the firehose for throughput benchmarks."""
+        targets = [c for c in self.connections if stream in c.streams]
+        raw = [orjson.dumps(f).decode() for f in frames]
+        wrapped = [orjson.dumps({"stream": stream, "data": f}).decode() for f in frames]
+        sent = 0
+        for conn in targets:
+            texts = wrapped if conn.combined else raw
+            for i in range(count):
+                await conn.ws.send_str(texts[i % len(texts)])
+            sent += count
+        return sent
+
     def has_subscribers(self, stream: str) -> bool:
         return any(stream in c.streams for c in self.connections)
 
