@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench import flatten, ingest, replay_restore, store
+from bench import flatten, ingest, memory, replay_restore, store
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "flatten": asyncio.run(flatten.run(work, size)),
         "ingest": ingest.run(work, size),
         "ui": {"key_to_render_p99_ms": None, "ticks_per_s_during": None, "note": "not measured yet"},
-        "memory": {"rss_mb_peak": None, "note": "not measured yet"},
+        "memory": memory.run(work, size),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     out = Path(args.out)
