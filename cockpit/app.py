@@ -16,6 +16,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
@@ -121,7 +122,7 @@ class CockpitApp(App[int]):
         self.positions_pane.focus()
         if isinstance(self.backend, EngineBackend):
             self._start_engine()
-        self.set_interval(REFRESH_S, self.refresh_panes)
+        self.refresh_timer = self.set_interval(REFRESH_S, self.refresh_panes)
         self.refresh_panes()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -140,6 +141,7 @@ class CockpitApp(App[int]):
         save_theme(theme)
 
     async def on_unmount(self) -> None:
+        self.refresh_timer.stop()  # the panes are being torn down: nothing repaints them any more
         await self.stop_engine()  # however the app ends, the engine stops cleanly
 
     # ----- the engine -----------------------------------------------------------------------------
@@ -175,7 +177,15 @@ class CockpitApp(App[int]):
             await self.backend.stop()
 
     def refresh_panes(self) -> None:
+        try:
+            self._repaint()
+        except NoMatches:  # a pane is being torn down (the app is closing): nothing to paint
+            return
+
+    def _repaint(self) -> None:
         """Repaint from the latest State: the one place panes are updated (bounded, coalesced)."""
+        if not self.header_pane.is_attached:  # shutting down: the panes are gone
+            return
         state = self.backend.state
         telemetry = self.backend.telemetry()
         now = telemetry.now or time.time()
