@@ -7,13 +7,26 @@ the last snapshot, replay applies stored events at a chosen speed. Nothing here 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from cockpit.domain import Event, dec
 
 ZERO = Decimal(0)
+
+T = TypeVar("T")
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """`dataclasses.replace` for the frozen, slotted value types here, without re-running `__init__`: the
+    fold's hot path (replace was 80 % of `apply`'s time). Fields are copied slot by slot."""
+    new = object.__new__(type(obj))
+    for name in type(obj).__slots__:  # type: ignore[attr-defined]
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
+
+
 ALERTS_KEPT = 200
 TRADE_IDS_KEPT = 5000
 HEALTH_ITEMS = ("exchange", "feed", "user_stream", "database", "clock")
@@ -203,8 +216,8 @@ def apply(state: State, event: Event) -> State:
         new = handler(state, event) if handler is not None else state
     if event.severity != "info":
         alert = Alert(event.seq, event.ts, event.kind, event.severity, _message(event))
-        new = replace(new, alerts=(*new.alerts[-(ALERTS_KEPT - 1) :], alert))
-    return replace(new, seq=event.seq, ts=event.ts)
+        new = evolve(new, alerts=(*new.alerts[-(ALERTS_KEPT - 1) :], alert))
+    return evolve(new, seq=event.seq, ts=event.ts)
 
 
 def fold(events: Any, state: State | None = None) -> State:
@@ -222,7 +235,7 @@ def _message(event: Event) -> str:
 def _health(state: State, item: str, status: str, detail: str, ts: float) -> State:
     current = state.health.get(item)
     since = current.since if current is not None and current.status == status else ts
-    return replace(state, health={**state.health, item: HealthItem(status, detail, since)})
+    return evolve(state, health={**state.health, item: HealthItem(status, detail, since)})
 
 
 def _revalue(state: State) -> State:
@@ -232,13 +245,13 @@ def _revalue(state: State) -> State:
     equity = state.wallet + state.unrealized
     peak = equity if state.peak_equity is None else max(state.peak_equity, equity)
     drawdown = (peak - equity) / peak * 100 if peak > 0 else ZERO
-    return replace(state, equity=equity, peak_equity=peak, drawdown_pct=drawdown)
+    return evolve(state, equity=equity, peak_equity=peak, drawdown_pct=drawdown)
 
 
 # ----- handlers ---------------------------------------------------------------------------------------
 def _session_started(state: State, e: Event) -> State:
     p = e.payload
-    return replace(
+    return evolve(
         state,
         mode=str(p.get("mode", state.mode)),
         exchange=str(p.get("exchange", state.exchange)),
@@ -262,8 +275,8 @@ def _stream(state: State, e: Event) -> State:
         since=e.ts,
     )
     if e.kind == "feed.disconnected" and p.get("final"):
-        status = replace(status, state="disconnected")
-    state = replace(state, streams={**state.streams, name: status})
+        status = evolve(status, state="disconnected")
+    state = evolve(state, streams={**state.streams, name: status})
     item = "user_stream" if name == "user" else "feed"
     streams = [s for n, s in state.streams.items() if (n == "user") == (item == "user_stream")]
     worst = next((s for s in streams if s.state != "connected"), None)
@@ -281,11 +294,11 @@ def _stream(state: State, e: Event) -> State:
 def _marks(state: State, e: Event) -> State:
     marks = {**state.marks, **{s: dec(v) for s, v in e.payload.get("marks", {}).items()}}
     positions = {
-        s: replace(p, mark=marks[s]) if s in marks and p.mark != marks[s] else p
+        s: evolve(p, mark=marks[s]) if s in marks and p.mark != marks[s] else p
         for s, p in state.positions.items()
     }
     return _revalue(
-        replace(state, marks=marks, positions=positions, marks_source=str(e.payload.get("source", "ws")))
+        evolve(state, marks=marks, positions=positions, marks_source=str(e.payload.get("source", "ws")))
     )
 
 
@@ -318,7 +331,7 @@ def _rate_limit(state: State, e: Event) -> State:
         cooldown_until=p.get("cooldown_until"),
         banned_until=p.get("banned_until"),
     )
-    return replace(state, rate_limit=view)
+    return evolve(state, rate_limit=view)
 
 
 def _order_from(p: Mapping[str, Any], ts: float, existing: Order | None) -> Order:
@@ -332,7 +345,7 @@ def _order_from(p: Mapping[str, Any], ts: float, existing: Order | None) -> Orde
         origin=str(p.get("origin", "cockpit")),
         created=ts,
     )
-    return replace(
+    return evolve(
         base,
         order_id=str(p["order_id"]) if p.get("order_id") is not None else base.order_id,
         amount=dec(p["amount"]) if p.get("amount") is not None else base.amount,
@@ -345,14 +358,14 @@ def _order_from(p: Mapping[str, Any], ts: float, existing: Order | None) -> Orde
 
 def _order_submitted(state: State, e: Event) -> State:
     order = _order_from(e.payload, e.ts, None)
-    counters = replace(state.counters, orders_submitted=state.counters.orders_submitted + 1)
-    return replace(state, orders={**state.orders, order.client_order_id: order}, counters=counters)
+    counters = evolve(state.counters, orders_submitted=state.counters.orders_submitted + 1)
+    return evolve(state, orders={**state.orders, order.client_order_id: order}, counters=counters)
 
 
 def _order_accepted(state: State, e: Event) -> State:
     cid = str(e.payload["client_order_id"])
-    order = replace(_order_from(e.payload, e.ts, state.orders.get(cid)), status="open")
-    return replace(state, orders={**state.orders, cid: order})
+    order = evolve(_order_from(e.payload, e.ts, state.orders.get(cid)), status="open")
+    return evolve(state, orders={**state.orders, cid: order})
 
 
 def _order_fill(state: State, e: Event) -> State:
@@ -363,29 +376,29 @@ def _order_fill(state: State, e: Event) -> State:
     trade_id = p.get("trade_id")
     trade_ids = state.trade_ids
     if trade_id is not None:
-        counters = replace(counters, fills=counters.fills + 1)
+        counters = evolve(counters, fills=counters.fills + 1)
         trade_ids = (*trade_ids[-(TRADE_IDS_KEPT - 1) :], str(trade_id))
     orders = dict(state.orders)
     if e.kind == "order.filled":
         orders.pop(cid, None)
         if order.origin == "cockpit":
-            counters = replace(counters, orders_filled=counters.orders_filled + 1)
+            counters = evolve(counters, orders_filled=counters.orders_filled + 1)
     else:
-        orders[cid] = replace(order, status="partially_filled")
-        counters = replace(counters, partial_fills=counters.partial_fills + 1)
-    return replace(state, orders=orders, counters=counters, trade_ids=trade_ids)
+        orders[cid] = evolve(order, status="partially_filled")
+        counters = evolve(counters, partial_fills=counters.partial_fills + 1)
+    return evolve(state, orders=orders, counters=counters, trade_ids=trade_ids)
 
 
 def _order_rejected(state: State, e: Event) -> State:
     orders = {k: v for k, v in state.orders.items() if k != e.payload.get("client_order_id")}
-    counters = replace(state.counters, orders_rejected=state.counters.orders_rejected + 1)
-    return replace(state, orders=orders, counters=counters)
+    counters = evolve(state.counters, orders_rejected=state.counters.orders_rejected + 1)
+    return evolve(state, orders=orders, counters=counters)
 
 
 def _order_canceled(state: State, e: Event) -> State:
     orders = {k: v for k, v in state.orders.items() if k != e.payload.get("client_order_id")}
-    counters = replace(state.counters, orders_canceled=state.counters.orders_canceled + 1)
-    return replace(state, orders=orders, counters=counters)
+    counters = evolve(state.counters, orders_canceled=state.counters.orders_canceled + 1)
+    return evolve(state, orders=orders, counters=counters)
 
 
 def _position(state: State, e: Event) -> State:
@@ -409,15 +422,15 @@ def _position(state: State, e: Event) -> State:
         )
     counters = state.counters
     if e.kind == "position.ghost":
-        counters = replace(counters, ghosts=counters.ghosts + 1)
-    return _revalue(replace(state, positions=positions, counters=counters))
+        counters = evolve(counters, ghosts=counters.ghosts + 1)
+    return _revalue(evolve(state, positions=positions, counters=counters))
 
 
 def _balance(state: State, e: Event) -> State:
     p = e.payload
     wallet = dec(p["wallet"]) if p.get("wallet") is not None else state.wallet
     available = dec(p["available"]) if p.get("available") is not None else state.available
-    return _revalue(replace(state, wallet=wallet, available=available))
+    return _revalue(evolve(state, wallet=wallet, available=available))
 
 
 def _reconcile_done(state: State, e: Event) -> State:
@@ -432,28 +445,28 @@ def _reconcile_done(state: State, e: Event) -> State:
         orders_added=int(p.get("orders_added", 0)),
         orders_removed=int(p.get("orders_removed", 0)),
     )
-    counters = replace(state.counters, reconciles=state.counters.reconciles + 1)
+    counters = evolve(state.counters, reconciles=state.counters.reconciles + 1)
     through = max(state.reconciled_through_ms, int(p.get("through_ms", 0)))
-    return replace(state, last_reconcile=summary, counters=counters, reconciled_through_ms=through)
+    return evolve(state, last_reconcile=summary, counters=counters, reconciled_through_ms=through)
 
 
 def _kill_engaged(state: State, e: Event) -> State:
     p = e.payload
     ks = KillSwitch(True, str(p.get("cause", "")), str(p.get("by", e.source)), e.ts)
-    return replace(state, kill_switch=ks)
+    return evolve(state, kill_switch=ks)
 
 
 def _kill_released(state: State, e: Event) -> State:
-    return replace(state, kill_switch=KillSwitch(False, "", str(e.payload.get("by", e.source)), e.ts))
+    return evolve(state, kill_switch=KillSwitch(False, "", str(e.payload.get("by", e.source)), e.ts))
 
 
 def _flatten_started(state: State, e: Event) -> State:
     symbols = tuple(str(s) for s in e.payload.get("symbols", ()))
-    return replace(state, flattening=symbols, last_flatten_verified=None)
+    return evolve(state, flattening=symbols, last_flatten_verified=None)
 
 
 def _flatten_done(state: State, e: Event) -> State:
-    return replace(state, flattening=(), last_flatten_verified=bool(e.payload.get("verified", False)))
+    return evolve(state, flattening=(), last_flatten_verified=bool(e.payload.get("verified", False)))
 
 
 def _clock(state: State, e: Event) -> State:
@@ -461,11 +474,11 @@ def _clock(state: State, e: Event) -> State:
     offset = float(p.get("offset_ms", 0.0))
     status = str(p.get("status", "ok"))
     detail = f"offset {offset:+.0f} ms" if status != "ok" else ""
-    return _health(replace(state, clock_offset_ms=offset), "clock", status, detail, e.ts)
+    return _health(evolve(state, clock_offset_ms=offset), "clock", status, detail, e.ts)
 
 
 def _drawdown_band(state: State, e: Event) -> State:
-    return replace(state, drawdown_band=str(e.payload.get("band", state.drawdown_band)))
+    return evolve(state, drawdown_band=str(e.payload.get("band", state.drawdown_band)))
 
 
 def _health_changed(state: State, e: Event) -> State:
@@ -481,7 +494,7 @@ def _db(state: State, e: Event) -> State:
 
 
 def _dlq(state: State, e: Event) -> State:
-    return replace(state, counters=replace(state.counters, dead_letters=state.counters.dead_letters + 1))
+    return evolve(state, counters=evolve(state.counters, dead_letters=state.counters.dead_letters + 1))
 
 
 HANDLERS: dict[str, Handler] = {
