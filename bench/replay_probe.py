@@ -12,47 +12,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.replay_restore import synthetic_event
 from cockpit.domain import Event
 from cockpit.replay import ReplaySession
 from cockpit.snapshot import state_to_json
 from cockpit.state import State, apply
 from cockpit.store import SessionStore
 
-SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
-
 
 def synthetic(n: int) -> list[Event]:
-    events: list[Event] = [Event(1, 1.79e9, "balance.updated", "info", "exchange", {"wallet": "10000"})]
-    for seq in range(2, n + 1):
-        ts = 1.79e9 + seq * 0.01
-        if seq % 50 == 0:
-            symbol = SYMBOLS[seq % 3]
-            events.append(
-                Event(
-                    seq,
-                    ts,
-                    "position.changed",
-                    "info",
-                    "user_stream",
-                    {"symbol": symbol, "qty": str((seq % 7) - 3), "entry": "100.5"},
-                )
-            )
-        elif seq % 997 == 0:
-            events.append(
-                Event(seq, ts, "feed.stale", "warning", "feed", {"stream": "market", "silent_s": 6.0})
-            )
-        else:
-            events.append(
-                Event(
-                    seq,
-                    ts,
-                    "market.marks",
-                    "info",
-                    "feed",
-                    {"marks": {s: f"{100 + (seq % 1000) / 100:.2f}" for s in SYMBOLS}},
-                )
-            )
-    return events
+    return [synthetic_event(seq) for seq in range(1, n + 1)]
 
 
 def main() -> None:

@@ -27,6 +27,20 @@ def evolve(obj: T, **changes: Any) -> T:
     return new
 
 
+DRAWDOWN_BANDS = ("green", "yellow", "orange", "red")
+
+
+def band_of(drawdown_pct: float) -> str:
+    """green < 3 %, yellow 3–5 %, orange 5–7 %, red > 7 %."""
+    if drawdown_pct < 3:
+        return "green"
+    if drawdown_pct < 5:
+        return "yellow"
+    if drawdown_pct <= 7:
+        return "orange"
+    return "red"
+
+
 ALERTS_KEPT = 200
 TRADE_IDS_KEPT = 5000
 HEALTH_ITEMS = ("exchange", "feed", "user_stream", "database", "clock")

@@ -10,23 +10,12 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
-from cockpit.state import State
+from cockpit.state import DRAWDOWN_BANDS, State, band_of
 from widgets._lines import StatusLine
 from widgets.format import fmt_money, fmt_pct
 
 HISTORY = 600
-BANDS = ("green", "yellow", "orange", "red")
-
-
-def band_of(drawdown_pct: float) -> str:
-    """green < 3 %, yellow 3–5 %, orange 5–7 %, red > 7 %."""
-    if drawdown_pct < 3:
-        return "green"
-    if drawdown_pct < 5:
-        return "yellow"
-    if drawdown_pct <= 7:
-        return "orange"
-    return "red"
+BANDS = DRAWDOWN_BANDS
 
 
 def drawdowns(equity: Iterable[float]) -> list[float]:

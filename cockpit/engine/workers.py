@@ -12,25 +12,18 @@ from cockpit.domain import Severity
 from cockpit.engine import account, backups, market, reconcile
 from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError
+from cockpit.state import band_of
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
 
-BANDS: tuple[tuple[float, str], ...] = ((3.0, "green"), (5.0, "yellow"), (7.0, "orange"))
+
 BAND_SEVERITY: dict[str, Severity] = {
     "green": "info",
     "yellow": "info",
     "orange": "warning",
     "red": "critical",
 }
-
-
-def band_of(drawdown_pct: float) -> str:
-    """green < 3 %, yellow 3–5 %, orange 5–7 %, red > 7 %."""
-    for limit, band in BANDS:
-        if drawdown_pct < limit:
-            return band
-    return "red"
 
 
 def all(engine: Engine) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # noqa: A001 - the engine's list
