@@ -19,7 +19,7 @@ from cockpit.domain import Event, Telemetry
 from cockpit.engine.backups import BackupInfo
 from cockpit.errors import CockpitError
 from cockpit.snapshot import state_from_json
-from cockpit.state import State, apply
+from cockpit.state import State, fold
 from cockpit.store import DeadLetterRow, SessionFileError
 from cockpit.store.files import check_duckdb_magic
 from cockpit.store.schema import check_session, read_meta
@@ -123,7 +123,11 @@ class ReplaySession:
             "WHERE seq > ? AND seq <= ? ORDER BY seq",
             [after, upto],
         ).fetchall()
-        return [Event(int(r[0]), float(r[1]), str(r[2]), r[3], str(r[4]), orjson.loads(r[5])) for r in rows]
+        loads = orjson.loads
+        return [
+            Event(seq, ts, kind, severity, source, loads(payload))
+            for seq, ts, kind, severity, source, payload in rows
+        ]
 
     def snapshot(self, seq: int) -> State:
         (text,) = self.con.execute("SELECT state FROM snapshots WHERE seq = ?", [seq]).fetchall()[0]
@@ -133,11 +137,13 @@ class ReplaySession:
         """Apply the next `count` events; returns them."""
         end = min(self.total, self.position + count)
         applied = self.events_between(self.position, end)
-        state = self.state
-        for event in applied:
-            state = apply(state, event)
-            if event.seq % CHECKPOINT_EVERY == 0:
-                self._checkpoints[event.seq] = state
+        state, start = self.state, 0
+        while start < len(applied):  # folded in pieces that end at each checkpoint
+            stop = start + (-applied[start].seq) % CHECKPOINT_EVERY + 1
+            state = fold(applied[start:stop], state)
+            if state.seq % CHECKPOINT_EVERY == 0:
+                self._checkpoints[state.seq] = state
+            start = stop
         self.state = state
         self.position = end
         return applied
