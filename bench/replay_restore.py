@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 
 from cockpit.domain import Event
-from cockpit.replay import ReplaySession
+from cockpit.replay import ReplaySession, gc_paused
 from cockpit.snapshot import state_from_json, state_to_json
 from cockpit.state import State, apply, fold
 from cockpit.store import GENESIS, SessionStore, event_hash, payload_text
@@ -104,9 +104,20 @@ def replay(work: Path, size: str) -> dict[str, Any]:
         session.step(10_000)
     replay_s = time.perf_counter() - started
     session.close()
+    # raw: the same rows into Python, in the same 10 000-row ranges, with the collector paused as replay's
+    # batches are (fair to the raw side: a paused collector makes fetchall itself ~1/3 faster)
     con = duckdb.connect(str(path), read_only=True)
+    scanned = 0
     started = time.perf_counter()
-    scanned = len(con.execute("SELECT seq, ts, kind, severity, source, payload FROM events").fetchall())
+    with gc_paused():
+        for after in range(0, SIZES[size], 10_000):
+            scanned += len(
+                con.execute(
+                    "SELECT seq, ts, kind, severity, source, payload FROM events "
+                    "WHERE seq > ? AND seq <= ? ORDER BY seq",
+                    [after, after + 10_000],
+                ).fetchall()
+            )
     raw_s = time.perf_counter() - started
     con.close()
     return {

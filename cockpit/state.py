@@ -267,26 +267,30 @@ class _MarksRun:
         self.marks = dict(start.marks)
         self.position_marks = {s: p.mark for s, p in start.positions.items()}
         self.terms = [(s, p.qty, p.entry) for s, p in start.positions.items()]  # positions' order: sum's
-        self.wallet = start.wallet if self.terms else None  # None: nothing to revalue
+        self.wallet = start.wallet  # None: marks move, nothing is valued yet
         self.peak = start.peak_equity
         self.equity = start.equity
         self.last: Event | None = None
 
     def add(self, e: Event) -> None:
         self.last = e
-        marks, position_marks = self.marks, self.position_marks
+        marks = self.marks
         for symbol, value in e.payload.get("marks", {}).items():
-            mark = Decimal(value) if type(value) is str else dec(value)
-            marks[symbol] = mark
-            if symbol in position_marks and position_marks[symbol] != mark:
-                position_marks[symbol] = mark
-        if self.wallet is None:
-            return
+            marks[symbol] = Decimal(value) if type(value) is str else dec(value)
+        if not self.terms:
+            return  # no positions: equity is the wallet, unchanged
+        position_marks = self.position_marks
         unrealized = ZERO
         for symbol, qty, entry in self.terms:
             held = position_marks[symbol]
+            mark = marks.get(symbol)
+            if mark is not None and mark is not held and mark != held:
+                position_marks[symbol] = held = mark
             unrealized += qty * (held - entry) if held is not None else ZERO
-        equity = self.equity = self.wallet + unrealized
+        wallet = self.wallet
+        if wallet is None:
+            return
+        equity = self.equity = wallet + unrealized
         peak = self.peak
         self.peak = equity if peak is None else max(peak, equity)
 
