@@ -241,11 +241,9 @@ def fold(events: Iterable[Event], state: State | None = None) -> State:
     with localcontext(FOLD_CONTEXT):
         for event in events:
             if event.kind == "market.marks" and event.severity == "info":
-                if run is not None:
-                    run.add(event)
-                    continue
-                result = _apply(result, event)  # the run's first event settles every position's mark
-                run = _MarksRun(result)
+                if run is None:
+                    run = _MarksRun(result)
+                run.add(event)
                 continue
             if run is not None:
                 result, run = run.state(), None
@@ -256,10 +254,10 @@ def fold(events: Iterable[Event], state: State | None = None) -> State:
 
 
 class _MarksRun:
-    """Consecutive info `market.marks` events after `start` (which already applied the run's first one).
+    """Consecutive info `market.marks` events folded onto `start`.
 
-    Between them nothing but marks change, so each event only updates the marks, the marks of the positions
-    it names, and — for the peak — the equity they give; one State is built at the end. The arithmetic is
+    Between them nothing but marks change, so each event only updates the marks, the marks of the positions,
+    and — for the peak — the equity they give; one State is built at the end. The arithmetic is
     `_marks`'s, in the same order, so the result is identical, not merely close."""
 
     def __init__(self, start: State) -> None:
@@ -270,6 +268,7 @@ class _MarksRun:
         self.wallet = start.wallet  # None: marks move, nothing is valued yet
         self.peak = start.peak_equity
         self.equity = start.equity
+        self.valued = False  # equity and peak were recomputed
         self.last: Event | None = None
 
     def add(self, e: Event) -> None:
@@ -290,6 +289,7 @@ class _MarksRun:
         wallet = self.wallet
         if wallet is None:
             return
+        self.valued = True
         equity = self.equity = wallet + unrealized
         peak = self.peak
         self.peak = equity if peak is None else max(peak, equity)
@@ -309,7 +309,7 @@ class _MarksRun:
                 s: p if p.mark is self.position_marks[s] else evolve(p, mark=self.position_marks[s])
                 for s, p in self.start.positions.items()
             }
-        if self.wallet is not None and self.equity is not None and self.peak is not None:
+        if self.valued and self.equity is not None and self.peak is not None:
             peak, equity = self.peak, self.equity
             changes["equity"], changes["peak_equity"] = equity, peak
             changes["drawdown_pct"] = (peak - equity) / peak * 100 if peak > 0 else ZERO
