@@ -13,6 +13,7 @@ from cockpit.engine.backups import list_backups
 from cockpit.engine.restore import swap_in_backup
 from cockpit.errors import CockpitError
 from cockpit.store import verify
+from cockpit.store.verify import record_mark
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,12 @@ def check_session_file(session_file: Path) -> Recovery | None:
     Raises CockpitError (nothing is traded) when the file is damaged and no verified backup exists."""
     if not session_file.exists():
         return None
-    report = verify(session_file)  # a foreign, newer or busy file raises SessionFileError: bad input
+    # a foreign, newer or busy file raises SessionFileError: bad input. The chain is re-hashed from the
+    # file's verified_through mark (every block is still read); the new mark saves the next start the work.
+    report = verify(session_file, from_mark=True)
     if report.ok:
+        if report.last_seq > report.chain_from:
+            record_mark(session_file, report)
         return None
     good = [b for b in list_backups(session_file, check=True) if b.verified]
     if not good:

@@ -60,6 +60,12 @@ def migrate(cur: duckdb.DuckDBPyConnection, from_version: int) -> int:
     return version
 
 
+def set_meta(cur: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """Set one meta row (inside the caller's transaction)."""
+    cur.execute("DELETE FROM meta WHERE key = ?", [key])
+    cur.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+
+
 def read_meta(cur: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
     """The meta rows, or None when the file has no `meta` table."""
     found = cur.execute(

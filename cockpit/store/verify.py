@@ -6,6 +6,13 @@ the events must be seq 1..N without gaps or repeats and their hash chain must re
 open while silently losing committed transactions), and every snapshot must point at an event that exists.
 
 A file held by another process is not fought for: DuckDB refuses the read-only open and so does `verify()`.
+
+`verify(path, from_mark=True)` is the engine's startup check: every block is still read (damage anywhere is
+found), the seq range is checked in SQL, but the hash chain is recomputed only after the file's
+`verified_through` mark — the last event a full chain check already covered (written after startup checks and
+verified backups) — after checking that event still carries the recorded hash. What that skips is re-hashing
+rows whose blocks checksum and whose chain was verified before: it would find deliberate edits, not damage.
+`cockpit doctor` and backups always check the whole chain.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import duckdb
 from cockpit.store import files
 from cockpit.store.errors import SessionFileError, in_use_error, is_lock_error
 from cockpit.store.hashing import GENESIS, event_hash
-from cockpit.store.schema import check_session, read_meta
+from cockpit.store.schema import check_session, read_meta, set_meta
 
 _FETCH = 10_000
 
@@ -37,6 +44,7 @@ class VerifyReport:
     last_seq: int  # the last event's seq and hash: compare with a high-water mark kept elsewhere
     last_hash: str
     elapsed_s: float
+    chain_from: int = 0  # the hash chain was recomputed for events after this seq (0: all of them)
 
     def render(self) -> str:
         head = "ok" if self.ok else "DAMAGED"
@@ -62,8 +70,9 @@ class _Findings:
         self.problem_counts[category] = self.problem_counts.get(category, 0) + 1
 
 
-def verify(path: Path) -> VerifyReport:
-    """Check a closed (or backup) session file; SessionFileError if it cannot be checked at all."""
+def verify(path: Path, *, from_mark: bool = False) -> VerifyReport:
+    """Check a closed (or backup) session file; SessionFileError if it cannot be checked at all. With
+    `from_mark`, the hash chain is recomputed only after the file's `verified_through` mark (see above)."""
     started = time.perf_counter()
     if files.is_open_here(path):
         raise SessionFileError(
@@ -76,6 +85,7 @@ def verify(path: Path) -> VerifyReport:
     files.check_duckdb_magic(path)
     found = _Findings()
     version: int | None = None
+    chain_from = 0
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
@@ -105,7 +115,12 @@ def verify(path: Path) -> VerifyReport:
             version = check_session(path, meta)
             _read_every_column(con, found)
             if "events" in found.counts:
-                _check_events(con, found)
+                mark = parse_mark(meta.get(MARK_KEY)) if from_mark and meta is not None else None
+                if mark is not None and _check_mark(con, found, mark):
+                    chain_from = mark[0]
+                else:
+                    mark = None
+                _check_events(con, found, mark)
             if "snapshots" in found.counts and "events" in found.counts:
                 _check_snapshots(con, found)
         finally:
@@ -120,7 +135,63 @@ def verify(path: Path) -> VerifyReport:
         last_seq=found.last_seq,
         last_hash=found.last_hash,
         elapsed_s=time.perf_counter() - started,
+        chain_from=chain_from,
     )
+
+
+MARK_KEY = "verified_through"
+Mark = tuple[int, str]  # (seq, hash) of the last event a full hash-chain check covered
+
+
+def mark_text(seq: int, hash_: str) -> str:
+    return f"{seq} {hash_}"
+
+
+def parse_mark(text: str | None) -> Mark | None:
+    """The `verified_through` meta value; None when absent or unreadable (then the whole chain is checked)."""
+    parts = (text or "").split()
+    if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) < 1:
+        return None
+    return int(parts[0]), parts[1]
+
+
+def record_mark(path: Path, report: VerifyReport) -> None:
+    """Write the report's last event as the file's `verified_through` mark (the file must be closed)."""
+    if not report.ok or report.last_seq < 1:
+        return
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("BEGIN")
+        set_meta(con, MARK_KEY, mark_text(report.last_seq, report.last_hash))
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def _check_mark(con: duckdb.DuckDBPyConnection, found: _Findings, mark: Mark) -> bool:
+    """True when the events up to the mark can be trusted without re-hashing: seq 1..N with no gap or
+    repeat (checked in SQL over the whole table), N at least the mark, and the marked event unchanged."""
+    seq, hash_ = mark
+    try:
+        count, low, high, distinct = con.execute(
+            "SELECT count(*), min(seq), max(seq), count(DISTINCT seq) FROM events"
+        ).fetchall()[0]
+        rows = con.execute("SELECT hash FROM events WHERE seq = ?", [seq]).fetchall()
+    except duckdb.Error as exc:
+        found.add("blocks", f"table events: {exc}")
+        return False
+    if high is None or high < seq:
+        found.add(
+            "events.seq",
+            f"events end at seq {high or 0} but seq {seq} was verified before: committed events are lost",
+        )
+        return False
+    if not (low == 1 and count == high and distinct == count):
+        return False  # the full check names the gap or the repeat
+    if [r[0] for r in rows] != [hash_]:
+        found.add("events.hash", f"event {seq}, verified before, no longer carries its recorded hash")
+        return False
+    return True
 
 
 def _read_every_column(con: duckdb.DuckDBPyConnection, found: _Findings) -> None:
@@ -141,11 +212,15 @@ def _read_every_column(con: duckdb.DuckDBPyConnection, found: _Findings) -> None
         found.counts[table] = int(rows[0][0])
 
 
-def _check_events(con: duckdb.DuckDBPyConnection, found: _Findings) -> None:
-    expected = 1
-    prev = GENESIS
+def _check_events(con: duckdb.DuckDBPyConnection, found: _Findings, mark: Mark | None = None) -> None:
+    expected, prev = (mark[0] + 1, mark[1]) if mark is not None else (1, GENESIS)
+    if mark is not None:
+        found.last_seq, found.last_hash = mark
     try:
-        cur = con.execute("SELECT seq, ts, kind, severity, source, payload, hash FROM events ORDER BY seq")
+        cur = con.execute(
+            "SELECT seq, ts, kind, severity, source, payload, hash FROM events WHERE seq >= ? ORDER BY seq",
+            [expected],
+        )
         while batch := cur.fetchmany(_FETCH):
             for seq, ts, kind, severity, source, payload, stored in batch:
                 if seq != expected:
