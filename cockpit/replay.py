@@ -18,14 +18,14 @@ from typing import Any
 import duckdb
 import orjson
 
+from cockpit.analytics.reading import open_for_reading
 from cockpit.domain import Event, Telemetry
 from cockpit.engine.backups import BackupInfo
 from cockpit.errors import CockpitError
 from cockpit.snapshot import state_from_json
 from cockpit.state import State, fold
-from cockpit.store import DeadLetterRow, SessionFileError
-from cockpit.store.files import check_duckdb_magic
-from cockpit.store.schema import check_session, read_meta
+from cockpit.store import DeadLetterRow
+from cockpit.store.errors import SessionInUse
 
 CHECKPOINT_EVERY = 2000
 
@@ -44,36 +44,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-class SessionLocked(CockpitError):
-    """Another process (a running engine) holds the session file."""
-
-
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-
-
-def open_read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a cockpit session file; clear errors for anything else."""
-    if not path.is_file():
-        raise SessionFileError(f"no session file at {path}", "nothing to replay", "check the path")
-    check_duckdb_magic(path)
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        if "lock" in str(exc).lower():
-            raise SessionLocked(
-                f"{path.name} is held by a running engine",
-                "DuckDB lets one process hold a file; replay never fights that lock",
-                "take a consistent copy with `cockpit backup --config F` and replay the backup",
-            ) from None
-        raise SessionFileError(
-            f"DuckDB cannot open {path}", str(exc), "verify it with `cockpit doctor`"
-        ) from None
-    try:
-        check_session(path, read_meta(con))
-    except BaseException:
-        con.close()
-        raise
-    return con
 
 
 @dataclass
@@ -94,13 +65,12 @@ class ReplaySession:
 
     @classmethod
     def open(cls, path: Path) -> ReplaySession:
-        con = open_read_only(path)
+        """SessionInUse when a running engine holds the file (replay never fights that lock: replay a
+        verified copy, `live_copy`); SessionFileError for anything else unusable, EmptySessionError if no
+        event was ever written."""
+        con = open_for_reading(path).con
         try:
             times = [float(t) for (t,) in con.execute("SELECT ts FROM events ORDER BY seq").fetchall()]
-            if not times:
-                raise CockpitError(
-                    f"session {path.name} has no events", "there is nothing to replay", "pick another file"
-                )
             incidents = con.execute(
                 "SELECT seq, severity FROM events WHERE severity <> 'info' ORDER BY seq"
             ).fetchall()
@@ -256,7 +226,7 @@ def replay_command(args: Any) -> int:
     path = Path(args.session)
     try:
         session = ReplaySession.open(path)
-    except SessionLocked:
+    except SessionInUse:
         path = live_copy(path)  # the engine writes a consistent, verified copy; replay that
         session = ReplaySession.open(path)
     session.seek(session.total if args.end else 0)

@@ -107,13 +107,14 @@ async def test_replay_screen_keys_and_incidents(recorded: Path) -> None:
 async def test_replay_of_a_session_the_engine_is_writing_uses_a_consistent_copy(
     sim: SimServer, tmp_path: Path
 ) -> None:
-    from cockpit.replay import SessionLocked, live_copy
+    from cockpit.replay import live_copy
+    from cockpit.store.errors import SessionInUse
 
     session = tmp_path / "busy.duckdb"
     engine = await HeadlessEngine.start(write_config(tmp_path, sim.base_url, session), tmp_path)
     try:
         await engine.wait_for("reconcile.done")
-        with pytest.raises(SessionLocked) as locked:
+        with pytest.raises(SessionInUse) as locked:
             ReplaySession.open(session)
         assert "cockpit backup" in locked.value.fix
         import asyncio

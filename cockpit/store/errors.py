@@ -20,6 +20,10 @@ class SessionFileError(StoreError):
     exit_code = 2
 
 
+class SessionInUse(SessionFileError):
+    """Another process (a running engine) holds the session file; DuckDB lets one process hold a file."""
+
+
 def lock_holder_pid(message: str) -> int | None:
     """The PID DuckDB names in `Could not set lock on file … (PID n)`, if any."""
     match = _PID.search(message)
@@ -30,10 +34,10 @@ def is_lock_error(message: str) -> bool:
     return "Could not set lock" in message or "Conflicting lock" in message
 
 
-def in_use_error(path: Path, message: str, *, doing: str, fix: str) -> SessionFileError:
+def in_use_error(path: Path, message: str, *, doing: str, fix: str) -> SessionInUse:
     pid = lock_holder_pid(message)
     holder = f"process {pid}" if pid is not None else "another process"
-    return SessionFileError(
+    return SessionInUse(
         f"session file {path} is in use by {holder}",
         f"cannot {doing}: DuckDB lets one process hold a file; {message.strip()}",
         fix,
