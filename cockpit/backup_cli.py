@@ -15,23 +15,12 @@ from pathlib import Path
 from cockpit.config import load_config
 from cockpit.domain import Event
 from cockpit.engine.backups import BackupInfo, backup_path, list_backups
-from cockpit.engine.control import request, socket_path_for
+from cockpit.engine.control import engine_running, request, socket_path_for
 from cockpit.engine.restore import swap_in_backup
 from cockpit.errors import CockpitError, UsageError
 from cockpit.screens.dialogs import age
 from cockpit.session_files import resolve_session
 from cockpit.store import SessionStore
-
-
-def engine_running(session: Path) -> bool:
-    async def probe() -> bool:
-        try:
-            reply = await request(socket_path_for(session), {"cmd": "status"}, wait_s=5)
-        except CockpitError:
-            return False
-        return bool(reply.get("ok"))
-
-    return asyncio.run(probe())
 
 
 def backup_command(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import orjson
 
 from cockpit.config import load_config
-from cockpit.engine.control import READ_LIMIT, request, socket_path_for
+from cockpit.engine.control import engine_running, request, socket_path_for
 from cockpit.errors import CockpitError, UsageError
 from cockpit.session_files import resolve_session
 
@@ -26,21 +25,6 @@ REASON_WIDTH = 48
 
 
 # ----- where the queue is ------------------------------------------------------------------------------
-
-
-async def _answers(socket: Path) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(socket), limit=READ_LIMIT), 2.0)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
-def engine_answers(socket: Path) -> bool:
-    return socket.exists() and asyncio.run(_answers(socket))
 
 
 def through_engine(socket: Path, payload: dict[str, Any]) -> Any:
@@ -207,7 +191,7 @@ def dlq_command(args: argparse.Namespace) -> int:
     payload = build_payload(args)
     session = resolve_session(load_config(Path(args.config)))
     socket = socket_path_for(session)
-    if engine_answers(socket):
+    if engine_running(session):
         if payload["action"] == "retry":
             confirm_retry(payload["id"], args.yes)
         return show(args, through_engine(socket, payload), "through the running engine")

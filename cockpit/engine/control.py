@@ -126,6 +126,23 @@ async def _answers(path: Path) -> bool:
     return True
 
 
+def engine_running(session_file: Path) -> bool:
+    """Whether an engine answers on this session's control socket (a status request within 5 s). For
+    commands that act through the engine when one runs and on the file when none does."""
+    socket = socket_path_for(session_file)
+    if not socket.exists():
+        return False
+
+    async def probe() -> bool:
+        try:
+            reply = await request(socket, {"cmd": "status"}, wait_s=5)
+        except (CockpitError, OSError, TimeoutError):
+            return False
+        return bool(reply.get("ok"))
+
+    return asyncio.run(probe())
+
+
 async def request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -> dict[str, Any]:
     """Send one request to a running engine and return its reply."""
     try:
