@@ -22,6 +22,7 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from cockpit.backend import Backend, EngineBackend
+from cockpit.engine.runtime import freeze_startup_heap
 from cockpit.errors import CockpitError
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
@@ -155,6 +156,8 @@ class CockpitApp(App[int]):
             self.error = exc
             self.exit(exc.exit_code)
             return
+        if not self.is_headless:  # a real terminal: the `cockpit` process itself (not Pilot tests)
+            freeze_startup_heap()
         self.refresh_panes()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.widgets import Label
 
 STATUS_CLASSES = ("-ok", "-warn", "-critical", "-stale", "-muted")
@@ -25,8 +26,13 @@ class StatusLine(Label):
 
     def set(self, text: str, status: str = "") -> None:
         if text != self._text:
+            # A new layout only when the line's size can follow its text (width: auto, as in the header)
+            # and the text's width changed; otherwise a repaint of this line is enough (a layout of the
+            # whole screen per changed line was a third of the frames under load).
+            width = self.styles.width
+            resize = (width is None or width.is_auto) and cell_len(text) != cell_len(self._text)
             self._text = text
-            self.update(text)
+            self.update(text, layout=resize)
         if status != self._status:
             if self._status:
                 self.remove_class(self._status)
