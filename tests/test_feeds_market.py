@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
@@ -405,3 +406,54 @@ async def test_a_feed_takes_every_connection_attempt_from_the_shared_budget(sim:
         await wait_until(
             lambda: budget.used >= 4 and feed.connected, within=10, what="reconnects from the budget"
         )
+
+
+async def test_a_burst_of_queued_frames_lets_other_tasks_run_while_it_is_handled() -> None:
+    """After a stall the socket hands over a burst; `recv()` does not suspend while frames are queued, so
+    without a yield the reader would run through up to max_queue frames with the UI (keys, repaints) shut
+    out. Here a server sends 3 000 frames at once and a ticker task counts frames between its turns."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    from cockpit.feeds.connection import YIELD_EVERY_FRAMES, StreamConnection
+
+    total = 3000
+
+    async def handler(ws: ServerConnection) -> None:
+        for i in range(total):  # back to back: the client finds them queued
+            await ws.send(b'{"n":%d}' % i)
+        await ws.wait_closed()
+
+    handled = 0
+    most_between_turns = 0
+    since_turn = 0
+
+    def on_frame(raw: bytes) -> None:
+        nonlocal handled, since_turn, most_between_turns
+        handled += 1
+        since_turn += 1
+        most_between_turns = max(most_between_turns, since_turn)
+
+    async def ticker() -> None:
+        nonlocal since_turn
+        while handled < total:
+            since_turn = 0
+            await asyncio.sleep(0)
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+
+        async def url() -> str:
+            return f"ws://127.0.0.1:{port}"
+
+        connection = StreamConnection("burst", url, on_frame, healthy_on_open=True)
+        turns = asyncio.create_task(ticker())
+        reader = asyncio.create_task(connection.run())
+        try:
+            await wait_until(lambda: handled == total, what="every frame handled")
+            await turns
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    assert handled == total
+    assert most_between_turns <= YIELD_EVERY_FRAMES + 1

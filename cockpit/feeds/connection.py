@@ -28,6 +28,7 @@ from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.messages import FeedState, FeedStatus, Severity
 
 log = logging.getLogger(__name__)
+YIELD_EVERY_FRAMES = 128  # frames handled back to back before the reader lets other tasks run
 
 StatusSink = Callable[[FeedStatus], None]
 FrameSink = Callable[[bytes], None]
@@ -328,6 +329,7 @@ class StreamConnection:
 
     async def _read(self, loop: asyncio.AbstractEventLoop, ws: ClientConnection) -> None:
         on_frame = self._on_frame
+        frames = 0
         while True:
             raw = await ws.recv(decode=False)  # raises ConnectionClosedOK on a clean close: a disconnect too
             self.last_rx = loop.time()
@@ -337,6 +339,11 @@ class StreamConnection:
                 on_frame(raw if isinstance(raw, bytes) else raw.encode())
             except Exception:
                 log.exception("%s: frame handler failed on %r", self.name, raw[:200])
+            frames += 1
+            if frames % YIELD_EVERY_FRAMES == 0:
+                # recv() does not suspend while frames are queued (up to max_queue): after a burst, let the
+                # rest of the loop in — the UI's keys and repaints, timers, the other stream.
+                await asyncio.sleep(0)
 
     async def _watch_silence(self, loop: asyncio.AbstractEventLoop) -> None:
         limit = self._silent_reconnect_s
