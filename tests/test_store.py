@@ -21,6 +21,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from cockpit.domain import Event
@@ -35,6 +36,7 @@ from cockpit.store import (
     verify,
 )
 from cockpit.store import schema as store_schema
+from cockpit.store import writer as writer_module
 
 TIMEOUT = 10.0
 
@@ -173,6 +175,33 @@ def test_events_get_gap_free_seq_and_a_verifiable_hash_chain(store: SessionStore
     assert verify(path).ok
 
 
+def test_events_are_read_in_chunks(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "READ_CHUNK", 7)  # a range of seqs per query, so sorts stay small
+    for seq in range(1, 24):
+        store.append(ev(seq, n=seq))
+    store.append_critical(ev(24)).result(TIMEOUT)
+    assert [e.seq for e in store.read_events()] == list(range(1, 25))
+    assert [e.seq for e in store.read_events(after_seq=5)] == list(range(6, 25))
+    assert [e.seq for e in store.read_events(after_seq=5, limit=9)] == list(range(6, 15))
+    assert [e.seq for e in store.read_events(limit=1)] == [1]
+    assert store.read_events(after_seq=24) == [] and store.read_events(limit=0) == []
+    assert store.read_events(after_seq=20)[0].payload == {"n": 21}
+
+
+def test_a_long_queue_of_events_is_written_as_one_frame(tmp_path: Path) -> None:
+    store = SessionStore.open(tmp_path / "session.duckdb")
+    for seq in range(1, 201):  # queued before the writer starts: one batch, well over _EVENTS_BY_FRAME
+        store.append(ev(seq, n=seq))
+    store.start()
+    store.close()
+    reopened = SessionStore.open(tmp_path / "session.duckdb", create=False)
+    try:
+        assert [e.payload["n"] for e in reopened.read_events()] == list(range(1, 201))
+    finally:
+        reopened.close()
+    assert verify(tmp_path / "session.duckdb").ok
+
+
 def test_seq_gap_is_refused(store: SessionStore) -> None:
     store.append(ev(1))
     with pytest.raises(StoreError, match="out of sequence"):
@@ -187,7 +216,8 @@ def test_seq_gap_is_refused(store: SessionStore) -> None:
     assert store.stats().last_seq == 3
 
 
-def test_ticks_are_appended_in_batches(store: SessionStore) -> None:
+def test_ticks_are_appended_in_batches(tmp_path: Path) -> None:
+    store = SessionStore.open(tmp_path / "session.duckdb")  # started once all is queued: nothing is timing
     for batch in range(5):  # 10 k-row batches from a fast feed
         store.append_ticks(
             [
@@ -197,9 +227,12 @@ def test_ticks_are_appended_in_batches(store: SessionStore) -> None:
         )
     for _ in range(200):  # and many small ones from a slow one
         store.append_ticks([(1.0, "ETHUSDT", 3000.0, 3000.5, 10.0, 20.0)] * 5)
-    store.append_critical(ev(1)).result(TIMEOUT)
+    committed = store.append_critical(ev(1))
+    store.start()
+    committed.result(TIMEOUT)
     wait_for(lambda: store.stats().ticks_written == 51_000, "all ticks written")
-    assert store.stats().commits < 20, "queued tick batches are written together, not one commit per call"
+    # the event, the five 10 k-row batches, then the 200 small ones together (10 k rows at most per insert)
+    assert store.stats().commits == 7, "queued tick batches are written together, not one commit per call"
     path = store.path
     store.close()
     con = duckdb.connect(str(path), read_only=True)
@@ -209,6 +242,78 @@ def test_ticks_are_appended_in_batches(store: SessionStore) -> None:
     con.close()
     assert (count, symbols, qty) == (51_000, 2, 20.0)
     assert bid_sum == pytest.approx(5 * sum(64000.0 + i for i in range(10_000)) + 1000 * 3000.0)
+
+
+def test_a_commit_does_not_wait_for_tick_batches_queued_before_it(tmp_path: Path) -> None:
+    statements: list[str] = []
+    store = SessionStore.open(tmp_path / "session.duckdb", fault_hook=statements.append)
+    for batch in range(3):  # queued before the writer runs, so all of it is waiting when it starts
+        store.append_ticks([(float(batch), "BTCUSDT", 1.0, 2.0, 3.0, 4.0)] * 1_000)
+    committed = store.append_critical(ev(1))
+    store.append(ev(2))
+    store.start()
+    committed.result(TIMEOUT)
+    store.close()  # writes the ticks still queued
+    inserts = [sql.split()[2] for sql in statements if sql.startswith("INSERT")]
+    assert inserts[0] == "events", f"the events went first, not behind the ticks: {inserts}"
+    assert inserts.count("events") == 1, "both events in one transaction"
+    reopened = SessionStore.open(tmp_path / "session.duckdb", create=False)
+    try:
+        assert reopened.tick_count() == 3_000
+        assert [e.seq for e in reopened.read_events()] == [1, 2]
+    finally:
+        reopened.close()
+
+
+def test_tick_rows_are_checked_when_queued(store: SessionStore) -> None:
+    with pytest.raises(ValueError, match="6 fields"):
+        store.append_ticks([(1.0, "BTCUSDT", 1.0, 2.0, 3.0, 4.0), (1.0, "BTCUSDT", 1.0, 2.0, 3.0)])
+    with pytest.raises(pl.exceptions.ColumnNotFoundError):
+        store.append_ticks(pl.DataFrame({"ts": [1.0], "symbol": ["BTCUSDT"]}))
+    # an int is a float here; a frame may have its columns in any order and more of them
+    store.append_ticks([(1, "BTCUSDT", 64000, 64000.5, 1, 2)])
+    store.append_ticks(
+        pl.DataFrame(
+            {
+                "ask_qty": [4],
+                "bid_qty": [3.0],
+                "ask": [2.0],
+                "bid": [1.0],
+                "symbol": ["ETHUSDT"],
+                "ts": [2.0],
+                "note": ["ignored"],
+            }
+        )
+    )
+    store.append_critical(ev(1)).result(TIMEOUT)
+    wait_for(lambda: store.stats().ticks_written == 2, "the two good rows")
+    assert not store.stats().failed, "a refused batch never reaches the writer"
+    path = store.path
+    store.close()
+    con = duckdb.connect(str(path), read_only=True)
+    rows = con.execute("SELECT * FROM ticks ORDER BY ts").fetchall()
+    con.close()
+    assert rows == [(1.0, "BTCUSDT", 64000.0, 64000.5, 1.0, 2.0), (2.0, "ETHUSDT", 1.0, 2.0, 3.0, 4.0)]
+
+
+def test_the_writer_checkpoints_every_few_mb_of_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "CHECKPOINT_WAL_BYTES", 256 << 10)
+    path = tmp_path / "session.duckdb"
+    store = SessionStore.open(path)
+    store.start()
+    wal = Path(f"{path}.wal")
+    sizes = []
+    for n in range(40):  # ~40 kB of WAL each
+        store.append_ticks([(float(n), "BTCUSDT", 64000.0 + i, 64000.5, 1.0, 2.0) for i in range(1_000)])
+        wait_for(lambda n=n: store.stats().ticks_written == (n + 1) * 1_000, "the batch")
+        sizes.append(wal.stat().st_size if wal.exists() else 0)
+    store.append_critical(ev(1)).result(TIMEOUT)
+    limit = store._con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    store.close()
+    assert max(sizes) < 1 << 20, f"DuckDB's own checkpoint (16 MB) is off, the writer's ran: {sizes}"
+    assert sizes.count(0) + sum(b < a for a, b in zip(sizes, sizes[1:], strict=False)) >= 3
+    assert not limit.endswith("KiB"), f"the memory limit is back after each trim: {limit}"
+    assert verify(path).ok and verify(path).counts["ticks"] == 40_000
 
 
 def test_snapshot_round_trip(store: SessionStore) -> None:

@@ -1,9 +1,12 @@
 """The session store: one writer thread owns the read-write DuckDB connection of one session file.
 
 Callers on any thread queue work (`append`, `append_critical`, `append_ticks`, `put_snapshot`, dead-letter
-changes); the writer drains whatever is queued and writes it in ONE transaction (events in seq order, ticks,
-snapshots, dead letters), commits, and only then resolves that batch's futures. A critical event's future
-therefore resolves when its COMMIT has returned, i.e. when the WAL is fsynced: it is durable.
+changes). Records (events in seq order, snapshots, dead-letter changes) and tick batches wait in two queues;
+each turn the writer takes every queued record and writes them in ONE transaction, or, when no record waits,
+the tick batches at the head (up to TICK_ROWS_PER_COMMIT rows) in one INSERT. It commits, and only then
+resolves that write's futures. A critical event's future therefore resolves when its COMMIT has returned, i.e.
+when the WAL is fsynced: it is durable. It waits for at most the one write in progress, never for market
+data queued before it.
 
 Each event row carries a running hash chained from GENESIS (see hashing.py) so `verify()` can catch rows that
 a damaged WAL silently dropped. The engine's seq must be exactly last_seq + 1 every time; anything else is a
@@ -21,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -64,10 +69,28 @@ EVENT_SCHEMA: dict[str, Any] = {
     "hash": pl.String,
 }
 _EVENTS_BY_FRAME = 64  # above this many events in a batch, insert them as one Arrow frame
-# Tick rows written per transaction at most: bounds how long a critical event can wait behind market data
-# (building and inserting 10 k rows takes a few ms; more queued rows wait for the next transaction).
+# Tick rows written per INSERT at most: bounds how long a critical event can wait behind market data (the
+# insert in progress; inserting 10 k rows takes a few ms); more queued rows wait for the next turn.
 TICK_ROWS_PER_COMMIT = 10_000
+# After resolving a commit, how long the writer waits for the woken caller's next record before it starts
+# on queued market data (see _let_waiters_follow_up); a record ends the wait at once.
+FOLLOW_UP_WAIT_S = 0.0005
+_TICK_COLUMNS = tuple(TICK_SCHEMA)
+_TICK_FIELDS = tuple(itemgetter(i) for i in range(len(TICK_SCHEMA)))
 _EVENT_COLUMNS = "seq, ts, kind, severity, source, payload, hash"
+READ_CHUNK = 50_000  # seqs per query in read_events
+
+# Checkpoints (DuckDB's automatic ones are off for the session, see opening.SESSION_SETTINGS): the writer
+# runs one between writes once the WAL has passed CHECKPOINT_WAL_BYTES, so the rows appended since the last
+# one, which wait in memory until then, stay under ~5 MB (DuckDB's default, 16 MB of WAL, is ~18 MB of
+# ticks). Then it trims DuckDB's block cache: a checkpoint leaves the table blocks it wrote cached, ~9 MB
+# more per million ticks, without bound under the default memory limit (80 % of RAM); lowering the limit to
+# CACHE_TRIM_LIMIT for a moment evicts them. Never during the checkpoint itself: one that runs out of memory
+# invalidates the database ("database has been invalidated because of a previous fatal error"), and one that
+# rewrites a column of large compressed strings (state snapshots) asks for 32 MB at once. Nor while a reader
+# is at work.
+CHECKPOINT_WAL_BYTES = 4 << 20
+CACHE_TRIM_LIMIT = "8MB"
 
 # A hook called with every SQL statement the writer is about to execute; raising from it makes that statement
 # fail. It exists for tests only: a full disk or a failing device cannot be produced in the test sandbox (no
@@ -87,7 +110,7 @@ class _EventItem:
 
 @dataclass(slots=True)
 class _TicksItem:
-    frame: pl.DataFrame
+    frame: pl.DataFrame  # TICK_SCHEMA's columns, in that order (see tick_batch)
 
 
 @dataclass(slots=True)
@@ -128,13 +151,22 @@ class _Stop:
     pass
 
 
-_BatchItem = _EventItem | _TicksItem | _SnapshotItem | _DlqAdd | _DlqStatus | _DlqPurge
-_Item = _BatchItem | _Backup | _Stop
+_Record = _EventItem | _SnapshotItem | _DlqAdd | _DlqStatus | _DlqPurge
+_BatchItem = _Record | _TicksItem
+_Barrier = _Backup | _Stop
+
+
+@dataclass(slots=True)
+class _Fence:
+    """A barrier in the records queue, and how many tick batches were queued before it (written first)."""
+
+    barrier: _Barrier
+    ticks_before: int
 
 
 @dataclass(slots=True)
 class _Prepared:
-    """A batch made ready once (hashes chained, tick frame built) and written as often as retries need."""
+    """A batch made ready once (hashes chained, tick frames joined) and written as often as retries need."""
 
     events: list[tuple[int, float, str, str, str, str, str]] = field(default_factory=list)
     ticks: pl.DataFrame | None = None
@@ -145,14 +177,52 @@ class _Prepared:
 
 
 def tick_frame(rows: Sequence[TickRow]) -> pl.DataFrame:
-    """Tick tuples as a Polars frame, built column by column (faster than orient="row")."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in TICK_SCHEMA]
+    """Tick tuples as a Polars frame, built column by column (faster than orient="row").
+
+    Each column is gathered with `map(itemgetter(i), rows)`: `zip(*rows)` makes one iterator object per row,
+    and 10 000 of those per batch set off a dozen garbage collections (profiled: 2 of the 2.8 ms a batch took
+    went to the collector).
+    """
+    if rows and list(map(len, rows)).count(len(TICK_SCHEMA)) != len(rows):
+        raise ValueError(f"tick rows must have {len(TICK_SCHEMA)} fields: {', '.join(TICK_SCHEMA)}")
     return pl.DataFrame(
-        {
-            name: pl.Series(name, values, dtype=dtype, strict=False)
-            for (name, dtype), values in zip(TICK_SCHEMA.items(), columns, strict=True)
-        }
+        [
+            pl.Series(name, list(map(field, rows)), dtype=dtype, strict=False)
+            for (name, dtype), field in zip(TICK_SCHEMA.items(), _TICK_FIELDS, strict=True)
+        ]
     )
+
+
+def tick_batch(rows: Sequence[TickRow] | pl.DataFrame) -> pl.DataFrame:
+    """Tick rows, or a Polars frame of the tick columns, as the frame the writer inserts.
+
+    Runs on the caller's thread, so the writer only inserts; a frame is narrowed to the tick columns and cast
+    to their types here, so a bad frame raises for its caller and every queued batch has the same schema.
+    """
+    if isinstance(rows, pl.DataFrame):
+        return rows.select(_TICK_COLUMNS).cast(pl.Schema(TICK_SCHEMA))
+    return tick_frame(rows)
+
+
+class _ArrowView:
+    """A frame for DuckDB to read, registered once as a view and swapped for each write.
+
+    Registering each batch anew runs ~0.3 ms of Python in DuckDB's source adapter while holding the GIL (a
+    tenth of a 10 k-row insert and most of a 1 k-row one); DuckDB reads a registered object's stream afresh
+    at every scan, so one object serves every batch. It offers only the Arrow PyCapsule stream, which Polars
+    exports natively: a Polars frame registered as such is read through `to_arrow()`, which loads pyarrow
+    (~30 MB of RSS in the engine, for nothing).
+    """
+
+    __slots__ = ("empty", "frame")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.empty = pl.DataFrame(schema=schema)  # what it reads as between writes (and when registered)
+        self.frame: pl.DataFrame | None = None
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        frame = self.empty if self.frame is None else self.frame
+        return frame.__arrow_c_stream__(requested_schema)
 
 
 def _settle(future: Future[T], result: T | None = None, error: BaseException | None = None) -> None:
@@ -184,11 +254,22 @@ class SessionStore:
         self.last_hash = last_hash
         self._con = con
         self._wcur = con.cursor()  # the writer's own cursor; readers make theirs
+        self._views = {"ticks": _ArrowView(TICK_SCHEMA), "events": _ArrowView(EVENT_SCHEMA)}
+        for table, view in self._views.items():  # here, outside any transaction a rollback would undo
+            self._wcur.register(f"{table}_batch", view)
+        self._wal = files.companions(path)[1]
+        limit = self._wcur.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'")
+        self._memory_limit = str(limit.fetchall()[0][0])  # the usual limit, restored after a checkpoint
+        self._readers_lock = threading.Lock()  # held while the memory limit is lowered, and to count readers
+        self._readers = 0
         self._retry_delays = tuple(retry_delays)
         self._fault_hook = fault_hook
         self._on_trouble: Callable[[StoreTrouble], None] | None = None
         self._cond = threading.Condition()
-        self._items: deque[_Item] = deque()
+        self._records: deque[_Record | _Fence] = deque()  # events, snapshots, dead letters, barriers
+        self._ticks: deque[_TicksItem] = deque()
+        self._ticks_queued = 0  # tick batches ever queued, so a barrier knows which ones precede it
+        self._ticks_taken = 0  # ... and taken by the writer
         self._in_flight = 0
         self._queued_seq = last_seq  # last seq accepted into the queue
         self._written_seq = last_seq  # last seq committed
@@ -260,7 +341,7 @@ class SessionStore:
                 thread = self._thread
             else:
                 self._closing = True
-                self._items.append(_Stop())
+                self._records.append(_Fence(_Stop(), self._ticks_queued))
                 self._cond.notify()
                 thread = self._thread
         if thread is None:
@@ -293,12 +374,17 @@ class SessionStore:
     def append_ticks(self, rows: Sequence[TickRow] | pl.DataFrame) -> None:
         """Queue tick rows (ts, symbol, bid, ask, bid_qty, ask_qty), or a Polars frame of those columns.
 
-        The frame is built here, on the caller's thread, so the writer only inserts it (Arrow, BY NAME).
+        The frame is built here, on the caller's thread, so the writer only inserts it. A row or frame of the
+        wrong shape raises here (ValueError, or a Polars error for a frame); nothing is queued.
         """
-        frame = rows if isinstance(rows, pl.DataFrame) else tick_frame(rows)
+        frame = tick_batch(rows)
         if frame.height == 0:
             return
-        self._enqueue(_TicksItem(frame))
+        with self._cond:
+            self._check_writable_locked()
+            self._ticks.append(_TicksItem(frame))
+            self._ticks_queued += 1
+            self._cond.notify()
 
     def put_snapshot(self, seq: int, ts: float, state_json: str) -> None:
         """Queue a snapshot of State as it is after event `seq` (which must already be appended)."""
@@ -360,7 +446,8 @@ class SessionStore:
         dest = Path(dest)
         backup.check_target(dest)
         future: Future[int] = Future()
-        self._enqueue(_Backup(dest, future))
+        with self._cond:
+            self._enqueue_locked(_Fence(_Backup(dest, future), self._ticks_queued))
         last_seq = future.result()
         return backup.finish(dest, last_seq)
 
@@ -370,30 +457,50 @@ class SessionStore:
     def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self._closed:
             raise StoreError("session store is closed", str(self.path), "open the session file again")
-        cur = self._con.cursor()
+        with self._readers_lock:  # not while the writer has lowered the memory limit (_maybe_checkpoint)
+            self._readers += 1
         try:
-            yield cur
+            cur = self._con.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
         finally:
-            cur.close()
+            with self._readers_lock:
+                self._readers -= 1
 
     def read_events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]:
-        """Committed events with seq > after_seq, in seq order."""
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        """Committed events with seq > after_seq, in seq order (as of one snapshot of the file).
+
+        Read by ranges of at most READ_CHUNK seqs, so DuckDB sorts a chunk at a time: one ORDER BY over a
+        million events (even with a LIMIT) takes ~100 MB, a chunk a few MB.
+        """
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
+        out: list[Event] = []
         with self._reader() as cur:
-            rows = cur.execute(sql, [after_seq]).fetchall()
-        return [
-            Event(
-                seq=int(seq),
-                ts=float(ts),
-                kind=str(kind),
-                severity=cast(Severity, severity),
-                source=str(source),
-                payload=orjson.loads(payload),
-            )
-            for seq, ts, kind, severity, source, payload, _hash in rows
-        ]
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                last = cur.execute("SELECT max(seq) FROM events").fetchall()[0][0] or 0
+                low = after_seq
+                while low < last and (limit is None or len(out) < limit):
+                    span = READ_CHUNK if limit is None else min(READ_CHUNK, limit - len(out))  # seqs are 1..N
+                    high = min(low + span, last)
+                    rows = cur.execute(sql, [low, high]).fetchall()
+                    out.extend(
+                        Event(
+                            seq=int(seq),
+                            ts=float(ts),
+                            kind=str(kind),
+                            severity=cast(Severity, severity),
+                            source=str(source),
+                            payload=orjson.loads(payload),
+                        )
+                        for seq, ts, kind, severity, source, payload, _hash in rows
+                    )
+                    low = high
+            finally:
+                cur.execute("COMMIT")
+        return out if limit is None else out[: max(0, limit)]
 
     def last_snapshot(self) -> tuple[int, str] | None:
         """(seq, state JSON) of the newest committed snapshot."""
@@ -426,7 +533,7 @@ class SessionStore:
     def stats(self) -> StoreStats:
         with self._cond:
             return StoreStats(
-                queue_depth=len(self._items) + self._in_flight,
+                queue_depth=len(self._records) + len(self._ticks) + self._in_flight,
                 last_commit_at=self._last_commit_at,
                 last_commit_ms=self._last_commit_ms,
                 commits=self._commits,
@@ -446,13 +553,13 @@ class SessionStore:
         if self._closing:
             raise StoreError("session store is closed", f"no more writes to {self.path}")
 
-    def _enqueue(self, item: _Item) -> None:
+    def _enqueue(self, item: _Record) -> None:
         with self._cond:
             self._enqueue_locked(item)
 
-    def _enqueue_locked(self, item: _Item) -> None:
+    def _enqueue_locked(self, item: _Record | _Fence) -> None:
         self._check_writable_locked()
-        self._items.append(item)
+        self._records.append(item)
         self._cond.notify()
 
     def _enqueue_event(self, event: Event, future: Future[None] | None) -> None:
@@ -481,50 +588,87 @@ class SessionStore:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._items:
+                while not self._records and not self._ticks:
                     self._cond.wait()
-                records, tick_items, barrier = self._drain_locked()
-                self._in_flight = len(records) + len(tick_items)
-            # Events, snapshots and dead letters first, in their own transaction, so a critical event never
-            # waits for market data queued before it; then the ticks.
-            if records:
-                self._write_with_retries(records)
-            if tick_items and self._failure is None:
-                self._write_with_retries(list(tick_items))
-            if isinstance(barrier, _Backup):
+                batch, barrier = self._next_locked()
+                self._in_flight = len(batch)
+            if batch:
+                if self._write_with_retries(batch):
+                    self._let_waiters_follow_up()
+                self._maybe_checkpoint()
+            elif isinstance(barrier, _Backup):
                 self._take_backup(barrier)
             elif isinstance(barrier, _Stop):
                 self._shut_down()
                 return
 
-    def _drain_locked(self) -> tuple[list[_BatchItem], list[_TicksItem], _Backup | _Stop | None]:
-        """Take every queued record up to the next barrier, and tick batches up to TICK_ROWS_PER_COMMIT rows.
+    def _maybe_checkpoint(self) -> None:
+        """CHECKPOINT once the WAL has passed CHECKPOINT_WAL_BYTES, then trim the block cache (see there).
 
-        Tick batches left behind keep their place at the head of the queue. A barrier (backup, stop) is taken
-        only when nothing precedes it, so it sees everything queued before it committed.
+        Waiting records are written first (unless the WAL has grown to four times that meanwhile). A
+        checkpoint that fails (a reader's open transaction, say) is tried again after the next write.
+        """
+        try:
+            wal_bytes = os.stat(self._wal).st_size
+        except OSError:
+            return
+        if wal_bytes < CHECKPOINT_WAL_BYTES or self._failure is not None:
+            return
+        with self._cond:
+            if self._records and wal_bytes < 4 * CHECKPOINT_WAL_BYTES:
+                return
+        try:
+            self._wcur.execute("CHECKPOINT")
+        except duckdb.Error:
+            return
+        with self._readers_lock:  # no reader starts while the limit is low
+            if self._readers:
+                return
+            try:
+                self._wcur.execute(f"SET memory_limit = '{CACHE_TRIM_LIMIT}'")
+            except duckdb.Error:
+                pass  # it evicts what it can before it gives up
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    self._wcur.execute(f"SET memory_limit = '{self._memory_limit}'")
+
+    def _let_waiters_follow_up(self) -> None:
+        """After resolving futures, wait a moment before starting a tick write unless a record comes first.
+
+        A thread (or coroutine) woken by a commit usually queues its next event at once; if the writer had
+        already started on market data, that event would wait for the whole insert, and the woken thread would
+        compete with it for the GIL and a core. Records end the wait as soon as they are queued.
+        """
+        with self._cond:
+            if not self._records and self._ticks:
+                self._cond.wait(FOLLOW_UP_WAIT_S)
+
+    def _next_locked(self) -> tuple[list[_BatchItem], _Barrier | None]:
+        """The next write: every queued record up to the next barrier, in one transaction; when none waits,
+        the tick batches at the head, up to TICK_ROWS_PER_COMMIT rows, in one INSERT; else the barrier.
+
+        Records are always served first, so a critical event waits for the write in progress at most. A
+        barrier (backup, stop) is taken only once everything queued before it, records and ticks, is written.
         """
         records: list[_BatchItem] = []
-        tick_items: list[_TicksItem] = []
-        kept: list[_TicksItem] = []
-        tick_rows = 0
-        while self._items:
-            head = self._items[0]
-            if isinstance(head, _Backup | _Stop):
-                if not records and not tick_items and not kept:
-                    self._items.popleft()
-                    return records, tick_items, head
-                break
-            self._items.popleft()
-            if isinstance(head, _TicksItem):
-                if tick_rows < TICK_ROWS_PER_COMMIT and not kept:
-                    tick_items.append(head)
-                    tick_rows += head.frame.height
-                else:
-                    kept.append(head)
-            else:
-                records.append(head)
-        self._items.extendleft(reversed(kept))
-        return records, tick_items, None
+        while self._records and not isinstance(self._records[0], _Fence):
+            records.append(cast(_Record, self._records.popleft()))
+        if records:
+            return records, None
+        fence = cast(_Fence | None, self._records[0] if self._records else None)
+        limit = None if fence is None else fence.ticks_before - self._ticks_taken  # batches before the fence
+        ticks: list[_BatchItem] = []
+        rows = 0
+        while self._ticks and rows < TICK_ROWS_PER_COMMIT and (limit is None or len(ticks) < limit):
+            item = self._ticks.popleft()
+            ticks.append(item)
+            rows += item.frame.height
+        if ticks:
+            self._ticks_taken += len(ticks)
+            return ticks, None
+        assert fence is not None  # noqa: S101 - the loop waits until something is queued
+        self._records.popleft()
+        return [], fence.barrier
 
     def _exec(self, sql: str, params: Sequence[object] | None = None) -> duckdb.DuckDBPyConnection:
         if self._fault_hook is not None:
@@ -556,7 +700,7 @@ class SessionStore:
             else:
                 prepared.dlq_ops.append(item)
                 prepared.futures.append(item.future)
-        if tick_frames:
+        if tick_frames:  # one schema (tick_batch), so concatenating copies nothing
             prepared.ticks = (
                 tick_frames[0] if len(tick_frames) == 1 else pl.concat(tick_frames, rechunk=False)
             )
@@ -567,6 +711,10 @@ class SessionStore:
         results: dict[int, object] = {}
         next_id = self._dlq_next_id
         sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        only_ticks = not (prepared.events or prepared.snapshots or prepared.dlq_ops)
+        if prepared.ticks is not None and only_ticks:
+            self._insert_frame("ticks", prepared.ticks)  # one statement: its auto-commit is the COMMIT
+            return results
         if len(prepared.events) == 1 and not (
             prepared.ticks is not None or prepared.snapshots or prepared.dlq_ops
         ):
@@ -606,23 +754,24 @@ class SessionStore:
         return self._wcur
 
     def _insert_frame(self, table: str, frame: pl.DataFrame) -> None:
-        name = f"{table}_batch"
-        self._wcur.register(name, frame)
+        view = self._views[table]
+        view.frame = frame
         try:
-            self._exec(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+            self._exec(f"INSERT INTO {table} BY NAME SELECT * FROM {table}_batch")
         finally:
-            self._wcur.unregister(name)
+            view.frame = None
 
     def _rollback(self) -> None:
         with contextlib.suppress(duckdb.Error):
             self._wcur.execute("ROLLBACK")
 
-    def _write_with_retries(self, batch: list[_BatchItem]) -> None:
+    def _write_with_retries(self, batch: list[_BatchItem]) -> bool:
+        """Write one batch (retrying as configured); whether it resolved a waiter's future."""
         try:
             prepared = self._prepare(batch)
         except Exception as exc:  # a bug (or a tick row of the wrong shape): fail loudly, write nothing
             self._fail(batch, f"{type(exc).__name__}: {exc}", 0)
-            return
+            return False
         failures = 0
         while True:
             started = time.perf_counter()
@@ -641,13 +790,13 @@ class SessionStore:
                     time.sleep(delay)
                     continue
                 self._fail(batch, text, failures)
-                return
+                return False
             except Exception as exc:  # a bug, not the disk: do not retry it
                 self._rollback()
                 with self._cond:
                     self._errors += 1
                 self._fail(batch, f"{type(exc).__name__}: {exc}", failures + 1)
-                return
+                return False
             break
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         with self._cond:
@@ -668,6 +817,7 @@ class SessionStore:
                 _settle(item.future)
         for index, op in enumerate(prepared.dlq_ops):
             self._settle_dlq(op, results[index])
+        return bool(prepared.futures)
 
     def _settle_dlq(self, op: _DlqAdd | _DlqStatus | _DlqPurge, result: object) -> None:
         if isinstance(op, _DlqAdd):
@@ -693,13 +843,15 @@ class SessionStore:
         with self._cond:
             self._failure = failure
             self._retrying = False
-            pending = [*batch, *self._items]
-            self._items.clear()
+            pending = [*batch, *self._records]
+            self._records.clear()
+            self._ticks_taken += len(self._ticks)
+            self._ticks.clear()
             if self._closing:
-                self._items.append(_Stop())
+                self._records.append(_Fence(_Stop(), self._ticks_queued))
             self._in_flight = 0
         for item in pending:
-            future = getattr(item, "future", None)
+            future = getattr(item.barrier if isinstance(item, _Fence) else item, "future", None)
             if isinstance(future, Future):
                 _settle(future, error=failure)
         self._report(StoreTrouble(attempts, None, text, final=True))
