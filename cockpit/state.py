@@ -243,7 +243,8 @@ def fold(events: Iterable[Event], state: State | None = None) -> State:
             if event.kind == "market.marks" and event.severity == "info":
                 if run is None:
                     run = _MarksRun(result)
-                run.add(event)
+                    add = run.add
+                add(event)
                 continue
             if run is not None:
                 result, run = run.state(), None
