@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(results: dict[str, Any]) -> str:
     s, r, p, f = results["store"], results["restore"], results["replay"], results["flatten"]
-    i, u = results["ingest"], results["ui"]
+    i, u, m = results["ingest"], results["ui"], results["memory"]
     rows = [
         (
             "ingest",
@@ -87,6 +87,12 @@ def table(results: dict[str, Any]) -> str:
             f"{u['key_to_render_p99_ms']:.1f} ms",
             f"{u['ticks_per_s_during']:,.0f} ticks/s during",
             "target ≤ 100 ms at ≥ 20 k ticks/s",
+        ),
+        (
+            "memory peak RSS",
+            f"{m['rss_mb_peak']:.0f} MB",
+            f"{m['seconds']:.0f} s at {m['ticks_per_s']:,} ticks/s",
+            f"slope {m['growth_mb_per_hour']:+.0f} MB/h (target ≤ 250 MB)",
         ),
     ]
     width = [max(len(row[i]) for row in rows) for i in range(4)]
