@@ -102,3 +102,19 @@ def test_an_edit_below_the_mark_is_left_to_the_full_check(tmp_path: Path) -> Non
     con.close()
     assert verify(path, from_mark=True).ok
     assert "seq 50" in verify(path).problems["events.hash"]
+
+
+def test_a_verified_backup_marks_the_live_file_so_a_restart_skips_what_it_covered(tmp_path: Path) -> None:
+    path = tmp_path / "session.duckdb"
+    with SessionStore.open(path) as store:
+        store.start()
+        for seq in range(1, 201):
+            store.append(ev(seq, n=seq, price="64000.5"))
+        report = store.backup_to(tmp_path / "backup.duckdb")  # the whole chain of the copy is verified
+        assert report.ok and report.last_seq == 200
+        for seq in range(201, 231):  # the session goes on after the backup
+            store.append(ev(seq, n=seq, price="64000.5"))
+        store.close()
+    assert mark_of(path) == (200, report.last_hash)
+    restart = verify(path, from_mark=True)
+    assert restart.ok and restart.chain_from == 200 and restart.last_seq == 230

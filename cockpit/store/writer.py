@@ -46,7 +46,8 @@ from cockpit.store.errors import StoreError
 from cockpit.store.hashing import event_hash, payload_text
 from cockpit.store.opening import open_session
 from cockpit.store.reports import StoreStats, StoreTrouble
-from cockpit.store.verify import VerifyReport
+from cockpit.store.schema import set_meta
+from cockpit.store.verify import MARK_KEY, VerifyReport, mark_text
 
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 16.0)
 
@@ -141,6 +142,13 @@ class _DlqPurge:
 
 
 @dataclass(slots=True)
+class _MetaSet:
+    key: str
+    value: str
+    future: Future[None]
+
+
+@dataclass(slots=True)
 class _Backup:
     dest: Path
     future: Future[int]
@@ -151,7 +159,7 @@ class _Stop:
     pass
 
 
-_Record = _EventItem | _SnapshotItem | _DlqAdd | _DlqStatus | _DlqPurge
+_Record = _EventItem | _SnapshotItem | _DlqAdd | _DlqStatus | _DlqPurge | _MetaSet
 _BatchItem = _Record | _TicksItem
 _Barrier = _Backup | _Stop
 
@@ -171,7 +179,7 @@ class _Prepared:
     events: list[tuple[int, float, str, str, str, str, str]] = field(default_factory=list)
     ticks: pl.DataFrame | None = None
     snapshots: list[tuple[int, float, str]] = field(default_factory=list)
-    dlq_ops: list[_DlqAdd | _DlqStatus | _DlqPurge] = field(default_factory=list)
+    dlq_ops: list[_DlqAdd | _DlqStatus | _DlqPurge | _MetaSet] = field(default_factory=list)  # + meta
     futures: list[Future[Any]] = field(default_factory=list)
     last_hash: str = ""
 
@@ -449,7 +457,14 @@ class SessionStore:
         with self._cond:
             self._enqueue_locked(_Fence(_Backup(dest, future), self._ticks_queued))
         last_seq = future.result()
-        return backup.finish(dest, last_seq)
+        report = backup.finish(dest, last_seq)
+        if report.ok and report.last_seq > 0:
+            # The copy's whole chain verified, and events are append-only: this file's events up to there are
+            # the copy's, so they are marked verified (the next start re-hashes only what comes after).
+            marked: Future[None] = Future()
+            with contextlib.suppress(StoreError):  # closing meanwhile: the mark is an optimisation
+                self._enqueue(_MetaSet(MARK_KEY, mark_text(report.last_seq, report.last_hash), marked))
+        return report
 
     # -------------------------------------------------------------------------------------------- reads
 
@@ -742,6 +757,9 @@ class SessionStore:
                 next_id += 1
             elif isinstance(op, _DlqStatus):
                 results[index] = dlq.update_status(self._hooked_cursor(), op.letter_id, op.status)
+            elif isinstance(op, _MetaSet):
+                set_meta(self._wcur, op.key, op.value)
+                results[index] = None
             else:
                 results[index] = dlq.delete_before(self._hooked_cursor(), op.cutoff_ts, op.status)
         self._exec("COMMIT")
@@ -819,8 +837,10 @@ class SessionStore:
             self._settle_dlq(op, results[index])
         return bool(prepared.futures)
 
-    def _settle_dlq(self, op: _DlqAdd | _DlqStatus | _DlqPurge, result: object) -> None:
-        if isinstance(op, _DlqAdd):
+    def _settle_dlq(self, op: _DlqAdd | _DlqStatus | _DlqPurge | _MetaSet, result: object) -> None:
+        if isinstance(op, _MetaSet):
+            _settle(op.future, None)
+        elif isinstance(op, _DlqAdd):
             _settle(op.future, cast(int, result))
         elif isinstance(op, _DlqStatus):
             if result:
