@@ -870,11 +870,13 @@ class SessionStore:
             if self._closing:
                 self._records.append(_Fence(_Stop(), self._ticks_queued))
             self._in_flight = 0
+        # Reported before the waiters fail: the engine ignores trouble once it has seen the store fail (a
+        # waiter's future), so the other order could lose the final, critical db.error under load.
+        self._report(StoreTrouble(attempts, None, text, final=True))
         for item in pending:
             future = getattr(item.barrier if isinstance(item, _Fence) else item, "future", None)
             if isinstance(future, Future):
                 _settle(future, error=failure)
-        self._report(StoreTrouble(attempts, None, text, final=True))
 
     def _take_backup(self, item: _Backup) -> None:
         if self._failure is not None:
