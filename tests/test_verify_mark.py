@@ -23,6 +23,15 @@ def mark_of(path: Path) -> tuple[int, str] | None:
     return parse_mark(rows[0][0]) if rows else None
 
 
+def edit(path: Path, sql: str) -> None:
+    """Change the closed file behind cockpit's back, as damage or a hand edit would."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
 def append(path: Path, first: int, count: int) -> None:
     with SessionStore.open(path) as store:
         store.start()
@@ -51,9 +60,7 @@ def test_an_altered_event_after_the_mark_is_caught(tmp_path: Path) -> None:
     make_session(path, events=100)
     check_session_file(path)
     append(path, 101, 20)
-    con = duckdb.connect(str(path))
-    con.execute("""UPDATE events SET payload = '{"n":110,"price":"1"}' WHERE seq = 110""")
-    con.close()
+    edit(path, """UPDATE events SET payload = '{"n":110,"price":"1"}' WHERE seq = 110""")
     report = verify(path, from_mark=True)
     assert not report.ok and "seq 110" in report.problems["events.hash"]
 
@@ -62,18 +69,14 @@ def test_the_marked_event_altered_or_events_lost_below_the_mark_are_caught(tmp_p
     path = tmp_path / "session.duckdb"
     make_session(path, events=100)
     check_session_file(path)
-    con = duckdb.connect(str(path))
-    con.execute("UPDATE events SET hash = 'x' WHERE seq = 100")
-    con.close()
+    edit(path, "UPDATE events SET hash = 'x' WHERE seq = 100")
     report = verify(path, from_mark=True)
     assert not report.ok and "event 100, verified before" in report.problems["events.hash"]
 
     other = tmp_path / "other.duckdb"
     make_session(other, events=100)
     check_session_file(other)
-    con = duckdb.connect(str(other))
-    con.execute("DELETE FROM events WHERE seq > 90")  # a damaged WAL that lost committed transactions
-    con.close()
+    edit(other, "DELETE FROM events WHERE seq > 90")  # a damaged WAL that lost committed transactions
     report = verify(other, from_mark=True)
     assert not report.ok
     assert "events end at seq 90 but seq 100 was verified before" in report.problems["events.seq"]
@@ -83,9 +86,7 @@ def test_a_gap_below_the_mark_falls_back_to_the_whole_chain_and_names_it(tmp_pat
     path = tmp_path / "session.duckdb"
     make_session(path, events=100)
     check_session_file(path)
-    con = duckdb.connect(str(path))
-    con.execute("DELETE FROM events WHERE seq = 40")
-    con.close()
+    edit(path, "DELETE FROM events WHERE seq = 40")
     report = verify(path, from_mark=True)
     assert not report.ok and report.chain_from == 0
     assert report.problems["events.seq"] == "seq 40 missing (next row has seq 41)"
@@ -97,9 +98,7 @@ def test_an_edit_below_the_mark_is_left_to_the_full_check(tmp_path: Path) -> Non
     path = tmp_path / "session.duckdb"
     make_session(path, events=100)
     check_session_file(path)
-    con = duckdb.connect(str(path))
-    con.execute("""UPDATE events SET payload = '{"n":50,"price":"1"}' WHERE seq = 50""")
-    con.close()
+    edit(path, """UPDATE events SET payload = '{"n":50,"price":"1"}' WHERE seq = 50""")
     assert verify(path, from_mark=True).ok
     assert "seq 50" in verify(path).problems["events.hash"]
 

@@ -96,33 +96,22 @@ def verify(path: Path, *, from_mark: bool = False) -> VerifyReport:
         found.add("open", f"DuckDB cannot open the file: {exc}")
     else:
         try:
-            meta = read_meta(con)
-        except duckdb.Error as exc:  # the meta block itself is damaged
-            found.add("blocks", f"cannot read the session's meta table: {exc}")
-            con.close()
-            return VerifyReport(
-                path=path,
-                ok=False,
-                counts=found.counts,
-                problems=found.problems,
-                problem_counts=found.problem_counts,
-                schema_version=None,
-                last_seq=found.last_seq,
-                last_hash=found.last_hash,
-                elapsed_s=time.perf_counter() - started,
-            )
-        try:
-            version = check_session(path, meta)
-            _read_every_column(con, found)
-            if "events" in found.counts:
-                mark = parse_mark(meta.get(MARK_KEY)) if from_mark and meta is not None else None
-                if mark is not None and _check_mark(con, found, mark):
-                    chain_from = mark[0]
-                else:
-                    mark = None
-                _check_events(con, found, mark)
-            if "snapshots" in found.counts and "events" in found.counts:
-                _check_snapshots(con, found)
+            try:
+                meta = read_meta(con)
+            except duckdb.Error as exc:  # the meta block itself is damaged
+                found.add("blocks", f"cannot read the session's meta table: {exc}")
+            else:
+                version = check_session(path, meta)
+                _read_every_column(con, found)
+                if "events" in found.counts:
+                    mark = parse_mark(meta.get(MARK_KEY)) if from_mark and meta is not None else None
+                    if mark is not None and _check_mark(con, found, mark):
+                        chain_from = mark[0]
+                    else:
+                        mark = None
+                    _check_events(con, found, mark)
+                if "snapshots" in found.counts and "events" in found.counts:
+                    _check_snapshots(con, found)
         finally:
             con.close()
     return VerifyReport(
