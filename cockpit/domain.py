@@ -60,6 +60,12 @@ EVENT_KINDS: dict[str, str] = {
 }
 
 
+# Events that report rather than alert: the event log hides them unless asked and keeps only the last
+# ROUTINE_KEPT of them (replay folds the older ones of a step without building them as Events).
+ROUTINE_KINDS = frozenset({"market.marks", "clock.checked", "ratelimit.updated"})
+ROUTINE_KEPT = 500
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Event:
     seq: int  # gap-free per session, from 1

@@ -19,11 +19,11 @@ import duckdb
 import orjson
 
 from cockpit.analytics.reading import open_for_reading
-from cockpit.domain import Event, Telemetry
+from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event, Telemetry
 from cockpit.engine.backups import BackupInfo
 from cockpit.errors import CockpitError
 from cockpit.snapshot import state_from_json
-from cockpit.state import State, fold
+from cockpit.state import MARKS_KIND, Fold, State
 from cockpit.store import DeadLetterRow
 from cockpit.store.errors import SessionInUse
 
@@ -105,36 +105,44 @@ class ReplaySession:
 
     def events_between(self, after: int, upto: int) -> list[Event]:
         """Events with after < seq <= upto, from the file."""
-        rows = self.con.execute(
+        loads = orjson.loads
+        return [
+            Event(seq, ts, kind, severity, source, loads(payload))
+            for seq, ts, kind, severity, source, payload in self._rows(after, upto)
+        ]
+
+    def _rows(self, after: int, upto: int) -> list[tuple[Any, ...]]:
+        return self.con.execute(
             "SELECT seq, ts, kind, severity, source, payload FROM events "
             "WHERE seq > ? AND seq <= ? ORDER BY seq",
             [after, upto],
         ).fetchall()
-        loads = orjson.loads
-        return [
-            Event(seq, ts, kind, severity, source, loads(payload))
-            for seq, ts, kind, severity, source, payload in rows
-        ]
 
     def snapshot(self, seq: int) -> State:
         (text,) = self.con.execute("SELECT state FROM snapshots WHERE seq = ?", [seq]).fetchall()[0]
         return state_from_json(str(text))
 
     def step(self, count: int = 1) -> list[Event]:
-        """Apply the next `count` events; returns them."""
+        """Apply the next `count` events. Returns the ones the event log would keep: every event but the
+        info mark updates before the step's last ROUTINE_KEPT routine events, which are folded straight from
+        their rows (a step of 10 000 events at full speed is mostly marks nobody will read)."""
         end = min(self.total, self.position + count)
-        with gc_paused():
-            applied = self.events_between(self.position, end)
-            state, start = self.state, 0
-            while start < len(applied):  # folded in pieces that end at each checkpoint
-                stop = start + (-applied[start].seq) % CHECKPOINT_EVERY + 1
-                state = fold(applied[start:stop], state)
-                if state.seq % CHECKPOINT_EVERY == 0:
-                    self._checkpoints[state.seq] = state
-                start = stop
-        self.state = state
+        rows = self._rows(self.position, end)
+        first_kept = _first_kept_routine_seq(rows, ROUTINE_KEPT)
+        loads, shown, checkpoints = orjson.loads, [], self._checkpoints
+        with gc_paused(), Fold(self.state) as folding:
+            marks, event = folding.marks, folding.event
+            for seq, ts, kind, severity, source, text in rows:
+                if kind == MARKS_KIND and severity == "info" and seq < first_kept:
+                    marks(seq, ts, loads(text))
+                else:
+                    shown.append(Event(seq, ts, kind, severity, source, loads(text)))
+                    event(shown[-1])
+                if seq % CHECKPOINT_EVERY == 0:
+                    checkpoints[seq] = folding.state
+        self.state = folding.state
         self.position = end
-        return applied
+        return shown
 
     def seek(self, position: int) -> None:
         """Jump to just after event `position` (0 = before the first)."""
@@ -153,6 +161,17 @@ class ReplaySession:
 
     def seek_time(self, ts: float) -> None:
         self.seek(self.position_at(ts))
+
+
+def _first_kept_routine_seq(rows: list[tuple[Any, ...]], keep: int) -> int:
+    """Seq of the first of the last `keep` routine events in `rows` (the first row's if fewer)."""
+    seen = 0
+    for row in reversed(rows):
+        if row[2] in ROUTINE_KINDS:
+            seen += 1
+            if seen == keep:
+                return int(row[0])
+    return int(rows[0][0]) if rows else 0
 
 
 class ReplayBackend:

@@ -233,88 +233,116 @@ def apply(state: State, event: Event) -> State:
 
 
 def fold(events: Iterable[Event], state: State | None = None) -> State:
-    """`apply` over `events` in order: the same State, faster. The Decimal context is entered once, and a
-    run of consecutive mark updates (most of any session) is folded by `_MarksRun` without a State per
-    event — exactly what applying them one by one gives (a test holds the two equal, snapshot text too)."""
-    result = state or State()
-    run: _MarksRun | None = None
-    with localcontext(FOLD_CONTEXT):
+    """`apply` over `events` in order: the same State, faster (see `Fold`)."""
+    with Fold(state) as folding:
         for event in events:
-            if event.kind == "market.marks" and event.severity == "info":
-                if run is None:
-                    run = _MarksRun(result)
-                    add = run.add
-                add(event)
-                continue
-            if run is not None:
-                result, run = run.state(), None
-            result = _apply(result, event)
-        if run is not None:
-            result = run.state()
-    return result
+            folding.event(event)
+    return folding.state
 
 
-class _MarksRun:
-    """Consecutive info `market.marks` events folded onto `start`.
+MARKS_KIND = "market.marks"
+NO_MARKS: Mapping[str, Any] = {}
 
-    Between them nothing but marks change, so each event only updates the marks, the marks of the positions,
-    and — for the peak — the equity they give; one State is built at the end. The arithmetic is
-    `_marks`'s, in the same order, so the result is identical, not merely close."""
 
-    def __init__(self, start: State) -> None:
-        self.start = start
-        self.marks = dict(start.marks)
-        self.position_marks = {s: p.mark for s, p in start.positions.items()}
-        self.terms = [(s, p.qty, p.entry) for s, p in start.positions.items()]  # positions' order: sum's
-        self.wallet = start.wallet  # None: marks move, nothing is valued yet
-        self.peak = start.peak_equity
-        self.equity = start.equity
-        self.valued = False  # equity and peak were recomputed
-        self.last: Event | None = None
+class Fold:
+    """A fold in progress: `apply` over events fed in order, with the same result, faster.
 
-    def add(self, e: Event) -> None:
-        self.last = e
-        marks = self.marks
-        for symbol, value in e.payload.get("marks", {}).items():
-            marks[symbol] = Decimal(value) if type(value) is str else dec(value)
-        if not self.terms:
-            return  # no positions: equity is the wallet, unchanged
-        position_marks = self.position_marks
-        unrealized = ZERO
-        for symbol, qty, entry in self.terms:
-            held = position_marks[symbol]
-            mark = marks.get(symbol)
-            if mark is not None and mark is not held and mark != held:
-                position_marks[symbol] = held = mark
-            unrealized += qty * (held - entry) if held is not None else ZERO
-        wallet = self.wallet
-        if wallet is None:
-            return
-        self.valued = True
-        equity = self.equity = wallet + unrealized
-        peak = self.peak
-        self.peak = equity if peak is None else max(peak, equity)
+    Used as a context manager: the Decimal context is entered once for the whole fold rather than once per
+    event. Most of any session is runs of consecutive info mark updates. Between them nothing but marks
+    change, so a run is folded without a State per event: each update changes the marks and, once there is
+    a wallet and a position, the equity they give and the peak; one State is built when the run ends. The
+    arithmetic is `_marks`'s and `_valuation`'s, in the same order, so the result is identical, not merely
+    close (a test holds `state` equal to `apply`'s, to the digit, wherever a fold is cut). A stored mark
+    update can be fed as its seq, ts and payload, without building an Event (`marks`: replay does)."""
 
+    def __init__(self, state: State | None = None) -> None:
+        self._state = state or State()
+        self._context = localcontext(FOLD_CONTEXT)
+        # the run of mark updates in progress: the State it started from (None: no run)
+        self._start: State | None = None
+        self._marks: dict[str, Decimal] = {}
+        self._wallet = ZERO
+        # what values each position: symbol, qty, entry, and its mark while `_marks` has none for it
+        self._terms: list[tuple[str, Decimal, Decimal, Decimal | None]] = []
+        self._equity: Decimal | None = None
+        self._peak: Decimal | None = None
+        self._last: tuple[int, float, Mapping[str, Any]] = (0, 0.0, NO_MARKS)
+
+    def __enter__(self) -> Fold:
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self._end_run()
+        finally:
+            self._context.__exit__(None, None, None)
+
+    @property
     def state(self) -> State:
-        e = self.last
-        if e is None:
-            return self.start
+        """The state after the events fed so far."""
+        if self._start is not None:
+            with localcontext(FOLD_CONTEXT):
+                self._end_run()
+        return self._state
+
+    def event(self, event: Event) -> None:
+        if event.kind == MARKS_KIND and event.severity == "info":
+            self.marks(event.seq, event.ts, event.payload)
+            return
+        if self._start is not None:
+            self._end_run()
+        self._state = _apply(self._state, event)
+
+    def marks(self, seq: int, ts: float, payload: Mapping[str, Any]) -> None:
+        """An info `market.marks` event, given as its seq, ts and payload (the fold's hot path)."""
+        if self._start is None:
+            self._begin_run()
+        self._last = seq, ts, payload
+        marks = self._marks
+        for symbol, value in payload.get("marks", NO_MARKS).items():
+            marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
+        terms = self._terms
+        if not terms:
+            return  # no wallet or no position: equity is unchanged
+        get = marks.get
+        unrealized = ZERO
+        for symbol, qty, entry, held in terms:
+            mark = get(symbol, held)
+            unrealized += qty * (mark - entry) if mark is not None else ZERO
+        equity = self._equity = self._wallet + unrealized
+        peak = self._peak
+        if peak is None or equity > peak:  # max(peak, equity): the peak stays on a tie
+            self._peak = equity
+
+    def _begin_run(self) -> None:
+        start = self._start = self._state
+        self._marks = dict(start.marks)
+        positions = start.positions if start.wallet is not None else {}
+        self._wallet = start.wallet if start.wallet is not None else ZERO  # unused without one: no terms
+        self._terms = [(s, p.qty, p.entry, p.mark) for s, p in positions.items()]
+        self._equity, self._peak = start.equity, start.peak_equity
+
+    def _end_run(self) -> None:
+        start = self._start
+        if start is None:
+            return
+        seq, ts, payload = self._last
+        marks = self._marks
         changes: Changes = {
-            "marks": self.marks,
-            "marks_source": str(e.payload.get("source", "ws")),
-            "seq": e.seq,
-            "ts": e.ts,
+            "marks": marks,
+            "marks_source": str(payload.get("source", "ws")),
+            "seq": seq,
+            "ts": ts,
         }
-        if self.position_marks:
-            changes["positions"] = {
-                s: p if p.mark is self.position_marks[s] else evolve(p, mark=self.position_marks[s])
-                for s, p in self.start.positions.items()
-            }
-        if self.valued and self.equity is not None and self.peak is not None:
-            peak, equity = self.peak, self.equity
+        if start.positions:
+            changes["positions"] = _marked(start.positions, marks)
+        peak, equity = self._peak, self._equity
+        if self._terms and peak is not None and equity is not None:  # valued: a wallet and a position
             changes["equity"], changes["peak_equity"] = equity, peak
-            changes["drawdown_pct"] = (peak - equity) / peak * 100 if peak > 0 else ZERO
-        return evolve(self.start, **changes)
+            changes["drawdown_pct"] = _drawdown(peak, equity)
+        self._state, self._start = evolve(start, **changes), None
 
 
 def _apply(state: State, event: Event) -> State:
@@ -349,8 +377,11 @@ def _valuation(
         return {}
     equity = wallet + sum((p.upnl for p in positions.values()), ZERO)
     peak = equity if peak_equity is None else max(peak_equity, equity)
-    drawdown = (peak - equity) / peak * 100 if peak > 0 else ZERO
-    return {"equity": equity, "peak_equity": peak, "drawdown_pct": drawdown}
+    return {"equity": equity, "peak_equity": peak, "drawdown_pct": _drawdown(peak, equity)}
+
+
+def _drawdown(peak: Decimal, equity: Decimal) -> Decimal:
+    return (peak - equity) / peak * 100 if peak > 0 else ZERO
 
 
 # ----- handlers ---------------------------------------------------------------------------------------
@@ -397,18 +428,23 @@ def _stream(state: State, e: Event) -> Changes:
 
 def _marks(state: State, e: Event) -> Changes:
     marks = dict(state.marks)
-    for symbol, value in e.payload.get("marks", {}).items():
+    for symbol, value in e.payload.get("marks", NO_MARKS).items():
         marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
     changes: Changes = {"marks": marks, "marks_source": str(e.payload.get("source", "ws"))}
     if not state.positions:
         return changes  # nothing to revalue: equity is the wallet, unchanged
-    positions = {
-        s: evolve(p, mark=marks[s]) if s in marks and p.mark != marks[s] else p
-        for s, p in state.positions.items()
-    }
+    positions = _marked(state.positions, marks)
     changes["positions"] = positions
     changes.update(_valuation(state.wallet, positions, state.peak_equity))
     return changes
+
+
+def _marked(positions: Mapping[str, Position], marks: Mapping[str, Decimal]) -> dict[str, Position]:
+    """The positions, each with its symbol's latest mark (as written: `100.0` stays `100.0`)."""
+    return {
+        s: evolve(p, mark=marks[s]) if s in marks and p.mark is not marks[s] else p
+        for s, p in positions.items()
+    }
 
 
 EXCHANGE_STATUS = {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cockpit.domain import Event
+from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
 from cockpit.replay import CHECKPOINT_EVERY, ReplaySession
 from cockpit.snapshot import state_to_json
 from cockpit.state import State, apply, fold
@@ -102,8 +102,11 @@ def test_the_valuation_is_wallet_plus_unrealized_and_the_peak_is_the_highest_equ
         peak = expected if peak is None else max(peak, expected)
         assert state.peak_equity == peak
         assert state.drawdown_pct == ((peak - expected) / peak * 100 if peak > 0 else 0)
-        for symbol, position in state.positions.items():
-            assert position.mark == state.marks.get(symbol, position.mark)
+        for (
+            symbol,
+            position,
+        ) in state.positions.items():  # a position shows its symbol's latest mark, as written
+            assert str(position.mark) == str(state.marks.get(symbol, position.mark))
 
 
 def test_replay_reaches_the_same_state_at_every_checkpoint_and_seek(tmp_path: Path) -> None:
@@ -127,3 +130,25 @@ def test_replay_reaches_the_same_state_at_every_checkpoint_and_seek(tmp_path: Pa
             assert state_to_json(session.state) == state_to_json(expected[position])
     finally:
         session.close()
+
+
+def test_a_replay_step_returns_what_the_event_log_keeps(tmp_path: Path) -> None:
+    """A step folds every event but hands back only what the event log would keep of them: every event that
+    is not routine, and the last ROUTINE_KEPT routine ones (the older marks are folded from their rows)."""
+    events = random_events(random.Random(3), 3 * ROUTINE_KEPT + 400)
+    path = write_session(tmp_path / "s.duckdb", events)
+    with SessionStore.open(path, create=False) as store:
+        stored = store.read_events()
+    session = ReplaySession.open(path)
+    try:
+        shown = session.step(len(stored))
+    finally:
+        session.close()
+    routine = [e for e in stored if e.kind in ROUTINE_KINDS]
+    assert len(routine) > ROUTINE_KEPT  # the case where some are left out
+    assert [e for e in shown if e.kind not in ROUTINE_KINDS] == [
+        e for e in stored if e.kind not in ROUTINE_KINDS
+    ]
+    assert [e for e in shown if e.kind in ROUTINE_KINDS][-ROUTINE_KEPT:] == routine[-ROUTINE_KEPT:]
+    assert [e.seq for e in shown] == sorted(e.seq for e in shown)
+    assert session.state == fold(stored)

@@ -11,12 +11,11 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from cockpit.domain import Event
+from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
 from widgets._style import theme_style
 from widgets.format import hms, one_line, truncate
 
 MAX_LINES = 2000
-ROUTINE_KINDS = frozenset({"market.marks", "clock.checked", "ratelimit.updated"})
 SEVERITY_WORDS = {"info": "INFO", "warning": "WARN", "critical": "CRIT"}
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 SEVERITY_ALIASES = {
@@ -84,7 +83,7 @@ class EventLog(RichLog):
             classes=classes,
         )
         self._events: deque[Event] = deque(maxlen=MAX_LINES)
-        self._routine: deque[Event] = deque(maxlen=MAX_LINES // 4)
+        self._routine: deque[Event] = deque(maxlen=ROUTINE_KEPT)
         self._filter = ""
         self._min_rank = 0
         self._show_routine = show_routine
