@@ -130,16 +130,24 @@ class ReplaySession:
         rows = self._rows(self.position, end)
         first_kept = _first_kept_routine_seq(rows, ROUTINE_KEPT)
         loads, shown, checkpoints = orjson.loads, [], self._checkpoints
+        marks: list[tuple[int, float, dict[str, Any]]] = []  # a run of mark updates, folded as one
         with gc_paused(), Fold(self.state) as folding:
-            marks, event = folding.marks, folding.event
             for seq, ts, kind, severity, source, text in rows:
                 if kind == MARKS_KIND and severity == "info" and seq < first_kept:
-                    marks(seq, ts, loads(text))
+                    marks.append((seq, ts, loads(text)))
                 else:
+                    if marks:
+                        folding.marks(marks)
+                        marks = []
                     shown.append(Event(seq, ts, kind, severity, source, loads(text)))
-                    event(shown[-1])
+                    folding.event(shown[-1])
                 if seq % CHECKPOINT_EVERY == 0:
+                    if marks:
+                        folding.marks(marks)
+                        marks = []
                     checkpoints[seq] = folding.state
+            if marks:
+                folding.marks(marks)
         self.state = folding.state
         self.position = end
         return shown

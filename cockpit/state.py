@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from itertools import groupby
 from typing import Any, TypeVar
 
 from cockpit.domain import Event, dec
@@ -235,9 +236,17 @@ def apply(state: State, event: Event) -> State:
 def fold(events: Iterable[Event], state: State | None = None) -> State:
     """`apply` over `events` in order: the same State, faster (see `Fold`)."""
     with Fold(state) as folding:
-        for event in events:
-            folding.event(event)
+        for is_marks, run in groupby(events, _is_info_marks):
+            if is_marks:
+                folding.marks((e.seq, e.ts, e.payload) for e in run)
+            else:
+                for event in run:
+                    folding.event(event)
     return folding.state
+
+
+def _is_info_marks(event: Event) -> bool:
+    return event.kind == MARKS_KIND and event.severity == "info"
 
 
 MARKS_KIND = "market.marks"
@@ -266,7 +275,7 @@ class Fold:
         self._terms: list[tuple[str, Decimal, Decimal, Decimal | None]] = []
         self._equity: Decimal | None = None
         self._peak: Decimal | None = None
-        self._last: tuple[int, float, Mapping[str, Any]] = (0, 0.0, NO_MARKS)
+        self._last: tuple[int, float, Mapping[str, Any]] | None = None  # the run's latest update
 
     def __enter__(self) -> Fold:
         self._context.__enter__()
@@ -288,33 +297,33 @@ class Fold:
         return self._state
 
     def event(self, event: Event) -> None:
-        if event.kind == MARKS_KIND and event.severity == "info":
-            self.marks(event.seq, event.ts, event.payload)
+        if _is_info_marks(event):
+            self.marks(((event.seq, event.ts, event.payload),))
             return
         if self._start is not None:
             self._end_run()
         self._state = _apply(self._state, event)
 
-    def marks(self, seq: int, ts: float, payload: Mapping[str, Any]) -> None:
-        """An info `market.marks` event, given as its seq, ts and payload (the fold's hot path)."""
+    def marks(self, updates: Iterable[tuple[int, float, Mapping[str, Any]]]) -> None:
+        """Consecutive info `market.marks` events, each given as its seq, ts and payload: the fold's hot
+        path, one call for a whole run of them, its figures in local variables."""
         if self._start is None:
             self._begin_run()
-        self._last = seq, ts, payload
-        marks = self._marks
-        for symbol, value in payload.get("marks", NO_MARKS).items():
-            marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
-        terms = self._terms
-        if not terms:
-            return  # no wallet or no position: equity is unchanged
+        marks, terms, wallet = self._marks, self._terms, self._wallet
+        equity, peak, last = self._equity, self._peak, self._last
         get = marks.get
-        unrealized = ZERO
-        for symbol, qty, entry, held in terms:
-            mark = get(symbol, held)
-            unrealized += qty * (mark - entry) if mark is not None else ZERO
-        equity = self._equity = self._wallet + unrealized
-        peak = self._peak
-        if peak is None or equity > peak:  # max(peak, equity): the peak stays on a tie
-            self._peak = equity
+        for last in updates:  # noqa: B007  # the last one is kept: the run's State takes its seq, ts, source
+            for symbol, value in last[2].get("marks", NO_MARKS).items():
+                marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
+            if terms:  # a wallet and a position: revalue (else equity is unchanged)
+                unrealized = ZERO
+                for symbol, qty, entry, held in terms:
+                    mark = get(symbol, held)
+                    unrealized += qty * (mark - entry) if mark is not None else ZERO
+                equity = wallet + unrealized
+                if peak is None or equity > peak:  # max(peak, equity): the peak stays on a tie
+                    peak = equity
+        self._equity, self._peak, self._last = equity, peak, last
 
     def _begin_run(self) -> None:
         start = self._start = self._state
@@ -322,11 +331,14 @@ class Fold:
         positions = start.positions if start.wallet is not None else {}
         self._wallet = start.wallet if start.wallet is not None else ZERO  # unused without one: no terms
         self._terms = [(s, p.qty, p.entry, p.mark) for s, p in positions.items()]
-        self._equity, self._peak = start.equity, start.peak_equity
+        self._equity, self._peak, self._last = start.equity, start.peak_equity, None
 
     def _end_run(self) -> None:
         start = self._start
         if start is None:
+            return
+        if self._last is None:  # no update in the run: nothing changed
+            self._start = None
             return
         seq, ts, payload = self._last
         marks = self._marks
