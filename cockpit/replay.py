@@ -133,13 +133,16 @@ class ReplaySession:
         marks: list[tuple[int, float, dict[str, Any]]] = []  # a run of mark updates, folded as one
         with gc_paused(), Fold(self.state) as folding:
             for seq, ts, kind, severity, source, text in rows:
-                if kind == MARKS_KIND and severity == "info" and seq < first_kept:
-                    marks.append((seq, ts, loads(text)))
+                payload = loads(text)
+                if kind == MARKS_KIND and severity == "info":
+                    marks.append((seq, ts, payload))
+                    if seq >= first_kept:
+                        shown.append(Event(seq, ts, kind, severity, source, payload))
                 else:
                     if marks:
                         folding.marks(marks)
                         marks = []
-                    shown.append(Event(seq, ts, kind, severity, source, loads(text)))
+                    shown.append(Event(seq, ts, kind, severity, source, payload))
                     folding.event(shown[-1])
                 if seq % CHECKPOINT_EVERY == 0:
                     if marks:
