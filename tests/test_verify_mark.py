@@ -23,6 +23,13 @@ def mark_of(path: Path) -> tuple[int, str] | None:
     return parse_mark(rows[0][0]) if rows else None
 
 
+def started_session(path: Path, events: int = 100) -> Path:
+    """A session of `events` events, started once: fully verified, its mark at the last event."""
+    make_session(path, events=events)
+    assert check_session_file(path) is None
+    return path
+
+
 def edit(path: Path, sql: str) -> None:
     """Change the closed file behind cockpit's back, as damage or a hand edit would."""
     con = duckdb.connect(str(path))
@@ -56,9 +63,7 @@ def test_a_start_marks_what_it_verified_and_the_next_start_hashes_only_the_new_e
 
 
 def test_an_altered_event_after_the_mark_is_caught(tmp_path: Path) -> None:
-    path = tmp_path / "session.duckdb"
-    make_session(path, events=100)
-    check_session_file(path)
+    path = started_session(tmp_path / "session.duckdb")
     append(path, 101, 20)
     edit(path, """UPDATE events SET payload = '{"n":110,"price":"1"}' WHERE seq = 110""")
     report = verify(path, from_mark=True)
@@ -66,16 +71,12 @@ def test_an_altered_event_after_the_mark_is_caught(tmp_path: Path) -> None:
 
 
 def test_the_marked_event_altered_or_events_lost_below_the_mark_are_caught(tmp_path: Path) -> None:
-    path = tmp_path / "session.duckdb"
-    make_session(path, events=100)
-    check_session_file(path)
+    path = started_session(tmp_path / "session.duckdb")
     edit(path, "UPDATE events SET hash = 'x' WHERE seq = 100")
     report = verify(path, from_mark=True)
     assert not report.ok and "event 100, verified before" in report.problems["events.hash"]
 
-    other = tmp_path / "other.duckdb"
-    make_session(other, events=100)
-    check_session_file(other)
+    other = started_session(tmp_path / "other.duckdb")
     edit(other, "DELETE FROM events WHERE seq > 90")  # a damaged WAL that lost committed transactions
     report = verify(other, from_mark=True)
     assert not report.ok
@@ -83,9 +84,7 @@ def test_the_marked_event_altered_or_events_lost_below_the_mark_are_caught(tmp_p
 
 
 def test_a_gap_below_the_mark_falls_back_to_the_whole_chain_and_names_it(tmp_path: Path) -> None:
-    path = tmp_path / "session.duckdb"
-    make_session(path, events=100)
-    check_session_file(path)
+    path = started_session(tmp_path / "session.duckdb")
     edit(path, "DELETE FROM events WHERE seq = 40")
     report = verify(path, from_mark=True)
     assert not report.ok and report.chain_from == 0
@@ -95,9 +94,7 @@ def test_a_gap_below_the_mark_falls_back_to_the_whole_chain_and_names_it(tmp_pat
 def test_an_edit_below_the_mark_is_left_to_the_full_check(tmp_path: Path) -> None:
     """What the startup check does not do, said plainly: a row rewritten (not damaged — its blocks checksum)
     before the mark is found by `cockpit doctor` and every backup's full check, not by a start."""
-    path = tmp_path / "session.duckdb"
-    make_session(path, events=100)
-    check_session_file(path)
+    path = started_session(tmp_path / "session.duckdb")
     edit(path, """UPDATE events SET payload = '{"n":50,"price":"1"}' WHERE seq = 50""")
     assert verify(path, from_mark=True).ok
     assert "seq 50" in verify(path).problems["events.hash"]
