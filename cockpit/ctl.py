@@ -10,14 +10,31 @@ from typing import Any
 
 import orjson
 
-from cockpit.config import load_config
+from cockpit.config import Config, load_config
+from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import live_pointer, request, socket_path_for
 from cockpit.engine.status import render_status
 from cockpit.errors import CockpitError, UsageError
+from cockpit.secrets import load_credentials
+
+
+def account_engine_socket(config: Config) -> Path | None:
+    """The socket the engine trading this config's account announced, whatever session file it writes."""
+    try:
+        credentials = load_credentials(config.exchange.id)
+    except CockpitError:  # no key here: fall back to the session file's socket
+        return None
+    exchange = config.exchange
+    files = AccountFiles(account_key(exchange.id, exchange.base_url, exchange.testnet, credentials.api_key))
+    running = files.running_engine()
+    return Path(running["socket"]) if running and running.get("socket") else None
 
 
 def resolve_socket(config_file: Path) -> Path:
     config = load_config(config_file)
+    announced = account_engine_socket(config)
+    if announced is not None:
+        return announced
     if config.session.path is not None:
         return socket_path_for(config.session.path)
     pointer = live_pointer(config.session.dir)

@@ -614,7 +614,8 @@ def _reconcile_done(state: State, e: Event) -> Changes:
 
 def _kill_engaged(state: State, e: Event) -> Changes:
     p = e.payload
-    return {"kill_switch": KillSwitch(True, str(p.get("cause", "")), str(p.get("by", e.source)), e.ts)}
+    since = float(p.get("since") or e.ts)  # carried over from an earlier session: engaged since then
+    return {"kill_switch": KillSwitch(True, str(p.get("cause", "")), str(p.get("by", e.source)), since)}
 
 
 def _kill_released(state: State, e: Event) -> Changes:

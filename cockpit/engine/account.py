@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cockpit.domain import Severity, dec, dstr
+from cockpit.engine.guard import guard
 from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
 from cockpit.feeds.messages import UserEvent
 
@@ -93,64 +94,6 @@ def on_order_update(engine: Engine, u: OrderUpdate) -> None:
         return  # an order we never saw open (e.g. a market order filled and gone): nothing to close
     severity: Severity = "warning" if other == "order.rejected" else "info"
     engine.emit(other, payload, severity, "user_stream")
-
-
-def adds_exposure(engine: Engine, symbol: str, side: str, reduce_only: bool) -> bool:
-    if reduce_only:
-        return False
-    position = engine.state.positions.get(symbol)
-    qty = position.qty if position is not None else Decimal(0)
-    return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
-
-
-def guard(engine: Engine, u: OrderUpdate, payload: dict[str, Any]) -> None:
-    """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
-    what already filled (`killswitch.guard`)."""
-    symbol = str(payload["symbol"])
-    if not adds_exposure(engine, symbol, str(payload["side"]), u.reduce_only):
-        return
-    if u.execution_type == "NEW":
-        engine.emit(
-            "killswitch.guard",
-            {
-                **payload,
-                "action": "cancel",
-                "message": f"kill switch: canceling {symbol} {payload['side']} {payload['amount']} from "
-                f"another client ({u.client_order_id}) — it adds exposure",
-            },
-            "critical",
-            "risk",
-        )
-        task = asyncio.create_task(_guard_cancel(engine, str(u.order_id), symbol))
-        engine.guard_tasks.add(task)
-        task.add_done_callback(engine.guard_tasks.discard)
-    elif u.execution_type == "TRADE":
-        engine.emit(
-            "killswitch.guard",
-            {
-                **payload,
-                "action": "flag",
-                "last_qty": dstr(u.last_fill_qty),
-                "message": f"kill switch: another client added exposure on {symbol}: {payload['side']} "
-                f"{dstr(u.last_fill_qty)} ({u.client_order_id}) — review it, flatten if needed",
-            },
-            "critical",
-            "risk",
-        )
-
-
-async def _guard_cancel(engine: Engine, order_id: str, symbol: str) -> None:
-    from cockpit.exchange.gateway import GatewayError
-
-    try:
-        await engine.gateway.cancel_order(order_id, symbol)
-    except GatewayError as exc:  # already filled: the fill is flagged when it arrives
-        engine.emit(
-            "alert",
-            {"message": f"kill switch guard could not cancel {order_id}: {exc.detail}"},
-            "warning",
-            "risk",
-        )
 
 
 def on_account_update(engine: Engine, a: AccountUpdate) -> None:

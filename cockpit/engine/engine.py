@@ -21,7 +21,9 @@ from typing import Any
 
 from cockpit.config import Config
 from cockpit.domain import Event, Severity, Telemetry
+from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.core import EventCore, StoreFailed
+from cockpit.engine.guard import GuardEpisode
 from cockpit.engine.market import MarketBuffers
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
@@ -63,6 +65,7 @@ class Engine:
         store: SessionStore,
         ws_base: str,
         options: EngineOptions | None = None,
+        account: AccountFiles | None = None,
     ) -> None:
         self.config = config
         self.gateway = gateway
@@ -71,6 +74,14 @@ class Engine:
         self.options = options or EngineOptions()
         self.session_file = Path(store.path)
         self.kill_flag = self.session_file.parent / "kill_switch.flag"
+        self.account = account or AccountFiles(
+            account_key(
+                config.exchange.id,
+                config.exchange.base_url,
+                config.exchange.testnet,
+                str(getattr(gateway.client, "apiKey", "") or ""),
+            )
+        )
         self.symbols = SymbolMap({})
         self.core: EventCore = EventCore(store, State())
         self.restored_from: int = 0
@@ -90,6 +101,7 @@ class Engine:
         self.critical_streak = 0
         self.critical_ops: set[str] = set()
         self.guard_tasks: set[asyncio.Task[Any]] = set()
+        self.guard_episode: GuardEpisode | None = None  # other clients' trading while the kill switch is on
         self.startup_events: list[tuple[str, dict[str, Any], Severity]] = []  # recorded after session.started
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)
@@ -141,7 +153,7 @@ class Engine:
         return state
 
     async def start(self) -> None:
-        from cockpit.engine import account, market, reconcile, workers
+        from cockpit.engine import account, killswitch, market, reconcile, workers
 
         self.loop = asyncio.get_running_loop()
         self.core.load(self.restore())
@@ -163,6 +175,7 @@ class Engine:
         )
         for kind, payload, severity in self.startup_events:
             await self.record(kind, payload, severity, "store")
+        await killswitch.carry_over(self)
         markets = await self.gateway.load_markets()
         self.symbols = SymbolMap({m["id"]: s for s, m in markets.items() if s in self.config.feeds.symbols})
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]
@@ -252,7 +265,7 @@ class Engine:
         cmd = request.get("cmd")
         by = str(request.get("by", "ctl"))
         if cmd == "status":
-            return status_of(self.state)
+            return {**status_of(self.state), "kill_switch_file": str(self.account.kill_switch_file)}
         if cmd == "reconcile":
             await self.record("operator.action", {"action": "reconcile", "by": by}, "info", "operator")
             return await reconcile.reconcile(self, f"operator:{by}")

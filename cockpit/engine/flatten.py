@@ -80,6 +80,6 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
         }
         await engine.record("flatten.done", result, "info" if verified else "critical", "operator")
         engine.reconcile_requests.put_nowait("after-flatten")
-        if engine.options.flatten_engages_kill_switch:
-            await engage(engine, "flatten: nothing may re-open positions", by)
+        if engine.options.flatten_engages_kill_switch and symbols is None:  # flatten ALL (runbook 000 §10)
+            await engage(engine, "flatten all: nothing may re-open positions", by)
         return result

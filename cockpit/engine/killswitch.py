@@ -1,8 +1,10 @@
 """The kill switch: no new risk. Engaging is immediate; it does not close positions; release needs the cause
-cleared. Its state and cause are events, so they survive restarts."""
+cleared. Its state and cause are events, so they survive restarts; they are also the account's (the account
+folder's `killswitch.json`), so they survive a new session file and strategies can read them."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -15,8 +17,78 @@ if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
 
 
+log = logging.getLogger(__name__)
+
+
 class ActionRefused(CockpitError):
     """An operator action that cannot be done now; the message says why and what to do."""
+
+
+def remember(engine: Engine) -> None:
+    """Write the kill switch as State has it now (just committed, or engaged in memory when the store failed)
+    to the account's state file, where strategies and the next engine read it."""
+    current = engine.state.kill_switch
+    try:
+        engine.account.write_kill_switch(
+            current.engaged,
+            current.cause if current.engaged else None,
+            current.by or None,
+            current.since if current.engaged else None,
+            engine.session_file,
+        )
+    except OSError as exc:  # the event is on disk; the file is a copy for strategies: say it is stale
+        log.error("could not write %s: %s", engine.account.kill_switch_file, exc)
+        engine.emit(
+            "alert",
+            {
+                "message": f"the kill-switch state file {engine.account.kill_switch_file} could not be "
+                f"written ({exc}): strategies reading it see an old state",
+            },
+            "critical",
+            "risk",
+        )
+
+
+async def carry_over(engine: Engine) -> None:
+    """At start: the account's kill switch wins over this session file's (it is newer, or the file is new)."""
+    files = engine.account
+    record = files.read_kill_switch()
+    current = engine.state.kill_switch
+    if record is not None and record.engaged and not current.engaged:
+        since = record.since or record.updated
+        await engine.record(
+            "killswitch.engaged",
+            {
+                "cause": record.cause or "engaged in an earlier session",
+                "by": record.by or "operator",
+                "since": since,
+                "carried_over": True,
+                "message": f"KILL SWITCH still engaged on this account since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))} (by {record.by}: "
+                f"{record.cause}) — no new risk; release with k or `cockpit ctl kill-switch off`",
+            },
+            "warning",
+            "risk",
+        )
+    elif (
+        record is not None
+        and not record.engaged
+        and current.engaged
+        and record.updated > (current.since or 0.0)
+    ):
+        await engine.record(
+            "killswitch.released",
+            {
+                "by": record.by or "operator",
+                "previous_cause": current.cause,
+                "carried_over": True,
+                "message": f"kill switch was released on this account by {record.by} after this session "
+                "last ran",
+            },
+            "warning",
+            "operator",
+        )
+    remember(engine)
 
 
 async def engage(engine: Engine, cause: str, by: str) -> bool:
@@ -33,6 +105,7 @@ async def engage(engine: Engine, cause: str, by: str) -> bool:
         "critical",
         "risk" if by in ("risk", "clock", "flag-file", "store") else "operator",
     )
+    remember(engine)
     return True
 
 
@@ -71,6 +144,7 @@ async def release(engine: Engine, by: str) -> None:
         "warning",
         "operator",
     )
+    remember(engine)
 
 
 def engage_unpersisted(engine: Engine, cause: str) -> None:
@@ -91,3 +165,4 @@ def engage_unpersisted(engine: Engine, cause: str) -> None:
         },
     )
     engine.core.deliver(event)
+    remember(engine)  # the session file cannot say so any more; the account's state file still can

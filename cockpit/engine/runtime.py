@@ -21,6 +21,7 @@ import orjson
 
 from cockpit.config import Config
 from cockpit.domain import Event
+from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import ControlServer, live_pointer, socket_path_for
 from cockpit.engine.engine import Engine, EngineOptions
 from cockpit.exchange.ccxt_client import make_ccxt_client
@@ -90,7 +91,14 @@ class DeadLetterRecorder:
             )
 
 
-async def build_engine(spec: RunSpec) -> Engine:
+def account_of(spec: RunSpec) -> AccountFiles:
+    exchange = spec.config.exchange
+    return AccountFiles(
+        account_key(exchange.id, exchange.base_url, exchange.testnet, spec.credentials.api_key)
+    )
+
+
+async def build_engine(spec: RunSpec, account: AccountFiles | None = None) -> Engine:
     client = make_ccxt_client(  # first: an unsupported exchange fails before the session file is opened
         spec.config.exchange.id,
         spec.credentials.api_key,
@@ -109,7 +117,9 @@ async def build_engine(spec: RunSpec) -> Engine:
         raise
     recorder = DeadLetterRecorder(store)
     gateway = ExchangeGateway(client, dead_letters=recorder)
-    engine = Engine(spec.config, gateway, store, ws_base_for(spec.config), spec.options)
+    engine = Engine(
+        spec.config, gateway, store, ws_base_for(spec.config), spec.options, account or account_of(spec)
+    )
     recorder.engine = engine
     return engine
 
@@ -122,6 +132,7 @@ class Runtime:
         self.subscribers: list[Callable[[Event], None]] = [printer] if printer is not None else []
         self.engine: Engine | None = None
         self.control: ControlServer | None = None
+        self.account = account_of(spec)
 
     def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
         """Told every event from the first (session.started), across restarts and restores."""
@@ -130,8 +141,13 @@ class Runtime:
     async def start(self) -> Engine:
         from cockpit.engine.integrity import check_session_file
 
-        recovery = check_session_file(self.spec.session_file)
-        engine = await build_engine(self.spec)
+        self.account.claim()  # one engine per account: refused before any file is opened
+        try:
+            recovery = check_session_file(self.spec.session_file)
+            engine = await build_engine(self.spec, self.account)
+        except BaseException:
+            self.account.release()
+            raise
         self.engine = engine
         if recovery is not None:
             engine.startup_events.extend(recovery.events())
@@ -144,6 +160,7 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
+        self.account.announce(engine.session_file, self.control.path)
         live_pointer(engine.session_file.parent).write_text(
             orjson.dumps(
                 {
@@ -201,6 +218,7 @@ class Runtime:
                 await engine.gateway.close()
             finally:
                 engine.store.close()
+                self.account.release()
 
 
 def freeze_startup_heap() -> None:

@@ -154,8 +154,8 @@ async def order_ttl_loop(engine: Engine) -> None:
                 continue
             asked.add(order.client_order_id)
             try:
-                await engine.gateway.cancel_order(order.order_id, order.symbol)
-            except GatewayError as exc:  # rate-limited, filled or gone: try again next time round
+                answer = await engine.gateway.cancel_order(order.order_id, order.symbol, gone_ok=True)
+            except GatewayError as exc:  # rate-limited or the exchange is down: try again next time round
                 asked.discard(order.client_order_id)
                 engine.emit(
                     "alert",
@@ -164,6 +164,8 @@ async def order_ttl_loop(engine: Engine) -> None:
                     "risk",
                 )
                 continue
+            if answer is None:
+                continue  # it filled or was canceled meanwhile: the user stream and reconcile say which
             if order.client_order_id in engine.state.orders:
                 engine.emit(
                     "order.canceled",

@@ -357,9 +357,24 @@ class ExchangeGateway:
         return result
 
     # ----- writes ---------------------------------------------------------------------------------
-    async def cancel_order(self, order_id: str, symbol: str) -> dict[str, Any]:
+    async def cancel_order(
+        self, order_id: str, symbol: str, *, gone_ok: bool = False
+    ) -> dict[str, Any] | None:
+        """Cancel one order. With `gone_ok`, an order that already filled or was canceled (`OrderNotFound`)
+        is an answer — None — rather than a failure for the dead-letter queue."""
         await self.ensure_markets()
-        result: dict[str, Any] = await self.call("cancel_order", self.client.cancel_order, order_id, symbol)
+        try:
+            result: dict[str, Any] = await self.call(
+                "cancel_order",
+                self.client.cancel_order,
+                order_id,
+                symbol,
+                answers=(ccxt.OrderNotFound,) if gone_ok else (),
+            )
+        except ccxt.OrderNotFound:
+            if gone_ok:
+                return None
+            raise
         return result
 
     async def cancel_all_orders(self, symbol: str) -> None:

@@ -1,0 +1,167 @@
+"""The kill-switch guard: while the kill switch is engaged, another client on the account (a strategy that
+does not read the kill-switch file) adds exposure. Cockpit cancels what is still open and flags what already
+filled.
+
+One episode per engagement, not an event per order: the first cancel and the first flag are each a critical
+`killswitch.guard` event (the operator must know at once that something keeps trading); after that the counts
+are folded into one `killswitch.guard` summary at most every `REPORT_EVERY_S`. An order that filled before the
+cancel reached the exchange (`OrderNotFound`) is an outcome — its fill is flagged when it arrives — not a
+dead letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cockpit.domain import dstr
+from cockpit.feeds import OrderUpdate
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+REPORT_EVERY_S = 30.0
+
+
+@dataclass
+class GuardEpisode:
+    """What other clients did during one engagement of the kill switch."""
+
+    kill_since: float
+    canceled: int = 0
+    already_gone: int = 0  # filled (or canceled) before our cancel arrived
+    cancel_failed: int = 0
+    flagged: int = 0
+    symbols: set[str] = field(default_factory=set)
+    reported_at: float = field(default_factory=time.monotonic)  # the episode's first event, or last summary
+    dirty: bool = False
+    flush: asyncio.TimerHandle | None = None
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "canceled": self.canceled,
+            "already_filled": self.already_gone,
+            "cancel_failed": self.cancel_failed,
+            "flagged": self.flagged,
+            "symbols": sorted(self.symbols),
+        }
+
+
+def episode_of(engine: Engine) -> GuardEpisode:
+    since = engine.state.kill_switch.since
+    episode = engine.guard_episode
+    if episode is None or episode.kill_since != since:
+        if episode is not None and episode.flush is not None:
+            episode.flush.cancel()
+        episode = GuardEpisode(since)
+        engine.guard_episode = episode
+    return episode
+
+
+def adds_exposure(engine: Engine, symbol: str, side: str, reduce_only: bool) -> bool:
+    if reduce_only:
+        return False
+    position = engine.state.positions.get(symbol)
+    qty = position.qty if position is not None else Decimal(0)
+    return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
+
+
+def guard(engine: Engine, u: OrderUpdate, payload: dict[str, Any]) -> None:
+    """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
+    what already filled."""
+    symbol = str(payload["symbol"])
+    if not adds_exposure(engine, symbol, str(payload["side"]), u.reduce_only):
+        return
+    episode = episode_of(engine)
+    episode.symbols.add(symbol)  # a summary of what follows comes REPORT_EVERY_S after the first event
+    if u.execution_type == "NEW":
+        first = episode.canceled + episode.already_gone + episode.cancel_failed == 0
+        episode.canceled += 1  # corrected by the cancel's outcome
+        if first:
+            engine.emit(
+                "killswitch.guard",
+                {
+                    **payload,
+                    "action": "cancel",
+                    **episode.counts(),
+                    "message": f"kill switch: canceling {symbol} {payload['side']} {payload['amount']} from "
+                    f"another client ({u.client_order_id}) — it adds exposure; make that strategy read the "
+                    "kill-switch file",
+                },
+                "critical",
+                "risk",
+            )
+        else:
+            _later(engine, episode)
+        task = asyncio.create_task(_cancel(engine, episode, str(u.order_id), symbol))
+        engine.guard_tasks.add(task)
+        task.add_done_callback(engine.guard_tasks.discard)
+    elif u.execution_type == "TRADE":
+        episode.flagged += 1
+        if episode.flagged == 1:
+            engine.emit(
+                "killswitch.guard",
+                {
+                    **payload,
+                    "action": "flag",
+                    "last_qty": dstr(u.last_fill_qty),
+                    **episode.counts(),
+                    "message": f"kill switch: another client added exposure on {symbol}: {payload['side']} "
+                    f"{dstr(u.last_fill_qty)} ({u.client_order_id}) — review it, flatten if needed",
+                },
+                "critical",
+                "risk",
+            )
+        else:
+            _later(engine, episode)
+
+
+async def _cancel(engine: Engine, episode: GuardEpisode, order_id: str, symbol: str) -> None:
+    from cockpit.exchange.gateway import GatewayError
+
+    try:
+        answer = await engine.gateway.cancel_order(order_id, symbol, gone_ok=True)
+    except GatewayError:  # rate-limited or the exchange is down: counted, the summary says so
+        episode.canceled -= 1
+        episode.cancel_failed += 1
+        _later(engine, episode)
+        return
+    if answer is None:  # it filled (or was canceled) first: its fill, if any, is flagged when it arrives
+        episode.canceled -= 1
+        episode.already_gone += 1
+        _later(engine, episode)
+
+
+def _later(engine: Engine, episode: GuardEpisode) -> None:
+    """Fold into the next summary: now if the last one is old enough, else when it will be."""
+    episode.dirty = True
+    if episode.flush is not None:
+        return
+    wait = max(0.0, episode.reported_at + REPORT_EVERY_S - time.monotonic())
+    loop = asyncio.get_running_loop()
+    episode.flush = loop.call_later(wait, _report, engine, episode)
+
+
+def _report(engine: Engine, episode: GuardEpisode) -> None:
+    episode.flush = None
+    if not episode.dirty or engine.state.kill_switch.since != episode.kill_since:
+        return
+    episode.dirty = False
+    episode.reported_at = time.monotonic()
+    c = episode.counts()
+    failed = f", {c['cancel_failed']} could not be canceled" if c["cancel_failed"] else ""
+    engine.emit(
+        "killswitch.guard",
+        {
+            "action": "summary",
+            **c,
+            "message": f"kill switch guard: other clients keep trading on {', '.join(c['symbols'])}: "
+            f"{c['canceled']} order(s) canceled, {c['already_filled']} filled before the cancel, "
+            f"{c['flagged']} fill(s) flagged{failed} since the kill switch was engaged",
+        },
+        "warning",
+        "risk",
+    )
