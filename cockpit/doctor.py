@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from cockpit.config import Config, ConfigError, load_config
+from cockpit.engine.account_files import AccountFiles, KillSwitchRecord, account_key
 from cockpit.engine.backups import list_backups
 from cockpit.engine.control import request, socket_path_for
 from cockpit.errors import CockpitError
@@ -308,7 +309,12 @@ def check_disk(place: SessionPlace) -> Check:
     return passed("disk space", detail)
 
 
-def check_kill_switch(place: SessionPlace, status: dict[str, Any] | None, config_file: Path) -> Check:
+def check_kill_switch(
+    place: SessionPlace,
+    status: dict[str, Any] | None,
+    config_file: Path,
+    account: KillSwitchRecord | None = None,
+) -> Check:
     flag = place.folder / KILL_FLAG
     problems: list[str] = []
     fixes: list[str] = []
@@ -320,6 +326,15 @@ def check_kill_switch(place: SessionPlace, status: dict[str, Any] | None, config
         if ks.get("engaged"):
             problems.append(f"ENGAGED in the running engine: {ks.get('cause')} (by {ks.get('by')})")
             fixes.append(f"clear the cause, then `cockpit ctl --config {config_file} kill-switch off`")
+    elif account is not None and account.engaged:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(account.since or account.updated))
+        problems.append(
+            f"ENGAGED on this account since {since}: {account.cause} (by {account.by}); "
+            "the next engine starts with it engaged"
+        )
+        fixes.append(
+            f"start the engine, clear the cause, then `cockpit ctl --config {config_file} kill-switch off`"
+        )
     if problems:
         return failed("kill switch", "; ".join(problems), "; ".join(fixes))
     engine = "released in the running engine" if status is not None else "no engine running"
@@ -353,11 +368,16 @@ def run_checks(config_file: Path) -> tuple[list[Check], bool]:
     checks = [config_check, secrets_check, *asyncio.run(exchange_checks(config, creds))]
     place = locate_session(config)
     status, _ = engine_status(place.file)
+    account_kill = None
+    if creds is not None:
+        exchange = config.exchange
+        key = account_key(exchange.id, exchange.base_url, exchange.testnet, creds.api_key)
+        account_kill = AccountFiles(key).read_kill_switch()
     checks += [
         guarded("session file", lambda: check_session(place, status is not None)),
         guarded("backups", lambda: check_backups(place, config_file)),
         guarded("disk space", lambda: check_disk(place)),
-        guarded("kill switch", lambda: check_kill_switch(place, status, config_file)),
+        guarded("kill switch", lambda: check_kill_switch(place, status, config_file, account_kill)),
     ]
     return checks, True
 

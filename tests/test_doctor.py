@@ -17,7 +17,7 @@ from cockpit.engine.backups import backup_path
 from cockpit.sim.server import SimServer
 from cockpit.store import SessionStore
 from tests.conftest import TEST_SECRET
-from tests.test_cli_engine import HeadlessEngine, cli_env, write_config
+from tests.test_cli_engine import HeadlessEngine, cli_env, cockpit, write_config
 
 CHECKS = [
     "config",
@@ -198,3 +198,23 @@ async def test_doctor_with_a_running_engine_skips_verify_and_reports_the_kill_sw
     kill = checks["kill switch"]
     assert kill["status"] == "fail" and "kill_switch.flag exists" in kill["detail"]
     assert "ENGAGED in the running engine" in kill["detail"] and "kill-switch off" in kill["fix"]
+
+
+async def test_doctor_says_the_account_kill_switch_is_engaged_when_no_engine_runs(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    session = tmp_path / "friday.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    try:
+        await engine.wait_for("reconcile.done")
+        code, out, err = await cockpit(tmp_path, "ctl", "--config", str(config), "kill-switch", "on")
+        assert code == 0, err
+        await engine.wait_for("killswitch.engaged")
+    finally:
+        assert await engine.finish() == 0
+    session.unlink()  # a new session file next time: the account still remembers
+    code, checks = await doctor_json(tmp_path, config)
+    kill = checks["kill switch"]
+    assert kill["status"] == "fail" and "ENGAGED on this account since" in kill["detail"]
+    assert "the next engine starts with it engaged" in kill["detail"] and "kill-switch off" in kill["fix"]
