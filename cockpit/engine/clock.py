@@ -7,7 +7,7 @@ The method is NTP's, against one server:
   round trip = receive − send. Whatever the network does, the true offset lies within ± round trip / 2 of that
   figure (the sample's error bound).
 - A **failed** sample (429, 418 ban, maintenance, timeout) is no sample at all: the gateway reports those as
-  exchange events; they say nothing about the clock.
+  exchange events; they say nothing about the clock. The check asks once more a second later.
 - A **slow** sample is discarded: its round trip must be at most max(500 ms, 3 × the shortest of the last 8
   round trips), and never above the kill limit. 500 ms keeps the error bound at ± 250 ms, half the default
   warning; 3 × the recent shortest lets the bound follow a link that is slower for good (the 8 include
@@ -22,7 +22,8 @@ The method is NTP's, against one server:
   and kill limits.
 
 At the default cadence (15 s) a true step of the exchange's clock is seen by the next check (≤ 15 s) and
-confirmed by two more samples 1 s apart: acted on within about 17 s.
+confirmed by two more samples 1 s apart: acted on within about 17 s (about 20 s if answers are lost or slow
+meanwhile; tests/test_clock.py replays such sequences).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ RTT_FACTOR = 3.0
 CONFIRM_SAMPLES = 3  # samples in a row that must agree before a step is believed
 CONFIRM_GAP_S = 1.0  # between confirming samples (shorter when the cadence itself is shorter)
 CONFIRM_TRIES = 5  # fresh samples one check may take to confirm; then the next check carries on
+RESAMPLE_UNANSWERED = 1  # extra samples a check takes when its answer failed or was too slow
 AGREE_SLACK_MS = 10.0  # millisecond rounding of the exchange's time and of ours
 UNMEASURED_ALERT_AFTER = 8  # checks in a row whose every answer was too slow to measure with
 METHOD = "ntp-midpoint"
@@ -154,16 +156,22 @@ async def check(
 ) -> Verdict | None:
     """One check: a sample, then — while a suspected step awaits confirmation — fresh samples `gap_s` apart.
 
-    Returns the last sample's verdict, or None when no sample was taken (every request failed).
+    A scheduled sample that failed or was discarded is taken once more after `gap_s` (a single lost answer
+    must not cost a whole cadence); no more than that, so a maintenance window is not hammered. Returns the
+    last sample's verdict, or None when no sample was taken (every request failed).
     """
     verdict: Verdict | None = None
     for attempt in range(1 + CONFIRM_TRIES):
         if attempt:
             await sleep(gap_s)
         taken = await sample()
+        accepted = False
         if taken is not None:
             verdict = filt.add(taken)
-        if not filt.pending:
+            accepted = verdict.kind != "discarded"
+        if filt.pending:
+            continue
+        if accepted or attempt >= RESAMPLE_UNANSWERED:
             break
     return verdict
 
