@@ -214,3 +214,19 @@ async def test_a_true_3s_skew_engages_the_kill_switch_by_clock(sim: SimServer, s
     assert drift.payload["status"] == "kill" and 2950 < drift.payload["offset_ms"] < 3050
     assert drift.payload["filtered"] is True and drift.payload["samples"] >= 3
     assert "midpoint" in drift.payload["message"] and "round trip" in drift.payload["message"]
+
+
+async def test_a_clock_too_slow_to_measure_is_said_so_not_called_drift(
+    sim: SimServer, start_engine: Any
+) -> None:
+    # Kill limit 300 ms caps the discard bound: every 400 ms answer is too slow to tell the offset with.
+    run: EngineRun = await start_engine(risk={"clock_warn_ms": 100, "clock_kill_ms": 300}, clock_every_s=0.1)
+    await run.wait_for("clock.checked")
+    await sim.inject({"kind": "latency", "ms": 400, "seconds": 60})
+    said = await run.wait_for(
+        "alert", within=30, where=lambda e: "clock offset not measured" in e.payload["message"]
+    )
+    assert said.severity == "warning" and "not clock drift" in said.payload["message"]
+    sim.clear_faults()
+    await run.wait_for("alert", where=lambda e: e.payload["message"] == "clock offset measured again")
+    assert run.of("clock.drift") == [] and not run.engine.state.kill_switch.engaged
