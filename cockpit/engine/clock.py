@@ -12,7 +12,8 @@ The method is NTP's, against one server:
   round trips), and never above the kill limit. 500 ms keeps the error bound at ± 250 ms, half the default
   warning; 3 × the recent shortest lets the bound follow a link that is slower for good (the 8 include
   discarded samples, so it adapts within 8 checks); beyond the kill limit a sample cannot tell a good clock
-  from one at the limit.
+  from one at the limit. A discarded scheduled sample is also asked again once; after 8 checks in a row
+  with nothing but slow answers an `alert` says the clock is not being measured (it is not drift).
 - The **estimate** is the sample with the shortest round trip among the last 4 that agree (their error
   intervals overlap). A sample that disagrees with the estimate — or the very first one — is a suspected
   step: the loop re-samples about 1 s apart and adopts the step once 3 samples in a row agree, dropping the
