@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cockpit.domain import Severity
 from cockpit.engine import account, backups, market, reconcile
+from cockpit.engine.clock import ClockWatch
 from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError
 from cockpit.state import band_of
@@ -39,40 +40,11 @@ def all(engine: Engine) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # n
     ]
 
 
-async def check_clock(engine: Engine) -> float:
-    """Offset of the exchange's clock from ours, in ms (positive: the exchange is ahead)."""
-    before = time.time()
-    server_ms = await engine.gateway.fetch_time()
-    after = time.time()
-    offset = server_ms - (before + after) / 2 * 1000
-    risk = engine.config.risk
-    status = (
-        "ok" if abs(offset) < risk.clock_warn_ms else "drift" if abs(offset) < risk.clock_kill_ms else "kill"
-    )
-    previous = engine.state.health_of("clock").status
-    payload: dict[str, Any] = {
-        "offset_ms": round(offset, 1),
-        "status": status,
-        "rtt_ms": round((after - before) * 1000, 1),
-        "warn_ms": risk.clock_warn_ms,
-        "kill_ms": risk.clock_kill_ms,
-    }
-    if status != previous and not (status == "ok" and previous == "unknown"):
-        severity: Severity = "info" if status == "ok" else "warning" if status == "drift" else "critical"
-        payload["message"] = (
-            f"clock offset {offset:+.0f} ms ({status}; warn {risk.clock_warn_ms}, kill {risk.clock_kill_ms})"
-        )
-        engine.emit("clock.drift", payload, severity, "clock")
-    else:
-        engine.emit("clock.checked", payload, "info", "clock")
-    if status == "kill":
-        await engage(engine, f"clock offset {offset:+.0f} ms beyond {risk.clock_kill_ms} ms", "clock")
-    return offset
-
-
 async def clock_loop(engine: Engine) -> None:
+    """The clock check every `clock_every_s` (method and thresholds: cockpit/engine/clock.py)."""
+    watch = ClockWatch(engine)
     while True:
-        await check_clock(engine)
+        await watch.check()
         await asyncio.sleep(engine.options.clock_every_s)
 
 

@@ -76,6 +76,15 @@ class GatewayNotice:
     retry_after_s: float | None = None
 
 
+@dataclass(frozen=True)
+class ServerTime:
+    """The exchange's clock read once, with our clock read around that one HTTP exchange only."""
+
+    server_ms: int  # the exchange's time in its answer
+    sent_at: float  # our wall clock (epoch seconds) just before the request left
+    rtt_s: float  # from just before the request left to just after the answer arrived (monotonic)
+
+
 class GatewayError(CockpitError):
     """An exchange operation that did not succeed, with its class and the exchange's reason."""
 
@@ -291,6 +300,30 @@ class ExchangeGateway:
 
     async def fetch_time(self) -> int:
         return int(await self.call("fetch_time", self.client.fetch_time))
+
+    async def time_server_clock(self) -> ServerTime:
+        """One clock sample, timed NTP-style around the HTTP exchange alone.
+
+        The limiter slot is taken before our clock is read, so a Retry-After cooldown, a ban or a full budget
+        is waited out untimed; there is no retry, so a failure (429, 418, maintenance, timeout) raises at once
+        and yields no sample. Rate limits, bans and maintenance are still heard by the listeners as for any
+        call. Nothing is dead-lettered: a clock sample has nothing to replay.
+        """
+        op = "fetch_time"
+        await self.limiter.acquire(ENDPOINT_WEIGHTS[op])
+        sent_at = time.time()
+        started = time.perf_counter()
+        try:
+            raw = await self.client.fetch_time()
+        except Exception as exc:
+            self.latency.record(op, (time.perf_counter() - started) * 1000, ok=False)
+            self._observe_failure(op, exc)
+            raise GatewayError(op, classify(exc), exc, 1) from exc
+        rtt_s = time.perf_counter() - started
+        self.latency.record(op, rtt_s * 1000, ok=True)
+        self.limiter.observe_headers(self.client.last_response_headers)
+        self._observe_success(op)
+        return ServerTime(int(raw), sent_at, rtt_s)
 
     async def fetch_balance(self) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("fetch_balance", self.client.fetch_balance)
