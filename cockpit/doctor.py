@@ -148,11 +148,12 @@ def clock_check(offset_ms: float, rtt_ms: float, config: Config) -> Check:
 
 
 async def measure_clock(gateway: Any) -> tuple[float, float]:
-    """(offset ms, round trip ms) as the engine measures it: the exchange's time minus our midpoint."""
-    before = time.time()
-    server_ms = await within(gateway.fetch_time())
-    after = time.time()
-    return server_ms - (before + after) / 2 * 1000, (after - before) * 1000
+    """(offset ms, round trip ms) as the engine measures it: the exchange's time minus the midpoint of the
+    one HTTP exchange, never timed across a rate-limit wait."""
+    from cockpit.engine.clock import ClockSample
+
+    sample = ClockSample.of(await within(gateway.time_server_clock()))
+    return sample.offset_ms, sample.rtt_ms
 
 
 async def exchange_checks(config: Config, creds: Credentials | None) -> list[Check]:
