@@ -3,6 +3,14 @@
 The engine runs inside the app's event loop as background workers (the same engine as headless mode). The app
 repaints its panes from the latest State on a timer (never per tick) and turns keys into engine actions; the
 widgets are views and never touch the engine.
+
+Type-ahead: a trader in a hurry types `F FLATTEN⏎`, `f f` or `q q` in one go. Textual runs a non-priority
+binding only after its key has bubbled back up from the focused widget, by which time every key typed after
+it has already been routed to the old focus (and a second `f` would open a second dialog). So the keys that
+open a confirmation (f, F, k, q) and `/` are priority bindings, run in arrival order straight from the app's
+queue, and their dialogs are pushed synchronously; from then on `on_event` hands every key to the confirm
+dialog on top (`ConfirmScreen.take_key`), before it has even mounted. Dialogs that appear after async work
+(reconcile result, restore, dead letters, stats) wait until no other dialog is open: two never stack.
 """
 
 from __future__ import annotations
@@ -10,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, TypeVar
 
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
@@ -52,6 +62,7 @@ PALETTE_TITLES = {
 REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
 COMPACT_WIDTH = 110
 COMPACT_HEIGHT = 32
+Answer = TypeVar("Answer")
 
 
 class CockpitApp(App[int]):
@@ -60,16 +71,17 @@ class CockpitApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reconcile", "Reconcile", id="reconcile"),
-        Binding("f", "flatten_selected", "Flat", id="flatten"),
-        Binding("F", "flatten_all", "Flat all", id="flatten_all"),
-        Binding("k", "kill_switch", "Kill", id="kill_switch"),
+        # priority: run in the order typed, before the keys after them are routed (see the module doc)
+        Binding("f", "flatten_selected", "Flat", id="flatten", priority=True),
+        Binding("F", "flatten_all", "Flat all", id="flatten_all", priority=True),
+        Binding("k", "kill_switch", "Kill", id="kill_switch", priority=True),
         Binding("b", "backup", "Backup", id="backup"),
         Binding("R", "restore", "Restore", id="restore"),
         Binding("d", "dead_letters", "DLQ", id="dead_letters", show=False),  # in help and the palette
         Binding("a", "stats", "Stats", id="stats", show=False),
-        Binding("slash", "filter_events", "Filter", id="filter"),
+        Binding("slash", "filter_events", "Filter", id="filter", priority=True),
         Binding("question_mark", "help", "Help", id="help"),
-        Binding("q", "quit_cockpit", "Quit", id="quit"),
+        Binding("q", "quit_cockpit", "Quit", id="quit", priority=True),
     ]
 
     def __init__(self, backend: Backend, kill_pct: float = 15.0, breaker_pct: float = 7.0) -> None:
@@ -79,6 +91,8 @@ class CockpitApp(App[int]):
         self.breaker_pct = breaker_pct
         self.error: CockpitError | None = None
         self._seq_shown = -1
+        self._no_dialog = asyncio.Event()  # set while the main screen is on top
+        self._no_dialog.set()
         for theme in load_themes((themes_dir() / "themes.toml").read_text(encoding="utf-8")):
             self.register_theme(theme)
         wanted = saved_theme() or DEFAULT_THEME
@@ -119,12 +133,57 @@ class CockpitApp(App[int]):
         for pane_id, title in titles.items():
             self.query_one(f"#{pane_id}").border_title = title
         self.filter_box.display = False
+        self.screen_change_signal.subscribe(self, self._screen_changed)
         self._apply_compact(self.size.width, self.size.height)
         self.positions_pane.focus()
         if isinstance(self.backend, EngineBackend):
             self._start_engine()
         self.refresh_timer = self.set_interval(REFRESH_S, self.refresh_panes)
         self.refresh_panes()
+
+    # ----- dialogs: one at a time, and every key typed reaches the one on top ----------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            # straight from the terminal, in the order typed: the dialog's, even before it has mounted
+            dialog = self.screen_stack[-1] if self.screen_stack else None
+            if isinstance(dialog, ConfirmScreen):
+                if isinstance(event, events.Paste):
+                    dialog.take_paste(event.text)
+                    return
+                if dialog.take_key(event):
+                    return
+        await super().on_event(event)
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if len(self.screen_stack) > 1:
+            self._no_dialog.clear()
+        else:
+            self._no_dialog.set()
+
+    def _dialog_open(self) -> bool:
+        return len(self.screen_stack) > 1
+
+    def _open(self, dialog: Screen[Answer]) -> asyncio.Future[Answer | None]:
+        """Push `dialog` now (synchronously, so the keys typed next reach it) and return its answer-to-be."""
+        answer: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
+
+        def settle(result: Answer | None) -> None:
+            if not answer.done():
+                answer.set_result(result)
+
+        self.push_screen(dialog, callback=settle)
+        return answer
+
+    async def _open_when_free(self, dialog: Screen[Answer]) -> Answer | None:
+        """For dialogs that appear after async work: wait until no other dialog is open, never stack."""
+        while self._dialog_open():
+            await self._no_dialog.wait()
+        return await self._open(dialog)  # no await between the check and the push
+
+    def _refuse_over_a_dialog(self) -> None:
+        """A key pressed while another dialog is on top belongs to that dialog (q closes help)."""
+        if self._dialog_open():
+            raise SkipAction()
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_compact(event.size.width, event.size.height)
@@ -224,7 +283,7 @@ class CockpitApp(App[int]):
         result = await self._act({"cmd": "reconcile"}, "reconcile")
         if result is None:
             return
-        choice = await self.push_screen_wait(ReconcileScreen(result))
+        choice = await self._open_when_free(ReconcileScreen(result))
         if choice is None:
             return
         action, symbol = choice
@@ -232,34 +291,40 @@ class CockpitApp(App[int]):
             if await self._act({"cmd": "adopt", "symbol": symbol}, "adopt") is not None:
                 self.notify(f"{symbol} adopted: no longer flagged as a ghost")
         elif action == "flatten":
-            await self._flatten([symbol], confirm_key="f")
+            confirmed = await self._open_when_free(self._flatten_dialog([symbol]))
+            await self._flatten([symbol], confirmed)
 
     def action_flatten_selected(self) -> None:
+        self._refuse_over_a_dialog()
         symbol = self.positions_pane.selected_symbol
         if symbol is None:
             self.notify("select a position first (arrow keys), then press f", severity="warning")
             return
-        self._flatten_worker([symbol])
+        self._flatten_worker([symbol], self._open(self._flatten_dialog([symbol])))
 
     def action_flatten_all(self) -> None:
-        self._flatten_worker(None)
+        self._refuse_over_a_dialog()
+        self._flatten_worker(None, self._open(self._flatten_dialog(None)))
 
-    @work(group="actions", exit_on_error=False)
-    async def _flatten_worker(self, symbols: list[str] | None) -> None:
-        await self._flatten(symbols, confirm_key="f" if symbols else None)
-
-    async def _flatten(self, symbols: list[str] | None, confirm_key: str | None) -> None:
+    @staticmethod
+    def _flatten_dialog(symbols: list[str] | None) -> ConfirmScreen:
+        """One position: press f again. All of them: type FLATTEN."""
         target = ", ".join(symbols) if symbols else "ALL positions"
         body = (
             f"Close {target} with reduce-only market orders at the exchange's precision, then verify flat "
             "and engage the kill switch."
         )
-        screen = (
-            ConfirmScreen(f"Flatten {target}?", body, key=confirm_key)
-            if confirm_key
-            else ConfirmScreen(f"Flatten {target}?", body, word="FLATTEN")
-        )
-        if not await self.push_screen_wait(screen):
+        if symbols:
+            return ConfirmScreen(f"Flatten {target}?", body, key="f")
+        return ConfirmScreen(f"Flatten {target}?", body, word="FLATTEN")
+
+    @work(group="actions", exit_on_error=False)
+    async def _flatten_worker(self, symbols: list[str] | None, answer: asyncio.Future[bool | None]) -> None:
+        await self._flatten(symbols, await answer)
+
+    async def _flatten(self, symbols: list[str] | None, confirmed: bool | None) -> None:
+        target = ", ".join(symbols) if symbols else "ALL positions"
+        if not confirmed:
             self.notify("flatten cancelled")
             return
         self.notify(f"flattening {target}…", timeout=3)
@@ -271,18 +336,26 @@ class CockpitApp(App[int]):
         else:
             self.notify(result["message"], title="flatten NOT verified", severity="error", timeout=15)
 
-    @work(group="actions", exit_on_error=False)
-    async def action_kill_switch(self) -> None:
+    def action_kill_switch(self) -> None:
+        """Engage at once, from any screen; release (a dialog) only from the main screen."""
         if not self.backend.state.kill_switch.engaged:
-            await self._act(
-                {"cmd": "kill_switch", "on": True, "cause": "engaged from the cockpit (k)"}, "kill switch"
-            )
+            self._engage_kill_switch()
             return
+        self._refuse_over_a_dialog()
         body = (
             "New risk becomes possible again. The cause must be cleared first "
             f"(now: {self.backend.state.kill_switch.cause})."
         )
-        if not await self.push_screen_wait(ConfirmScreen("Release the kill switch?", body, word="RELEASE")):
+        self._release_kill_switch(self._open(ConfirmScreen("Release the kill switch?", body, word="RELEASE")))
+
+    @work(group="actions", exit_on_error=False)
+    async def _engage_kill_switch(self) -> None:
+        engage = {"cmd": "kill_switch", "on": True, "cause": "engaged from the cockpit (k)"}
+        await self._act(engage, "kill switch")
+
+    @work(group="actions", exit_on_error=False)
+    async def _release_kill_switch(self, answer: asyncio.Future[bool | None]) -> None:
+        if not await answer:
             return
         if await self._act({"cmd": "kill_switch", "on": False}, "release") is not None:
             self.notify("kill switch released")
@@ -302,14 +375,14 @@ class CockpitApp(App[int]):
             self.notify("restore needs a live engine", severity="warning")
             return
         backups = await self.backend.backups()
-        chosen = await self.push_screen_wait(RestoreScreen(backups))
+        chosen = await self._open_when_free(RestoreScreen(backups))
         if chosen is None:
             return
         body = (
             f"Stop the engine, keep the current session file aside, restore {chosen.name}, restart and "
             "reconcile with the exchange to recover what happened after the backup."
         )
-        if not await self.push_screen_wait(ConfirmScreen("Restore from backup?", body, word="RESTORE")):
+        if not await self._open_when_free(ConfirmScreen("Restore from backup?", body, word="RESTORE")):
             return
         self.notify(f"restoring from {chosen.name}…", timeout=3)
         try:
@@ -322,7 +395,7 @@ class CockpitApp(App[int]):
 
     @work(group="actions", exit_on_error=False)
     async def action_dead_letters(self) -> None:
-        await self.push_screen_wait(DeadLettersScreen(await self.backend.dead_letters()))
+        await self._open_when_free(DeadLettersScreen(await self.backend.dead_letters()))
 
     @work(group="actions", exit_on_error=False)
     async def action_stats(self) -> None:
@@ -335,12 +408,13 @@ class CockpitApp(App[int]):
         except CockpitError as exc:
             self.notify(f"{exc.title}\n{exc.detail}", title="stats", severity="error")
             return
-        await self.push_screen_wait(StatsScreen(report, equity, source.name))
+        await self._open_when_free(StatsScreen(report, equity, source.name))
 
     def action_filter_events(self) -> None:
+        self._refuse_over_a_dialog()
         box = self.filter_box
         box.display = True
-        box.focus()
+        self.screen.set_focus(box)  # now, not later: the keys typed after / are the filter's
 
     @on(Input.Submitted, "#event-filter")
     def _filter(self, event: Input.Submitted) -> None:
@@ -360,14 +434,18 @@ class CockpitApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    @work(group="actions", exit_on_error=False)
-    async def action_quit_cockpit(self) -> None:
+    def action_quit_cockpit(self) -> None:
+        self._refuse_over_a_dialog()
         positions = len(self.backend.state.positions)
         body = (
             f"{positions} position(s) stay open at the exchange and the engine stops: nothing will watch "
             "them until you start cockpit again (or `cockpit run --headless`)."
         )
-        if await self.push_screen_wait(ConfirmScreen("Quit cockpit?", body, key="q")):
+        self._quit_when_confirmed(self._open(ConfirmScreen("Quit cockpit?", body, key="q")))
+
+    @work(group="actions", exit_on_error=False)
+    async def _quit_when_confirmed(self, answer: asyncio.Future[bool | None]) -> None:
+        if await answer:
             await self.stop_engine()
             self.exit(0)
 
@@ -380,7 +458,7 @@ class CockpitApp(App[int]):
             yield SystemCommand(
                 title,
                 f"{title} (key {binding.key_display or binding.key})",
-                getattr(self, f"action_{binding.action}"),
+                partial(self.run_action, binding.action),  # as the key does: refused over a dialog
             )
         for name in sorted(self.available_themes):
             if name.startswith("cockpit-"):
