@@ -4,19 +4,22 @@ The engine runs inside the app's event loop as background workers (the same engi
 repaints its panes from the latest State on a timer (never per tick) and turns keys into engine actions; the
 widgets are views and never touch the engine.
 
-Type-ahead: a trader in a hurry types `F FLATTEN⏎`, `f f` or `q q` in one go. Textual runs a non-priority
-binding only after its key has bubbled back up from the focused widget, by which time every key typed after
-it has already been routed to the old focus (and a second `f` would open a second dialog). So the keys that
-open a confirmation (f, F, k, q) and `/` are priority bindings, run in arrival order straight from the app's
-queue, and their dialogs are pushed synchronously; from then on `on_event` hands every key to the confirm
-dialog on top (`ConfirmScreen.take_key`), before it has even mounted. Dialogs that appear after async work
-(reconcile result, restore, dead letters, stats) wait until no other dialog is open: two never stack.
+Type-ahead: a trader in a hurry types `F FLATTEN⏎`, `down f f` or `q q` in one go, and a terminal hands the
+whole burst over at once. Textual routes each key to the widget focused *when the key is read* and runs a
+binding only once the key has bubbled back up to the app, so the keys after `F` used to go to the main screen
+before the dialog existed (and a second `f` opened a second dialog). Here the app lets one typed key travel
+at a time (`on_event`): the next is routed only once the previous one has been handled all the way up, so
+each key meets the screen and focus the keys before it left, as if typed slowly. Dialogs that confirm are
+pushed synchronously by their action, and the confirm dialog on top takes every key itself
+(`ConfirmScreen.take_key`), even before it has mounted. Dialogs that appear after async work (reconcile
+result, restore, dead letters, stats) wait until no other dialog is open: two never stack.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Iterable
 from functools import partial
 from typing import Any, ClassVar, TypeVar
@@ -27,6 +30,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
@@ -62,6 +66,7 @@ PALETTE_TITLES = {
 REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
 COMPACT_WIDTH = 110
 COMPACT_HEIGHT = 32
+KEY_TRAVEL_LIMIT_S = 1.0  # a typed key is handled within milliseconds; this only guards against a lost marker
 Answer = TypeVar("Answer")
 
 
@@ -71,17 +76,16 @@ class CockpitApp(App[int]):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reconcile", "Reconcile", id="reconcile"),
-        # priority: run in the order typed, before the keys after them are routed (see the module doc)
-        Binding("f", "flatten_selected", "Flat", id="flatten", priority=True),
-        Binding("F", "flatten_all", "Flat all", id="flatten_all", priority=True),
-        Binding("k", "kill_switch", "Kill", id="kill_switch", priority=True),
+        Binding("f", "flatten_selected", "Flat", id="flatten"),
+        Binding("F", "flatten_all", "Flat all", id="flatten_all"),
+        Binding("k", "kill_switch", "Kill", id="kill_switch"),
         Binding("b", "backup", "Backup", id="backup"),
         Binding("R", "restore", "Restore", id="restore"),
         Binding("d", "dead_letters", "DLQ", id="dead_letters", show=False),  # in help and the palette
         Binding("a", "stats", "Stats", id="stats", show=False),
-        Binding("slash", "filter_events", "Filter", id="filter", priority=True),
+        Binding("slash", "filter_events", "Filter", id="filter"),
         Binding("question_mark", "help", "Help", id="help"),
-        Binding("q", "quit_cockpit", "Quit", id="quit", priority=True),
+        Binding("q", "quit_cockpit", "Quit", id="quit"),
     ]
 
     def __init__(self, backend: Backend, kill_pct: float = 15.0, breaker_pct: float = 7.0) -> None:
@@ -93,6 +97,9 @@ class CockpitApp(App[int]):
         self._seq_shown = -1
         self._no_dialog = asyncio.Event()  # set while the main screen is on top
         self._no_dialog.set()
+        self._typed: deque[events.Key] = deque()  # keys read from the terminal, not routed yet
+        self._key_travelling = False  # a typed key is on its way through the widgets up to the app
+        self._keys_routed = 0
         for theme in load_themes((themes_dir() / "themes.toml").read_text(encoding="utf-8")):
             self.register_theme(theme)
         wanted = saved_theme() or DEFAULT_THEME
@@ -133,7 +140,7 @@ class CockpitApp(App[int]):
         for pane_id, title in titles.items():
             self.query_one(f"#{pane_id}").border_title = title
         self.filter_box.display = False
-        self.screen_change_signal.subscribe(self, self._screen_changed)
+        self.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
         self._apply_compact(self.size.width, self.size.height)
         self.positions_pane.focus()
         if isinstance(self.backend, EngineBackend):
@@ -143,16 +150,45 @@ class CockpitApp(App[int]):
 
     # ----- dialogs: one at a time, and every key typed reaches the one on top ----------------------------
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
-            # straight from the terminal, in the order typed: the dialog's, even before it has mounted
+        if isinstance(event, events.Key) and not event.is_forwarded:  # straight from the terminal
+            self._typed.append(event)
+            if not self._key_travelling:
+                await self._route_typed_keys()
+            return
+        if isinstance(event, events.Paste) and not event.is_forwarded:
             dialog = self.screen_stack[-1] if self.screen_stack else None
             if isinstance(dialog, ConfirmScreen):
-                if isinstance(event, events.Paste):
-                    dialog.take_paste(event.text)
-                    return
-                if dialog.take_key(event):
-                    return
+                dialog.take_paste(event.text)
+                return
         await super().on_event(event)
+
+    async def _route_typed_keys(self) -> None:
+        """Route typed keys one at a time, in order: each after the previous one has been fully handled."""
+        while self._typed and not self._key_travelling:
+            key = self._typed.popleft()
+            dialog = self.screen_stack[-1] if self.screen_stack else None
+            if isinstance(dialog, ConfirmScreen) and dialog.take_key(key):
+                continue  # the confirm dialog's, even before it has mounted
+            first_stop: MessagePump = self.focused or self.screen
+            self._key_travelling = True
+            self._keys_routed += 1
+            number = self._keys_routed
+            await super().on_event(key)  # priority bindings, else on to the focused widget
+            self._follow_key(first_stop, number)
+            # never stuck: should the marker be lost with a widget that closed, the keys move on anyway
+            self.set_timer(KEY_TRAVEL_LIMIT_S, partial(self._key_arrived, number))
+
+    def _follow_key(self, node: MessagePump | None, number: int) -> None:
+        """Send a marker up the path the key bubbles along, each hop queued behind the key. At the app it
+        waits one more turn of the queue, behind whatever the key's action queued (a focus change)."""
+        if node is None or node is self or not node.call_later(self._follow_key, node._parent, number):
+            self.call_later(self.call_later, self._key_arrived, number)
+
+    async def _key_arrived(self, number: int) -> None:
+        if number != self._keys_routed or not self._key_travelling:
+            return  # an earlier key's marker or limit: that key has long been handled
+        self._key_travelling = False
+        await self._route_typed_keys()
 
     def _screen_changed(self, screen: Screen[Any]) -> None:
         if len(self.screen_stack) > 1:
@@ -177,6 +213,7 @@ class CockpitApp(App[int]):
     async def _open_when_free(self, dialog: Screen[Answer]) -> Answer | None:
         """For dialogs that appear after async work: wait until no other dialog is open, never stack."""
         while self._dialog_open():
+            self._no_dialog.clear()
             await self._no_dialog.wait()
         return await self._open(dialog)  # no await between the check and the push
 
