@@ -3,20 +3,34 @@
 The engine runs inside the app's event loop as background workers (the same engine as headless mode). The app
 repaints its panes from the latest State on a timer (never per tick) and turns keys into engine actions; the
 widgets are views and never touch the engine.
+
+Type-ahead: a trader in a hurry types `F FLATTEN⏎`, `down f f` or `q q` in one go, and a terminal hands the
+whole burst over at once. Textual routes each key to the widget focused *when the key is read* and runs a
+binding only once the key has bubbled back up to the app, so the keys after `F` used to go to the main screen
+before the dialog existed (and a second `f` opened a second dialog). Here the app lets one typed key travel
+at a time (`on_event`): the next is routed only once the previous one has been handled all the way up, so
+each key meets the screen and focus the keys before it left, as if typed slowly. Dialogs that confirm are
+pushed synchronously by their action, and the confirm dialog on top takes every key itself
+(`ConfirmScreen.take_key`), even before it has mounted. Dialogs that appear after async work (reconcile
+result, restore, dead letters, stats) wait until no other dialog is open: two never stack.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any, ClassVar, TypeVar
 
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
@@ -52,6 +66,8 @@ PALETTE_TITLES = {
 REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
 COMPACT_WIDTH = 110
 COMPACT_HEIGHT = 32
+KEY_TRAVEL_LIMIT_S = 1.0  # a typed key is handled within milliseconds; this only guards against a lost marker
+Answer = TypeVar("Answer")
 
 
 class CockpitApp(App[int]):
@@ -79,6 +95,11 @@ class CockpitApp(App[int]):
         self.breaker_pct = breaker_pct
         self.error: CockpitError | None = None
         self._seq_shown = -1
+        self._no_dialog = asyncio.Event()  # set while the main screen is on top
+        self._no_dialog.set()
+        self._typed: deque[events.Key] = deque()  # keys read from the terminal, not routed yet
+        self._key_travelling = False  # a typed key is on its way through the widgets up to the app
+        self._keys_routed = 0
         for theme in load_themes((themes_dir() / "themes.toml").read_text(encoding="utf-8")):
             self.register_theme(theme)
         wanted = saved_theme() or DEFAULT_THEME
@@ -119,12 +140,87 @@ class CockpitApp(App[int]):
         for pane_id, title in titles.items():
             self.query_one(f"#{pane_id}").border_title = title
         self.filter_box.display = False
+        self.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
         self._apply_compact(self.size.width, self.size.height)
         self.positions_pane.focus()
         if isinstance(self.backend, EngineBackend):
             self._start_engine()
         self.refresh_timer = self.set_interval(REFRESH_S, self.refresh_panes)
         self.refresh_panes()
+
+    # ----- dialogs: one at a time, and every key typed reaches the one on top ----------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:  # straight from the terminal
+            self._typed.append(event)
+            if not self._key_travelling:
+                await self._route_typed_keys()
+            return
+        if isinstance(event, events.Paste) and not event.is_forwarded:
+            dialog = self.screen_stack[-1] if self.screen_stack else None
+            if isinstance(dialog, ConfirmScreen):
+                dialog.take_paste(event.text)
+                return
+        await super().on_event(event)
+
+    async def _route_typed_keys(self) -> None:
+        """Route typed keys one at a time, in order: each after the previous one has been fully handled."""
+        while self._typed and not self._key_travelling:
+            key = self._typed.popleft()
+            dialog = self.screen_stack[-1] if self.screen_stack else None
+            if isinstance(dialog, ConfirmScreen) and dialog.take_key(key):
+                continue  # the confirm dialog's, even before it has mounted
+            first_stop: MessagePump = self.focused or self.screen
+            self._key_travelling = True
+            self._keys_routed += 1
+            number = self._keys_routed
+            await super().on_event(key)  # priority bindings, else on to the focused widget
+            self._follow_key(first_stop, number)
+            # never stuck: should the marker be lost with a widget that closed, the keys move on anyway
+            self.set_timer(KEY_TRAVEL_LIMIT_S, partial(self._key_arrived, number))
+
+    def _follow_key(self, node: MessagePump | None, number: int) -> None:
+        """Send a marker up the path the key bubbles along, each hop queued behind the key. At the app it
+        waits one more turn of the queue, behind whatever the key's action queued (a focus change)."""
+        if node is None or node is self or not node.call_later(self._follow_key, node._parent, number):
+            self.call_later(self.call_later, self._key_arrived, number)
+
+    async def _key_arrived(self, number: int) -> None:
+        if number != self._keys_routed or not self._key_travelling:
+            return  # an earlier key's marker or limit: that key has long been handled
+        self._key_travelling = False
+        await self._route_typed_keys()
+
+    def _screen_changed(self, screen: Screen[Any]) -> None:
+        if len(self.screen_stack) > 1:
+            self._no_dialog.clear()
+        else:
+            self._no_dialog.set()
+
+    def _dialog_open(self) -> bool:
+        return len(self.screen_stack) > 1
+
+    def _open(self, dialog: Screen[Answer]) -> asyncio.Future[Answer | None]:
+        """Push `dialog` now (synchronously, so the keys typed next reach it) and return its answer-to-be."""
+        answer: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
+
+        def settle(result: Answer | None) -> None:
+            if not answer.done():
+                answer.set_result(result)
+
+        self.push_screen(dialog, callback=settle)
+        return answer
+
+    async def _open_when_free(self, dialog: Screen[Answer]) -> Answer | None:
+        """For dialogs that appear after async work: wait until no other dialog is open, never stack."""
+        while self._dialog_open():
+            self._no_dialog.clear()
+            await self._no_dialog.wait()
+        return await self._open(dialog)  # no await between the check and the push
+
+    def _refuse_over_a_dialog(self) -> None:
+        """A key pressed while another dialog is on top belongs to that dialog (q closes help)."""
+        if self._dialog_open():
+            raise SkipAction()
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_compact(event.size.width, event.size.height)
@@ -224,7 +320,7 @@ class CockpitApp(App[int]):
         result = await self._act({"cmd": "reconcile"}, "reconcile")
         if result is None:
             return
-        choice = await self.push_screen_wait(ReconcileScreen(result))
+        choice = await self._open_when_free(ReconcileScreen(result))
         if choice is None:
             return
         action, symbol = choice
@@ -232,34 +328,40 @@ class CockpitApp(App[int]):
             if await self._act({"cmd": "adopt", "symbol": symbol}, "adopt") is not None:
                 self.notify(f"{symbol} adopted: no longer flagged as a ghost")
         elif action == "flatten":
-            await self._flatten([symbol], confirm_key="f")
+            confirmed = await self._open_when_free(self._flatten_dialog([symbol]))
+            await self._flatten([symbol], confirmed)
 
     def action_flatten_selected(self) -> None:
+        self._refuse_over_a_dialog()
         symbol = self.positions_pane.selected_symbol
         if symbol is None:
             self.notify("select a position first (arrow keys), then press f", severity="warning")
             return
-        self._flatten_worker([symbol])
+        self._flatten_worker([symbol], self._open(self._flatten_dialog([symbol])))
 
     def action_flatten_all(self) -> None:
-        self._flatten_worker(None)
+        self._refuse_over_a_dialog()
+        self._flatten_worker(None, self._open(self._flatten_dialog(None)))
 
-    @work(group="actions", exit_on_error=False)
-    async def _flatten_worker(self, symbols: list[str] | None) -> None:
-        await self._flatten(symbols, confirm_key="f" if symbols else None)
-
-    async def _flatten(self, symbols: list[str] | None, confirm_key: str | None) -> None:
+    @staticmethod
+    def _flatten_dialog(symbols: list[str] | None) -> ConfirmScreen:
+        """One position: press f again. All of them: type FLATTEN."""
         target = ", ".join(symbols) if symbols else "ALL positions"
         body = (
             f"Close {target} with reduce-only market orders at the exchange's precision, then verify flat "
             "and engage the kill switch."
         )
-        screen = (
-            ConfirmScreen(f"Flatten {target}?", body, key=confirm_key)
-            if confirm_key
-            else ConfirmScreen(f"Flatten {target}?", body, word="FLATTEN")
-        )
-        if not await self.push_screen_wait(screen):
+        if symbols:
+            return ConfirmScreen(f"Flatten {target}?", body, key="f")
+        return ConfirmScreen(f"Flatten {target}?", body, word="FLATTEN")
+
+    @work(group="actions", exit_on_error=False)
+    async def _flatten_worker(self, symbols: list[str] | None, answer: asyncio.Future[bool | None]) -> None:
+        await self._flatten(symbols, await answer)
+
+    async def _flatten(self, symbols: list[str] | None, confirmed: bool | None) -> None:
+        target = ", ".join(symbols) if symbols else "ALL positions"
+        if not confirmed:
             self.notify("flatten cancelled")
             return
         self.notify(f"flattening {target}…", timeout=3)
@@ -271,18 +373,26 @@ class CockpitApp(App[int]):
         else:
             self.notify(result["message"], title="flatten NOT verified", severity="error", timeout=15)
 
-    @work(group="actions", exit_on_error=False)
-    async def action_kill_switch(self) -> None:
+    def action_kill_switch(self) -> None:
+        """Engage at once, from any screen; release (a dialog) only from the main screen."""
         if not self.backend.state.kill_switch.engaged:
-            await self._act(
-                {"cmd": "kill_switch", "on": True, "cause": "engaged from the cockpit (k)"}, "kill switch"
-            )
+            self._engage_kill_switch()
             return
+        self._refuse_over_a_dialog()
         body = (
             "New risk becomes possible again. The cause must be cleared first "
             f"(now: {self.backend.state.kill_switch.cause})."
         )
-        if not await self.push_screen_wait(ConfirmScreen("Release the kill switch?", body, word="RELEASE")):
+        self._release_kill_switch(self._open(ConfirmScreen("Release the kill switch?", body, word="RELEASE")))
+
+    @work(group="actions", exit_on_error=False)
+    async def _engage_kill_switch(self) -> None:
+        engage = {"cmd": "kill_switch", "on": True, "cause": "engaged from the cockpit (k)"}
+        await self._act(engage, "kill switch")
+
+    @work(group="actions", exit_on_error=False)
+    async def _release_kill_switch(self, answer: asyncio.Future[bool | None]) -> None:
+        if not await answer:
             return
         if await self._act({"cmd": "kill_switch", "on": False}, "release") is not None:
             self.notify("kill switch released")
@@ -302,14 +412,14 @@ class CockpitApp(App[int]):
             self.notify("restore needs a live engine", severity="warning")
             return
         backups = await self.backend.backups()
-        chosen = await self.push_screen_wait(RestoreScreen(backups))
+        chosen = await self._open_when_free(RestoreScreen(backups))
         if chosen is None:
             return
         body = (
             f"Stop the engine, keep the current session file aside, restore {chosen.name}, restart and "
             "reconcile with the exchange to recover what happened after the backup."
         )
-        if not await self.push_screen_wait(ConfirmScreen("Restore from backup?", body, word="RESTORE")):
+        if not await self._open_when_free(ConfirmScreen("Restore from backup?", body, word="RESTORE")):
             return
         self.notify(f"restoring from {chosen.name}…", timeout=3)
         try:
@@ -322,7 +432,7 @@ class CockpitApp(App[int]):
 
     @work(group="actions", exit_on_error=False)
     async def action_dead_letters(self) -> None:
-        await self.push_screen_wait(DeadLettersScreen(await self.backend.dead_letters()))
+        await self._open_when_free(DeadLettersScreen(await self.backend.dead_letters()))
 
     @work(group="actions", exit_on_error=False)
     async def action_stats(self) -> None:
@@ -335,12 +445,13 @@ class CockpitApp(App[int]):
         except CockpitError as exc:
             self.notify(f"{exc.title}\n{exc.detail}", title="stats", severity="error")
             return
-        await self.push_screen_wait(StatsScreen(report, equity, source.name))
+        await self._open_when_free(StatsScreen(report, equity, source.name))
 
     def action_filter_events(self) -> None:
+        self._refuse_over_a_dialog()
         box = self.filter_box
         box.display = True
-        box.focus()
+        self.screen.set_focus(box)  # now, not later: the keys typed after / are the filter's
 
     @on(Input.Submitted, "#event-filter")
     def _filter(self, event: Input.Submitted) -> None:
@@ -360,14 +471,18 @@ class CockpitApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    @work(group="actions", exit_on_error=False)
-    async def action_quit_cockpit(self) -> None:
+    def action_quit_cockpit(self) -> None:
+        self._refuse_over_a_dialog()
         positions = len(self.backend.state.positions)
         body = (
             f"{positions} position(s) stay open at the exchange and the engine stops: nothing will watch "
             "them until you start cockpit again (or `cockpit run --headless`)."
         )
-        if await self.push_screen_wait(ConfirmScreen("Quit cockpit?", body, key="q")):
+        self._quit_when_confirmed(self._open(ConfirmScreen("Quit cockpit?", body, key="q")))
+
+    @work(group="actions", exit_on_error=False)
+    async def _quit_when_confirmed(self, answer: asyncio.Future[bool | None]) -> None:
+        if await answer:
             await self.stop_engine()
             self.exit(0)
 
@@ -380,7 +495,7 @@ class CockpitApp(App[int]):
             yield SystemCommand(
                 title,
                 f"{title} (key {binding.key_display or binding.key})",
-                getattr(self, f"action_{binding.action}"),
+                partial(self.run_action, binding.action),  # as the key does: refused over a dialog
             )
         for name in sorted(self.available_themes):
             if name.startswith("cockpit-"):
