@@ -348,8 +348,8 @@ class CockpitApp(App[int]):
         """One position: press f again. All of them: type FLATTEN."""
         target = ", ".join(symbols) if symbols else "ALL positions"
         body = (
-            f"Close {target} with reduce-only market orders at the exchange's precision, then verify flat "
-            "and engage the kill switch."
+            f"Close {target} with reduce-only market orders at the exchange's precision, then verify flat"
+            + (" (the kill switch stays as it is)." if symbols else " and engage the kill switch.")
         )
         if symbols:
             return ConfirmScreen(f"Flatten {target}?", body, key="f")
