@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from cockpit.domain import Event, Telemetry
-from cockpit.state import HealthItem, KillSwitch, Position, RateLimitView, State, StreamStatus
+from cockpit.state import HealthItem, KillSwitch, MarketInfo, Position, RateLimitView, State, StreamStatus
 from widgets.banner import AlertBanner
 from widgets.drawdown import HISTORY, DrawdownPane, band_of
 from widgets.events import MAX_LINES, EventLog, summarize
@@ -60,6 +60,13 @@ def positions() -> dict[str, Position]:
     }
 
 
+MARKETS = {
+    BTC: MarketInfo(D("0.1"), D("0.001")),
+    ETH: MarketInfo(D("0.01"), D("0.001")),
+    SOL: MarketInfo(D("0.0100"), D("1")),
+}
+
+
 def make_state(**overrides: Any) -> State:
     base: dict[str, Any] = dict(
         seq=42,
@@ -68,6 +75,8 @@ def make_state(**overrides: Any) -> State:
         exchange="binanceusdm",
         session_file="/var/lib/cockpit/2026-09-21-live.duckdb",
         positions=positions(),
+        markets=MARKETS,
+        mark_ts=dict.fromkeys([BTC, ETH, SOL], NOW - 1),
         wallet=D("10000"),
         equity=D("9978.35"),
         peak_equity=D("10412.00"),
@@ -275,13 +284,12 @@ async def test_positions_show_each_symbol_with_signed_pnl_ghost_and_totals_last(
         assert table.cell_text(ETH, "side") == "SHORT GHOST"
         assert table.cell_text(BTC, "upnl") == "+2.10"
         assert table.cell_text(ETH, "upnl") == "-24.88"
-        assert table.cell_text(ETH, "size") == "0.5"
+        assert table.cell_text(ETH, "size") == "0.500"  # at ETH's amount step 0.001
         assert table.cell_text(BTC, "lev") == "10x"
         assert table.cell_text(BTC, "liq") == "9.67%"
         assert table.cell_text(SOL, "liq") == "—"
         assert table.cell_text(TOTAL_KEY, "upnl") == "-53.38"
         assert table.cell_text(TOTAL_KEY, "notional") == "3,891.70"
-        assert table.cell_text(TOTAL_KEY, "upnl_pct") == "-0.53%"
         # colour as well as sign: up and down use different theme colours
         up = table.get_cell(BTC, "upnl").style
         down = table.get_cell(ETH, "upnl").style
@@ -320,7 +328,7 @@ async def test_a_closed_position_vanishes_and_the_cursor_stays_on_its_symbol() -
         assert table.selected_symbol == SOL
         assert table.cell_text(SOL, "mark") == "150.00"
         assert table.cell_text(SOL, "upnl") == "+94.80"
-        assert [c[1] for c in calls if c[0] == SOL] == ["mark", "upnl", "upnl_pct", "notional"]
+        assert [c[1] for c in calls if c[0] == SOL] == ["mark", "upnl", "notional"]
 
         table.move_cursor(row=table.get_row_index(TOTAL_KEY))
         await pilot.pause()
