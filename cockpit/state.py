@@ -324,12 +324,12 @@ class Fold:
             self._begin_run()
         marks, times, terms, wallet = self._marks, self._times, self._terms, self._wallet
         equity, peak, last = self._equity, self._peak, self._last
-        get = marks.get
+        get, fromkeys = marks.get, dict.fromkeys
         for last in updates:  # noqa: B007  # the last one is kept: the run's State takes its seq, ts, source
-            ts = last[1]
-            for symbol, value in last[2].get("marks", NO_MARKS).items():
+            given = last[2].get("marks", NO_MARKS)
+            for symbol, value in given.items():
                 marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
-                times[symbol] = ts
+            times.update(fromkeys(given, last[1]))
             if terms:  # a wallet and a position: revalue (else equity is unchanged)
                 unrealized = ZERO
                 for symbol, qty, entry, held in terms:
