@@ -378,6 +378,81 @@ async def test_no_positions_shows_an_empty_table_and_zero_open() -> None:
         assert str(table.border_subtitle).startswith("0 open")
 
 
+XRP = "XRP/USDT:USDT"
+
+
+async def test_prices_and_sizes_read_at_the_markets_precision_and_money_at_cents() -> None:
+    table = PositionsTable()
+    held = {
+        BTC: Position(BTC, D("0.01"), D("63949.123456"), D("64006.0"), 10, D("58000.55")),
+        XRP: Position(XRP, D("-1234"), D("0.612345"), D("0.6"), 5, D("0")),
+    }
+    markets = {BTC: MarketInfo(D("0.1"), D("0.001")), XRP: MarketInfo(D("0.0001"), D("0.1"))}
+    async with OneWidget(table).run_test(size=(120, 20)) as pilot:
+        table.show(make_state(positions=held, markets=markets, mark_ts={}))
+        await pilot.pause()
+        assert table.cell_text(BTC, "entry") == "63949.1"  # an average with more digits than the tick
+        assert table.cell_text(BTC, "mark") == "64006.0"
+        assert table.cell_text(BTC, "size") == "0.010"
+        assert table.cell_text(BTC, "upnl") == "+0.57"  # 0.5687…: money at cents
+        assert table.cell_text(BTC, "liq") == "9.38%"
+        assert table.cell_text(XRP, "entry") == "0.6123"
+        assert table.cell_text(XRP, "mark") == "0.6000"
+        assert table.cell_text(XRP, "size") == "1234.0"
+        assert table.cell_text(XRP, "upnl") == "+15.23"
+        assert table.cell_text(XRP, "notional") == "740.40"
+        assert table.cell_text(XRP, "liq") == "none"  # the exchange says "0": no liquidation at this margin
+        assert table.cell_text(TOTAL_KEY, "upnl") == "+15.80"
+        # a market whose steps are not known yet: as given, never a guess
+        table.show(make_state(positions=held, markets={}, mark_ts={}))
+        await pilot.pause()
+        assert table.cell_text(BTC, "entry") == "63949.123456"
+
+
+async def test_a_mark_older_than_stale_after_s_reads_stale_even_without_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    table = PositionsTable()
+    async with OneWidget(table).run_test(size=(120, 20)) as pilot:
+        state = make_state(stale_after_s=5.0, mark_ts={BTC: NOW - 6, ETH: NOW - 1, SOL: NOW - 4.9})
+        table.show(state, now=NOW)
+        await pilot.pause()
+        assert table.cell_text(BTC, "mark") == "64210.1 STALE"
+        assert table.cell_text(ETH, "mark") == "3150.00" and table.cell_text(SOL, "mark") == "139.55"
+        assert table.get_cell(BTC, "mark").style != table.get_cell(ETH, "mark").style  # $stale, bold
+        assert table.stale == (BTC,)
+        # the UI's clock moves on: SOL's mark is now older than 5 s too
+        table.show(state, now=NOW + 0.2)
+        await pilot.pause()
+        assert table.cell_text(SOL, "mark") == "139.55 STALE"
+        # a fresh mark: the word goes
+        fresh = replace(state, mark_ts={BTC: NOW, ETH: NOW, SOL: NOW})
+        table.show(fresh, now=NOW + 0.2)
+        await pilot.pause()
+        assert table.cell_text(BTC, "mark") == "64210.1" and table.stale == ()
+        # every column still readable at 120 columns while a mark is stale: nothing scrolled off
+        table.show(state, now=NOW + 0.2)
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+
+
+async def test_banner_says_market_data_is_down_for_held_positions() -> None:
+    banner = AlertBanner()
+    async with OneWidget(banner).run_test(size=(120, 5)) as pilot:
+        stale = make_state(stale_after_s=5.0, mark_ts={BTC: NOW - 23, ETH: NOW - 21, SOL: NOW})
+        banner.show(stale, 5.0, now=NOW)
+        await pilot.pause()
+        assert banner.text.startswith("MARKET DATA DOWN — BTC/USDT, ETH/USDT marks 23.0s old")
+        assert banner.has_class("-stale") and banner.region.height == 1
+        banner.show(replace(stale, mark_ts={BTC: NOW, ETH: NOW, SOL: NOW}), 5.0, now=NOW)
+        await pilot.pause()
+        assert banner.text == "" and not banner.has_class("-active")
+        # nothing held: no alarm about marks, however old
+        banner.show(replace(stale, positions={}), 5.0, now=NOW)
+        assert banner.text == ""
+
+
 # ----- health ----------------------------------------------------------------------------------------------
 async def test_health_names_each_problem_in_words() -> None:
     pane = HealthPane()
