@@ -284,7 +284,7 @@ async def test_positions_show_each_symbol_with_signed_pnl_ghost_and_totals_last(
         assert table.cell_text(ETH, "side") == "SHORT GHOST"
         assert table.cell_text(BTC, "upnl") == "+2.10"
         assert table.cell_text(ETH, "upnl") == "-24.88"
-        assert table.cell_text(ETH, "size") == "0.500"  # at ETH's amount step 0.001
+        assert table.cell_text(ETH, "size") == "0.5"
         assert table.cell_text(BTC, "lev") == "10x"
         assert table.cell_text(BTC, "liq") == "9.67%"
         assert table.cell_text(SOL, "liq") == "—"
@@ -393,12 +393,12 @@ async def test_prices_and_sizes_read_at_the_markets_precision_and_money_at_cents
         await pilot.pause()
         assert table.cell_text(BTC, "entry") == "63949.1"  # an average with more digits than the tick
         assert table.cell_text(BTC, "mark") == "64006.0"
-        assert table.cell_text(BTC, "size") == "0.010"
+        assert table.cell_text(BTC, "size") == "0.01"
         assert table.cell_text(BTC, "upnl") == "+0.57"  # 0.5687…: money at cents
         assert table.cell_text(BTC, "liq") == "9.38%"
         assert table.cell_text(XRP, "entry") == "0.6123"
         assert table.cell_text(XRP, "mark") == "0.6000"
-        assert table.cell_text(XRP, "size") == "1234.0"
+        assert table.cell_text(XRP, "size") == "1234"
         assert table.cell_text(XRP, "upnl") == "+15.23"
         assert table.cell_text(XRP, "notional") == "740.40"
         assert table.cell_text(XRP, "liq") == "none"  # the exchange says "0": no liquidation at this margin

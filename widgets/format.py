@@ -33,10 +33,11 @@ def step_places(step: Number) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def fmt_step(value: Number | None, step: Number | None) -> str:
+def fmt_step(value: Number | None, step: Number | None, pad: bool = True) -> str:
     """A price or quantity at its market's precision: rounded (half even) to the decimals of `step` (the
-    tick or the amount step), so 63949.123456 with tick 0.1 reads "63949.1" and 0.01 with step 0.001 reads
-    "0.010". Without a step: as given, without trailing zeros. "—" when unknown."""
+    tick or the amount step), so 63949.123456 with tick 0.1 reads "63949.1" and 64006 "64006.0"; `pad=False`
+    (sizes) drops trailing zeros: 0.010 reads "0.01". Without a step: as given, without trailing zeros.
+    "—" when unknown."""
     if value is None:
         return DASH
     if step is None:
@@ -45,7 +46,7 @@ def fmt_step(value: Number | None, step: Number | None) -> str:
     d = _dec(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     if d == 0:
         d = abs(d)
-    return f"{d:.{places}f}"
+    return f"{d:.{places}f}" if pad else fmt_qty(d)
 
 
 def fmt_qty(value: Number | None) -> str:

@@ -209,7 +209,7 @@ class PositionsTable(DataTable[Text]):
         cells: tuple[CellSpec, ...] = (
             (shown, ghost_var, p.ghost),
             (side, ghost_var or ("pnl-up" if p.qty > 0 else "pnl-down"), p.ghost),
-            (fmt_step(abs(p.qty), step), "", False),
+            (fmt_step(abs(p.qty), step, pad=False), "", False),
             (fmt_step(p.entry, tick), "", False),
             (f"{mark} {STALE}", "stale", True) if stale else (mark, "", False),
             (fmt_money(upnl, signed=True), _signed_var(upnl) if upnl is not None else "", False),

@@ -71,15 +71,17 @@ def status_of(state: State) -> dict[str, Any]:
     }
 
 
-def _at(value: str | None, step: str | None) -> str:
-    """A decimal string at a step's decimals (half even); as given without a step; "—" when unknown."""
+def _at(value: str | None, step: str | None, pad: bool = True) -> str:
+    """A decimal string at a step's decimals (half even; `pad=False`: without trailing zeros); as given
+    without a step; "—" when unknown."""
     if value is None:
         return "—"
     if step is None:
         return value
     exponent = Decimal(step).normalize().as_tuple().exponent
     places = max(0, -exponent) if isinstance(exponent, int) else 0
-    return f"{Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):.{places}f}"
+    d = Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return f"{d:.{places}f}" if pad else dstr(d)
 
 
 def _money(value: str | None, signed: bool = False) -> str:
@@ -125,8 +127,9 @@ def render_status(status: dict[str, Any]) -> str:
         ghost = "  GHOST" if p["ghost"] else ""
         tick, step = p.get("price_step"), p.get("amount_step")
         leverage = f"{p['leverage']}x" if p.get("leverage") else "—x"
+        qty = _at(p["qty"], step, pad=False)
         lines.append(
-            f"  {p['symbol']:<16} {p['side']:<5} {_at(p['qty'], step):>12} entry {_at(p['entry'], tick)} "
+            f"  {p['symbol']:<16} {p['side']:<5} {qty:>12} entry {_at(p['entry'], tick)} "
             f"mark {_at(p['mark'], tick)} upnl {_money(p['upnl'], signed=True)} {leverage} "
             f"{_liquidation(p)}{ghost}"
         )
