@@ -23,6 +23,7 @@ EVENT_KINDS: dict[str, str] = {
     "feed.reconnected": "a stream is back after a disconnect, resubscribed",
     "feed.stale": "a stream has been silent longer than feeds.stale_after_s while its socket is open",
     "market.marks": "latest mark prices (each second while they move; source rest while the feed is down)",
+    "market.info": "price tick and amount step of the followed and held symbols; feeds.stale_after_s",
     "exchange.rate_limited": "HTTP 429: requests wait out Retry-After",
     "exchange.banned": "HTTP 418: every request is held until the ban ends",
     "exchange.maintenance": "HTTP 503 / maintenance: requests back off until the exchange answers",

@@ -75,6 +75,14 @@ class Position:
 
 
 @dataclass(frozen=True)
+class MarketInfo:
+    """What the exchange allows a symbol's numbers to be: the price tick and the amount step."""
+
+    price_step: Decimal
+    amount_step: Decimal
+
+
+@dataclass(frozen=True)
 class Order:
     client_order_id: str
     symbol: str
@@ -185,6 +193,10 @@ class State:
     orders: Mapping[str, Order] = field(default_factory=dict)  # open orders by client order id
     marks: Mapping[str, Decimal] = field(default_factory=dict)
     marks_source: str = "ws"  # ws | rest
+    mark_ts: Mapping[str, float] = field(default_factory=dict)  # when each symbol's mark last arrived
+    markets: Mapping[str, MarketInfo] = field(default_factory=dict)  # tick and step (`market.info`)
+    stale_after_s: float = 5.0  # the engine's feeds.stale_after_s: a mark older than this is stale
+    leverages: Mapping[str, int] = field(default_factory=dict)  # per symbol, kept while it is flat
     wallet: Decimal | None = None
     available: Decimal | None = None
     equity: Decimal | None = None
@@ -270,6 +282,7 @@ class Fold:
         # the run of mark updates in progress: the State it started from (None: no run)
         self._start: State | None = None
         self._marks: dict[str, Decimal] = {}
+        self._times: dict[str, float] = {}
         self._wallet = ZERO
         # what values each position: symbol, qty, entry, and its mark while `_marks` has none for it
         self._terms: list[tuple[str, Decimal, Decimal, Decimal | None]] = []
@@ -309,12 +322,14 @@ class Fold:
         path, one call for a whole run of them, its figures in local variables."""
         if self._start is None:
             self._begin_run()
-        marks, terms, wallet = self._marks, self._terms, self._wallet
+        marks, times, terms, wallet = self._marks, self._times, self._terms, self._wallet
         equity, peak, last = self._equity, self._peak, self._last
-        get = marks.get
+        get, fromkeys = marks.get, dict.fromkeys
         for last in updates:  # noqa: B007  # the last one is kept: the run's State takes its seq, ts, source
-            for symbol, value in last[2].get("marks", NO_MARKS).items():
+            given = last[2].get("marks", NO_MARKS)
+            for symbol, value in given.items():
                 marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
+            times.update(fromkeys(given, last[1]))
             if terms:  # a wallet and a position: revalue (else equity is unchanged)
                 unrealized = ZERO
                 for symbol, qty, entry, held in terms:
@@ -328,6 +343,7 @@ class Fold:
     def _begin_run(self) -> None:
         start = self._start = self._state
         self._marks = dict(start.marks)
+        self._times = dict(start.mark_ts)
         positions = start.positions if start.wallet is not None else {}
         self._wallet = start.wallet if start.wallet is not None else ZERO  # unused without one: no terms
         self._terms = [(s, p.qty, p.entry, p.mark) for s, p in positions.items()]
@@ -344,6 +360,7 @@ class Fold:
         marks = self._marks
         changes: Changes = {
             "marks": marks,
+            "mark_ts": self._times,
             "marks_source": str(payload.get("source", "ws")),
             "seq": seq,
             "ts": ts,
@@ -440,9 +457,12 @@ def _stream(state: State, e: Event) -> Changes:
 
 def _marks(state: State, e: Event) -> Changes:
     marks = dict(state.marks)
+    times = dict(state.mark_ts)
+    ts = e.ts
     for symbol, value in e.payload.get("marks", NO_MARKS).items():
         marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
-    changes: Changes = {"marks": marks, "marks_source": str(e.payload.get("source", "ws"))}
+        times[symbol] = ts
+    changes: Changes = {"marks": marks, "mark_ts": times, "marks_source": str(e.payload.get("source", "ws"))}
     if not state.positions:
         return changes  # nothing to revalue: equity is the wallet, unchanged
     positions = _marked(state.positions, marks)
@@ -567,20 +587,57 @@ def _position(state: State, e: Event) -> Changes:
         positions.pop(symbol, None)
     else:
         old = positions.get(symbol)
+        entry = dec(p.get("entry", "0"))
         positions[symbol] = Position(
             symbol=symbol,
             qty=qty,
-            entry=dec(p.get("entry", "0")),
+            entry=entry,
             mark=state.marks.get(symbol, old.mark if old else None),
-            leverage=int(p["leverage"]) if p.get("leverage") is not None else (old.leverage if old else None),
-            liquidation=dec(p["liquidation"]) if p.get("liquidation") not in (None, "0") else None,
+            leverage=_leverage(state, p, symbol, old),
+            liquidation=_liquidation(p, qty, entry, old),
             ghost=bool(p.get("ghost", e.kind == "position.ghost" or (old is not None and old.ghost))),
             updated=e.ts,
         )
     changes: Changes = {"positions": positions}
+    leverage = p.get("leverage")
+    if leverage is not None and state.leverages.get(symbol) != int(leverage):
+        changes["leverages"] = {**state.leverages, symbol: int(leverage)}
     if e.kind == "position.ghost":
         changes["counters"] = evolve(state.counters, ghosts=state.counters.ghosts + 1)
     changes.update(_valuation(state.wallet, positions, state.peak_equity))
+    return changes
+
+
+def _leverage(state: State, p: Mapping[str, Any], symbol: str, old: Position | None) -> int | None:
+    """The payload's leverage; without one (the user stream does not carry it) the position's, else the
+    symbol's last known (leverage is a per-symbol account setting: it outlives a close and a re-open)."""
+    if p.get("leverage") is not None:
+        return int(p["leverage"])
+    if old is not None and old.leverage is not None:
+        return old.leverage
+    return state.leverages.get(symbol)
+
+
+def _liquidation(p: Mapping[str, Any], qty: Decimal, entry: Decimal, old: Position | None) -> Decimal | None:
+    """The payload's liquidation price ("0": the exchange sees none at this margin, kept as 0); without one,
+    the position's while its size and entry are unchanged (an adoption), else unknown until the exchange
+    says it again."""
+    value = p.get("liquidation")
+    if value is not None:
+        return dec(value)
+    if old is not None and old.qty == qty and old.entry == entry:
+        return old.liquidation
+    return None
+
+
+def _market_info(state: State, e: Event) -> Changes:
+    p = e.payload
+    markets = dict(state.markets)
+    for symbol, info in p.get("markets", NO_MARKS).items():
+        markets[symbol] = MarketInfo(dec(info["price_step"]), dec(info["amount_step"]))
+    changes: Changes = {"markets": markets}
+    if p.get("stale_after_s") is not None:
+        changes["stale_after_s"] = float(p["stale_after_s"])
     return changes
 
 
@@ -666,6 +723,7 @@ HANDLERS: dict[str, Handler] = {
     "feed.disconnected": _stream,
     "feed.stale": _stream,
     "market.marks": _marks,
+    "market.info": _market_info,
     "exchange.rate_limited": _exchange,
     "exchange.banned": _exchange,
     "exchange.maintenance": _exchange,

@@ -12,7 +12,7 @@ import pytest
 
 from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
 from cockpit.replay import CHECKPOINT_EVERY, ReplaySession
-from cockpit.snapshot import state_to_json
+from cockpit.snapshot import state_from_json, state_to_json
 from cockpit.state import State, apply, fold
 from cockpit.store import SessionStore
 
@@ -48,6 +48,10 @@ def random_events(rng: random.Random, n: int, wallet_from: int = 1) -> list[Even
                 "position.changed",
                 {"symbol": symbol, "qty": qty, "entry": f"{rng.randint(90, 110)}.5"},
             )
+            if rng.random() < 0.3:  # from REST: leverage and liquidation ("0": none at this margin)
+                payload.update(leverage=rng.choice([5, 10]), liquidation=rng.choice(["0", "61.25"]))
+        elif roll < 0.085:
+            kind, payload = "market.info", {"markets": {symbol: {"price_step": "0.01", "amount_step": "0.1"}}}
         elif roll < 0.09:
             kind, payload = "feed.stale", {"stream": "market", "silent_s": 6.0}
         elif roll < 0.10:
@@ -152,3 +156,61 @@ def test_a_replay_step_returns_what_the_event_log_keeps(tmp_path: Path) -> None:
     assert [e for e in shown if e.kind in ROUTINE_KINDS][-ROUTINE_KEPT:] == routine[-ROUTINE_KEPT:]
     assert [e.seq for e in shown] == sorted(e.seq for e in shown)
     assert session.state == fold(stored)
+
+
+# ----- what the Positions pane reads: leverage, liquidation, precision, mark times --------------------------
+def ev(seq: int, kind: str, severity: str = "info", **payload: Any) -> Event:
+    return Event(seq, 1.79e9 + seq, kind, severity, "test", payload)  # type: ignore[arg-type]
+
+
+BTC = SYMBOLS[0]
+
+
+def test_leverage_and_liquidation_are_shown_again_after_a_position_re_opens() -> None:
+    """REST (reconcile) carries leverage and liquidation; the user stream does not. A close and a re-open
+    through the stream keeps the symbol's leverage (an account setting); the liquidation of a different size
+    is unknown until the exchange says it again, and "0" (none at this margin) is kept, not dropped."""
+    events = [
+        ev(1, "position.changed", symbol=BTC, qty="0.01", entry="64000", leverage=10, liquidation="58000.5"),
+        ev(2, "position.changed", symbol=BTC, qty="0.01", entry="64000", reason="user stream, same size"),
+        ev(3, "position.changed", symbol=BTC, qty="0", entry="0"),
+        ev(4, "position.changed", symbol=BTC, qty="0.02", entry="64100", reason="re-opened (user stream)"),
+    ]
+    states = [State()]
+    for e in events:
+        states.append(apply(states[-1], e))
+    assert states[2].positions[BTC].leverage == 10 and states[2].positions[BTC].liquidation == Decimal(
+        "58000.5"
+    )
+    assert BTC not in states[3].positions and states[3].leverages == {BTC: 10}
+    reopened = states[4].positions[BTC]
+    assert reopened.leverage == 10  # was None: the re-open's payload has no leverage
+    assert reopened.liquidation is None  # a new size: not the old position's price
+    again = apply(
+        states[4], ev(5, "position.changed", symbol=BTC, qty="0.02", entry="64100", liquidation="0")
+    )
+    assert again.positions[BTC].liquidation == Decimal(0)
+    assert fold(events) == states[-1]
+
+
+def test_precision_stale_threshold_and_mark_times_survive_snapshot_and_restore() -> None:
+    events = [
+        ev(1, "market.info", markets={BTC: {"price_step": "0.1", "amount_step": "0.001"}}, stale_after_s=7.5),
+        ev(2, "market.marks", marks={BTC: "64000.1"}),
+        ev(3, "market.info", markets={"XRP/USDT:USDT": {"price_step": "0.0001", "amount_step": "0.1"}}),
+        ev(4, "market.marks", marks={"XRP/USDT:USDT": "0.6123"}),
+        ev(5, "market.marks", marks={BTC: "64000.2"}),
+    ]
+    live = State()
+    for e in events:
+        live = apply(live, e)
+    assert live.markets[BTC].price_step == Decimal("0.1") and live.markets[BTC].amount_step == Decimal(
+        "0.001"
+    )
+    assert live.markets["XRP/USDT:USDT"].price_step == Decimal("0.0001")
+    assert live.stale_after_s == 7.5
+    assert live.mark_ts == {BTC: events[4].ts, "XRP/USDT:USDT": events[3].ts}
+    for cut in range(len(events) + 1):
+        restored = fold(events[cut:], state_from_json(state_to_json(fold(events[:cut]))))
+        assert restored == live
+    assert state_from_json(state_to_json(live)) == live

@@ -20,7 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 
 from cockpit.domain import Event, Telemetry
-from cockpit.state import HealthItem, KillSwitch, Position, RateLimitView, State, StreamStatus
+from cockpit.state import HealthItem, KillSwitch, MarketInfo, Position, RateLimitView, State, StreamStatus
 from widgets.banner import AlertBanner
 from widgets.drawdown import HISTORY, DrawdownPane, band_of
 from widgets.events import MAX_LINES, EventLog, summarize
@@ -60,6 +60,13 @@ def positions() -> dict[str, Position]:
     }
 
 
+MARKETS = {
+    BTC: MarketInfo(D("0.1"), D("0.001")),
+    ETH: MarketInfo(D("0.01"), D("0.001")),
+    SOL: MarketInfo(D("0.0100"), D("1")),
+}
+
+
 def make_state(**overrides: Any) -> State:
     base: dict[str, Any] = dict(
         seq=42,
@@ -68,6 +75,8 @@ def make_state(**overrides: Any) -> State:
         exchange="binanceusdm",
         session_file="/var/lib/cockpit/2026-09-21-live.duckdb",
         positions=positions(),
+        markets=MARKETS,
+        mark_ts=dict.fromkeys([BTC, ETH, SOL], NOW - 1),
         wallet=D("10000"),
         equity=D("9978.35"),
         peak_equity=D("10412.00"),
@@ -281,7 +290,6 @@ async def test_positions_show_each_symbol_with_signed_pnl_ghost_and_totals_last(
         assert table.cell_text(SOL, "liq") == "—"
         assert table.cell_text(TOTAL_KEY, "upnl") == "-53.38"
         assert table.cell_text(TOTAL_KEY, "notional") == "3,891.70"
-        assert table.cell_text(TOTAL_KEY, "upnl_pct") == "-0.53%"
         # colour as well as sign: up and down use different theme colours
         up = table.get_cell(BTC, "upnl").style
         down = table.get_cell(ETH, "upnl").style
@@ -320,7 +328,7 @@ async def test_a_closed_position_vanishes_and_the_cursor_stays_on_its_symbol() -
         assert table.selected_symbol == SOL
         assert table.cell_text(SOL, "mark") == "150.00"
         assert table.cell_text(SOL, "upnl") == "+94.80"
-        assert [c[1] for c in calls if c[0] == SOL] == ["mark", "upnl", "upnl_pct", "notional"]
+        assert [c[1] for c in calls if c[0] == SOL] == ["mark", "upnl", "notional"]
 
         table.move_cursor(row=table.get_row_index(TOTAL_KEY))
         await pilot.pause()
@@ -368,6 +376,81 @@ async def test_no_positions_shows_an_empty_table_and_zero_open() -> None:
         assert table.row_count == 0
         assert table.selected_symbol is None
         assert str(table.border_subtitle).startswith("0 open")
+
+
+XRP = "XRP/USDT:USDT"
+
+
+async def test_prices_and_sizes_read_at_the_markets_precision_and_money_at_cents() -> None:
+    table = PositionsTable()
+    held = {
+        BTC: Position(BTC, D("0.01"), D("63949.123456"), D("64006.0"), 10, D("58000.55")),
+        XRP: Position(XRP, D("-1234"), D("0.612345"), D("0.6"), 5, D("0")),
+    }
+    markets = {BTC: MarketInfo(D("0.1"), D("0.001")), XRP: MarketInfo(D("0.0001"), D("0.1"))}
+    async with OneWidget(table).run_test(size=(120, 20)) as pilot:
+        table.show(make_state(positions=held, markets=markets, mark_ts={}))
+        await pilot.pause()
+        assert table.cell_text(BTC, "entry") == "63949.1"  # an average with more digits than the tick
+        assert table.cell_text(BTC, "mark") == "64006.0"
+        assert table.cell_text(BTC, "size") == "0.01"
+        assert table.cell_text(BTC, "upnl") == "+0.57"  # 0.5687…: money at cents
+        assert table.cell_text(BTC, "liq") == "9.38%"
+        assert table.cell_text(XRP, "entry") == "0.6123"
+        assert table.cell_text(XRP, "mark") == "0.6000"
+        assert table.cell_text(XRP, "size") == "1234"
+        assert table.cell_text(XRP, "upnl") == "+15.23"
+        assert table.cell_text(XRP, "notional") == "740.40"
+        assert table.cell_text(XRP, "liq") == "none"  # the exchange says "0": no liquidation at this margin
+        assert table.cell_text(TOTAL_KEY, "upnl") == "+15.80"
+        # a market whose steps are not known yet: as given, never a guess
+        table.show(make_state(positions=held, markets={}, mark_ts={}))
+        await pilot.pause()
+        assert table.cell_text(BTC, "entry") == "63949.123456"
+
+
+async def test_a_mark_older_than_stale_after_s_reads_stale_even_without_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    table = PositionsTable()
+    async with OneWidget(table).run_test(size=(120, 20)) as pilot:
+        state = make_state(stale_after_s=5.0, mark_ts={BTC: NOW - 6, ETH: NOW - 1, SOL: NOW - 4.9})
+        table.show(state, now=NOW)
+        await pilot.pause()
+        assert table.cell_text(BTC, "mark") == "64210.1 STALE"
+        assert table.cell_text(ETH, "mark") == "3150.00" and table.cell_text(SOL, "mark") == "139.55"
+        assert table.get_cell(BTC, "mark").style != table.get_cell(ETH, "mark").style  # $stale, bold
+        assert table.stale == (BTC,)
+        # the UI's clock moves on: SOL's mark is now older than 5 s too
+        table.show(state, now=NOW + 0.2)
+        await pilot.pause()
+        assert table.cell_text(SOL, "mark") == "139.55 STALE"
+        # a fresh mark: the word goes
+        fresh = replace(state, mark_ts={BTC: NOW, ETH: NOW, SOL: NOW})
+        table.show(fresh, now=NOW + 0.2)
+        await pilot.pause()
+        assert table.cell_text(BTC, "mark") == "64210.1" and table.stale == ()
+        # every column still readable at 120 columns while a mark is stale: nothing scrolled off
+        table.show(state, now=NOW + 0.2)
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+
+
+async def test_banner_says_market_data_is_down_for_held_positions() -> None:
+    banner = AlertBanner()
+    async with OneWidget(banner).run_test(size=(120, 5)) as pilot:
+        stale = make_state(stale_after_s=5.0, mark_ts={BTC: NOW - 23, ETH: NOW - 21, SOL: NOW})
+        banner.show(stale, 5.0, now=NOW)
+        await pilot.pause()
+        assert banner.text.startswith("MARKET DATA DOWN — BTC/USDT, ETH/USDT marks 23.0s old")
+        assert banner.has_class("-stale") and banner.region.height == 1
+        banner.show(replace(stale, mark_ts={BTC: NOW, ETH: NOW, SOL: NOW}), 5.0, now=NOW)
+        await pilot.pause()
+        assert banner.text == "" and not banner.has_class("-active")
+        # nothing held: no alarm about marks, however old
+        banner.show(replace(stale, positions={}), 5.0, now=NOW)
+        assert banner.text == ""
 
 
 # ----- health ----------------------------------------------------------------------------------------------

@@ -1,17 +1,20 @@
-"""The line nobody can miss: kill switch engaged, reduce-only breaker, replay. Hidden when all is well."""
+"""The line nobody can miss: kill switch engaged, reduce-only breaker, market data down for held positions,
+replay. Hidden when all is well."""
 
 from __future__ import annotations
 
 from textual.widgets import Static
 
 from cockpit.state import State
-from widgets.format import fmt_pct
+from widgets.format import fmt_age, fmt_pct
+from widgets.positions import display_symbol, stale_symbols
 
-BANNER_CLASSES = ("-kill", "-reduce-only", "-replay")
+BANNER_CLASSES = ("-kill", "-reduce-only", "-stale", "-replay")
 
 
-def banner_text(state: State, breaker_pct: float) -> tuple[str, str]:
-    """The banner's text and class ("" when nothing is wrong)."""
+def banner_text(state: State, breaker_pct: float, now: float | None = None) -> tuple[str, str]:
+    """The banner's text and class ("" when nothing is wrong). `now` is the UI's clock (default: State's last
+    event time): marks of held positions older than State's stale_after_s are market data down."""
     parts: list[str] = []
     cls = ""
     if state.kill_switch.engaged:
@@ -21,6 +24,15 @@ def banner_text(state: State, breaker_pct: float) -> tuple[str, str]:
     elif float(state.drawdown_pct) >= breaker_pct:
         parts.append(f"REDUCE-ONLY — drawdown breaker at {fmt_pct(breaker_pct)}")
         cls = "-reduce-only"
+    at = state.ts if now is None else now
+    stale = stale_symbols(state, at)
+    if stale:
+        oldest = min(state.mark_ts[s] for s in stale)
+        names = ", ".join(display_symbol(s) for s in stale)
+        parts.append(
+            f"MARKET DATA DOWN — {names} marks {fmt_age(at - oldest)} old; uPnL and drawdown are stale"
+        )
+        cls = cls or "-stale"
     if state.mode == "replay":
         parts.append("REPLAY")
         cls = cls or "-replay"
@@ -28,15 +40,15 @@ def banner_text(state: State, breaker_pct: float) -> tuple[str, str]:
 
 
 class AlertBanner(Static):
-    """Full-width alert line; `-active` plus one of -kill / -reduce-only / -replay when shown."""
+    """Full-width alert line; `-active` plus one of -kill / -reduce-only / -stale / -replay when shown."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__("", name=name, id=id, classes=classes, markup=False)
         self.text = ""
         self.kind = ""
 
-    def show(self, state: State, breaker_pct: float) -> None:
-        text, cls = banner_text(state, breaker_pct)
+    def show(self, state: State, breaker_pct: float, now: float | None = None) -> None:
+        text, cls = banner_text(state, breaker_pct, now)
         if text != self.text:
             self.text = text
             self.update(text)

@@ -27,6 +27,28 @@ def fmt_price(value: Number | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def step_places(step: Number) -> int:
+    """Decimals a step allows: 0.1 -> 1, 0.0001 -> 4, 0.010 -> 2, 1 or 10 -> 0."""
+    exponent = _dec(step).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def fmt_step(value: Number | None, step: Number | None, pad: bool = True) -> str:
+    """A price or quantity at its market's precision: rounded (half even) to the decimals of `step` (the
+    tick or the amount step), so 63949.123456 with tick 0.1 reads "63949.1" and 64006 "64006.0"; `pad=False`
+    (sizes) drops trailing zeros: 0.010 reads "0.01". Without a step: as given, without trailing zeros.
+    "—" when unknown."""
+    if value is None:
+        return DASH
+    if step is None:
+        return fmt_qty(value)
+    places = step_places(step)
+    d = _dec(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    if d == 0:
+        d = abs(d)
+    return f"{d:.{places}f}" if pad else fmt_qty(d)
+
+
 def fmt_qty(value: Number | None) -> str:
     """A quantity as given, without trailing zeros; "—" when unknown."""
     if value is None:

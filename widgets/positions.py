@@ -1,4 +1,7 @@
-"""Open positions: a keyed, sortable table with a totals row. A view of `State.positions`."""
+"""Open positions: a keyed, sortable table with a totals row. A view of `State.positions`.
+
+Prices and sizes at the market's precision (`State.markets`: tick and step), money at 2 decimals (USDT).
+A mark older than `State.stale_after_s` by the UI's clock reads "STALE" in the `$stale` style."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from cockpit.state import Position, State
+from cockpit.state import MarketInfo, Position, State
 from widgets._style import theme_style
-from widgets.format import DASH, fmt_money, fmt_pct, fmt_price, fmt_qty
+from widgets.format import DASH, fmt_money, fmt_pct, fmt_step
 
 TOTAL_KEY = "__total__"
 
@@ -25,7 +28,6 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("entry", "Entry", True),
     ("mark", "Mark", True),
     ("upnl", "uPnL", True),
-    ("upnl_pct", "uPnL %", True),
     ("notional", "Notional", True),
     ("lev", "Lev", True),
     ("liq", "Liq dist", True),
@@ -45,8 +47,12 @@ class _Row:
     sort: dict[str, Any]
 
 
+STALE = "STALE"
+NO_LIQUIDATION = "none"  # the exchange sees no liquidation price at this margin (it says "0")
+
+
 def liq_distance_pct(position: Position) -> Decimal | None:
-    """Distance from mark to liquidation as % of mark; None when either is unknown."""
+    """Distance from mark to liquidation as % of mark; None when either is unknown (100 with none)."""
     if position.mark is None or position.liquidation is None or position.mark == 0:
         return None
     return abs(position.mark - position.liquidation) / position.mark * 100
@@ -57,6 +63,13 @@ def display_symbol(symbol: str) -> str:
     "BTC/USDT:USDT" -> "BTC/USDT" (narrow terminals); anything else as given."""
     pair, sep, settle = symbol.partition(":")
     return pair if sep and pair.endswith("/" + settle) else symbol
+
+
+def stale_symbols(state: State, now: float, stale_after_s: float | None = None) -> tuple[str, ...]:
+    """Held symbols whose mark is older than `stale_after_s` (State's, from the engine's config) at `now`."""
+    limit = state.stale_after_s if stale_after_s is None else stale_after_s
+    times = state.mark_ts
+    return tuple(s for s in sorted(state.positions) if (t := times.get(s)) is not None and now - t > limit)
 
 
 def _signed_var(value: Decimal) -> str:
@@ -94,6 +107,8 @@ class PositionsTable(DataTable[Text]):
         self._last_selected: str | None = None
         self._theme_seen = ""
         self._display_key: dict[str, str] = {}
+        self.stale_after_s: float | None = None  # None: State's (the engine's feeds.stale_after_s)
+        self.stale: tuple[str, ...] = ()
 
     def on_mount(self) -> None:
         for key, label, right in COLUMNS:
@@ -111,10 +126,13 @@ class PositionsTable(DataTable[Text]):
             return None
         return None if key is None or key == TOTAL_KEY else key
 
-    def show(self, state: State) -> None:
-        """Bring the table to `state`: a keyed diff (remove vanished rows, update changed cells, add new)."""
+    def show(self, state: State, now: float | None = None) -> None:
+        """Bring the table to `state` at the UI's clock `now` (default: State's last event time): a keyed
+        diff (remove vanished rows, update changed cells, add new)."""
         theme = self.app.theme
-        key = (state.positions, state.equity, theme)
+        stale = stale_symbols(state, state.ts if now is None else now, self.stale_after_s)
+        self.stale = stale
+        key = (state.positions, state.equity, theme, state.markets, stale)
         last = self._last_key
         if last is not None and all(a is b or a == b for a, b in zip(key, last, strict=True)):
             return
@@ -125,7 +143,11 @@ class PositionsTable(DataTable[Text]):
         taken = list(shown.values())
         shown = {s: d if taken.count(d) == 1 else s for s, d in shown.items()}
         self._display_key = {d: s for s, d in shown.items()}
-        rows = {symbol: self._row(p, shown[symbol], state.equity) for symbol, p in state.positions.items()}
+        markets = state.markets
+        rows = {
+            symbol: self._row(p, shown[symbol], markets.get(symbol), symbol in stale)
+            for symbol, p in state.positions.items()
+        }
         if rows:
             rows[TOTAL_KEY] = self._total_row(state)
         selected = self.selected_symbol
@@ -172,23 +194,28 @@ class PositionsTable(DataTable[Text]):
         """The plain text shown in a cell (without the gap space), e.g. cell_text("__total__", "upnl")."""
         return self.get_cell(row_key, column_key).plain.strip()
 
-    def _row(self, p: Position, shown: str, equity: Decimal | None) -> _Row:
+    def _row(self, p: Position, shown: str, market: MarketInfo | None, stale: bool) -> _Row:
         ghost_var = "ghost" if p.ghost else ""
         side = p.side.upper() + (" GHOST" if p.ghost else "")
         upnl = p.upnl if p.mark is not None else None
-        upnl_pct = upnl / equity * 100 if upnl is not None and equity else None
         liq = liq_distance_pct(p)
+        tick = market.price_step if market is not None else None
+        step = market.amount_step if market is not None else None
+        mark = fmt_step(p.mark, tick)
+        if p.liquidation == 0:
+            liq_cell: CellSpec = (NO_LIQUIDATION, "", False)
+        else:
+            liq_cell = (fmt_pct(liq), "critical" if liq is not None and liq < 5 else "", False)
         cells: tuple[CellSpec, ...] = (
             (shown, ghost_var, p.ghost),
             (side, ghost_var or ("pnl-up" if p.qty > 0 else "pnl-down"), p.ghost),
-            (fmt_qty(abs(p.qty)), "", False),
-            (fmt_price(p.entry), "", False),
-            (fmt_price(p.mark), "", False),
+            (fmt_step(abs(p.qty), step, pad=False), "", False),
+            (fmt_step(p.entry, tick), "", False),
+            (f"{mark} {STALE}", "stale", True) if stale else (mark, "", False),
             (fmt_money(upnl, signed=True), _signed_var(upnl) if upnl is not None else "", False),
-            (fmt_pct(upnl_pct, signed=True), _signed_var(upnl_pct) if upnl_pct is not None else "", False),
             (fmt_money(p.notional), "", False),
             (f"{p.leverage}x" if p.leverage else DASH, "", False),
-            (fmt_pct(liq), "critical" if liq is not None and liq < 5 else "", False),
+            liq_cell,
         )
         sort = {
             "symbol": p.symbol,
@@ -197,7 +224,6 @@ class PositionsTable(DataTable[Text]):
             "entry": p.entry,
             "mark": p.mark,
             "upnl": upnl,
-            "upnl_pct": upnl_pct,
             "notional": p.notional,
             "lev": p.leverage,
             "liq": liq,
@@ -206,7 +232,6 @@ class PositionsTable(DataTable[Text]):
 
     def _total_row(self, state: State) -> _Row:
         total = state.unrealized
-        pct = total / state.equity * 100 if state.equity else None
         cells: tuple[CellSpec, ...] = (
             ("TOTAL", "", True),
             (f"{len(state.positions)} open", "", False),
@@ -214,7 +239,6 @@ class PositionsTable(DataTable[Text]):
             ("", "", False),
             ("", "", False),
             (fmt_money(total, signed=True), _signed_var(total), True),
-            (fmt_pct(pct, signed=True), _signed_var(pct) if pct is not None else "", True),
             (fmt_money(state.exposure), "", True),
             ("", "", False),
             ("", "", False),

@@ -153,7 +153,7 @@ class Engine:
         return state
 
     async def start(self) -> None:
-        from cockpit.engine import account, killswitch, market, reconcile, workers
+        from cockpit.engine import account, killswitch, market, precision, reconcile, workers
 
         self.loop = asyncio.get_running_loop()
         self.core.load(self.restore())
@@ -178,6 +178,7 @@ class Engine:
         await killswitch.carry_over(self)
         markets = await self.gateway.load_markets()
         self.symbols = SymbolMap({m["id"]: s for s, m in markets.items() if s in self.config.feeds.symbols})
+        precision.follow(self, markets)  # market.info: ticks and steps of the followed and held symbols
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]
         for feed in self.feeds:
             await feed.start()

@@ -1,14 +1,33 @@
-"""The status an operator asks for (`cockpit ctl status`): a plain JSON view of State."""
+"""The status an operator asks for (`cockpit ctl status`): a plain JSON view of State (exact strings), and
+its text (prices and sizes at the market's precision, money at 2 decimals)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from cockpit.domain import dstr
-from cockpit.state import HEALTH_ITEMS, State
+from cockpit.state import HEALTH_ITEMS, Position, State
 
 _CENT = Decimal("0.01")
+
+
+def _position(state: State, p: Position) -> dict[str, Any]:
+    market = state.markets.get(p.symbol)
+    return {
+        "symbol": p.symbol,
+        "side": p.side,
+        "qty": dstr(abs(p.qty)),
+        "entry": dstr(p.entry),
+        "mark": dstr(p.mark) if p.mark is not None else None,
+        "upnl": dstr(p.upnl.quantize(_CENT)) if p.mark is not None else None,
+        "leverage": p.leverage,
+        "liquidation": dstr(p.liquidation) if p.liquidation is not None else None,  # "0": none
+        "mark_ts": state.mark_ts.get(p.symbol),
+        "price_step": dstr(market.price_step) if market is not None else None,
+        "amount_step": dstr(market.amount_step) if market is not None else None,
+        "ghost": p.ghost,
+    }
 
 
 def status_of(state: State) -> dict[str, Any]:
@@ -17,18 +36,7 @@ def status_of(state: State) -> dict[str, Any]:
         "mode": state.mode,
         "exchange": state.exchange,
         "session_file": state.session_file,
-        "positions": [
-            {
-                "symbol": p.symbol,
-                "side": p.side,
-                "qty": dstr(abs(p.qty)),
-                "entry": dstr(p.entry),
-                "mark": dstr(p.mark) if p.mark is not None else None,
-                "upnl": dstr(p.upnl.quantize(_CENT)) if p.mark is not None else None,
-                "ghost": p.ghost,
-            }
-            for p in sorted(state.positions.values(), key=lambda p: p.symbol)
-        ],
+        "positions": [_position(state, p) for p in sorted(state.positions.values(), key=lambda p: p.symbol)],
         "open_orders": len(state.orders),
         "health": {item: state.health_of(item).status for item in HEALTH_ITEMS},
         "health_detail": {
@@ -63,6 +71,40 @@ def status_of(state: State) -> dict[str, Any]:
     }
 
 
+def _at(value: str | None, step: str | None, pad: bool = True) -> str:
+    """A decimal string at a step's decimals (half even; `pad=False`: without trailing zeros); as given
+    without a step; "—" when unknown."""
+    if value is None:
+        return "—"
+    if step is None:
+        return value
+    exponent = Decimal(step).normalize().as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    d = Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return f"{d:.{places}f}" if pad else dstr(d)
+
+
+def _money(value: str | None, signed: bool = False) -> str:
+    """USDT at 2 decimals with thousands separators: "1,234.50", "+2.27"; "—" when unknown."""
+    if value is None:
+        return "—"
+    d = Decimal(value).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    return f"{d:+,.2f}" if signed and d != 0 else f"{abs(d) if d == 0 else d:,.2f}"
+
+
+def _liquidation(p: dict[str, Any]) -> str:
+    liq, mark = p.get("liquidation"), p.get("mark")
+    if liq is None:
+        return "liq —"
+    if Decimal(liq) == 0:
+        return "liq none"
+    text = f"liq {_at(liq, p.get('price_step'))}"
+    if mark is not None and Decimal(mark) != 0:
+        distance = abs(Decimal(mark) - Decimal(liq)) / Decimal(mark) * 100
+        text += f" ({distance.quantize(_CENT)}% away)"
+    return text
+
+
 def render_status(status: dict[str, Any]) -> str:
     """A short human text of status_of(), for `cockpit ctl status` without --json."""
     lines = [f"{status['exchange']} · {status['mode']} · {status['session_file']}"]
@@ -70,7 +112,8 @@ def render_status(status: dict[str, Any]) -> str:
     if ks["engaged"]:
         lines.append(f"KILL SWITCH ENGAGED by {ks['by']}: {ks['cause']}")
     lines.append(
-        f"equity {status['equity']} USDT · drawdown {status['drawdown_pct']:.2f}% ({status['drawdown_band']})"
+        f"equity {_money(status['equity'])} USDT · "
+        f"drawdown {status['drawdown_pct']:.2f}% ({status['drawdown_band']})"
     )
     health = ", ".join(f"{k} {v}" for k, v in status["health"].items())
     lines.append(f"health: {health}")
@@ -82,8 +125,12 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append("positions: none")
     for p in status["positions"]:
         ghost = "  GHOST" if p["ghost"] else ""
+        tick, step = p.get("price_step"), p.get("amount_step")
+        leverage = f"{p['leverage']}x" if p.get("leverage") else "—x"
+        qty = _at(p["qty"], step, pad=False)
         lines.append(
-            f"  {p['symbol']:<16} {p['side']:<5} {p['qty']:>12} entry {p['entry']} mark {p['mark']} "
-            f"upnl {p['upnl']}{ghost}"
+            f"  {p['symbol']:<16} {p['side']:<5} {qty:>12} entry {_at(p['entry'], tick)} "
+            f"mark {_at(p['mark'], tick)} upnl {_money(p['upnl'], signed=True)} {leverage} "
+            f"{_liquidation(p)}{ghost}"
         )
     return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""`market.info`: each symbol's price tick and amount step, for the symbols the account needs.
+
+Emitted once at start, after the markets are loaded, for the followed symbols and every held one (only what
+State does not already have: a restored session repeats nothing), then again for any symbol a position later
+appears on (a ghost on a symbol nobody follows). Not all of the exchange's markets: only the account's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cockpit.domain import Event, dec, dstr
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+POSITION_KINDS = ("position.changed", "position.ghost")
+
+
+def steps_of(market: Mapping[str, Any]) -> tuple[Decimal, Decimal] | None:
+    """A ccxt market's price tick and amount step. binanceusdm's precision mode is TICK_SIZE (ccxt 4.5):
+    `precision.price` is PRICE_FILTER.tickSize and `precision.amount` LOT_SIZE.stepSize, as floats."""
+    precision = market.get("precision") or {}
+    price, amount = precision.get("price"), precision.get("amount")
+    if price is None or amount is None:
+        return None
+    return dec(price), dec(amount)
+
+
+def market_info(engine: Engine, markets: Mapping[str, Any], symbols: Iterable[str]) -> dict[str, Any]:
+    """The `market.info` payload for those of `symbols` whose steps State lacks or has differently."""
+    known = engine.state.markets
+    out: dict[str, dict[str, str]] = {}
+    for symbol in sorted(set(symbols)):
+        market = markets.get(symbol)
+        steps = steps_of(market) if market is not None else None
+        if steps is None:
+            continue
+        have = known.get(symbol)
+        if have is not None and (have.price_step, have.amount_step) == steps:
+            continue
+        out[symbol] = {"price_step": dstr(steps[0]), "amount_step": dstr(steps[1])}
+    return {"markets": out}
+
+
+def follow(engine: Engine, markets: Mapping[str, Any]) -> None:
+    """Emit what the account needs now, and keep it complete as positions appear on other symbols."""
+    stale_after_s = engine.config.feeds.stale_after_s
+    payload = market_info(engine, markets, [*engine.config.feeds.symbols, *engine.state.positions])
+    if payload["markets"] or engine.state.stale_after_s != stale_after_s:
+        engine.emit("market.info", {**payload, "stale_after_s": stale_after_s}, "info", "engine")
+
+    def on_event(event: Event) -> None:
+        if event.kind not in POSITION_KINDS:
+            return
+        symbol = str(event.payload.get("symbol", ""))
+        if symbol in engine.state.markets or engine.stopping:
+            return
+        more = market_info(engine, markets, [symbol])
+        if more["markets"]:
+            engine.emit("market.info", more, "info", "engine")
+
+    engine.subscribe(on_event)
