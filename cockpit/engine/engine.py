@@ -164,7 +164,7 @@ class Engine:
         for kind, payload, severity in self.startup_events:
             await self.record(kind, payload, severity, "store")
         markets = await self.gateway.load_markets()
-        self.symbols = SymbolMap({m["id"]: s for s, m in markets.items() if s in self.config.feeds.symbols})
+        self.symbols = SymbolMap.from_markets(markets, self.config.feeds.symbols)  # every market, ids unified
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]
         for feed in self.feeds:
             await feed.start()
