@@ -194,3 +194,57 @@ async def test_an_injected_ghost_on_an_unfollowed_symbol_is_named_once(
     await wait_until(lambda: run.engine.state.positions[SOL].mark is not None, within=10, what="a SOL mark")
     result = await reconcile(run.engine, "test")
     assert result["ghosts"] == [] and result["ghosts_open"] == [SOL]
+
+
+def test_a_ghost_remembers_what_its_recorded_trades_explain_until_they_explain_it() -> None:
+    """The fold behind a ghost clearing: flagged with what the recorded trades explained then (0), a fill
+    recovered afterwards moves that figure; once it is the exchange's quantity a reconcile clears the flag
+    (it compares `booked` with the exchange), and an unrelated stream update never does."""
+    from cockpit.domain import Event
+    from cockpit.state import fold
+
+    ghost = {"symbol": XRP, "qty": "-100", "entry": "0.6", "booked_qty": "0", "unexplained_qty": "-100"}
+    fill = {"client_order_id": "ex-1", "symbol": XRP, "side": "sell", "trade_id": "9", "last_qty": "100"}
+    events = [
+        Event(1, 1.0, "balance.updated", "info", "exchange", {"wallet": "10000"}),
+        Event(2, 2.0, "position.ghost", "critical", "reconcile", ghost),
+        Event(
+            3, 3.0, "position.changed", "info", "user_stream", {"symbol": XRP, "qty": "-100", "entry": "0.6"}
+        ),
+    ]
+    flagged = fold(events).positions[XRP]
+    assert flagged.ghost and flagged.booked == Decimal("0")
+    recovered = fold([*events, Event(4, 4.0, "order.filled", "warning", "reconcile", fill)])
+    assert recovered.positions[XRP].ghost and recovered.positions[XRP].booked == Decimal("-100")
+    cleared = fold(
+        [
+            *events,
+            Event(4, 4.0, "order.filled", "warning", "reconcile", fill),
+            Event(5, 5.0, "position.changed", "warning", "reconcile", {**ghost, "ghost": False}),
+        ]
+    )
+    assert not cleared.positions[XRP].ghost and cleared.positions[XRP].booked is None
+
+
+async def test_a_ghost_flagged_before_its_fill_was_known_clears_once_reconcile_explains_it(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    engine = run.engine
+    async with engine.reconcile_lock:  # no reconcile runs while the race is set up
+        # an earlier pass saw the position before the trade history had its fill: flagged, nothing booked
+        engine.emit(
+            "position.ghost",
+            {"symbol": XRP, "qty": "-100", "entry": "0.6", "booked_qty": "0", "unexplained_qty": "-100"},
+            "critical",
+            "reconcile",
+        )
+        await trade(sim, symbol="XRPUSDT", side="SELL", quantity="100", newClientOrderId="late-history")
+    result = await reconcile(engine, "test")
+
+    assert result["ghosts"] == [] and result["ghosts_open"] == []
+    position = engine.state.positions[XRP]
+    assert position.qty == Decimal("-100") and not position.ghost
+    cleared = await run.wait_for("position.changed", where=lambda e: e.payload.get("ghost") is False)
+    assert cleared.source == "reconcile" and cleared.payload["reason"] == "explained by recorded fills"
