@@ -139,6 +139,12 @@ async def test_the_mark_of_an_unfollowed_position_keeps_moving(
     position = run.engine.state.positions[SOL]
     assert position.mark == run.engine.state.marks[SOL] and position.upnl > 0
 
+    await sim.inject({"kind": "ws_drop", "refuse_s": 2.0})  # the socket is down: marks come by REST
+    by_rest = await run.wait_for(
+        "market.marks", where=lambda e: e.payload["source"] == "rest" and SOL in e.payload["marks"], within=10
+    )
+    assert Decimal(by_rest.payload["marks"][SOL]) > first * Decimal("1.03")
+
 
 async def test_no_ghost_stays_flagged_after_a_stream_drop_while_another_client_trades(
     sim: SimServer, start_followed: StartEngine
