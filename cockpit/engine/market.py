@@ -35,7 +35,7 @@ def build_market_feed(engine: Engine) -> MarketFeed:
     symbols = engine.symbols
     ids = symbols.exchange_ids
     # the followed markets, and the mark of every position held elsewhere (a restored session's, say)
-    buffers.held = {s for s in engine.state.positions if not symbols.is_followed(s)}
+    buffers.held = held_elsewhere(engine)
     held_ids = [symbols.exchange_id(s) for s in sorted(buffers.held)]
     streams = [f"{i.lower()}@bookTicker" for i in ids] + [mark_stream(i) for i in (*ids, *held_ids)]
 
@@ -76,6 +76,12 @@ def build_market_feed(engine: Engine) -> MarketFeed:
     )
 
 
+def held_elsewhere(engine: Engine) -> set[str]:
+    """The (unified) symbols of positions on markets cockpit does not follow."""
+    symbols = engine.symbols
+    return {s for s in engine.state.positions if not symbols.is_followed(s) and symbols.exchange_id(s) != s}
+
+
 async def follow_held_positions(engine: Engine) -> None:
     """Every position the account holds is marked: a position on a market cockpit does not follow gets that
     market's mark stream (and so the REST mark fallback) while it is open, and loses it once closed."""
@@ -84,7 +90,7 @@ async def follow_held_positions(engine: Engine) -> None:
         return
     symbols = engine.symbols
     buffers = engine.market
-    held = {s for s in engine.state.positions if not symbols.is_followed(s) and symbols.exchange_id(s) != s}
+    held = held_elsewhere(engine)
     opened, closed = held - buffers.held, buffers.held - held
     if opened:
         buffers.held |= opened
