@@ -60,6 +60,7 @@ class Position:
     liquidation: Decimal | None = None
     ghost: bool = False  # the exchange holds it and no recorded trade explains it
     updated: float = 0.0
+    booked: Decimal | None = None  # while a ghost: the quantity the recorded trades explain
 
     @property
     def side(self) -> str:
@@ -214,6 +215,9 @@ class State:
     counters: Counters = field(default_factory=Counters)
     trade_ids: tuple[str, ...] = ()  # the most recent recorded trade ids (reconcile skips these)
     reconciled_through_ms: int = 0  # exchange time up to which the trade history has been checked
+    # per symbol, the signed quantity of the fills recorded since the exchange last reported the position:
+    # what a reconcile may still see missing from the position although the trades are recorded
+    unbooked: Mapping[str, Decimal] = field(default_factory=dict)
     last_reconcile: ReconcileSummary | None = None
 
     # ----- derived ---------------------------------------------------------------------------------
@@ -555,6 +559,14 @@ def _order_fill(state: State, e: Event) -> Changes:
     if trade_id is not None:
         counters = evolve(counters, fills=counters.fills + 1)
         trade_ids = (*trade_ids[-(TRADE_IDS_KEPT - 1) :], str(trade_id))
+    changes: Changes = {}
+    symbol, last_qty = p.get("symbol"), p.get("last_qty")
+    if trade_id is not None and symbol is not None and last_qty is not None:
+        signed = dec(last_qty) if p.get("side") == "buy" else -dec(last_qty)
+        changes["unbooked"] = {**state.unbooked, symbol: state.unbooked.get(symbol, ZERO) + signed}
+        held = state.positions.get(symbol)
+        if held is not None and held.booked is not None:  # a ghost: what its recorded trades explain moves
+            changes["positions"] = {**state.positions, symbol: evolve(held, booked=held.booked + signed)}
     orders = dict(state.orders)
     if e.kind == "order.filled":
         orders.pop(cid, None)
@@ -563,7 +575,7 @@ def _order_fill(state: State, e: Event) -> Changes:
     else:
         orders[cid] = evolve(order, status="partially_filled")
         counters = evolve(counters, partial_fills=counters.partial_fills + 1)
-    return {"orders": orders, "counters": counters, "trade_ids": trade_ids}
+    return {**changes, "orders": orders, "counters": counters, "trade_ids": trade_ids}
 
 
 def _order_rejected(state: State, e: Event) -> Changes:
@@ -588,6 +600,10 @@ def _position(state: State, e: Event) -> Changes:
     else:
         old = positions.get(symbol)
         entry = dec(p.get("entry", "0"))
+        ghost = bool(p.get("ghost", e.kind == "position.ghost" or (old is not None and old.ghost)))
+        booked = old.booked if old is not None else None
+        if p.get("booked_qty") is not None:
+            booked = dec(p["booked_qty"])
         positions[symbol] = Position(
             symbol=symbol,
             qty=qty,
@@ -595,13 +611,16 @@ def _position(state: State, e: Event) -> Changes:
             mark=state.marks.get(symbol, old.mark if old else None),
             leverage=_leverage(state, p, symbol, old),
             liquidation=_liquidation(p, qty, entry, old),
-            ghost=bool(p.get("ghost", e.kind == "position.ghost" or (old is not None and old.ghost))),
+            ghost=ghost,
             updated=e.ts,
+            booked=booked if ghost else None,
         )
     changes: Changes = {"positions": positions}
     leverage = p.get("leverage")
     if leverage is not None and state.leverages.get(symbol) != int(leverage):
         changes["leverages"] = {**state.leverages, symbol: int(leverage)}
+    if symbol in state.unbooked:  # the exchange's own figure: every fill recorded so far is in it
+        changes["unbooked"] = {s: q for s, q in state.unbooked.items() if s != symbol}
     if e.kind == "position.ghost":
         changes["counters"] = evolve(state.counters, ghosts=state.counters.ghosts + 1)
     changes.update(_valuation(state.wallet, positions, state.peak_equity))
@@ -666,7 +685,11 @@ def _reconcile_done(state: State, e: Event) -> Changes:
     )
     counters = evolve(state.counters, reconciles=state.counters.reconciles + 1)
     through = max(state.reconciled_through_ms, int(p.get("through_ms", 0)))
-    return {"last_reconcile": summary, "counters": counters, "reconciled_through_ms": through}
+    changes: Changes = {"last_reconcile": summary, "counters": counters, "reconciled_through_ms": through}
+    booked = p.get("booked")
+    if booked:  # the exchange's positions, as cockpit holds them, include these symbols' recorded fills
+        changes["unbooked"] = {s: q for s, q in state.unbooked.items() if s not in booked}
+    return changes
 
 
 def _kill_engaged(state: State, e: Event) -> Changes:

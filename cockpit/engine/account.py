@@ -18,6 +18,7 @@ from cockpit.feeds.messages import UserEvent
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
+    from cockpit.engine.symbols import SymbolMap
 
 ORDER_KINDS = {
     "NEW": "order.accepted",
@@ -120,8 +121,12 @@ def on_account_update(engine: Engine, a: AccountUpdate) -> None:
             )
 
 
-def positions_from_exchange(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """ccxt positions → {symbol: {qty (signed Decimal), entry, leverage, liquidation}} for non-zero ones."""
+def positions_from_exchange(
+    rows: list[dict[str, Any]], symbols: SymbolMap | None = None
+) -> dict[str, dict[str, Any]]:
+    """ccxt positions → {symbol: {qty (signed Decimal), entry, leverage, liquidation}} for non-zero ones.
+    With the engine's symbol map, a row ccxt could not unify (an exchange id) is unified here."""
+    unified = symbols.unified if symbols is not None else str
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
         info = row.get("info") or {}
@@ -132,7 +137,7 @@ def positions_from_exchange(rows: list[dict[str, Any]]) -> dict[str, dict[str, A
         qty = dec(amount)
         if qty == 0:
             continue
-        out[str(row["symbol"])] = {
+        out[unified(str(row.get("symbol") or info.get("symbol")))] = {
             "qty": qty,
             "entry": dec(info.get("entryPrice") or row.get("entryPrice") or 0),
             "leverage": row.get("leverage") or info.get("leverage"),
@@ -151,7 +156,7 @@ async def account_poll_loop(engine: Engine) -> None:
 async def poll_account(engine: Engine) -> None:
     balance = await engine.gateway.fetch_balance()
     emit_balance(engine, balance)
-    remote = positions_from_exchange(await engine.gateway.fetch_positions())
+    remote = positions_from_exchange(await engine.gateway.fetch_positions(), engine.symbols)
     local = {s: p.qty for s, p in engine.state.positions.items()}
     if {s: v["qty"] for s, v in remote.items()} != local:
         engine.reconcile_requests.put_nowait("account-poll")

@@ -177,7 +177,7 @@ class Engine:
             await self.record(kind, payload, severity, "store")
         await killswitch.carry_over(self)
         markets = await self.gateway.load_markets()
-        self.symbols = SymbolMap({m["id"]: s for s, m in markets.items() if s in self.config.feeds.symbols})
+        self.symbols = SymbolMap.from_markets(markets, self.config.feeds.symbols)  # every market, ids unified
         precision.follow(self, markets)  # market.info: ticks and steps of the followed and held symbols
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]
         for feed in self.feeds:

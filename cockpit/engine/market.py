@@ -23,29 +23,45 @@ class MarketBuffers:
     marks: dict[str, str] = field(default_factory=dict)  # unified symbol -> decimal string, not yet emitted
     marks_source: str = "ws"
     ticks_seen: int = 0
+    held: set[str] = field(default_factory=set)  # unfollowed symbols whose mark stream follows a position
+
+
+def mark_stream(exchange_id: str) -> str:
+    return f"{exchange_id.lower()}@markPrice@1s"
 
 
 def build_market_feed(engine: Engine) -> MarketFeed:
     buffers = engine.market
-    ids = engine.symbols.exchange_ids
-    streams = [f"{i.lower()}@bookTicker" for i in ids] + [f"{i.lower()}@markPrice@1s" for i in ids]
+    symbols = engine.symbols
+    ids = symbols.exchange_ids
+    # the followed markets, and the mark of every position held elsewhere (a restored session's, say)
+    buffers.held = held_elsewhere(engine)
+    held_ids = [symbols.exchange_id(s) for s in sorted(buffers.held)]
+    streams = [f"{i.lower()}@bookTicker" for i in ids] + [mark_stream(i) for i in (*ids, *held_ids)]
 
     def on_book(tick: BookTicker) -> None:
         buffers.ticks.append(
-            (tick.event_time / 1000.0, tick.symbol, tick.bid, tick.ask, tick.bid_qty, tick.ask_qty)
+            (
+                tick.event_time / 1000.0,
+                symbols.unified(tick.symbol),
+                tick.bid,
+                tick.ask,
+                tick.bid_qty,
+                tick.ask_qty,
+            )
         )
         buffers.ticks_seen += 1
         if len(buffers.ticks) >= TICK_BATCH:
             flush_ticks(engine)
 
     def on_mark(mark: MarkPrice) -> None:
-        buffers.marks[engine.symbols.unified(mark.symbol)] = repr(mark.mark)
+        buffers.marks[symbols.unified(mark.symbol)] = repr(mark.mark)
         buffers.marks_source = mark.source
 
     async def fetch_marks(symbol_ids: Sequence[str]) -> Mapping[str, float]:
-        unified = [engine.symbols.unified(i) for i in symbol_ids]
+        unified = [symbols.unified(i) for i in symbol_ids]
         marks = await engine.gateway.fetch_mark_prices(unified)
-        return {engine.symbols.exchange_id(s): float(v) for s, v in marks.items()}
+        return {symbols.exchange_id(s): float(v) for s, v in marks.items()}
 
     return MarketFeed(
         engine.ws_base,
@@ -58,6 +74,30 @@ def build_market_feed(engine: Engine) -> MarketFeed:
         backoff=engine.options.feed_backoff,
         connect_budget=engine.connect_budget,
     )
+
+
+def held_elsewhere(engine: Engine) -> set[str]:
+    """The (unified) symbols of positions on markets cockpit does not follow."""
+    symbols = engine.symbols
+    return {s for s in engine.state.positions if not symbols.is_followed(s) and symbols.exchange_id(s) != s}
+
+
+async def follow_held_positions(engine: Engine) -> None:
+    """Every position the account holds is marked: a position on a market cockpit does not follow gets that
+    market's mark stream (and so the REST mark fallback) while it is open, and loses it once closed."""
+    feed = engine.feeds[0] if engine.feeds else None
+    if not isinstance(feed, MarketFeed):
+        return
+    symbols = engine.symbols
+    buffers = engine.market
+    held = held_elsewhere(engine)
+    opened, closed = held - buffers.held, buffers.held - held
+    if opened:
+        buffers.held |= opened
+        await feed.subscribe([mark_stream(symbols.exchange_id(s)) for s in sorted(opened)])
+    if closed:
+        buffers.held -= closed
+        await feed.unsubscribe([mark_stream(symbols.exchange_id(s)) for s in sorted(closed)])
 
 
 def flush_ticks(engine: Engine) -> None:
@@ -75,7 +115,8 @@ def emit_marks(engine: Engine) -> None:
 
 
 async def market_loop(engine: Engine) -> None:
-    """Flush ticks often and emit marks once per `marks_every_s`."""
+    """Flush ticks often (and follow the marks of new positions as often); emit marks once per
+    `marks_every_s`."""
     ticks_every = engine.options.ticks_flush_s
     marks_every = engine.options.marks_every_s
     loop = asyncio.get_running_loop()
@@ -83,6 +124,7 @@ async def market_loop(engine: Engine) -> None:
     while True:
         await asyncio.sleep(ticks_every)
         flush_ticks(engine)
+        await follow_held_positions(engine)
         if loop.time() >= next_marks:
             next_marks = loop.time() + marks_every
             emit_marks(engine)

@@ -39,17 +39,23 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
     through_ms = int(time.time() * 1000 + (engine.state.clock_offset_ms or 0.0))
     engine.emit("reconcile.started", {"trigger": trigger}, "info", "reconcile")
     gateway = engine.gateway
-    remote_positions = positions_from_exchange(await gateway.fetch_positions())
+    symbols = engine.symbols
+    remote_positions = positions_from_exchange(await gateway.fetch_positions(), symbols)
     emit_balance(engine, await gateway.fetch_balance())
 
     recovered = await _recover_fills(engine, remote_positions)
     # Compare only once the exchange's answer and the user stream agree: a fill in flight during this pass
-    # shows up on one side before the other. Re-read until two reads agree or the local state catches up.
+    # shows up on one side before the other. Re-read until two reads agree or the local state catches up;
+    # each round looks at the trade history again (a fill made since, while the user stream is down).
+    unbooked_at_read = dict(engine.state.unbooked)
     for _ in range(SETTLE_READS):
         if not _unexplained(engine, remote_positions, recovered, trigger):
             break
         await asyncio.sleep(SETTLE_S)
-        again = positions_from_exchange(await gateway.fetch_positions())
+        for symbol, fills in (await _recover_fills(engine, remote_positions)).items():
+            recovered.setdefault(symbol, []).extend(fills)
+        unbooked_at_read = dict(engine.state.unbooked)
+        again = positions_from_exchange(await gateway.fetch_positions(), symbols)
         stable = again == remote_positions
         remote_positions = again
         if stable:  # two reads agree and the stream had its time: what is left is a real difference
@@ -58,6 +64,12 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
     remote_orders = await gateway.fetch_open_orders()
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     added, removed = _orders(engine, remote_orders, orders_read_at)
+    # fills recorded before the last read whose position the exchange shows as cockpit holds it: booked
+    booked = sorted(
+        s
+        for s, qty in unbooked_at_read.items()
+        if engine.state.unbooked.get(s) == qty and _held(engine, s) == _remote_qty(remote_positions, s)
+    )
 
     result: dict[str, Any] = {
         "trigger": trigger,
@@ -67,6 +79,7 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
         "ghosts": ghosts,
         "adopted": adopted,
         "corrected": corrected,
+        "booked": booked,
         "orders_added": added,
         "orders_removed": removed,
         # every position still flagged, whether this pass or an earlier one found it: each needs a decision
@@ -131,27 +144,49 @@ def state_start_ms(engine: Engine) -> float:
     return (first[0].ts if first else engine.started_at) * 1000
 
 
+def _held(engine: Engine, symbol: str) -> Decimal:
+    position = engine.state.positions.get(symbol)
+    return position.qty if position is not None else Decimal(0)
+
+
+def _remote_qty(remote: dict[str, dict[str, Any]], symbol: str) -> Decimal:
+    row = remote.get(symbol)
+    return row["qty"] if row is not None else Decimal(0)
+
+
+def _signed_sum(fills: list[dict[str, Any]]) -> Decimal:
+    return sum((dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in fills), Decimal(0))
+
+
+def _explanation(
+    engine: Engine, symbol: str, remote_qty: Decimal, recovered: dict[str, list[dict[str, Any]]]
+) -> Decimal | None:
+    """The quantity recorded fills add to the position cockpit holds so that it is the exchange's, or None
+    when none does. A fill recorded is never a ghost: the ones this pass recovered, and every fill recorded
+    since the exchange last reported the position (e.g. recovered by an earlier pass after it read the
+    positions, or delivered by the stream ahead of its position update)."""
+    local_qty = _held(engine, symbol)
+    for explained in (_signed_sum(recovered.get(symbol, [])), engine.state.unbooked.get(symbol, Decimal(0))):
+        if local_qty + explained == remote_qty:
+            return explained
+    return None
+
+
 def _unexplained(
     engine: Engine,
     remote: dict[str, dict[str, Any]],
     recovered: dict[str, list[dict[str, Any]]],
     trigger: str,
 ) -> list[str]:
-    """Symbols whose exchange quantity neither the local state nor the recovered fills explain."""
+    """Symbols whose exchange quantity neither the local state nor the recorded fills explain."""
     if trigger == "startup" and engine.new_session:
         return []
-    out = []
-    for symbol in set(remote) | set(engine.state.positions):
-        local = engine.state.positions.get(symbol)
-        local_qty = local.qty if local else Decimal(0)
-        remote_qty = remote[symbol]["qty"] if symbol in remote else Decimal(0)
-        explained = sum(
-            (dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in recovered.get(symbol, [])),
-            Decimal(0),
-        )
-        if local_qty != remote_qty and local_qty + explained != remote_qty:
-            out.append(symbol)
-    return out
+    return [
+        symbol
+        for symbol in set(remote) | set(engine.state.positions)
+        if _held(engine, symbol) != _remote_qty(remote, symbol)
+        and _explanation(engine, symbol, _remote_qty(remote, symbol), recovered) is None
+    ]
 
 
 def _positions(
@@ -177,6 +212,23 @@ def _positions(
                 base["leverage"] = int(row["leverage"])
             if row.get("liquidation") is not None:
                 base["liquidation"] = str(row["liquidation"])
+        if local is not None and local.ghost and local.booked == remote_qty:
+            # flagged earlier, and the recorded trades now give exactly what the exchange holds
+            corrected.append(symbol)
+            engine.emit(
+                "position.changed",
+                {
+                    **base,
+                    "ghost": False,
+                    "reason": "explained by recorded fills",
+                    "message": (
+                        f"{symbol}: recorded trades explain the exchange's {dstr(remote_qty)}: not a ghost"
+                    ),
+                },
+                "warning",
+                "reconcile",
+            )
+            continue
         if local_qty == remote_qty:
             matched += 1
             if local is not None and (local.entry != entry) and remote_qty != 0:
@@ -184,21 +236,21 @@ def _positions(
                     "position.changed", {**base, "reason": "entry from exchange"}, "info", "reconcile"
                 )
             continue
-        explained = sum(
-            (dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in recovered.get(symbol, [])),
-            Decimal(0),
-        )
+        explained = _explanation(engine, symbol, remote_qty, recovered)
         if trigger == "startup" and engine.new_session and local is None:
             adopted.append(symbol)
             engine.emit(
                 "position.changed", {**base, "reason": "open before this session"}, "info", "reconcile"
             )
-        elif local_qty + explained == remote_qty:
+        elif explained is not None:
             corrected.append(symbol)
             engine.emit(
-                "position.changed", {**base, "reason": "explained by recovered fills"}, "info", "reconcile"
+                "position.changed", {**base, "reason": "explained by recorded fills"}, "info", "reconcile"
             )
         else:
+            expected = local_qty + _signed_sum(recovered.get(symbol, []))
+            # what the recorded trades explain: the flagged figure if already a ghost, else what is expected
+            booked = local.booked if local is not None and local.booked is not None else expected
             ghosts.append(symbol)
             engine.emit(
                 "position.ghost",
@@ -206,9 +258,10 @@ def _positions(
                     **base,
                     "local_qty": dstr(local_qty),
                     "exchange_qty": dstr(remote_qty),
-                    "unexplained_qty": dstr(remote_qty - local_qty - explained),
+                    "unexplained_qty": dstr(remote_qty - expected),
+                    "booked_qty": dstr(booked),
                     "message": f"{symbol}: exchange holds {dstr(remote_qty)}, cockpit expected "
-                    f"{dstr(local_qty + explained)} — no recorded trade explains the difference; "
+                    f"{dstr(expected)} — no recorded trade explains the difference; "
                     "adopt it or flatten it",
                 },
                 "critical",

@@ -15,6 +15,7 @@ with `subscribe="message"`, by a `SUBSCRIBE` message after each connect. Every r
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -63,6 +64,7 @@ class _Group:
     last_rx: dict[str, float] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)
     down: bool = False  # link reported down (after having tried); not set before the first attempt
+    in_url: tuple[str, ...] = ()  # the streams named in the URL of the socket's current (or next) connect
 
 
 class MarketFeed:
@@ -113,33 +115,47 @@ class MarketFeed:
         self._subscribe = subscribe
         self._sub_id = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._rest_task: asyncio.Task[None] | None = None
         self._marks_down = asyncio.Event()
         self.rest_polls = 0
         self.parse_errors = 0
 
+        self._routing = routing
+        self._schedule = Backoff(backoff)
+        self._connection = functools.partial(
+            StreamConnection,
+            on_status=on_status,
+            backoff=self._schedule,
+            silent_reconnect_s=self.silent_reconnect_s,
+            ping_interval_s=ping_interval_s,
+            ping_timeout_s=ping_timeout_s,
+            open_timeout_s=open_timeout_s,
+            critical_after_failures=critical_after_failures,
+            critical_down_s=critical_down_s,
+            connect_budget=connect_budget,
+        )
+        self.groups: list[_Group] = []
+        for route, ss in self._by_route(self.streams).items():
+            self._add_group(route, ss)
+
+    def _by_route(self, streams: Sequence[str]) -> dict[str, list[str]]:
         by_route: dict[str, list[str]] = {}
-        for s in self.streams:
-            by_route.setdefault(route_of(s) if routing == "split" else "", []).append(s)
-        self.groups = [_Group(route, tuple(ss)) for route, ss in by_route.items()]
-        schedule = Backoff(backoff)
-        for group in self.groups:
-            label = f"{name}:{group.route.strip('/')}" if group.route else name
-            group.conn = StreamConnection(
-                label,
-                self._url_for(group),
-                self._frame_handler(group),
-                on_status=on_status,
-                backoff=schedule,
-                on_open=self._opener(group),
-                on_link=self._link_handler(group),
-                silent_reconnect_s=self.silent_reconnect_s,
-                ping_interval_s=ping_interval_s,
-                ping_timeout_s=ping_timeout_s,
-                open_timeout_s=open_timeout_s,
-                critical_after_failures=critical_after_failures,
-                critical_down_s=critical_down_s,
-                connect_budget=connect_budget,
-            )
+        for s in streams:
+            by_route.setdefault(route_of(s) if self._routing == "split" else "", []).append(s)
+        return by_route
+
+    def _add_group(self, route: str, streams: Sequence[str]) -> _Group:
+        group = _Group(route, tuple(streams))
+        label = f"{self.name}:{route.strip('/')}" if route else self.name
+        group.conn = self._connection(
+            label,
+            self._url_for(group),
+            self._frame_handler(group),
+            on_open=self._opener(group),
+            on_link=self._link_handler(group),
+        )
+        self.groups.append(group)
+        return group
 
     # ----- lifecycle --------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -149,11 +165,19 @@ class MarketFeed:
             assert group.conn is not None  # noqa: S101 - built in __init__
             self._tasks.append(asyncio.create_task(group.conn.run(), name=f"{group.conn.name}-run"))
         self._tasks.append(asyncio.create_task(self._watch_staleness(), name=f"{self.name}-stale"))
-        if self._fetch_marks is not None and any(is_mark_stream(s) for s in self.streams):
-            self._tasks.append(asyncio.create_task(self._rest_fallback(), name=f"{self.name}-rest"))
+        self._start_rest_fallback()
+
+    def _start_rest_fallback(self) -> None:
+        """Marks by REST while their streams are down: once running, for the first mark stream followed."""
+        if not self._tasks or self._rest_task is not None or self._fetch_marks is None:
+            return
+        if any(is_mark_stream(s) for s in self.streams):
+            self._rest_task = asyncio.create_task(self._rest_fallback(), name=f"{self.name}-rest")
+            self._tasks.append(self._rest_task)
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
+        self._rest_task = None
         await cancel_tasks(tasks)
         for conn in self.connections:
             conn.mark_stopped()
@@ -191,10 +215,13 @@ class MarketFeed:
     # ----- sockets ----------------------------------------------------------------------------------------
     def _url_for(self, group: _Group) -> Callable[[], Awaitable[str]]:
         base = f"{self.ws_base}{group.route}/stream"
-        url = base if self._subscribe == "message" else f"{base}?streams={'/'.join(group.streams)}"
 
-        async def make() -> str:
-            return url
+        async def make() -> str:  # at each connect: streams subscribed at runtime are in the next URL
+            if self._subscribe == "message":
+                group.in_url = ()
+                return base
+            group.in_url = group.streams
+            return f"{base}?streams={'/'.join(group.streams)}"
 
         return make
 
@@ -202,15 +229,69 @@ class MarketFeed:
         async def on_open(ws: ClientConnection) -> None:
             group.stale.clear()
             group.last_rx.clear()
-            if self._subscribe == "message":
-                self._sub_id += 1
-                await ws.send(
-                    orjson.dumps(
-                        {"method": "SUBSCRIBE", "params": list(group.streams), "id": self._sub_id}
-                    ).decode()
-                )
+            # by message: everything; by URL: what was subscribed while this connect was under way
+            missing = [s for s in group.streams if s not in group.in_url]
+            if missing:
+                await self._send(ws, "SUBSCRIBE", missing)
 
         return on_open
+
+    async def _send(self, ws: ClientConnection, method: str, streams: Sequence[str]) -> None:
+        self._sub_id += 1
+        await ws.send(orjson.dumps({"method": method, "params": list(streams), "id": self._sub_id}).decode())
+
+    # ----- streams added and removed while running -------------------------------------------------------
+    async def subscribe(self, streams: Sequence[str]) -> list[str]:
+        """Follow more streams while running: a `SUBSCRIBE` on the open socket of their route (a route with
+        no socket yet gets one); every later reconnect carries them. Returns the streams that were new."""
+        new = [s for s in dict.fromkeys(normalize_stream(x) for x in streams) if s not in self.streams]
+        if not new:
+            return []
+        self.streams = (*self.streams, *new)
+        now = asyncio.get_running_loop().time()
+        for route, added in self._by_route(new).items():
+            group = next((g for g in self.groups if g.route == route), None)
+            if group is None:
+                group = self._add_group(route, added)
+                if self._tasks and group.conn is not None:
+                    self._tasks.append(asyncio.create_task(group.conn.run(), name=f"{group.conn.name}-run"))
+                continue
+            group.streams = (*group.streams, *added)
+            for s in added:  # silent since the subscription, not since the socket opened
+                group.last_rx[s] = now
+            ws = group.conn.ws if group.conn is not None and group.conn.is_open else None
+            if ws is not None:
+                try:
+                    await self._send(ws, "SUBSCRIBE", added)
+                except Exception as exc:  # the socket is going down: its reconnect subscribes them
+                    log.info(
+                        "%s: SUBSCRIBE %s not sent (%s); the next connect carries it", self.name, added, exc
+                    )
+        self._start_rest_fallback()
+        return new
+
+    async def unsubscribe(self, streams: Sequence[str]) -> list[str]:
+        """Stop following streams while running (`UNSUBSCRIBE`). Returns the streams that were followed."""
+        gone = [s for s in dict.fromkeys(normalize_stream(x) for x in streams) if s in self.streams]
+        if not gone:
+            return []
+        self.streams = tuple(s for s in self.streams if s not in gone)
+        for group in self.groups:
+            mine = [s for s in group.streams if s in gone]
+            if not mine:
+                continue
+            group.streams = tuple(s for s in group.streams if s not in mine)
+            for s in mine:
+                group.last_rx.pop(s, None)
+                group.stale.discard(s)
+            ws = group.conn.ws if group.conn is not None and group.conn.is_open else None
+            if ws is not None:
+                try:
+                    await self._send(ws, "UNSUBSCRIBE", mine)
+                except Exception as exc:  # the socket is going down: its reconnect no longer names them
+                    log.info("%s: UNSUBSCRIBE %s not sent (%s)", self.name, mine, exc)
+        self._update_marks_down()
+        return gone
 
     def _link_handler(self, group: _Group) -> Callable[[bool], None]:
         def on_link(up: bool) -> None:
@@ -260,8 +341,8 @@ class MarketFeed:
     # ----- staleness --------------------------------------------------------------------------------------
     async def _watch_staleness(self) -> None:
         loop = asyncio.get_running_loop()
-        limits = {s: self._stale_overrides.get(s, self.stale_after_s) for s in self.streams}
-        tick = min(max(min(limits.values()) / 5, 0.05), 1.0)
+        limits = self._stale_overrides
+        tick = min(max(min((self.stale_after_s, *limits.values())) / 5, 0.05), 1.0)
         while True:
             await asyncio.sleep(tick)
             now = loop.time()
@@ -271,13 +352,14 @@ class MarketFeed:
                     continue
                 for s in g.streams:
                     age = now - max(g.last_rx.get(s, conn.opened_at), conn.opened_at)
-                    if age > limits[s] and s not in g.stale:
+                    limit = limits.get(s, self.stale_after_s)
+                    if age > limit and s not in g.stale:
                         g.stale.add(s)
                         self._update_marks_down()
                         conn.emit(
                             FeedState.STALE,
                             Severity.WARNING,
-                            f"no message on {s} for {age:.1f} s (limit {limits[s]} s)",
+                            f"no message on {s} for {age:.1f} s (limit {limit} s)",
                             stream=s,
                             age_s=round(age, 3),
                         )

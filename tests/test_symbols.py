@@ -1,0 +1,256 @@
+"""One identity per symbol, and the whole account: the engine against the simulator.
+
+The engine follows only BTC and ETH here (`feeds.symbols`); the account trades other symbols too. Whatever
+the account holds is tracked under its unified symbol, marked, valued and never a false ghost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cockpit.engine.account import poll_account
+from cockpit.engine.reconcile import reconcile
+from cockpit.sim.client import SignedClient
+from cockpit.sim.server import SimServer
+from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, EngineRun, make_config, stop
+from tests.waiting import wait_until
+
+BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
+SOL = "SOL/USDT:USDT"
+XRP = "XRP/USDT:USDT"
+FOLLOWED = (BTC, ETH)
+
+StartEngine = Callable[[], Awaitable[EngineRun]]
+
+
+@pytest.fixture
+async def start_followed(sim: SimServer, tmp_path: Path) -> AsyncIterator[StartEngine]:
+    """An engine whose config follows only BTC and ETH, on the simulator's account."""
+    from cockpit.engine.engine import EngineOptions
+    from cockpit.engine.runtime import RunSpec, build_engine
+    from cockpit.secrets import Credentials
+
+    runs: list[EngineRun] = []
+
+    async def start() -> EngineRun:
+        path = tmp_path / "session.duckdb"
+        config = make_config(sim.base_url, path)
+        config = replace(config, feeds=replace(config.feeds, symbols=FOLLOWED))
+        spec = RunSpec(
+            config=config,
+            credentials=Credentials(TEST_KEY, TEST_SECRET),
+            session_file=path,
+            options=EngineOptions(**{"mode": "live", **FAST_OPTIONS}),  # type: ignore[arg-type]
+        )
+        engine = await build_engine(spec)
+        run = EngineRun(engine)
+        runs.append(run)
+        await engine.start()
+        return run
+
+    try:
+        yield start
+    finally:
+        for run in runs:
+            await stop(run)
+
+
+async def trade(sim: SimServer, **params: Any) -> Any:
+    """Another client on the same account places a market order."""
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        body = await client.request("POST", "/fapi/v1/order", {"type": "MARKET", **params})
+    assert "code" not in body, body
+    return body
+
+
+def symbols_named(run: EngineRun) -> set[str]:
+    """Every symbol any event named: positions, fills, orders, marks, ghosts."""
+    named: set[str] = set()
+    for event in run.events:
+        if "symbol" in event.payload:
+            named.add(str(event.payload["symbol"]))
+        named.update(event.payload.get("marks", {}))
+    return named
+
+
+async def polls_and_reconciles(run: EngineRun, polls: int = 3) -> None:
+    """Several account polls (each mismatch it finds reconciled), then two more reconciles."""
+    engine = run.engine
+    for _ in range(polls):
+        before = engine.state.seq
+        await poll_account(engine)
+        if not engine.reconcile_requests.empty():  # the poll saw a difference: let its reconcile finish
+            await run.wait_for("reconcile.done", where=lambda e, after=before: e.seq > after)
+    await reconcile(engine, "test")
+    await reconcile(engine, "test-again")
+
+
+async def test_a_position_on_an_unfollowed_symbol_is_tracked_marked_and_totalled(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    assert XRP not in run.engine.config.feeds.symbols
+    await trade(sim, symbol="XRPUSDT", side="SELL", quantity="1053.8", newClientOrderId="strategy-xrp")
+
+    fill = await run.wait_for("order.filled")
+    assert fill.payload["symbol"] == XRP
+    engine = run.engine
+    await wait_until(lambda: XRP in engine.state.positions, what="the XRP position")
+    await wait_until(
+        lambda: engine.state.positions[XRP].mark is not None, within=10, what="a mark for the XRP position"
+    )
+    await polls_and_reconciles(run)
+
+    state = engine.state
+    assert set(state.positions) == {XRP}
+    position = state.positions[XRP]
+    assert position.qty == Decimal("-1053.8") and not position.ghost
+    assert position.mark is not None and position.mark == state.marks[XRP]
+    assert position.upnl == position.qty * (position.mark - position.entry)
+    assert state.wallet is not None and state.equity == state.wallet + position.upnl
+    assert run.of("position.ghost") == []
+    assert state.last_reconcile is not None and state.last_reconcile.ghosts == ()
+    assert "XRPUSDT" not in symbols_named(run)  # one identity: never the exchange id
+    assert all("/" in s for s in symbols_named(run))
+
+
+async def test_the_mark_of_an_unfollowed_position_keeps_moving(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="SOLUSDT", side="BUY", quantity="20")
+    await wait_until(lambda: SOL in run.engine.state.marks, within=10, what="a SOL mark")
+    first = run.engine.state.marks[SOL]
+    sim.prices.move("SOLUSDT", 5.0)
+    await wait_until(
+        lambda: run.engine.state.marks[SOL] > first * Decimal("1.03"),
+        within=10,
+        what="the SOL mark to follow",
+    )
+    position = run.engine.state.positions[SOL]
+    assert position.mark == run.engine.state.marks[SOL] and position.upnl > 0
+
+    await sim.inject({"kind": "ws_drop", "refuse_s": 2.0})  # the socket is down: marks come by REST
+    by_rest = await run.wait_for(
+        "market.marks", where=lambda e: e.payload["source"] == "rest" and SOL in e.payload["marks"], within=10
+    )
+    assert Decimal(by_rest.payload["marks"][SOL]) > first * Decimal("1.03")
+
+
+async def test_no_ghost_stays_flagged_after_a_stream_drop_while_another_client_trades(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await wait_until(lambda: BTC in run.engine.state.positions)
+    await sim.inject({"kind": "ws_drop", "refuse_s": 1.5})
+    await run.wait_for("feed.disconnected", where=lambda e: e.payload["feed"] == "user")
+    await trade(sim, symbol="BTCUSDT", side="SELL", quantity="0.01", newClientOrderId="during-outage-1")
+    await trade(sim, symbol="XRPUSDT", side="SELL", quantity="300", newClientOrderId="during-outage-2")
+    await trade(sim, symbol="ETHUSDT", side="BUY", quantity="0.5", newClientOrderId="during-outage-3")
+    await run.wait_for("feed.reconnected", where=lambda e: e.payload["feed"] == "user", within=15)
+    await trade(sim, symbol="XRPUSDT", side="SELL", quantity="100", newClientOrderId="after-outage")
+
+    engine = run.engine
+    await wait_until(
+        lambda: (
+            engine.state.positions.get(XRP) is not None and engine.state.positions[XRP].qty == Decimal("-400")
+        ),
+        within=10,
+        what="the XRP position after the outage",
+    )
+    await polls_and_reconciles(run)
+    result = await reconcile(engine, "after-outage")
+
+    assert result["ghosts"] == [] and result["ghosts_open"] == []
+    positions = engine.state.positions
+    assert {s: p.qty for s, p in positions.items()} == {
+        BTC: Decimal("0.01"),
+        ETH: Decimal("0.5"),
+        XRP: Decimal("-400"),
+    }
+    assert not any(p.ghost for p in positions.values())
+    assert all(p.mark is not None for p in positions.values())
+
+
+async def test_an_injected_ghost_on_an_unfollowed_symbol_is_named_once(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "ghost_position", "symbol": "SOLUSDT", "side": "long", "qty": "7"})
+    ghost = await run.wait_for("position.ghost", within=10)
+    assert ghost.severity == "critical" and ghost.payload["symbol"] == SOL
+    assert ghost.payload["unexplained_qty"] == "7"
+    await polls_and_reconciles(run)
+
+    assert [e.payload["symbol"] for e in run.of("position.ghost")] == [SOL]
+    position = run.engine.state.positions[SOL]
+    assert position.ghost and position.qty == Decimal("7")
+    await wait_until(lambda: run.engine.state.positions[SOL].mark is not None, within=10, what="a SOL mark")
+    result = await reconcile(run.engine, "test")
+    assert result["ghosts"] == [] and result["ghosts_open"] == [SOL]
+
+
+def test_a_ghost_remembers_what_its_recorded_trades_explain_until_they_explain_it() -> None:
+    """The fold behind a ghost clearing: flagged with what the recorded trades explained then (0), a fill
+    recovered afterwards moves that figure; once it is the exchange's quantity a reconcile clears the flag
+    (it compares `booked` with the exchange), and an unrelated stream update never does."""
+    from cockpit.domain import Event
+    from cockpit.state import fold
+
+    ghost = {"symbol": XRP, "qty": "-100", "entry": "0.6", "booked_qty": "0", "unexplained_qty": "-100"}
+    fill = {"client_order_id": "ex-1", "symbol": XRP, "side": "sell", "trade_id": "9", "last_qty": "100"}
+    events = [
+        Event(1, 1.0, "balance.updated", "info", "exchange", {"wallet": "10000"}),
+        Event(2, 2.0, "position.ghost", "critical", "reconcile", ghost),
+        Event(
+            3, 3.0, "position.changed", "info", "user_stream", {"symbol": XRP, "qty": "-100", "entry": "0.6"}
+        ),
+    ]
+    flagged = fold(events).positions[XRP]
+    assert flagged.ghost and flagged.booked == Decimal("0")
+    recovered = fold([*events, Event(4, 4.0, "order.filled", "warning", "reconcile", fill)])
+    assert recovered.positions[XRP].ghost and recovered.positions[XRP].booked == Decimal("-100")
+    cleared = fold(
+        [
+            *events,
+            Event(4, 4.0, "order.filled", "warning", "reconcile", fill),
+            Event(5, 5.0, "position.changed", "warning", "reconcile", {**ghost, "ghost": False}),
+        ]
+    )
+    assert not cleared.positions[XRP].ghost and cleared.positions[XRP].booked is None
+
+
+async def test_a_ghost_flagged_before_its_fill_was_known_clears_once_reconcile_explains_it(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    engine = run.engine
+    async with engine.reconcile_lock:  # no reconcile runs while the race is set up
+        # an earlier pass saw the position before the trade history had its fill: flagged, nothing booked
+        engine.emit(
+            "position.ghost",
+            {"symbol": XRP, "qty": "-100", "entry": "0.6", "booked_qty": "0", "unexplained_qty": "-100"},
+            "critical",
+            "reconcile",
+        )
+        await trade(sim, symbol="XRPUSDT", side="SELL", quantity="100", newClientOrderId="late-history")
+    result = await reconcile(engine, "test")
+
+    assert result["ghosts"] == [] and result["ghosts_open"] == []
+    position = engine.state.positions[XRP]
+    assert position.qty == Decimal("-100") and not position.ghost
+    cleared = await run.wait_for("position.changed", where=lambda e: e.payload.get("ghost") is False)
+    assert cleared.source == "reconcile" and cleared.payload["reason"] == "explained by recorded fills"
