@@ -295,10 +295,11 @@ class CockpitApp(App[int]):
             self.header_pane.show(state, now)
             self.health_pane.show(state, telemetry)
             self.ratelimit_pane.show(state.rate_limit, now)
+            # on every repaint, not only on new events: a mark goes STALE precisely when nothing arrives
+            self.banner_pane.show(state, self.breaker_pct, now)
+            self.positions_pane.show(state, now)
             if state.seq != self._seq_shown:
                 self._seq_shown = state.seq
-                self.banner_pane.show(state, self.breaker_pct)
-                self.positions_pane.show(state)
                 self.drawdown_pane.show(state, self.kill_pct, self.breaker_pct)
 
     # ----- actions: every one ends in the backend's act(), as `cockpit ctl` does ----------------------

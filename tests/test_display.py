@@ -40,6 +40,9 @@ async def test_market_info_arrives_and_liquidation_and_leverage_reach_state(
     await trade(sim, symbol="BNBUSDT", side="BUY", quantity="2")
     await wait_until(lambda: BNB in run.engine.state.positions, what="BNB re-opened")
     assert run.engine.state.positions[BNB].leverage == 20
+    await wait_until(  # the stream carries no liquidation price: the next account poll brings it back
+        lambda: run.engine.state.positions[BNB].liquidation is not None, what="BNB's liquidation price"
+    )
 
     status = status_of(run.engine.state)
     row = next(p for p in status["positions"] if p["symbol"] == BNB)

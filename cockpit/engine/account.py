@@ -160,6 +160,42 @@ async def poll_account(engine: Engine) -> None:
     local = {s: p.qty for s, p in engine.state.positions.items()}
     if {s: v["qty"] for s, v in remote.items()} != local:
         engine.reconcile_requests.put_nowait("account-poll")
+    refresh_risk_figures(engine, remote)
+
+
+def refresh_risk_figures(engine: Engine, remote: dict[str, dict[str, Any]]) -> None:
+    """Leverage and liquidation price come only from REST (the user stream carries neither): when the exchange
+    reports other figures for a position of the same size, record them."""
+    for symbol, theirs in remote.items():
+        ours = engine.state.positions.get(symbol)
+        if ours is None or ours.qty != theirs["qty"]:
+            continue  # a size difference is reconcile's business
+        leverage = int(theirs["leverage"]) if theirs.get("leverage") is not None else ours.leverage
+        liquidation = dec(theirs["liquidation"]) if theirs.get("liquidation") is not None else None
+        if leverage == ours.leverage and not _moved(ours.liquidation, liquidation):
+            continue
+        payload: dict[str, Any] = {
+            "symbol": symbol,
+            "qty": dstr(ours.qty),
+            "entry": dstr(theirs["entry"]),
+            "reason": "account-poll",
+        }
+        if leverage is not None:
+            payload["leverage"] = leverage
+        if liquidation is not None:
+            payload["liquidation"] = dstr(liquidation)
+        engine.emit("position.changed", payload, "info", "exchange")
+
+
+LIQUIDATION_MOVE = Decimal("0.005")  # cross margin moves it with every mark: record a move over 0.5 % only
+
+
+def _moved(ours: Decimal | None, theirs: Decimal | None) -> bool:
+    if theirs is None or theirs == ours:
+        return False
+    if ours is None or ours == 0 or theirs == 0:
+        return True
+    return abs(theirs - ours) > LIQUIDATION_MOVE * abs(ours)
 
 
 def emit_balance(engine: Engine, balance: dict[str, Any]) -> None:
