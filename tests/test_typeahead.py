@@ -165,8 +165,7 @@ async def test_k_engages_and_k_RELEASE_enter_typed_ahead_releases(desk: Desk, ho
 
 @TYPING
 async def test_k_typed_right_behind_other_keys_still_engages(desk: Desk, how: str) -> None:
-    await two_positions(desk)  # (arrow keys on an empty positions table crash in widgets/positions.py)
-    await desk.type_ahead(how, "down", "k", "up")
+    await desk.type_ahead(how, "down", "k", "up")  # arrow keys on an empty positions table, too
     await wait_until(lambda: desk.engine.state.kill_switch.engaged, what="the kill switch engaged")
     assert desk.main_screen_on_top()
 

@@ -274,7 +274,8 @@ class PositionsTable(DataTable[Text]):
         self.border_subtitle = f"{count} open · sort {SORT_LABELS[self.sort_column]}"
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        symbol = event.row_key.value if event.row_key.value != TOTAL_KEY else None
+        key = event.row_key.value if event.row_key is not None else None  # an empty table: no row
+        symbol = key if key != TOTAL_KEY else None
         if symbol != self._last_selected:
             self._last_selected = symbol
             self.post_message(self.Selected(self, symbol))
