@@ -1,0 +1,316 @@
+"""Incidents: episodes derived from events — first symptom → recovery or operator action — with a cause.
+
+One definition for the event log, replay's `n`/`p` and timeline, `cockpit sessions`, the report, the stats
+screen and notifications. Pure: no I/O, no Textual.
+
+- A **cause** is a short key: `feed:<stream>`, `exchange:maintenance`, `exchange:rate_limit`, `exchange:ban`,
+  `exchange:auth`, `exchange:error`, `clock`, `drawdown`, `ghost:<symbol>`, `database`, `backup`,
+  `killswitch`, `order:rejected`, `reconcile`, `flatten`, `dead_letter`, `alert:<source>` (and `<kind>` for
+  anything else that is not info).
+- A **symptom** opens an incident of its cause, or joins the cause's latest incident while that one is open or
+  ended less than `MERGE_S` ago (a flapping stream, a second 429 burst: the same episode).
+- A **closer** resolves the open incident of a cause: `feed.connected` / `feed.reconnected` for its stream,
+  `exchange.recovered` for exchange trouble, `health.changed` ok for its item, `clock.drift` ok,
+  `drawdown.band` back to an info band, `killswitch.released`, a `reconcile.done` that no longer lists the
+  ghost (or the operator adopting it), `db.restored`; `session.stopped` closes streams (closed on purpose).
+- One-off causes (a rejection, a failed call, a recovered fill, an alert) have no closer: their incident ends
+  at its last symptom, and symptoms within `MERGE_S` of it join it.
+- While the exchange is in maintenance or has banned us, streams dropping and calls failing for good are part
+  of that incident, not incidents of their own.
+- The severity is the worst of the incident's events; an incident still open when the events end has no end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cockpit.domain import SEVERITIES, Event, Severity
+
+MERGE_S = 60.0  # a symptom this soon after its cause's incident ended belongs to that incident
+
+# Info events that can close an incident; with every warning and critical event, all the builder reads.
+CLOSER_KINDS: tuple[str, ...] = (
+    "feed.connected",
+    "feed.reconnected",
+    "exchange.recovered",
+    "health.changed",
+    "clock.drift",
+    "drawdown.band",
+    "killswitch.released",
+    "reconcile.done",
+    "db.restored",
+    "db.backup",
+    "session.stopped",
+)
+RELEVANT_SQL = "severity <> 'info' OR kind IN ({})".format(", ".join(f"'{k}'" for k in CLOSER_KINDS))
+
+EXCHANGE_TROUBLE = {
+    "exchange.maintenance": "exchange:maintenance",
+    "exchange.rate_limited": "exchange:rate_limit",
+    "exchange.banned": "exchange:ban",
+    "exchange.auth_failed": "exchange:auth",
+}
+# open incidents of these causes take the streams' drops and the calls' failures as their own symptoms
+INHIBITING = ("exchange:maintenance", "exchange:ban")
+ONE_OFF_PREFIXES = ("order:", "exchange:error", "reconcile", "flatten", "dead_letter", "alert:")
+
+Change = Literal["opened", "updated", "resolved"]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    number: int  # 1, 2, … in the order incidents opened
+    cause: str
+    severity: Severity
+    start: float  # the first symptom's ts
+    end: float | None  # recovery, operator action or last one-off symptom; None while open
+    title: str
+    seqs: tuple[int, ...]  # every event of the episode, symptoms and closer, in order
+    last: float  # ts of its latest event
+
+    @property
+    def open(self) -> bool:
+        return self.end is None
+
+    @property
+    def first_seq(self) -> int:
+        return self.seqs[0]
+
+    def duration(self, now: float) -> float:
+        """Seconds from the first symptom to the end (or to `now` while open)."""
+        return (now if self.end is None else self.end) - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentChange:
+    change: Change
+    incident: Incident
+
+
+@dataclass
+class _Draft:
+    number: int
+    cause: str
+    severity: Severity
+    start: float
+    title: str
+    one_off: bool
+    end: float | None = None
+    last: float = 0.0
+    seqs: list[int] = field(default_factory=list)
+
+    def take(self, event: Event) -> None:
+        self.seqs.append(event.seq)
+        self.last = event.ts
+        if SEVERITIES.index(event.severity) > SEVERITIES.index(self.severity):
+            self.severity = event.severity
+
+    def frozen(self) -> Incident:
+        return Incident(
+            self.number,
+            self.cause,
+            self.severity,
+            self.start,
+            self.end,
+            self.title,
+            tuple(self.seqs),
+            self.last,
+        )
+
+
+class IncidentBuilder:
+    """Feed events in seq order (`add`); each returns what it did to incidents (opened, updated, resolved).
+    Events other than warnings, criticals and `CLOSER_KINDS` change nothing and may be left out."""
+
+    def __init__(self, merge_s: float = MERGE_S) -> None:
+        self.merge_s = merge_s
+        self._all: list[_Draft] = []
+        self._latest: dict[str, _Draft] = {}
+
+    @property
+    def incidents(self) -> list[Incident]:
+        return [d.frozen() for d in self._all]
+
+    @property
+    def open_incidents(self) -> list[Incident]:
+        return [d.frozen() for d in self._all if d.end is None]
+
+    def add(self, event: Event) -> list[IncidentChange]:
+        changes: dict[int, tuple[Change, _Draft]] = {}
+        opened = {cause for cause, d in self._latest.items() if d.end is None}
+        steps = _route(event, opened)
+        for role, cause in steps:
+            draft = self._latest.get(cause)
+            if role == "symptom":
+                changes.update(self._symptom(cause, event))
+            elif draft is not None and draft.end is None and draft.number not in changes:
+                draft.take(event)
+                if role == "close":
+                    draft.end = event.ts
+                changes[draft.number] = ("resolved" if role == "close" else "updated", draft)
+        if not changes and event.severity != "info" and all(role != "close" for role, _ in steps):
+            changes.update(self._symptom(_fallback(event), event))
+        return [IncidentChange(what, d.frozen()) for what, d in changes.values()]
+
+    def _symptom(self, cause: str, event: Event) -> dict[int, tuple[Change, _Draft]]:
+        draft = self._latest.get(cause)
+        one_off = cause.startswith(ONE_OFF_PREFIXES)
+        if draft is not None and (draft.end is None or event.ts - draft.end <= self.merge_s):
+            draft.take(event)
+            draft.end = event.ts if one_off else None
+            return {draft.number: ("updated", draft)}
+        draft = _Draft(
+            number=len(self._all) + 1,
+            cause=cause,
+            severity=event.severity,
+            start=event.ts,
+            title=title(cause, event),
+            one_off=one_off,
+        )
+        draft.take(event)
+        draft.end = event.ts if one_off else None
+        self._all.append(draft)
+        self._latest[cause] = draft
+        return {draft.number: ("opened", draft)}
+
+
+def incidents_from(events: Iterable[Event]) -> list[Incident]:
+    """The incidents of a list of events (a session file, a replay, a test), in the order they opened."""
+    builder = IncidentBuilder()
+    for event in events:
+        builder.add(event)
+    return builder.incidents
+
+
+# ----- which events open, join and close which cause -------------------------------------------------
+Step = tuple[Literal["symptom", "join", "close"], str]
+
+
+def _stream(p: dict[str, Any], source: str) -> str:
+    return str(p.get("stream") or p.get("feed") or source)
+
+
+def _route(e: Event, opened: set[str]) -> list[Step]:
+    """What `e` does, given the causes with an open incident."""
+    kind, p = e.kind, e.payload
+    inhibitor = next((c for c in INHIBITING if c in opened), None)
+    if kind in ("feed.disconnected", "feed.stale"):
+        return [("join" if inhibitor else "symptom", inhibitor or f"feed:{_stream(p, e.source)}")]
+    if kind in ("feed.connected", "feed.reconnected"):
+        return [("close", f"feed:{_stream(p, e.source)}")]
+    if kind in EXCHANGE_TROUBLE:
+        return [("symptom", EXCHANGE_TROUBLE[kind])]
+    if kind == "exchange.recovered":
+        return [("close", cause) for cause in EXCHANGE_TROUBLE.values()]
+    if kind in ("exchange.error", "dlq.added"):
+        return [("join", inhibitor)] if inhibitor else [("join", c) for c in EXCHANGE_TROUBLE.values()]
+    if kind == "health.changed":
+        return _health(e)
+    if kind == "clock.drift":
+        return [("close" if e.severity == "info" else "symptom", "clock")]
+    if kind == "drawdown.band":
+        return [("close" if e.severity == "info" else "symptom", "drawdown")]
+    if kind == "killswitch.engaged":
+        return [("symptom", "killswitch")]
+    if kind == "killswitch.guard":
+        return [("join", "killswitch")]
+    if kind == "killswitch.released":
+        return [("close", "killswitch")]
+    if kind == "position.ghost":
+        return [("symptom", f"ghost:{p.get('symbol', '?')}")]
+    if kind == "position.changed" and e.source == "operator" and p.get("ghost") is False:
+        return [("close", f"ghost:{p.get('symbol', '?')}")]  # adopted
+    if kind == "reconcile.done":
+        return _reconcile(e, opened)
+    if kind == "order.filled" and e.source == "reconcile" and e.severity != "info":
+        return [("symptom", "reconcile")]  # a fill the engine missed, recovered
+    if kind == "order.rejected" and e.severity != "info":
+        return [("symptom", "order:rejected")]
+    if kind in ("db.error", "db.corrupt"):
+        return [("symptom", "database")]
+    if kind == "db.restored":
+        return [("close", "database")]
+    if kind == "db.backup":
+        return [("close" if e.severity == "info" else "symptom", "backup")]
+    if kind == "session.stopped":
+        return [("close", c) for c in sorted(opened) if c.startswith("feed:")]  # closed on purpose
+    return []
+
+
+_HEALTH_CAUSES = {
+    "exchange": tuple(EXCHANGE_TROUBLE.values()),
+    "database": ("database",),
+    "clock": ("clock",),
+}
+
+
+def _health(e: Event) -> list[Step]:
+    item, status = str(e.payload.get("item", "")), str(e.payload.get("status", ""))
+    if status == "ok":
+        return [("close", c) for c in _HEALTH_CAUSES.get(item, ())]
+    return [] if e.severity == "info" else [("symptom", f"health:{item}")]
+
+
+def _reconcile(e: Event, opened: set[str]) -> list[Step]:
+    p = e.payload
+    steps: list[Step] = [("join", f"ghost:{s}") for s in p.get("ghosts") or ()]
+    if "ghosts_open" in p:
+        still = {f"ghost:{s}" for s in p.get("ghosts_open") or ()}
+        steps += [("close", c) for c in sorted(opened) if c.startswith("ghost:") and c not in still]
+    if p.get("recovered_fills") or p.get("orders_added") or p.get("orders_removed"):
+        steps.append(("symptom", "reconcile"))
+    return steps
+
+
+def _fallback(e: Event) -> str:
+    if e.kind in ("exchange.error",):
+        return "exchange:error"
+    if e.kind == "dlq.added":
+        return "dead_letter"
+    if e.kind == "killswitch.guard":
+        return "killswitch"
+    if e.kind == "flatten.done":
+        return "flatten"
+    if e.kind == "alert":
+        return f"alert:{e.source}"
+    if e.kind == "reconcile.done":
+        return "reconcile"
+    return e.kind
+
+
+# ----- titles --------------------------------------------------------------------------------------
+_LABELS = {
+    "exchange:maintenance": "Exchange maintenance",
+    "exchange:rate_limit": "Rate limited (429)",
+    "exchange:ban": "Banned by the exchange (418)",
+    "exchange:auth": "API key refused",
+    "exchange:error": "Exchange call failed",
+    "clock": "Clock drift",
+    "drawdown": "Drawdown",
+    "database": "Database writes failing",
+    "backup": "Backup failed",
+    "killswitch": "Kill switch engaged",
+    "order:rejected": "Order rejected",
+    "reconcile": "Reconcile found differences",
+    "flatten": "Flatten not verified",
+    "dead_letter": "Operation failed for good",
+}
+TITLE_MAX = 100
+
+
+def title(cause: str, event: Event) -> str:
+    """`<what> — <what the first symptom said>`, e.g. `Stream market:public down — connection refused`."""
+    if cause.startswith("feed:"):
+        label = f"Stream {cause[5:]} {'silent' if event.kind == 'feed.stale' else 'down'}"
+    elif cause.startswith("ghost:"):
+        label = f"Ghost position {cause[6:]}"
+    elif cause.startswith("alert:"):
+        label = f"Alert from {cause[6:]}"
+    else:
+        label = _LABELS.get(cause, cause)
+    p = event.payload
+    said = str(p.get("message") or p.get("reason") or p.get("cause") or "")
+    text = f"{label} — {said}" if said and said != label else label
+    return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
