@@ -227,6 +227,8 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
     if kind == "order.filled" and e.source == "reconcile" and e.severity != "info":
         return [("symptom", "reconcile")]  # a fill the engine missed, recovered
     if kind == "order.rejected" and e.severity != "info":
+        if p.get("refused_by") == "risk" and "killswitch" in opened:
+            return [("join", "killswitch")]  # refused because the kill switch is engaged: that incident
         return [("symptom", "order:rejected")]
     if kind in ("db.error", "db.corrupt"):
         return [("symptom", "database")]
