@@ -16,7 +16,7 @@ screen and notifications. Pure: no I/O, no Textual.
 - One-off causes (a rejection, a failed call, a recovered fill, an alert) have no closer: their incident ends
   at its last symptom, and symptoms within `MERGE_S` of it join it.
 - While the exchange is in maintenance or has banned us, streams dropping and calls failing for good are part
-  of that incident, not incidents of their own.
+  of that incident, not incidents of their own; so are streams that dropped up to `ABSORB_S` before it opened.
 - The severity is the worst of the incident's events; an incident still open when the events end has no end.
 """
 
@@ -54,14 +54,16 @@ EXCHANGE_TROUBLE = {
 }
 # open incidents of these causes take the streams' drops and the calls' failures as their own symptoms
 INHIBITING = ("exchange:maintenance", "exchange:ban")
+ABSORB_S = 10.0  # and their open stream incidents that started this shortly before they opened
 ONE_OFF_PREFIXES = ("order:", "exchange:error", "reconcile", "flatten", "dead_letter", "alert:")
 
-Change = Literal["opened", "updated", "resolved"]
+# merged: the incident became part of another one (opened in the same step), e.g. streams into maintenance
+Change = Literal["opened", "updated", "resolved", "merged"]
 
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    number: int  # 1, 2, … in the order incidents opened
+    number: int  # an id: 1, 2, … in the order incidents opened (a merged one's number is not reused)
     cause: str
     severity: Severity
     start: float  # the first symptom's ts
@@ -131,7 +133,8 @@ class IncidentBuilder:
 
     @property
     def incidents(self) -> list[Incident]:
-        return [d.frozen() for d in self._all]
+        """Every incident, by start."""
+        return sorted((d.frozen() for d in self._all), key=lambda i: i.first_seq)
 
     @property
     def open_incidents(self) -> list[Incident]:
@@ -173,7 +176,26 @@ class IncidentBuilder:
         draft.end = event.ts if one_off else None
         self._all.append(draft)
         self._latest[cause] = draft
-        return {draft.number: ("opened", draft)}
+        changes: dict[int, tuple[Change, _Draft]] = {draft.number: ("opened", draft)}
+        if cause in INHIBITING:
+            changes.update(self._absorb_streams(draft))
+        return changes
+
+    def _absorb_streams(self, into: _Draft) -> dict[int, tuple[Change, _Draft]]:
+        """Streams that dropped in the seconds before the exchange said maintenance (or ban) dropped because
+        of it: their open incidents become part of this one."""
+        merged: dict[int, tuple[Change, _Draft]] = {}
+        for draft in [d for d in self._all if d.end is None and d.cause.startswith("feed:")]:
+            if draft.start < into.start - ABSORB_S:
+                continue
+            self._all.remove(draft)
+            del self._latest[draft.cause]
+            into.seqs = sorted([*draft.seqs, *into.seqs])
+            into.start = min(into.start, draft.start)
+            if SEVERITIES.index(draft.severity) > SEVERITIES.index(into.severity):
+                into.severity = draft.severity
+            merged[draft.number] = ("merged", draft)
+        return merged
 
 
 def incidents_from(events: Iterable[Event]) -> list[Incident]:
@@ -316,3 +338,35 @@ def title(cause: str, event: Event) -> str:
     said = str(p.get("message") or p.get("reason") or p.get("cause") or "")
     text = f"{label} — {said}" if said and said != label else label
     return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"
+
+
+# ----- a repeated condition updates its incident --------------------------------------------------
+REPEAT_EVERY_S = 30.0
+
+
+class Repeats:
+    """Which notices of a persisting trouble become events: the first, then at most one every `every_s`
+    unless its facts change (e.g. a new Retry-After). Each one let through says how many notices it stands
+    for, so nothing is lost from the counts; `clear()` when the trouble ends."""
+
+    def __init__(self, every_s: float = REPEAT_EVERY_S) -> None:
+        self.every_s = every_s
+        self._said: dict[str, tuple[float, object]] = {}  # key -> (when, facts) of the last event
+        self._held: dict[str, int] = {}
+
+    def let_through(self, key: str, facts: object, now: float) -> int | None:
+        """None: hold this notice (same trouble, same facts, said less than every_s ago); else the number of
+        notices the event stands for (itself and those held since the last one)."""
+        said = self._said.get(key)
+        if said is not None and said[1] == facts and now - said[0] < self.every_s:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._said[key] = (now, facts)
+        return self._held.pop(key, 0) + 1
+
+    def clear(self) -> dict[str, int]:
+        """The trouble ended: start afresh. Returns the notices held since their last event, by key."""
+        held = {key: n for key, n in self._held.items() if n}
+        self._said.clear()
+        self._held.clear()
+        return held

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cockpit.analytics import build_report
 from cockpit.domain import Event, Severity
-from cockpit.incidents import IncidentBuilder, incidents_from
+from cockpit.incidents import IncidentBuilder, Repeats, incidents_from
+from cockpit.sim.server import SimServer
+from tests.conftest import EngineRun, stop
 
 
 class Tape:
@@ -106,6 +109,22 @@ def test_streams_dropping_during_maintenance_belong_to_the_maintenance() -> None
     assert incident.end == 1_012.0
 
 
+def test_streams_that_dropped_just_before_the_maintenance_notice_are_part_of_it() -> None:
+    tape = Tape()
+    tape.at(0, "feed.disconnected", "warning", "user_stream", stream="user", attempt=1)
+    tape.at(0.2, "feed.disconnected", "warning", "feed", stream="market:public", attempt=1)
+    builder = IncidentBuilder()
+    for e in tape.events:
+        builder.add(e)
+    said = builder.add(tape.at(1.5, "exchange.maintenance", "warning", "exchange", message="503"))
+    assert sorted(c.change for c in said) == ["merged", "merged", "opened"]
+    builder.add(tape.at(4, "feed.reconnected", "info", "feed", stream="market:public"))
+    builder.add(tape.at(6, "exchange.recovered", "info", "exchange"))
+    (incident,) = builder.incidents
+    assert incident.cause == "exchange:maintenance" and incident.start == 1_000.0
+    assert incident.seqs == (1, 2, 3, 5) and incident.end == 1_006.0
+
+
 def test_the_builder_says_opened_updated_resolved_once_each_step() -> None:
     tape = Tape()
     builder = IncidentBuilder()
@@ -139,3 +158,43 @@ def test_one_off_troubles_group_within_the_quiet_time_and_info_is_never_an_incid
     first, second = incidents_from(tape.events)
     assert (first.cause, first.start, first.end, len(first.seqs)) == ("order:rejected", 1_000.0, 1_020.0, 2)
     assert second.title == "Order rejected — price filter" and second.end == 1_200.0
+
+
+def test_repeats_let_the_first_through_then_one_every_30_s_or_when_the_facts_change() -> None:
+    repeats = Repeats(every_s=30.0)
+    said = [repeats.let_through("maintenance", None, t) for t in (0.0, 1.5, 3.0, 29.0, 31.0, 32.0)]
+    assert said == [1, None, None, None, 4, None]  # the update at 31 s stands for itself and 3 held
+    assert repeats.let_through("rate_limited", 5, 33.0) == 1
+    assert repeats.let_through("rate_limited", 9, 34.0) == 1  # a new Retry-After is news
+    assert repeats.clear() == {"maintenance": 1}
+    assert repeats.let_through("maintenance", None, 35.0) == 1  # a new trouble after the recovery
+
+
+async def test_a_few_seconds_of_maintenance_are_a_handful_of_events_and_one_incident(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    told: list[str] = []
+    run.engine.gateway.add_listener(lambda notice: told.append(notice.kind))
+    await sim.inject({"kind": "maintenance", "seconds": 6.0})
+    first = await run.wait_for("exchange.maintenance", within=15)
+    recovered = await run.wait_for("exchange.recovered", within=40, where=lambda e: e.seq > first.seq)
+    await run.engine.core.drain()
+    await stop(run)
+
+    events = run.of("exchange.maintenance")
+    notices = told.count("maintenance")
+    assert notices > len(events) and len(events) <= 2, (notices, len(events))  # not one per retry
+    held = recovered.payload.get("held_notices", {}).get("maintenance", 0)
+    assert sum(e.payload["notices"] for e in events) + held == notices  # every notice still counted
+
+    report = build_report(run.engine.store.path)
+    # one incident: the streams the maintenance dropped, the retries, the calls that gave up, the recovery
+    [incident] = report["incidents"]
+    assert incident["cause"] == "exchange:maintenance" and incident["end_ts"] == recovered.ts
+    assert first.ts - 10 <= incident["start_ts"] <= first.ts
+    troubled = [e.seq for e in run.events if e.severity != "info"]
+    assert set(troubled) <= set(incident["seqs"]) and len(troubled) > 1
+    assert incident["title"].startswith("Exchange maintenance") and incident["events"] >= len(events) + 1
+    assert report["exchange_outages"][0]["events"] == len(events)

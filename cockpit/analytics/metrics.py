@@ -205,8 +205,8 @@ def compute(session: ReadableSession) -> SessionMetrics:
         rejections_by_reason={str(r): int(n) for r, n in by_reason.iter_rows()},
         latency_ms=quantiles,
         latency_samples=latency.len(),
-        rate_limited=kinds.get("exchange.rate_limited", 0),
-        bans=kinds.get("exchange.banned", 0),
+        rate_limited=_notices(session, "exchange.rate_limited", "rate_limited"),
+        bans=_notices(session, "exchange.banned", "banned"),
         feed_disconnects=notable.feeds,
         exchange_outages=notable.exchange,
         kill_switch_episodes=notable.kill,
@@ -218,6 +218,20 @@ def compute(session: ReadableSession) -> SessionMetrics:
         dead_letters=dead_letters,
         equity=equity_curve(session),
     )
+
+
+def _notices(session: ReadableSession, kind: str, key: str) -> int:
+    """How many times the exchange said it: an event stands for `notices` answers (1 before the engine
+    folded repeats), and `exchange.recovered` carries those held after the last event."""
+    ((said, held),) = session.rows(
+        f"""
+        SELECT sum(coalesce(TRY_CAST(payload->>'$.notices' AS BIGINT), 1)) FILTER (WHERE kind = '{kind}'),
+               sum(TRY_CAST(payload->>'$.held_notices.{key}' AS BIGINT))
+                   FILTER (WHERE kind = 'exchange.recovered')
+        FROM events
+        """
+    )
+    return int(said or 0) + int(held or 0)
 
 
 # ----- orders, fills, latency -----------------------------------------------------------------------
