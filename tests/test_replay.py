@@ -189,3 +189,45 @@ async def test_sessions_report_and_export_commands(recorded: Path, tmp_path: Pat
 
     code, _, err = await cockpit(tmp_path, "report", str(tmp_path / "nothing.duckdb"))
     assert code == 2 and "nothing.duckdb" in err
+
+
+async def test_replay_n_jumps_from_one_incident_to_the_next_past_every_reconnect_attempt(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """Sockets refused for a few seconds are several reconnect attempts but one incident per stream: `n` goes
+    from each one's first symptom straight to the next incident (then a 429), not through each attempt."""
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "ws_drop", "refuse_s": 5.0})
+    drop = await run.wait_for("feed.disconnected")
+    stream = drop.payload["stream"]
+    await run.wait_for(
+        "feed.reconnected", within=30, where=lambda e: e.payload["stream"] == stream and e.seq > drop.seq
+    )
+    await sim.inject({"kind": "rate_limit", "count": 1, "retry_after_s": 0.5})
+    limited = await run.wait_for("exchange.rate_limited")
+    await run.wait_for("exchange.recovered", where=lambda e: e.seq > limited.seq)
+    await run.engine.core.drain()
+    await stop(run)
+    drops = run.of("feed.disconnected")
+    firsts = sorted({e.payload["stream"]: e.seq for e in reversed(drops)}.values())  # each stream's first
+    assert firsts[0] == drop.seq and len(drops) > len(firsts)  # the old `n` stopped at every attempt
+
+    session = ReplaySession.open(Path(run.engine.session_file))
+    app = ReplayApp(ReplayBackend(session))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("home")
+        for first in firsts:
+            await pilot.press("n")
+            assert session.position == first
+        await pilot.press("n")
+        assert session.position == limited.seq  # every other reconnect attempt skipped
+        await pilot.pause()
+        assert any("Rate limited" in str(n.message) for n in app._notifications)
+        await pilot.press("p")
+        assert session.position == firsts[-1]
+        await pilot.press("end", "n")
+        assert session.position == session.total  # no later incident: stays
+        await pilot.press("p")
+        assert session.position == session.incidents()[-1] >= limited.seq
+        await pilot.press("q")
