@@ -147,7 +147,7 @@ async def test_replay_refuses_bad_files_with_a_clear_message(tmp_path: Path) -> 
 
 
 async def test_stats_screen_in_a_replay_draws_the_equity(recorded: Path) -> None:
-    from textual.widgets import Sparkline
+    from textual.widgets import Sparkline, Static
 
     from cockpit.screens.stats import StatsScreen
 
@@ -158,6 +158,9 @@ async def test_stats_screen_in_a_replay_draws_the_equity(recorded: Path) -> None
         screen = app.screen
         assert isinstance(screen, StatsScreen)
         assert screen.report["fills"] == 2 and screen.report["rate_limited"] == 1
+        body = str(screen.query_one("#dialog-body", Static).render())
+        assert f"incidents {len(screen.report['incidents'])}" in body
+        assert "Ghost position SOL/USDT:USDT" in body and "Rate limited (429)" in body
         assert len(screen.query_one("#stats-equity", Sparkline).data or []) > 1
         await pilot.press("escape")
 
@@ -178,7 +181,8 @@ async def test_sessions_report_and_export_commands(recorded: Path, tmp_path: Pat
     code, out, _ = await cockpit(tmp_path, "report", str(recorded), "--format", "json")
     report = orjson.loads(out)
     assert report["fills"] == 2 and report["rate_limited"] == 1
-    assert any(i["kind"] == "position.ghost" for i in report["incidents"])
+    assert any(i["cause"] == "ghost:SOL/USDT:USDT" for i in report["incidents"])
+    assert row["incidents"] == len(report["incidents"])
 
     out_dir = tmp_path / "parquet"
     code, _, _ = await cockpit(tmp_path, "export", str(recorded), "--parquet", str(out_dir))
