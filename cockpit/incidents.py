@@ -3,10 +3,10 @@
 One definition for the event log, replay's `n`/`p` and timeline, `cockpit sessions`, the report, the stats
 screen and notifications. Pure: no I/O, no Textual.
 
-- A **cause** is a short key: `feed:<stream>`, `exchange:maintenance`, `exchange:rate_limit`, `exchange:ban`,
-  `exchange:auth`, `exchange:error`, `clock`, `drawdown`, `ghost:<symbol>`, `database`, `backup`,
-  `killswitch`, `order:rejected`, `reconcile`, `flatten`, `dead_letter`, `alert:<source>` (and `<kind>` for
-  anything else that is not info).
+- A **cause** is a short key: `feed:<stream>`, `feed:<feed>/stale` (its streams silent),
+  `exchange:maintenance`, `exchange:rate_limit`, `exchange:ban`, `exchange:auth`, `exchange:error`,
+  `clock`, `drawdown`, `ghost:<symbol>`, `database`, `backup`, `killswitch`, `order:rejected`,
+  `reconcile`, `flatten`, `dead_letter`, `alert:<source>` (and `<kind>` for anything else that is not info).
 - A **symptom** opens an incident of its cause, or joins the cause's latest incident while that one is open or
   ended less than `MERGE_S` ago (a flapping stream, a second 429 burst: the same episode).
 - A **closer** resolves the open incident of a cause: `feed.connected` / `feed.reconnected` for its stream,
@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from cockpit.domain import SEVERITIES, Event, Severity
 
-MERGE_S = 60.0  # a symptom this soon after its cause's incident ended belongs to that incident
+MERGE_S = 30.0  # a symptom this soon after its cause's incident ended belongs to that incident
 
 # Info events that can close an incident; with every warning and critical event, all the builder reads.
 CLOSER_KINDS: tuple[str, ...] = (
@@ -102,6 +102,7 @@ class _Draft:
     end: float | None = None
     last: float = 0.0
     seqs: list[int] = field(default_factory=list)
+    reopened: tuple[float, float, int] | None = None  # when, the end it had, how many seqs it had then
 
     def take(self, event: Event) -> None:
         self.seqs.append(event.seq)
@@ -129,6 +130,8 @@ class IncidentBuilder:
     def __init__(self, merge_s: float = MERGE_S) -> None:
         self.merge_s = merge_s
         self._all: list[_Draft] = []
+        self._opened = 0
+        self._silent: dict[str, set[str]] = {}  # stale cause -> its streams still silent
         self._latest: dict[str, _Draft] = {}
 
     @property
@@ -143,7 +146,7 @@ class IncidentBuilder:
     def add(self, event: Event) -> list[IncidentChange]:
         changes: dict[int, tuple[Change, _Draft]] = {}
         opened = {cause for cause, d in self._latest.items() if d.end is None}
-        steps = _route(event, opened)
+        steps = [*self._stale_steps(event), *_route(event, opened)]
         for role, cause in steps:
             draft = self._latest.get(cause)
             if role == "symptom":
@@ -157,15 +160,37 @@ class IncidentBuilder:
             changes.update(self._symptom(_fallback(event), event))
         return [IncidentChange(what, d.frozen()) for what, d in changes.values()]
 
+    def _stale_steps(self, e: Event) -> list[Step]:
+        """A feed's silent streams: its stale incident ends when the last of them flows again (or the feed
+        reconnects, which resubscribes them all)."""
+        if e.kind not in ("feed.stale", "feed.connected", "feed.reconnected"):
+            return []
+        stream = _stream(e.payload, e.source)
+        cause = stale_cause(stream)
+        silent = self._silent.setdefault(cause, set())
+        if e.kind == "feed.stale":
+            silent.add(stream)
+            return []
+        if "/" not in stream:
+            silent.clear()
+            return []
+        if stream not in silent:
+            return []
+        silent.discard(stream)
+        return [("join", cause)] if silent else [("close", cause)]
+
     def _symptom(self, cause: str, event: Event) -> dict[int, tuple[Change, _Draft]]:
         draft = self._latest.get(cause)
         one_off = cause.startswith(ONE_OFF_PREFIXES)
         if draft is not None and (draft.end is None or event.ts - draft.end <= self.merge_s):
+            if draft.end is not None and not one_off:
+                draft.reopened = (event.ts, draft.end, len(draft.seqs))
             draft.take(event)
             draft.end = event.ts if one_off else None
             return {draft.number: ("updated", draft)}
+        self._opened += 1
         draft = _Draft(
-            number=len(self._all) + 1,
+            number=self._opened,
             cause=cause,
             severity=event.severity,
             start=event.ts,
@@ -183,19 +208,32 @@ class IncidentBuilder:
 
     def _absorb_streams(self, into: _Draft) -> dict[int, tuple[Change, _Draft]]:
         """Streams that dropped in the seconds before the exchange said maintenance (or ban) dropped because
-        of it: their open incidents become part of this one."""
-        merged: dict[int, tuple[Change, _Draft]] = {}
+        of it: their open incidents become part of this one (a stream incident reopened then gives up what
+        came after the reopening, and ends where it had ended)."""
+        changes: dict[int, tuple[Change, _Draft]] = {}
+        since = into.start - ABSORB_S
         for draft in [d for d in self._all if d.end is None and d.cause.startswith("feed:")]:
-            if draft.start < into.start - ABSORB_S:
+            if draft.start >= since:
+                self._all.remove(draft)
+                del self._latest[draft.cause]
+                moved, into.start = draft.seqs, min(into.start, draft.start)
+                if SEVERITIES.index(draft.severity) > SEVERITIES.index(into.severity):
+                    into.severity = draft.severity
+                changes[draft.number] = ("merged", draft)
+            elif draft.reopened is not None and draft.reopened[0] >= since:
+                at, draft.end, kept = draft.reopened
+                moved, draft.seqs, draft.last, draft.reopened = (
+                    draft.seqs[kept:],
+                    draft.seqs[:kept],
+                    draft.end,
+                    None,
+                )
+                into.start = min(into.start, at)
+                changes[draft.number] = ("resolved", draft)
+            else:
                 continue
-            self._all.remove(draft)
-            del self._latest[draft.cause]
-            into.seqs = sorted([*draft.seqs, *into.seqs])
-            into.start = min(into.start, draft.start)
-            if SEVERITIES.index(draft.severity) > SEVERITIES.index(into.severity):
-                into.severity = draft.severity
-            merged[draft.number] = ("merged", draft)
-        return merged
+            into.seqs = sorted([*moved, *into.seqs])
+        return changes
 
 
 def incidents_from(events: Iterable[Event]) -> list[Incident]:
@@ -210,6 +248,11 @@ def incidents_from(events: Iterable[Event]) -> list[Incident]:
 Step = tuple[Literal["symptom", "join", "close"], str]
 
 
+def stale_cause(stream: str) -> str:
+    """Silent streams of one feed (`market:market/btcusdt@markPrice@1s`, …) are one incident of the feed."""
+    return f"feed:{stream.split('/', 1)[0]}/stale"
+
+
 def _stream(p: dict[str, Any], source: str) -> str:
     return str(p.get("stream") or p.get("feed") or source)
 
@@ -219,9 +262,13 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
     kind, p = e.kind, e.payload
     inhibitor = next((c for c in INHIBITING if c in opened), None)
     if kind in ("feed.disconnected", "feed.stale"):
-        return [("join" if inhibitor else "symptom", inhibitor or f"feed:{_stream(p, e.source)}")]
+        cause = stale_cause(_stream(p, e.source)) if kind == "feed.stale" else f"feed:{_stream(p, e.source)}"
+        return [("join" if inhibitor else "symptom", inhibitor or cause)]
     if kind in ("feed.connected", "feed.reconnected"):
-        return [("close", f"feed:{_stream(p, e.source)}")]
+        stream = _stream(p, e.source)
+        if "/" in stream:  # data flowing again on one stream of a feed: see IncidentBuilder._stale_steps
+            return []
+        return [("close", f"feed:{stream}"), ("close", stale_cause(stream))]
     if kind in EXCHANGE_TROUBLE:
         return [("symptom", EXCHANGE_TROUBLE[kind])]
     if kind == "exchange.recovered":
@@ -326,8 +373,10 @@ TITLE_MAX = 100
 
 def title(cause: str, event: Event) -> str:
     """`<what> — <what the first symptom said>`, e.g. `Stream market:public down — connection refused`."""
-    if cause.startswith("feed:"):
-        label = f"Stream {cause[5:]} {'silent' if event.kind == 'feed.stale' else 'down'}"
+    if cause.startswith("feed:") and cause.endswith("/stale"):
+        label = f"Streams of {cause[5:-6]} silent"
+    elif cause.startswith("feed:"):
+        label = f"Stream {cause[5:]} down"
     elif cause.startswith("ghost:"):
         label = f"Ghost position {cause[6:]}"
     elif cause.startswith("alert:"):

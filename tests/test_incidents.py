@@ -198,3 +198,15 @@ async def test_a_few_seconds_of_maintenance_are_a_handful_of_events_and_one_inci
     assert set(troubled) <= set(incident["seqs"]) and len(troubled) > 1
     assert incident["title"].startswith("Exchange maintenance") and incident["events"] >= len(events) + 1
     assert report["exchange_outages"][0]["events"] == len(events)
+
+
+def test_a_stream_back_for_a_few_seconds_then_dropped_by_maintenance_keeps_its_first_episode() -> None:
+    tape = Tape()
+    tape.drop(0, attempts=2, up_after=8)  # its own episode, 0 → 8 s
+    tape.at(20, "feed.disconnected", "warning", "feed", stream="market:public", attempt=1)  # reopens it…
+    tape.at(21, "exchange.maintenance", "warning", "exchange", message="503")  # …but this was the cause
+    tape.at(30, "feed.reconnected", "info", "feed", stream="market:public")
+    tape.at(31, "exchange.recovered", "info", "exchange")
+    drop, maintenance = incidents_from(tape.events)
+    assert drop.cause == "feed:market:public" and drop.seqs == (1, 2, 3) and drop.end == 1_008.0
+    assert maintenance.start == 1_020.0 and maintenance.seqs == (4, 5, 7) and maintenance.end == 1_031.0
