@@ -283,8 +283,8 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
         return [("close" if e.severity == "info" else "symptom", "drawdown")]
     if kind == "killswitch.engaged":
         return [("symptom", "killswitch")]
-    if kind == "killswitch.guard":
-        return [("join", "killswitch")]
+    if kind == "killswitch.guard" or (kind == "alert" and e.source == "risk" and "killswitch" in opened):
+        return [("join", "killswitch")]  # the guard at work (and what it could not cancel)
     if kind == "killswitch.released":
         return [("close", "killswitch")]
     if kind == "position.ghost":

@@ -78,10 +78,12 @@ def test_an_incident_still_open_at_the_end_has_no_end() -> None:
     tape.at(0, "position.ghost", "critical", "reconcile", symbol="BTC/USDT:USDT", message="ghost")
     tape.at(60, "reconcile.done", "info", "reconcile", ghosts=[], ghosts_open=["BTC/USDT:USDT"])
     tape.at(90, "killswitch.engaged", "critical", "operator", cause="manual", by="operator")
+    tape.at(95, "killswitch.guard", "warning", "risk", message="other clients keep trading")
+    tape.at(96, "alert", "warning", "risk", message="kill switch guard could not cancel 42")
     ghost, kill = incidents_from(tape.events)
     assert ghost.cause == "ghost:BTC/USDT:USDT" and ghost.open and ghost.end is None
     assert ghost.duration(now=1_100.0) == 100.0
-    assert kill.cause == "killswitch" and kill.open
+    assert kill.cause == "killswitch" and kill.open and kill.seqs == (3, 4, 5)
 
 
 def test_a_ghost_ends_when_reconcile_no_longer_lists_it_or_the_operator_adopts_it() -> None:
