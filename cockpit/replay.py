@@ -18,10 +18,12 @@ from typing import Any
 import duckdb
 import orjson
 
+from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import open_for_reading
 from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event, Telemetry
 from cockpit.engine.backups import BackupInfo
 from cockpit.errors import CockpitError
+from cockpit.incidents import Incident
 from cockpit.snapshot import state_from_json
 from cockpit.state import MARKS_KIND, Fold, State
 from cockpit.store import DeadLetterRow
@@ -57,8 +59,9 @@ class ReplaySession:
     path: Path
     con: duckdb.DuckDBPyConnection
     times: list[float]
-    incident_list: list[tuple[int, str]]
+    incident_list: list[tuple[int, str]]  # (first seq, severity) of each incident, in order
     snapshot_seqs: list[int]
+    episodes: list[Incident] = field(default_factory=list)  # the incidents themselves (cockpit.incidents)
     position: int = 0
     state: State = field(default_factory=State)
     _checkpoints: dict[int, State] = field(default_factory=dict)
@@ -71,14 +74,12 @@ class ReplaySession:
         con = open_for_reading(path).con
         try:
             times = [float(t) for (t,) in con.execute("SELECT ts FROM events ORDER BY seq").fetchall()]
-            incidents = con.execute(
-                "SELECT seq, severity FROM events WHERE severity <> 'info' ORDER BY seq"
-            ).fetchall()
+            incidents, _ = read_incidents(con)
             snaps = [int(s) for (s,) in con.execute("SELECT seq FROM snapshots ORDER BY seq").fetchall()]
         except BaseException:
             con.close()
             raise
-        return cls(path, con, times, [(int(q), str(v)) for q, v in incidents], snaps)
+        return cls(path, con, times, [(i.first_seq, i.severity) for i in incidents], snaps, incidents)
 
     def close(self) -> None:
         self.con.close()
@@ -96,7 +97,7 @@ class ReplaySession:
         return self.times[self.position - 1] if self.position else self.times[0]
 
     def incidents(self) -> list[int]:
-        """Positions of warning and critical events."""
+        """Where each incident starts: the position just after its first symptom, in time order."""
         return [seq for seq, _ in self.incident_list]
 
     def position_at(self, ts: float) -> int:

@@ -1,6 +1,7 @@
 """`cockpit replay SESSION.duckdb`: the cockpit's own screen, fed by the stored events — marked REPLAY.
 
-Keys: space play/pause, `+`/`-` speed (1× … 1000×), `.`/`,` step one event, `n`/`p` next/previous incident,
+Keys: space play/pause, `+`/`-` speed (1× … 1000×), `.`/`,` step one event, `n`/`p` next/previous incident
+(to its first symptom: one jump per episode, `cockpit.incidents`),
 Home/End start/end, `g` go to a time. Every action that would touch an exchange is disabled.
 """
 
@@ -143,18 +144,30 @@ class ReplayApp(CockpitApp, inherit_bindings=False):
         self._seek(self.replay.session.position - 1)
 
     def action_next_incident(self) -> None:
-        after = [i for i, _ in self._incidents if i > self.replay.session.position]
+        after = [n for n, (i, _) in enumerate(self._incidents) if i > self.replay.session.position]
         if after:
-            self._seek(after[0])
+            self._jump(after[0])
         else:
             self.notify("no later incident")
 
     def action_previous_incident(self) -> None:
-        before = [i for i, _ in self._incidents if i < self.replay.session.position]
+        before = [n for n, (i, _) in enumerate(self._incidents) if i < self.replay.session.position]
         if before:
-            self._seek(before[-1])
+            self._jump(before[-1])
         else:
             self.notify("no earlier incident")
+
+    def _jump(self, index: int) -> None:
+        """To just after the first symptom of incident `index`, saying which one it is."""
+        self._seek(self._incidents[index][0])
+        episodes = self.replay.session.episodes
+        if index < len(episodes):
+            incident = episodes[index]
+            self.notify(
+                f"incident {index + 1}/{len(episodes)} · {incident.severity} · {incident.title}",
+                severity="error" if incident.severity == "critical" else "warning",
+                timeout=4,
+            )
 
     def action_start(self) -> None:
         self._seek(0)

@@ -28,6 +28,7 @@ from cockpit.analytics.metrics import union_seconds
 from cockpit.engine.orders import submit
 from cockpit.errors import CockpitError, UsageError
 from cockpit.exchange.gateway import OrderIntent
+from cockpit.incidents import incidents_from
 from cockpit.sim.server import SimServer
 from cockpit.state import fold
 from cockpit.store import SessionFileError, SessionStore, companions
@@ -100,9 +101,19 @@ async def test_report_names_every_injected_incident_at_the_time_it_happened(
     assert report["start_ts"] == events[0].ts and report["end_ts"] == events[-1].ts
     assert report["severity"] == "critical"  # the kill switch
 
-    # every warning/critical event, with its own time and message
-    expected = [(e.seq, e.kind, e.ts) for e in events if e.severity != "info"]
-    assert [(i["seq"], i["kind"], i["ts"]) for i in report["incidents"]] == expected
+    # one incident per episode, each from its first symptom, with its time and message
+    expected = [(i.first_seq, i.cause, i.start, i.end) for i in incidents_from(events)]
+    assert [(i["seq"], i["cause"], i["start_ts"], i["end_ts"]) for i in report["incidents"]] == expected
+    causes = [i["cause"] for i in report["incidents"]]
+    assert {"exchange:rate_limit", "killswitch", "order:rejected"} <= set(causes)
+    assert sum(c.startswith("feed:") for c in causes) == len(
+        {e.payload["stream"] for e in run.of("feed.disconnected")}
+    )
+    assert len(causes) == len(set(causes))  # minutes apart at most: nothing here happened twice
+    assert len(report["incidents"]) < sum(1 for e in events if e.severity != "info")
+    kill = next(i for i in report["incidents"] if i["cause"] == "killswitch")
+    refused = next(e for e in run.of("order.rejected") if e.source == "risk")
+    assert refused.seq in kill["seqs"] and kill["severity"] == "critical"  # refused by it: part of it
     limited = run.of("exchange.rate_limited")[0]
     incident = next(i for i in report["incidents"] if i["kind"] == "exchange.rate_limited")
     assert incident["ts"] == limited.ts and incident["message"] == limited.payload["message"]
@@ -203,7 +214,7 @@ async def test_sessions_are_listed_and_exported_to_parquet(
     assert good.start == run.events[0].ts and good.end == run.events[-1].ts
     assert good.exchange == "binanceusdm" and good.mode == "live"
     assert good.realized_pnl == sum((t.realized_pnl for t in sim.account.trades), Decimal(0)) != 0
-    assert good.incidents == sum(1 for e in run.events if e.severity != "info")
+    assert good.incidents == len(incidents_from(run.events))
     table = render_sessions(rows)
     assert "session.duckdb" in table and "unreadable" in table and "not a DuckDB file" in table
     assert orjson.loads(orjson.dumps(sessions_json(rows)))[1]["fills"] == 2

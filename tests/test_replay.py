@@ -147,7 +147,7 @@ async def test_replay_refuses_bad_files_with_a_clear_message(tmp_path: Path) -> 
 
 
 async def test_stats_screen_in_a_replay_draws_the_equity(recorded: Path) -> None:
-    from textual.widgets import Sparkline
+    from textual.widgets import Sparkline, Static
 
     from cockpit.screens.stats import StatsScreen
 
@@ -158,6 +158,9 @@ async def test_stats_screen_in_a_replay_draws_the_equity(recorded: Path) -> None
         screen = app.screen
         assert isinstance(screen, StatsScreen)
         assert screen.report["fills"] == 2 and screen.report["rate_limited"] == 1
+        body = str(screen.query_one("#dialog-body", Static).render())
+        assert f"incidents {len(screen.report['incidents'])}" in body
+        assert "Ghost position SOL/USDT:USDT" in body and "Rate limited (429)" in body
         assert len(screen.query_one("#stats-equity", Sparkline).data or []) > 1
         await pilot.press("escape")
 
@@ -178,7 +181,8 @@ async def test_sessions_report_and_export_commands(recorded: Path, tmp_path: Pat
     code, out, _ = await cockpit(tmp_path, "report", str(recorded), "--format", "json")
     report = orjson.loads(out)
     assert report["fills"] == 2 and report["rate_limited"] == 1
-    assert any(i["kind"] == "position.ghost" for i in report["incidents"])
+    assert any(i["cause"] == "ghost:SOL/USDT:USDT" for i in report["incidents"])
+    assert row["incidents"] == len(report["incidents"])
 
     out_dir = tmp_path / "parquet"
     code, _, _ = await cockpit(tmp_path, "export", str(recorded), "--parquet", str(out_dir))
@@ -189,3 +193,45 @@ async def test_sessions_report_and_export_commands(recorded: Path, tmp_path: Pat
 
     code, _, err = await cockpit(tmp_path, "report", str(tmp_path / "nothing.duckdb"))
     assert code == 2 and "nothing.duckdb" in err
+
+
+async def test_replay_n_jumps_from_one_incident_to_the_next_past_every_reconnect_attempt(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """Sockets refused for a few seconds are several reconnect attempts but one incident per stream: `n` goes
+    from each one's first symptom straight to the next incident (then a 429), not through each attempt."""
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await sim.inject({"kind": "ws_drop", "refuse_s": 5.0})
+    drop = await run.wait_for("feed.disconnected")
+    stream = drop.payload["stream"]
+    await run.wait_for(
+        "feed.reconnected", within=30, where=lambda e: e.payload["stream"] == stream and e.seq > drop.seq
+    )
+    await sim.inject({"kind": "rate_limit", "count": 1, "retry_after_s": 0.5})
+    limited = await run.wait_for("exchange.rate_limited")
+    await run.wait_for("exchange.recovered", where=lambda e: e.seq > limited.seq)
+    await run.engine.core.drain()
+    await stop(run)
+    drops = run.of("feed.disconnected")
+    firsts = sorted({e.payload["stream"]: e.seq for e in reversed(drops)}.values())  # each stream's first
+    assert firsts[0] == drop.seq and len(drops) > len(firsts)  # the old `n` stopped at every attempt
+
+    session = ReplaySession.open(Path(run.engine.session_file))
+    app = ReplayApp(ReplayBackend(session))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("home")
+        for first in firsts:
+            await pilot.press("n")
+            assert session.position == first
+        await pilot.press("n")
+        assert session.position == limited.seq  # every other reconnect attempt skipped
+        await pilot.pause()
+        assert any("Rate limited" in str(n.message) for n in app._notifications)
+        await pilot.press("p")
+        assert session.position == firsts[-1]
+        await pilot.press("end", "n")
+        assert session.position == session.total  # no later incident: stays
+        await pilot.press("p")
+        assert session.position == session.incidents()[-1] >= limited.seq
+        await pilot.press("q")

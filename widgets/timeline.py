@@ -11,7 +11,8 @@ from widgets.format import hms
 
 
 class TimelineBar(Static):
-    """`REPLAY ▶ 10×  12:01:03  [────!──█──·───]  4,512 / 120,000` — `!` critical, `·` warning incidents."""
+    """`REPLAY ▶ 10×  12:01:03  [────!──█──·───]  4,512 / 120,000` — a mark where each incident starts
+    (`incidents`: its first seq and severity): `!` critical, `·` warning."""
 
     def show(
         self,

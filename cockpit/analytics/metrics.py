@@ -1,5 +1,6 @@
 """Session analytics from the events of a session file: equity and drawdown, fills, rejections, order
-latency, 429s and bans, feed and exchange outages, kill-switch episodes, incidents and what resolved them.
+latency, 429s and bans, feed and exchange outages, kill-switch episodes, incidents (`cockpit.incidents`) and
+what resolved them.
 
 DuckDB does the filtering and JSON extraction (in C++, in parallel); Polars does the grouping, joins and
 quantiles; only the few hundred incident-like events are parsed in Python.
@@ -21,8 +22,10 @@ from typing import Any, cast
 import orjson
 import polars as pl
 
+from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import ReadableSession, open_for_reading
 from cockpit.domain import SEVERITIES, Event, Severity, dec
+from cockpit.incidents import Incident
 from cockpit.state import State, apply
 
 FOLD_LIMIT = 20_000
@@ -82,16 +85,6 @@ class KillEpisode:
 
 
 @dataclass(frozen=True, slots=True)
-class Incident:
-    seq: int
-    ts: float
-    kind: str
-    severity: str
-    source: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class Action:
     """Something that resolved or contained trouble: an operator action or an automatic recovery."""
 
@@ -137,7 +130,8 @@ class SessionMetrics:
     feed_disconnects: list[Outage]
     exchange_outages: list[Outage]
     kill_switch_episodes: list[KillEpisode]
-    incidents: list[Incident]
+    incidents: list[Incident]  # episodes (cockpit.incidents), in the order they opened
+    incident_first: dict[int, Event]  # the first event of each incident, by its seq
     actions: list[Action]
     realized_pnl: Decimal
     commission: Decimal
@@ -193,6 +187,7 @@ def compute(session: ReadableSession) -> SessionMetrics:
         for q in (50, 95, 99)
     }
     notable = _notable(session, start, end)
+    incidents, firsts = read_incidents(session.con)
     dead_letters = kinds.get("dlq.added", 0)
     if "dead_letters" in session.tables:
         dead_letters = max(dead_letters, int(session.rows("SELECT count(*) FROM dead_letters")[0][0]))
@@ -210,18 +205,33 @@ def compute(session: ReadableSession) -> SessionMetrics:
         rejections_by_reason={str(r): int(n) for r, n in by_reason.iter_rows()},
         latency_ms=quantiles,
         latency_samples=latency.len(),
-        rate_limited=kinds.get("exchange.rate_limited", 0),
-        bans=kinds.get("exchange.banned", 0),
+        rate_limited=_notices(session, "exchange.rate_limited", "rate_limited"),
+        bans=_notices(session, "exchange.banned", "banned"),
         feed_disconnects=notable.feeds,
         exchange_outages=notable.exchange,
         kill_switch_episodes=notable.kill,
-        incidents=notable.incidents,
+        incidents=incidents,
+        incident_first=firsts,
         actions=notable.actions,
         realized_pnl=_decimal_sum(fills["realized_pnl"]),
         commission=_decimal_sum(fills["commission"]),
         dead_letters=dead_letters,
         equity=equity_curve(session),
     )
+
+
+def _notices(session: ReadableSession, kind: str, key: str) -> int:
+    """How many times the exchange said it: an event stands for `notices` answers (1 before the engine
+    folded repeats), and `exchange.recovered` carries those held after the last event."""
+    ((said, held),) = session.rows(
+        f"""
+        SELECT sum(coalesce(TRY_CAST(payload->>'$.notices' AS BIGINT), 1)) FILTER (WHERE kind = '{kind}'),
+               sum(TRY_CAST(payload->>'$.held_notices.{key}' AS BIGINT))
+                   FILTER (WHERE kind = 'exchange.recovered')
+        FROM events
+        """
+    )
+    return int(said or 0) + int(held or 0)
 
 
 # ----- orders, fills, latency -----------------------------------------------------------------------
@@ -272,7 +282,6 @@ def _decimal_sum(values: pl.Series) -> Decimal:
 # ----- incidents, outages, episodes, actions --------------------------------------------------------
 @dataclass
 class _Notable:
-    incidents: list[Incident] = field(default_factory=list)
     feeds: list[Outage] = field(default_factory=list)
     exchange: list[Outage] = field(default_factory=list)
     kill: list[KillEpisode] = field(default_factory=list)
@@ -306,8 +315,7 @@ def message(kind: str, payload: dict[str, Any]) -> str:
 def _notable(session: ReadableSession, start: float, end: float) -> _Notable:
     kinds = ", ".join(f"'{k}'" for k in _NOTABLE)
     frame = session.frame(
-        "SELECT seq, ts, kind, severity, source, payload FROM events "
-        f"WHERE severity <> 'info' OR kind IN ({kinds}) ORDER BY seq"
+        f"SELECT seq, ts, kind, severity, source, payload FROM events WHERE kind IN ({kinds}) ORDER BY seq"
     )
     found = _Notable()
     feeds: dict[str, _Open] = {}
@@ -318,10 +326,8 @@ def _notable(session: ReadableSession, start: float, end: float) -> _Notable:
         down = feeds.pop(key)
         found.feeds.append(Outage(key, down.kind, down.start, at, at - down.start, down.reason, down.events))
 
-    for seq, ts, kind, severity, source, raw in frame.iter_rows():
+    for seq, ts, kind, _severity, source, raw in frame.iter_rows():
         p: dict[str, Any] = orjson.loads(raw)
-        if severity != "info":
-            found.incidents.append(Incident(seq, ts, kind, severity, source, message(kind, p)))
         if kind == "feed.disconnected":
             key = str(p.get("stream") or p.get("feed") or source)
             if key in feeds:

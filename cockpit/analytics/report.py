@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 
-from cockpit.analytics.metrics import SessionMetrics, session_metrics
+from cockpit.analytics.metrics import SessionMetrics, message, session_metrics
 from cockpit.analytics.timefmt import clock, iso
 from cockpit.domain import dstr
 from cockpit.errors import UsageError
+from cockpit.incidents import Incident
 
 FORMATS = ("json", "md")
 TIMELINE_MAX = 60  # lines in the Markdown timeline; the JSON keeps every incident
@@ -103,18 +104,7 @@ def report_from_metrics(m: SessionMetrics) -> dict[str, Any]:
             for k in m.kill_switch_episodes
         ],
         "rejections_by_reason": m.rejections_by_reason,
-        "incidents": [
-            {
-                "seq": i.seq,
-                "kind": i.kind,
-                "severity": i.severity,
-                "source": i.source,
-                "time": iso(i.ts),
-                "ts": i.ts,
-                "message": i.message,
-            }
-            for i in m.incidents
-        ],
+        "incidents": [_incident(i, m) for i in m.incidents],
         "resolution": [
             {
                 "seq": a.seq,
@@ -136,6 +126,30 @@ def report_from_metrics(m: SessionMetrics) -> dict[str, Any]:
             else None,
         },
         "events_by_kind": dict(sorted(m.kinds.items())),
+    }
+
+
+def _incident(i: Incident, m: SessionMetrics) -> dict[str, Any]:
+    """One incident (cockpit.incidents): cause, severity, start, end, duration, title, its events; `seq`,
+    `kind`, `source`, `ts`/`time` and `message` are those of its first symptom."""
+    first = m.incident_first.get(i.first_seq)
+    return {
+        "cause": i.cause,
+        "severity": i.severity,
+        "title": i.title,
+        "start": iso(i.start),
+        "end": iso(i.end),
+        "start_ts": i.start,
+        "end_ts": i.end,
+        "duration_s": round(i.duration(m.end), 3),
+        "events": len(i.seqs),
+        "seqs": list(i.seqs),
+        "seq": i.first_seq,
+        "kind": first.kind if first else "",
+        "source": first.source if first else "",
+        "time": iso(i.start),
+        "ts": i.start,
+        "message": message(first.kind, first.payload) if first else i.title,
     }
 
 
@@ -223,11 +237,11 @@ def _summary(r: Mapping[str, Any]) -> str:
         counts[i["severity"]] = counts.get(i["severity"], 0) + 1
     if counts:
         text.append(
-            f"It raised {len(r['incidents'])} incident event(s) "
+            f"It had {len(r['incidents'])} incident(s) "
             f"({counts.get('critical', 0)} critical, {counts.get('warning', 0)} warning)."
         )
     else:
-        text.append("It raised no warning or critical event.")
+        text.append("It had no incident (no warning or critical event).")
     trouble = []
     if r["feed_disconnects"]:
         total = sum(float(o["seconds"]) for o in r["feed_disconnects"])
@@ -252,28 +266,33 @@ def _summary(r: Mapping[str, Any]) -> str:
 
 
 def _timeline(r: Mapping[str, Any], at: Any) -> list[str]:
-    items: dict[int, tuple[float, str]] = {}
+    """A line per incident (first symptom → end), and the actions that were not part of one, by time."""
+    items: list[tuple[float, str]] = []
+    grouped: set[int] = set()
     for i in r["incidents"]:
-        items[int(i["seq"])] = (float(i["ts"]), f"{i['severity'].upper()} {i['kind']}: {i['message']}")
+        grouped.update(int(s) for s in i["seqs"])
+        end = (
+            f"{at(float(i['end_ts']))} ({_duration(float(i['duration_s']))})"
+            if i["end_ts"] is not None
+            else f"still open at the end of the file ({_duration(float(i['duration_s']))})"
+        )
+        items.append(
+            (
+                float(i["start_ts"]),
+                f"- {at(float(i['start_ts']))} → {end} — {str(i['severity']).upper()} `{i['cause']}`: "
+                f"{i['title']} ({i['events']} event(s), first {i['kind']})",
+            )
+        )
     for a in r["resolution"]:
-        if int(a["seq"]) not in items:
-            items[int(a["seq"])] = (float(a["ts"]), f"{'auto' if a['automatic'] else 'action'}: {a['text']}")
+        if int(a["seq"]) not in grouped:
+            what = "auto" if a["automatic"] else "action"
+            items.append((float(a["ts"]), f"- {at(float(a['ts']))} — {what}: {a['text']}"))
     if not items:
-        return ["- no incident events in this session"]
-    # a run of the same line (reconnect attempts, repeated 429s) is one line with a count
-    runs: list[list[Any]] = []
-    for _seq, (ts, text) in sorted(items.items()):
-        if runs and runs[-1][1] == text:
-            runs[-1][2] += 1
-            runs[-1][3] = ts
-        else:
-            runs.append([ts, text, 1, ts])
-    lines = [
-        f"- {at(ts)} — {text}" + (f" (×{n}, until {at(last)})" if n > 1 else "")
-        for ts, text, n, last in runs[:TIMELINE_MAX]
-    ]
-    if len(runs) > TIMELINE_MAX:
-        lines.append(f"- … {len(runs) - TIMELINE_MAX} more (see the JSON report for every incident)")
+        return ["- no incident in this session"]
+    items.sort(key=lambda item: item[0])
+    lines = [text for _, text in items[:TIMELINE_MAX]]
+    if len(items) > TIMELINE_MAX:
+        lines.append(f"- … {len(items) - TIMELINE_MAX} more (see the JSON report for every incident)")
     return lines
 
 

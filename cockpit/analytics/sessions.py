@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import open_for_reading
 from cockpit.analytics.timefmt import iso
 from cockpit.domain import dstr
@@ -18,8 +19,7 @@ _SUMMARY_SQL = """
 SELECT min(ts), max(ts), count(*),
        count(*) FILTER (WHERE kind IN ('order.filled', 'order.partially_filled')),
        sum(TRY_CAST(payload->>'$.realized_pnl' AS DECIMAL(38, 12)))
-           FILTER (WHERE kind IN ('order.filled', 'order.partially_filled')),
-       count(*) FILTER (WHERE severity IN ('warning', 'critical'))
+           FILTER (WHERE kind IN ('order.filled', 'order.partially_filled'))
 FROM events
 """
 
@@ -34,7 +34,7 @@ class SessionSummary:
     events: int = 0
     fills: int = 0
     realized_pnl: Decimal = Decimal(0)
-    incidents: int = 0  # warning + critical events
+    incidents: int = 0  # episodes (cockpit.incidents), not warning/critical events
     error: str | None = None  # set when the file could not be read as a session: the reason
 
     @property
@@ -67,7 +67,8 @@ def summarize(path: Path) -> SessionSummary:
         reason = exc.title if not exc.detail else f"{exc.title}: {exc.detail}"
         return SessionSummary(path=path, error=reason)
     with session:
-        start, end, count, fills, realized, incidents = session.rows(_SUMMARY_SQL)[0]
+        start, end, count, fills, realized = session.rows(_SUMMARY_SQL)[0]
+        incidents, _ = read_incidents(session.con)
         return SessionSummary(
             path=path,
             start=float(start) if isinstance(start, int | float) else None,
@@ -77,7 +78,7 @@ def summarize(path: Path) -> SessionSummary:
             events=int(count),
             fills=int(fills),
             realized_pnl=Decimal(str(realized)) if realized is not None else Decimal(0),
-            incidents=int(incidents),
+            incidents=len(incidents),
         )
 
 

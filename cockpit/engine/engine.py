@@ -28,6 +28,7 @@ from cockpit.engine.market import MarketBuffers
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
 from cockpit.feeds.budget import ConnectBudget
+from cockpit.incidents import Repeats
 from cockpit.snapshot import state_from_json
 from cockpit.state import State, fold
 from cockpit.store import SessionStore, StoreTrouble
@@ -100,6 +101,7 @@ class Engine:
         self.connect_budget = ConnectBudget()  # every socket of this engine shares the exchange's limit
         self.critical_streak = 0
         self.critical_ops: set[str] = set()
+        self.notice_repeats = Repeats()  # exchange trouble repeated on every retry: one event per ~30 s
         self.guard_tasks: set[asyncio.Task[Any]] = set()
         self.guard_episode: GuardEpisode | None = None  # other clients' trading while the kill switch is on
         self.startup_events: list[tuple[str, dict[str, Any], Severity]] = []  # recorded after session.started
@@ -386,6 +388,14 @@ class Engine:
             payload["retry_after_s"] = round(notice.retry_after_s, 3)
         if notice.error_class is not None:
             payload["error_class"] = notice.error_class.value
+        if notice.kind in ("rate_limited", "banned", "maintenance"):
+            facts = None if notice.retry_after_s is None else round(notice.retry_after_s)
+            notices = self.notice_repeats.let_through(notice.kind, facts, time.monotonic())
+            if notices is None:
+                return  # the same trouble, already said: its incident is open
+            payload["notices"] = notices
+        elif notice.kind == "recovered" and (held := self.notice_repeats.clear()):
+            payload["held_notices"] = held  # notices after the last event of each trouble
         if notice.kind == "auth_failed":
             payload["fix"] = f"check the API key: cockpit keys check {self.config.exchange.id}"
         if (

@@ -26,6 +26,16 @@ def _ms(value: Any) -> str:
     return "—" if value is None else f"{value:.0f} ms"
 
 
+INCIDENTS_SHOWN = 5
+
+
+def _incident_line(i: dict[str, Any]) -> str:
+    """`  02:14:07  37 s  CRITICAL  Exchange maintenance — …` (an incident of the report)."""
+    duration = f"{i.get('duration_s', 0):.0f} s" + ("" if i.get("end_ts") is not None else " open")
+    clock = str(i.get("start") or "")[11:19]
+    return f"  {clock}  {duration:>8}  {str(i.get('severity', '')).upper():<8}  {i.get('title', '')}"
+
+
 class StatsScreen(ModalScreen[None]):
     BINDINGS = [("escape", "close", "Close"), ("a", "close", "Close")]
 
@@ -39,6 +49,8 @@ class StatsScreen(ModalScreen[None]):
         r = self.report
         fill_rate = r.get("fill_rate")
         drawdown = r.get("max_drawdown_pct")
+        incidents: list[dict[str, Any]] = list(r.get("incidents", []))
+        still = sum(1 for i in incidents if i.get("end_ts") is None)
         lines = [
             f"{r.get('start', '')} → {r.get('end', '')}  "
             f"({r.get('duration_s', 0):.0f} s, {r.get('events', 0):,} events)",
@@ -49,8 +61,11 @@ class StatsScreen(ModalScreen[None]):
             f"429s {r.get('rate_limited', 0)} · bans {r.get('bans', 0)} · feed disconnects "
             f"{len(r.get('feed_disconnects', []))} · downtime {r.get('downtime_s', 0):.0f} s",
             f"kill switch episodes {len(r.get('kill_switch_episodes', []))} · "
-            f"incidents {len(r.get('incidents', []))}",
+            f"incidents {len(incidents)}" + (f" ({still} still open)" if still else ""),
+            *(_incident_line(i) for i in incidents[:INCIDENTS_SHOWN]),
         ]
+        if len(incidents) > INCIDENTS_SHOWN:
+            lines.append(f"  … {len(incidents) - INCIDENTS_SHOWN} more in `cockpit report`")
         rejections = r.get("rejections_by_reason") or {}
         if rejections:
             lines.append(
