@@ -38,6 +38,7 @@ from textual.worker import Worker, WorkerState
 from cockpit.backend import Backend, EngineBackend
 from cockpit.engine.runtime import freeze_startup_heap
 from cockpit.errors import CockpitError
+from cockpit.incidents import IncidentBuilder, IncidentChange
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
 from cockpit.themes import DEFAULT_THEME, save_theme, saved_theme, themes_dir
@@ -95,6 +96,7 @@ class CockpitApp(App[int]):
         self.breaker_pct = breaker_pct
         self.error: CockpitError | None = None
         self._seq_shown = -1
+        self.incidents = IncidentBuilder()  # the live session's incidents, the same definition as the report
         self._no_dialog = asyncio.Event()  # set while the main screen is on top
         self._no_dialog.set()
         self._typed: deque[events.Key] = deque()  # keys read from the terminal, not routed yet
@@ -292,6 +294,8 @@ class CockpitApp(App[int]):
         with self.batch_update():
             if events:
                 self.events_pane.add(events)
+                if self.LIVE_INCIDENTS:
+                    self._follow_incidents(events)
             self.header_pane.show(state, now)
             self.health_pane.show(state, telemetry)
             self.ratelimit_pane.show(state.rate_limit, now)
@@ -301,6 +305,35 @@ class CockpitApp(App[int]):
             if state.seq != self._seq_shown:
                 self._seq_shown = state.seq
                 self.drawdown_pane.show(state, self.kill_pct, self.breaker_pct)
+
+    LIVE_INCIDENTS: ClassVar[bool] = True  # replay jumps between the stored session's incidents instead
+
+    def _follow_incidents(self, events: Iterable[Any]) -> None:
+        """One toast when an incident opens and one when it resolves, however many events it groups; the
+        Events pane says how many are open."""
+        for event in events:
+            for change in self.incidents.add(event):
+                self._toast_incident(change)
+        still_open = len(self.incidents.open_incidents)
+        self.events_pane.border_subtitle = (
+            f"{still_open} open incident{'s' if still_open != 1 else ''}" if still_open else ""
+        )
+
+    def _toast_incident(self, change: IncidentChange) -> None:
+        incident = change.incident
+        if change.change == "opened":
+            self.notify(
+                incident.title,
+                title=f"incident #{incident.number} {incident.severity.upper()}",
+                severity="error" if incident.severity == "critical" else "warning",
+                timeout=10,
+            )
+        elif change.change == "resolved" and incident.end is not None:
+            self.notify(
+                f"{incident.title} — resolved after {incident.end - incident.start:.0f} s",
+                title=f"incident #{incident.number} resolved",
+                timeout=5,
+            )
 
     # ----- actions: every one ends in the backend's act(), as `cockpit ctl` does ----------------------
     async def _act(self, request: dict[str, Any], doing: str) -> Any:

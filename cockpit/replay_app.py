@@ -47,6 +47,7 @@ class GoToTimeScreen(ModalScreen[str | None]):
 
 class ReplayApp(CockpitApp, inherit_bindings=False):
     TITLE = "cockpit replay"
+    LIVE_INCIDENTS = False  # n/p and the timeline show the stored session's incidents
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "play_pause", "Play/pause", id="replay.play"),
         Binding("plus", "faster", "Faster", id="replay.faster"),

@@ -282,3 +282,26 @@ async def test_a_shows_the_live_sessions_stats(cockpit: Cockpit) -> None:
     screen = await cockpit.wait_screen(StatsScreen)
     assert screen.report["fills"] == 1
     await cockpit.press("escape")
+
+
+async def test_a_websocket_drop_is_one_incident_on_screen_not_a_toast_per_reconnect_attempt(
+    cockpit: Cockpit,
+) -> None:
+    app = cockpit.app
+    await cockpit.sim.inject({"kind": "ws_drop", "refuse_s": 1.5})  # several refused reconnect attempts
+    await cockpit.wait_event("feed.disconnected")
+    await wait_until(
+        lambda: "open incident" in str(app.query_one("#events", EventLog).border_subtitle),
+        what="the Events pane counting the open incident",
+    )
+    await wait_until(
+        lambda: not app.incidents.open_incidents, within=20, what="the feeds back, the incident resolved"
+    )
+    await cockpit.pilot.pause()
+    attempts = [e for e in cockpit.engine.store.read_events() if e.kind == "feed.disconnected"]
+    opened = [n for n in app._notifications if n.title.startswith("incident") and "resolved" not in n.title]
+    resolved = [n for n in app._notifications if n.title.endswith("resolved")]
+    assert len(attempts) > len(opened) >= 1  # more disconnect events than incident toasts
+    feed_incidents = [i for i in app.incidents.incidents if i.cause.startswith("feed:")]
+    assert len(opened) == len(feed_incidents) and len(resolved) == len(feed_incidents)
+    assert str(app.query_one("#events", EventLog).border_subtitle) == ""
