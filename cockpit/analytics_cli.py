@@ -1,35 +1,162 @@
-"""`cockpit sessions`, `cockpit report SESSION --format json|md`, `cockpit export SESSION --parquet DIR`."""
+"""`cockpit sessions`, `cockpit report SESSION --format json|md`, `cockpit export SESSION --parquet DIR`.
+
+A session file the engine is still writing is held by it (DuckDB lets one process hold a file). These commands
+do what `cockpit replay` does: ask that engine, over its control socket, for a consistent, verified copy (a
+backup in `backups/` beside the session, kept like any other) and read the copy. The output names the live
+file and says it is live; stderr says which copy was read.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
-from cockpit.analytics import export_parquet, list_sessions, render_sessions, report_command, sessions_json
+from cockpit.analytics import build_report, export_parquet, render_markdown, render_sessions
+from cockpit.analytics.sessions import SessionSummary, list_sessions, summarize
+from cockpit.config import load_config
+from cockpit.config_file import default_config_if_present
+from cockpit.engine.control import request, socket_path_for
+from cockpit.errors import CockpitError
 from cockpit.paths import data_dir
+from cockpit.store.errors import SessionInUse
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LiveCopy:
+    """A verified copy the running engine wrote of its session file, as it was committed just now."""
+
+    path: Path
+    last_seq: int | None
+
+
+def live_copy(session_file: Path, by: str) -> LiveCopy:
+    """Ask the engine writing `session_file` for a verified backup (the request `cockpit replay` makes)."""
+    reply = asyncio.run(request(socket_path_for(session_file), {"cmd": "backup", "by": by}))
+    if not reply.get("ok"):
+        raise CockpitError(
+            str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
+        )
+    result: dict[str, Any] = reply["result"]
+    if not result.get("verified"):
+        raise CockpitError(
+            f"the engine's copy of {session_file} failed verification",
+            str(result.get("message") or ""),
+            f"run `cockpit doctor` and look at the engine's events; the copy is {result.get('path')}",
+        )
+    seq = result.get("last_seq")
+    return LiveCopy(Path(result["path"]), int(seq) if seq is not None else None)
+
+
+def _copy_for(path: Path, in_use: SessionInUse, by: str) -> LiveCopy:
+    """The engine's copy of a file it holds; SessionInUse (naming what was tried) if none answers."""
+    try:
+        copy = live_copy(path, by)
+    except CockpitError as exc:
+        raise SessionInUse(
+            in_use.title,
+            f"{in_use.detail}; asking its engine for a consistent copy failed: {exc.title}"
+            + (f" ({exc.detail})" if exc.detail else ""),
+            in_use.fix,
+        ) from exc
+    through = f" through event {copy.last_seq}" if copy.last_seq is not None else ""
+    print(
+        f"{path.name} is live (the engine is writing it): read a verified copy{through}, {copy.path}",
+        file=sys.stderr,
+    )
+    return copy
+
+
+def read_live(path: Path, read: Callable[[Path], T], by: str) -> tuple[T, LiveCopy | None]:
+    """`read(path)`, or, if a running engine holds the file, `read` of the copy it writes for us."""
+    try:
+        return read(path), None
+    except SessionInUse as in_use:
+        copy = _copy_for(path, in_use, by)
+    return read(copy.path), copy
+
+
+# ----- cockpit sessions ----------------------------------------------------------------------------------
+
+
+def sessions_folder(args: argparse.Namespace) -> tuple[Path, str]:
+    """`--dir`, else the session folder of `--config` or of the default config file, else the data
+    directory's `sessions/` (where a config without [session] keeps them); and where that choice came from."""
+    if args.dir:
+        return Path(args.dir), "--dir"
+    config_file = Path(args.config) if args.config else default_config_if_present()
+    if config_file is None:
+        return data_dir() / "sessions", "the default; no config file"
+    session = load_config(config_file).session
+    if session.path is not None:
+        return session.path.parent, f"the folder of session.path in {config_file}"
+    return session.dir, f"session.dir in {config_file}"
+
+
+def _live_summary(row: SessionSummary) -> tuple[SessionSummary, LiveCopy | None]:
+    """A row as listed; one a running engine holds (unreadable here, its socket beside it) is summarised
+    from the fresh copy that engine writes, under the live file's name."""
+    if row.readable or not socket_path_for(row.path).exists():
+        return row, None
+    try:
+        copy = live_copy(row.path, "sessions")
+    except CockpitError as exc:
+        return replace(row, error=f"{row.error}; asking its engine for a copy failed: {exc.title}"), None
+    return replace(summarize(copy.path), path=row.path), copy
+
+
+def _marked_live(path: Path) -> Path:
+    return path.with_name(f"{path.name} (live)")
 
 
 def sessions_command(args: argparse.Namespace) -> int:
-    folder = Path(args.dir) if args.dir else data_dir() / "sessions"
-    rows = list_sessions(folder)
+    folder, source = sessions_folder(args)
+    if not folder.exists() and not args.dir:  # nothing recorded yet where the config says sessions go
+        print("[]" if args.json else f"no session files in {folder} ({source}): no such folder yet")
+        return 0
+    rows = [_live_summary(row) for row in list_sessions(folder)]
     if args.json:
-        print(orjson.dumps(sessions_json(rows), option=orjson.OPT_INDENT_2).decode())
+        listing = [
+            {**row.to_json(), "live": copy is not None, "read_from": str(copy.path) if copy else None}
+            for row, copy in rows
+        ]
+        print(orjson.dumps(listing, option=orjson.OPT_INDENT_2).decode())
     elif rows:
-        print(render_sessions(rows))
+        shown = [replace(row, path=_marked_live(row.path)) if copy else row for row, copy in rows]
+        print(f"session files in {folder} ({source}):")
+        print(render_sessions(shown))
     else:
-        print(f"no session files in {folder}")
+        print(f"no session files in {folder} ({source})")
     return 0
 
 
+# ----- cockpit report, cockpit export -------------------------------------------------------------------
+
+
 def report_cli(args: argparse.Namespace) -> int:
-    print(report_command(Path(args.session), args.format))
+    path = Path(args.session)
+    report, copy = read_live(path, build_report, "report")
+    report["live"] = copy is not None
+    if copy is not None:  # the report is of the live session, as far as the copy goes
+        report.update(file=str(path), read_from=str(copy.path))
+    if args.format == "json":
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render_markdown(report))
     return 0
 
 
 def export_command(args: argparse.Namespace) -> int:
-    counts = export_parquet(Path(args.session), Path(args.parquet))
+    out = Path(args.parquet)
+    counts, _ = read_live(Path(args.session), lambda p: export_parquet(p, out), "export")
     for table, rows in counts.items():
-        print(f"{table}: {rows:,} rows → {Path(args.parquet) / (table + '.parquet')}")
+        print(f"{table}: {rows:,} rows → {out / (table + '.parquet')}")
     return 0

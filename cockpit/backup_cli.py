@@ -14,11 +14,11 @@ from pathlib import Path
 
 from cockpit.config import load_config
 from cockpit.domain import Event
+from cockpit.durations import age
 from cockpit.engine.backups import BackupInfo, backup_path, list_backups
 from cockpit.engine.control import engine_running, request, socket_path_for
 from cockpit.engine.restore import swap_in_backup
 from cockpit.errors import CockpitError, UsageError
-from cockpit.screens.dialogs import age
 from cockpit.session_files import resolve_session
 from cockpit.store import SessionStore
 

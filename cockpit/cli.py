@@ -98,6 +98,15 @@ def _run_keys(args: argparse.Namespace) -> int:
     return keys_command(args.action, args.exchange)
 
 
+DEFAULT_CONFIG = "$XDG_CONFIG_HOME/cockpit/config.toml"
+
+
+def _config_option(parser: argparse.ArgumentParser, what: str = "cockpit TOML config") -> None:
+    """`--config FILE`, defaulting to the config file at the default location (resolved in `main`)."""
+    parser.add_argument("--config", default=None, metavar="FILE", help=f"{what} (default: {DEFAULT_CONFIG})")
+    parser.set_defaults(needs_config=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cockpit",
@@ -124,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_run_demo)
 
     run = sub.add_parser("run", help="run cockpit against the exchange in the config")
-    run.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    _config_option(run)
     run.add_argument("--headless", action="store_true", help="print events instead of the UI")
     run.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
     run.add_argument("--dry-run", action="store_true", help="everything but sending orders")
@@ -132,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run_run)
 
     ctl = sub.add_parser("ctl", help="control the running engine (works while the UI is frozen)")
-    ctl.add_argument("--config", required=True, metavar="FILE", help="the config the engine runs with")
+    _config_option(ctl, "the config the engine runs with")
     ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="ACTION", required=True)
     status = ctl_sub.add_parser("status", help="positions, health, kill switch, equity, drawdown, rate limit")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -153,12 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_run_config_validate)
 
     doctor = sub.add_parser("doctor", help="check config, keys, exchange, clock, session file, backups, disk")
-    doctor.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    _config_option(doctor)
     doctor.add_argument("--json", action="store_true", help="machine-readable report")
     doctor.set_defaults(handler=_run_doctor)
 
     dlq = sub.add_parser("dlq", help="the dead-letter queue: operations that failed for good")
-    dlq.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    _config_option(dlq)
     dlq_sub = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
     dlq_list = dlq_sub.add_parser("list", help="list dead letters")
     dlq_list.add_argument("--op", default=None, help="only this operation, e.g. create_order")
@@ -178,11 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup = sub.add_parser(
         "backup", help="a verified backup of the session file (the engine may be running)"
     )
-    backup.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    _config_option(backup)
     backup.set_defaults(handler=_run_backup)
 
     restore = sub.add_parser("restore", help="restore the session file from a verified backup")
-    restore.add_argument("--config", required=True, metavar="FILE", help="cockpit TOML config")
+    _config_option(restore)
     which = restore.add_mutually_exclusive_group(required=True)
     which.add_argument("--list", action="store_true", help="list the backups with age, size and verification")
     which.add_argument("--latest", action="store_true", help="the newest verified backup")
@@ -198,7 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_run_replay)
 
     sessions = sub.add_parser("sessions", help="the session files in the data directory, summarised")
-    sessions.add_argument("--dir", default=None, help="folder of session files (default: the data directory)")
+    sessions.add_argument(
+        "--dir", default=None, help="folder of session files (default: the config's session folder)"
+    )
+    sessions.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help=f"list the session folder of this config (default: {DEFAULT_CONFIG} if it exists, "
+        "else the data directory's sessions/)",
+    )
     sessions.add_argument("--json", action="store_true", help="machine-readable output")
     sessions.set_defaults(handler=_run_sessions)
 
@@ -227,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "needs_config", False):
+            from cockpit.config_file import config_file
+
+            args.config = str(config_file(args.config))
         return handler(args)
     except CockpitError as exc:
         print(exc.render(), file=sys.stderr)

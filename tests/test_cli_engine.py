@@ -10,6 +10,7 @@ import signal
 import stat
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,82 @@ async def test_ctl_says_when_no_engine_is_running(sim: SimServer, tmp_path: Path
     code, _, err = await cockpit(tmp_path, "ctl", "--config", str(config), "status")
     assert code == 1 and "no engine is running" in err and "cockpit run" in err
     assert "Traceback" not in err
+
+
+async def test_report_sessions_and_export_read_the_session_the_engine_is_writing(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The engine holds its file; the three readers ask it for a verified copy and show the live figures."""
+    session = tmp_path / "live.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    (tmp_path / "old.duckdb").write_text("not a session\n")  # listed beside it, unreadable
+    engine = await HeadlessEngine.start(config, tmp_path)
+    try:
+        await engine.wait_for("reconcile.done")
+        await trade(sim, symbol="ETHUSDT", side="BUY", quantity="0.2")
+        await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.2")
+        await wait_until(lambda: engine.kinds().count("order.filled") == 2, what="2 fills printed")
+        filled = max(e["seq"] for e in engine.events if e["kind"] == "order.filled")
+        realized = sum((t.realized_pnl for t in sim.account.trades), Decimal(0))
+
+        code, out, err = await cockpit(tmp_path, "report", str(session), "--format", "json")
+        assert code == 0, err
+        report = orjson.loads(out)
+        assert report["file"] == str(session) and report["live"] is True
+        assert report["fills"] == 2 and report["events"] >= filled and report["exchange"] == "binanceusdm"
+        assert report["pnl"]["realized"] == str(realized) and realized != 0
+        assert Path(report["read_from"]).parent == tmp_path / "backups"
+        assert "live.duckdb is live" in err and "verified copy" in err
+
+        code, out, err = await cockpit(tmp_path, "report", str(session), "--format", "md")
+        assert code == 0 and out.startswith("## Incident Report: live.duckdb"), err
+
+        code, out, err = await cockpit(tmp_path, "sessions", "--config", str(config), "--json")
+        assert code == 0, err
+        rows = {Path(r["path"]).name: r for r in orjson.loads(out)}
+        assert set(rows) == {"live.duckdb", "old.duckdb"}
+        live = rows["live.duckdb"]
+        assert live["live"] is True and live["readable"] is True and live["error"] is None
+        assert live["fills"] == 2 and live["events"] >= filled and live["mode"] == "live"
+        assert live["realized_pnl"] == str(realized)
+        assert rows["old.duckdb"]["live"] is False and "not a DuckDB file" in rows["old.duckdb"]["error"]
+
+        code, out, err = await cockpit(tmp_path, "sessions", "--config", str(config))
+        assert code == 0 and "live.duckdb (live)" in out and f"session files in {tmp_path}" in out, err
+
+        parquet = tmp_path / "export"
+        code, out, err = await cockpit(tmp_path, "export", str(session), "--parquet", str(parquet))
+        assert code == 0 and "events:" in out, err
+        exported = duckdb.sql(f"SELECT kind FROM '{parquet / 'events.parquet'}' ORDER BY seq").fetchall()
+        assert len(exported) >= filled and [k for (k,) in exported].count("order.filled") == 2
+        assert engine.proc.returncode is None  # the engine never stopped or lost its file
+    finally:
+        assert await engine.finish() == 0
+    copies = [e["payload"] for e in engine.events if e["kind"] == "db.backup"]  # one per read, each verified
+    assert [c["by"] for c in copies] == ["report", "report", "sessions", "sessions", "export"]
+    assert all(c["verified"] for c in copies)
+
+
+async def test_report_on_a_file_another_process_holds_names_it_when_no_engine_answers(tmp_path: Path) -> None:
+    path = tmp_path / "held.duckdb"
+    SessionStore.open(path).close()
+    path.with_name(path.name + ".sock").touch()  # a socket file left behind, nothing listening
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c",
+        f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('ok', flush=True); sys.stdin.read()",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and (await holder.stdout.readline()).strip() == b"ok"
+        code, out, err = await cockpit(tmp_path, "report", str(path), "--format", "json")
+        assert code == 2 and out == ""
+        assert f"session file {path} is in use by process {holder.pid}" in err
+        assert "asking its engine for a consistent copy failed: no engine is running" in err
+        assert "Traceback" not in err
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        await holder.wait()
 
 
 async def test_kill_9_at_random_moments_loses_nothing_and_restart_reconciles(tmp_path: Path) -> None:

@@ -1,9 +1,12 @@
-"""The core stays headless: nothing below the app imports Textual (the engine runs without a screen)."""
+"""The core stays headless: nothing below the app imports Textual (the engine runs without a screen), and
+no command that does not open a screen loads it either (`cockpit backup` over ssh, in cron, in CI)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
 
 CORE = [
     "cockpit.domain",
@@ -18,14 +21,49 @@ CORE = [
     "cockpit.ctl",
 ]
 
+# Every module behind a command that prints and exits (`cockpit run` imports the UI only without --headless,
+# `cockpit replay` only once it opens its screen).
+CLI = [
+    "cockpit.cli",
+    "cockpit.run",
+    "cockpit.ctl",
+    "cockpit.doctor",
+    "cockpit.backup_cli",
+    "cockpit.dlq_cli",
+    "cockpit.analytics_cli",
+    "cockpit.sim.cli",
+    "cockpit.config",
+    "cockpit.secrets",
+    "cockpit.session_files",
+    "cockpit.demo",
+    "cockpit.replay",
+    "cockpit.durations",
+]
 
-def test_core_packages_never_load_textual() -> None:
+
+def textual_loaded_by(*modules: str) -> list[str]:
+    """The Textual (and widgets) modules a fresh interpreter holds after importing `modules`."""
     code = (
         "import sys\n"
-        + "".join(f"import {module}\n" for module in CORE)
+        + "".join(f"import {module}\n" for module in modules)
         + "ui = ('textual', 'widgets')\n"
         + "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ui)\n"
         + "print(','.join(loaded))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""
+    return [m for m in result.stdout.strip().split(",") if m]
+
+
+def test_core_packages_never_load_textual() -> None:
+    assert textual_loaded_by(*CORE) == []
+
+
+@pytest.mark.parametrize("module", CLI)
+def test_command_that_prints_and_exits_never_loads_textual(module: str) -> None:
+    loaded = textual_loaded_by(module)
+    assert loaded == [], f"importing {module} loads the UI: {loaded[:5]}"
+
+
+def test_the_check_would_see_textual() -> None:
+    """The probe is real: the cockpit app does load Textual."""
+    assert "textual" in textual_loaded_by("cockpit.app")

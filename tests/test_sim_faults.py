@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -169,3 +170,57 @@ async def test_fault_api_validates_and_reports_state(sim: SimServer) -> None:
             assert resp.status == 200
         async with http.get(sim.base_url + "/_sim/state") as resp:
             assert (await resp.json())["faults"] == []
+
+
+async def _post_fault(sim: SimServer, spec: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(sim.base_url + "/_sim/faults", json=spec) as resp,
+    ):
+        body: dict[str, Any] = await resp.json()
+        return resp.status, body
+
+
+async def test_fault_api_takes_json_numbers_for_quantities_exactly(sim: SimServer, ccxt_client: Any) -> None:
+    """`"qty": 0.1` twice is a position of exactly 0.2 (never 0.20000000000000001), as `"0.1"` would be."""
+    ghost = {"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long"}
+    for qty in (0.1, "0.1", 0.1):
+        status, body = await _post_fault(sim, {**ghost, "qty": qty})
+        assert status == 200, body
+        assert body["fault"]["qty"] == "0.1"
+    assert sim.state()["positions"][0]["qty"] == "0.3"
+    positions = await ccxt_client.fetch_positions()
+    assert [(p["symbol"], p["side"], p["contracts"]) for p in positions] == [(BTC, "long", 0.3)]
+
+
+async def test_fault_api_takes_decimal_strings_for_pct_and_ratio(sim: SimServer) -> None:
+    before = sim.prices.prices["BTCUSDT"]
+    status, body = await _post_fault(sim, {"kind": "price_move", "symbol": "BTCUSDT", "pct": "-10"})
+    assert status == 200, body
+    assert sim.prices.prices["BTCUSDT"] == (before * Decimal("0.9")).quantize(Decimal("0.1"))
+    status, body = await _post_fault(sim, {"kind": "partial_fill", "ratio": "0.25"})
+    assert status == 200 and body["fault"]["ratio"] == 0.25, body
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        ({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long", "qty": "half"}, "qty='half'"),
+        ({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long", "qty": True}, "qty=True"),
+        ({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long", "qty": [0.5]}, "qty=[0.5]"),
+        ({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long", "qty": "NaN"}, "qty='NaN'"),
+        ({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long", "qty": -0.5}, "qty='-0.5'"),
+        ({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long", "qty": 0}, "qty='0'"),
+        ({"kind": "price_move", "symbol": "BTCUSDT", "pct": "ten"}, "pct='ten'"),
+        ({"kind": "price_move", "symbol": "BTCUSDT", "pct": "Infinity"}, "pct='Infinity'"),
+        ({"kind": "price_move", "symbol": "BTCUSDT", "pct": "1e400"}, "pct='1e400'"),
+        ({"kind": "partial_fill", "ratio": "1.5"}, "ratio=1.5"),
+        ({"kind": "rate_limit", "count": 1.5}, "count=1.5"),
+    ],
+)
+async def test_fault_api_refuses_a_bad_number_naming_the_parameter(
+    sim: SimServer, spec: dict[str, Any], named: str
+) -> None:
+    status, body = await _post_fault(sim, spec)
+    assert status == 400 and named in body["error"], body
+    assert sim.state()["positions"] == [] and sim.injected == []

@@ -6,6 +6,7 @@ A fault is `{"kind": …, params…}`. Timed faults expire; counted faults are c
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -16,7 +17,8 @@ class FaultError(ValueError):
     """A fault spec the simulator cannot accept; the message names the field and the fix."""
 
 
-# kind -> {param: (type, default)}; a default of None means the parameter is required.
+# kind -> {param: (type, default)}; a default of None means the parameter is required. `Decimal`: a JSON
+# number or a decimal string, kept as its exact decimal string (`0.5` and `"0.5"` are the same quantity).
 FAULT_KINDS: dict[str, dict[str, tuple[type, Any]]] = {
     "rate_limit": {"count": (int, 1), "retry_after_s": (float, 5.0)},
     "ban": {"seconds": (float, 30.0)},
@@ -29,7 +31,7 @@ FAULT_KINDS: dict[str, dict[str, tuple[type, Any]]] = {
     "partial_fill": {"count": (int, 1), "ratio": (float, 0.5)},
     "latency": {"ms": (int, None), "seconds": (float, 10.0)},
     "http_error": {"status": (int, 500), "count": (int, 1)},
-    "ghost_position": {"symbol": (str, None), "side": (str, None), "qty": (str, None)},
+    "ghost_position": {"symbol": (str, None), "side": (str, None), "qty": (Decimal, None)},
     "price_move": {"symbol": (str, None), "pct": (float, None)},
     "apply_then_fail": {"count": (int, 1)},
 }
@@ -85,12 +87,7 @@ def parse_fault(spec: Any) -> Fault:
                 raise FaultError(f"{kind}: parameter {name!r} is required")
             params[name] = default
             continue
-        value = spec[name]
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, typ) or isinstance(value, bool):
-            raise FaultError(f"{kind}: {name}={value!r} must be a {typ.__name__}")
-        params[name] = value
+        params[name] = _typed(kind, name, typ, spec[name])
     _check_values(kind, params)
     fault = Fault(kind, params)
     if kind in TIMED:
@@ -98,6 +95,38 @@ def parse_fault(spec: Any) -> Fault:
     if kind in COUNTED:
         fault.remaining = int(params["count"]) if "count" in params else 1
     return fault
+
+
+_TYPE_NAMES = {int: "an integer", str: "a string"}
+
+
+def _typed(kind: str, name: str, typ: type, value: Any) -> Any:
+    """`value` as the parameter's type, or FaultError naming the parameter. A float parameter also takes a
+    decimal string; a `Decimal` one (a quantity) takes a number or a decimal string, read exactly."""
+    if typ is Decimal:
+        return str(_decimal(kind, name, value, 'a number or a decimal string, e.g. 0.5 or "0.5"'))
+    if typ is float:
+        number = float(_decimal(kind, name, value, "a number"))
+        if not math.isfinite(number):
+            raise FaultError(f"{kind}: {name}={value!r} is too large")
+        return number
+    if not isinstance(value, typ) or isinstance(value, bool):
+        raise FaultError(f"{kind}: {name}={value!r} must be {_TYPE_NAMES.get(typ, typ.__name__)}")
+    return value
+
+
+def _decimal(kind: str, name: str, value: Any, expected: str) -> Decimal:
+    """A JSON number (via its shortest text, `Decimal(str(x))`, so 0.1 stays 0.1) or a decimal string;
+    finite, or FaultError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise FaultError(f"{kind}: {name}={value!r} must be {expected}")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise FaultError(f"{kind}: {name}={value!r} must be {expected}") from None
+    if not number.is_finite():
+        raise FaultError(f"{kind}: {name}={value!r} must be a finite number")
+    return number
 
 
 def _check_values(kind: str, params: dict[str, Any]) -> None:
@@ -111,11 +140,7 @@ def _check_values(kind: str, params: dict[str, Any]) -> None:
     if kind == "ghost_position":
         if params["side"].lower() not in ("long", "short", "buy", "sell"):
             raise FaultError(f"ghost_position: side={params['side']!r} must be 'long' or 'short'")
-        try:
-            qty = Decimal(params["qty"])
-        except InvalidOperation:
-            raise FaultError(f"ghost_position: qty={params['qty']!r} must be a decimal string") from None
-        if qty <= 0:
+        if Decimal(params["qty"]) <= 0:
             raise FaultError(f"ghost_position: qty={params['qty']!r} must be positive")
     if "symbol" in params:
         params["symbol"] = normalize_symbol(params["symbol"])
