@@ -14,18 +14,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
+from cockpit.durations import age
 from cockpit.engine.backups import BackupInfo
 from cockpit.store import DeadLetterRow
-
-
-def age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
 
 
 class ReconcileScreen(ModalScreen[tuple[str, str] | None]):
