@@ -1,0 +1,172 @@
+"""Chaos test (issue 12, "Done when"): every fault kind of the simulator on a scripted timeline, with the demo
+trader active on the account, against a real engine writing a real session file — and no false alarm.
+
+The engine runs in-process through `Runtime`, the same object `cockpit run --headless` runs (control socket,
+session-file check, live pointer), because the cadences must be shortened to keep this to a few minutes and
+`cockpit run` takes them from nowhere but `EngineOptions`; in-process also lets the test wait on the live
+events while the session file — read after the engine stopped — stays the truth every assertion is made on.
+The simulator runs in the same process; faults are injected over its HTTP control API, as an operator would.
+
+Cadences: the clock is checked every second (15 s in production) so that it runs inside every 429, ban and
+maintenance window — the false-clock-drift path is exercised; the account is polled every second and
+reconciled every 15 s (10 s / 60 s); feed backoff is 1/2/4 s (2/4/8 s); everything else is the default.
+The engine follows four of the simulator's five symbols: the demo trader also trades BNB, which cockpit does
+not follow, as another strategy on a real account would.
+
+`pytest tests/test_chaos.py -s` prints the per-fault table; the figures are also written as JSON to
+`chaos.json` in the test's tmp_path (and to $COCKPIT_CHAOS_JSON when set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from cockpit.analytics import build_report, open_for_reading
+from cockpit.config import ExchangeConfig, SessionConfig, default_config
+from cockpit.domain import Event
+from cockpit.engine.engine import EngineOptions
+from cockpit.engine.runtime import RunSpec, Runtime
+from cockpit.secrets import Credentials
+from cockpit.sim.server import SimServer
+from tests.chaos import FaultRun, ScheduledFault, analyse, render_table, schedule
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.waiting import wait_until
+
+FOLLOWED = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT")  # not BNB
+STALE_AFTER_S = 2.0
+CHAOS_OPTIONS = dict(
+    mode="live",
+    account_poll_s=1.0,
+    reconcile_every_s=15.0,
+    clock_every_s=1.0,
+    feed_backoff=(1.0, 2.0, 4.0),
+)
+LEAD_IN_S = 5.0  # quiet time after startup, before the first fault
+GAP_S = 5.0  # quiet time after each fault's window
+
+
+def chaos_spec(base_url: str, session: Path) -> RunSpec:
+    config = default_config()
+    config = replace(
+        config,
+        exchange=ExchangeConfig(id="binanceusdm", base_url=base_url),
+        session=SessionConfig(path=session, dir=session.parent),
+        feeds=replace(config.feeds, stale_after_s=STALE_AFTER_S, symbols=FOLLOWED),
+    )
+    return RunSpec(
+        config=config,
+        credentials=Credentials(TEST_KEY, TEST_SECRET),
+        session_file=session,
+        options=EngineOptions(**CHAOS_OPTIONS),  # type: ignore[arg-type]
+    )
+
+
+async def until(target: float) -> None:
+    """Sleep until wall-clock `target`: the schedule is a timeline."""
+    await asyncio.sleep(max(0.0, target - time.time()))
+
+
+async def listed(http: aiohttp.ClientSession, base_url: str, kind: str) -> bool:
+    async with http.get(f"{base_url}/_sim/faults") as resp:
+        body = await resp.json()
+    return any(f["kind"] == kind for f in body["faults"])
+
+
+async def run_fault(http: aiohttp.ClientSession, base_url: str, fault: ScheduledFault) -> FaultRun:
+    injected_at = time.time()
+    async with http.post(f"{base_url}/_sim/faults", json=fault.spec) as resp:
+        assert resp.status == 200, await resp.text()
+    run = FaultRun(fault, injected_at)
+    end = injected_at + fault.hold_s
+    if fault.until_consumed:  # a counted fault ends when it is used up (bounded by hold_s)
+        while time.time() < end and await listed(http, base_url, fault.spec["kind"]):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # polling the simulator's control API
+        end = min(end, time.time())
+    await until(end)
+    if fault.clear_at_end:
+        async with http.delete(f"{base_url}/_sim/faults") as resp:
+            assert resp.status == 200
+    run.ended_at = time.time()
+    run.window_end = run.ended_at + fault.grace_s
+    await until(run.window_end)
+    return run
+
+
+def stored_events(session: Path) -> list[Event]:
+    with open_for_reading(session) as readable:
+        rows = readable.rows("SELECT seq, ts, kind, severity, source, payload FROM events ORDER BY seq")
+    return [
+        Event(seq, ts, kind, severity, source, orjson.loads(payload))
+        for seq, ts, kind, severity, source, payload in rows
+    ]
+
+
+@pytest.mark.timeout(420)
+async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(tmp_path: Path) -> None:
+    started = time.monotonic()
+    sim = SimServer(
+        api_key=TEST_KEY,
+        api_secret=TEST_SECRET,
+        seed=7,
+        activity=True,  # the demo trader trades on the account throughout
+        tick_interval=0.1,
+        trader_pause_s=(1.0, 3.0),
+    )
+    await sim.start()
+    session = tmp_path / "chaos.duckdb"
+    runtime = Runtime(chaos_spec(sim.base_url, session))
+    live: list[Event] = []
+    runtime.add_subscriber(live.append)
+    runs: list[FaultRun] = []
+    try:
+        engine = await runtime.start()
+        await wait_until(lambda: any(e.kind == "reconcile.done" for e in live), 20, "the startup reconcile")
+        await wait_until(
+            lambda: engine.state.health_of("feed").ok and engine.state.health_of("user_stream").ok,
+            10,
+            "both feeds up",
+        )
+        t0 = time.time()
+        await until(t0 + LEAD_IN_S)
+        async with aiohttp.ClientSession() as http:
+            for fault in schedule(STALE_AFTER_S):
+                runs.append(await run_fault(http, sim.base_url, fault))
+                await until(time.time() + GAP_S)
+        trader_orders = sim.state()["trades"]
+    finally:
+        await runtime.stop()
+        await sim.stop()
+
+    events = stored_events(session)  # the file is the truth
+    report = build_report(session)
+    analysis = analyse(runs, events, report, t0)
+    wall_s = round(time.monotonic() - started, 1)
+    figures = {
+        "wall_s": wall_s,
+        "trades_on_account": trader_orders,
+        "options": {**CHAOS_OPTIONS, "stale_after_s": STALE_AFTER_S, "followed": FOLLOWED},
+        "faults": analysis.rows,
+        **analysis.figures,
+        "failures": analysis.failures,
+    }
+    out = orjson.dumps(figures, option=orjson.OPT_INDENT_2, default=str)
+    (tmp_path / "chaos.json").write_bytes(out)
+    if os.environ.get("COCKPIT_CHAOS_JSON"):
+        Path(os.environ["COCKPIT_CHAOS_JSON"]).write_bytes(out)
+    print()
+    print(render_table(analysis.rows))
+    print(
+        f"wall {wall_s} s; {len(events)} events; {analysis.figures['incidents']} incidents "
+        f"({analysis.figures['incidents_outside_windows']} outside every window); "
+        f"{analysis.figures['critical_outside_windows']} critical events outside every window; "
+        f"kill switch: {analysis.figures['kill_switch'] or 'never'}"
+    )
+    assert not analysis.failures, f"{len(analysis.failures)} problem(s):\n" + "\n".join(analysis.failures)
