@@ -140,7 +140,13 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(tmp_path: 
             for fault in schedule(STALE_AFTER_S):
                 runs.append(await run_fault(http, sim.base_url, fault))
                 await until(time.time() + GAP_S)
-        trader_orders = sim.state()["trades"]
+        trades_on_account = sim.state()["trades"]
+        partial_orders = [  # what the simulator did with the partial_fill fault, for the diagnosis
+            {"symbol": o.symbol, "client_order_id": o.client_order_id, "type": o.type, "status": o.status}
+            | {"qty": str(o.orig_qty), "executed": str(o.executed_qty), "at": o.time / 1000 - t0}
+            for o in sim.account.orders.values()
+            if o.starved
+        ]
     finally:
         await runtime.stop()
         await sim.stop()
@@ -151,7 +157,8 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(tmp_path: 
     wall_s = round(time.monotonic() - started, 1)
     figures = {
         "wall_s": wall_s,
-        "trades_on_account": trader_orders,
+        "trades_on_account": trades_on_account,
+        "sim_partial_orders": partial_orders,
         "options": {**CHAOS_OPTIONS, "stale_after_s": STALE_AFTER_S, "followed": FOLLOWED},
         "faults": analysis.rows,
         **analysis.figures,

@@ -156,6 +156,8 @@ class Account:
 
     # ----- orders --------------------------------------------------------------------------------------
     def place(self, req: OrderRequest, partial_ratio: Decimal | None = None) -> SimOrder:
+        """Place an order; with `partial_ratio`, an order that fills on arrival fills only that part (at least
+        one step, never all) and `starved` says so. A resting order or a one-step order is not split."""
         spec = self._spec(req.symbol)
         self._check_quantity(spec, req)
         price = self._order_price(spec, req)
@@ -200,12 +202,11 @@ class Account:
         self._emit_order(order, "NEW")
         if marketable:
             fill_qty = qty
-            if partial_ratio is not None:
+            if partial_ratio is not None and qty > spec.step_size:  # one step cannot fill in part
                 fill_qty = spec.step_size * int(qty * partial_ratio / spec.step_size)
-                fill_qty = max(min(fill_qty, qty), ZERO)
-            if fill_qty > 0:
-                self._fill(order, fill_qty, touch, maker=False)
-            order.starved = partial_ratio is not None
+                fill_qty = min(max(fill_qty, spec.step_size), qty - spec.step_size)  # some, never all
+                order.starved = True
+            self._fill(order, fill_qty, touch, maker=False)
             if order.remaining > 0 and (req.type == "MARKET" or req.time_in_force in ("IOC", "FOK")):
                 self._finish(order, "EXPIRED")
         elif req.time_in_force in ("IOC", "FOK"):

@@ -167,6 +167,11 @@ class FaultBoard:
                 return fault
         return None
 
+    def peek(self, kind: str) -> Fault | None:
+        """The counted fault of this kind that `consume` would take next, without taking it."""
+        self._expire()
+        return next((f for f in self._faults if f.kind == kind and f.remaining), None)
+
     def consume(self, kind: str) -> Fault | None:
         """Take one use of the oldest counted fault of this kind."""
         self._expire()

@@ -541,9 +541,11 @@ class RestApi:
         rejected = faults.consume("reject_orders")
         if rejected is not None:
             raise ApiError(int(rejected.params["code"]))
-        partial = faults.consume("partial_fill")
+        partial = faults.peek("partial_fill")
         ratio = Decimal(repr(partial.params["ratio"])) if partial is not None else None
         order = self.sim.account.place(req, partial_ratio=ratio)
+        if order.starved:  # used only by an order it split: a refused or resting order leaves it in force
+            faults.consume("partial_fill")
         if faults.consume("apply_then_fail") is not None:
             raise ApiError(-1007)
         return _json(_order_json(order))
