@@ -161,6 +161,27 @@ def _describe(event: Event, t0: float) -> str:
     return f"t={event.ts - t0:+.1f}s seq {event.seq} {event.kind}{what} ({event.source}) {str(message)[:160]}"
 
 
+def _meanwhile(f: ScheduledFault, run: FaultRun, events: Sequence[Event], t0: float) -> str:
+    """For a fault on one symbol: what the engine wrote about that symbol while it should have noticed."""
+    raw = f.spec.get("symbol")
+    if not isinstance(raw, str):
+        return ""
+    symbol = raw.removesuffix("USDT") + "/USDT:USDT"
+    said = [
+        _describe(e, t0)
+        + (
+            f"{e.payload.get('side')} {e.payload['last_qty']}"
+            if "last_qty" in e.payload
+            else f"qty={e.payload.get('qty')}"
+        )
+        for e in events
+        if e.payload.get("symbol") == symbol
+        and run.injected_at <= e.ts <= run.injected_at + f.detect_within_s
+        and e.kind in ("position.changed", "order.filled", "order.partially_filled", "reconcile.done")
+    ]
+    return "; meanwhile: " + " | ".join(said) if said else ""
+
+
 def incident_start(incident: Mapping[str, Any]) -> float:
     """An incident's start, whichever shape the report gives it (an episode or a single event)."""
     for key in ("start_ts", "ts"):
@@ -199,6 +220,7 @@ def analyse(
             failures.append(
                 f"{f.name}: not detected within {f.detect_within_s:g} s of its injection "
                 f"(t={run.injected_at - t0:+.1f}s) by {'/'.join(f.detected_by)}: {seen}"
+                + _meanwhile(f, run, events, t0)
             )
         if f.recovered_by:
             back = _first(events, f.recovered_by, f.recovered_match, hit.ts if hit else run.injected_at)
