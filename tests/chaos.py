@@ -170,9 +170,9 @@ def _meanwhile(f: ScheduledFault, run: FaultRun, events: Sequence[Event], t0: fl
     said = [
         _describe(e, t0)
         + (
-            f"{e.payload.get('side')} {e.payload['last_qty']}"
+            f" {e.payload.get('side')} {e.payload['last_qty']}"
             if "last_qty" in e.payload
-            else f"qty={e.payload.get('qty')}"
+            else f" qty={e.payload.get('qty')}"
         )
         for e in events
         if e.payload.get("symbol") == symbol
@@ -279,7 +279,7 @@ def analyse(
     outside = [i for i in incidents if not any(run.contains(incident_start(i)) for run in runs)]
     out.figures["incidents"] = len(incidents)
     out.figures["incidents_outside_windows"] = len(outside)
-    out.figures["incident_kinds"] = _count(str(i.get("kind") or i.get("cause") or "?") for i in incidents)
+    out.figures["incident_kinds"] = _count(str(i.get("cause") or i.get("kind") or "?") for i in incidents)
     if not n - 1 <= len(incidents) <= 2 * n:
         failures.append(
             f"the session report has {len(incidents)} incidents for {n} faults "
