@@ -112,6 +112,13 @@ def on_account_update(engine: Engine, a: AccountUpdate) -> None:
         symbol = engine.symbols.unified(p.symbol)
         current = engine.state.positions.get(symbol)
         qty = current.qty if current else Decimal(0)
+        explained = qty + engine.state.unbooked.get(symbol, Decimal(0))  # + fills recorded since
+        if p.amount not in (qty, explained):
+            # the exchange's new size is more than the fills recorded since it last spoke: a ghost, or a fill
+            # still on its way. Taking the figure as it is would hide a ghost inside the next trade; reconcile
+            # decides (it recovers missed fills, and names what is left).
+            engine.reconcile_requests.put_nowait("stream-mismatch")
+            continue
         if qty != p.amount or (current is not None and current.entry != p.entry_price):
             engine.emit(
                 "position.changed",
@@ -168,8 +175,8 @@ def refresh_risk_figures(engine: Engine, remote: dict[str, dict[str, Any]]) -> N
     reports other figures for a position of the same size, record them."""
     for symbol, theirs in remote.items():
         ours = engine.state.positions.get(symbol)
-        if ours is None or ours.qty != theirs["qty"]:
-            continue  # a size difference is reconcile's business
+        if ours is None or ours.qty != theirs["qty"] or symbol in engine.state.unbooked:
+            continue  # a size difference is reconcile's business; fills in flight: the next poll
         leverage = int(theirs["leverage"]) if theirs.get("leverage") is not None else ours.leverage
         liquidation = dec(theirs["liquidation"]) if theirs.get("liquidation") is not None else None
         if leverage == ours.leverage and not _moved(ours.liquidation, liquidation):

@@ -248,7 +248,8 @@ def _positions(
                 "position.changed", {**base, "reason": "explained by recorded fills"}, "info", "reconcile"
             )
         else:
-            expected = local_qty + _signed_sum(recovered.get(symbol, []))
+            # every fill recorded since the exchange last reported the position (recovered ones included)
+            expected = local_qty + state.unbooked.get(symbol, _signed_sum(recovered.get(symbol, [])))
             # what the recorded trades explain: the flagged figure if already a ghost, else what is expected
             booked = local.booked if local is not None and local.booked is not None else expected
             ghosts.append(symbol)
