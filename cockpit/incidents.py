@@ -132,6 +132,7 @@ class IncidentBuilder:
         self._all: list[_Draft] = []
         self._opened = 0
         self._silent: dict[str, set[str]] = {}  # stale cause -> its streams still silent
+        self._down: dict[str, set[str]] = {}  # open stream-down cause -> the streams still down in it
         self._latest: dict[str, _Draft] = {}
 
     @property
@@ -146,7 +147,11 @@ class IncidentBuilder:
     def add(self, event: Event) -> list[IncidentChange]:
         changes: dict[int, tuple[Change, _Draft]] = {}
         opened = {cause for cause, d in self._latest.items() if d.end is None}
-        steps = [*self._stale_steps(event), *_route(event, opened)]
+        if event.kind == "session.stopped":
+            self._down.clear()  # every stream closed on purpose
+        steps = [*self._stale_steps(event), *(self._outage_steps(event, opened) or _route(event, opened))]
+        if steps == [("symptom", "reconcile")] and self._after_outage(event, changes):
+            steps = []  # the fills the outage hid, recovered: part of the outage
         for role, cause in steps:
             draft = self._latest.get(cause)
             if role == "symptom":
@@ -178,6 +183,39 @@ class IncidentBuilder:
             return []
         silent.discard(stream)
         return [("join", cause)] if silent else [("close", cause)]
+
+    def _outage_steps(self, e: Event, opened: set[str]) -> list[Step] | None:
+        """Streams dropping together (one network or exchange blip closes every socket) are one outage: while
+        a stream-down incident is open, another stream's drop joins it, and it resolves when the last of its
+        streams is back. None: the usual route."""
+        if e.kind not in ("feed.disconnected", "feed.connected", "feed.reconnected"):
+            return None
+        stream = _stream(e.payload, e.source)
+        if "/" in stream or any(c in opened for c in INHIBITING):
+            return None
+        if e.kind == "feed.disconnected":
+            host = next((c for c in sorted(opened) if c in self._down), f"feed:{stream}")
+            self._down.setdefault(host, set()).add(stream)
+            return [("join" if host in opened else "symptom", host)]
+        back = next((c for c, down in self._down.items() if stream in down), None)
+        if back is None:
+            return None
+        host, down = back, self._down[back]
+        down.discard(stream)
+        if not down:
+            del self._down[host]
+        return [("join" if down else "close", host), ("close", stale_cause(stream))]
+
+    def _after_outage(self, e: Event, changes: dict[int, tuple[Change, _Draft]]) -> bool:
+        """A reconcile that recovers fills during or just after a stream outage is the outage's aftermath."""
+        outages = [d for c, d in self._latest.items() if c.startswith("feed:") and not c.endswith("/stale")]
+        recent = [d for d in outages if d.end is None or e.ts - d.end <= self.merge_s]
+        if not recent:
+            return False
+        draft = max(recent, key=lambda d: d.start)
+        draft.take(e)
+        changes[draft.number] = ("updated", draft)
+        return True
 
     def _symptom(self, cause: str, event: Event) -> dict[int, tuple[Change, _Draft]]:
         draft = self._latest.get(cause)
@@ -216,6 +254,7 @@ class IncidentBuilder:
             if draft.start >= since:
                 self._all.remove(draft)
                 del self._latest[draft.cause]
+                self._down.pop(draft.cause, None)
                 moved, into.start = draft.seqs, min(into.start, draft.start)
                 if SEVERITIES.index(draft.severity) > SEVERITIES.index(into.severity):
                     into.severity = draft.severity

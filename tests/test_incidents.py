@@ -111,6 +111,34 @@ def test_streams_dropping_during_maintenance_belong_to_the_maintenance() -> None
     assert incident.end == 1_012.0
 
 
+def test_every_stream_closed_by_one_drop_is_one_outage_until_the_last_is_back() -> None:
+    tape = Tape()
+    for stream in ("market:public", "market:market", "user"):
+        tape.at(0.1, "feed.disconnected", "warning", "feed", stream=stream, attempt=1)
+    builder = IncidentBuilder()
+    said = [[c.change for c in builder.add(e)] for e in tape.events]
+    assert said == [["opened"], ["updated"], ["updated"]]
+    tape.at(3, "feed.reconnected", "info", "feed", stream="market:public")
+    tape.at(3.1, "feed.reconnected", "info", "feed", stream="user")
+    assert [c.change for e in tape.events[3:] for c in builder.add(e)] == ["updated", "updated"]
+    assert builder.open_incidents  # market:market is still down
+    (back,) = builder.add(tape.at(5, "feed.reconnected", "info", "feed", stream="market:market"))
+    assert back.change == "resolved" and back.incident.end == 1_005.0
+    assert back.incident.seqs == (1, 2, 3, 4, 5, 6) and len(builder.incidents) == 1
+
+
+def test_fills_a_reconcile_recovers_right_after_an_outage_are_part_of_it() -> None:
+    tape = Tape()
+    tape.drop(0, attempts=2, up_after=4)
+    tape.at(5, "order.filled", "warning", "reconcile", symbol="BTC/USDT:USDT", recovered=True)
+    tape.at(5.1, "reconcile.done", "warning", "reconcile", recovered_fills=1, ghosts=[], ghosts_open=[])
+    tape.at(60, "order.filled", "warning", "reconcile", symbol="BTC/USDT:USDT", recovered=True)
+    outage, later = incidents_from(tape.events)
+    assert outage.cause == "feed:market:public" and outage.seqs == (1, 2, 3, 4, 5)
+    assert outage.end == 1_004.0  # still ended when the stream came back
+    assert later.cause == "reconcile" and later.seqs == (6,)  # long after: an incident of its own
+
+
 def test_streams_that_dropped_just_before_the_maintenance_notice_are_part_of_it() -> None:
     tape = Tape()
     tape.at(0, "feed.disconnected", "warning", "user_stream", stream="user", attempt=1)
@@ -119,7 +147,7 @@ def test_streams_that_dropped_just_before_the_maintenance_notice_are_part_of_it(
     for e in tape.events:
         builder.add(e)
     said = builder.add(tape.at(1.5, "exchange.maintenance", "warning", "exchange", message="503"))
-    assert sorted(c.change for c in said) == ["merged", "merged", "opened"]
+    assert sorted(c.change for c in said) == ["merged", "opened"]  # the two streams' one outage
     builder.add(tape.at(4, "feed.reconnected", "info", "feed", stream="market:public"))
     builder.add(tape.at(6, "exchange.recovered", "info", "exchange"))
     (incident,) = builder.incidents

@@ -198,8 +198,8 @@ async def test_sessions_report_and_export_commands(recorded: Path, tmp_path: Pat
 async def test_replay_n_jumps_from_one_incident_to_the_next_past_every_reconnect_attempt(
     sim: SimServer, start_engine: Any
 ) -> None:
-    """Sockets refused for a few seconds are several reconnect attempts but one incident per stream: `n` goes
-    from each one's first symptom straight to the next incident (then a 429), not through each attempt."""
+    """Sockets refused for a few seconds are several streams and reconnect attempts but one outage: `n` goes
+    from its first symptom straight to the next incident (a 429), not through each stream and attempt."""
     run: EngineRun = await start_engine()
     await run.wait_for("reconcile.done")
     await sim.inject({"kind": "ws_drop", "refuse_s": 5.0})
@@ -214,8 +214,8 @@ async def test_replay_n_jumps_from_one_incident_to_the_next_past_every_reconnect
     await run.engine.core.drain()
     await stop(run)
     drops = run.of("feed.disconnected")
-    firsts = sorted({e.payload["stream"]: e.seq for e in reversed(drops)}.values())  # each stream's first
-    assert firsts[0] == drop.seq and len(drops) > len(firsts)  # the old `n` stopped at every attempt
+    assert len({e.payload["stream"] for e in drops}) > 1 and len(drops) > 2  # the old `n` stopped at each
+    firsts = [drop.seq]  # one outage for every stream and attempt
 
     session = ReplaySession.open(Path(run.engine.session_file))
     app = ReplayApp(ReplayBackend(session))
