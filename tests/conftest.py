@@ -101,7 +101,8 @@ def make_config(base_url: str, session: Any, **risk: Any) -> Any:
 
 @pytest.fixture
 async def start_engine(sim: SimServer, tmp_path: Any) -> AsyncIterator[Any]:
-    """`await start_engine(**options)`: an Engine on a session file in tmp_path, stopped at teardown."""
+    """`await start_engine(**options)`: an Engine on a session file in tmp_path, stopped at teardown
+    (`symbols=`: the markets its config follows)."""
     from cockpit.engine.engine import EngineOptions
     from cockpit.engine.runtime import RunSpec, build_engine
     from cockpit.secrets import Credentials
@@ -112,11 +113,17 @@ async def start_engine(sim: SimServer, tmp_path: Any) -> AsyncIterator[Any]:
         session: Any = None,
         risk: dict[str, Any] | None = None,
         store_options: dict[str, Any] | None = None,
+        symbols: tuple[str, ...] | None = None,
         **options: Any,
     ) -> EngineRun:
+        from dataclasses import replace
+
         path = session or tmp_path / "session.duckdb"
+        config = make_config(sim.base_url, path, **(risk or {}))
+        if symbols is not None:  # the markets the config follows (feeds.symbols)
+            config = replace(config, feeds=replace(config.feeds, symbols=symbols))
         spec = RunSpec(
-            config=make_config(sim.base_url, path, **(risk or {})),
+            config=config,
             credentials=Credentials(TEST_KEY, TEST_SECRET),
             session_file=path,
             options=EngineOptions(**{"mode": "live", **FAST_OPTIONS, **options}),

@@ -62,16 +62,20 @@ class Cockpit:
         await wait_until(lambda: kind in self.kinds(), within, what=f"event {kind}")
 
 
-@pytest.fixture
-async def cockpit(sim: SimServer, tmp_path: Path) -> AsyncIterator[Cockpit]:
-    session = tmp_path / "ui.duckdb"
+def live_app(sim: SimServer, session: Path) -> CockpitApp:
+    """The cockpit with its engine on `session`, against the simulator (as `cockpit run` builds it)."""
     spec = RunSpec(
         config=make_config(sim.base_url, session),
         credentials=Credentials(TEST_KEY, TEST_SECRET),
         session_file=session,
         options=EngineOptions(**{"mode": "live", **FAST_OPTIONS}),
     )
-    app = CockpitApp(EngineBackend(Runtime(spec), "test"))
+    return CockpitApp(EngineBackend(Runtime(spec), "test"))
+
+
+@pytest.fixture
+async def cockpit(sim: SimServer, tmp_path: Path) -> AsyncIterator[Cockpit]:
+    app = live_app(sim, tmp_path / "ui.duckdb")
     async with app.run_test(size=(120, 40)) as pilot:
         c = Cockpit(app, pilot, sim)
         await c.ready()

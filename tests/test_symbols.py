@@ -6,19 +6,17 @@ the account holds is tracked under its unified symbol, marked, valued and never 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cockpit.engine.account import poll_account
 from cockpit.engine.reconcile import reconcile
-from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
-from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, EngineRun, make_config, stop
+from tests.conftest import EngineRun
+from tests.test_engine import trade
 from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
@@ -31,43 +29,9 @@ StartEngine = Callable[[], Awaitable[EngineRun]]
 
 
 @pytest.fixture
-async def start_followed(sim: SimServer, tmp_path: Path) -> AsyncIterator[StartEngine]:
+def start_followed(start_engine: Any) -> StartEngine:
     """An engine whose config follows only BTC and ETH, on the simulator's account."""
-    from cockpit.engine.engine import EngineOptions
-    from cockpit.engine.runtime import RunSpec, build_engine
-    from cockpit.secrets import Credentials
-
-    runs: list[EngineRun] = []
-
-    async def start() -> EngineRun:
-        path = tmp_path / "session.duckdb"
-        config = make_config(sim.base_url, path)
-        config = replace(config, feeds=replace(config.feeds, symbols=FOLLOWED))
-        spec = RunSpec(
-            config=config,
-            credentials=Credentials(TEST_KEY, TEST_SECRET),
-            session_file=path,
-            options=EngineOptions(**{"mode": "live", **FAST_OPTIONS}),  # type: ignore[arg-type]
-        )
-        engine = await build_engine(spec)
-        run = EngineRun(engine)
-        runs.append(run)
-        await engine.start()
-        return run
-
-    try:
-        yield start
-    finally:
-        for run in runs:
-            await stop(run)
-
-
-async def trade(sim: SimServer, **params: Any) -> Any:
-    """Another client on the same account places a market order."""
-    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
-        body = await client.request("POST", "/fapi/v1/order", {"type": "MARKET", **params})
-    assert "code" not in body, body
-    return body
+    return lambda: start_engine(symbols=FOLLOWED)
 
 
 def symbols_named(run: EngineRun) -> set[str]:

@@ -18,15 +18,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
 
 from cockpit.app import CockpitApp
-from cockpit.backend import EngineBackend
-from cockpit.engine.engine import EngineOptions
-from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.dialogs import ReconcileScreen
-from cockpit.secrets import Credentials
 from cockpit.sim.server import SimServer
-from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, make_config
-from tests.test_app import Cockpit
+from tests.test_app import Cockpit, live_app
 from tests.test_engine import trade
 from tests.waiting import wait_until
 from widgets.positions import PositionsTable
@@ -79,14 +74,7 @@ class Desk(Cockpit):
 
 @pytest.fixture
 async def desk(sim: SimServer, tmp_path: Path) -> AsyncIterator[Desk]:
-    session = tmp_path / "typeahead.duckdb"
-    spec = RunSpec(
-        config=make_config(sim.base_url, session),
-        credentials=Credentials(TEST_KEY, TEST_SECRET),
-        session_file=session,
-        options=EngineOptions(**{"mode": "live", **FAST_OPTIONS}),
-    )
-    app = CockpitApp(EngineBackend(Runtime(spec), "test"))
+    app = live_app(sim, tmp_path / "typeahead.duckdb")
     async with app.run_test(size=(120, 40)) as pilot:
         d = Desk(app, pilot, sim)
         await d.ready()
