@@ -120,3 +120,19 @@ async def test_a_second_engine_on_the_same_account_is_refused_and_ctl_still_find
     finally:
         assert await first.finish() == 0
     assert cli_env(tmp_path)["XDG_DATA_HOME"]  # the account folder lived under the test's data home
+
+
+async def test_an_unreadable_kill_switch_file_starts_engaged_and_a_late_event_changes_nothing(
+    sim: SimServer, start_engine: Any, tmp_path: Path
+) -> None:
+    first: EngineRun = await start_engine(session=tmp_path / "a.duckdb")
+    state_file = first.engine.account.kill_switch_file
+    await stop(first)
+    assert first.engine.emit("alert", {"message": "a guard summary after the stop"}) is None
+    assert orjson.loads(state_file.read_bytes())["engaged"] is False  # not a "database failure"
+
+    state_file.write_text('{"engaged": tru')  # half a file, a disk error, an editor
+    second: EngineRun = await start_engine(session=tmp_path / "b.duckdb")
+    kill_switch = second.engine.state.kill_switch
+    assert kill_switch.engaged and "could not be read" in kill_switch.cause  # not knowing: no new risk
+    assert orjson.loads(state_file.read_bytes())["engaged"] is True

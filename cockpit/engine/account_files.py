@@ -100,11 +100,23 @@ class AccountFiles:
 
     # ----- the kill switch -----------------------------------------------------------------------------
     def read_kill_switch(self) -> KillSwitchRecord | None:
-        """The last committed kill-switch state of the account; None if never written or unreadable."""
+        """The last committed kill-switch state of the account; None if never written. A file that cannot be
+        read or makes no sense reads as engaged: not knowing is no reason to allow new risk."""
+        path = self.kill_switch_file
         try:
-            return KillSwitchRecord.from_json(orjson.loads(self.kill_switch_file.read_bytes()))
-        except (FileNotFoundError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return KillSwitchRecord.from_json(orjson.loads(path.read_bytes()))
+        except FileNotFoundError:
             return None
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            now = time.time()
+            return KillSwitchRecord(
+                engaged=True,
+                cause=f"the account's kill-switch file {path} could not be read ({exc}): engaged to be "
+                "safe; release it once you have checked",
+                by="cockpit",
+                since=now,
+                updated=now,
+            )
 
     def write_kill_switch(
         self,

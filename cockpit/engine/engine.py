@@ -124,7 +124,7 @@ class Engine:
         source: str = "engine",
         immediate: bool = False,
     ) -> Event | None:
-        if self.core.store_failed:
+        if self.core.store_failed or self.stopped.is_set():  # a late callback after stop: nothing to say
             return None
         return self.core.emit(kind, payload, severity, source, immediate)
 
@@ -210,7 +210,9 @@ class Engine:
             await self.stopped.wait()  # a stop is under way (e.g. after a store failure): let it finish
             return
         self.stopping = True
-        for task in self.tasks:
+        if self.guard_episode is not None and self.guard_episode.flush is not None:
+            self.guard_episode.flush.cancel()  # its summary would come after the store closed
+        for task in [*self.tasks, *self.guard_tasks]:
             task.cancel()
         if self.tasks:
             _, stuck = await asyncio.wait(self.tasks, timeout=5.0)

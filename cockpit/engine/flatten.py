@@ -28,7 +28,7 @@ def closing_intent(symbol: str, qty: Decimal) -> OrderIntent:
 async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[str, Any]:
     async with engine.flatten_lock:
         gateway = engine.gateway
-        remote = positions_from_exchange(await gateway.fetch_positions())
+        remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
         targets = (
             sorted(symbols) if symbols is not None else sorted(set(remote) | set(engine.state.positions))
         )
@@ -51,7 +51,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
         rounds = 0
         remaining: dict[str, Decimal] = {}
         while rounds < engine.options.flatten_rounds:
-            remote = positions_from_exchange(await gateway.fetch_positions())
+            remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
             remaining = {s: remote[s]["qty"] for s in targets if s in remote}
             if not remaining:
                 break
@@ -64,7 +64,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
                 for s, ack in zip(remaining, acks, strict=True)
                 if ack is None
             )
-        remote = positions_from_exchange(await gateway.fetch_positions())
+        remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
         remaining = {s: remote[s]["qty"] for s in targets if s in remote}
         verified = not remaining
         result: dict[str, Any] = {

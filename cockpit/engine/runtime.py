@@ -179,7 +179,7 @@ class Runtime:
 
         session_file = self.spec.session_file
         check_backup(backup)  # a bad backup is refused while the engine still runs
-        await self.stop()
+        await self.stop(keep_account=True)  # no other engine may take the account meanwhile
         try:
             aside = swap_in_backup(session_file, backup)
         except BaseException:
@@ -200,7 +200,7 @@ class Runtime:
         )
         return engine
 
-    async def stop(self) -> None:
+    async def stop(self, keep_account: bool = False) -> None:
         engine, self.engine = self.engine, None
         if self.control is not None:
             await self.control.stop()
@@ -218,7 +218,8 @@ class Runtime:
                 await engine.gateway.close()
             finally:
                 engine.store.close()
-                self.account.release()
+                if not keep_account:
+                    self.account.release()
 
 
 def freeze_startup_heap() -> None:
