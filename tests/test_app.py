@@ -112,6 +112,18 @@ async def test_r_reconciles_and_a_ghost_can_be_adopted(cockpit: Cockpit) -> None
     assert cockpit.sim.state()["positions"][0]["qty"] == "0.3"  # adopting keeps the position open
 
 
+async def test_enter_closes_the_reconcile_dialog_and_never_adopts_a_ghost(cockpit: Cockpit) -> None:
+    await cockpit.sim.inject({"kind": "ghost_position", "symbol": "ETHUSDT", "side": "long", "qty": "0.3"})
+    await cockpit.press("r")
+    screen = await cockpit.wait_screen(ReconcileScreen)
+    await wait_until(lambda: screen.query("#adopt-0"), what="the Adopt button")
+    await cockpit.press("enter")
+    await wait_until(lambda: not isinstance(cockpit.app.screen, ReconcileScreen), what="the dialog closed")
+    await cockpit.app.workers.wait_for_complete()
+    assert cockpit.engine.state.positions["ETH/USDT:USDT"].ghost  # still flagged: the operator decides
+    assert "adopt" not in [e.payload.get("action") for e in cockpit.engine.store.read_events()]
+
+
 async def test_a_ghost_can_be_flattened_from_the_reconcile_dialog(cockpit: Cockpit) -> None:
     await cockpit.sim.inject({"kind": "ghost_position", "symbol": "SOLUSDT", "side": "short", "qty": "4"})
     await cockpit.press("r")

@@ -23,6 +23,8 @@ class ReconcileScreen(ModalScreen[tuple[str, str] | None]):
     """What a reconcile found; for each ghost, Adopt or Flatten. Dismisses with (action, symbol) or None."""
 
     BINDINGS = [("escape", "close", "Close"), ("enter", "close", "Close")]
+    # nothing focused at first: Enter closes, never adopts the first ghost (Tab reaches the buttons)
+    AUTO_FOCUS = ""
 
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__(classes="dialog-screen")
