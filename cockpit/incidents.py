@@ -55,7 +55,22 @@ EXCHANGE_TROUBLE = {
 # open incidents of these causes take the streams' drops and the calls' failures as their own symptoms
 INHIBITING = ("exchange:maintenance", "exchange:ban")
 ABSORB_S = 10.0  # and their open stream incidents that started this shortly before they opened
-ONE_OFF_PREFIXES = ("order:", "exchange:error", "reconcile", "flatten", "dead_letter", "alert:")
+# causes something closes (see _route); every other cause is a one-off: it ends at its last symptom
+CLOSABLE_PREFIXES = (
+    "feed:",
+    "exchange:maintenance",
+    "exchange:rate_limit",
+    "exchange:ban",
+    "exchange:auth",
+    "clock",
+    "drawdown",
+    "ghost:",
+    "killswitch",
+    "database",
+    "backup",
+)
+# what the operator does, and what it changes, is no trouble (its outcome may be: flatten.done)
+NOT_TROUBLE = ("operator.action", "flatten.started", "position.changed", "db.restored")
 
 # merged: the incident became part of another one (opened in the same step), e.g. streams into maintenance
 Change = Literal["opened", "updated", "resolved", "merged"]
@@ -161,7 +176,12 @@ class IncidentBuilder:
                 if role == "close":
                     draft.end = event.ts
                 changes[draft.number] = ("resolved" if role == "close" else "updated", draft)
-        if not changes and event.severity != "info" and all(role != "close" for role, _ in steps):
+        if (
+            not changes
+            and event.severity != "info"
+            and event.kind not in NOT_TROUBLE
+            and all(role != "close" for role, _ in steps)
+        ):
             changes.update(self._symptom(_fallback(event), event))
         return [IncidentChange(what, d.frozen()) for what, d in changes.values()]
 
@@ -219,7 +239,7 @@ class IncidentBuilder:
 
     def _symptom(self, cause: str, event: Event) -> dict[int, tuple[Change, _Draft]]:
         draft = self._latest.get(cause)
-        one_off = cause.startswith(ONE_OFF_PREFIXES)
+        one_off = not cause.startswith(CLOSABLE_PREFIXES)
         if draft is not None and (draft.end is None or event.ts - draft.end <= self.merge_s):
             if draft.end is not None and not one_off:
                 draft.reopened = (event.ts, draft.end, len(draft.seqs))
@@ -328,8 +348,8 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
         return [("close", "killswitch")]
     if kind == "position.ghost":
         return [("symptom", f"ghost:{p.get('symbol', '?')}")]
-    if kind == "position.changed" and e.source == "operator" and p.get("ghost") is False:
-        return [("close", f"ghost:{p.get('symbol', '?')}")]  # adopted
+    if kind == "position.changed" and p.get("ghost") is False:
+        return [("close", f"ghost:{p.get('symbol', '?')}")]  # adopted, or explained by recorded fills
     if kind == "reconcile.done":
         return _reconcile(e, opened)
     if kind == "order.filled" and e.source == "reconcile" and e.severity != "info":

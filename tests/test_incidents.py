@@ -240,3 +240,25 @@ def test_a_stream_back_for_a_few_seconds_then_dropped_by_maintenance_keeps_its_f
     drop, maintenance = incidents_from(tape.events)
     assert drop.cause == "feed:market:public" and drop.seqs == (1, 2, 3) and drop.end == 1_008.0
     assert maintenance.start == 1_020.0 and maintenance.seqs == (4, 5, 7) and maintenance.end == 1_031.0
+
+
+def test_no_warning_or_critical_event_opens_an_incident_that_nothing_can_close() -> None:
+    from cockpit.domain import EVENT_KINDS
+    from cockpit.incidents import CLOSABLE_PREFIXES
+
+    for kind in EVENT_KINDS:
+        for severity in ("warning", "critical"):
+            builder = IncidentBuilder()
+            tape = Tape()
+            p = {"symbol": "BTC/USDT:USDT", "stream": "market:public", "item": "feed", "status": "down"}
+            builder.add(tape.at(0, kind, severity, "engine", **p))
+            for incident in builder.open_incidents:  # an open one must have a closer
+                assert incident.cause.startswith(CLOSABLE_PREFIXES), (kind, severity, incident.cause)
+
+
+def test_an_operator_action_is_no_incident() -> None:
+    tape = Tape()
+    tape.at(0, "operator.action", "warning", "operator", action="kill_switch", on=True, by="ui")
+    tape.at(0.1, "operator.action", "warning", "operator", action="flatten", symbols="all", by="ui")
+    tape.at(0.2, "flatten.started", "warning", "operator", symbols=["BTC/USDT:USDT"], by="ui")
+    assert incidents_from(tape.events) == []
