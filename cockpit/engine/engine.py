@@ -212,8 +212,10 @@ class Engine:
         self.stopping = True
         if self.guard_episode is not None and self.guard_episode.flush is not None:
             self.guard_episode.flush.cancel()  # its summary would come after the store closed
+        me = asyncio.current_task()  # a stop after a store failure runs as one of the guard tasks
         for task in [*self.tasks, *self.guard_tasks]:
-            task.cancel()
+            if task is not me:
+                task.cancel()
         if self.tasks:
             _, stuck = await asyncio.wait(self.tasks, timeout=5.0)
             for task in stuck:
