@@ -218,3 +218,56 @@ async def test_a_ghost_flagged_before_its_fill_was_known_clears_once_reconcile_e
     assert position.qty == Decimal("-100") and not position.ghost
     cleared = await run.wait_for("position.changed", where=lambda e: e.payload.get("ghost") is False)
     assert cleared.source == "reconcile" and cleared.payload["reason"] == "explained by recorded fills"
+
+
+async def test_a_position_pushed_before_its_fill_books_with_the_fill_and_no_reconcile(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    """Binance often pushes the new position (ACCOUNT_UPDATE) before the fill (ORDER_TRADE_UPDATE), and the
+    simulator does the same: the size waits for its fill and is booked with it. No reconcile, no ghost."""
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    engine = run.engine
+    for n, qty in enumerate(("0.01", "0.02", "0.03")):
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity=qty, newClientOrderId=f"strategy-{n}")
+    await wait_until(
+        lambda: BTC in engine.state.positions and engine.state.positions[BTC].qty == Decimal("0.06"),
+        within=10,
+        what="the BTC position of three fills",
+    )
+    await run.wait_for("order.filled", where=lambda e: e.payload["client_order_id"] == "strategy-2")
+
+    assert engine.pending_sizes == {}  # every size was explained by its fill: nothing left for the deadline
+    changes = [e for e in run.of("position.changed") if e.payload["symbol"] == BTC]
+    fills = [e for e in run.of("order.filled") if e.payload["symbol"] == BTC]
+    assert [c.payload["qty"] for c in changes] == ["0.01", "0.03", "0.06"]
+    assert all(
+        fill.seq < change.seq for fill, change in zip(fills, changes, strict=True)
+    )  # each after its fill
+    assert [e.payload["trigger"] for e in run.of("reconcile.started")] == ["startup"]
+    assert run.of("position.ghost") == []
+    assert engine.state.unbooked.get(BTC, Decimal(0)) == 0
+
+
+async def test_a_position_no_fill_explains_is_never_booked_and_is_reconciled_after_the_grace(
+    sim: SimServer, start_followed: StartEngine
+) -> None:
+    """A size pushed with no fill behind it (a ghost) is never taken as the position: it waits
+    PENDING_GRACE_S (2 s) for its fill, then reconcile names it (once, whichever of it and the poll sees
+    it first)."""
+    run = await start_followed()
+    await run.wait_for("reconcile.done")
+    pushed = {"kind": "ghost_position", "symbol": "ETHUSDT", "side": "short", "qty": "2", "pushed": True}
+    await sim.inject(pushed)
+    await run.wait_for(
+        "reconcile.started", where=lambda e: e.payload["trigger"] == "stream-mismatch", within=10
+    )
+    await run.wait_for("reconcile.done", where=lambda e: e.payload["trigger"] == "stream-mismatch")
+
+    (ghost,) = run.of("position.ghost")
+    assert ghost.payload["symbol"] == ETH and ghost.payload["unexplained_qty"] == "-2"
+    assert run.engine.state.positions[ETH].ghost and run.engine.pending_sizes == {}
+    from_stream = [
+        c for c in run.of("position.changed") if c.payload["symbol"] == ETH and c.source == "user_stream"
+    ]
+    assert from_stream == []  # the ghost never hid inside a stream update

@@ -8,6 +8,7 @@ missed fills explain it or it is a ghost.
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,7 @@ def on_order_update(engine: Engine, u: OrderUpdate) -> None:
         )
         kind = "order.filled" if u.status == "FILLED" else "order.partially_filled"
         engine.emit(kind, payload, "info", "user_stream")
+        apply_pending_size(engine, str(payload["symbol"]))
         return
     other = ORDER_KINDS.get(u.execution_type)
     if other is None:
@@ -113,19 +115,47 @@ def on_account_update(engine: Engine, a: AccountUpdate) -> None:
         current = engine.state.positions.get(symbol)
         qty = current.qty if current else Decimal(0)
         explained = qty + engine.state.unbooked.get(symbol, Decimal(0))  # + fills recorded since
+        payload = {"symbol": symbol, "qty": dstr(p.amount), "entry": dstr(p.entry_price), "reason": a.reason}
         if p.amount not in (qty, explained):
-            # the exchange's new size is more than the fills recorded since it last spoke: a ghost, or a fill
-            # still on its way. Taking the figure as it is would hide a ghost inside the next trade; reconcile
-            # decides (it recovers missed fills, and names what is left).
-            engine.reconcile_requests.put_nowait("stream-mismatch")
+            hold_size(engine, symbol, payload)
             continue
+        engine.pending_sizes.pop(symbol, None)  # this figure supersedes a held one
         if qty != p.amount or (current is not None and current.entry != p.entry_price):
-            engine.emit(
-                "position.changed",
-                {"symbol": symbol, "qty": dstr(p.amount), "entry": dstr(p.entry_price), "reason": a.reason},
-                "info",
-                "user_stream",
-            )
+            engine.emit("position.changed", payload, "info", "user_stream")
+
+
+PENDING_GRACE_S = 2.0  # how long a position size may wait for the fills that explain it
+
+
+def hold_size(engine: Engine, symbol: str, payload: dict[str, Any]) -> None:
+    """The exchange's new size is more than the fills recorded since it last spoke: a fill on its way (Binance
+    often sends the position before the order update), or a ghost. Taking the figure as it is would hide a
+    ghost inside the next trade, so it waits for its fills; if they do not come within PENDING_GRACE_S,
+    reconcile decides (it recovers missed fills, and names what is left)."""
+    held = engine.pending_sizes.get(symbol)
+    since = held[1] if held is not None else time.monotonic()  # a newer figure keeps the first deadline
+    engine.pending_sizes[symbol] = (payload, since)
+    if held is None:
+        asyncio.get_running_loop().call_later(PENDING_GRACE_S, _still_unexplained, engine, symbol, since)
+
+
+def apply_pending_size(engine: Engine, symbol: str) -> None:
+    """A fill was recorded: the held size of its symbol may now be explained."""
+    held = engine.pending_sizes.get(symbol)
+    if held is None:
+        return
+    current = engine.state.positions.get(symbol)
+    qty = current.qty if current is not None else Decimal(0)
+    if dec(held[0]["qty"]) == qty + engine.state.unbooked.get(symbol, Decimal(0)):
+        del engine.pending_sizes[symbol]
+        engine.emit("position.changed", held[0], "info", "user_stream")
+
+
+def _still_unexplained(engine: Engine, symbol: str, since: float) -> None:
+    held = engine.pending_sizes.get(symbol)
+    if held is not None and held[1] == since:
+        del engine.pending_sizes[symbol]
+        engine.reconcile_requests.put_nowait("stream-mismatch")
 
 
 def positions_from_exchange(

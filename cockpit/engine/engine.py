@@ -104,6 +104,8 @@ class Engine:
         self.notice_repeats = Repeats()  # exchange trouble repeated on every retry: one event per ~30 s
         self.guard_tasks: set[asyncio.Task[Any]] = set()
         self.guard_episode: GuardEpisode | None = None  # other clients' trading while the kill switch is on
+        # the user stream's position sizes waiting for the fills that explain them: (payload, since)
+        self.pending_sizes: dict[str, tuple[dict[str, Any], float]] = {}
         self.startup_events: list[tuple[str, dict[str, Any], Severity]] = []  # recorded after session.started
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)

@@ -47,14 +47,12 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
     # Compare only once the exchange's answer and the user stream agree: a fill in flight during this pass
     # shows up on one side before the other. Re-read until two reads agree or the local state catches up;
     # each round looks at the trade history again (a fill made since, while the user stream is down).
-    unbooked_at_read = dict(engine.state.unbooked)
     for _ in range(SETTLE_READS):
         if not _unexplained(engine, remote_positions, recovered, trigger):
             break
         await asyncio.sleep(SETTLE_S)
         for symbol, fills in (await _recover_fills(engine, remote_positions)).items():
             recovered.setdefault(symbol, []).extend(fills)
-        unbooked_at_read = dict(engine.state.unbooked)
         again = positions_from_exchange(await gateway.fetch_positions(), symbols)
         stable = again == remote_positions
         remote_positions = again
@@ -64,12 +62,6 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
     remote_orders = await gateway.fetch_open_orders()
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     added, removed = _orders(engine, remote_orders, orders_read_at)
-    # fills recorded before the last read whose position the exchange shows as cockpit holds it: booked
-    booked = sorted(
-        s
-        for s, qty in unbooked_at_read.items()
-        if engine.state.unbooked.get(s) == qty and _held(engine, s) == _remote_qty(remote_positions, s)
-    )
 
     result: dict[str, Any] = {
         "trigger": trigger,
@@ -79,7 +71,6 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
         "ghosts": ghosts,
         "adopted": adopted,
         "corrected": corrected,
-        "booked": booked,
         "orders_added": added,
         "orders_removed": removed,
         # every position still flagged, whether this pass or an earlier one found it: each needs a decision

@@ -255,8 +255,9 @@ class Account:
                 self._fill(order, qty, order.price, maker=True)
 
     # ----- faults that act on the books -------------------------------------------------------------
-    def ghost_position(self, symbol: str, side: str, qty: Decimal) -> None:
-        """A position appears with no order, no trade and no user-stream event."""
+    def ghost_position(self, symbol: str, side: str, qty: Decimal, *, pushed: bool = False) -> None:
+        """A position appears with no order and no trade; with no user-stream event, or (`pushed`) with only
+        the position's (ACCOUNT_UPDATE), as when a fill's order update is lost."""
         self._spec(symbol)
         pos = self.positions[symbol]
         sign = Decimal(1) if side.upper() in ("LONG", "BUY") else Decimal(-1)
@@ -269,6 +270,8 @@ class Account:
             pos.entry = self.mark(symbol)
         pos.qty = new_qty
         pos.update_time = self.clock.now_ms()
+        if pushed:
+            self._emit_account(symbol)
 
     # ----- internals ----------------------------------------------------------------------------------
     def _spec(self, symbol: str) -> SymbolSpec:
@@ -340,8 +343,10 @@ class Account:
             time=now,
         )
         self.trades.append(trade)
-        self._emit_order(order, "TRADE", trade)
+        # Binance pushes the position (ACCOUNT_UPDATE) before the fill (ORDER_TRADE_UPDATE) more often than
+        # not, with the same event time: clients must not assume the fill comes first
         self._emit_account(order.symbol)
+        self._emit_order(order, "TRADE", trade)
 
     def _finish(self, order: SimOrder, status: str) -> None:
         order.status = status

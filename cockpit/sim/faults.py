@@ -31,7 +31,15 @@ FAULT_KINDS: dict[str, dict[str, tuple[type, Any]]] = {
     "partial_fill": {"count": (int, 1), "ratio": (float, 0.5)},
     "latency": {"ms": (int, None), "seconds": (float, 10.0)},
     "http_error": {"status": (int, 500), "count": (int, 1)},
-    "ghost_position": {"symbol": (str, None), "side": (str, None), "qty": (Decimal, None)},
+    "ghost_position": {
+        "symbol": (str, None),
+        "side": (str, None),
+        "qty": (Decimal, None),
+        "pushed": (
+            bool,
+            False,
+        ),  # the user stream pushes the new size, as if its fill's order update was lost
+    },
     "price_move": {"symbol": (str, None), "pct": (float, None)},
     "apply_then_fail": {"count": (int, 1)},
 }
@@ -97,7 +105,7 @@ def parse_fault(spec: Any) -> Fault:
     return fault
 
 
-_TYPE_NAMES = {int: "an integer", str: "a string"}
+_TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 
 
 def _typed(kind: str, name: str, typ: type, value: Any) -> Any:
@@ -110,7 +118,7 @@ def _typed(kind: str, name: str, typ: type, value: Any) -> Any:
         if not math.isfinite(number):
             raise FaultError(f"{kind}: {name}={value!r} is too large")
         return number
-    if not isinstance(value, typ) or isinstance(value, bool):
+    if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
         raise FaultError(f"{kind}: {name}={value!r} must be {_TYPE_NAMES.get(typ, typ.__name__)}")
     return value
 

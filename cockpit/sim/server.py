@@ -148,7 +148,9 @@ class SimServer:
         if kind == "clock_skew":
             self.clock.skew_ms = int(params["ms"])
         elif kind == "ghost_position":
-            self.account.ghost_position(params["symbol"], params["side"], Decimal(params["qty"]))
+            self.account.ghost_position(
+                params["symbol"], params["side"], Decimal(params["qty"]), pushed=params["pushed"]
+            )
         elif kind == "price_move":
             self.prices.move(params["symbol"], float(params["pct"]))
             self.account.on_prices()
