@@ -119,7 +119,7 @@ def schedule(stale_after_s: float) -> tuple[ScheduledFault, ...]:
             {"kind": "clock_skew", "ms": CLOCK_SKEW_MS},
             hold_s=10.0,
             grace_s=6.0,
-            detect_within_s=5.0,
+            detect_within_s=8.0,  # three agreeing samples a second apart, each may wait out a slow answer
             detected_by=("clock.drift",),
             match=_status("kill"),
             recovered_by=("clock.drift",),

@@ -162,7 +162,8 @@ async def test_a_clock_sample_never_times_the_rate_limit_cooldown(
     answer = await gw.time_server_clock()  # waits out Retry-After in the limiter, untimed
     assert time.monotonic() - asked >= 1.5
     sample = ClockSample.of(answer)
-    assert sample.rtt_ms < 500 and abs(sample.offset_ms) < 100
+    assert sample.rtt_ms < 1500  # the 2 s cooldown was not timed
+    assert abs(sample.offset_ms) <= sample.rtt_ms / 2 + 5  # same clock both ends: off by at most half the trip
 
 
 # ----- the engine against the simulator ---------------------------------------------------------------------
