@@ -166,7 +166,9 @@ async def test_fills_by_anyone_reach_the_user_stream_with_account_update(sim: Si
         await _order(
             sim, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="other-1"
         )
-        new, trade, account = await _receive(ws, 3)
+        new, account, trade = await _receive(ws, 3)
+    # Binance pushes the position (ACCOUNT_UPDATE) before the fill's ORDER_TRADE_UPDATE; the engine holds the
+    # size for up to PENDING_GRACE_S until the fill arrives.
     assert (new["o"]["x"], trade["o"]["x"], trade["o"]["X"]) == ("NEW", "TRADE", "FILLED")
     assert trade["o"]["c"] == "other-1" and trade["o"]["l"] == "0.01" and trade["o"]["z"] == "0.01"
     assert account["e"] == "ACCOUNT_UPDATE"
