@@ -67,7 +67,9 @@ PALETTE_TITLES = {
 REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
 COMPACT_WIDTH = 110
 COMPACT_HEIGHT = 32
-KEY_TRAVEL_LIMIT_S = 1.0  # a typed key is handled within milliseconds; this only guards against a lost marker
+KEY_TRAVEL_LIMIT_S = (
+    0.5  # how often a key still travelling is checked on (its marker may be lost with a widget)
+)
 Answer = TypeVar("Answer")
 
 
@@ -102,6 +104,7 @@ class CockpitApp(App[int]):
         self._typed: deque[events.Key] = deque()  # keys read from the terminal, not routed yet
         self._key_travelling = False  # a typed key is on its way through the widgets up to the app
         self._keys_routed = 0
+        self._marker_at: MessagePump | None = None  # where the travelling key's marker is queued now
         for theme in load_themes((themes_dir() / "themes.toml").read_text(encoding="utf-8")):
             self.register_theme(theme)
         wanted = saved_theme() or DEFAULT_THEME
@@ -177,18 +180,34 @@ class CockpitApp(App[int]):
             number = self._keys_routed
             await super().on_event(key)  # priority bindings, else on to the focused widget
             self._follow_key(first_stop, number)
-            # never stuck: should the marker be lost with a widget that closed, the keys move on anyway
-            self.set_timer(KEY_TRAVEL_LIMIT_S, partial(self._key_arrived, number))
+            self.set_timer(KEY_TRAVEL_LIMIT_S, partial(self._check_marker, number))
 
     def _follow_key(self, node: MessagePump | None, number: int) -> None:
         """Send a marker up the path the key bubbles along, each hop queued behind the key. At the app it
         waits one more turn of the queue, behind whatever the key's action queued (a focus change)."""
+        if number != self._keys_routed:
+            return  # an earlier key's marker, overtaken when its widget closed
         if node is None or node is self or not node.call_later(self._follow_key, node._parent, number):
+            self._marker_at = self
             self.call_later(self.call_later, self._key_arrived, number)
+        else:
+            self._marker_at = node
+
+    def _check_marker(self, number: int) -> None:
+        """Never stuck, never early: a key still being handled (its marker queued on a live widget) is
+        waited for however long it takes; the next keys move on only when the marker was lost with a
+        widget that closed."""
+        if number != self._keys_routed or not self._key_travelling:
+            return
+        node = self._marker_at
+        if node is not None and (node._closing or node._closed):
+            self.call_later(self._key_arrived, number)
+        else:
+            self.set_timer(KEY_TRAVEL_LIMIT_S, partial(self._check_marker, number))
 
     async def _key_arrived(self, number: int) -> None:
         if number != self._keys_routed or not self._key_travelling:
-            return  # an earlier key's marker or limit: that key has long been handled
+            return  # an earlier key's marker: that key has long been handled
         self._key_travelling = False
         await self._route_typed_keys()
 

@@ -17,6 +17,7 @@ from textual import events
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
 
+import cockpit.app
 from cockpit.app import CockpitApp
 from cockpit.screens.confirm import ConfirmScreen
 from cockpit.screens.dialogs import ReconcileScreen
@@ -134,6 +135,28 @@ async def test_down_f_f_typed_in_one_go_flattens_the_position_moved_to(desk: Des
 
 
 @TYPING
+async def test_a_key_handled_slowly_is_waited_for_before_the_next_key(
+    desk: Desk, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A widget busy with a key for longer than the app checks on it: the next keys wait their turn."""
+    await two_positions(desk)
+    table = desk.app.query_one("#positions", PositionsTable)
+    await wait_until(lambda: table.selected_symbol == BTC, what="BTC selected (rows sorted by symbol)")
+    monkeypatch.setattr(cockpit.app, "KEY_TRAVEL_LIMIT_S", 0.01)
+
+    async def slow_down_key(self: PositionsTable, event: events.Key) -> None:  # in the widget's own queue
+        event.stop()  # the widget handles it: it does not bubble up to the bindings
+        await asyncio.sleep(0.5)  # fifty checks go by while the key is still being handled
+        self.action_cursor_down()
+
+    monkeypatch.setattr(PositionsTable, "key_down", slow_down_key, raising=False)
+    await desk.type_ahead(how, "down", "f", "f")
+    await desk.wait_event("flatten.done")
+    await desk.actions_finished()
+    assert [p["symbols"] for p in desk.operator_flattens()] == [[XRP]]
+
+
+@TYPING
 async def test_q_q_typed_in_one_go_quits_once(desk: Desk, how: str) -> None:
     await desk.type_ahead(how, "q", "q")
     await wait_until(lambda: not desk.app.is_running, within=10, what="the app to exit")
@@ -186,6 +209,17 @@ async def test_keys_typed_after_a_dialog_closes_reach_the_main_screen(desk: Desk
     assert desk.most_dialogs == 1
 
 
+@TYPING
+async def test_keys_typed_after_help_closes_reach_the_filter(desk: Desk, how: str) -> None:
+    """Escape closes help and the widgets the key travelled through with it: the keys behind move on."""
+    await desk.type_ahead(how, "question_mark", "escape", "slash", *"fill")
+    box = desk.app.query_one("#event-filter", Input)
+    await wait_until(lambda: box.value == "fill", what="the filter typed")
+    assert box.has_focus and desk.main_screen_on_top()
+    await desk.actions_finished()
+    assert desk.operator_flattens() == []
+
+
 async def test_a_reconcile_result_waits_for_the_open_dialog_instead_of_stacking(desk: Desk) -> None:
     done: list[Any] = []
     desk.engine.subscribe(
@@ -204,3 +238,14 @@ async def test_a_reconcile_result_waits_for_the_open_dialog_instead_of_stacking(
     await desk.type_ahead("burst", "escape")
     await wait_until(desk.main_screen_on_top, what="the reconcile result closed")
     assert desk.operator_flattens() == []
+
+
+@TYPING
+@pytest.mark.parametrize("opens", ["question_mark", "a", "d"])
+async def test_k_engages_the_kill_switch_over_an_open_dialog(desk: Desk, how: str, opens: str) -> None:
+    """Help, stats and the dead-letter list are read-only views: `k` over them engages at once."""
+    await desk.type_ahead(how, opens)
+    await wait_until(lambda: not desk.main_screen_on_top(), within=10, what="the dialog open")
+    await desk.type_ahead(how, "k")
+    await wait_until(lambda: desk.engine.state.kill_switch.engaged, what="the kill switch engaged")
+    assert desk.most_dialogs == 1

@@ -11,15 +11,15 @@ from rich.markdown import Markdown as RichMarkdown
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
 from cockpit.durations import age
 from cockpit.engine.backups import BackupInfo
+from cockpit.screens.view import ViewScreen
 from cockpit.store import DeadLetterRow
 
 
-class ReconcileScreen(ModalScreen[tuple[str, str] | None]):
+class ReconcileScreen(ViewScreen[tuple[str, str] | None]):
     """What a reconcile found; for each ghost, Adopt or Flatten. Dismisses with (action, symbol) or None."""
 
     BINDINGS = [("escape", "close", "Close"), ("enter", "close", "Close")]
@@ -74,7 +74,7 @@ def help_text() -> str:
     return resources.files("cockpit.screens").joinpath("help.md").read_text(encoding="utf-8")
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(ViewScreen[None]):
     BINDINGS = [("escape", "close", "Close"), ("question_mark", "close", "Close"), ("q", "close", "Close")]
 
     def __init__(self) -> None:
@@ -90,7 +90,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class DeadLettersScreen(ModalScreen[None]):
+class DeadLettersScreen(ViewScreen[None]):
     BINDINGS = [("escape", "close", "Close"), ("d", "close", "Close")]
 
     def __init__(self, rows: list[DeadLetterRow], now: float | None = None) -> None:
@@ -123,7 +123,7 @@ class DeadLettersScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class RestoreScreen(ModalScreen[Path | None]):
+class RestoreScreen(ViewScreen[Path | None]):
     """Pick a backup (newest first, with age, size and verification); dismisses with its path or None."""
 
     BINDINGS = [("escape", "close", "Cancel")]

@@ -7,8 +7,9 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, Sparkline, Static
+
+from cockpit.screens.view import ViewScreen
 
 
 def session_stats(path: Path) -> tuple[dict[str, Any], list[float]]:
@@ -36,7 +37,7 @@ def _incident_line(i: dict[str, Any]) -> str:
     return f"  {clock}  {duration:>8}  {str(i.get('severity', '')).upper():<8}  {i.get('title', '')}"
 
 
-class StatsScreen(ModalScreen[None]):
+class StatsScreen(ViewScreen[None]):
     BINDINGS = [("escape", "close", "Close"), ("a", "close", "Close")]
 
     def __init__(self, report: dict[str, Any], equity: list[float], source: str) -> None:
