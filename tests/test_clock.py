@@ -163,7 +163,7 @@ async def test_a_clock_sample_never_times_the_rate_limit_cooldown(
     assert time.monotonic() - asked >= 1.5
     sample = ClockSample.of(answer)
     assert sample.rtt_ms < 1500  # the 2 s cooldown was not timed
-    assert abs(sample.offset_ms) <= sample.rtt_ms / 2 + 5  # same clock both ends: off by at most half the trip
+    assert abs(sample.offset_ms) <= sample.rtt_ms / 2 + 5  # one clock both ends: off by at most half the trip
 
 
 # ----- the engine against the simulator ---------------------------------------------------------------------
