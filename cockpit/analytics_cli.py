@@ -1,20 +1,19 @@
 """`cockpit sessions`, `cockpit report SESSION --format json|md`, `cockpit export SESSION --parquet DIR`.
 
 A session file the engine is still writing is held by it (DuckDB lets one process hold a file). These commands
-do what `cockpit replay` does: ask that engine, over its control socket, for a consistent, verified copy (a
-backup in `backups/` beside the session, kept like any other) and read the copy. The output names the live
-file and says it is live; stderr says which copy was read.
+do what `cockpit replay` does: ask that engine, over its control socket, for a consistent, verified read copy
+(in `.reads/` beside the session, not a backup: see cockpit.live_copy), read it and delete it. The output
+names the live file and says it is live; stderr says which copy was read.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import orjson
 
@@ -22,44 +21,20 @@ from cockpit.analytics import build_report, export_parquet, render_markdown, ren
 from cockpit.analytics.sessions import SessionSummary, list_sessions, summarize
 from cockpit.config import load_config
 from cockpit.config_file import default_config_if_present
-from cockpit.engine.control import request, socket_path_for
+from cockpit.engine.control import socket_path_for
 from cockpit.errors import CockpitError
+from cockpit.live_copy import LiveCopy, discard, request_copy
 from cockpit.paths import data_dir
 from cockpit.store.errors import SessionInUse
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class LiveCopy:
-    """A verified copy the running engine wrote of its session file, as it was committed just now."""
-
-    path: Path
-    last_seq: int | None
-
-
-def live_copy(session_file: Path, by: str) -> LiveCopy:
-    """Ask the engine writing `session_file` for a verified backup (the request `cockpit replay` makes)."""
-    reply = asyncio.run(request(socket_path_for(session_file), {"cmd": "backup", "by": by}))
-    if not reply.get("ok"):
-        raise CockpitError(
-            str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
-        )
-    result: dict[str, Any] = reply["result"]
-    if not result.get("verified"):
-        raise CockpitError(
-            f"the engine's copy of {session_file} failed verification",
-            str(result.get("message") or ""),
-            f"run `cockpit doctor` and look at the engine's events; the copy is {result.get('path')}",
-        )
-    seq = result.get("last_seq")
-    return LiveCopy(Path(result["path"]), int(seq) if seq is not None else None)
-
-
 def _copy_for(path: Path, in_use: SessionInUse, by: str) -> LiveCopy:
-    """The engine's copy of a file it holds; SessionInUse (naming what was tried) if none answers."""
+    """The engine's read copy of a file it holds (the caller deletes it); SessionInUse (naming what was
+    tried) if none answers."""
     try:
-        copy = live_copy(path, by)
+        copy = request_copy(path, by)
     except CockpitError as exc:
         raise SessionInUse(
             in_use.title,
@@ -69,19 +44,24 @@ def _copy_for(path: Path, in_use: SessionInUse, by: str) -> LiveCopy:
         ) from exc
     through = f" through event {copy.last_seq}" if copy.last_seq is not None else ""
     print(
-        f"{path.name} is live (the engine is writing it): read a verified copy{through}, {copy.path}",
+        f"{path.name} is live (the engine is writing it): read a verified copy{through}, {copy.path} "
+        "(deleted after reading)",
         file=sys.stderr,
     )
     return copy
 
 
 def read_live(path: Path, read: Callable[[Path], T], by: str) -> tuple[T, LiveCopy | None]:
-    """`read(path)`, or, if a running engine holds the file, `read` of the copy it writes for us."""
+    """`read(path)`, or, if a running engine holds the file, `read` of the copy it writes for us (deleted
+    once read)."""
     try:
         return read(path), None
     except SessionInUse as in_use:
         copy = _copy_for(path, in_use, by)
-    return read(copy.path), copy
+    try:
+        return read(copy.path), copy
+    finally:
+        discard(copy.path)
 
 
 # ----- cockpit sessions ----------------------------------------------------------------------------------
@@ -103,14 +83,17 @@ def sessions_folder(args: argparse.Namespace) -> tuple[Path, str]:
 
 def _live_summary(row: SessionSummary) -> tuple[SessionSummary, LiveCopy | None]:
     """A row as listed; one a running engine holds (unreadable here, its socket beside it) is summarised
-    from the fresh copy that engine writes, under the live file's name."""
+    from the fresh read copy that engine writes (deleted once summarised), under the live file's name."""
     if row.readable or not socket_path_for(row.path).exists():
         return row, None
     try:
-        copy = live_copy(row.path, "sessions")
+        copy = request_copy(row.path, "sessions")
     except CockpitError as exc:
         return replace(row, error=f"{row.error}; asking its engine for a copy failed: {exc.title}"), None
-    return replace(summarize(copy.path), path=row.path), copy
+    try:
+        return replace(summarize(copy.path), path=row.path), copy
+    finally:
+        discard(copy.path)
 
 
 def _marked_live(path: Path) -> Path:

@@ -22,7 +22,6 @@ from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import open_for_reading
 from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event, Telemetry
 from cockpit.engine.backups import BackupInfo
-from cockpit.errors import CockpitError
 from cockpit.incidents import Incident
 from cockpit.snapshot import state_from_json
 from cockpit.state import MARKS_KIND, Fold, State
@@ -68,9 +67,9 @@ class ReplaySession:
 
     @classmethod
     def open(cls, path: Path) -> ReplaySession:
-        """SessionInUse when a running engine holds the file (replay never fights that lock: replay a
-        verified copy, `live_copy`); SessionFileError for anything else unusable, EmptySessionError if no
-        event was ever written."""
+        """SessionInUse when a running engine holds the file (replay never fights that lock: replay the
+        verified copy it writes, `cockpit.live_copy`); SessionFileError for anything else unusable,
+        EmptySessionError if no event was ever written."""
         con = open_for_reading(path).con
         try:
             times = [float(t) for (t,) in con.execute("SELECT ts FROM events ORDER BY seq").fetchall()]
@@ -237,29 +236,27 @@ class ReplayBackend:
         raise ReadOnly("REPLAY: actions are disabled", "restore needs a live engine")
 
 
-def live_copy(session_file: Path) -> Path:
-    """Ask the engine running on `session_file` for a verified backup (a consistent copy) and return it."""
-    import asyncio
-
-    from cockpit.engine.control import request, socket_path_for
-
-    reply = asyncio.run(request(socket_path_for(session_file), {"cmd": "backup", "by": "replay"}))
-    if not reply.get("ok"):
-        detail, fix = str(reply.get("detail") or ""), str(reply.get("fix") or "")
-        raise CockpitError(str(reply.get("error")), detail, fix)
-    return Path(reply["result"]["path"])
-
-
 def replay_command(args: Any) -> int:
-    from cockpit.replay_app import ReplayApp
+    """Replay a session file; one a running engine holds is replayed from the read copy it writes (replay
+    never fights that lock), deleted when the replay app exits."""
+    from cockpit.live_copy import live_copy
 
     started = time.perf_counter()
     path = Path(args.session)
     try:
         session = ReplaySession.open(path)
     except SessionInUse:
-        path = live_copy(path)  # the engine writes a consistent, verified copy; replay that
-        session = ReplaySession.open(path)
-    session.seek(session.total if args.end else 0)
-    app = ReplayApp(ReplayBackend(session), load_seconds=time.perf_counter() - started)
-    return int(app.run() or 0)
+        with live_copy(path, "replay") as copy:
+            return _run_replay(ReplaySession.open(copy.path), args, started)
+    return _run_replay(session, args, started)
+
+
+def _run_replay(session: ReplaySession, args: Any, started: float) -> int:
+    from cockpit.replay_app import ReplayApp
+
+    try:
+        session.seek(session.total if args.end else 0)
+        app = ReplayApp(ReplayBackend(session), load_seconds=time.perf_counter() - started)
+        return int(app.run() or 0)
+    finally:
+        session.close()

@@ -179,8 +179,10 @@ async def test_ctl_says_when_no_engine_is_running(sim: SimServer, tmp_path: Path
 async def test_report_sessions_and_export_read_the_session_the_engine_is_writing(
     sim: SimServer, tmp_path: Path
 ) -> None:
-    """The engine holds its file; the three readers ask it for a verified copy and show the live figures."""
+    """The engine holds its file; the three readers ask it for a verified read copy, show the live figures and
+    delete the copy: no backup is taken, no read copy is left behind, nothing is recorded as an operator's."""
     session = tmp_path / "live.duckdb"
+    reads = tmp_path / ".reads"
     config = write_config(tmp_path, sim.base_url, session)
     (tmp_path / "old.duckdb").write_text("not a session\n")  # listed beside it, unreadable
     engine = await HeadlessEngine.start(config, tmp_path)
@@ -198,8 +200,10 @@ async def test_report_sessions_and_export_read_the_session_the_engine_is_writing
         assert report["file"] == str(session) and report["live"] is True
         assert report["fills"] == 2 and report["events"] >= filled and report["exchange"] == "binanceusdm"
         assert report["pnl"]["realized"] == str(realized) and realized != 0
-        assert Path(report["read_from"]).parent == tmp_path / "backups"
-        assert "live.duckdb is live" in err and "verified copy" in err
+        read_from = Path(report["read_from"])
+        assert read_from.parent == reads and read_from.name.startswith("live-")
+        assert not read_from.exists()  # deleted once read
+        assert "live.duckdb is live" in err and "verified copy" in err and str(read_from) in err
 
         code, out, err = await cockpit(tmp_path, "report", str(session), "--format", "md")
         assert code == 0 and out.startswith("## Incident Report: live.duckdb"), err
@@ -212,6 +216,7 @@ async def test_report_sessions_and_export_read_the_session_the_engine_is_writing
         assert live["live"] is True and live["readable"] is True and live["error"] is None
         assert live["fills"] == 2 and live["events"] >= filled and live["mode"] == "live"
         assert live["realized_pnl"] == str(realized)
+        assert Path(live["read_from"]).parent == reads and not Path(live["read_from"]).exists()
         assert rows["old.duckdb"]["live"] is False and "not a DuckDB file" in rows["old.duckdb"]["error"]
 
         code, out, err = await cockpit(tmp_path, "sessions", "--config", str(config))
@@ -223,11 +228,14 @@ async def test_report_sessions_and_export_read_the_session_the_engine_is_writing
         exported = duckdb.sql(f"SELECT kind FROM '{parquet / 'events.parquet'}' ORDER BY seq").fetchall()
         assert len(exported) >= filled and [k for (k,) in exported].count("order.filled") == 2
         assert engine.proc.returncode is None  # the engine never stopped or lost its file
+        assert list(reads.iterdir()) == []  # five reads, every copy deleted
+        assert not (tmp_path / "backups").exists()  # none of them a backup (the hourly one is an hour away)
+        code, out, err = await cockpit(tmp_path, "restore", "--config", str(config), "--list")
+        assert code == 0 and "no backups of live.duckdb yet" in out, err
     finally:
         assert await engine.finish() == 0
-    copies = [e["payload"] for e in engine.events if e["kind"] == "db.backup"]  # one per read, each verified
-    assert [c["by"] for c in copies] == ["report", "report", "sessions", "sessions", "export"]
-    assert all(c["verified"] for c in copies)
+    assert "db.backup" not in engine.kinds()
+    assert [e for e in engine.events if e["kind"] == "operator.action"] == []  # a read is no operator action
 
 
 async def test_report_on_a_file_another_process_holds_names_it_when_no_engine_answers(tmp_path: Path) -> None:

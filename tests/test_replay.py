@@ -104,26 +104,41 @@ async def test_replay_screen_keys_and_incidents(recorded: Path) -> None:
     assert digest(recorded) == before  # replay never modifies the file
 
 
-async def test_replay_of_a_session_the_engine_is_writing_uses_a_consistent_copy(
-    sim: SimServer, tmp_path: Path
+async def test_replay_of_a_session_the_engine_is_writing_uses_a_read_copy_deleted_when_it_exits(
+    sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cockpit.replay import live_copy
+    """`cockpit replay` on a live session: the engine's read copy (not a backup), replayed, then deleted."""
+    import asyncio
+    from argparse import Namespace
+
+    from cockpit.replay import replay_command
     from cockpit.store.errors import SessionInUse
 
     session = tmp_path / "busy.duckdb"
     engine = await HeadlessEngine.start(write_config(tmp_path, sim.base_url, session), tmp_path)
+    seen: list[tuple[Path, bool, str]] = []
+
+    def run(app: ReplayApp) -> int:  # the app's screen is tested above; here: what it was given, and after
+        replayed = app.replay.session
+        seen.append((replayed.path, replayed.path.exists(), replayed.events_between(0, 1)[0].kind))
+        return 0
+
+    monkeypatch.setattr(ReplayApp, "run", run)
     try:
         await engine.wait_for("reconcile.done")
         with pytest.raises(SessionInUse) as locked:
             ReplaySession.open(session)
         assert "cockpit backup" in locked.value.fix
-        import asyncio
-
-        copy = await asyncio.to_thread(live_copy, session)
-        replay = ReplaySession.open(copy)
-        assert replay.events_between(0, 1)[0].kind == "session.started"
+        code = await asyncio.to_thread(replay_command, Namespace(session=str(session), end=True))
+        assert code == 0
+        [(copy, existed, first)] = seen
+        assert existed and first == "session.started"  # the app replayed the engine's copy
+        assert copy.parent == tmp_path / ".reads" and copy.name.startswith("busy-")
+        assert not copy.exists() and list(copy.parent.iterdir()) == []  # deleted when the app exited
+        assert not (tmp_path / "backups").exists()
     finally:
         assert await engine.finish() == 0
+    assert "db.backup" not in engine.kinds() and "operator.action" not in engine.kinds()
 
 
 async def test_replay_refuses_bad_files_with_a_clear_message(tmp_path: Path) -> None:

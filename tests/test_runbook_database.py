@@ -10,14 +10,21 @@ from typing import Any
 
 import pytest
 
-from cockpit.engine.backups import backup_path, list_backups, prune
+from cockpit.engine.backups import (
+    READ_COPY_MAX_AGE_S,
+    backup_path,
+    list_backups,
+    prune,
+    read_copy_path,
+    reads_dir,
+)
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.errors import CockpitError
 from cockpit.secrets import Credentials
 from cockpit.sim.server import SimServer
 from cockpit.store import SessionStore, verify
-from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, EngineRun, make_config
+from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, EngineRun, make_config, stop
 from tests.test_cli_engine import HeadlessEngine, cockpit, write_config
 from tests.test_engine import trade
 from tests.waiting import wait_until
@@ -111,6 +118,51 @@ async def test_scheduled_backups_are_verified_and_old_ones_pruned(sim: SimServer
     removed = prune(session, 30, time.time())
     assert removed == [old.name] and not old.exists()
     assert all(b.path.exists() for b in list_backups(session))
+
+
+def aged(path: Path, age_s: float, text: bytes = b"a file") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text)
+    os.utime(path, (time.time() - age_s, time.time() - age_s))
+    return path
+
+
+async def test_a_read_copy_is_no_backup_and_stale_ones_are_removed_while_backups_stay(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """`read_copy`: a verified copy in `.reads/`, not a restore point, nothing recorded; copies a crashed
+    reader left are removed once over the age limit (at a read request and on the backup schedule), and only
+    those."""
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")  # long after the backup loop's first pass (below) ran at start
+    session = run.engine.session_file
+    stale_age = READ_COPY_MAX_AGE_S + 600
+    then = time.time() - stale_age
+    operator_backup = aged(backup_path(session, then), stale_age)  # as old as the stale copies: kept
+    stale = aged(read_copy_path(session, then), stale_age)
+    stale_partial = aged(Path(f"{read_copy_path(session, then)}.partial"), stale_age)
+    recent = aged(read_copy_path(session, time.time() - 600), 600)  # a reader still reading: kept
+    other = aged(read_copy_path(session.with_name("other.duckdb"), then), stale_age)  # another session's
+    stranger = aged(reads_dir(session) / "notes.txt", stale_age)  # not a read copy at all
+    backups_before = list_backups(session)
+
+    result = await run.engine.control({"cmd": "read_copy", "by": "test"})
+    copy = Path(result["path"])
+    assert result["verified"] is True and result["by"] == "test" and result["last_seq"] >= 1
+    assert copy.parent == reads_dir(session) and verify(copy).ok
+    assert not stale.exists() and not stale_partial.exists()
+    assert recent.exists() and other.exists() and stranger.exists() and operator_backup.exists()
+    assert list_backups(session) == backups_before  # not a restore point
+    assert run.engine.last_backup_at is None  # nor the last backup the status line counts from
+    assert "db.backup" not in run.kinds() and "operator.action" not in run.kinds()  # nothing recorded
+    await stop(run)
+
+    # The schedule removes them too (and its first pass runs at start, before any backup is due).
+    stale = aged(read_copy_path(session, then), stale_age)
+    run = await start_engine(backup_every_s=3600)
+    await wait_until(lambda: not stale.exists(), within=10, what="the stale read copy removed at start")
+    assert copy.exists() and recent.exists() and other.exists() and operator_backup.exists()
+    assert [b.path for b in list_backups(session)] == [operator_backup]
 
 
 async def test_backup_and_restore_commands(sim: SimServer, tmp_path: Path) -> None:

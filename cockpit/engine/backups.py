@@ -1,17 +1,29 @@
-"""Backups of the session file: verified copies in `<session dir>/backups/`, taken while the engine runs."""
+"""Backups of the session file: verified copies in `<session dir>/backups/`, taken while the engine runs.
+
+Read copies are the same verified copy written for a reader (`cockpit sessions`, `report`, `export`, `replay`
+on a session the engine holds) into `<session dir>/.reads/`: not a restore point, not listed with the backups,
+not recorded as an event. The reader deletes its copy when done; the engine removes any older than
+`READ_COPY_MAX_AGE_S` (a reader that crashed), at each read request and on the backup schedule.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cockpit.store import SessionFileError, verify
+from cockpit.store import SessionFileError, VerifyReport, verify
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+READ_COPY_MAX_AGE_S = 3600.0  # a read copy older than this was left by a reader that crashed
 
 
 @dataclass(frozen=True)
@@ -28,9 +40,54 @@ def backups_dir(session_file: Path) -> Path:
     return session_file.parent / "backups"
 
 
+def _stamp(now: float) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+
+
 def backup_path(session_file: Path, now: float) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + f"-{int(now * 1000) % 1000:03d}"
-    return backups_dir(session_file) / f"{session_file.stem}-{stamp}.duckdb"
+    return backups_dir(session_file) / f"{session_file.stem}-{_stamp(now)}.duckdb"
+
+
+def reads_dir(session_file: Path) -> Path:
+    return session_file.parent / ".reads"
+
+
+def read_copy_path(session_file: Path, now: float) -> Path:
+    """A new name for a read copy: time-stamped like a backup, plus a random part (two readers may ask in
+    the same millisecond)."""
+    return reads_dir(session_file) / f"{session_file.stem}-{_stamp(now)}-{secrets.token_hex(3)}.duckdb"
+
+
+def _read_copy_pattern(session_file: Path) -> re.Pattern[str]:
+    """This session's read copies and what goes with them (`.partial`, `.wal`): never another session's."""
+    return re.compile(re.escape(session_file.stem) + r"-\d{8}-\d{6}-\d{3}-[0-9a-f]{6}\.duckdb(\.|$)")
+
+
+def remove_stale_reads(session_file: Path, now: float, max_age_s: float = READ_COPY_MAX_AGE_S) -> list[str]:
+    """Delete this session's read copies (and their partials) older than `max_age_s`; only in `.reads/`.
+    Never raises for a file it cannot remove (logged): housekeeping must not stop a backup or a read."""
+    folder = reads_dir(session_file)
+    pattern = _read_copy_pattern(session_file)
+    removed: list[str] = []
+    try:
+        names = [path for path in folder.iterdir() if pattern.match(path.name)] if folder.is_dir() else []
+    except OSError as exc:
+        log.warning("cannot list %s: %s", folder, exc)
+        return []
+    for path in names:
+        try:
+            if now - path.lstat().st_mtime <= max_age_s:
+                continue
+            path.unlink()
+        except FileNotFoundError:  # its reader deleted it meanwhile
+            continue
+        except OSError as exc:
+            log.warning("cannot remove the stale read copy %s: %s", path, exc)
+            continue
+        removed.append(path.name)
+    if removed:
+        log.info("removed %d stale read copies of %s: %s", len(removed), session_file.name, removed)
+    return sorted(removed)
 
 
 def list_backups(session_file: Path, check: bool = False) -> list[BackupInfo]:
@@ -65,6 +122,7 @@ def prune(session_file: Path, retention_days: float, now: float) -> list[str]:
 async def backup_loop(engine: Engine) -> None:
     """A verified backup every `backup_every_s` (hourly by default), then retention (30 days by default)."""
     while True:
+        await asyncio.to_thread(remove_stale_reads, engine.session_file, time.time())
         await asyncio.sleep(engine.options.backup_every_s)
         result = await backup(engine, "schedule")
         pruned = prune(engine.session_file, engine.options.backup_retention_days, time.time())
@@ -82,22 +140,42 @@ async def backup_loop(engine: Engine) -> None:
             )
 
 
-async def backup(engine: Engine, by: str) -> dict[str, Any]:
-    """Write a verified copy of the session as it is committed now; the engine keeps running."""
+async def _copy(engine: Engine, dest: Path, by: str, what: str) -> dict[str, Any]:
+    """A verified copy of the session as it is committed now, at `dest`; the engine keeps running."""
     started = time.monotonic()
-    dest = backup_path(engine.session_file, time.time())
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    report = await asyncio.to_thread(engine.store.backup_to, dest)
-    engine.last_backup_at = time.time()
-    result: dict[str, Any] = {
+
+    def write() -> tuple[VerifyReport, int]:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        report = engine.store.backup_to(dest)
+        return report, dest.stat().st_size
+
+    report, size = await asyncio.to_thread(write)
+    return {
         "path": str(dest),
-        "size_bytes": dest.stat().st_size,
+        "size_bytes": size,
         "verified": report.ok,
         "last_seq": report.last_seq,
         "seconds": round(time.monotonic() - started, 3),
         "by": by,
-        "message": f"backup {dest.name}: {'verified' if report.ok else 'FAILED verification'}, "
-        f"{dest.stat().st_size / 1e6:.1f} MB, through event {report.last_seq}",
+        "message": f"{what} {dest.name}: {'verified' if report.ok else 'FAILED verification'}, "
+        f"{size / 1e6:.1f} MB, through event {report.last_seq}",
     }
-    engine.emit("db.backup", result, "info" if report.ok else "critical", "store")
+
+
+async def backup(engine: Engine, by: str) -> dict[str, Any]:
+    """An operator's (or the schedule's) backup: a restore point in `backups/`, recorded as db.backup."""
+    result = await _copy(engine, backup_path(engine.session_file, time.time()), by, "backup")
+    engine.last_backup_at = time.time()
+    engine.emit("db.backup", result, "info" if result["verified"] else "critical", "store")
+    return result
+
+
+async def read_copy(engine: Engine, by: str) -> dict[str, Any]:
+    """A verified copy for a reader, in `.reads/`: the same copy as a backup, but no restore point — not
+    listed by `list_backups`, not counted as the last backup, no event (a read changes nothing). The reader
+    deletes it when done; stale ones are removed first."""
+    now = time.time()
+    await asyncio.to_thread(remove_stale_reads, engine.session_file, now)
+    result = await _copy(engine, read_copy_path(engine.session_file, now), by, "read copy")
+    log.info("%s (for %s)", result["message"], by)
     return result

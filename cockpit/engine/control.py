@@ -2,7 +2,9 @@
 serves, headless or inside the UI — so `cockpit ctl` works from another tmux pane when the UI is frozen.
 
 Protocol: one JSON object per line each way. Requests: {"cmd": "status"}, {"cmd": "reconcile"},
-{"cmd": "flatten", "symbols": [...] | null}, {"cmd": "kill_switch", "on": true|false}.
+{"cmd": "flatten", "symbols": [...] | null}, {"cmd": "kill_switch", "on": true|false}, {"cmd": "backup"} (an
+operator's restore point in backups/), {"cmd": "read_copy"} (a verified copy for a reader, in .reads/, that
+the reader deletes), {"cmd": "adopt", "symbol": …}, {"cmd": "dlq", …}; each may name who asks ("by").
 Replies: {"ok": true, "result": …} or {"ok": false, "error": title, "detail": …, "fix": …}.
 """
 

@@ -307,6 +307,10 @@ class Engine:
 
             await self.record("operator.action", {"action": "backup", "by": by}, "info", "operator")
             return await backup(self, by)
+        if cmd == "read_copy":  # a reader's copy (cockpit sessions/report/export/replay): no operator action
+            from cockpit.engine.backups import read_copy
+
+            return await read_copy(self, by)
         if cmd == "adopt":
             symbol = self.resolve_symbol(str(request["symbol"]))
             await self.record(
@@ -318,7 +322,8 @@ class Engine:
 
             return await dead_letter_command(self, request, by)
         raise ValueError(
-            f"unknown command {cmd!r}; use status, reconcile, flatten, kill_switch, backup, adopt or dlq"
+            f"unknown command {cmd!r}; use status, reconcile, flatten, kill_switch, backup, read_copy, adopt "
+            "or dlq"
         )
 
     def adopt(self, symbol: str, by: str) -> dict[str, Any]:
