@@ -493,8 +493,8 @@ class CockpitApp(App[int]):
 
         self.notify("computing the session's stats…", timeout=2)
         try:
-            source = await self.backend.stats_source()
-            report, equity = await asyncio.to_thread(session_stats, source)
+            async with self.backend.stats_source() as source:
+                report, equity = await asyncio.to_thread(session_stats, source.path)
         except CockpitError as exc:
             self.notify(f"{exc.title}\n{exc.detail}", title="stats", severity="error")
             return

@@ -7,7 +7,8 @@ actions, which all end in the engine's `control()` — the same function `cockpi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,8 +16,17 @@ from typing import Any, Protocol
 from cockpit.domain import Event, Telemetry
 from cockpit.engine.backups import BackupInfo, list_backups
 from cockpit.errors import CockpitError
+from cockpit.live_copy import discard
 from cockpit.state import State
 from cockpit.store import DeadLetterRow
+
+
+@dataclass(frozen=True)
+class StatsSource:
+    """The session file the stats screen reads (`path`), under the name the operator knows it by."""
+
+    path: Path
+    name: str
 
 
 class ReadOnly(CockpitError):
@@ -42,7 +52,7 @@ class Backend(Protocol):
 
     async def restore(self, backup: Path) -> None: ...
 
-    async def stats_source(self) -> Path: ...
+    def stats_source(self) -> AbstractAsyncContextManager[StatsSource]: ...
 
 
 class EngineRuntime(Protocol):
@@ -105,10 +115,16 @@ class EngineBackend:
             return []
         return await asyncio.to_thread(list_backups, self.engine.session_file, True)
 
-    async def stats_source(self) -> Path:
-        """A consistent copy of the live session (a verified backup) to analyse."""
-        result = await self.act({"cmd": "backup"})
-        return Path(result["path"])
+    @asynccontextmanager
+    async def stats_source(self) -> AsyncIterator[StatsSource]:
+        """A read copy of the live session to analyse (no backup: nothing is left behind), deleted after."""
+        result = await self.act({"cmd": "read_copy"})
+        copy = Path(result["path"])
+        name = self.engine.session_file.name if self.engine is not None else copy.name
+        try:
+            yield StatsSource(copy, name)
+        finally:
+            await asyncio.to_thread(discard, copy)
 
     async def dead_letters(self) -> list[DeadLetterRow]:
         if self.engine is None:
@@ -150,5 +166,7 @@ class FixedBackend:
     async def restore(self, backup: Path) -> None:
         raise ReadOnly("this view is read-only", "restore needs a live engine")
 
-    async def stats_source(self) -> Path:
+    @asynccontextmanager
+    async def stats_source(self) -> AsyncIterator[StatsSource]:
         raise ReadOnly("this view has no session file", "stats need a live engine or a replay")
+        yield  # an async generator, for the context manager

@@ -9,8 +9,8 @@ from __future__ import annotations
 import bisect
 import gc
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import orjson
 
 from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import open_for_reading
+from cockpit.backend import StatsSource
 from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event, Telemetry
 from cockpit.engine.backups import BackupInfo
 from cockpit.incidents import Incident
@@ -224,8 +225,9 @@ class ReplayBackend:
     async def backups(self) -> list[BackupInfo]:
         return []
 
-    async def stats_source(self) -> Path:
-        return self.session.path
+    @asynccontextmanager
+    async def stats_source(self) -> AsyncIterator[StatsSource]:
+        yield StatsSource(self.session.path, self.session.path.name)
 
     async def dead_letters(self) -> list[DeadLetterRow]:
         return []

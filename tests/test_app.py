@@ -297,7 +297,14 @@ async def test_a_shows_the_live_sessions_stats(cockpit: Cockpit) -> None:
     await cockpit.press("a")
     screen = await cockpit.wait_screen(StatsScreen)
     assert screen.report["fills"] == 1
+    session = cockpit.engine.session_file
+    assert session.name in str(screen.query_one("#dialog-title").render())  # the live session, not its copy
     await cockpit.press("escape")
+    await cockpit.app.workers.wait_for_complete()
+    # read from a copy the engine made for it, then deleted: no backup, nothing left, no operator action
+    assert not (session.parent / "backups").exists()
+    assert list((session.parent / ".reads").glob("*")) == []
+    assert [e for e in cockpit.engine.store.read_events() if e.kind in ("db.backup", "operator.action")] == []
 
 
 async def test_a_websocket_drop_is_one_incident_on_screen_not_a_toast_per_reconnect_attempt(
