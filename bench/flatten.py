@@ -8,10 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import ExchangeConfig, SessionConfig, default_config
+from cockpit.config.secrets import Credentials
+from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
-from cockpit.secrets import Credentials
 from cockpit.sim.account import OrderRequest
 from cockpit.sim.market import SymbolSpec
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer

@@ -20,10 +20,10 @@ import aiohttp
 import orjson
 
 from bench.ingest import start_sim
-from cockpit.config import ExchangeConfig, SessionConfig, default_config
+from cockpit.config.secrets import Credentials
+from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
-from cockpit.secrets import Credentials
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET
 
 SIZES = {"tiny": 3.0, "quick": 30.0, "full": 300.0}

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from bench.replay_restore import synthetic_event
-from cockpit.domain import Event
-from cockpit.replay import ReplaySession
-from cockpit.snapshot import state_to_json
-from cockpit.state import State, apply
+from cockpit.core.domain import Event
+from cockpit.core.snapshot import state_to_json
+from cockpit.core.state import State, apply
+from cockpit.replay.session import ReplaySession
 from cockpit.store import SessionStore
 
 

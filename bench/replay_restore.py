@@ -10,11 +10,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from cockpit.domain import Event
+from cockpit.core.domain import Event
+from cockpit.core.snapshot import state_from_json, state_to_json
+from cockpit.core.state import State, apply, fold
 from cockpit.engine.integrity import check_session_file
-from cockpit.replay import ReplaySession, gc_paused
-from cockpit.snapshot import state_from_json, state_to_json
-from cockpit.state import State, apply, fold
+from cockpit.replay.session import ReplaySession, gc_paused
 from cockpit.store import GENESIS, SessionStore, event_hash, payload_text
 from cockpit.store.verify import MARK_KEY, mark_text
 

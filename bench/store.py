@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from cockpit.domain import Event
+from cockpit.core.domain import Event
 from cockpit.store import SessionStore, TickRow
 from cockpit.store.writer import tick_frame
 

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from cockpit.domain import Event
+from cockpit.core.domain import Event
 from cockpit.store import SessionStore, TickRow
 
 

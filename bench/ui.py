@@ -66,15 +66,15 @@ from textual.message import Message
 from textual.screen import Screen
 
 from bench.ingest import start_sim
-from cockpit.app import CockpitApp
-from cockpit.backend import EngineBackend
-from cockpit.config import ExchangeConfig, SessionConfig, default_config
+from cockpit.config.secrets import Credentials
+from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
-from cockpit.screens.dialogs import HelpScreen
-from cockpit.secrets import Credentials
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.backend import EngineBackend
+from cockpit.ui.screens.dialogs import HelpScreen
 from widgets.positions import COLUMN_KEYS, SORT_LABELS
 
 

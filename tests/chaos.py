@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cockpit.domain import Event
+from cockpit.core.domain import Event
 
 GHOST_SYMBOL = "SOL/USDT:USDT"  # the injected ghost; every other ghost is a false alarm
 CLOCK_SKEW_MS = 3000  # beyond the 2000 ms kill threshold

@@ -87,7 +87,7 @@ class EngineRun:
 def make_config(base_url: str, session: Any, **risk: Any) -> Any:
     from dataclasses import replace
 
-    from cockpit.config import ExchangeConfig, RiskConfig, SessionConfig, default_config
+    from cockpit.config.settings import ExchangeConfig, RiskConfig, SessionConfig, default_config
 
     config = default_config()
     return replace(
@@ -103,9 +103,9 @@ def make_config(base_url: str, session: Any, **risk: Any) -> Any:
 async def start_engine(sim: SimServer, tmp_path: Any) -> AsyncIterator[Any]:
     """`await start_engine(**options)`: an Engine on a session file in tmp_path, stopped at teardown
     (`symbols=`: the markets its config follows)."""
+    from cockpit.config.secrets import Credentials
     from cockpit.engine.engine import EngineOptions
     from cockpit.engine.runtime import RunSpec, build_engine
-    from cockpit.secrets import Credentials
 
     runs: list[EngineRun] = []
 

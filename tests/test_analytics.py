@@ -25,12 +25,12 @@ from cockpit.analytics import (
     sessions_json,
 )
 from cockpit.analytics.metrics import union_seconds
+from cockpit.core.errors import CockpitError, UsageError
+from cockpit.core.incidents import incidents_from
+from cockpit.core.state import fold
 from cockpit.engine.orders import submit
-from cockpit.errors import CockpitError, UsageError
 from cockpit.exchange.gateway import OrderIntent
-from cockpit.incidents import incidents_from
 from cockpit.sim.server import SimServer
-from cockpit.state import fold
 from cockpit.store import SessionFileError, SessionStore, companions
 from tests.conftest import EngineRun, stop
 from tests.test_engine import BTC, ETH, trade

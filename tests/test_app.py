@@ -11,14 +11,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input
 
-from cockpit.app import CockpitApp
-from cockpit.backend import EngineBackend
+from cockpit.config.secrets import Credentials
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
-from cockpit.screens.confirm import ConfirmScreen
-from cockpit.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
-from cockpit.secrets import Credentials
 from cockpit.sim.server import SimServer
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.backend import EngineBackend
+from cockpit.ui.screens.confirm import ConfirmScreen
+from cockpit.ui.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
 from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, make_config
 from tests.test_engine import trade
 from tests.waiting import wait_until
@@ -282,7 +282,7 @@ async def test_every_action_is_in_the_command_palette(cockpit: Cockpit) -> None:
 
 
 async def test_theme_choice_is_remembered(cockpit: Cockpit) -> None:
-    from cockpit.themes import saved_theme
+    from cockpit.ui.themes import saved_theme
 
     cockpit.app.theme = "cockpit-light"
     await cockpit.pilot.pause()
@@ -290,7 +290,7 @@ async def test_theme_choice_is_remembered(cockpit: Cockpit) -> None:
 
 
 async def test_a_shows_the_live_sessions_stats(cockpit: Cockpit) -> None:
-    from cockpit.screens.stats import StatsScreen
+    from cockpit.ui.screens.stats import StatsScreen
 
     await trade(cockpit.sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
     await wait_until(lambda: BTC in cockpit.engine.state.positions)

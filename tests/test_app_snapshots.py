@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cockpit.app import CockpitApp
-from cockpit.backend import FixedBackend
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.backend import FixedBackend
 from tests.test_widgets import TELEMETRY, make_state, sample_events
 
 

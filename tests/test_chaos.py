@@ -31,11 +31,11 @@ import orjson
 import pytest
 
 from cockpit.analytics import build_report, open_for_reading
-from cockpit.config import ExchangeConfig, SessionConfig, default_config
-from cockpit.domain import Event
+from cockpit.config.secrets import Credentials
+from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
+from cockpit.core.domain import Event
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
-from cockpit.secrets import Credentials
 from cockpit.sim.server import SimServer
 from tests.chaos import FaultRun, ScheduledFault, analyse, render_table, schedule
 from tests.conftest import TEST_KEY, TEST_SECRET

@@ -18,8 +18,8 @@ import duckdb
 import orjson
 import pytest
 
+from cockpit.core.state import fold
 from cockpit.sim.server import SimServer
-from cockpit.state import fold
 from cockpit.store import SessionStore, verify
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.test_engine import trade

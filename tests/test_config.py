@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.cli import main
-from cockpit.config import (
+from cockpit.commands.cli import main
+from cockpit.commands.config import validate_command
+from cockpit.config.paths import config_dir, data_dir, default_config_file
+from cockpit.config.settings import (
     Config,
     ConfigError,
     ConfigProblem,
@@ -19,9 +21,7 @@ from cockpit.config import (
     default_config,
     load_config,
     parse_config,
-    validate_command,
 )
-from cockpit.paths import config_dir, data_dir, default_config_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-LIVE-9f8e7d6c5b4a3210"

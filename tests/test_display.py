@@ -51,7 +51,7 @@ async def test_market_info_arrives_and_liquidation_and_leverage_reach_state(
 
 
 def test_ctl_status_text_reads_prices_at_the_tick_and_money_at_cents() -> None:
-    from cockpit.state import MarketInfo, Position, State
+    from cockpit.core.state import MarketInfo, Position, State
 
     state = State(
         positions={

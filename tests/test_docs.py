@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cockpit.domain import EVENT_KINDS
+from cockpit.core.domain import EVENT_KINDS
 from cockpit.sim.faults import FAULT_KINDS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -29,7 +29,7 @@ def test_every_fault_kind_is_documented() -> None:
 
 
 def test_every_cockpit_key_is_documented() -> None:
-    from cockpit.app import CockpitApp
+    from cockpit.ui.app import CockpitApp
 
     keys = {b.key for b in CockpitApp.BINDINGS if hasattr(b, "key")}  # type: ignore[union-attr]
     shown = {"slash": "/", "question_mark": "?"}

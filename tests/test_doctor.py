@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from cockpit.domain import Event
+from cockpit.core.domain import Event
 from cockpit.engine.backups import backup_path
 from cockpit.sim.server import SimServer
 from cockpit.store import SessionStore

@@ -6,11 +6,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cockpit.core.snapshot import state_from_json
+from cockpit.core.state import HEALTH_ITEMS, fold
 from cockpit.engine.reconcile import reconcile
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
-from cockpit.snapshot import state_from_json
-from cockpit.state import HEALTH_ITEMS, fold
 from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.waiting import wait_until
 
@@ -181,7 +181,7 @@ async def test_fill_missed_while_the_user_stream_was_down_is_recovered(
 def test_the_fold_does_not_depend_on_the_threads_decimal_context() -> None:
     import decimal
 
-    from cockpit.domain import Event
+    from cockpit.core.domain import Event
 
     events = [
         Event(1, 1.0, "balance.updated", "info", "exchange", {"wallet": "10000"}),

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
-from cockpit.replay import CHECKPOINT_EVERY, ReplaySession
-from cockpit.snapshot import state_from_json, state_to_json
-from cockpit.state import State, apply, fold
+from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
+from cockpit.core.snapshot import state_from_json, state_to_json
+from cockpit.core.state import State, apply, fold
+from cockpit.replay.session import CHECKPOINT_EVERY, ReplaySession
 from cockpit.store import SessionStore
 
 SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cockpit.analytics import build_report
-from cockpit.domain import Event, Severity
-from cockpit.incidents import IncidentBuilder, Repeats, incidents_from
+from cockpit.core.domain import Event, Severity
+from cockpit.core.incidents import IncidentBuilder, Repeats, incidents_from
 from cockpit.sim.server import SimServer
 from tests.conftest import EngineRun, stop
 
@@ -243,8 +243,8 @@ def test_a_stream_back_for_a_few_seconds_then_dropped_by_maintenance_keeps_its_f
 
 
 def test_no_warning_or_critical_event_opens_an_incident_that_nothing_can_close() -> None:
-    from cockpit.domain import EVENT_KINDS
-    from cockpit.incidents import CLOSABLE_PREFIXES
+    from cockpit.core.domain import EVENT_KINDS
+    from cockpit.core.incidents import CLOSABLE_PREFIXES
 
     for kind in EVENT_KINDS:
         for severity in ("warning", "critical"):

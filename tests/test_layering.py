@@ -5,40 +5,36 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 CORE = [
-    "cockpit.domain",
-    "cockpit.state",
+    "cockpit.core.domain",
+    "cockpit.core.state",
     "cockpit.store",
     "cockpit.exchange.gateway",
     "cockpit.feeds",
     "cockpit.engine.runtime",
     "cockpit.sim.server",
     "cockpit.analytics",
-    "cockpit.run",
-    "cockpit.ctl",
+    "cockpit.commands.run",
+    "cockpit.commands.ctl",
 ]
 
 # Every module behind a command that prints and exits (`cockpit run` imports the UI only without --headless,
-# `cockpit replay` only once it opens its screen).
-CLI = [
-    "cockpit.cli",
-    "cockpit.run",
-    "cockpit.ctl",
-    "cockpit.doctor",
-    "cockpit.backup_cli",
-    "cockpit.dlq_cli",
-    "cockpit.analytics_cli",
-    "cockpit.sim.cli",
-    "cockpit.config",
-    "cockpit.secrets",
-    "cockpit.session_files",
-    "cockpit.demo",
-    "cockpit.replay",
-    "cockpit.durations",
+# `cockpit replay` only once it opens its screen): every module of cockpit/commands, found, not listed.
+COMMANDS = Path(__file__).resolve().parents[1] / "cockpit" / "commands"
+CLI = sorted(f"cockpit.commands.{p.stem}" for p in COMMANDS.glob("*.py") if p.stem != "__init__") + [
+    "cockpit.config.settings",
+    "cockpit.config.secrets",
+    "cockpit.replay.session",
+    "cockpit.core.durations",
 ]
+
+
+def test_every_command_module_is_checked() -> None:
+    assert {"cockpit.commands.cli", "cockpit.commands.keys", "cockpit.commands.replay"} <= set(CLI)
 
 
 def textual_loaded_by(*modules: str) -> list[str]:
@@ -66,4 +62,4 @@ def test_command_that_prints_and_exits_never_loads_textual(module: str) -> None:
 
 def test_the_check_would_see_textual() -> None:
     """The probe is real: the cockpit app does load Textual."""
-    assert "textual" in textual_loaded_by("cockpit.app")
+    assert "textual" in textual_loaded_by("cockpit.ui.app")

@@ -9,12 +9,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from cockpit.errors import CockpitError
-from cockpit.replay import ReplayBackend, ReplaySession
-from cockpit.replay_app import ReplayApp
+from cockpit.core.errors import CockpitError
+from cockpit.core.state import fold
+from cockpit.replay.session import ReplaySession
 from cockpit.sim.server import SimServer
-from cockpit.state import fold
 from cockpit.store import SessionFileError, SessionStore
+from cockpit.ui.backend import ReplayBackend
+from cockpit.ui.replay_app import ReplayApp
 from tests.conftest import EngineRun, stop
 from tests.test_cli_engine import HeadlessEngine, cockpit, write_config
 from tests.test_engine import trade
@@ -111,7 +112,7 @@ async def test_replay_of_a_session_the_engine_is_writing_uses_a_read_copy_delete
     import asyncio
     from argparse import Namespace
 
-    from cockpit.replay import replay_command
+    from cockpit.commands.replay import replay_command
     from cockpit.store.errors import SessionInUse
 
     session = tmp_path / "busy.duckdb"
@@ -164,7 +165,7 @@ async def test_replay_refuses_bad_files_with_a_clear_message(tmp_path: Path) -> 
 async def test_stats_screen_in_a_replay_draws_the_equity(recorded: Path) -> None:
     from textual.widgets import Sparkline, Static
 
-    from cockpit.screens.stats import StatsScreen
+    from cockpit.ui.screens.stats import StatsScreen
 
     app = ReplayApp(ReplayBackend(ReplaySession.open(recorded)))
     async with app.run_test(size=(120, 40)) as pilot:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from cockpit.config.secrets import Credentials
+from cockpit.core.errors import CockpitError
 from cockpit.engine.backups import (
     READ_COPY_MAX_AGE_S,
     backup_path,
@@ -20,8 +22,6 @@ from cockpit.engine.backups import (
 )
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
-from cockpit.errors import CockpitError
-from cockpit.secrets import Credentials
 from cockpit.sim.server import SimServer
 from cockpit.store import SessionStore, verify
 from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, EngineRun, make_config, stop

@@ -18,8 +18,8 @@ import pytest
 from keyring.backends import fail
 from keyrings.alt.file import PlaintextKeyring
 
-from cockpit.cli import main
-from cockpit.secrets import (
+from cockpit.commands.cli import main
+from cockpit.config.secrets import (
     ENV_KEY,
     ENV_SECRET,
     Credentials,
@@ -328,7 +328,7 @@ def test_keys_set_on_a_terminal_does_not_echo_what_is_typed(tmp_path: Path) -> N
 def test_keyring_errors_are_scrubbed_of_the_values_being_stored(backend: PlaintextKeyring) -> None:
     from keyring.errors import PasswordSetError
 
-    from cockpit.secrets import _keyring_errors
+    from cockpit.config.secrets import _keyring_errors
 
     with pytest.raises(SecretsError) as info, _keyring_errors(backend, KEY, SECRET):
         raise PasswordSetError(f"backend refused {SECRET!r} for {KEY}")

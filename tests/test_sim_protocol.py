@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 import pytest
 
-from cockpit.errors import UsageError
+from cockpit.core.errors import UsageError
 from cockpit.sim.client import SignedClient
 from cockpit.sim.scenario import load_scenario
 from cockpit.sim.server import SimServer

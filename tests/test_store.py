@@ -24,7 +24,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from cockpit.domain import Event
+from cockpit.core.domain import Event
 from cockpit.store import (
     DEFAULT_RETRY_DELAYS,
     GENESIS,
@@ -107,7 +107,7 @@ def test_critical_event_is_on_disk_when_commit_returns(tmp_path: Path) -> None:
         """
         import asyncio, os, sys
         from pathlib import Path
-        from cockpit.domain import Event
+        from cockpit.core.domain import Event
         from cockpit.store import SessionStore
 
         store = SessionStore.open(Path(sys.argv[1]))
@@ -734,7 +734,7 @@ def test_write_failure_that_clears_is_retried_and_committed(tmp_path: Path) -> N
 KILL_CHILD = """
 import sys
 from pathlib import Path
-from cockpit.domain import Event
+from cockpit.core.domain import Event
 from cockpit.store import SessionStore
 
 store = SessionStore.open(Path(sys.argv[1]))

@@ -170,8 +170,8 @@ def test_a_ghost_remembers_what_its_recorded_trades_explain_until_they_explain_i
     """The fold behind a ghost clearing: flagged with what the recorded trades explained then (0), a fill
     recovered afterwards moves that figure; once it is the exchange's quantity a reconcile clears the flag
     (it compares `booked` with the exchange), and an unrelated stream update never does."""
-    from cockpit.domain import Event
-    from cockpit.state import fold
+    from cockpit.core.domain import Event
+    from cockpit.core.state import fold
 
     ghost = {"symbol": XRP, "qty": "-100", "entry": "0.6", "booked_qty": "0", "unexplained_qty": "-100"}
     fill = {"client_order_id": "ex-1", "symbol": XRP, "side": "sell", "trade_id": "9", "last_qty": "100"}

@@ -17,11 +17,11 @@ from textual import events
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
 
-import cockpit.app
-from cockpit.app import CockpitApp
-from cockpit.screens.confirm import ConfirmScreen
-from cockpit.screens.dialogs import ReconcileScreen
+import cockpit.ui.app
 from cockpit.sim.server import SimServer
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.screens.confirm import ConfirmScreen
+from cockpit.ui.screens.dialogs import ReconcileScreen
 from tests.test_app import Cockpit, live_app
 from tests.test_engine import trade
 from tests.waiting import wait_until
@@ -142,7 +142,7 @@ async def test_a_key_handled_slowly_is_waited_for_before_the_next_key(
     await two_positions(desk)
     table = desk.app.query_one("#positions", PositionsTable)
     await wait_until(lambda: table.selected_symbol == BTC, what="BTC selected (rows sorted by symbol)")
-    monkeypatch.setattr(cockpit.app, "KEY_TRAVEL_LIMIT_S", 0.01)
+    monkeypatch.setattr(cockpit.ui.app, "KEY_TRAVEL_LIMIT_S", 0.01)
 
     async def slow_down_key(self: PositionsTable, event: events.Key) -> None:  # in the widget's own queue
         event.stop()  # the widget handles it: it does not bubble up to the bindings

@@ -19,8 +19,16 @@ from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
 from textual.widgets import Footer
 
-from cockpit.domain import Event, Telemetry
-from cockpit.state import HealthItem, KillSwitch, MarketInfo, Position, RateLimitView, State, StreamStatus
+from cockpit.core.domain import Event, Telemetry
+from cockpit.core.state import (
+    HealthItem,
+    KillSwitch,
+    MarketInfo,
+    Position,
+    RateLimitView,
+    State,
+    StreamStatus,
+)
 from widgets.banner import AlertBanner
 from widgets.drawdown import HISTORY, DrawdownPane, band_of
 from widgets.events import MAX_LINES, EventLog, summarize
@@ -258,7 +266,7 @@ def test_widgets_never_load_the_engine_store_gateway_or_ccxt() -> None:
         "import widgets.banner, widgets.drawdown, widgets.events, widgets.format, widgets.header\n"
         "import widgets.health, widgets.positions, widgets.ratelimit, widgets.theme_data\n"
         "bad = ('cockpit.engine', 'cockpit.store', 'cockpit.exchange', 'cockpit.feeds', 'cockpit.sim',\n"
-        "       'cockpit.app', 'cockpit.screens', 'ccxt', 'duckdb', 'websockets')\n"
+        "       'cockpit.ui.app', 'cockpit.ui.screens', 'ccxt', 'duckdb', 'websockets')\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(bad))\n"
         "print(','.join(loaded))\n"
     )

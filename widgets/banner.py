@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from cockpit.state import State
+from cockpit.core.state import State
 from widgets.format import fmt_age, fmt_pct
 from widgets.positions import display_symbol, stale_symbols
 

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Sparkline
 
-from cockpit.state import DRAWDOWN_BANDS, State, band_of
+from cockpit.core.state import DRAWDOWN_BANDS, State, band_of
 from widgets._lines import StatusLine
 from widgets.format import fmt_money, fmt_pct
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
+from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
 from widgets._style import theme_style
 from widgets.format import hms, one_line, truncate
 

@@ -7,7 +7,7 @@ from pathlib import PurePath
 from textual.app import ComposeResult
 from textual.widget import Widget
 
-from cockpit.state import State
+from cockpit.core.state import State
 from widgets._lines import StatusLine
 from widgets.format import DASH, hms
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widget import Widget
 
-from cockpit.domain import Telemetry
-from cockpit.state import HealthItem, State, StreamStatus
+from cockpit.core.domain import Telemetry
+from cockpit.core.state import HealthItem, State, StreamStatus
 from widgets._lines import StatusLine
 from widgets.format import (
     DASH,

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 
-from cockpit.state import MarketInfo, Position, State
+from cockpit.core.state import MarketInfo, Position, State
 from widgets._style import theme_style
 from widgets.format import DASH, fmt_money, fmt_pct, fmt_step
 

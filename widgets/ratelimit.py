@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult, RenderResult
 from textual.widget import Widget
 
-from cockpit.state import RateLimitView
+from cockpit.core.state import RateLimitView
 from widgets._lines import StatusLine
 from widgets.format import fmt_countdown
 

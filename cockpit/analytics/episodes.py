@@ -1,4 +1,5 @@
-"""The incidents of a session file: its warning, critical and closing events through `cockpit.incidents`."""
+"""The incidents of a session file: its warning, critical and closing events, as `cockpit.core.incidents`
+groups them."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import cast
 import duckdb
 import orjson
 
-from cockpit.domain import Event, Severity
-from cockpit.incidents import RELEVANT_SQL, Incident, IncidentBuilder
+from cockpit.core.domain import Event, Severity
+from cockpit.core.incidents import RELEVANT_SQL, Incident, IncidentBuilder
 
 
 def read_incidents(con: duckdb.DuckDBPyConnection) -> tuple[list[Incident], dict[int, Event]]:

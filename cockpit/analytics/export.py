@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from cockpit.analytics.reading import TABLES, open_for_reading
-from cockpit.errors import CockpitError, UsageError
+from cockpit.core.errors import CockpitError, UsageError
 
 
 def export_parquet(path: Path, out_dir: Path) -> dict[str, int]:

@@ -1,14 +1,14 @@
 """Session analytics from the events of a session file: equity and drawdown, fills, rejections, order
-latency, 429s and bans, feed and exchange outages, kill-switch episodes, incidents (`cockpit.incidents`) and
-what resolved them.
+latency, 429s and bans, feed and exchange outages, kill-switch episodes, incidents (`cockpit.core.incidents`)
+and what resolved them.
 
 DuckDB does the filtering and JSON extraction (in C++, in parallel); Polars does the grouping, joins and
 quantiles; only the few hundred incident-like events are parsed in Python.
 
-Equity is what the fold (`cockpit.state.apply`) says it is. Replaying the fold costs ~30 µs an event, so a
-session with more than `FOLD_LIMIT` equity events (balances, positions, marks) is valued column-wise instead:
-wallet + Σ qty × (last mark − entry) per symbol held, the same arithmetic as `State._revalue` in floats. The
-tests check that both give the same curve on a real session.
+Equity is what the fold (`cockpit.core.state.apply`) says it is. Replaying the fold costs ~30 µs an event,
+so a session with more than `FOLD_LIMIT` equity events (balances, positions, marks) is valued column-wise
+instead: wallet + Σ qty × (last mark − entry) per symbol held, the same arithmetic as `State._revalue` in
+floats. The tests check that both give the same curve on a real session.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import polars as pl
 
 from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import ReadableSession, open_for_reading
-from cockpit.domain import SEVERITIES, Event, Severity, dec
-from cockpit.incidents import Incident
-from cockpit.state import State, apply
+from cockpit.core.domain import SEVERITIES, Event, Severity, dec
+from cockpit.core.incidents import Incident
+from cockpit.core.state import State, apply
 
 FOLD_LIMIT = 20_000
 EQUITY_KINDS = ("balance.updated", "position.changed", "position.ghost", "market.marks")
@@ -130,7 +130,7 @@ class SessionMetrics:
     feed_disconnects: list[Outage]
     exchange_outages: list[Outage]
     kill_switch_episodes: list[KillEpisode]
-    incidents: list[Incident]  # episodes (cockpit.incidents), in the order they opened
+    incidents: list[Incident]  # episodes (cockpit.core.incidents), in the order they opened
     incident_first: dict[int, Event]  # the first event of each incident, by its seq
     actions: list[Action]
     realized_pnl: Decimal

@@ -16,9 +16,9 @@ import orjson
 
 from cockpit.analytics.metrics import SessionMetrics, message, session_metrics
 from cockpit.analytics.timefmt import clock, iso
-from cockpit.domain import dstr
-from cockpit.errors import UsageError
-from cockpit.incidents import Incident
+from cockpit.core.domain import dstr
+from cockpit.core.errors import UsageError
+from cockpit.core.incidents import Incident
 
 FORMATS = ("json", "md")
 TIMELINE_MAX = 60  # lines in the Markdown timeline; the JSON keeps every incident
@@ -130,7 +130,7 @@ def report_from_metrics(m: SessionMetrics) -> dict[str, Any]:
 
 
 def _incident(i: Incident, m: SessionMetrics) -> dict[str, Any]:
-    """One incident (cockpit.incidents): cause, severity, start, end, duration, title, its events; `seq`,
+    """One incident (cockpit.core.incidents): cause, severity, start, end, duration, title, its events; `seq`,
     `kind`, `source`, `ts`/`time` and `message` are those of its first symptom."""
     first = m.incident_first.get(i.first_seq)
     return {

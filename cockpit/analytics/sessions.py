@@ -10,8 +10,8 @@ from typing import Any
 from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import open_for_reading
 from cockpit.analytics.timefmt import iso
-from cockpit.domain import dstr
-from cockpit.errors import CockpitError, UsageError
+from cockpit.core.domain import dstr
+from cockpit.core.errors import CockpitError, UsageError
 
 FILL_KINDS = ("order.filled", "order.partially_filled")
 
@@ -34,7 +34,7 @@ class SessionSummary:
     events: int = 0
     fills: int = 0
     realized_pnl: Decimal = Decimal(0)
-    incidents: int = 0  # episodes (cockpit.incidents), not warning/critical events
+    incidents: int = 0  # episodes (cockpit.core.incidents), not warning/critical events
     error: str | None = None  # set when the file could not be read as a session: the reason
 
     @property

@@ -12,7 +12,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cockpit.domain import Severity, dec, dstr
+from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine.guard import guard
 from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
 from cockpit.feeds.messages import UserEvent

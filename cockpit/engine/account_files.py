@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from cockpit.errors import CockpitError
-from cockpit.paths import data_dir
+from cockpit.config.paths import data_dir
+from cockpit.core.errors import CockpitError
 
 KILL_SWITCH_FILE = "killswitch.json"
 ENGINE_FILE = "engine.json"

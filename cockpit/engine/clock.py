@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from cockpit.domain import Severity
+from cockpit.core.domain import Severity
 from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError, ServerTime
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from cockpit.errors import CockpitError
+from cockpit.core.errors import CockpitError
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine

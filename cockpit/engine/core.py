@@ -18,10 +18,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from cockpit.domain import Event, Severity
-from cockpit.errors import CockpitError
-from cockpit.snapshot import state_to_json
-from cockpit.state import State, apply
+from cockpit.core.domain import Event, Severity
+from cockpit.core.errors import CockpitError
+from cockpit.core.snapshot import state_to_json
+from cockpit.core.state import State, apply
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cockpit.config import Config
-from cockpit.domain import Event, Severity, Telemetry
+from cockpit.config.settings import Config
+from cockpit.core.domain import Event, Severity, Telemetry
+from cockpit.core.incidents import Repeats
+from cockpit.core.snapshot import state_from_json
+from cockpit.core.state import State, fold
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.core import EventCore, StoreFailed
 from cockpit.engine.guard import GuardEpisode
@@ -28,9 +31,6 @@ from cockpit.engine.market import MarketBuffers
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
 from cockpit.feeds.budget import ConnectBudget
-from cockpit.incidents import Repeats
-from cockpit.snapshot import state_from_json
-from cockpit.state import State, fold
 from cockpit.store import SessionStore, StoreTrouble
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ class Engine:
 
     def adopt(self, symbol: str, by: str) -> dict[str, Any]:
         """Accept a ghost position as the account's own: it stays open, no longer flagged."""
-        from cockpit.domain import dstr
+        from cockpit.core.domain import dstr
         from cockpit.engine.killswitch import ActionRefused
 
         position = self.state.positions.get(symbol)

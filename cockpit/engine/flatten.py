@@ -10,7 +10,7 @@ import asyncio
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cockpit.domain import dstr
+from cockpit.core.domain import dstr
 from cockpit.engine.account import positions_from_exchange
 from cockpit.engine.killswitch import engage
 from cockpit.engine.orders import submit

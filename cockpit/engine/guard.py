@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cockpit.domain import dstr
+from cockpit.core.domain import dstr
 from cockpit.feeds import OrderUpdate
 
 if TYPE_CHECKING:

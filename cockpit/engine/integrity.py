@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cockpit.domain import Severity
+from cockpit.core.domain import Severity
+from cockpit.core.errors import CockpitError
 from cockpit.engine.backups import list_backups
 from cockpit.engine.restore import swap_in_backup
-from cockpit.errors import CockpitError
 from cockpit.store import verify
 from cockpit.store.verify import record_mark
 

@@ -9,9 +9,9 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from cockpit.domain import Event
-from cockpit.errors import CockpitError
-from cockpit.state import KillSwitch
+from cockpit.core.domain import Event
+from cockpit.core.errors import CockpitError
+from cockpit.core.state import KillSwitch
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import ccxt
 
-from cockpit.domain import dstr
+from cockpit.core.domain import dstr
 from cockpit.exchange.gateway import GatewayError, OrderAck, OrderIntent, new_client_order_id
 
 if TYPE_CHECKING:

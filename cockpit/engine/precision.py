@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cockpit.domain import Event, dec, dstr
+from cockpit.core.domain import Event, dec, dstr
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine

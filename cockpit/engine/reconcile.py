@@ -16,7 +16,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cockpit.domain import Severity, dec, dstr
+from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine.account import emit_balance, positions_from_exchange
 
 if TYPE_CHECKING:

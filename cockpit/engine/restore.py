@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from cockpit.errors import CockpitError
+from cockpit.core.errors import CockpitError
 from cockpit.store import companions, verify
 
 

@@ -19,15 +19,15 @@ from typing import Any
 
 import orjson
 
-from cockpit.config import Config
-from cockpit.domain import Event
+from cockpit.config.secrets import Credentials
+from cockpit.config.settings import Config
+from cockpit.core.domain import Event
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import ControlServer, live_pointer, socket_path_for
 from cockpit.engine.engine import Engine, EngineOptions
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway
-from cockpit.secrets import Credentials
 from cockpit.store import SessionStore
 
 BINANCE_USDM_WS = "wss://fstream.binance.com"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from cockpit.domain import dstr
-from cockpit.state import HEALTH_ITEMS, Position, State
+from cockpit.core.domain import dstr
+from cockpit.core.state import HEALTH_ITEMS, Position, State
 
 _CENT = Decimal("0.01")
 

@@ -8,12 +8,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from cockpit.domain import Severity
+from cockpit.core.domain import Severity
+from cockpit.core.state import band_of
 from cockpit.engine import account, backups, market, reconcile
 from cockpit.engine.clock import ClockWatch
 from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError
-from cockpit.state import band_of
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine

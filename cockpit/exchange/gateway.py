@@ -21,7 +21,7 @@ from typing import Any
 import ccxt
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from cockpit.errors import CockpitError
+from cockpit.core.errors import CockpitError
 from cockpit.exchange.classify import (
     ErrorClass,
     classify,

@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from cockpit.errors import UsageError
+from cockpit.core.errors import UsageError
 from cockpit.sim.faults import FaultError, parse_fault
 
 

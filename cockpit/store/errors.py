@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cockpit.errors import CockpitError
+from cockpit.core.errors import CockpitError
 
 _PID = re.compile(r"\(PID (\d+)\)")
 

@@ -39,7 +39,7 @@ import duckdb
 import orjson
 import polars as pl
 
-from cockpit.domain import Event, Severity
+from cockpit.core.domain import Event, Severity
 from cockpit.store import backup, dlq, files
 from cockpit.store.dlq import DeadLetterRow, DeadLetterStatus, NewDeadLetter
 from cockpit.store.errors import StoreError

@@ -35,13 +35,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from cockpit.backend import Backend, EngineBackend
+from cockpit.core.errors import CockpitError
+from cockpit.core.incidents import IncidentBuilder, IncidentChange
 from cockpit.engine.runtime import freeze_startup_heap
-from cockpit.errors import CockpitError
-from cockpit.incidents import IncidentBuilder, IncidentChange
-from cockpit.screens.confirm import ConfirmScreen
-from cockpit.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
-from cockpit.themes import DEFAULT_THEME, save_theme, saved_theme, themes_dir
+from cockpit.ui.backend import Backend, EngineBackend
+from cockpit.ui.screens.confirm import ConfirmScreen
+from cockpit.ui.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
+from cockpit.ui.themes import DEFAULT_THEME, save_theme, saved_theme, themes_dir
 from widgets.banner import AlertBanner
 from widgets.drawdown import DrawdownPane
 from widgets.events import EventLog
@@ -489,7 +489,7 @@ class CockpitApp(App[int]):
 
     @work(group="actions", exit_on_error=False)
     async def action_stats(self) -> None:
-        from cockpit.screens.stats import StatsScreen, session_stats
+        from cockpit.ui.screens.stats import StatsScreen, session_stats
 
         self.notify("computing the session's stats…", timeout=2)
         try:

@@ -1,6 +1,6 @@
 """Typed configuration, validated at load: every problem is named at once (file, key, value, why, fix).
 
-API secrets never live here: they come from the OS keyring or the environment (see `cockpit.secrets`).
+API secrets never live here: they come from the OS keyring or the environment (see `cockpit.config.secrets`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cockpit.errors import UsageError
-from cockpit.paths import data_dir, default_config_file
+from cockpit.config.paths import data_dir, default_config_file
+from cockpit.core.errors import UsageError
 
 SUPPORTED_EXCHANGES = ("binanceusdm",)
 DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT", "BNB/USDT:USDT")
@@ -517,33 +516,3 @@ def load_config(path: Path) -> Config:
         problem = ConfigProblem("", "", why, fix, line=line, column=column)
         raise ConfigError(path, [problem]) from None
     return parse_config(data, path)
-
-
-def summary(config: Config) -> list[str]:
-    """A few lines an operator can check at a glance."""
-    ex, risk, feeds = config.exchange, config.risk, config.feeds
-    where = ex.base_url or ("testnet" if ex.testnet else "production")
-    if config.session.path is not None:
-        session = f"file {config.session.path}"
-    else:
-        session = f"new file per run under {config.session.dir} (session-YYYYmmdd-HHMMSS.duckdb)"
-    return [
-        f"  exchange: {ex.id} ({where})",
-        f"  session:  {session}",
-        f"  risk:     drawdown warn {risk.warn_drawdown_pct:g}% / breaker {risk.breaker_drawdown_pct:g}%"
-        f" / kill {risk.kill_drawdown_pct:g}%; clock drift warn {risk.clock_warn_ms} ms"
-        f" / kill {risk.clock_kill_ms} ms",
-        f"  feeds:    {', '.join(feeds.symbols)}; stale after {feeds.stale_after_s:g} s",
-    ]
-
-
-def validate_command(file: str) -> int:
-    """`cockpit config validate FILE`: 0 and a summary if valid, else every problem on stderr and 2."""
-    try:
-        config = load_config(Path(file))
-    except ConfigError as exc:
-        print(exc.render(), file=sys.stderr)
-        return exc.exit_code
-    print(f"ok: {file} is valid")
-    print("\n".join(summary(config)))
-    return 0

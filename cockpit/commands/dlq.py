@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from cockpit.config import load_config
+from cockpit.commands.session_files import resolve_session
+from cockpit.config.settings import load_config
+from cockpit.core.errors import CockpitError, UsageError
 from cockpit.engine.control import engine_running, request, socket_path_for
-from cockpit.errors import CockpitError, UsageError
-from cockpit.session_files import resolve_session
 
 LIST_STATUSES = ("open", "retried", "removed", "all")
 REASON_WIDTH = 48

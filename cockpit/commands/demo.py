@@ -10,12 +10,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cockpit.config import ExchangeConfig, SessionConfig, default_config
-from cockpit.domain import Event
+from cockpit.config.paths import data_dir
+from cockpit.config.secrets import Credentials
+from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
+from cockpit.core.domain import Event
 from cockpit.engine.engine import Engine, EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime, json_printer, run, text_printer
-from cockpit.paths import data_dir
-from cockpit.secrets import Credentials
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer
 
 
@@ -72,7 +72,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     session.parent.mkdir(parents=True, exist_ok=True)
     if args.headless:
         return asyncio.run(_headless(session, args.seed, args.duration, args.json))
-    from cockpit.ui import run_app
+    from cockpit.ui.launch import run_app
 
     return run_app(DemoRuntime(session, args.seed), demo_spec(session, ""), session.name)
 

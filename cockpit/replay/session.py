@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import bisect
 import gc
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,10 @@ import orjson
 
 from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import open_for_reading
-from cockpit.backend import StatsSource
-from cockpit.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event, Telemetry
-from cockpit.engine.backups import BackupInfo
-from cockpit.incidents import Incident
-from cockpit.snapshot import state_from_json
-from cockpit.state import MARKS_KIND, Fold, State
-from cockpit.store import DeadLetterRow
-from cockpit.store.errors import SessionInUse
+from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
+from cockpit.core.incidents import Incident
+from cockpit.core.snapshot import state_from_json
+from cockpit.core.state import MARKS_KIND, Fold, State
 
 CHECKPOINT_EVERY = 2000
 
@@ -61,7 +56,8 @@ class ReplaySession:
     times: list[float]
     incident_list: list[tuple[int, str]]  # (first seq, severity) of each incident, in order
     snapshot_seqs: list[int]
-    episodes: list[Incident] = field(default_factory=list)  # the incidents themselves (cockpit.incidents)
+    # the incidents themselves (cockpit.core.incidents)
+    episodes: list[Incident] = field(default_factory=list)
     position: int = 0
     state: State = field(default_factory=State)
     _checkpoints: dict[int, State] = field(default_factory=dict)
@@ -69,7 +65,7 @@ class ReplaySession:
     @classmethod
     def open(cls, path: Path) -> ReplaySession:
         """SessionInUse when a running engine holds the file (replay never fights that lock: replay the
-        verified copy it writes, `cockpit.live_copy`); SessionFileError for anything else unusable,
+        verified copy it writes, `cockpit.engine.live_copy`); SessionFileError for anything else unusable,
         EmptySessionError if no event was ever written."""
         con = open_for_reading(path).con
         try:
@@ -184,81 +180,3 @@ def _first_kept_routine_seq(rows: list[tuple[Any, ...]], keep: int) -> int:
             if seen == keep:
                 return int(row[0])
     return int(rows[0][0]) if rows else 0
-
-
-class ReplayBackend:
-    """A replay as the app's backend: the state at the replay's position; no action reaches an exchange."""
-
-    read_only = True
-
-    def __init__(self, session: ReplaySession) -> None:
-        self.session = session
-        self.label = f"REPLAY {session.path.name}"
-        self._pending: list[Event] = []
-        self.reset = False  # set after a seek: the app clears its event log
-
-    @property
-    def state(self) -> State:
-        return replace(self.session.state, mode="replay")  # what is shown is marked REPLAY everywhere
-
-    def telemetry(self) -> Telemetry:
-        return Telemetry(now=self.session.current_ts)
-
-    def take_events(self) -> list[Event]:
-        events, self._pending = self._pending, []
-        return events
-
-    def advance(self, count: int) -> None:
-        self._pending.extend(self.session.step(count))
-
-    def seek(self, position: int) -> None:
-        self.session.seek(position)
-        position = self.session.position
-        self._pending = self.session.events_between(max(0, position - 200), position)
-        self.reset = True
-
-    async def act(self, request: dict[str, Any]) -> Any:
-        from cockpit.backend import ReadOnly
-
-        raise ReadOnly("REPLAY: actions are disabled", f"{request.get('cmd')} would touch an exchange")
-
-    async def backups(self) -> list[BackupInfo]:
-        return []
-
-    @asynccontextmanager
-    async def stats_source(self) -> AsyncIterator[StatsSource]:
-        yield StatsSource(self.session.path, self.session.path.name)
-
-    async def dead_letters(self) -> list[DeadLetterRow]:
-        return []
-
-    async def restore(self, backup: Path) -> None:
-        from cockpit.backend import ReadOnly
-
-        raise ReadOnly("REPLAY: actions are disabled", "restore needs a live engine")
-
-
-def replay_command(args: Any) -> int:
-    """Replay a session file; one a running engine holds is replayed from the read copy it writes (replay
-    never fights that lock), deleted when the replay app exits."""
-    from cockpit.live_copy import live_copy
-
-    started = time.perf_counter()
-    path = Path(args.session)
-    try:
-        session = ReplaySession.open(path)
-    except SessionInUse:
-        with live_copy(path, "replay") as copy:
-            return _run_replay(ReplaySession.open(copy.path), args, started)
-    return _run_replay(session, args, started)
-
-
-def _run_replay(session: ReplaySession, args: Any, started: float) -> int:
-    from cockpit.replay_app import ReplayApp
-
-    try:
-        session.seek(session.total if args.end else 0)
-        app = ReplayApp(ReplayBackend(session), load_seconds=time.perf_counter() - started)
-        return int(app.run() or 0)
-    finally:
-        session.close()

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from itertools import groupby
 from typing import Any, TypeVar
 
-from cockpit.domain import Event, dec
+from cockpit.core.domain import Event, dec
 
 ZERO = Decimal(0)
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from cockpit.domain import Event, Telemetry
+from cockpit.core.domain import Event, Telemetry
+from cockpit.core.errors import CockpitError
+from cockpit.core.state import State
 from cockpit.engine.backups import BackupInfo, list_backups
-from cockpit.errors import CockpitError
-from cockpit.live_copy import discard
-from cockpit.state import State
+from cockpit.engine.live_copy import discard
+from cockpit.replay.session import ReplaySession
 from cockpit.store import DeadLetterRow
 
 
@@ -170,3 +171,51 @@ class FixedBackend:
     async def stats_source(self) -> AsyncIterator[StatsSource]:
         raise ReadOnly("this view has no session file", "stats need a live engine or a replay")
         yield  # an async generator, for the context manager
+
+
+class ReplayBackend:
+    """A replay as the app's backend: the state at the replay's position; no action reaches an exchange."""
+
+    read_only = True
+
+    def __init__(self, session: ReplaySession) -> None:
+        self.session = session
+        self.label = f"REPLAY {session.path.name}"
+        self._pending: list[Event] = []
+        self.reset = False  # set after a seek: the app clears its event log
+
+    @property
+    def state(self) -> State:
+        return replace(self.session.state, mode="replay")  # what is shown is marked REPLAY everywhere
+
+    def telemetry(self) -> Telemetry:
+        return Telemetry(now=self.session.current_ts)
+
+    def take_events(self) -> list[Event]:
+        events, self._pending = self._pending, []
+        return events
+
+    def advance(self, count: int) -> None:
+        self._pending.extend(self.session.step(count))
+
+    def seek(self, position: int) -> None:
+        self.session.seek(position)
+        position = self.session.position
+        self._pending = self.session.events_between(max(0, position - 200), position)
+        self.reset = True
+
+    async def act(self, request: dict[str, Any]) -> Any:
+        raise ReadOnly("REPLAY: actions are disabled", f"{request.get('cmd')} would touch an exchange")
+
+    async def backups(self) -> list[BackupInfo]:
+        return []
+
+    @asynccontextmanager
+    async def stats_source(self) -> AsyncIterator[StatsSource]:
+        yield StatsSource(self.session.path, self.session.path.name)
+
+    async def dead_letters(self) -> list[DeadLetterRow]:
+        return []
+
+    async def restore(self, backup: Path) -> None:
+        raise ReadOnly("REPLAY: actions are disabled", "restore needs a live engine")

@@ -12,14 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-from cockpit.config import load_config
-from cockpit.domain import Event
-from cockpit.durations import age
+from cockpit.commands.session_files import resolve_session
+from cockpit.config.settings import load_config
+from cockpit.core.domain import Event
+from cockpit.core.durations import age
+from cockpit.core.errors import CockpitError, UsageError
 from cockpit.engine.backups import BackupInfo, backup_path, list_backups
 from cockpit.engine.control import engine_running, request, socket_path_for
 from cockpit.engine.restore import swap_in_backup
-from cockpit.errors import CockpitError, UsageError
-from cockpit.session_files import resolve_session
 from cockpit.store import SessionStore
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cockpit.core.errors import CockpitError
 from cockpit.engine.control import request, socket_path_for
-from cockpit.errors import CockpitError
 from cockpit.store import files
 
 

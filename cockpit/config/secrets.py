@@ -5,9 +5,7 @@ Secrets never appear in reprs, logs, exception messages or files written by cock
 
 from __future__ import annotations
 
-import getpass
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,9 +13,9 @@ from dataclasses import dataclass
 import keyring
 from keyring.backend import KeyringBackend
 from keyring.backends import fail
-from keyring.errors import KeyringError, KeyringLocked, NoKeyringError, PasswordDeleteError
+from keyring.errors import KeyringError, KeyringLocked, NoKeyringError
 
-from cockpit.errors import CockpitError, UsageError
+from cockpit.core.errors import CockpitError
 
 ENV_KEY = "COCKPIT_API_KEY"
 ENV_SECRET = "COCKPIT_API_SECRET"
@@ -70,7 +68,7 @@ def describe_backend(backend: KeyringBackend) -> str:
     return f"{name} ({file_path})" if isinstance(file_path, str) else name
 
 
-def _backend() -> KeyringBackend:
+def keyring_backend() -> KeyringBackend:
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring):
         raise _no_backend_error()
@@ -85,7 +83,7 @@ def _scrub(text: str, secret_values: tuple[str, ...]) -> str:
 
 
 @contextmanager
-def _keyring_errors(backend: KeyringBackend, *secret_values: str) -> Iterator[None]:
+def keyring_errors(backend: KeyringBackend, *secret_values: str) -> Iterator[None]:
     """Turn keyring/OS failures into SecretsError without ever carrying a secret value."""
     name = describe_backend(backend)
     try:
@@ -114,9 +112,9 @@ def locate_credentials(exchange_id: str, env: Mapping[str, str] | None = None) -
             "the env vars override the keyring, and both are needed",
             f"export {missing} as well, or unset {present} to use the keyring",
         )
-    backend = _backend()
+    backend = keyring_backend()
     service = service_name(exchange_id)
-    with _keyring_errors(backend):
+    with keyring_errors(backend):
         stored_key = backend.get_password(service, USER_KEY)
         stored_secret = backend.get_password(service, USER_SECRET)
     where = f"keyring {describe_backend(backend)}"
@@ -139,96 +137,3 @@ def locate_credentials(exchange_id: str, env: Mapping[str, str] | None = None) -
 def load_credentials(exchange_id: str, env: Mapping[str, str] | None = None) -> Credentials:
     """Env vars COCKPIT_API_KEY + COCKPIT_API_SECRET if set, else keyring service `cockpit:<exchange_id>`."""
     return locate_credentials(exchange_id, env)[0]
-
-
-# --- `cockpit keys set|check|delete EXCHANGE` -----------------------------------------------------------
-
-
-def _read_secret(prompt: str) -> str:
-    """getpass on a terminal; one line from a pipe otherwise. Never echoed."""
-    if sys.stdin is not None and sys.stdin.isatty():
-        return getpass.getpass(prompt).strip()
-    print(prompt, end="", file=sys.stderr, flush=True)
-    line = sys.stdin.readline() if sys.stdin is not None else ""
-    print(file=sys.stderr)
-    return line.strip()
-
-
-def _notes(backend: KeyringBackend | None) -> None:
-    if backend is not None and type(backend).__name__ == "PlaintextKeyring":
-        print(f"warning: {describe_backend(backend)} stores secrets UNENCRYPTED", file=sys.stderr)
-    if os.environ.get(ENV_KEY) or os.environ.get(ENV_SECRET):
-        print(
-            f"note: {ENV_KEY}/{ENV_SECRET} are set here and take precedence over the keyring", file=sys.stderr
-        )
-
-
-def _set(exchange: str) -> int:
-    backend = _backend()  # fail before the operator pastes anything
-    values: list[str] = []
-    for label in ("API key", "API secret"):
-        value = _read_secret(f"{label} for {exchange}: ")
-        if not value:
-            raise UsageError(
-                f"empty {label}",
-                "nothing was entered, so nothing was stored",
-                f"run `cockpit keys set {exchange}` again and paste it (or pipe two lines: key, then secret)",
-            )
-        values.append(value)
-    api_key, api_secret = values
-    service = service_name(exchange)
-    with _keyring_errors(backend, api_key, api_secret):
-        backend.set_password(service, USER_KEY, api_key)
-        backend.set_password(service, USER_SECRET, api_secret)
-        kept = (backend.get_password(service, USER_KEY), backend.get_password(service, USER_SECRET))
-    if kept != (api_key, api_secret):
-        raise SecretsError(
-            "the keyring did not keep the keys",
-            f"read-back from {describe_backend(backend)} differs from what was stored",
-            f"check the keyring backend, or export {ENV_KEY} and {ENV_SECRET}",
-        )
-    print(f"ok: stored API key {mask_key(api_key)} and secret for {exchange} in {describe_backend(backend)}")
-    _notes(backend)
-    return 0
-
-
-def _check(exchange: str) -> int:
-    creds, where = locate_credentials(exchange)
-    print(f"ok: API keys for {exchange} from {where}: key {mask_key(creds.api_key)}, secret {REDACTED}")
-    return 0
-
-
-def _delete(exchange: str) -> int:
-    backend = _backend()
-    service = service_name(exchange)
-    removed: list[str] = []
-    with _keyring_errors(backend):
-        for user in (USER_KEY, USER_SECRET):
-            try:
-                backend.delete_password(service, user)
-            except PasswordDeleteError:
-                continue
-            removed.append(user)
-    if not removed:
-        print(f"no API keys stored for {exchange} in {describe_backend(backend)}", file=sys.stderr)
-        return 1
-    print(f"ok: deleted {' and '.join(removed)} for {exchange} from {describe_backend(backend)}")
-    _notes(None)
-    return 0
-
-
-def keys_command(action: str, exchange: str) -> int:
-    """`cockpit keys set|check|delete EXCHANGE`; errors are printed (never a secret) as the exit code says."""
-    from cockpit.config import exchange_id_problem
-
-    actions = {"set": _set, "check": _check, "delete": _delete}
-    try:
-        if action not in actions:
-            raise UsageError(f"unknown action {action!r}", "", "use one of: set, check, delete")
-        problem = exchange_id_problem(exchange, gateway_only=False)
-        if problem:
-            raise UsageError(f"exchange {exchange!r} {problem[0]}", "", problem[1])
-        return actions[action](exchange)
-    except CockpitError as exc:
-        print(exc.render(), file=sys.stderr)
-        return exc.exit_code

@@ -1,7 +1,7 @@
 """`cockpit replay SESSION.duckdb`: the cockpit's own screen, fed by the stored events — marked REPLAY.
 
 Keys: space play/pause, `+`/`-` speed (1× … 1000×), `.`/`,` step one event, `n`/`p` next/previous incident
-(to its first symptom: one jump per episode, `cockpit.incidents`),
+(to its first symptom: one jump per episode, `cockpit.core.incidents`),
 Home/End start/end, `g` go to a time. Every action that would touch an exchange is disabled.
 """
 
@@ -17,8 +17,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from cockpit.app import CockpitApp
-from cockpit.replay import SPEEDS, ReplayBackend
+from cockpit.replay.session import SPEEDS
+from cockpit.ui.app import CockpitApp
+from cockpit.ui.backend import ReplayBackend
 from widgets.timeline import TimelineBar
 
 TICK_S = 0.1

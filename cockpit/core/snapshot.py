@@ -1,7 +1,8 @@
 """State ↔ JSON, for snapshots in the session store (restore = last snapshot + fold of the tail).
 
-Generic over the frozen dataclasses in cockpit.state, driven by their type hints: Decimals travel as strings,
-mappings as objects, tuples as arrays. A snapshot written by this version reads back equal to the original.
+Generic over the frozen dataclasses in cockpit.core.state, driven by their type hints: Decimals travel as
+strings, mappings as objects, tuples as arrays. A snapshot written by this version reads back equal to the
+original.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from cockpit.state import State
+from cockpit.core.state import State
 
 SNAPSHOT_FORMAT = 1
 

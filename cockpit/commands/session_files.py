@@ -6,9 +6,9 @@ from pathlib import Path
 
 import orjson
 
-from cockpit.config import Config
+from cockpit.config.settings import Config
+from cockpit.core.errors import CockpitError
 from cockpit.engine.control import live_pointer, socket_path_for
-from cockpit.errors import CockpitError
 
 
 def resolve_session(config: Config) -> Path:

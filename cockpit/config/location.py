@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cockpit.errors import UsageError
-from cockpit.paths import default_config_file
+from cockpit.config.paths import default_config_file
+from cockpit.core.errors import UsageError
 
 
 def config_file(given: str | Path | None) -> Path:

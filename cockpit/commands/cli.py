@@ -9,91 +9,91 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cockpit.errors import CockpitError
+from cockpit.core.errors import CockpitError
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _run_sim(args: argparse.Namespace) -> int:
-    from cockpit.sim.cli import run_sim_command
+    from cockpit.commands.sim import run_sim_command
 
     return run_sim_command(args)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from cockpit.demo import run_demo_command
+    from cockpit.commands.demo import run_demo_command
 
     return run_demo_command(args)
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    from cockpit.run import run_command
+    from cockpit.commands.run import run_command
 
     return run_command(args)
 
 
 def _run_ctl(args: argparse.Namespace) -> int:
-    from cockpit.ctl import ctl_command
+    from cockpit.commands.ctl import ctl_command
 
     return ctl_command(args)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
-    from cockpit.doctor import doctor_command
+    from cockpit.commands.doctor import doctor_command
 
     return doctor_command(args)
 
 
 def _run_dlq(args: argparse.Namespace) -> int:
-    from cockpit.dlq_cli import dlq_command
+    from cockpit.commands.dlq import dlq_command
 
     return dlq_command(args)
 
 
 def _run_backup(args: argparse.Namespace) -> int:
-    from cockpit.backup_cli import backup_command
+    from cockpit.commands.backup import backup_command
 
     return backup_command(args)
 
 
 def _run_restore(args: argparse.Namespace) -> int:
-    from cockpit.backup_cli import restore_command
+    from cockpit.commands.backup import restore_command
 
     return restore_command(args)
 
 
 def _run_replay(args: argparse.Namespace) -> int:
-    from cockpit.replay import replay_command
+    from cockpit.commands.replay import replay_command
 
     return replay_command(args)
 
 
 def _run_sessions(args: argparse.Namespace) -> int:
-    from cockpit.analytics_cli import sessions_command
+    from cockpit.commands.analytics import sessions_command
 
     return sessions_command(args)
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from cockpit.analytics_cli import report_cli
+    from cockpit.commands.analytics import report_cli
 
     return report_cli(args)
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from cockpit.analytics_cli import export_command
+    from cockpit.commands.analytics import export_command
 
     return export_command(args)
 
 
 def _run_config_validate(args: argparse.Namespace) -> int:
-    from cockpit.config import validate_command
+    from cockpit.commands.config import validate_command
 
     return validate_command(args.file)
 
 
 def _run_keys(args: argparse.Namespace) -> int:
-    from cockpit.secrets import keys_command
+    from cockpit.commands.keys import keys_command
 
     return keys_command(args.action, args.exchange)
 
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if getattr(args, "needs_config", False):
-            from cockpit.config_file import config_file
+            from cockpit.config.location import config_file
 
             args.config = str(config_file(args.config))
         return handler(args)

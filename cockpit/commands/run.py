@@ -6,10 +6,10 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from cockpit.config import load_config
+from cockpit.config.secrets import load_credentials
+from cockpit.config.settings import load_config
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, json_printer, run, session_file_for, text_printer
-from cockpit.secrets import load_credentials
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -22,7 +22,7 @@ def run_command(args: argparse.Namespace) -> int:
         options=EngineOptions(mode="dry-run" if args.dry_run else "live"),
     )
     if not args.headless:
-        from cockpit.ui import run_live
+        from cockpit.ui.launch import run_live
 
         return run_live(spec)
     printer = json_printer if args.json else text_printer

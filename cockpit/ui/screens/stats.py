@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
-from cockpit.screens.view import ViewScreen
+from cockpit.ui.screens.view import ViewScreen
 
 
 def session_stats(path: Path) -> tuple[dict[str, Any], list[float]]:

@@ -10,12 +10,12 @@ from typing import Any
 
 import orjson
 
-from cockpit.config import Config, load_config
+from cockpit.config.secrets import load_credentials
+from cockpit.config.settings import Config, load_config
+from cockpit.core.errors import CockpitError, UsageError
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import live_pointer, request, socket_path_for
 from cockpit.engine.status import render_status
-from cockpit.errors import CockpitError, UsageError
-from cockpit.secrets import load_credentials
 
 
 def account_engine_socket(config: Config) -> Path | None:

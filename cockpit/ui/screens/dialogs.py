@@ -13,10 +13,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, Static
 
-from cockpit.durations import age
+from cockpit.core.durations import age
 from cockpit.engine.backups import BackupInfo
-from cockpit.screens.view import ViewScreen
 from cockpit.store import DeadLetterRow
+from cockpit.ui.screens.view import ViewScreen
 
 
 class ReconcileScreen(ViewScreen[tuple[str, str] | None]):
@@ -71,7 +71,7 @@ class ReconcileScreen(ViewScreen[tuple[str, str] | None]):
 
 
 def help_text() -> str:
-    return resources.files("cockpit.screens").joinpath("help.md").read_text(encoding="utf-8")
+    return resources.files("cockpit.ui.screens").joinpath("help.md").read_text(encoding="utf-8")
 
 
 class HelpScreen(ViewScreen[None]):

@@ -20,13 +20,13 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
-from cockpit.config import Config, ConfigError, load_config
+from cockpit.commands.session_files import resolve_session
+from cockpit.config.secrets import REDACTED, Credentials, locate_credentials, mask_key
+from cockpit.config.settings import Config, ConfigError, load_config
+from cockpit.core.errors import CockpitError
 from cockpit.engine.account_files import AccountFiles, KillSwitchRecord, account_key
 from cockpit.engine.backups import list_backups
 from cockpit.engine.control import request, socket_path_for
-from cockpit.errors import CockpitError
-from cockpit.secrets import REDACTED, Credentials, locate_credentials, mask_key
-from cockpit.session_files import resolve_session
 from cockpit.store import SessionFileError, verify
 
 Status = Literal["ok", "fail", "skip"]

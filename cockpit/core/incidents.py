@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cockpit.domain import SEVERITIES, Event, Severity
+from cockpit.core.domain import SEVERITIES, Event, Severity
 
 MERGE_S = 30.0  # a symptom this soon after its cause's incident ended belongs to that incident
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from cockpit.paths import config_dir
+from cockpit.config.paths import config_dir
 
 DEFAULT_THEME = "cockpit-dark"
 
@@ -18,7 +18,7 @@ def themes_dir() -> Path:
     packaged = Path(str(resources.files("cockpit"))) / "themes"
     if packaged.is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parent.parent / "themes"
+    checkout = Path(__file__).resolve().parents[2] / "themes"
     if checkout.is_dir():
         return checkout
     raise FileNotFoundError(f"cockpit's themes folder is missing (looked in {packaged} and {checkout})")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cockpit.backend import EngineBackend
 from cockpit.engine.runtime import RunSpec, Runtime
+from cockpit.ui.backend import EngineBackend
 
 
 def run_app(runtime: Any, spec: RunSpec, label: str) -> int:
     """Run the app until the operator quits; returns the exit code (errors are raised, not printed)."""
-    from cockpit.app import CockpitApp
+    from cockpit.ui.app import CockpitApp
 
     app = CockpitApp(
         EngineBackend(runtime, label),

@@ -2,8 +2,8 @@
 
 A session file the engine is still writing is held by it (DuckDB lets one process hold a file). These commands
 do what `cockpit replay` does: ask that engine, over its control socket, for a consistent, verified read copy
-(in `.reads/` beside the session, not a backup: see cockpit.live_copy), read it and delete it. The output
-names the live file and says it is live; stderr says which copy was read.
+(in `.reads/` beside the session, not a backup: see cockpit.engine.live_copy), read it and delete it. The
+output names the live file and says it is live; stderr says which copy was read.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import orjson
 
 from cockpit.analytics import build_report, export_parquet, render_markdown, render_sessions
 from cockpit.analytics.sessions import SessionSummary, list_sessions, summarize
-from cockpit.config import load_config
-from cockpit.config_file import default_config_if_present
+from cockpit.config.location import default_config_if_present
+from cockpit.config.paths import data_dir
+from cockpit.config.settings import load_config
+from cockpit.core.errors import CockpitError
 from cockpit.engine.control import socket_path_for
-from cockpit.errors import CockpitError
-from cockpit.live_copy import LiveCopy, discard, request_copy
-from cockpit.paths import data_dir
+from cockpit.engine.live_copy import LiveCopy, discard, request_copy
 from cockpit.store.errors import SessionInUse
 
 T = TypeVar("T")

@@ -1,0 +1,1 @@
+"""`cockpit …` subcommands, one module each; `cli` builds the parser and dispatches."""

@@ -1,0 +1,1 @@
+"""Configuration: the typed config file, where it lives, and the secrets kept outside it."""

@@ -1,0 +1,1 @@
+"""Replay of a stored session: the same fold over the events of its DuckDB file."""

@@ -1,0 +1,1 @@
+"""The Textual cockpit: the live app, the replay app, their dialogs and themes (views of State)."""
