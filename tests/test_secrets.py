@@ -328,9 +328,9 @@ def test_keys_set_on_a_terminal_does_not_echo_what_is_typed(tmp_path: Path) -> N
 def test_keyring_errors_are_scrubbed_of_the_values_being_stored(backend: PlaintextKeyring) -> None:
     from keyring.errors import PasswordSetError
 
-    from cockpit.config.secrets import _keyring_errors
+    from cockpit.config.secrets import keyring_errors
 
-    with pytest.raises(SecretsError) as info, _keyring_errors(backend, KEY, SECRET):
+    with pytest.raises(SecretsError) as info, keyring_errors(backend, KEY, SECRET):
         raise PasswordSetError(f"backend refused {SECRET!r} for {KEY}")
     shown = info.value.render() + str(info.value) + repr(info.value.args)
     assert SECRET not in shown and KEY not in shown
