@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from cockpit.core.window import SlidingWindow
 
 # Binance USD-M request weights by ccxt method (the documented weight of the endpoint each one calls).
 ENDPOINT_WEIGHTS: dict[str, int] = {
@@ -32,6 +33,7 @@ ENDPOINT_WEIGHTS: dict[str, int] = {
 }
 DEFAULT_LIMIT_1M = 2400
 WINDOW_S = 60.0
+REJECTIONS_SPAN_S = 300.0  # 429s counted as recent for five minutes
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,11 @@ class RateLimiter:
         self.limit = limit_1m
         self._window = window_s
         self._budget = int(limit_1m * headroom)
-        self._spent: deque[tuple[float, int]] = deque()
-        self._spent_total = 0
+        self._spent = SlidingWindow(window_s)  # our own ledger of the rolling minute
         self._header_used = 0
         self._header_at = 0.0
         self._queued = 0
-        self._rejections: deque[float] = deque()
+        self._rejections = SlidingWindow(REJECTIONS_SPAN_S)
         self._rejected_total = 0
         self._cooldown_until = 0.0  # monotonic
         self._banned_until = 0.0  # monotonic
@@ -78,9 +79,7 @@ class RateLimiter:
                     if delay <= 0:
                         break
                     await asyncio.sleep(delay)
-                now = time.monotonic()
-                self._spent.append((now, weight))
-                self._spent_total += weight
+                self._spent.add(time.monotonic(), weight)
         finally:
             self._queued -= 1
 
@@ -89,9 +88,8 @@ class RateLimiter:
         wait = max(self._banned_until - now, self._cooldown_until - now, 0.0)
         if wait > 0:
             return wait
-        self._expire(now)
-        if self._used(now) + weight > self._budget and self._spent:
-            return max(0.01, self._window - (now - self._spent[0][0]))
+        if self._used(now) + weight > self._budget and self._spent.total(now) > 0:
+            return max(0.01, self._spent.wait(now))
         return 0.0
 
     # ----- what the exchange told us ---------------------------------------------------------------
@@ -108,7 +106,7 @@ class RateLimiter:
 
     def on_rate_limited(self, retry_after_s: float | None, banned: bool) -> None:
         now = time.monotonic()
-        self._rejections.append(now)
+        self._rejections.add(now)
         self._rejected_total += 1
         wait = retry_after_s if retry_after_s is not None else (60.0 if banned else 5.0)
         if banned:
@@ -119,13 +117,12 @@ class RateLimiter:
     # ----- reading -------------------------------------------------------------------------------
     def snapshot(self) -> RateLimitSnapshot:
         now = time.monotonic()
-        self._expire(now)
         wall = time.time()
         return RateLimitSnapshot(
             used=self._used(now),
             limit=self.limit,
             queued=self._queued,
-            rejected_recent=len(self._rejections),
+            rejected_recent=self._rejections.total(now),
             rejected_total=self._rejected_total,
             cooldown_until=wall + (self._cooldown_until - now) if self._cooldown_until > now else None,
             banned_until=wall + (self._banned_until - now) if self._banned_until > now else None,
@@ -137,13 +134,7 @@ class RateLimiter:
 
     def _used(self, now: float) -> int:
         header = self._header_used if now - self._header_at < self._window else 0
-        return max(self._spent_total, header)
-
-    def _expire(self, now: float) -> None:
-        while self._spent and now - self._spent[0][0] >= self._window:
-            self._spent_total -= self._spent.popleft()[1]
-        while self._rejections and now - self._rejections[0] >= 300.0:
-            self._rejections.popleft()
+        return max(self._spent.total(now), header)
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:

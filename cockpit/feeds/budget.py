@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+
+from cockpit.core.window import SlidingWindow
 
 BINANCE_CONNECTS_PER_WINDOW = 300
 BINANCE_CONNECT_WINDOW_S = 300.0
@@ -22,14 +23,13 @@ class ConnectBudget:
             raise ValueError(f"connect budget needs limit >= 1 and window_s > 0, got {limit}, {window_s}")
         self.limit = limit
         self.window_s = window_s
-        self._attempts: deque[float] = deque()
+        self._attempts = SlidingWindow(window_s)
         self._lock = asyncio.Lock()
         self.waited_s = 0.0  # total time attempts spent waiting for the budget
 
     @property
     def used(self) -> int:
-        self._expire(time.monotonic())
-        return len(self._attempts)
+        return self._attempts.total(time.monotonic())
 
     async def acquire(self) -> float:
         """Take one attempt; returns how long it had to wait (0.0 within budget)."""
@@ -37,15 +37,10 @@ class ConnectBudget:
         async with self._lock:
             while True:
                 now = time.monotonic()
-                self._expire(now)
-                if len(self._attempts) < self.limit:
-                    self._attempts.append(now)
+                if self._attempts.fits(now, 1, self.limit):
+                    self._attempts.add(now)
                     self.waited_s += waited
                     return waited
-                pause = self.window_s - (now - self._attempts[0])
+                pause = self._attempts.wait(now)
                 await asyncio.sleep(pause)
                 waited += pause
-
-    def _expire(self, now: float) -> None:
-        while self._attempts and now - self._attempts[0] >= self.window_s:
-            self._attempts.popleft()

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from cockpit.core.window import SlidingWindow
 from cockpit.sim.account import ZERO, OrderRequest, SimOrder, SimTrade, fmt
 from cockpit.sim.errors import MAINTENANCE_MESSAGE, ApiError
 
@@ -42,21 +42,18 @@ class WeightWindow:
 
     def __init__(self, limit: int = WEIGHT_LIMIT_1M) -> None:
         self.limit = limit
-        self._entries: deque[tuple[float, int]] = deque()
-        self.used = 0
+        self._minute = SlidingWindow(60.0)
 
-    def _expire(self, now: float) -> None:
-        while self._entries and now - self._entries[0][0] >= 60.0:
-            self.used -= self._entries.popleft()[1]
+    @property
+    def used(self) -> int:
+        return self._minute.total(time.monotonic())
 
     def take(self, weight: int) -> float | None:
         """Count `weight`; return None, or the seconds to wait when it would exceed the limit."""
         now = time.monotonic()
-        self._expire(now)
-        if self.used + weight > self.limit:
-            return max(1.0, 60.0 - (now - self._entries[0][0])) if self._entries else 1.0
-        self._entries.append((now, weight))
-        self.used += weight
+        if not self._minute.fits(now, weight, self.limit):
+            return max(1.0, self._minute.wait(now))
+        self._minute.add(now, weight)
         return None
 
 
