@@ -13,7 +13,6 @@ import pytest
 
 from cockpit.feeds import (
     AggTrade,
-    Backoff,
     BookTicker,
     FeedState,
     FeedStatus,
@@ -21,6 +20,7 @@ from cockpit.feeds import (
     MarkPrice,
     ParseError,
     Severity,
+    reconnect_backoff,
 )
 from cockpit.feeds.parse import combined_frame, market_event
 from cockpit.sim.server import SimServer
@@ -93,14 +93,14 @@ def make_feed(sim: SimServer, rec: Recorder, streams: list[str], **kw: Any) -> M
 
 # ----- unit ---------------------------------------------------------------------------------------------
 def test_default_backoff_schedule_is_2_4_8_then_capped_at_8() -> None:
-    delays = Backoff()
+    delays = reconnect_backoff()
     it = iter(delays)
     assert [next(it) for _ in range(7)] == [2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0]
     assert delays.delay(1) == 2.0 and delays.delay(100) == 8.0 and delays.cap == 8.0
     with pytest.raises(ValueError, match="positive"):
-        Backoff((2.0, 0.0))
+        reconnect_backoff((2.0, 0.0))  # a zero pause would be a reconnect storm
     with pytest.raises(ValueError, match="empty"):
-        Backoff(())
+        reconnect_backoff(())
 
 
 def test_recorded_binance_market_payloads_parse_to_typed_ticks() -> None:

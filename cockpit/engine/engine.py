@@ -22,6 +22,7 @@ from typing import Any
 from cockpit.config.settings import Config
 from cockpit.core.domain import Event, Severity, Telemetry
 from cockpit.core.incidents import Repeats
+from cockpit.core.retry import Backoff
 from cockpit.core.snapshot import state_from_json
 from cockpit.core.state import State, fold
 from cockpit.engine.account_files import AccountFiles, account_key
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 
 USER_STREAM_WAIT_S = 5.0
+WORKER_RESTART = Backoff.doubling(1.0, 30.0)  # a crashed worker restarts after 1, 2, 4 … 30 s
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,7 @@ class Engine:
 
     async def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> None:
         """Run a worker for ever; a crash becomes an event and the worker restarts after a pause."""
-        delay = 1.0
+        failures = 0
         while True:
             try:
                 await fn()
@@ -246,24 +248,16 @@ class Engine:
             except StoreFailed:
                 return
             except GatewayError as exc:  # the exchange said no: already an event; try again later, quietly
-                self.emit(
-                    "alert",
-                    {"message": f"{name}: {exc.title}; retrying in {delay:.0f} s"},
-                    "warning",
-                    "engine",
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                failures += 1
+                delay = WORKER_RESTART.delay(failures)
+                message = f"{name}: {exc.title}; retrying in {delay:.0f} s"
             except Exception as exc:
                 log.exception("worker %s failed", name)
-                self.emit(
-                    "alert",
-                    {"message": f"worker {name} failed: {exc!r}; restarting in {delay:.0f} s"},
-                    "warning",
-                    "engine",
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                failures += 1
+                delay = WORKER_RESTART.delay(failures)
+                message = f"worker {name} failed: {exc!r}; restarting in {delay:.0f} s"
+            self.emit("alert", {"message": message}, "warning", "engine")
+            await asyncio.sleep(delay)
 
     # ----- operator actions (keys, ctl and the command palette all end here) ------------------------
     async def control(self, request: dict[str, Any]) -> Any:

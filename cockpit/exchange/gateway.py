@@ -22,6 +22,7 @@ import ccxt
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from cockpit.core.errors import CockpitError
+from cockpit.core.retry import Backoff
 from cockpit.exchange.classify import (
     ErrorClass,
     classify,
@@ -50,19 +51,26 @@ class RetryPolicy:
     recoverable_cap_s: float = 60.0
     order_confirm_window_s: float = 10.0  # Binance's recvWindow as ccxt sends it: 10 000 ms
 
-    def retries(self, klass: ErrorClass) -> int:
+    def backoff(self, klass: ErrorClass) -> Backoff:
+        """The delays (before jitter) and the number of retries for an error class: a transient error is
+        retried soon, a recoverable one after 1, 2, 4 … up to the cap, anything else never."""
         if klass is ErrorClass.TRANSIENT:
-            return self.transient_retries
+            return Backoff((self.transient_wait_s,), self.transient_retries)
         if klass is ErrorClass.RECOVERABLE:
-            return self.recoverable_retries
-        return 0
+            return Backoff.doubling(
+                self.recoverable_initial_s, self.recoverable_cap_s, self.recoverable_retries
+            )
+        return Backoff((0.0,), retries=0)
+
+    def retries(self, klass: ErrorClass) -> int:
+        return self.backoff(klass).retries or 0
 
     def wait(self, klass: ErrorClass, attempt: int, jitter: float) -> float:
-        """Seconds before retry number `attempt` (1-based); `jitter` in [0, 1)."""
-        if klass is ErrorClass.TRANSIENT:
-            return self.transient_wait_s
-        base: float = min(self.recoverable_cap_s, self.recoverable_initial_s * 2.0 ** (attempt - 1))
-        return min(self.recoverable_cap_s, base + jitter * self.recoverable_initial_s)
+        """Seconds before retry number `attempt` (1-based); `jitter` in [0, 1) spreads recoverable retries."""
+        delay = self.backoff(klass).delay(attempt)
+        if klass is not ErrorClass.RECOVERABLE:
+            return delay
+        return min(self.recoverable_cap_s, delay + jitter * self.recoverable_initial_s)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,12 @@
 """Market and user WebSocket feeds: typed messages out, resilient sockets underneath (no Textual, no ccxt)."""
 
-from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.core.retry import Backoff
+from cockpit.feeds.backoff import (
+    CRITICAL_AFTER_DOWN_S,
+    CRITICAL_AFTER_FAILURES,
+    DEFAULT_BACKOFF,
+    reconnect_backoff,
+)
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StreamConnection
 from cockpit.feeds.market import FetchMarks, MarketFeed
@@ -29,6 +35,7 @@ __all__ = [
     "AccountUpdate",
     "AggTrade",
     "Backoff",
+    "reconnect_backoff",
     "ConnectBudget",
     "BalanceUpdate",
     "BookTicker",

@@ -23,7 +23,8 @@ from typing import TypeVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, Backoff
+from cockpit.core.retry import Backoff
+from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, reconnect_backoff
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.messages import FeedState, FeedStatus, Severity
 
@@ -101,7 +102,7 @@ class StreamConnection:
         self._url = url
         self._on_frame = on_frame
         self._on_status = on_status
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or reconnect_backoff()
         self._on_open = on_open
         self._on_link = on_link
         self._on_handshake_error = on_handshake_error

@@ -25,7 +25,12 @@ from typing import Literal
 import orjson
 from websockets.asyncio.client import ClientConnection
 
-from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.feeds.backoff import (
+    CRITICAL_AFTER_DOWN_S,
+    CRITICAL_AFTER_FAILURES,
+    DEFAULT_BACKOFF,
+    reconnect_backoff,
+)
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
 from cockpit.feeds.messages import AggTrade, BookTicker, FeedState, FeedStatus, MarkPrice, Severity
@@ -121,7 +126,7 @@ class MarketFeed:
         self.parse_errors = 0
 
         self._routing = routing
-        self._schedule = Backoff(backoff)
+        self._schedule = reconnect_backoff(backoff)
         self._connection = functools.partial(
             StreamConnection,
             on_status=on_status,

@@ -23,7 +23,12 @@ from urllib.parse import quote
 import orjson
 from websockets.exceptions import InvalidStatus
 
-from cockpit.feeds.backoff import CRITICAL_AFTER_DOWN_S, CRITICAL_AFTER_FAILURES, DEFAULT_BACKOFF, Backoff
+from cockpit.feeds.backoff import (
+    CRITICAL_AFTER_DOWN_S,
+    CRITICAL_AFTER_FAILURES,
+    DEFAULT_BACKOFF,
+    reconnect_backoff,
+)
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
 from cockpit.feeds.messages import Severity, UserEvent
@@ -79,7 +84,7 @@ class UserFeed:
             self._url,
             self._on_frame,
             on_status=on_status,
-            backoff=Backoff(backoff),
+            backoff=reconnect_backoff(backoff),
             on_handshake_error=self._on_handshake_error,
             healthy_on_open=True,
             silent_reconnect_s=None,

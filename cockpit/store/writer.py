@@ -40,6 +40,7 @@ import orjson
 import polars as pl
 
 from cockpit.core.domain import Event, Severity
+from cockpit.core.retry import Backoff
 from cockpit.store import backup, dlq, files
 from cockpit.store.dlq import DeadLetterRow, DeadLetterStatus, NewDeadLetter
 from cockpit.store.errors import StoreError
@@ -270,7 +271,7 @@ class SessionStore:
         self._memory_limit = str(limit.fetchall()[0][0])  # the usual limit, restored after a checkpoint
         self._readers_lock = threading.Lock()  # held while the memory limit is lowered, and to count readers
         self._readers = 0
-        self._retry_delays = tuple(retry_delays)
+        self._retries = Backoff.of(retry_delays or (0.0,), retries=len(retry_delays))
         self._fault_hook = fault_hook
         self._on_trouble: Callable[[StoreTrouble], None] | None = None
         self._cond = threading.Condition()
@@ -801,9 +802,9 @@ class SessionStore:
                 text = f"{type(exc).__name__}: {exc}"
                 with self._cond:
                     self._errors += 1
-                    self._retrying = failures <= len(self._retry_delays)
-                if failures <= len(self._retry_delays):
-                    delay = self._retry_delays[failures - 1]
+                    self._retrying = self._retries.allows(failures)
+                if self._retries.allows(failures):
+                    delay = self._retries.delay(failures)
                     self._report(StoreTrouble(failures, delay, text))
                     time.sleep(delay)
                     continue
