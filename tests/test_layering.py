@@ -29,7 +29,7 @@ CLI = sorted(f"cockpit.commands.{p.stem}" for p in COMMANDS.glob("*.py") if p.st
     "cockpit.config.settings",
     "cockpit.config.secrets",
     "cockpit.replay.session",
-    "cockpit.core.durations",
+    "cockpit.core.text",
 ]
 
 

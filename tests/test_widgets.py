@@ -29,10 +29,10 @@ from cockpit.core.state import (
     State,
     StreamStatus,
 )
+from cockpit.core.text import fmt_age, fmt_countdown, fmt_money, fmt_pct, fmt_price, hms, truncate
 from widgets.banner import AlertBanner
 from widgets.drawdown import HISTORY, DrawdownPane, band_of
 from widgets.events import MAX_LINES, EventLog, summarize
-from widgets.format import fmt_age, fmt_countdown, fmt_money, fmt_pct, fmt_price, hms, truncate
 from widgets.header import CockpitHeader
 from widgets.health import HealthPane
 from widgets.positions import TOTAL_KEY, PositionsTable, display_symbol
@@ -263,7 +263,7 @@ def test_bad_theme_data_is_refused_naming_theme_and_field(text: str, words: list
 def test_widgets_never_load_the_engine_store_gateway_or_ccxt() -> None:
     code = (
         "import sys\n"
-        "import widgets.banner, widgets.drawdown, widgets.events, widgets.format, widgets.header\n"
+        "import widgets.banner, widgets.drawdown, widgets.events, cockpit.core.text, widgets.header\n"
         "import widgets.health, widgets.positions, widgets.ratelimit, widgets.theme_data\n"
         "bad = ('cockpit.engine', 'cockpit.store', 'cockpit.exchange', 'cockpit.feeds', 'cockpit.sim',\n"
         "       'cockpit.ui.app', 'cockpit.ui.screens', 'ccxt', 'duckdb', 'websockets')\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from cockpit.core.state import State
-from widgets.format import fmt_age, fmt_pct
+from cockpit.core.text import fmt_age, fmt_pct
 from widgets.positions import display_symbol, stale_symbols
 
 BANNER_CLASSES = ("-kill", "-reduce-only", "-stale", "-replay")

@@ -11,8 +11,8 @@ from textual.widget import Widget
 from textual.widgets import Sparkline
 
 from cockpit.core.state import DRAWDOWN_BANDS, State, band_of
+from cockpit.core.text import fmt_money, fmt_pct
 from widgets._lines import StatusLine
-from widgets.format import fmt_money, fmt_pct
 
 HISTORY = 600
 BANDS = DRAWDOWN_BANDS

@@ -12,8 +12,8 @@ from textual.events import Resize
 from textual.widgets import RichLog
 
 from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
+from cockpit.core.text import hms, one_line, truncate
 from widgets._style import theme_style
-from widgets.format import hms, one_line, truncate
 
 MAX_LINES = 2000
 SEVERITY_WORDS = {"info": "INFO", "warning": "WARN", "critical": "CRIT"}

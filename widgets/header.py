@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 
 from cockpit.core.state import State
+from cockpit.core.text import DASH, hms
 from widgets._lines import StatusLine
-from widgets.format import DASH, hms
 
 MODE_WORDS = {"live": "LIVE", "dry-run": "DRY-RUN", "demo": "DEMO", "replay": "REPLAY"}
 MODE_CLASSES = tuple(f"-mode-{m}" for m in MODE_WORDS)

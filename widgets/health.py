@@ -7,8 +7,7 @@ from textual.widget import Widget
 
 from cockpit.core.domain import Telemetry
 from cockpit.core.state import HealthItem, State, StreamStatus
-from widgets._lines import StatusLine
-from widgets.format import (
+from cockpit.core.text import (
     DASH,
     fmt_age,
     fmt_countdown,
@@ -17,6 +16,7 @@ from widgets.format import (
     one_line,
     truncate,
 )
+from widgets._lines import StatusLine
 
 NAME_WIDTH = 9
 ERROR_WIDTH = 60

@@ -15,8 +15,8 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from cockpit.core.state import MarketInfo, Position, State
+from cockpit.core.text import DASH, fmt_money, fmt_pct, fmt_step
 from widgets._style import theme_style
-from widgets.format import DASH, fmt_money, fmt_pct, fmt_step
 
 TOTAL_KEY = "__total__"
 

@@ -6,8 +6,8 @@ from textual.app import ComposeResult, RenderResult
 from textual.widget import Widget
 
 from cockpit.core.state import RateLimitView
+from cockpit.core.text import fmt_countdown
 from widgets._lines import StatusLine
-from widgets.format import fmt_countdown
 
 WARN_AT = 60.0
 CRITICAL_ABOVE = 85.0

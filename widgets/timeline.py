@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from widgets.format import hms
+from cockpit.core.text import hms
 
 
 class TimelineBar(Static):

@@ -19,6 +19,7 @@ from cockpit.analytics.timefmt import clock, iso
 from cockpit.core.domain import dstr
 from cockpit.core.errors import UsageError
 from cockpit.core.incidents import Incident
+from cockpit.core.text import fmt_duration
 
 FORMATS = ("json", "md")
 TIMELINE_MAX = 60  # lines in the Markdown timeline; the JSON keeps every incident
@@ -177,7 +178,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"## Incident Report: {_title(report)}",
         "",
         f"**Date**: {datetime.fromtimestamp(start, UTC):%Y-%m-%d %H:%M} UTC",
-        f"**Duration**: {_duration(float(report['duration_s']))} ({report['start']} → {report['end']})",
+        f"**Duration**: {fmt_duration(float(report['duration_s']))} ({report['start']} → {report['end']})",
         f"**Severity**: {str(report['severity']).capitalize()} (the worst event severity in the session)",
         "",
         "### Summary",
@@ -227,7 +228,7 @@ def _summary(r: Mapping[str, Any]) -> str:
     where = " ".join(x for x in (str(r["exchange"]), f"({r['mode']})" if r["mode"] else "") if x)
     text = [
         f"Session {Path(str(r['file'])).name}{' on ' + where if where else ''} ran for "
-        f"{_duration(float(r['duration_s']))} and recorded {r['events']} events, {r['fills']} fill(s) and "
+        f"{fmt_duration(float(r['duration_s']))} and recorded {r['events']} events, {r['fills']} fill(s) and "
         f"{r['orders_rejected']} rejected order(s)"
         + (f" (fill rate {float(r['fill_rate']) * 100:.0f} %)" if r["fill_rate"] is not None else "")
         + "."
@@ -272,9 +273,9 @@ def _timeline(r: Mapping[str, Any], at: Any) -> list[str]:
     for i in r["incidents"]:
         grouped.update(int(s) for s in i["seqs"])
         end = (
-            f"{at(float(i['end_ts']))} ({_duration(float(i['duration_s']))})"
+            f"{at(float(i['end_ts']))} ({fmt_duration(float(i['duration_s']))})"
             if i["end_ts"] is not None
-            else f"still open at the end of the file ({_duration(float(i['duration_s']))})"
+            else f"still open at the end of the file ({fmt_duration(float(i['duration_s']))})"
         )
         items.append(
             (
@@ -356,15 +357,6 @@ def _resolution(r: Mapping[str, Any], at: Any) -> list[str]:
     if len(actions) > TIMELINE_MAX:
         lines.append(f"- … {len(actions) - TIMELINE_MAX} more (see the JSON report)")
     return lines
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    minutes = seconds / 60
-    if minutes < 120:
-        return f"{minutes:.1f} minutes"
-    return f"{minutes / 60:.1f} hours"
 
 
 def _sentence(text: str) -> str:

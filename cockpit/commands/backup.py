@@ -15,8 +15,8 @@ from pathlib import Path
 from cockpit.commands.session_files import resolve_session
 from cockpit.config.settings import load_config
 from cockpit.core.domain import Event
-from cockpit.core.durations import age
 from cockpit.core.errors import CockpitError, UsageError
+from cockpit.core.text import fmt_age
 from cockpit.engine.backups import BackupInfo, backup_path, list_backups
 from cockpit.engine.control import engine_running, request, socket_path_for
 from cockpit.engine.restore import swap_in_backup
@@ -59,7 +59,7 @@ def _table(backups: list[BackupInfo]) -> str:
     lines = [f"{'backup':<44} {'age':>6} {'size':>9}  verified"]
     for b in backups:
         state = {True: "VERIFIED", False: f"BAD: {b.problem}", None: "unchecked"}[b.verified]
-        lines.append(f"{b.path.name:<44} {age(now - b.created):>6} {b.size_bytes / 1e6:>7.1f}MB  {state}")
+        lines.append(f"{b.path.name:<44} {fmt_age(now - b.created):>6} {b.size_bytes / 1e6:>7.1f}MB  {state}")
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ import orjson
 from cockpit.commands.session_files import resolve_session
 from cockpit.config.settings import load_config
 from cockpit.core.errors import CockpitError, UsageError
+from cockpit.core.text import fmt_age, shorten
 from cockpit.engine.control import engine_running, request, socket_path_for
 
 LIST_STATUSES = ("open", "retried", "removed", "all")
@@ -105,19 +106,6 @@ def retry_needs_engine(socket: Path, config_file: str, letter_id: int) -> Cockpi
 # ----- printing ----------------------------------------------------------------------------------------
 
 
-def human_age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
-
-
-def shorten(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def render_letters(letters: list[dict[str, Any]], status: str) -> str:
     if not letters:
         return f"no dead letters ({'any status' if status == 'all' else status})"
@@ -126,7 +114,7 @@ def render_letters(letters: list[dict[str, Any]], status: str) -> str:
     rows = [
         (
             str(letter["id"]),
-            human_age(now - float(letter["ts"])),
+            fmt_age(now - float(letter["ts"])),
             str(letter["op"]),
             str(letter["error_class"]),
             str(letter["error_type"]),

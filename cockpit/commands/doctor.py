@@ -24,6 +24,7 @@ from cockpit.commands.session_files import resolve_session
 from cockpit.config.secrets import REDACTED, Credentials, locate_credentials, mask_key
 from cockpit.config.settings import Config, ConfigError, load_config
 from cockpit.core.errors import CockpitError
+from cockpit.core.text import fmt_duration
 from cockpit.engine.account_files import AccountFiles, KillSwitchRecord, account_key
 from cockpit.engine.backups import list_backups
 from cockpit.engine.control import request, socket_path_for
@@ -263,17 +264,6 @@ def check_session(place: SessionPlace, running: bool) -> Check:
     return failed("session file", f"{session} is DAMAGED: {problems}", fix)
 
 
-def human_age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86_400:.1f} days"
-
-
 def check_backups(place: SessionPlace, config_file: Path) -> Check:
     if place.file is None or not place.file.exists():
         return passed("backups", "no session yet, nothing to back up")
@@ -283,7 +273,7 @@ def check_backups(place: SessionPlace, config_file: Path) -> Check:
         return failed("backups", f"no backup of {place.file.name} in {place.folder / 'backups'}", fix)
     newest = backups[0]
     age = time.time() - newest.created
-    detail = f"newest {newest.path.name}, {human_age(age)} old ({len(backups)} in all)"
+    detail = f"newest {newest.path.name}, {fmt_duration(age)} old ({len(backups)} in all)"
     if age > BACKUP_MAX_AGE_S:
         return failed("backups", f"{detail}: older than {BACKUP_MAX_AGE_S / 3600:g} h", fix)
     return passed("backups", detail)

@@ -3,11 +3,12 @@ its text (prices and sizes at the market's precision, money at 2 decimals)."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from cockpit.core.domain import dstr
 from cockpit.core.state import HEALTH_ITEMS, Position, State
+from cockpit.core.text import fmt_money, fmt_step
 
 _CENT = Decimal("0.01")
 
@@ -72,24 +73,14 @@ def status_of(state: State) -> dict[str, Any]:
 
 
 def _at(value: str | None, step: str | None, pad: bool = True) -> str:
-    """A decimal string at a step's decimals (half even; `pad=False`: without trailing zeros); as given
-    without a step; "—" when unknown."""
-    if value is None:
-        return "—"
-    if step is None:
-        return value
-    exponent = Decimal(step).normalize().as_tuple().exponent
-    places = max(0, -exponent) if isinstance(exponent, int) else 0
-    d = Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return f"{d:.{places}f}" if pad else dstr(d)
+    """A decimal string of the status at a market's precision (`fmt_step`, as every pane shows it)."""
+    return fmt_step(
+        Decimal(value) if value is not None else None, Decimal(step) if step is not None else None, pad
+    )
 
 
 def _money(value: str | None, signed: bool = False) -> str:
-    """USDT at 2 decimals with thousands separators: "1,234.50", "+2.27"; "—" when unknown."""
-    if value is None:
-        return "—"
-    d = Decimal(value).quantize(_CENT, rounding=ROUND_HALF_EVEN)
-    return f"{d:+,.2f}" if signed and d != 0 else f"{abs(d) if d == 0 else d:,.2f}"
+    return fmt_money(Decimal(value) if value is not None else None, signed=signed)
 
 
 def _liquidation(p: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, Static
 
-from cockpit.core.durations import age
+from cockpit.core.text import fmt_age
 from cockpit.engine.backups import BackupInfo
 from cockpit.store import DeadLetterRow
 from cockpit.ui.screens.view import ViewScreen
@@ -106,7 +106,7 @@ class DeadLettersScreen(ViewScreen[None]):
             for row in self.rows:
                 table.add_row(
                     str(row.id),
-                    age(self.now - row.ts),
+                    fmt_age(self.now - row.ts),
                     row.op,
                     row.error_class,
                     row.error_type,
@@ -144,7 +144,7 @@ class RestoreScreen(ViewScreen[Path | None]):
                 ]
                 table.add_row(
                     info.path.name,
-                    age(self.now - info.created),
+                    fmt_age(self.now - info.created),
                     f"{info.size_bytes / 1e6:.1f} MB",
                     verified,
                     str(info.last_seq or "—"),

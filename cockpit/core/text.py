@@ -1,4 +1,7 @@
-"""Number, age and clock formatting shared by the widgets. Pure functions: no Textual, no clock reads."""
+"""How numbers, ages, durations and clocks read, everywhere: the panes, `ctl`, the reports and the CLI tables.
+
+Pure functions: no Textual, no clock reads (the caller passes the time).
+"""
 
 from __future__ import annotations
 
@@ -100,6 +103,18 @@ def fmt_age(seconds: float | None) -> str:
     return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
+def fmt_duration(seconds: float) -> str:
+    """A duration in words, for sentences: "45 s", "12 min", "3.5 h", "2.0 days"."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
+
+
 def fmt_countdown(seconds: float) -> str:
     """Time left, rounded up to whole seconds: "27s", "1m05s"."""
     whole = max(0, math.ceil(seconds - 1e-9))
@@ -137,3 +152,8 @@ def truncate(text: str, width: int) -> str:
 def one_line(text: str) -> str:
     """Newlines and runs of whitespace folded to single spaces."""
     return " ".join(text.split())
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` on one line, cut to `width` with an ellipsis."""
+    return truncate(one_line(text), width)
