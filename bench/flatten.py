@@ -10,6 +10,7 @@ from typing import Any
 
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
+from cockpit.core.commands import Flatten
 from cockpit.engine.engine import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.account import OrderRequest
@@ -62,9 +63,9 @@ async def run(work: Path, size: str) -> dict[str, Any]:
     engine = await runtime.start()
     try:
         started = time.perf_counter()
-        result = await engine.control({"cmd": "flatten", "symbols": None, "by": "bench"})
+        result = await engine.control(Flatten(symbols=None, by="bench"))
         seconds = time.perf_counter() - started
     finally:
         await runtime.stop()
         await sim.stop()
-    return {"positions": n, "seconds_to_verified_flat": round(seconds, 3), "verified": result["verified"]}
+    return {"positions": n, "seconds_to_verified_flat": round(seconds, 3), "verified": result.verified}

@@ -25,6 +25,7 @@ from cockpit.analytics import (
     sessions_json,
 )
 from cockpit.analytics.metrics import union_seconds
+from cockpit.core.commands import KillSwitch
 from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.incidents import incidents_from
 from cockpit.core.state import fold
@@ -75,9 +76,9 @@ async def troubled_session(sim: SimServer, start_engine: Any) -> tuple[Path, Eng
     limited = await run.wait_for("exchange.rate_limited")
     await run.wait_for("exchange.recovered", where=lambda e: e.seq > limited.seq)
 
-    await engine.control({"cmd": "kill_switch", "on": True, "cause": "analytics drill", "by": "test"})
+    await engine.control(KillSwitch(on=True, cause="analytics drill", by="test"))
     assert await submit(engine, OrderIntent(ETH, "buy", "market", Decimal("0.1"))) is None  # refused by risk
-    await engine.control({"cmd": "kill_switch", "on": False, "by": "test"})
+    await engine.control(KillSwitch(on=False, by="test"))
 
     await sim.inject({"kind": "reject_orders", "count": 1, "code": -4005})
     assert await submit(engine, OrderIntent(ETH, "buy", "market", Decimal("0.1"))) is None

@@ -105,7 +105,7 @@ async def test_r_reconciles_and_a_ghost_can_be_adopted(cockpit: Cockpit) -> None
     await cockpit.sim.inject({"kind": "ghost_position", "symbol": "ETHUSDT", "side": "long", "qty": "0.3"})
     await cockpit.press("r")
     screen = await cockpit.wait_screen(ReconcileScreen)
-    assert screen.result["ghosts_open"] == ["ETH/USDT:USDT"]
+    assert screen.result.ghosts_open == ("ETH/USDT:USDT",)
     await wait_until(lambda: screen.query("#adopt-0"), what="the Adopt button")
     screen.query_one("#adopt-0", Button).press()
     await wait_until(lambda: not cockpit.engine.state.positions["ETH/USDT:USDT"].ghost, what="adoption")

@@ -44,9 +44,9 @@ async def test_market_info_arrives_and_liquidation_and_leverage_reach_state(
         lambda: run.engine.state.positions[BNB].liquidation is not None, what="BNB's liquidation price"
     )
 
-    status = status_of(run.engine.state)
-    row = next(p for p in status["positions"] if p["symbol"] == BNB)
-    assert row["leverage"] == 20 and row["qty"] == "2"
+    status = status_of(run.engine.state, "")
+    row = next(p for p in status.positions if p.symbol == BNB)
+    assert row.leverage == 20 and row.qty == "2"
     assert f"{BNB}" in render_status(status) and "20x" in render_status(status)
 
 
@@ -67,10 +67,10 @@ def test_ctl_status_text_reads_prices_at_the_tick_and_money_at_cents() -> None:
         wallet=Decimal("10002.26717"),
         equity=Decimal("10002.26717"),
     )
-    status = status_of(state)
+    status = status_of(state, "")
     text = render_status(status)
     assert "BTC/USDT:USDT" in text and "0.01 entry 63949.1 mark 64006.0 upnl +0.57 10x liq none" in text
     assert "1234 entry 0.6123 mark 0.6000 upnl +15.23 5x liq 0.7200 (20.00% away)" in text
     assert "equity 10,002.27 USDT" in text
-    xrp = next(p for p in status["positions"] if p["symbol"] == XRP)
-    assert xrp["entry"] == "0.612345" and xrp["liquidation"] == "0.72"  # the JSON keeps exact strings
+    xrp = next(p for p in status.positions if p.symbol == XRP)
+    assert xrp.entry == "0.612345" and xrp.liquidation == "0.72"  # exact strings, as in the JSON

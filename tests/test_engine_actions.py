@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cockpit.core.commands import Flatten, KillSwitch
 from cockpit.engine.flatten import closing_intent
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.engine.orders import submit
@@ -23,7 +24,7 @@ async def test_kill_switch_blocks_new_exposure_but_allows_reduce_only(
     run: EngineRun = await start_engine()
     await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
     await wait_until(lambda: BTC in run.engine.state.positions)
-    await run.engine.control({"cmd": "kill_switch", "on": True, "by": "test"})
+    await run.engine.control(KillSwitch(on=True, by="test"))
     engaged = await run.wait_for("killswitch.engaged")
     assert engaged.severity == "critical" and run.engine.state.kill_switch.engaged
     assert await submit(run.engine, OrderIntent(ETH, "buy", "market", Decimal("0.1"))) is None
@@ -42,10 +43,10 @@ async def test_kill_switch_release_needs_the_cause_cleared(sim: SimServer, start
     engaged = await run.wait_for("killswitch.engaged", within=2)
     assert "flag file" in engaged.payload["cause"]
     with pytest.raises(ActionRefused) as refused:
-        await run.engine.control({"cmd": "kill_switch", "on": False})
+        await run.engine.control(KillSwitch(on=False, by="ctl"))
     assert "remove it first" in refused.value.detail
     run.engine.kill_flag.unlink()
-    await run.engine.control({"cmd": "kill_switch", "on": False, "by": "test"})
+    await run.engine.control(KillSwitch(on=False, by="test"))
     released = await run.wait_for("killswitch.released")
     assert released.payload["by"] == "test" and not run.engine.state.kill_switch.engaged
     actions = [e.payload["action"] for e in run.of("operator.action")]
@@ -54,7 +55,7 @@ async def test_kill_switch_release_needs_the_cause_cleared(sim: SimServer, start
 
 async def test_kill_switch_state_and_cause_survive_a_restart(sim: SimServer, start_engine: Any) -> None:
     first: EngineRun = await start_engine()
-    await first.engine.control({"cmd": "kill_switch", "on": True, "cause": "operator says stop"})
+    await first.engine.control(KillSwitch(on=True, cause="operator says stop", by="ctl"))
     await stop(first)
     second: EngineRun = await start_engine()
     assert second.engine.state.kill_switch.engaged
@@ -69,8 +70,8 @@ async def test_flatten_all_closes_everything_and_verifies_at_the_exchange(
     await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.4")
     await trade(sim, symbol="XRPUSDT", side="BUY", quantity="300.5")
     await wait_until(lambda: len(run.engine.state.positions) == 3)
-    result = await run.engine.control({"cmd": "flatten", "symbols": None, "by": "test"})
-    assert result["verified"] is True and result["remaining"] == {}
+    result = await run.engine.control(Flatten(symbols=None, by="test"))
+    assert result.verified is True and result.remaining == {}
     assert sim.state()["positions"] == []
     done = await run.wait_for("flatten.done")
     assert done.payload["verified"] is True and done.severity == "info"
@@ -88,8 +89,8 @@ async def test_flatten_survives_a_partial_fill(sim: SimServer, start_engine: Any
     await trade(sim, symbol="SOLUSDT", side="BUY", quantity="20")
     await wait_until(lambda: "SOL/USDT:USDT" in run.engine.state.positions)
     await sim.inject({"kind": "partial_fill", "count": 1, "ratio": 0.5})
-    result = await run.engine.control({"cmd": "flatten", "symbols": ["SOLUSDT"]})
-    assert result["verified"] is True and result["rounds"] == 2
+    result = await run.engine.control(Flatten(symbols=("SOLUSDT",), by="ctl"))
+    assert result.verified is True and result.rounds == 2
     assert [e.payload["amount"] for e in run.of("order.submitted")] == ["20", "10"]
     assert sim.state()["positions"] == [] and not run.engine.state.kill_switch.engaged
 
@@ -97,7 +98,7 @@ async def test_flatten_survives_a_partial_fill(sim: SimServer, start_engine: Any
 async def test_flatten_of_an_unknown_symbol_is_refused(sim: SimServer, start_engine: Any) -> None:
     run: EngineRun = await start_engine()
     with pytest.raises(ActionRefused) as refused:
-        await run.engine.control({"cmd": "flatten", "symbols": ["DOGEUSDT"]})
+        await run.engine.control(Flatten(symbols=("DOGEUSDT",), by="ctl"))
     assert "BTC/USDT:USDT" in refused.value.detail
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from cockpit.core.commands import Flatten, KillSwitch, Status
 from cockpit.engine import guard
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
@@ -23,15 +24,13 @@ async def test_kill_switch_survives_a_restart_with_a_new_session_file(
 ) -> None:
     first: EngineRun = await start_engine(session=tmp_path / "monday.duckdb")
     await first.wait_for("reconcile.done")
-    await first.engine.control(
-        {"cmd": "kill_switch", "on": True, "cause": "operator says stop", "by": "test"}
-    )
+    await first.engine.control(KillSwitch(on=True, cause="operator says stop", by="test"))
     state_file = first.engine.account.kill_switch_file
     written = orjson.loads(state_file.read_bytes())
     assert written["engaged"] is True and written["cause"] == "operator says stop"
     assert state_file.stat().st_mode & 0o777 == 0o600
-    status = await first.engine.control({"cmd": "status"})
-    assert status["kill_switch_file"] == str(state_file)  # where a strategy reads it
+    status = await first.engine.control(Status(by="ctl"))
+    assert status.kill_switch_file == str(state_file)  # where a strategy reads it
     since = first.engine.state.kill_switch.since
     await stop(first)
 
@@ -42,7 +41,7 @@ async def test_kill_switch_survives_a_restart_with_a_new_session_file(
     carried = await second.wait_for("killswitch.engaged")
     assert carried.payload["carried_over"] is True and "still engaged" in carried.payload["message"]
 
-    await second.engine.control({"cmd": "kill_switch", "on": False, "by": "test"})
+    await second.engine.control(KillSwitch(on=False, by="test"))
     assert orjson.loads(state_file.read_bytes())["engaged"] is False
     await stop(second)
     third: EngineRun = await start_engine(session=tmp_path / "monday.duckdb")  # Monday's file said engaged
@@ -56,12 +55,12 @@ async def test_flatten_one_position_leaves_the_kill_switch_off(sim: SimServer, s
     await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
     await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.4")
     await wait_until(lambda: len(run.engine.state.positions) == 2)
-    result = await run.engine.control({"cmd": "flatten", "symbols": ["BTCUSDT"], "by": "test"})
-    assert result["verified"] is True
+    result = await run.engine.control(Flatten(symbols=("BTCUSDT",), by="test"))
+    assert result.verified is True
     assert [p["symbol"] for p in sim.state()["positions"]] == ["ETHUSDT"]
     await run.engine.core.drain()
     assert not run.engine.state.kill_switch.engaged and run.of("killswitch.engaged") == []
-    await run.engine.control({"cmd": "flatten", "symbols": None, "by": "test"})  # flatten ALL still does
+    await run.engine.control(Flatten(symbols=None, by="test"))  # flatten ALL still does
     engaged = await run.wait_for("killswitch.engaged")
     assert "flatten all" in engaged.payload["cause"]
 
@@ -72,7 +71,7 @@ async def test_another_clients_orders_under_the_kill_switch_are_one_episode_not_
     monkeypatch.setattr(guard, "REPORT_EVERY_S", 1.0)
     run: EngineRun = await start_engine()
     await run.wait_for("reconcile.done")
-    await run.engine.control({"cmd": "kill_switch", "on": True, "by": "test"})
+    await run.engine.control(KillSwitch(on=True, by="test"))
     async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as other:
         for _ in range(6):  # a strategy that ignores the kill switch: market orders, filled at once
             await other.request(

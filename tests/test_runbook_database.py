@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cockpit.config.secrets import Credentials
+from cockpit.core.commands import Backup, ReadCopy
 from cockpit.core.errors import CockpitError
 from cockpit.engine.backups import (
     READ_COPY_MAX_AGE_S,
@@ -56,8 +57,8 @@ async def test_runbook_database_corruption_restores_the_latest_verified_backup_a
     engine = await runtime.start()
     await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
     await wait_until(lambda: "BTC/USDT:USDT" in engine.state.positions)
-    backup = await engine.control({"cmd": "backup", "by": "test"})
-    assert backup["verified"] is True
+    backup = await engine.control(Backup(by="test"))
+    assert backup.verified is True
     await runtime.stop()
 
     await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.5")  # after the backup, while cockpit is down
@@ -80,7 +81,7 @@ async def test_runbook_database_corruption_restores_the_latest_verified_backup_a
         assert (
             kept.name.startswith("live.duckdb.corrupted-") and kept.read_bytes() == damaged
         )  # never deleted
-        assert engine.restored_from == backup["last_seq"]
+        assert engine.restored_from == backup.last_seq
         done = next(
             e for e in engine.store.read_events(after_seq=engine.restored_from) if e.kind == "reconcile.done"
         )
@@ -146,9 +147,9 @@ async def test_a_read_copy_is_no_backup_and_stale_ones_are_removed_while_backups
     stranger = aged(reads_dir(session) / "notes.txt", stale_age)  # not a read copy at all
     backups_before = list_backups(session)
 
-    result = await run.engine.control({"cmd": "read_copy", "by": "test"})
-    copy = Path(result["path"])
-    assert result["verified"] is True and result["by"] == "test" and result["last_seq"] >= 1
+    result = await run.engine.control(ReadCopy(by="test"))
+    copy = Path(result.path)
+    assert result.verified is True and result.by == "test" and result.last_seq >= 1
     assert copy.parent == reads_dir(session) and verify(copy).ok
     assert not stale.exists() and not stale_partial.exists()
     assert recent.exists() and other.exists() and stranger.exists() and operator_backup.exists()

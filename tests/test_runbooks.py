@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from cockpit.core.commands import KillSwitch
 from cockpit.engine.orders import submit
 from cockpit.exchange.gateway import OrderIntent
 from cockpit.sim.client import SignedClient
@@ -96,7 +97,7 @@ async def test_runbook_kill_switch_guard_cancels_and_flags_exposure_from_other_c
 ) -> None:
     run: EngineRun = await start_engine()
     await run.wait_for("reconcile.done")
-    await run.engine.control({"cmd": "kill_switch", "on": True, "by": "test"})
+    await run.engine.control(KillSwitch(on=True, by="test"))
     price = str(sim.specs["ETHUSDT"].round_price(sim.prices.prices["ETHUSDT"] * Decimal("0.9")))
     async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as other:
         await other.request(

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from cockpit.commands.session_files import resolve_session
 from cockpit.config.settings import load_config
+from cockpit.core.commands import Backup, BackupResult
 from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.text import fmt_age
-from cockpit.engine.backups import BackupInfo, backup_path, list_backups
-from cockpit.engine.control import engine_running, request, socket_path_for
+from cockpit.engine.backups import BackupInfo, backup_path, copy_result, list_backups
+from cockpit.engine.control import ask, engine_running, socket_path_for
 from cockpit.engine.restore import swap_in_backup
 from cockpit.store import SessionStore
 
@@ -26,32 +27,27 @@ from cockpit.store import SessionStore
 def backup_command(args: argparse.Namespace) -> int:
     session = resolve_session(load_config(Path(args.config)))
     if engine_running(session):
-        reply = asyncio.run(request(socket_path_for(session), {"cmd": "backup", "by": "cli"}))
-        if not reply.get("ok"):
-            raise CockpitError(
-                str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
-            )
-        result = reply["result"]
+        result = asyncio.run(ask(socket_path_for(session), Backup(by="cli")))
     else:
-        if not session.exists():
-            raise CockpitError(f"no session file at {session}", fix="run cockpit once to create the session")
-        dest = backup_path(session, time.time())
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with SessionStore.open(session, create=False) as store:
-            store.start()
-            report = store.backup_to(dest)
-        result = {
-            "path": str(dest),
-            "verified": report.ok,
-            "last_seq": report.last_seq,
-            "size_bytes": dest.stat().st_size,
-        }
-    verified = "verified" if result["verified"] else "FAILED verification"
+        result = backup_file(session)
+    verified = "verified" if result.verified else "FAILED verification"
     print(
-        f"backup {result['path']}: {verified}, {result['size_bytes'] / 1e6:.1f} MB, "
-        f"through event {result['last_seq']}"
+        f"backup {result.path}: {verified}, {result.size_bytes / 1e6:.1f} MB, through event {result.last_seq}"
     )
-    return 0 if result["verified"] else 1
+    return 0 if result.verified else 1
+
+
+def backup_file(session: Path) -> BackupResult:
+    """A backup of a session file no engine holds, taken here."""
+    if not session.exists():
+        raise CockpitError(f"no session file at {session}", fix="run cockpit once to create the session")
+    started = time.monotonic()
+    dest = backup_path(session, time.time())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with SessionStore.open(session, create=False) as store:
+        store.start()
+        report = store.backup_to(dest)
+    return copy_result(dest, report, dest.stat().st_size, time.monotonic() - started, "cli", "backup")
 
 
 def _table(backups: list[BackupInfo]) -> str:

@@ -6,16 +6,19 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from cockpit.config.secrets import load_credentials
 from cockpit.config.settings import Config, load_config
+from cockpit.core.commands import Flatten, FlattenResult, KillSwitch, Reconcile, Result, Status, StatusReport
 from cockpit.core.errors import CockpitError, UsageError
+from cockpit.core.wire import result_to_json
 from cockpit.engine.account_files import AccountFiles, account_key
-from cockpit.engine.control import live_pointer, request, socket_path_for
+from cockpit.engine.control import ask, live_pointer, socket_path_for
 from cockpit.engine.status import render_status
+
+BY = "ctl"
 
 
 def account_engine_socket(config: Config) -> Path | None:
@@ -57,14 +60,13 @@ def _confirm(word: str, what: str, yes: bool) -> None:
         raise UsageError("not confirmed", f"expected {word!r}, got {answer!r}", "nothing was done")
 
 
-def ctl_command(args: argparse.Namespace) -> int:
-    path = resolve_socket(Path(args.config))
-    payload: dict[str, Any]
+def ctl_request(args: argparse.Namespace) -> Status | Reconcile | Flatten | KillSwitch:
+    """The command the arguments name (asking to confirm a destructive one)."""
     if args.ctl_command == "status":
-        payload = {"cmd": "status"}
-    elif args.ctl_command == "reconcile":
-        payload = {"cmd": "reconcile"}
-    elif args.ctl_command == "flatten":
+        return Status(by=BY)
+    if args.ctl_command == "reconcile":
+        return Reconcile(by=BY)
+    if args.ctl_command == "flatten":
         if not args.symbol and not args.all:
             raise UsageError(
                 "flatten needs a SYMBOL or --all", fix="e.g. `cockpit ctl --config F flatten BTCUSDT`"
@@ -73,24 +75,22 @@ def ctl_command(args: argparse.Namespace) -> int:
             raise UsageError("give either a SYMBOL or --all, not both")
         target = "ALL positions" if args.all else args.symbol
         _confirm("FLATTEN", f"Flatten {target} with reduce-only market orders", args.yes)
-        payload = {"cmd": "flatten", "symbols": None if args.all else [args.symbol]}
-    else:
-        on = args.state == "on"
-        if not on:
-            _confirm("RELEASE", "Release the kill switch (new risk becomes possible)", args.yes)
-        payload = {"cmd": "kill_switch", "on": on}
-    payload["by"] = "ctl"
-    wait_s = 900.0 if payload["cmd"] == "flatten" else 120.0  # flatten under rate limits can take minutes
-    reply = asyncio.run(request(path, payload, wait_s=wait_s))
-    if not reply.get("ok"):
-        raise CockpitError(
-            str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
-        )
-    result = reply["result"]
-    if getattr(args, "json", False) or args.ctl_command != "status":
-        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
-    else:
+        return Flatten(symbols=None if args.all else (args.symbol,), by=BY)
+    on = args.state == "on"
+    if not on:
+        _confirm("RELEASE", "Release the kill switch (new risk becomes possible)", args.yes)
+    return KillSwitch(on=on, by=BY)
+
+
+def ctl_command(args: argparse.Namespace) -> int:
+    path = resolve_socket(Path(args.config))
+    command = ctl_request(args)
+    wait_s = 900.0 if isinstance(command, Flatten) else 120.0  # flatten under rate limits can take minutes
+    result: Result = asyncio.run(ask(path, command, wait_s=wait_s))
+    if isinstance(result, StatusReport) and not getattr(args, "json", False):
         print(render_status(result))
-    if args.ctl_command == "flatten" and not result.get("verified", False):
+    else:
+        print(orjson.dumps(result_to_json(result), option=orjson.OPT_INDENT_2).decode())
+    if isinstance(result, FlattenResult) and not result.verified:
         return 1
     return 0

@@ -10,34 +10,46 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import assert_never
 
 import orjson
 
 from cockpit.commands.session_files import resolve_session
 from cockpit.config.settings import load_config
+from cockpit.core.commands import (
+    CleanupResult,
+    DeadLetterCommand,
+    DeadLetters,
+    DeadLetterStats,
+    DlqCleanup,
+    DlqList,
+    DlqRemove,
+    DlqRetry,
+    DlqStats,
+    RemoveResult,
+    Result,
+    RetryResult,
+)
 from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.text import fmt_age, shorten
-from cockpit.engine.control import engine_running, request, socket_path_for
+from cockpit.core.wire import result_to_json
+from cockpit.engine.control import ask, engine_running, socket_path_for
 
 LIST_STATUSES = ("open", "retried", "removed", "all")
 REASON_WIDTH = 48
+BY = "ctl"
 
 
 # ----- where the queue is ------------------------------------------------------------------------------
 
 
-def through_engine(socket: Path, payload: dict[str, Any]) -> Any:
-    reply = asyncio.run(request(socket, {"cmd": "dlq", **payload, "by": "ctl"}))
-    if not reply.get("ok"):
-        raise CockpitError(
-            str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
-        )
-    return reply["result"]
+def through_engine(socket: Path, command: DeadLetterCommand) -> Result:
+    return asyncio.run(ask(socket, command))
 
 
-def offline(session: Path, payload: dict[str, Any]) -> Any:
+def offline(session: Path, command: DeadLetterCommand) -> Result:
     """The same action on the session file itself (no engine holds it)."""
     from cockpit.engine import dead_letters
     from cockpit.store import SessionStore
@@ -45,39 +57,43 @@ def offline(session: Path, payload: dict[str, Any]) -> Any:
     store = SessionStore.open(session, create=False)
     try:
         store.start()
-        action = payload["action"]
-        if action == "list":
-            return dead_letters.list_letters(store, payload["op"], payload["reason"], payload["status"])
-        if action == "stats":
-            return dead_letters.stats(store)
-        if action == "remove":
-            asyncio.run(dead_letters.set_status(store, payload["id"], "removed"))
-            return {"id": payload["id"], "status": "removed"}
-        if action == "cleanup":
-            return {"deleted": asyncio.run(dead_letters.cleanup(store, payload["older_than_days"]))}
-        raise ValueError(f"unknown offline dlq action {action!r}")
+        match command:
+            case DlqList(op=op, reason=reason, status=status):
+                return dead_letters.list_letters(store, op, reason, status)
+            case DlqStats():
+                return dead_letters.stats(store)
+            case DlqRemove(id=letter_id):
+                return asyncio.run(dead_letters.remove(store, letter_id))
+            case DlqCleanup(older_than_days=days):
+                return asyncio.run(dead_letters.cleanup(store, days))
+            case DlqRetry():
+                raise ValueError("a retry sends an order: it needs the running engine")
+            case _:
+                assert_never(command)
     finally:
         store.close()
 
 
-# ----- the request ---------------------------------------------------------------------------------------
+# ----- the command ---------------------------------------------------------------------------------------
 
 
-def build_payload(args: argparse.Namespace) -> dict[str, Any]:
+def dead_letter_command(args: argparse.Namespace) -> DeadLetterCommand:
     action: str = args.dlq_command
     if action == "list":
         if args.status not in LIST_STATUSES:
             raise UsageError(f"unknown status {args.status!r}", fix=f"use one of {', '.join(LIST_STATUSES)}")
-        return {"action": "list", "op": args.op, "reason": args.reason, "status": args.status}
-    if action in ("retry", "remove"):
-        return {"action": action, "id": args.id}
+        return DlqList(op=args.op, reason=args.reason, status=args.status, by=BY)
+    if action == "retry":
+        return DlqRetry(id=args.id, by=BY)
+    if action == "remove":
+        return DlqRemove(id=args.id, by=BY)
     if action == "cleanup":
         if args.older_than < 0:
             raise UsageError(
                 f"--older-than {args.older_than:g} is negative", fix="give a number of days >= 0"
             )
-        return {"action": "cleanup", "older_than_days": args.older_than}
-    return {"action": "stats"}
+        return DlqCleanup(older_than_days=args.older_than, by=BY)
+    return DlqStats(by=BY)
 
 
 def confirm_retry(letter_id: int, yes: bool) -> None:
@@ -106,83 +122,80 @@ def retry_needs_engine(socket: Path, config_file: str, letter_id: int) -> Cockpi
 # ----- printing ----------------------------------------------------------------------------------------
 
 
-def render_letters(letters: list[dict[str, Any]], status: str) -> str:
-    if not letters:
+def render_letters(letters: DeadLetters, status: str) -> str:
+    if not letters.letters:
         return f"no dead letters ({'any status' if status == 'all' else status})"
     now = time.time()
     header = ("ID", "AGE", "OP", "CLASS", "ERROR", "REASON", "ATTEMPTS", "STATUS")
     rows = [
         (
-            str(letter["id"]),
-            fmt_age(now - float(letter["ts"])),
-            str(letter["op"]),
-            str(letter["error_class"]),
-            str(letter["error_type"]),
-            shorten(str(letter["reason"]), REASON_WIDTH),
-            str(letter["attempts"]),
-            str(letter["status"]),
+            str(letter.id),
+            fmt_age(now - letter.ts),
+            letter.op,
+            letter.error_class,
+            letter.error_type,
+            shorten(letter.reason, REASON_WIDTH),
+            str(letter.attempts),
+            letter.status,
         )
-        for letter in letters
+        for letter in letters.letters
     ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in (header, *rows))
     return "\n".join(line.rstrip() for line in lines)
 
 
-def counts(mapping: dict[str, Any]) -> str:
+def counts(mapping: Mapping[str, int]) -> str:
     return ", ".join(f"{key} {value}" for key, value in sorted(mapping.items())) or "none"
 
 
-def render_stats(result: dict[str, Any]) -> str:
+def render_stats(result: DeadLetterStats) -> str:
     lines = [
-        f"total:         {result['total']}",
-        f"by status:     {counts(result['by_status'])}",
-        f"open by op:    {counts(result['open_by_op'])}",
-        f"open by class: {counts(result['open_by_class'])}",
+        f"total:         {result.total}",
+        f"by status:     {counts(result.by_status)}",
+        f"open by op:    {counts(result.open_by_op)}",
+        f"open by class: {counts(result.open_by_class)}",
     ]
-    top = result.get("open_top_reasons") or []
-    if top:
+    if result.open_top_reasons:
         lines.append("top reasons (open):")
-        lines.extend(f"  {n:>5}  {shorten(str(reason), 90)}" for reason, n in top)
+        lines.extend(f"  {n:>5}  {shorten(reason, 90)}" for reason, n in result.open_top_reasons)
     return "\n".join(lines)
 
 
-def render_retry(result: dict[str, Any]) -> str:
-    if result.get("sent"):
+def render_retry(result: RetryResult) -> str:
+    if result.sent:
         return (
-            f"dead letter {result['id']} retried: order sent as {result['client_order_id']}, "
-            f"status {result['status']}"
+            f"dead letter {result.id} retried: order sent as {result.client_order_id}, status {result.status}"
         )
-    return f"dead letter {result['id']} retried, but the order was {result['status']} (see `dlq list`)"
+    return f"dead letter {result.id} retried, but the order was {result.status} (see `dlq list`)"
 
 
-def show(args: argparse.Namespace, result: Any, where: str) -> int:
-    action = args.dlq_command
-    if action == "list":
+def show(args: argparse.Namespace, result: Result, where: str) -> int:
+    if isinstance(result, DeadLetters):
         if args.json:
-            print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+            print(orjson.dumps(result_to_json(result), option=orjson.OPT_INDENT_2).decode())
         else:
             print(render_letters(result, args.status))
-    elif action == "stats":
+    elif isinstance(result, DeadLetterStats):
         print(render_stats(result))
-    elif action == "retry":
+    elif isinstance(result, RetryResult):
         print(render_retry(result))
-        return 0 if result.get("sent") else 1
-    elif action == "remove":
-        print(f"dead letter {result['id']} marked removed ({where})")
-    else:
-        print(f"deleted {result['deleted']} dead letter(s) older than {args.older_than:g} days ({where})")
+        return 0 if result.sent else 1
+    elif isinstance(result, RemoveResult):
+        print(f"dead letter {result.id} marked removed ({where})")
+    elif isinstance(result, CleanupResult):
+        print(f"deleted {result.deleted} dead letter(s) older than {args.older_than:g} days ({where})")
     return 0
 
 
 def dlq_command(args: argparse.Namespace) -> int:
-    payload = build_payload(args)
+    command = dead_letter_command(args)
     session = resolve_session(load_config(Path(args.config)))
     socket = socket_path_for(session)
     if engine_running(session):
-        if payload["action"] == "retry":
-            confirm_retry(payload["id"], args.yes)
-        return show(args, through_engine(socket, payload), "through the running engine")
-    if payload["action"] == "retry":
-        raise retry_needs_engine(socket, args.config, payload["id"])
-    return show(args, offline(session, payload), f"in {session}")
+        if isinstance(command, DlqRetry):
+            confirm_retry(command.id, args.yes)
+        return show(args, through_engine(socket, command), "through the running engine")
+    if isinstance(command, DlqRetry):
+        raise retry_needs_engine(socket, args.config, command.id)
+    return show(args, offline(session, command), f"in {session}")

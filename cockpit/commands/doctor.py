@@ -23,11 +23,13 @@ import orjson
 from cockpit.commands.session_files import resolve_session
 from cockpit.config.secrets import REDACTED, Credentials, locate_credentials, mask_key
 from cockpit.config.settings import Config, ConfigError, load_config
+from cockpit.core.commands import Status as AskStatus
+from cockpit.core.commands import StatusReport
 from cockpit.core.errors import CockpitError
 from cockpit.core.text import fmt_duration
 from cockpit.engine.account_files import AccountFiles, KillSwitchRecord, account_key
 from cockpit.engine.backups import list_backups
-from cockpit.engine.control import request, socket_path_for
+from cockpit.engine.control import ask, socket_path_for
 from cockpit.store import SessionFileError, verify
 
 Status = Literal["ok", "fail", "skip"]
@@ -229,19 +231,14 @@ def locate_session(config: Config) -> SessionPlace:
     return SessionPlace(session, session.parent)
 
 
-def engine_status(session: Path | None) -> tuple[dict[str, Any] | None, str]:
+def engine_status(session: Path | None) -> tuple[StatusReport | None, str]:
     """The running engine's status (None if no engine answers) and why not."""
     if session is None:
         return None, "no session yet"
-    socket = socket_path_for(session)
     try:
-        reply = asyncio.run(request(socket, {"cmd": "status"}, wait_s=10.0))
+        return asyncio.run(ask(socket_path_for(session), AskStatus(by="doctor"), wait_s=10.0)), ""
     except (CockpitError, OSError, TimeoutError) as exc:
         return None, str(exc)
-    if not reply.get("ok"):
-        return None, str(reply.get("error"))
-    result: dict[str, Any] = reply["result"]
-    return result, ""
 
 
 def check_session(place: SessionPlace, running: bool) -> Check:
@@ -302,7 +299,7 @@ def check_disk(place: SessionPlace) -> Check:
 
 def check_kill_switch(
     place: SessionPlace,
-    status: dict[str, Any] | None,
+    status: StatusReport | None,
     config_file: Path,
     account: KillSwitchRecord | None = None,
 ) -> Check:
@@ -313,9 +310,9 @@ def check_kill_switch(
         problems.append(f"flag file {flag} exists (the engine engages the kill switch while it does)")
         fixes.append(f"remove {flag} once the cause is cleared")
     if status is not None:
-        ks = status.get("kill_switch") or {}
-        if ks.get("engaged"):
-            problems.append(f"ENGAGED in the running engine: {ks.get('cause')} (by {ks.get('by')})")
+        ks = status.kill_switch
+        if ks.engaged:
+            problems.append(f"ENGAGED in the running engine: {ks.cause} (by {ks.by})")
             fixes.append(f"clear the cause, then `cockpit ctl --config {config_file} kill-switch off`")
     elif account is not None and account.engaged:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(account.since or account.updated))

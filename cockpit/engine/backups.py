@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cockpit.core.commands import BackupResult
 from cockpit.store import SessionFileError, VerifyReport, verify
 
 if TYPE_CHECKING:
@@ -133,14 +134,43 @@ async def backup_loop(engine: Engine) -> None:
                     "message": f"backup retention: removed {len(pruned)} backup(s) older than "
                     f"{engine.options.backup_retention_days:g} days",
                     "removed": pruned,
-                    "after": result["path"],
+                    "after": result.path,
                 },
                 "info",
                 "store",
             )
 
 
-async def _copy(engine: Engine, dest: Path, by: str, what: str) -> dict[str, Any]:
+def copy_result(
+    dest: Path, report: VerifyReport, size: int, seconds: float, by: str, what: str
+) -> BackupResult:
+    """What a verified copy at `dest` is: where, how big, whether it verified, through which event."""
+    return BackupResult(
+        path=str(dest),
+        size_bytes=size,
+        verified=report.ok,
+        last_seq=report.last_seq,
+        seconds=round(seconds, 3),
+        by=by,
+        message=f"{what} {dest.name}: {'verified' if report.ok else 'FAILED verification'}, "
+        f"{size / 1e6:.1f} MB, through event {report.last_seq}",
+    )
+
+
+def backup_payload(result: BackupResult) -> dict[str, Any]:
+    """The `db.backup` event of a backup."""
+    return {
+        "path": result.path,
+        "size_bytes": result.size_bytes,
+        "verified": result.verified,
+        "last_seq": result.last_seq,
+        "seconds": result.seconds,
+        "by": result.by,
+        "message": result.message,
+    }
+
+
+async def _copy(engine: Engine, dest: Path, by: str, what: str) -> BackupResult:
     """A verified copy of the session as it is committed now, at `dest`; the engine keeps running."""
     started = time.monotonic()
 
@@ -150,32 +180,23 @@ async def _copy(engine: Engine, dest: Path, by: str, what: str) -> dict[str, Any
         return report, dest.stat().st_size
 
     report, size = await asyncio.to_thread(write)
-    return {
-        "path": str(dest),
-        "size_bytes": size,
-        "verified": report.ok,
-        "last_seq": report.last_seq,
-        "seconds": round(time.monotonic() - started, 3),
-        "by": by,
-        "message": f"{what} {dest.name}: {'verified' if report.ok else 'FAILED verification'}, "
-        f"{size / 1e6:.1f} MB, through event {report.last_seq}",
-    }
+    return copy_result(dest, report, size, time.monotonic() - started, by, what)
 
 
-async def backup(engine: Engine, by: str) -> dict[str, Any]:
+async def backup(engine: Engine, by: str) -> BackupResult:
     """An operator's (or the schedule's) backup: a restore point in `backups/`, recorded as db.backup."""
     result = await _copy(engine, backup_path(engine.session_file, time.time()), by, "backup")
     engine.last_backup_at = time.time()
-    engine.emit("db.backup", result, "info" if result["verified"] else "critical", "store")
+    engine.emit("db.backup", backup_payload(result), "info" if result.verified else "critical", "store")
     return result
 
 
-async def read_copy(engine: Engine, by: str) -> dict[str, Any]:
+async def read_copy(engine: Engine, by: str) -> BackupResult:
     """A verified copy for a reader, in `.reads/`: the same copy as a backup, but no restore point — not
     listed by `list_backups`, not counted as the last backup, no event (a read changes nothing). The reader
     deletes it when done; stale ones are removed first."""
     now = time.time()
     await asyncio.to_thread(remove_stale_reads, engine.session_file, now)
     result = await _copy(engine, read_copy_path(engine.session_file, now), by, "read copy")
-    log.info("%s (for %s)", result["message"], by)
+    log.info("%s (for %s)", result.message, by)
     return result

@@ -1,11 +1,11 @@
 """The control socket: a Unix domain socket beside the session file (owner-only) that the running engine
 serves, headless or inside the UI — so `cockpit ctl` works from another tmux pane when the UI is frozen.
 
-Protocol: one JSON object per line each way. Requests: {"cmd": "status"}, {"cmd": "reconcile"},
-{"cmd": "flatten", "symbols": [...] | null}, {"cmd": "kill_switch", "on": true|false}, {"cmd": "backup"} (an
-operator's restore point in backups/), {"cmd": "read_copy"} (a verified copy for a reader, in .reads/, that
-the reader deletes), {"cmd": "adopt", "symbol": …}, {"cmd": "dlq", …}; each may name who asks ("by").
-Replies: {"ok": true, "result": …} or {"ok": false, "error": title, "detail": …, "fix": …}.
+Protocol: one JSON object per line each way. A request is a command (cockpit/core/commands.py) as JSON,
+e.g. {"cmd": "flatten", "symbols": ["BTCUSDT"], "by": "ctl"}: cockpit/core/wire.py lists them all and is
+what turns JSON into commands and results into JSON here. Replies: {"ok": true, "result": …} or
+{"ok": false, "error": title, "detail": …, "fix": …}. Clients `ask(path, command)` and get the command's
+typed result back.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cockpit.core.commands import Answer, Asks, Result, Status
 from cockpit.core.errors import CockpitError
+from cockpit.core.wire import command_from_json, command_to_json, result_from_json, result_to_json
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
@@ -98,7 +100,7 @@ class ControlServer:
             request = orjson.loads(line)
             if not isinstance(request, dict):
                 raise ValueError("a request is a JSON object")
-            result = await self.engine.control(request)
+            result: Result = await self.engine.control(command_from_json(request))
         except CockpitError as exc:
             return {"ok": False, "error": exc.title, "detail": exc.detail, "fix": exc.fix}
         except (ValueError, KeyError, TypeError) as exc:
@@ -116,7 +118,7 @@ class ControlServer:
                 "detail": str(exc),
                 "fix": "see the engine's events and log",
             }
-        return {"ok": True, "result": result}
+        return {"ok": True, "result": result_to_json(result)}
 
 
 async def _answers(path: Path) -> bool:
@@ -137,16 +139,16 @@ def engine_running(session_file: Path) -> bool:
 
     async def probe() -> bool:
         try:
-            reply = await request(socket, {"cmd": "status"}, wait_s=5)
+            await ask(socket, Status(by="cli"), wait_s=5)
         except (CockpitError, OSError, TimeoutError):
             return False
-        return bool(reply.get("ok"))
+        return True
 
     return asyncio.run(probe())
 
 
-async def request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -> dict[str, Any]:
-    """Send one request to a running engine and return its reply."""
+async def _request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -> dict[str, Any]:
+    """Send one request line to a running engine and return its reply (JSON both ways: see `ask`)."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_unix_connection(str(path), limit=READ_LIMIT), 3.0
@@ -182,3 +184,14 @@ async def request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) ->
     except orjson.JSONDecodeError as exc:
         raise CockpitError("the engine's answer is not JSON", str(exc), "check the engine's log") from None
     return reply
+
+
+async def ask(path: Path, command: Asks[Answer], wait_s: float = 120.0) -> Answer:
+    """Send a command to a running engine and return its result; the engine's refusal is raised as a
+    CockpitError (its title, detail and fix)."""
+    reply = await _request(path, command_to_json(command), wait_s)
+    if not reply.get("ok"):
+        raise CockpitError(
+            str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
+        )
+    return result_from_json(command, reply.get("result"))

@@ -6,8 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cockpit.core.commands import (
+    CleanupResult,
+    DeadLetter,
+    DeadLetters,
+    DeadLetterStats,
+    DlqRetry,
+    RemoveResult,
+    RetryResult,
+)
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.exchange.gateway import OrderIntent
 from cockpit.store import DeadLetterRow, SessionStore
@@ -18,53 +27,57 @@ if TYPE_CHECKING:
 STATUSES = ("open", "retried", "removed")
 
 
-def letter_json(row: DeadLetterRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "ts": row.ts,
-        "op": row.op,
-        "params": row.params,
-        "error_class": row.error_class,
-        "error_type": row.error_type,
-        "reason": row.reason,
-        "attempts": row.attempts,
-        "status": row.status,
-    }
+def letter_of(row: DeadLetterRow) -> DeadLetter:
+    return DeadLetter(
+        id=row.id,
+        ts=row.ts,
+        op=row.op,
+        params=row.params,
+        error_class=row.error_class,
+        error_type=row.error_type,
+        reason=row.reason,
+        attempts=row.attempts,
+        status=row.status,
+    )
 
 
-def list_letters(
-    store: SessionStore, op: str | None, reason: str | None, status: str | None
-) -> list[dict[str, Any]]:
+def list_letters(store: SessionStore, op: str | None, reason: str | None, status: str | None) -> DeadLetters:
     wanted = None if status in (None, "all") else status
     if wanted is not None and wanted not in STATUSES:
         raise ActionRefused(f"unknown status {status!r}", fix=f"use one of {', '.join(STATUSES)} or all")
-    return [letter_json(r) for r in store.dead_letters(op=op, reason_contains=reason, status=wanted)]
+    rows = store.dead_letters(op=op, reason_contains=reason, status=wanted)
+    return DeadLetters(tuple(letter_of(r) for r in rows))
 
 
-def stats(store: SessionStore) -> dict[str, Any]:
+def stats(store: SessionStore) -> DeadLetterStats:
     rows = store.dead_letters()
     open_rows = [r for r in rows if r.status == "open"]
-    return {
-        "total": len(rows),
-        "by_status": dict(Counter(r.status for r in rows)),
-        "open_by_op": dict(Counter(r.op for r in open_rows)),
-        "open_by_class": dict(Counter(r.error_class for r in open_rows)),
-        "open_top_reasons": Counter(r.reason for r in open_rows).most_common(5),
-    }
+    return DeadLetterStats(
+        total=len(rows),
+        by_status=dict(Counter(r.status for r in rows)),
+        open_by_op=dict(Counter(r.op for r in open_rows)),
+        open_by_class=dict(Counter(r.error_class for r in open_rows)),
+        open_top_reasons=tuple(Counter(r.reason for r in open_rows).most_common(5)),
+    )
 
 
 async def set_status(store: SessionStore, letter_id: int, status: str) -> None:
     await asyncio.wrap_future(store.set_dead_letter_status(letter_id, status))
 
 
-async def cleanup(store: SessionStore, older_than_days: float) -> int:
+async def remove(store: SessionStore, letter_id: int) -> RemoveResult:
+    await set_status(store, letter_id, "removed")
+    return RemoveResult(id=letter_id, status="removed")
+
+
+async def cleanup(store: SessionStore, older_than_days: float) -> CleanupResult:
     if older_than_days < 0:
         raise ActionRefused(f"--older-than {older_than_days} is negative", fix="give a number of days >= 0")
     deleted: int = await asyncio.wrap_future(store.delete_dead_letters_older_than(older_than_days))
-    return deleted
+    return CleanupResult(deleted=deleted)
 
 
-async def retry(engine: Engine, letter_id: int, by: str) -> dict[str, Any]:
+async def retry(engine: Engine, letter_id: int, by: str) -> RetryResult:
     """Send a dead-lettered order again (as a new order with a new client id); mark the letter retried."""
     from cockpit.engine.orders import submit
 
@@ -106,29 +119,17 @@ async def retry(engine: Engine, letter_id: int, by: str) -> dict[str, Any]:
     ack = await submit(engine, intent, source=f"dlq:{by}")
     if ack is not None:
         await set_status(engine.store, letter_id, "retried")
-    return {
-        "id": letter_id,
-        "sent": ack is not None,
-        "status": ack.status if ack else "rejected again",
-        "client_order_id": ack.client_order_id if ack else None,
-    }
+    return RetryResult(
+        id=letter_id,
+        sent=ack is not None,
+        status=ack.status if ack else "rejected again",
+        client_order_id=ack.client_order_id if ack else None,
+    )
 
 
-async def dead_letter_command(engine: Engine, request: dict[str, Any], by: str) -> Any:
-    action = request.get("action")
-    store = engine.store
-    if action == "list":
-        return list_letters(store, request.get("op"), request.get("reason"), request.get("status", "open"))
-    if action == "stats":
-        return stats(store)
-    if action == "retry":
-        await engine.record(
-            "operator.action", {"action": "dlq.retry", "id": request["id"], "by": by}, "info", "operator"
-        )
-        return await retry(engine, int(request["id"]), by)
-    if action == "remove":
-        await set_status(store, int(request["id"]), "removed")
-        return {"id": int(request["id"]), "status": "removed"}
-    if action == "cleanup":
-        return {"deleted": await cleanup(store, float(request["older_than_days"]))}
-    raise ValueError(f"unknown dlq action {action!r}; use list, stats, retry, remove or cleanup")
+async def operator_retry(engine: Engine, command: DlqRetry) -> RetryResult:
+    """`dlq retry` by an operator: recorded, then sent."""
+    await engine.record(
+        "operator.action", {"action": "dlq.retry", "id": command.id, "by": command.by}, "info", "operator"
+    )
+    return await retry(engine, command.id, command.by)

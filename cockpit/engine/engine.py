@@ -3,7 +3,7 @@ events. The same engine runs headless (`cockpit run --headless`) and inside the 
 
     engine = Engine(config, gateway, store, ws_base="ws://127.0.0.1:PORT")
     await engine.start()          # restore, reconcile, start feeds and workers
-    await engine.flatten(None, by="operator")
+    await engine.control(Flatten(symbols=None, by="operator"))
     await engine.stop()
 """
 
@@ -17,9 +17,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never, cast
 
 from cockpit.config.settings import Config
+from cockpit.core.commands import (
+    Adopt,
+    Answer,
+    Asks,
+    Backup,
+    Command,
+    DlqCleanup,
+    DlqList,
+    DlqRemove,
+    DlqRetry,
+    DlqStats,
+    Flatten,
+    KillSwitch,
+    ReadCopy,
+    Reconcile,
+    Result,
+    Status,
+)
 from cockpit.core.domain import Event, Severity, Telemetry
 from cockpit.core.incidents import Repeats
 from cockpit.core.retry import Backoff
@@ -260,86 +278,43 @@ class Engine:
             await asyncio.sleep(delay)
 
     # ----- operator actions (keys, ctl and the command palette all end here) ------------------------
-    async def control(self, request: dict[str, Any]) -> Any:
-        from cockpit.engine import flatten, killswitch, reconcile
-        from cockpit.engine.killswitch import ActionRefused
-        from cockpit.engine.status import status_of
+    async def control(self, command: Asks[Answer]) -> Answer:
+        """Run an operator's command (cockpit/core/commands.py) and answer with its result type; each action
+        that changes something is recorded as an `operator.action` before it runs."""
+        if not isinstance(command, Command):
+            raise TypeError(f"not a command: {command!r}")
+        return cast(Answer, await self._run(command))
 
-        cmd = request.get("cmd")
-        by = str(request.get("by", "ctl"))
-        if cmd == "status":
-            return {**status_of(self.state), "kill_switch_file": str(self.account.kill_switch_file)}
-        if cmd == "reconcile":
-            await self.record("operator.action", {"action": "reconcile", "by": by}, "info", "operator")
-            return await reconcile.reconcile(self, f"operator:{by}")
-        if cmd == "flatten":
-            raw = request.get("symbols")
-            symbols = None if raw is None else [self.resolve_symbol(str(s)) for s in raw]
-            if symbols == []:
-                raise ActionRefused(
-                    "flatten of an empty selection", fix="name symbols, or null for all positions"
-                )
-            await self.record(
-                "operator.action",
-                {"action": "flatten", "symbols": symbols or "all", "by": by},
-                "warning",
-                "operator",
-            )
-            return await flatten.flatten(self, symbols, by)
-        if cmd == "kill_switch":
-            on = bool(request["on"])
-            await self.record(
-                "operator.action", {"action": "kill_switch", "on": on, "by": by}, "warning", "operator"
-            )
-            if on:
-                await killswitch.engage(self, str(request.get("cause") or f"engaged by {by}"), by)
-            else:
-                await killswitch.release(self, by)
-            return status_of(self.state)["kill_switch"]
-        if cmd == "backup":
-            from cockpit.engine.backups import backup
+    async def _run(self, command: Command) -> Result:
+        from cockpit.engine import actions, dead_letters
 
-            await self.record("operator.action", {"action": "backup", "by": by}, "info", "operator")
-            return await backup(self, by)
-        if cmd == "read_copy":  # a reader's copy (cockpit sessions/report/export/replay): no operator action
-            from cockpit.engine.backups import read_copy
-
-            return await read_copy(self, by)
-        if cmd == "adopt":
-            symbol = self.resolve_symbol(str(request["symbol"]))
-            await self.record(
-                "operator.action", {"action": "adopt", "symbol": symbol, "by": by}, "warning", "operator"
-            )
-            return self.adopt(symbol, by)
-        if cmd == "dlq":
-            from cockpit.engine.dead_letters import dead_letter_command
-
-            return await dead_letter_command(self, request, by)
-        raise ValueError(
-            f"unknown command {cmd!r}; use status, reconcile, flatten, kill_switch, backup, read_copy, adopt "
-            "or dlq"
-        )
-
-    def adopt(self, symbol: str, by: str) -> dict[str, Any]:
-        """Accept a ghost position as the account's own: it stays open, no longer flagged."""
-        from cockpit.core.domain import dstr
-        from cockpit.engine.killswitch import ActionRefused
-
-        position = self.state.positions.get(symbol)
-        if position is None or not position.ghost:
-            raise ActionRefused(
-                f"{symbol} is not a ghost position", fix="adopt applies to positions marked GHOST"
-            )
-        payload = {
-            "symbol": symbol,
-            "qty": dstr(position.qty),
-            "entry": dstr(position.entry),
-            "ghost": False,
-            "reason": f"ghost adopted by {by}",
-            "message": f"{symbol} {dstr(position.qty)} adopted by {by}",
-        }
-        self.emit("position.changed", payload, "warning", "operator")
-        return payload
+        match command:
+            case Status():
+                return actions.status(self)
+            case Reconcile():
+                return await actions.reconcile(self, command)
+            case Flatten():
+                return await actions.flatten(self, command)
+            case KillSwitch():
+                return await actions.kill_switch(self, command)
+            case Backup():
+                return await actions.backup(self, command)
+            case ReadCopy():
+                return await actions.read_copy(self, command)
+            case Adopt():
+                return await actions.adopt(self, command)
+            case DlqList(op=op, reason=reason, status=status):
+                return dead_letters.list_letters(self.store, op, reason, status)
+            case DlqStats():
+                return dead_letters.stats(self.store)
+            case DlqRetry():
+                return await dead_letters.operator_retry(self, command)
+            case DlqRemove(id=letter_id):
+                return await dead_letters.remove(self.store, letter_id)
+            case DlqCleanup(older_than_days=days):
+                return await dead_letters.cleanup(self.store, days)
+            case _:
+                assert_never(command)
 
     def telemetry(self) -> Telemetry:
         """Live figures for the UI that are not events (latency, writer queue, ages, tick rate)."""

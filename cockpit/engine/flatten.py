@@ -10,6 +10,7 @@ import asyncio
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from cockpit.core.commands import FlattenResult
 from cockpit.core.domain import dstr
 from cockpit.engine.account import positions_from_exchange
 from cockpit.engine.killswitch import engage
@@ -25,7 +26,38 @@ def closing_intent(symbol: str, qty: Decimal) -> OrderIntent:
     return OrderIntent(symbol, "sell" if qty > 0 else "buy", "market", abs(qty), reduce_only=True)
 
 
-async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[str, Any]:
+def done_payload(result: FlattenResult) -> dict[str, Any]:
+    """The `flatten.done` event of a flatten: what the fold, incidents and analytics read."""
+    return {
+        "symbols": list(result.symbols),
+        "by": result.by,
+        "verified": result.verified,
+        "rounds": result.rounds,
+        "remaining": dict(result.remaining),
+        "errors": list(result.errors),
+        "message": result.message,
+    }
+
+
+def _outcome(
+    targets: list[str], by: str, rounds: int, remaining: dict[str, Decimal], errors: list[str]
+) -> FlattenResult:
+    """What a flatten did, once the exchange says what `remaining` is still open."""
+    left = {s: dstr(q) for s, q in remaining.items()}
+    return FlattenResult(
+        symbols=tuple(targets),
+        by=by,
+        verified=not remaining,
+        rounds=rounds,
+        remaining=left,
+        errors=tuple(errors),
+        message="flat, verified at the exchange"
+        if not remaining
+        else f"NOT flat: {', '.join(f'{s} {q}' for s, q in left.items())}",
+    )
+
+
+async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> FlattenResult:
     async with engine.flatten_lock:
         gateway = engine.gateway
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
@@ -66,19 +98,10 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
             )
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
         remaining = {s: remote[s]["qty"] for s in targets if s in remote}
-        verified = not remaining
-        result: dict[str, Any] = {
-            "symbols": targets,
-            "by": by,
-            "verified": verified,
-            "rounds": rounds,
-            "remaining": {s: dstr(q) for s, q in remaining.items()},
-            "errors": errors,
-            "message": "flat, verified at the exchange"
-            if verified
-            else f"NOT flat: {', '.join(f'{s} {dstr(q)}' for s, q in remaining.items())}",
-        }
-        await engine.record("flatten.done", result, "info" if verified else "critical", "operator")
+        result = _outcome(targets, by, rounds, remaining, errors)
+        await engine.record(
+            "flatten.done", done_payload(result), "info" if result.verified else "critical", "operator"
+        )
         engine.reconcile_requests.put_nowait("after-flatten")
         if engine.options.flatten_engages_kill_switch and symbols is None:  # flatten ALL (runbook 000 §10)
             await engage(engine, "flatten all: nothing may re-open positions", by)

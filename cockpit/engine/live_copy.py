@@ -13,10 +13,10 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from cockpit.core.commands import ReadCopy
 from cockpit.core.errors import CockpitError
-from cockpit.engine.control import request, socket_path_for
+from cockpit.engine.control import ask, socket_path_for
 from cockpit.store import files
 
 
@@ -36,22 +36,16 @@ def discard(path: Path) -> None:
 
 def request_copy(session_file: Path, by: str) -> LiveCopy:
     """Ask the engine writing `session_file` for a read copy; the caller deletes it (`discard`)."""
-    reply = asyncio.run(request(socket_path_for(session_file), {"cmd": "read_copy", "by": by}))
-    if not reply.get("ok"):
-        raise CockpitError(
-            str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
-        )
-    result: dict[str, Any] = reply["result"]
-    path = Path(result["path"])
-    if not result.get("verified"):
+    result = asyncio.run(ask(socket_path_for(session_file), ReadCopy(by=by)))
+    path = Path(result.path)
+    if not result.verified:
         discard(path)
         raise CockpitError(
             f"the engine's copy of {session_file} failed verification",
-            str(result.get("message") or ""),
+            result.message,
             "run `cockpit doctor` and look at the engine's events",
         )
-    seq = result.get("last_seq")
-    return LiveCopy(path, int(seq) if seq is not None else None)
+    return LiveCopy(path, result.last_seq)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
+from cockpit.core.commands import Adopt, Asks, Backup, Flatten, KillSwitch, Reconcile
+from cockpit.core.commands import Answer as Reply
 from cockpit.core.errors import CockpitError
 from cockpit.core.incidents import IncidentBuilder, IncidentChange
 from cockpit.engine.runtime import freeze_startup_heap
@@ -71,6 +73,7 @@ KEY_TRAVEL_LIMIT_S = (
     0.5  # how often a key still travelling is checked on (its marker may be lost with a widget)
 )
 Answer = TypeVar("Answer")
+BY = "ui"  # who the app's commands are by
 
 
 class CockpitApp(App[int]):
@@ -355,9 +358,10 @@ class CockpitApp(App[int]):
             )
 
     # ----- actions: every one ends in the backend's act(), as `cockpit ctl` does ----------------------
-    async def _act(self, request: dict[str, Any], doing: str) -> Any:
+    async def _act(self, command: Asks[Reply], doing: str) -> Reply | None:
+        """The backend's answer to `command`, or None when it is refused (said in a notification)."""
         try:
-            return await self.backend.act(request)
+            return await self.backend.act(command)
         except CockpitError as exc:
             self.notify(
                 f"{exc.title}\n{exc.detail}\n{exc.fix}".strip(),
@@ -370,7 +374,7 @@ class CockpitApp(App[int]):
     @work(group="actions", exit_on_error=False)
     async def action_reconcile(self) -> None:
         self.notify("reconciling with the exchange…", timeout=2)
-        result = await self._act({"cmd": "reconcile"}, "reconcile")
+        result = await self._act(Reconcile(by=BY), "reconcile")
         if result is None:
             return
         choice = await self._open_when_free(ReconcileScreen(result))
@@ -378,7 +382,7 @@ class CockpitApp(App[int]):
             return
         action, symbol = choice
         if action == "adopt":
-            if await self._act({"cmd": "adopt", "symbol": symbol}, "adopt") is not None:
+            if await self._act(Adopt(symbol=symbol, by=BY), "adopt") is not None:
                 self.notify(f"{symbol} adopted: no longer flagged as a ghost")
         elif action == "flatten":
             confirmed = await self._open_when_free(self._flatten_dialog([symbol]))
@@ -418,13 +422,14 @@ class CockpitApp(App[int]):
             self.notify("flatten cancelled")
             return
         self.notify(f"flattening {target}…", timeout=3)
-        result = await self._act({"cmd": "flatten", "symbols": symbols}, "flatten")
+        command = Flatten(symbols=None if symbols is None else tuple(symbols), by=BY)
+        result = await self._act(command, "flatten")
         if result is None:
             return
-        if result["verified"]:
+        if result.verified:
             self.notify(f"flat, verified at the exchange ({target})", title="flatten done")
         else:
-            self.notify(result["message"], title="flatten NOT verified", severity="error", timeout=15)
+            self.notify(result.message, title="flatten NOT verified", severity="error", timeout=15)
 
     def action_kill_switch(self) -> None:
         """Engage at once, from any screen; release (a dialog) only from the main screen."""
@@ -440,23 +445,22 @@ class CockpitApp(App[int]):
 
     @work(group="actions", exit_on_error=False)
     async def _engage_kill_switch(self) -> None:
-        engage = {"cmd": "kill_switch", "on": True, "cause": "engaged from the cockpit (k)"}
-        await self._act(engage, "kill switch")
+        await self._act(KillSwitch(on=True, cause="engaged from the cockpit (k)", by=BY), "kill switch")
 
     @work(group="actions", exit_on_error=False)
     async def _release_kill_switch(self, answer: asyncio.Future[bool | None]) -> None:
         if not await answer:
             return
-        if await self._act({"cmd": "kill_switch", "on": False}, "release") is not None:
+        if await self._act(KillSwitch(on=False, by=BY), "release") is not None:
             self.notify("kill switch released")
 
     @work(group="actions", exit_on_error=False)
     async def action_backup(self) -> None:
         self.notify("backing up the session file…", timeout=2)
-        result = await self._act({"cmd": "backup"}, "backup")
+        result = await self._act(Backup(by=BY), "backup")
         if result is not None:
             self.notify(
-                result["message"], title="backup", severity="information" if result["verified"] else "error"
+                result.message, title="backup", severity="information" if result.verified else "error"
             )
 
     @work(group="actions", exit_on_error=False)

@@ -1,7 +1,8 @@
 """What the app shows and drives, behind one interface: a live engine, or fixed data (snapshots, and replay).
 
-The Textual app never reaches past this: it reads `state`, `telemetry()` and `take_events()`, and calls the
-actions, which all end in the engine's `control()` — the same function `cockpit ctl` uses.
+The Textual app never reaches past this: it reads `state`, `telemetry()` and `take_events()`, and acts with
+typed commands (cockpit/core/commands.py), which all end in the engine's `control()` — the same function
+`cockpit ctl` reaches through the control socket.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from cockpit.core.commands import Answer, Asks, ReadCopy
 from cockpit.core.domain import Event, Telemetry
 from cockpit.core.errors import CockpitError
 from cockpit.core.state import State
@@ -45,7 +47,7 @@ class Backend(Protocol):
 
     def take_events(self) -> list[Event]: ...
 
-    async def act(self, request: dict[str, Any]) -> Any: ...
+    async def act(self, command: Asks[Answer]) -> Answer: ...
 
     async def backups(self) -> list[BackupInfo]: ...
 
@@ -106,10 +108,11 @@ class EngineBackend:
         events, self._events = self._events, []
         return events
 
-    async def act(self, request: dict[str, Any]) -> Any:
+    async def act(self, command: Asks[Answer]) -> Answer:
         if self.engine is None:
             raise CockpitError("the engine is not running", fix="wait for it to start, or restart cockpit")
-        return await self.engine.control({"by": "ui", **request})
+        result: Answer = await self.engine.control(command)
+        return result
 
     async def backups(self) -> list[BackupInfo]:
         if self.engine is None:
@@ -119,8 +122,8 @@ class EngineBackend:
     @asynccontextmanager
     async def stats_source(self) -> AsyncIterator[StatsSource]:
         """A read copy of the live session to analyse (no backup: nothing is left behind), deleted after."""
-        result = await self.act({"cmd": "read_copy"})
-        copy = Path(result["path"])
+        result = await self.act(ReadCopy(by="ui"))
+        copy = Path(result.path)
         name = self.engine.session_file.name if self.engine is not None else copy.name
         try:
             yield StatsSource(copy, name)
@@ -155,8 +158,8 @@ class FixedBackend:
         events, self.events = self.events, []
         return events
 
-    async def act(self, request: dict[str, Any]) -> Any:
-        raise ReadOnly("this view is read-only", f"{request.get('cmd')} needs a live engine")
+    async def act(self, command: Asks[Answer]) -> Answer:
+        raise ReadOnly("this view is read-only", f"{command.cmd} needs a live engine")
 
     async def backups(self) -> list[BackupInfo]:
         return []
@@ -204,8 +207,8 @@ class ReplayBackend:
         self._pending = self.session.events_between(max(0, position - 200), position)
         self.reset = True
 
-    async def act(self, request: dict[str, Any]) -> Any:
-        raise ReadOnly("REPLAY: actions are disabled", f"{request.get('cmd')} would touch an exchange")
+    async def act(self, command: Asks[Answer]) -> Answer:
+        raise ReadOnly("REPLAY: actions are disabled", f"{command.cmd} would touch an exchange")
 
     async def backups(self) -> list[BackupInfo]:
         return []

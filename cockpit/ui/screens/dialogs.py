@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from rich.markdown import Markdown as RichMarkdown
 from textual import on
@@ -13,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Label, Static
 
+from cockpit.core.commands import ReconcileResult
 from cockpit.core.text import fmt_age
 from cockpit.engine.backups import BackupInfo
 from cockpit.store import DeadLetterRow
@@ -26,31 +26,24 @@ class ReconcileScreen(ViewScreen[tuple[str, str] | None]):
     # nothing focused at first: Enter closes, never adopts the first ghost (Tab reaches the buttons)
     AUTO_FOCUS = ""
 
-    def __init__(self, result: dict[str, Any]) -> None:
+    def __init__(self, result: ReconcileResult) -> None:
         super().__init__(classes="dialog-screen")
         self.result = result
 
     def compose(self) -> ComposeResult:
         r = self.result
-        ghosts: list[str] = list(r.get("ghosts_open", r.get("ghosts", [])))
+        ghosts = r.ghosts_open
+        by_symbol = ", ".join(f"{s} {n}" for s, n in r.recovered_by_symbol.items())
         with Vertical(id="dialog", classes="reconcile"):
             yield Label("Reconcile: the exchange is the source of truth", id="dialog-title")
             lines = [
-                f"trigger: {r.get('trigger')}  ·  {r.get('seconds', 0):.2f} s",
-                f"matched positions: {r.get('matched', 0)}",
-                f"recovered fills: {r.get('recovered_fills', 0)}"
-                + (
-                    f" ({', '.join(f'{s} {n}' for s, n in r.get('recovered_by_symbol', {}).items())})"
-                    if r.get("recovered_by_symbol")
-                    else ""
-                ),
-                f"corrected from recovered fills: {', '.join(r.get('corrected', [])) or 'none'}",
-                f"adopted (open before the session): {', '.join(r.get('adopted', [])) or 'none'}",
-                f"orders only at the exchange: {r.get('orders_added', 0)}  ·  only here, closed: "
-                f"{r.get('orders_removed', 0)}",
-                f"GHOSTS: {len(ghosts)} (found now: {len(r.get('ghosts', []))})"
-                if ghosts
-                else "ghosts: none",
+                f"trigger: {r.trigger}  ·  {r.seconds:.2f} s",
+                f"matched positions: {r.matched}",
+                f"recovered fills: {r.recovered_fills}" + (f" ({by_symbol})" if by_symbol else ""),
+                f"corrected from recovered fills: {', '.join(r.corrected) or 'none'}",
+                f"adopted (open before the session): {', '.join(r.adopted) or 'none'}",
+                f"orders only at the exchange: {r.orders_added}  ·  only here, closed: {r.orders_removed}",
+                f"GHOSTS: {len(ghosts)} (found now: {len(r.ghosts)})" if ghosts else "ghosts: none",
             ]
             yield Static("\n".join(lines), id="dialog-body")
             for index, symbol in enumerate(ghosts):
@@ -63,8 +56,7 @@ class ReconcileScreen(ViewScreen[tuple[str, str] | None]):
     @on(Button.Pressed)
     def _choice(self, event: Button.Pressed) -> None:
         action, _, index = (event.button.id or "").partition("-")
-        ghosts = list(self.result.get("ghosts_open", self.result.get("ghosts", [])))
-        self.dismiss((action, ghosts[int(index)]))
+        self.dismiss((action, self.result.ghosts_open[int(index)]))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,0 +1,294 @@
+"""The control socket's JSON, and the only place commands and results meet it.
+
+The engine's side: a request line becomes a typed command (`command_from_json`, with an error that names a bad
+field and the fix) and a result becomes the reply's JSON (`result_to_json`: the same keys as ever, so
+`cockpit ctl --json` and the scripts reading it see no change). The clients' side goes the other way:
+`command_to_json` to send, `result_from_json` to read the answer as the command's result type.
+
+Requests, one JSON object a line: {"cmd": "status"}, {"cmd": "reconcile"}, {"cmd": "flatten", "symbols":
+[...] | null} (null: all positions), {"cmd": "kill_switch", "on": true|false, "cause": "…"} (cause optional),
+{"cmd": "backup"}, {"cmd": "read_copy"}, {"cmd": "adopt", "symbol": "…"}, {"cmd": "dlq", "action": "list",
+"op": …, "reason": …, "status": "open"}, {"cmd": "dlq", "action": "stats"}, {"cmd": "dlq", "action":
+"retry"|"remove", "id": N}, {"cmd": "dlq", "action": "cleanup", "older_than_days": D}; each may name who asks
+("by", "ctl" when not given). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import fields, is_dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from cockpit.core.commands import (
+    Adopt,
+    AdoptResult,
+    Answer,
+    Asks,
+    Backup,
+    BackupResult,
+    CleanupResult,
+    Command,
+    CounterStatus,
+    DeadLetter,
+    DeadLetters,
+    DeadLetterStats,
+    DlqCleanup,
+    DlqList,
+    DlqRemove,
+    DlqRetry,
+    DlqStats,
+    Flatten,
+    FlattenResult,
+    KillSwitch,
+    KillSwitchStatus,
+    PositionStatus,
+    RateLimitStatus,
+    ReadCopy,
+    Reconcile,
+    ReconcileResult,
+    RemoveResult,
+    Result,
+    RetryResult,
+    Status,
+    StatusReport,
+)
+from cockpit.core.errors import CockpitError, UsageError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+COMMANDS = ("status", "reconcile", "flatten", "kill_switch", "backup", "read_copy", "adopt", "dlq")
+DLQ_ACTIONS = ("list", "stats", "retry", "remove", "cleanup")
+DEFAULT_BY = "ctl"
+HELP = "see `cockpit ctl --help`"
+EXAMPLES = {  # the fix for a bad field: a request that works
+    "flatten": '{"cmd": "flatten", "symbols": ["BTCUSDT"]} (or "symbols": null for all positions)',
+    "kill_switch": '{"cmd": "kill_switch", "on": true, "cause": "why"} (the cause may be left out)',
+    "adopt": '{"cmd": "adopt", "symbol": "BTCUSDT"}',
+    "dlq list": '{"cmd": "dlq", "action": "list", "op": null, "reason": null, "status": "open"}',
+    "dlq retry": '{"cmd": "dlq", "action": "retry", "id": 3}',
+    "dlq remove": '{"cmd": "dlq", "action": "remove", "id": 3}',
+    "dlq cleanup": '{"cmd": "dlq", "action": "cleanup", "older_than_days": 30}',
+}
+_MISSING = object()
+
+
+class BadCommand(UsageError):
+    """A request the control socket cannot turn into a command. The detail names the field."""
+
+    def __init__(self, detail: str, fix: str = HELP) -> None:
+        super().__init__("bad request", detail, fix)
+
+
+class BadAnswer(CockpitError):
+    """An engine's answer a client cannot read as the result it asked for."""
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+# ----- JSON → command (the engine's side) ------------------------------------------------------------------
+
+
+def _fix(name: str) -> str:
+    example = EXAMPLES.get(name)
+    return f"send e.g. {example}" if example else HELP
+
+
+def _value(data: Mapping[str, Any], name: str, key: str, default: Any = _MISSING) -> Any:
+    if key in data:
+        return data[key]
+    if default is _MISSING:
+        raise BadCommand(f'{name}: "{key}" is missing', _fix(name))
+    return default
+
+
+def _wrong(name: str, key: str, what: str, value: Any) -> BadCommand:
+    return BadCommand(f'{name}: "{key}" must be {what}, got {value!r}', _fix(name))
+
+
+def _text(data: Mapping[str, Any], name: str, key: str) -> str:
+    value = _value(data, name, key)
+    if not isinstance(value, str):
+        raise _wrong(name, key, "a string", value)
+    return value
+
+
+def _text_or_null(data: Mapping[str, Any], name: str, key: str, default: str | None = None) -> str | None:
+    value = _value(data, name, key, default)
+    if value is not None and not isinstance(value, str):
+        raise _wrong(name, key, "a string or null", value)
+    return value
+
+
+def _flag(data: Mapping[str, Any], name: str, key: str) -> bool:
+    value = _value(data, name, key)
+    if not isinstance(value, bool):
+        raise _wrong(name, key, "true or false", value)
+    return value
+
+
+def _whole(data: Mapping[str, Any], name: str, key: str) -> int:
+    value = _value(data, name, key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong(name, key, "a whole number", value)
+    return value
+
+
+def _number(data: Mapping[str, Any], name: str, key: str) -> float:
+    value = _value(data, name, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong(name, key, "a number", value)
+    return float(value)
+
+
+def _symbols(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+    value = data.get("symbols")  # not given: null, all positions (as ever)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise _wrong("flatten", "symbols", "a list of symbols or null (all positions)", value)
+    return tuple(value)
+
+
+def _by(data: Mapping[str, Any]) -> str:
+    value = data.get("by", DEFAULT_BY)
+    if not isinstance(value, str):
+        raise BadCommand(f'"by" must be a string, got {value!r}', 'name who asks, e.g. "by": "ctl"')
+    return value
+
+
+def _dead_letter_command(data: Mapping[str, Any], by: str) -> Command:
+    action = data.get("action")
+    name = f"dlq {action}"
+    if action == "list":
+        op = _text_or_null(data, name, "op")
+        reason = _text_or_null(data, name, "reason")
+        return DlqList(op=op, reason=reason, status=_text_or_null(data, name, "status", "open"), by=by)
+    if action == "stats":
+        return DlqStats(by=by)
+    if action == "retry":
+        return DlqRetry(id=_whole(data, name, "id"), by=by)
+    if action == "remove":
+        return DlqRemove(id=_whole(data, name, "id"), by=by)
+    if action == "cleanup":
+        return DlqCleanup(older_than_days=_number(data, name, "older_than_days"), by=by)
+    raise BadCommand(f"unknown dlq action {action!r}; use {_listed(DLQ_ACTIONS)}")
+
+
+def command_from_json(data: Mapping[str, Any]) -> Command:
+    """A request as the control socket reads it → its command. Raises BadCommand naming what is wrong."""
+    cmd, by = data.get("cmd"), _by(data)
+    if cmd == "status":
+        return Status(by=by)
+    if cmd == "reconcile":
+        return Reconcile(by=by)
+    if cmd == "flatten":
+        return Flatten(symbols=_symbols(data), by=by)
+    if cmd == "kill_switch":
+        on = _flag(data, cmd, "on")
+        return KillSwitch(on=on, cause=_text_or_null(data, cmd, "cause"), by=by)
+    if cmd == "backup":
+        return Backup(by=by)
+    if cmd == "read_copy":
+        return ReadCopy(by=by)
+    if cmd == "adopt":
+        return Adopt(symbol=_text(data, cmd, "symbol"), by=by)
+    if cmd == "dlq":
+        return _dead_letter_command(data, by)
+    raise BadCommand(f"unknown command {cmd!r}; use {_listed(COMMANDS)}")
+
+
+# ----- result → JSON (the engine's side) and command → JSON (the clients') ----------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as objects (their fields in order), tuples as lists: what orjson writes."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def result_to_json(result: Result) -> Any:
+    """A result as the control socket's reply carries it (and `cockpit ctl --json` prints it)."""
+    if isinstance(result, DeadLetters):
+        return _plain(result.letters)
+    return _plain(result)
+
+
+def command_to_json(command: Asks[Any]) -> dict[str, Any]:
+    """A command as a client sends it: {"cmd": …, ("action": … for dlq,) its fields, "by": …}."""
+    request: dict[str, Any] = {"cmd": command.cmd}
+    if isinstance(command, DlqList | DlqStats | DlqRetry | DlqRemove | DlqCleanup):
+        request["action"] = command.action
+    request.update(_plain(command))
+    return request
+
+
+# ----- JSON → result (the clients' side) -------------------------------------------------------------------
+
+D = TypeVar("D", bound="DataclassInstance")
+
+
+def _frozen(value: Any) -> Any:
+    """Lists as tuples (a result's sequences are tuples), nested lists too; objects stay as they are."""
+    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
+
+
+def _build(cls: type[D], data: Any, **read: Callable[[Any], Any]) -> D:
+    """A result dataclass from its JSON object, every field by name (`read`: how to read the nested ones)."""
+    if not isinstance(data, dict):
+        raise BadAnswer(
+            f"the engine's answer is not a {cls.__name__}", f"got {data!r}", "check the engine's log"
+        )
+    missing = [f.name for f in fields(cls) if f.name not in data]
+    if missing:
+        raise BadAnswer(
+            f"the engine's answer has no {', '.join(missing)}",
+            f"expected a {cls.__name__}",
+            "is the engine running the same cockpit version? restart it",
+        )
+    return cls(**{f.name: read.get(f.name, _frozen)(data[f.name]) for f in fields(cls)})
+
+
+def _status_report(data: Any) -> StatusReport:
+    return _build(
+        StatusReport,
+        data,
+        positions=lambda rows: tuple(_build(PositionStatus, row) for row in rows),
+        kill_switch=lambda item: _build(KillSwitchStatus, item),
+        rate_limit=lambda item: _build(RateLimitStatus, item),
+        counters=lambda item: _build(CounterStatus, item),
+    )
+
+
+def _dead_letters(data: Any) -> DeadLetters:
+    if not isinstance(data, list):
+        raise BadAnswer("the engine's answer is not a list of dead letters", f"got {data!r}")
+    return DeadLetters(tuple(_build(DeadLetter, letter) for letter in data))
+
+
+_READERS: dict[type[Asks[Any]], Callable[[Any], Result]] = {
+    Status: _status_report,
+    Reconcile: lambda data: _build(ReconcileResult, data),
+    Flatten: lambda data: _build(FlattenResult, data),
+    KillSwitch: lambda data: _build(KillSwitchStatus, data),
+    Backup: lambda data: _build(BackupResult, data),
+    ReadCopy: lambda data: _build(BackupResult, data),
+    Adopt: lambda data: _build(AdoptResult, data),
+    DlqList: _dead_letters,
+    DlqStats: lambda data: _build(DeadLetterStats, data),
+    DlqRetry: lambda data: _build(RetryResult, data),
+    DlqRemove: lambda data: _build(RemoveResult, data),
+    DlqCleanup: lambda data: _build(CleanupResult, data),
+}
+
+
+def result_from_json(command: Asks[Answer], data: Any) -> Answer:
+    """The reply's result read as what `command` answers (a client's side of `result_to_json`)."""
+    return cast(Answer, _READERS[type(command)](data))

@@ -1,0 +1,129 @@
+"""The operator's commands, run: what `Engine.control` does for each (the commands and their results are in
+`cockpit/core/commands.py`).
+
+Each action that changes something is recorded as an `operator.action` event before it runs; reads (status, a
+reader's copy, listing dead letters) are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cockpit.core.commands import (
+    Adopt,
+    AdoptResult,
+    Backup,
+    BackupResult,
+    Flatten,
+    FlattenResult,
+    KillSwitch,
+    KillSwitchStatus,
+    ReadCopy,
+    Reconcile,
+    ReconcileResult,
+    StatusReport,
+)
+from cockpit.core.domain import Severity, dstr
+from cockpit.engine import killswitch
+from cockpit.engine.backups import backup as take_backup
+from cockpit.engine.backups import read_copy as take_read_copy
+from cockpit.engine.flatten import flatten as flatten_positions
+from cockpit.engine.killswitch import ActionRefused
+from cockpit.engine.reconcile import reconcile as reconcile_pass
+from cockpit.engine.status import kill_switch_status, status_of
+
+if TYPE_CHECKING:
+    from cockpit.engine.engine import Engine
+
+
+async def _record(engine: Engine, severity: Severity, payload: dict[str, Any]) -> None:
+    await engine.record("operator.action", payload, severity, "operator")
+
+
+def status(engine: Engine) -> StatusReport:
+    return status_of(engine.state, str(engine.account.kill_switch_file))
+
+
+def reconcile_result(done: Mapping[str, Any]) -> ReconcileResult:
+    """A reconcile pass's result, from what its `reconcile.done` event says."""
+    return ReconcileResult(
+        trigger=done["trigger"],
+        matched=done["matched"],
+        recovered_fills=done["recovered_fills"],
+        recovered_by_symbol=dict(done["recovered_by_symbol"]),
+        ghosts=tuple(done["ghosts"]),
+        adopted=tuple(done["adopted"]),
+        corrected=tuple(done["corrected"]),
+        orders_added=done["orders_added"],
+        orders_removed=done["orders_removed"],
+        ghosts_open=tuple(done["ghosts_open"]),
+        seconds=done["seconds"],
+        through_ms=done["through_ms"],
+    )
+
+
+async def reconcile(engine: Engine, command: Reconcile) -> ReconcileResult:
+    await _record(engine, "info", {"action": "reconcile", "by": command.by})
+    return reconcile_result(await reconcile_pass(engine, f"operator:{command.by}"))
+
+
+async def flatten(engine: Engine, command: Flatten) -> FlattenResult:
+    named = command.symbols
+    symbols = None if named is None else [engine.resolve_symbol(s) for s in named]
+    if symbols == []:
+        raise ActionRefused("flatten of an empty selection", fix="name symbols, or null for all positions")
+    await _record(engine, "warning", {"action": "flatten", "symbols": symbols or "all", "by": command.by})
+    return await flatten_positions(engine, symbols, command.by)
+
+
+async def kill_switch(engine: Engine, command: KillSwitch) -> KillSwitchStatus:
+    await _record(engine, "warning", {"action": "kill_switch", "on": command.on, "by": command.by})
+    if command.on:
+        await killswitch.engage(engine, command.cause or f"engaged by {command.by}", command.by)
+    else:
+        await killswitch.release(engine, command.by)
+    return kill_switch_status(engine.state)
+
+
+async def backup(engine: Engine, command: Backup) -> BackupResult:
+    await _record(engine, "info", {"action": "backup", "by": command.by})
+    return await take_backup(engine, command.by)
+
+
+async def read_copy(engine: Engine, command: ReadCopy) -> BackupResult:
+    """A reader's copy (cockpit sessions, report, export, replay): no operator action."""
+    return await take_read_copy(engine, command.by)
+
+
+def adopted_payload(result: AdoptResult) -> dict[str, Any]:
+    """The `position.changed` event of an adoption."""
+    return {
+        "symbol": result.symbol,
+        "qty": result.qty,
+        "entry": result.entry,
+        "ghost": result.ghost,
+        "reason": result.reason,
+        "message": result.message,
+    }
+
+
+async def adopt(engine: Engine, command: Adopt) -> AdoptResult:
+    """Accept a ghost position as the account's own: it stays open, no longer flagged."""
+    symbol = engine.resolve_symbol(command.symbol)
+    await _record(engine, "warning", {"action": "adopt", "symbol": symbol, "by": command.by})
+    position = engine.state.positions.get(symbol)
+    if position is None or not position.ghost:
+        raise ActionRefused(
+            f"{symbol} is not a ghost position", fix="adopt applies to positions marked GHOST"
+        )
+    result = AdoptResult(
+        symbol=symbol,
+        qty=dstr(position.qty),
+        entry=dstr(position.entry),
+        ghost=False,
+        reason=f"ghost adopted by {command.by}",
+        message=f"{symbol} {dstr(position.qty)} adopted by {command.by}",
+    )
+    engine.emit("position.changed", adopted_payload(result), "warning", "operator")
+    return result
