@@ -37,7 +37,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
             {
                 "symbols": targets,
                 "by": by,
-                "positions": {s: dstr(remote[s]["qty"]) for s in targets if s in remote},
+                "positions": {s: dstr(remote[s].quantity) for s in targets if s in remote},
             },
             "warning",
             "operator",
@@ -52,7 +52,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
         remaining: dict[str, Decimal] = {}
         while rounds < engine.options.flatten_rounds:
             remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
-            remaining = {s: remote[s]["qty"] for s in targets if s in remote}
+            remaining = {s: remote[s].quantity for s in targets if s in remote}
             if not remaining:
                 break
             rounds += 1
@@ -65,7 +65,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> dict[st
                 if ack is None
             )
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
-        remaining = {s: remote[s]["qty"] for s in targets if s in remote}
+        remaining = {s: remote[s].quantity for s in targets if s in remote}
         verified = not remaining
         result: dict[str, Any] = {
             "symbols": targets,
