@@ -94,7 +94,7 @@ def test_error_classes_follow_the_most_specific_ccxt_parent(exc: BaseException, 
 async def test_transient_blip_is_absorbed_by_short_retries(sim: SimServer, gw: Harness) -> None:
     await sim.inject({"kind": "http_error", "status": 500, "count": 2})
     balance = await gw.gateway.fetch_balance()
-    assert balance["USDT"]["total"] == 10_000.0
+    assert balance.wallet == 10_000
     outcomes = [s.ok for s in gw.gateway.latency.samples("fetch_balance")]
     assert outcomes == [False, False, True]
     assert gw.dlq.letters == []
@@ -116,7 +116,7 @@ async def test_transient_error_stops_after_three_retries_and_is_dead_lettered(
 async def test_rate_limit_waits_out_retry_after_then_succeeds(sim: SimServer, gw: Harness) -> None:
     await sim.inject({"kind": "rate_limit", "count": 1, "retry_after_s": 1})
     started = time.monotonic()
-    assert (await gw.gateway.fetch_balance())["USDT"]["total"] == 10_000.0
+    assert (await gw.gateway.fetch_balance()).wallet == 10_000
     assert time.monotonic() - started >= 0.95
     snapshot = gw.gateway.limiter.snapshot()
     assert snapshot.rejected_total == 1 and snapshot.rejected_recent == 1
@@ -138,7 +138,7 @@ async def test_ban_blocks_every_request_until_it_ends(sim: SimServer, gw: Harnes
     # everyone waits; nobody hammers the exchange
     assert sim.rest.requests_served == served_during_ban
     results = await asyncio.gather(first, *others)
-    assert results[0]["USDT"]["total"] == 10_000.0
+    assert results[0].wallet == 10_000
     assert "banned" in gw.kinds() and gw.kinds()[-1] == "recovered"
 
 
@@ -220,7 +220,7 @@ async def test_order_amount_and_price_use_the_exchange_precision(sim: SimServer,
 async def test_clock_skew_is_resynced_and_the_call_succeeds(sim: SimServer, gw: Harness) -> None:
     await sim.inject({"kind": "clock_skew", "ms": 30_000})
     balance = await gw.gateway.fetch_balance()
-    assert balance["USDT"]["total"] == 10_000.0
+    assert balance.wallet == 10_000
     assert [s.ok for s in gw.gateway.latency.samples("fetch_balance")] == [False, True]
 
 
@@ -255,7 +255,7 @@ async def test_trade_history_is_read_page_by_page(
     for _ in range(7):
         await gw.gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.002")))
     trades = await gw.gateway.fetch_my_trades(BTC, since)
-    assert [t["id"] for t in trades] == [str(t.trade_id) for t in sim.account.trades]
+    assert [t.trade_id for t in trades] == [str(t.trade_id) for t in sim.account.trades]
     assert len(trades) == 7
 
 

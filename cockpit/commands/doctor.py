@@ -209,8 +209,7 @@ async def check_key(gateway: Any, config: Config, creds: Credentials | None) -> 
         balance = await within(gateway.fetch_balance())
     except Exception as exc:
         return key_failure(exc, config)
-    assets = sorted(k for k, v in (balance.get("total") or {}).items() if v)
-    held = ", ".join(assets) if assets else "no assets"
+    held = ", ".join(balance.assets_held) if balance.assets_held else "no assets"
     return passed("key permissions", f"signed call fetch_balance works ({held})")
 
 

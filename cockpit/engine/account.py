@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine.guard import guard
+from cockpit.exchange.reports import BalanceReport, PositionReport
 from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
 from cockpit.feeds.messages import UserEvent
 
@@ -159,27 +161,17 @@ def _still_unexplained(engine: Engine, symbol: str, since: float) -> None:
 
 
 def positions_from_exchange(
-    rows: list[dict[str, Any]], symbols: SymbolMap | None = None
-) -> dict[str, dict[str, Any]]:
-    """ccxt positions → {symbol: {qty (signed Decimal), entry, leverage, liquidation}} for non-zero ones.
-    With the engine's symbol map, a row ccxt could not unify (an exchange id) is unified here."""
+    reports: list[PositionReport], symbols: SymbolMap | None = None
+) -> dict[str, PositionReport]:
+    """The open positions the exchange reports, by symbol (flat ones left out). With the engine's symbol
+    map, a position the exchange client could not unify (an exchange id) is unified here."""
     unified = symbols.unified if symbols is not None else str
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        info = row.get("info") or {}
-        amount = info.get("positionAmt")
-        if amount is None:
-            contracts = dec(row.get("contracts") or 0)
-            amount = contracts if row.get("side") == "long" else -contracts
-        qty = dec(amount)
-        if qty == 0:
+    out: dict[str, PositionReport] = {}
+    for position in reports:
+        if position.quantity == 0:
             continue
-        out[unified(str(row.get("symbol") or info.get("symbol")))] = {
-            "qty": qty,
-            "entry": dec(info.get("entryPrice") or row.get("entryPrice") or 0),
-            "leverage": row.get("leverage") or info.get("leverage"),
-            "liquidation": info.get("liquidationPrice"),
-        }
+        symbol = unified(position.symbol)
+        out[symbol] = replace(position, symbol=symbol)
     return out
 
 
@@ -195,26 +187,26 @@ async def poll_account(engine: Engine) -> None:
     emit_balance(engine, balance)
     remote = positions_from_exchange(await engine.gateway.fetch_positions(), engine.symbols)
     local = {s: p.qty for s, p in engine.state.positions.items()}
-    if {s: v["qty"] for s, v in remote.items()} != local:
+    if {s: p.quantity for s, p in remote.items()} != local:
         engine.reconcile_requests.put_nowait("account-poll")
     refresh_risk_figures(engine, remote)
 
 
-def refresh_risk_figures(engine: Engine, remote: dict[str, dict[str, Any]]) -> None:
+def refresh_risk_figures(engine: Engine, remote: dict[str, PositionReport]) -> None:
     """Leverage and liquidation price come only from REST (the user stream carries neither): when the exchange
     reports other figures for a position of the same size, record them."""
     for symbol, theirs in remote.items():
         ours = engine.state.positions.get(symbol)
-        if ours is None or ours.qty != theirs["qty"] or symbol in engine.state.unbooked:
+        if ours is None or ours.qty != theirs.quantity or symbol in engine.state.unbooked:
             continue  # a size difference is reconcile's business; fills in flight: the next poll
-        leverage = int(theirs["leverage"]) if theirs.get("leverage") is not None else ours.leverage
-        liquidation = dec(theirs["liquidation"]) if theirs.get("liquidation") is not None else None
+        leverage = theirs.leverage if theirs.leverage is not None else ours.leverage
+        liquidation = theirs.liquidation_price
         if leverage == ours.leverage and not _moved(ours.liquidation, liquidation):
             continue
         payload: dict[str, Any] = {
             "symbol": symbol,
             "qty": dstr(ours.qty),
-            "entry": dstr(theirs["entry"]),
+            "entry": dstr(theirs.entry_price),
             "reason": "account-poll",
         }
         if leverage is not None:
@@ -235,23 +227,15 @@ def _moved(ours: Decimal | None, theirs: Decimal | None) -> bool:
     return abs(theirs - ours) > LIQUIDATION_MOVE * abs(ours)
 
 
-def emit_balance(engine: Engine, balance: dict[str, Any]) -> None:
-    usdt = balance.get("USDT") or {}
-    info = balance.get("info") or {}
-    wallet = info.get("totalWalletBalance")
-    available = info.get("availableBalance")
-    if wallet is None and usdt.get("total") is not None:
-        wallet = repr(float(usdt["total"]))
-    if available is None and usdt.get("free") is not None:
-        available = repr(float(usdt["free"]))
+def emit_balance(engine: Engine, balance: BalanceReport) -> None:
+    """A wallet or free margin other than State's is a `balance.updated` (free: the wallet if unknown)."""
+    wallet, available = balance.wallet, balance.available
     if wallet is None:
         return
-    if dec(wallet) != engine.state.wallet or (
-        available is not None and dec(available) != engine.state.available
-    ):
+    if wallet != engine.state.wallet or (available is not None and available != engine.state.available):
         engine.emit(
             "balance.updated",
-            {"wallet": dstr(dec(wallet)), "available": dstr(dec(available or wallet))},
+            {"wallet": dstr(wallet), "available": dstr(available if available is not None else wallet)},
             "info",
             "exchange",
         )

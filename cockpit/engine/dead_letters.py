@@ -105,7 +105,7 @@ async def retry(engine: Engine, letter_id: int, by: str) -> RetryResult:
             await set_status(engine.store, letter_id, "removed")
             raise ActionRefused(
                 f"dead letter {letter_id}: the order {cid} exists at the exchange after all",
-                f"status {existing.get('status')}; sending it again would double it",
+                f"status {existing.status}; sending it again would double it",
                 "nothing was sent; the letter is marked removed — reconcile shows the fill",
             )
     intent = OrderIntent(

@@ -69,7 +69,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> Flatten
             {
                 "symbols": targets,
                 "by": by,
-                "positions": {s: dstr(remote[s]["qty"]) for s in targets if s in remote},
+                "positions": {s: dstr(remote[s].quantity) for s in targets if s in remote},
             },
             "warning",
             "operator",
@@ -84,7 +84,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> Flatten
         remaining: dict[str, Decimal] = {}
         while rounds < engine.options.flatten_rounds:
             remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
-            remaining = {s: remote[s]["qty"] for s in targets if s in remote}
+            remaining = {s: remote[s].quantity for s in targets if s in remote}
             if not remaining:
                 break
             rounds += 1
@@ -97,7 +97,7 @@ async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> Flatten
                 if ack is None
             )
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
-        remaining = {s: remote[s]["qty"] for s in targets if s in remote}
+        remaining = {s: remote[s].quantity for s in targets if s in remote}
         result = _outcome(targets, by, rounds, remaining, errors)
         await engine.record(
             "flatten.done", done_payload(result), "info" if result.verified else "critical", "operator"

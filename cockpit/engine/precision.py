@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from cockpit.core.domain import Event, dec, dstr
+from cockpit.core.domain import Event, dstr
+from cockpit.exchange.reports import MarketReport
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
@@ -19,17 +20,16 @@ if TYPE_CHECKING:
 POSITION_KINDS = ("position.changed", "position.ghost")
 
 
-def steps_of(market: Mapping[str, Any]) -> tuple[Decimal, Decimal] | None:
-    """A ccxt market's price tick and amount step. binanceusdm's precision mode is TICK_SIZE (ccxt 4.5):
-    `precision.price` is PRICE_FILTER.tickSize and `precision.amount` LOT_SIZE.stepSize, as floats."""
-    precision = market.get("precision") or {}
-    price, amount = precision.get("price"), precision.get("amount")
-    if price is None or amount is None:
+def steps_of(market: MarketReport) -> tuple[Decimal, Decimal] | None:
+    """A market's price tick and amount step, or None unless the exchange gives both."""
+    if market.price_step is None or market.amount_step is None:
         return None
-    return dec(price), dec(amount)
+    return market.price_step, market.amount_step
 
 
-def market_info(engine: Engine, markets: Mapping[str, Any], symbols: Iterable[str]) -> dict[str, Any]:
+def market_info(
+    engine: Engine, markets: Mapping[str, MarketReport], symbols: Iterable[str]
+) -> dict[str, Any]:
     """The `market.info` payload for those of `symbols` whose steps State lacks or has differently."""
     known = engine.state.markets
     out: dict[str, dict[str, str]] = {}
@@ -45,7 +45,7 @@ def market_info(engine: Engine, markets: Mapping[str, Any], symbols: Iterable[st
     return {"markets": out}
 
 
-def follow(engine: Engine, markets: Mapping[str, Any]) -> None:
+def follow(engine: Engine, markets: Mapping[str, MarketReport]) -> None:
     """Emit what the account needs now, and keep it complete as positions appear on other symbols."""
     stale_after_s = engine.config.feeds.stale_after_s
     payload = market_info(engine, markets, [*engine.config.feeds.symbols, *engine.state.positions])

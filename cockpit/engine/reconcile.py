@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine.account import emit_balance, positions_from_exchange
+from cockpit.exchange.reports import OrderReport, PositionReport
 
 if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
@@ -84,7 +85,7 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
 
 
 async def _recover_fills(
-    engine: Engine, remote: dict[str, dict[str, Any]]
+    engine: Engine, remote: dict[str, PositionReport]
 ) -> dict[str, list[dict[str, Any]]]:
     state = engine.state
     symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
@@ -97,36 +98,38 @@ async def _recover_fills(
     recovered: dict[str, list[dict[str, Any]]] = {}
     by_order_id = {o.order_id: o for o in state.orders.values() if o.order_id}
     for symbol in sorted(symbols):
-        trades = await engine.gateway.fetch_my_trades(symbol, since)
+        fills = await engine.gateway.fetch_my_trades(symbol, since)
         # read after the await: the user stream may have recorded some of these meanwhile (no await below)
         known = set(engine.state.trade_ids)
-        for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
-            trade_id = str(trade.get("id"))
-            if trade_id in known:
+        for fill in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
+            if fill.trade_id in known:
                 continue
-            known.add(trade_id)
-            info = trade.get("info") or {}
-            order_id = str(trade.get("order") or info.get("orderId") or "")
-            order = by_order_id.get(order_id)
+            known.add(fill.trade_id)
+            order = by_order_id.get(fill.order_id)
             payload = {
-                "client_order_id": order.client_order_id if order else f"ex-{order_id}",
-                "order_id": order_id,
+                "client_order_id": order.client_order_id if order else f"ex-{fill.order_id}",
+                "order_id": fill.order_id,
                 "symbol": symbol,
-                "side": str(trade.get("side")),
-                "type": order.type if order else str(trade.get("type") or "market"),
-                "amount": dstr(order.amount) if order else str(info.get("qty") or trade.get("amount")),
-                "trade_id": trade_id,
-                "last_qty": str(info.get("qty") or trade.get("amount")),
-                "last_price": str(info.get("price") or trade.get("price")),
-                "commission": str(info.get("commission") or "0"),
-                "realized_pnl": str(info.get("realizedPnl") or "0"),
-                "trade_time_ms": int(trade.get("timestamp") or 0),
+                "side": fill.side,
+                "type": order.type if order else fill.order_type or "market",
+                "amount": dstr(order.amount) if order else as_sent(fill.quantity),
+                "trade_id": fill.trade_id,
+                "last_qty": as_sent(fill.quantity),
+                "last_price": as_sent(fill.price),
+                "commission": as_sent(fill.fee),
+                "realized_pnl": as_sent(fill.realized_pnl),
+                "trade_time_ms": fill.timestamp_ms,
                 "origin": order.origin if order else "unknown",
                 "recovered": True,
             }
             engine.emit("order.filled", payload, "warning", "reconcile")
             recovered.setdefault(symbol, []).append(payload)
     return recovered
+
+
+def as_sent(value: Decimal) -> str:
+    """An exchange figure written as the exchange wrote it (digits and trailing zeros kept, no exponent)."""
+    return format(value, "f")
 
 
 def state_start_ms(engine: Engine) -> float:
@@ -140,9 +143,9 @@ def _held(engine: Engine, symbol: str) -> Decimal:
     return position.qty if position is not None else Decimal(0)
 
 
-def _remote_qty(remote: dict[str, dict[str, Any]], symbol: str) -> Decimal:
-    row = remote.get(symbol)
-    return row["qty"] if row is not None else Decimal(0)
+def _remote_qty(remote: dict[str, PositionReport], symbol: str) -> Decimal:
+    position = remote.get(symbol)
+    return position.quantity if position is not None else Decimal(0)
 
 
 def _signed_sum(fills: list[dict[str, Any]]) -> Decimal:
@@ -165,7 +168,7 @@ def _explanation(
 
 def _unexplained(
     engine: Engine,
-    remote: dict[str, dict[str, Any]],
+    remote: dict[str, PositionReport],
     recovered: dict[str, list[dict[str, Any]]],
     trigger: str,
 ) -> list[str]:
@@ -182,7 +185,7 @@ def _unexplained(
 
 def _positions(
     engine: Engine,
-    remote: dict[str, dict[str, Any]],
+    remote: dict[str, PositionReport],
     recovered: dict[str, list[dict[str, Any]]],
     trigger: str,
 ) -> tuple[int, list[str], list[str], list[str]]:
@@ -194,15 +197,15 @@ def _positions(
     for symbol in sorted(set(remote) | set(state.positions)):
         local = state.positions.get(symbol)
         local_qty = local.qty if local else Decimal(0)
-        row = remote.get(symbol)
-        remote_qty = row["qty"] if row else Decimal(0)
-        entry = row["entry"] if row else Decimal(0)
+        theirs = remote.get(symbol)
+        remote_qty = theirs.quantity if theirs else Decimal(0)
+        entry = theirs.entry_price if theirs else Decimal(0)
         base: dict[str, Any] = {"symbol": symbol, "qty": dstr(remote_qty), "entry": dstr(entry)}
-        if row is not None:
-            if row.get("leverage") is not None:
-                base["leverage"] = int(row["leverage"])
-            if row.get("liquidation") is not None:
-                base["liquidation"] = str(row["liquidation"])
+        if theirs is not None:
+            if theirs.leverage is not None:
+                base["leverage"] = theirs.leverage
+            if theirs.liquidation_price is not None:
+                base["liquidation"] = as_sent(theirs.liquidation_price)
         if local is not None and local.ghost and local.booked == remote_qty:
             # flagged earlier, and the recorded trades now give exactly what the exchange holds
             corrected.append(symbol)
@@ -262,27 +265,26 @@ def _positions(
     return matched, ghosts, adopted, corrected
 
 
-def _orders(engine: Engine, remote_orders: list[dict[str, Any]], read_at: float) -> tuple[int, int]:
+def _orders(engine: Engine, remote_orders: list[OrderReport], read_at: float) -> tuple[int, int]:
     state = engine.state
-    remote_by_cid = {str(o.get("clientOrderId") or o.get("id")): o for o in remote_orders}
+    remote_by_cid = {o.client_order_id or o.order_id: o for o in remote_orders}
     added = removed = 0
     for cid, o in remote_by_cid.items():
         if cid in state.orders:
             continue
         added += 1
-        info = o.get("info") or {}
         engine.emit(
             "order.accepted",
             {
                 "client_order_id": cid,
-                "order_id": str(o.get("id")),
-                "symbol": str(o.get("symbol")),
-                "side": str(o.get("side")),
-                "type": str(o.get("type")),
-                "amount": str(info.get("origQty") or o.get("amount")),
-                "price": str(info.get("price") or o.get("price") or "0"),
-                "filled": str(info.get("executedQty") or o.get("filled") or "0"),
-                "reduce_only": bool(o.get("reduceOnly")),
+                "order_id": o.order_id,
+                "symbol": o.symbol,
+                "side": o.side,
+                "type": o.type,
+                "amount": as_sent(o.quantity),
+                "price": as_sent(o.price),
+                "filled": as_sent(o.filled),
+                "reduce_only": o.reduce_only,
                 "origin": "cockpit" if cid.startswith("ck-") else "external",
                 "status": "open",
             },

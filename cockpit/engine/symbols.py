@@ -8,7 +8,8 @@ holds every market, not only the followed ones (`feeds.symbols`): the account ma
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+from cockpit.exchange.reports import MarketReport
 
 
 class SymbolMap:
@@ -20,17 +21,18 @@ class SymbolMap:
         self._followed = tuple(s for s in dict.fromkeys(wanted) if s in self._by_symbol)
 
     @classmethod
-    def from_markets(cls, markets: Mapping[str, Mapping[str, Any]], followed: Iterable[str]) -> SymbolMap:
-        """From ccxt's `load_markets()`: every market listed, by its exchange id. Where two markets share an
-        id (a spot and a swap market on a multi-market client), the followed one wins, then the contract."""
+    def from_markets(cls, markets: Mapping[str, MarketReport], followed: Iterable[str]) -> SymbolMap:
+        """From the gateway's `load_markets()`: every market listed, by its exchange id. Where two markets
+        share an id (a spot and a swap market on a multi-market client), the followed one wins, then the
+        contract."""
         follow = set(followed)
         by_id: dict[str, str] = {}
         rank: dict[str, tuple[bool, bool]] = {}
         for symbol, market in markets.items():
-            exchange_id = str(market.get("id") or "")
+            exchange_id = market.exchange_id
             if not exchange_id:
                 continue
-            score = (symbol in follow, bool(market.get("contract") or market.get("swap")))
+            score = (symbol in follow, market.contract)
             if exchange_id not in by_id or score > rank[exchange_id]:
                 by_id[exchange_id], rank[exchange_id] = symbol, score
         return cls(by_id, [s for s in followed if s in markets])

@@ -5,6 +5,9 @@ Every call goes: rate limiter → ccxt → latency recorded → on failure, clas
 retried blindly: when create_order ends in a timeout or a 5xx, the order is looked up by its client order id
 until it is found or the exchange's receive window has passed (after which it can no longer be applied), and
 only then sent again.
+
+Answers come back as typed reports (`reports.py`) in cockpit's words; `binance_reports.py` reads them out of
+ccxt's and Binance's fields. The engine sees nothing else.
 """
 
 from __future__ import annotations
@@ -14,15 +17,16 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import ccxt
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from cockpit.core.errors import CockpitError
 from cockpit.core.retry import Backoff
+from cockpit.exchange import binance_reports as answers
 from cockpit.exchange.classify import (
     ErrorClass,
     classify,
@@ -35,9 +39,19 @@ from cockpit.exchange.classify import (
 from cockpit.exchange.dlq import DeadLetter, DeadLetterBuffer, DeadLetterSink
 from cockpit.exchange.latency import LatencyRecorder
 from cockpit.exchange.ratelimit import ENDPOINT_WEIGHTS, RateLimiter, retry_after_seconds
+from cockpit.exchange.reports import (
+    BalanceReport,
+    FillReport,
+    MalformedReport,
+    MarketReport,
+    OrderReport,
+    PositionReport,
+)
 
 TRADES_PAGE = 1000  # Binance's largest userTrades page
 BAN_UNTIL = re.compile(r"banned until (\d{13})")
+Row = TypeVar("Row")
+Report = TypeVar("Report")
 
 
 @dataclass(frozen=True)
@@ -139,7 +153,6 @@ class OrderAck:
     price: Decimal | None
     reduce_only: bool
     resolved_by_lookup: bool = False
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def remaining(self) -> Decimal:
@@ -297,10 +310,18 @@ class ExchangeGateway:
             listener(notice)
 
     # ----- reads ----------------------------------------------------------------------------------
-    async def load_markets(self) -> dict[str, Any]:
+    def _read(self, op: str, mapping: Callable[[Row], Report], answer: Row) -> Report:
+        """The answer as a report; one cockpit cannot read is a permanent failure, dead-lettered."""
+        try:
+            return mapping(answer)
+        except MalformedReport as exc:
+            raise self._give_up(op, exc, 1, {}) from exc
+
+    async def load_markets(self) -> dict[str, MarketReport]:
+        """Every market the exchange lists, by unified symbol."""
         markets: dict[str, Any] = await self.call("load_markets", self.client.load_markets)
         self._markets_loaded = True
-        return markets
+        return self._read("load_markets", answers.market_reports, markets)
 
     async def ensure_markets(self) -> None:
         if not self._markets_loaded:
@@ -333,59 +354,54 @@ class ExchangeGateway:
         self._observe_success(op)
         return ServerTime(int(raw), sent_at, rtt_s)
 
-    async def fetch_balance(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self.call("fetch_balance", self.client.fetch_balance)
-        return result
+    async def fetch_balance(self) -> BalanceReport:
+        balance: dict[str, Any] = await self.call("fetch_balance", self.client.fetch_balance)
+        return self._read("fetch_balance", answers.balance_report, balance)
 
-    async def fetch_positions(self) -> list[dict[str, Any]]:
+    async def fetch_positions(self) -> list[PositionReport]:
+        """Every position the exchange reports (flat ones included, if it sends them)."""
         await self.ensure_markets()
-        result: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
-        return result
+        rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
+        return [self._read("fetch_positions", answers.position_report, row) for row in rows]
 
-    async def fetch_open_orders(self, symbol: str | None = None) -> list[dict[str, Any]]:
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         await self.ensure_markets()
         op_weight = ENDPOINT_WEIGHTS["fetch_open_orders" if symbol else "fetch_open_orders_all"]
-        result: list[dict[str, Any]] = await self.call(
+        rows: list[dict[str, Any]] = await self.call(
             "fetch_open_orders", self.client.fetch_open_orders, symbol, weight=op_weight
         )
-        return result
-
-    async def fetch_ticker(self, symbol: str) -> dict[str, Any]:
-        await self.ensure_markets()
-        result: dict[str, Any] = await self.call("fetch_ticker", self.client.fetch_ticker, symbol)
-        return result
+        return [self._read("fetch_open_orders", answers.order_report, row) for row in rows]
 
     async def fetch_mark_prices(self, symbols: list[str]) -> dict[str, Decimal]:
         """Mark prices by unified symbol (the REST fallback while the market feed is down)."""
         await self.ensure_markets()
         rows: dict[str, Any] = await self.call("fetch_mark_prices", self.client.fetch_mark_prices, symbols)
-        out: dict[str, Decimal] = {}
-        for symbol, row in rows.items():
-            raw = (row.get("info") or {}).get("markPrice")
-            if symbol in symbols and raw is not None:
-                out[symbol] = Decimal(str(raw))
-        return out
+        return self._read("fetch_mark_prices", lambda r: answers.mark_prices(r, symbols), rows)
 
-    async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[dict[str, Any]]:
+    async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[FillReport]:
         """Every trade on `symbol` from `since_ms`, oldest first, following pages by trade id."""
         await self.ensure_markets()
-        trades: list[dict[str, Any]] = await self.call(
-            "fetch_my_trades", self.client.fetch_my_trades, symbol, since_ms, TRADES_PAGE
-        )
-        page = trades
+        fills = await self._trades_page(symbol, since_ms)
+        page = fills
         while len(page) == TRADES_PAGE:
-            after = max(int(t["id"]) for t in page) + 1
-            page = await self.call(
-                "fetch_my_trades", self.client.fetch_my_trades, symbol, None, TRADES_PAGE, {"fromId": after}
-            )
-            trades.extend(page)
-        return trades
+            after = max(int(f.trade_id) for f in page) + 1
+            page = await self._trades_page(symbol, None, {"fromId": after})
+            fills.extend(page)
+        return fills
 
-    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> dict[str, Any] | None:
+    async def _trades_page(
+        self, symbol: str, since_ms: int | None, *params: dict[str, Any]
+    ) -> list[FillReport]:
+        rows: list[dict[str, Any]] = await self.call(
+            "fetch_my_trades", self.client.fetch_my_trades, symbol, since_ms, TRADES_PAGE, *params
+        )
+        return [self._read("fetch_my_trades", answers.fill_report, row) for row in rows]
+
+    async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderReport | None:
         """The order with this client order id, or None when the exchange does not know it."""
         await self.ensure_markets()
         try:
-            result: dict[str, Any] = await self.call(
+            order: dict[str, Any] = await self.call(
                 "fetch_order",
                 self.client.fetch_order,
                 None,
@@ -395,17 +411,15 @@ class ExchangeGateway:
             )
         except ccxt.OrderNotFound:
             return None
-        return result
+        return self._read("fetch_order", answers.order_report, order)
 
     # ----- writes ---------------------------------------------------------------------------------
-    async def cancel_order(
-        self, order_id: str, symbol: str, *, gone_ok: bool = False
-    ) -> dict[str, Any] | None:
+    async def cancel_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> OrderReport | None:
         """Cancel one order. With `gone_ok`, an order that already filled or was canceled (`OrderNotFound`)
         is an answer — None — rather than a failure for the dead-letter queue."""
         await self.ensure_markets()
         try:
-            result: dict[str, Any] = await self.call(
+            order: dict[str, Any] = await self.call(
                 "cancel_order",
                 self.client.cancel_order,
                 order_id,
@@ -416,7 +430,7 @@ class ExchangeGateway:
             if gone_ok:
                 return None
             raise
-        return result
+        return self._read("cancel_order", answers.order_report, order)
 
     async def cancel_all_orders(self, symbol: str) -> None:
         await self.ensure_markets()
@@ -488,40 +502,64 @@ class ExchangeGateway:
                     {},
                     ENDPOINT_WEIGHTS["create_order"],
                 )
-                return _ack(raw, cid, amount, intent, resolved=False)
             except Exception as exc:
                 klass = classify(exc)
                 if outcome_unknown(exc):
                     found = await self._resolve_order(intent.symbol, cid, sent_at, exc, attempts, record)
                     if found is not None:
-                        return _ack(found, cid, amount, intent, resolved=True)
+                        return _ack(found, cid, intent, resolved=True)
                 elif klass in (ErrorClass.PERMANENT, ErrorClass.CRITICAL):
                     raise self._give_up("create_order", exc, attempts, record) from exc
                 if attempts > self.policy.retries(klass):
                     raise self._give_up("create_order", exc, attempts, record) from exc
                 if not is_rate_limit(exc):
                     await asyncio.sleep(self.policy.wait(klass, attempts, secrets.randbelow(1000) / 1000))
+            else:
+                return self._placed(raw, cid, amount, intent, attempts, record)
+
+    def _placed(
+        self,
+        answer: dict[str, Any],
+        cid: str,
+        amount: Decimal,
+        intent: OrderIntent,
+        attempts: int,
+        record: dict[str, Any],
+    ) -> OrderAck:
+        """The exchange took the order: its answer, read. An answer cockpit cannot read leaves the outcome
+        unknown — the order may well exist, so it is never dead-lettered as a rejection."""
+        try:
+            report = answers.order_report(answer, sent_quantity=amount)
+        except MalformedReport as exc:
+            raise self._outcome_unknown(exc, exc, attempts, record) from exc
+        return _ack(report, cid, intent, resolved=False)
+
+    def _outcome_unknown(
+        self, cause: Exception, reason: BaseException, attempts: int, record: dict[str, Any]
+    ) -> OrderOutcomeUnknown:
+        """Dead-letter the order as of unknown outcome (a retry from the DLQ looks it up first)."""
+        self.dead_letters.add(
+            DeadLetter(
+                op="create_order",
+                params=record,
+                error_class=ErrorClass.RECOVERABLE.value,
+                error_type="OrderOutcomeUnknown",
+                reason=_reason(reason),
+                attempts=attempts,
+            )
+        )
+        return OrderOutcomeUnknown("create_order", ErrorClass.RECOVERABLE, cause, attempts)
 
     async def _resolve_order(
         self, symbol: str, cid: str, sent_at: float, cause: Exception, attempts: int, record: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    ) -> OrderReport | None:
         """Look the order up until found, or until the receive window proves it was never applied."""
         deadline = sent_at + self.policy.order_confirm_window_s
         while True:
             try:
                 found = await self.fetch_order_by_client_id(symbol, cid)
             except GatewayError as exc:
-                self.dead_letters.add(
-                    DeadLetter(
-                        op="create_order",
-                        params=record,
-                        error_class=ErrorClass.RECOVERABLE.value,
-                        error_type="OrderOutcomeUnknown",
-                        reason=_reason(exc.cause),
-                        attempts=attempts,
-                    )
-                )
-                raise OrderOutcomeUnknown("create_order", ErrorClass.RECOVERABLE, cause, attempts) from exc
+                raise self._outcome_unknown(cause, exc.cause, attempts, record) from exc
             if found is not None:
                 return found
             left = deadline - time.monotonic()
@@ -535,28 +573,20 @@ def new_client_order_id() -> str:
     return "ck-" + secrets.token_hex(12)
 
 
-def _ack(raw: dict[str, Any], cid: str, amount: Decimal, intent: OrderIntent, resolved: bool) -> OrderAck:
-    info = raw.get("info") or {}
-    filled = Decimal(str(info.get("executedQty", raw.get("filled") or "0")))
-    avg_raw = (
-        info.get("avgPrice") if info.get("avgPrice") not in (None, "0", "0.00000") else raw.get("average")
-    )
-    average = Decimal(str(avg_raw)) if avg_raw not in (None, "", "0") else None
-    price_raw = info.get("price")
+def _ack(order: OrderReport, cid: str, intent: OrderIntent, resolved: bool) -> OrderAck:
     return OrderAck(
-        client_order_id=str(raw.get("clientOrderId") or cid),
-        order_id=str(raw.get("id")),
+        client_order_id=order.client_order_id or cid,
+        order_id=order.order_id,
         symbol=intent.symbol,
         side=intent.side,
         type=intent.type,
-        status=str(raw.get("status")),
-        amount=Decimal(str(info["origQty"])) if "origQty" in info else amount,
-        filled=filled,
-        average=average if average else None,
-        price=Decimal(str(price_raw)) if price_raw not in (None, "0") else intent.price,
+        status=str(order.status),
+        amount=order.quantity,
+        filled=order.filled,
+        average=order.average_price,
+        price=order.price if order.price else intent.price,  # a market order has no price of its own
         reduce_only=intent.reduce_only,
         resolved_by_lookup=resolved,
-        raw=raw,
     )
 
 
@@ -578,6 +608,8 @@ def _fix_for(klass: ErrorClass, exc: BaseException) -> str:
         return "check the API key and its permissions: `cockpit keys check EXCHANGE`, then `cockpit keys set`"
     if isinstance(exc, ccxt.InsufficientFunds):
         return "free margin or reduce the order size"
+    if isinstance(exc, MalformedReport):
+        return "the exchange's answer lacks a figure cockpit needs: check ccxt's version against its API"
     if klass is ErrorClass.PERMANENT:
         return (
             "the exchange refused this request as sent; see the reason, correct it, then retry from the DLQ"

@@ -1,0 +1,191 @@
+"""Binance USD-M answers, as ccxt's binanceusdm returns them, mapped into cockpit's reports.
+
+The one place that knows Binance's field names (`info.positionAmt`, `totalWalletBalance`, `realizedPnl`, …)
+and which of ccxt's unified fields stand in when one is missing. Binance's own figure (in `info`, exact
+decimal strings) wins over ccxt's float. A figure cockpit needs that is missing or unreadable raises
+`MalformedReport`; the gateway turns it into a classified `GatewayError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from cockpit.core.domain import dec
+from cockpit.exchange.reports import (
+    BalanceReport,
+    FillReport,
+    MalformedReport,
+    MarketReport,
+    OrderReport,
+    PositionReport,
+)
+
+SETTLEMENT_ASSET = "USDT"
+
+
+# ----- markets ----------------------------------------------------------------------------------------------
+def market_reports(markets: Mapping[str, Mapping[str, Any]]) -> dict[str, MarketReport]:
+    """ccxt's `load_markets()`, by unified symbol."""
+    return {symbol: market_report(symbol, market) for symbol, market in markets.items()}
+
+
+def market_report(symbol: str, market: Mapping[str, Any]) -> MarketReport:
+    """binanceusdm's precision mode is TICK_SIZE (ccxt 4.5): `precision.price` is PRICE_FILTER.tickSize and
+    `precision.amount` LOT_SIZE.stepSize, as floats. A step that is missing or unreadable is None (the market
+    is then not described, as before), never an error: one odd market must not fail the whole list."""
+    precision = market.get("precision") or {}
+    return MarketReport(
+        symbol=symbol,
+        exchange_id=str(market.get("id") or ""),
+        contract=bool(market.get("contract") or market.get("swap")),
+        price_step=_step(precision.get("price")),
+        amount_step=_step(precision.get("amount")),
+    )
+
+
+def _step(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return dec(value)
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
+def mark_prices(rows: Mapping[str, Mapping[str, Any]], symbols: Iterable[str]) -> dict[str, Decimal]:
+    """ccxt's `fetch_mark_prices()` (premiumIndex): Binance's mark price of each asked-for symbol."""
+    wanted = set(symbols)
+    out: dict[str, Decimal] = {}
+    for symbol, row in rows.items():
+        raw = (row.get("info") or {}).get("markPrice")
+        if symbol in wanted and raw is not None:
+            out[symbol] = _number(raw, f"{symbol} markPrice")
+    return out
+
+
+# ----- account ----------------------------------------------------------------------------------------------
+def position_report(row: Mapping[str, Any]) -> PositionReport:
+    """One row of ccxt's `fetch_positions()` (positionRisk). Binance's signed `positionAmt` is the quantity;
+    without it, ccxt's unsigned `contracts` signed by its `side`."""
+    info = row.get("info") or {}
+    symbol = row.get("symbol") or info.get("symbol")
+    if not symbol:
+        raise MalformedReport("a position without a symbol")
+    leverage = row.get("leverage") or info.get("leverage")
+    liquidation = info.get("liquidationPrice")
+    return PositionReport(
+        symbol=str(symbol),
+        quantity=_signed_quantity(row, info, str(symbol)),
+        entry_price=_number(info.get("entryPrice") or row.get("entryPrice") or 0, f"{symbol} entryPrice"),
+        leverage=int(_number(leverage, f"{symbol} leverage")) if leverage is not None else None,
+        liquidation_price=(
+            _number(liquidation, f"{symbol} liquidationPrice") if liquidation is not None else None
+        ),
+    )
+
+
+def _signed_quantity(row: Mapping[str, Any], info: Mapping[str, Any], symbol: str) -> Decimal:
+    amount = info.get("positionAmt")
+    if amount is not None:
+        return _number(amount, f"{symbol} positionAmt")
+    contracts = _number(row.get("contracts") or 0, f"{symbol} contracts")
+    return contracts if row.get("side") == "long" else -contracts
+
+
+def balance_report(balance: Mapping[str, Any]) -> BalanceReport:
+    """ccxt's `fetch_balance()` (/fapi/v2/account): Binance's account totals, else ccxt's USDT figures."""
+    info = balance.get("info") or {}
+    usdt = balance.get(SETTLEMENT_ASSET) or {}
+    wallet = info.get("totalWalletBalance")
+    available = info.get("availableBalance")
+    if wallet is None:
+        wallet = usdt.get("total")  # ccxt's float
+    if available is None:
+        available = usdt.get("free")
+    totals = balance.get("total") or {}
+    return BalanceReport(
+        wallet=_number(wallet, "totalWalletBalance") if wallet is not None else None,
+        available=_number(available, "availableBalance") if available is not None else None,
+        assets_held=tuple(sorted(str(asset) for asset, amount in totals.items() if amount)),
+    )
+
+
+def fill_report(trade: Mapping[str, Any]) -> FillReport:
+    """One trade of ccxt's `fetch_my_trades()` (userTrades): Binance's exact figures, else ccxt's."""
+    info = trade.get("info") or {}
+    trade_id = _required(trade, "id", "a trade")
+    where = f"trade {trade_id}"
+    order_type = trade.get("type")
+    return FillReport(
+        trade_id=trade_id,
+        order_id=str(trade.get("order") or info.get("orderId") or ""),
+        side=_required(trade, "side", where),
+        order_type=str(order_type) if order_type else None,
+        quantity=_number(info.get("qty") or trade.get("amount"), f"{where} qty"),
+        price=_number(info.get("price") or trade.get("price"), f"{where} price"),
+        fee=_number(info.get("commission") or "0", f"{where} commission"),
+        realized_pnl=_number(info.get("realizedPnl") or "0", f"{where} realizedPnl"),
+        timestamp_ms=int(trade.get("timestamp") or 0),
+    )
+
+
+def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None) -> OrderReport:
+    """One order as ccxt parses it (create, lookup, cancel, open orders). `sent_quantity` stands in for an
+    answer that does not repeat the quantity (only create_order knows it)."""
+    info = order.get("info") or {}
+    order_id = _required(order, "id", "an order")
+    where = f"order {order_id}"
+    client_id = order.get("clientOrderId")
+    status = order.get("status")
+    return OrderReport(
+        order_id=order_id,
+        client_order_id=str(client_id) if client_id else None,
+        symbol=_required(order, "symbol", where),
+        side=_required(order, "side", where),
+        type=_required(order, "type", where),
+        status=str(status) if status is not None else None,
+        quantity=_order_quantity(info.get("origQty") or order.get("amount"), sent_quantity, where),
+        price=_number(info.get("price") or order.get("price") or "0", f"{where} price"),
+        filled=_number(info.get("executedQty") or order.get("filled") or "0", f"{where} executedQty"),
+        average_price=_average_price(info, order, where),
+        reduce_only=bool(order.get("reduceOnly")),
+    )
+
+
+def _order_quantity(raw: Any, sent_quantity: Decimal | None, where: str) -> Decimal:
+    if raw is not None:
+        return _number(raw, f"{where} origQty")
+    if sent_quantity is None:
+        raise MalformedReport(f"{where} has no quantity (origQty)")
+    return sent_quantity
+
+
+def _average_price(info: Mapping[str, Any], order: Mapping[str, Any], where: str) -> Decimal | None:
+    """Binance's avgPrice ("0" before the first fill), else ccxt's average; None while nothing filled."""
+    for raw in (info.get("avgPrice"), order.get("average")):
+        if raw in (None, ""):
+            continue
+        price = _number(raw, f"{where} avgPrice")
+        if price:
+            return price
+    return None
+
+
+# ----- reading one field ------------------------------------------------------------------------------------
+def _number(value: Any, what: str) -> Decimal:
+    """An exact Decimal from a decimal string, an int or a float (through its repr)."""
+    if value is None or isinstance(value, bool):
+        raise MalformedReport(f"{what} is missing")
+    try:
+        return dec(value)
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        raise MalformedReport(f"{what} is not a number: {value!r}") from exc
+
+
+def _required(row: Mapping[str, Any], key: str, what: str) -> str:
+    value = row.get(key)
+    if value is None or value == "":
+        raise MalformedReport(f"{what} has no {key}")
+    return str(value)
