@@ -1,0 +1,432 @@
+"""The config schema, written once: the frozen dataclasses the code uses are what a TOML file is validated
+against (pydantic): each key's type, default, range and rules, and its description (the README's Rule column,
+which tests/test_config_readme.py holds to this file).
+
+A file is validated with `validate_file`; code builds these dataclasses directly (`dataclasses.replace` works)
+and gets the same checks, except the ones about the file itself: session paths are resolved against the config
+file's folder, checked on disk and held to "path or dir, not both" only when a file is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+from cockpit.config.paths import data_dir
+from cockpit.config.rules import DEFAULT_SYMBOLS, SYMBOL_RE, base_url_problem, exchange_id_problem, symbol_fix
+
+if typing.TYPE_CHECKING:
+    from pydantic import ValidationInfo
+
+# Unknown keys are errors; a field written `clock.warn_ms` is read from the [risk.clock] sub-table of a file,
+# while code names it `clock_warn_ms`.
+_TABLE = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
+RULE_ERROR = "config_rule"
+_SOURCE = "config_file"  # validation context key: the config file being loaded (None for a plain dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Explain:
+    """How to name a value outside the field's declared range (gt, lt, finite, not empty)."""
+
+    why: str
+    fix: str  # may use {default}
+    item_fix: str = ""  # for an array item of the wrong type
+
+
+def rule(why: str, fix: str, *, redact: bool = False, items: tuple[int, ...] = ()) -> PydanticCustomError:
+    """A broken rule, as an error in pydantic's list; the renderer shows `why` and `fix` as written
+    (`items`: the array indexes at fault, each named as its own problem)."""
+    return PydanticCustomError(
+        RULE_ERROR, "{why}", {"why": why, "fix": fix, "redact": redact, "items": items}
+    )
+
+
+def _loading(info: ValidationInfo) -> bool:
+    return isinstance(info.context, Mapping) and _SOURCE in info.context
+
+
+def _field(info: ValidationInfo) -> str:
+    assert info.field_name is not None
+    return info.field_name
+
+
+# --- [exchange] -----------------------------------------------------------------------------------------
+
+
+def _exchange_id(exchange_id: str) -> str:
+    problem = exchange_id_problem(exchange_id)
+    if problem:
+        raise rule(*problem)
+    return exchange_id
+
+
+def _base_url(url: str) -> str:
+    problem = base_url_problem(url)
+    if problem:
+        why, fix, redact = problem
+        raise rule(why, fix, redact=redact)
+    return url.rstrip("/")
+
+
+def _testnet(testnet: bool, info: ValidationInfo) -> bool:
+    if testnet and info.data.get("base_url") is not None:
+        raise rule(
+            "conflicts with exchange.base_url (which already says where to connect)",
+            "set either exchange.testnet or exchange.base_url, not both",
+        )
+    return testnet
+
+
+@dataclass(frozen=True, config=_TABLE)
+class ExchangeConfig:
+    id: Annotated[
+        str,
+        Field(strict=True, description="a ccxt exchange id; the gateway supports only `binanceusdm` for now"),
+        AfterValidator(_exchange_id),
+    ] = "binanceusdm"
+    base_url: Annotated[
+        Annotated[str, Field(strict=True), AfterValidator(_base_url)] | None,
+        Field(
+            description="`http://` or `https://` host and optional port, no path; not together with `testnet`"
+        ),
+    ] = None
+    testnet: Annotated[
+        bool, Field(strict=True, description="use the exchange's testnet"), AfterValidator(_testnet)
+    ] = False
+
+
+# --- [session] ------------------------------------------------------------------------------------------
+
+
+def _default_session_dir() -> Path:
+    return data_dir() / "sessions"
+
+
+def _not_empty(value: object, info: ValidationInfo) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise rule("is empty", f"give a path, or remove session.{_field(info)}")
+    return value
+
+
+def _in_file(path: Path, info: ValidationInfo) -> Path:
+    """Loading a file: `~` expanded, a relative path taken from the config file's folder."""
+    path = path.expanduser()
+    source = info.context.get(_SOURCE) if isinstance(info.context, Mapping) else None
+    return source.parent / path if isinstance(source, Path) and not path.is_absolute() else path
+
+
+def _session_path(path: Path, info: ValidationInfo) -> Path:
+    if not _loading(info):
+        return path
+    path = _in_file(path, info)
+    if path.is_dir():
+        raise rule("is a directory", "name a .duckdb file, or use session.dir for a folder")
+    return path
+
+
+def _session_dir(path: Path, info: ValidationInfo) -> Path:
+    if not _loading(info):
+        return path
+    path = _in_file(path, info)
+    if path.exists() and not path.is_dir():
+        raise rule("exists and is not a directory", "name a folder, or use session.path")
+    if info.data.get("path") is not None:
+        raise rule(
+            "conflicts with session.path: exactly one session file is used per run",
+            "set session.path for a fixed file, or session.dir for a new file per run, not both",
+        )
+    return path
+
+
+@dataclass(frozen=True, config=_TABLE)
+class SessionConfig:
+    """Exactly one session file per run: `path` if given, else a new file under `dir`."""
+
+    path: Annotated[
+        Annotated[Path, BeforeValidator(_not_empty), AfterValidator(_session_path)] | None,
+        Field(
+            description="one fixed session file; `~` is expanded, relative paths are relative to the config "
+            "file; not together with `session.dir`"
+        ),
+    ] = None
+    dir: Annotated[
+        Path,
+        BeforeValidator(_not_empty),
+        AfterValidator(_session_dir),
+        Field(description="folder for a new `session-YYYYmmdd-HHMMSS.duckdb` per run"),
+    ] = dataclasses.field(default_factory=_default_session_dir)
+
+    def resolve_session_file(self, now: datetime) -> Path:
+        if self.path is not None:
+            return self.path
+        return self.dir / f"session-{now:%Y%m%d-%H%M%S}.duckdb"
+
+
+# --- [risk] and [risk.clock] ------------------------------------------------------------------------------
+
+_DRAWDOWNS = ("warn_drawdown_pct", "breaker_drawdown_pct", "kill_drawdown_pct")  # low to high
+
+
+def _drawdown_order(pct: float, info: ValidationInfo) -> float:
+    """warn <= breaker <= kill, among the valid ones."""
+    name = _field(info)
+    above = [key for key in _DRAWDOWNS[_DRAWDOWNS.index(name) + 1 :] if key in info.data]
+    if above and pct > info.data[above[0]]:
+        higher = above[0]
+        raise rule(
+            f"must be <= risk.{higher} ({info.data[higher]:g}): warn <= breaker <= kill",
+            f"lower risk.{name} or raise risk.{higher}",
+        )
+    return pct
+
+
+def _clock_order(warn_ms: int, info: ValidationInfo) -> int:
+    kill_ms = info.data.get("clock_kill_ms")
+    if kill_ms is not None and kill_ms <= warn_ms:
+        defaults = _defaults(RiskConfig)
+        raise rule(
+            f"must be < risk.clock.kill_ms ({kill_ms}): the warning comes before the kill switch",
+            "lower risk.clock.warn_ms or raise risk.clock.kill_ms "
+            f"(defaults {defaults['clock_warn_ms']} and {defaults['clock_kill_ms']})",
+        )
+    return warn_ms
+
+
+Percent = Annotated[
+    float,
+    Field(strict=True, gt=0, lt=100, allow_inf_nan=False, validate_default=True),
+    Explain("must be a percentage strictly between 0 and 100", "use e.g. {default} (the default)"),
+    AfterValidator(_drawdown_order),
+]
+Millis = Annotated[
+    int,
+    Field(strict=True, gt=0, validate_default=True),
+    Explain("must be a positive number of milliseconds", "use e.g. 500"),
+]
+
+
+def _flatten_subtables(cls: type, data: Any) -> Any:
+    """A file's sub-table ([risk.clock]) as the keys its fields are read from (`clock.warn_ms`, ...); a
+    sub-table that is not a table stays as it is, and is named as such."""
+    if not isinstance(data, dict):
+        return data
+    names = [_file_name(name, info) for name, info in _fields(cls).items()]
+    subtables = {name.split(".")[0] for name in names if "." in name}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in subtables and isinstance(value, dict):
+            flat.update({f"{key}.{sub}": item for sub, item in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+@dataclass(frozen=True, config=_TABLE)
+class RiskConfig:
+    # Declared from the highest threshold down: a field's rule sees the fields above it (`info.data`), so
+    # warn <= breaker <= kill and clock warn_ms < kill_ms hold among the valid ones, named on the lower.
+    kill_drawdown_pct: Annotated[Percent, Field(description="0 < x < 100; kill switch")] = 15.0
+    breaker_drawdown_pct: Annotated[Percent, Field(description="0 < x < 100; circuit breaker")] = 7.0
+    warn_drawdown_pct: Annotated[Percent, Field(description="0 < x < 100, and warn ≤ breaker ≤ kill")] = 5.0
+    clock_kill_ms: Annotated[
+        Millis, Field(validation_alias="clock.kill_ms", description="> 0; clock drift kill switch")
+    ] = 2000
+    clock_warn_ms: Annotated[
+        Millis,
+        Field(validation_alias="clock.warn_ms", description="> 0 and < `kill_ms`; clock drift warning"),
+        AfterValidator(_clock_order),
+    ] = 500
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clock_table(cls, data: Any) -> Any:
+        return _flatten_subtables(cls, data)
+
+
+# --- [feeds] --------------------------------------------------------------------------------------------
+
+
+def _unified_symbol(symbol: str) -> str:
+    if not SYMBOL_RE.match(symbol):
+        raise rule("is not a ccxt unified symbol", symbol_fix(symbol))
+    return symbol
+
+
+def _no_duplicates(symbols: tuple[str, ...]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    twice: list[int] = []
+    for index, symbol in enumerate(symbols):
+        if symbol in seen:
+            twice.append(index)
+        seen.add(symbol)
+    if twice:
+        raise rule("is listed twice", "remove the duplicate", items=tuple(twice))
+    return symbols
+
+
+Symbol = Annotated[str, Field(strict=True), AfterValidator(_unified_symbol)]
+
+
+@dataclass(frozen=True, config=_TABLE)
+class FeedConfig:
+    stale_after_s: Annotated[
+        float,
+        Field(
+            strict=True,
+            gt=0,
+            allow_inf_nan=False,
+            description="> 0; a symbol with no tick for this long is stale",
+        ),
+        Explain("must be a positive number of seconds", "use {default:g}"),
+    ] = 5.0
+    symbols: Annotated[
+        tuple[Symbol, ...],
+        Field(
+            min_length=1,
+            description="ccxt unified symbols (`BASE/QUOTE:SETTLE`), no duplicates; the markets whose book "
+            "and marks are streamed — a position on any other market is tracked and marked too",
+        ),
+        Explain("is empty", "list at least one symbol, e.g. ['BTC/USDT:USDT']", "quote it: 'BTC/USDT:USDT'"),
+        AfterValidator(_no_duplicates),
+    ] = DEFAULT_SYMBOLS
+
+
+# --- the whole file -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, config=_TABLE)
+class Config:
+    exchange: ExchangeConfig = dataclasses.field(default_factory=ExchangeConfig)
+    session: SessionConfig = dataclasses.field(default_factory=SessionConfig)
+    risk: RiskConfig = dataclasses.field(default_factory=RiskConfig)
+    feeds: FeedConfig = dataclasses.field(default_factory=FeedConfig)
+    source: Annotated[Path | None, Field(exclude=True)] = None  # set by the loader, not a key of the file
+
+
+@cache
+def _adapter() -> TypeAdapter[Config]:
+    return TypeAdapter(Config)
+
+
+def validate_file(data: Mapping[str, object], source: Path | None) -> Config:
+    """Validate a parsed TOML file (pydantic.ValidationError lists every problem)."""
+    loaded = {key: value for key, value in data.items() if key not in loader_keys()}
+    return _adapter().validate_python(
+        {**loaded, "source": source}, by_alias=True, by_name=False, context={_SOURCE: source}
+    )
+
+
+# --- the schema as the file sees it (for the error renderer and the README check) -------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FileKey:
+    key: str  # dotted, as written in the file: "risk.clock.warn_ms"
+    attribute: str  # on the dataclass: "clock_warn_ms"
+    kind: str  # "string", "boolean", "integer", "number", "array of strings"
+    default: object  # dataclasses.MISSING when computed by `factory`
+    factory: Callable[[], object] | None
+    description: str
+    explain: Explain | None
+
+
+_KINDS: dict[object, str] = {str: "string", Path: "string", bool: "boolean", int: "integer", float: "number"}
+
+
+def kind_of(annotation: object) -> str:
+    """The TOML kind of a Python annotation: "string", "integer", "array of strings", "table", ..."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return kind_of(next(arg for arg in args if arg is not type(None)))
+    if origin is Annotated:
+        return kind_of(args[0])
+    if origin is tuple:
+        return f"array of {kind_of(args[0])}s"
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return "table"
+    return _KINDS[annotation]
+
+
+def _fields(cls: type) -> dict[str, FieldInfo]:
+    fields: dict[str, FieldInfo] = cls.__pydantic_fields__  # type: ignore[attr-defined]
+    return fields
+
+
+def _file_name(name: str, info: FieldInfo) -> str:
+    return info.validation_alias if isinstance(info.validation_alias, str) else name
+
+
+def _defaults(cls: type) -> dict[str, object]:
+    return {name: info.default for name, info in _fields(cls).items()}
+
+
+@cache
+def _walk() -> tuple[tuple[FileKey, ...], dict[str, tuple[str, ...]]]:
+    keys: list[FileKey] = []
+    tables: dict[str, list[str]] = {}
+
+    def visit(cls: type, table: str) -> None:
+        tables[table] = []
+        for name, info in _fields(cls).items():
+            if info.exclude:
+                continue
+            *subtables, leaf = _file_name(name, info).split(".")
+            holder = table
+            for sub in subtables:  # risk.clock: `clock` is a name of [risk]
+                if sub not in tables[holder]:
+                    tables[holder].append(sub)
+                holder = _join(holder, sub)
+                tables.setdefault(holder, [])
+            tables[holder].append(leaf)
+            dotted = _join(holder, leaf)
+            if kind_of(info.annotation) == "table":
+                assert isinstance(info.annotation, type)
+                visit(info.annotation, dotted)
+                continue
+            explain = next((m for m in info.metadata if isinstance(m, Explain)), None)
+            factory = typing.cast("Callable[[], object] | None", info.default_factory)
+            default = dataclasses.MISSING if factory is not None else info.default
+            description = info.description or ""
+            keys.append(
+                FileKey(dotted, name, kind_of(info.annotation), default, factory, description, explain)
+            )
+
+    visit(Config, "")
+    return tuple(keys), {table: tuple(names) for table, names in tables.items()}
+
+
+def _join(table: str, key: str) -> str:
+    return f"{table}.{key}" if table else key
+
+
+def file_keys() -> tuple[FileKey, ...]:
+    """Every key a config file may set, in schema order."""
+    return _walk()[0]
+
+
+def tables() -> dict[str, tuple[str, ...]]:
+    """Each table of the file ("" is the top level, "risk.clock" a sub-table) and the names it may hold."""
+    return _walk()[1]
+
+
+@cache
+def loader_keys() -> frozenset[str]:
+    """Top-level fields the loader sets (`source`): unknown keys in a file."""
+    return frozenset(name for name, info in _fields(Config).items() if info.exclude)
+
+
+def renamed_keys() -> dict[str, str]:
+    """Attribute names that are not what the file calls the key: {"clock_warn_ms": "risk.clock.warn_ms"}."""
+    return {k.attribute: k.key for k in file_keys() if k.key.rpartition(".")[2] != k.attribute}
