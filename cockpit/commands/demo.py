@@ -23,7 +23,9 @@ def demo_session_file(now: datetime) -> Path:
     return data_dir() / "demo" / f"demo-{now:%Y%m%d-%H%M%S}.duckdb"
 
 
-def demo_spec(session: Path, base_url: str) -> RunSpec:
+def demo_spec(session: Path, base_url: str | None) -> RunSpec:
+    """The demo's run: the simulator at `base_url` (None until it has started: the app needs only the risk
+    figures before then)."""
     config = default_config()
     config = replace(
         config,
@@ -74,7 +76,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
         return asyncio.run(_headless(session, args.seed, args.duration, args.json))
     from cockpit.ui.launch import run_app
 
-    return run_app(DemoRuntime(session, args.seed), demo_spec(session, ""), session.name)
+    return run_app(DemoRuntime(session, args.seed), demo_spec(session, None), session.name)
 
 
 async def _headless(session: Path, seed: int, duration: float | None, as_json: bool) -> int:
