@@ -1,6 +1,7 @@
 """The session store: one DuckDB file per session, written by one thread, verifiable end to end.
 
-See writer.py for the write path, verify.py for integrity, schema.py for the tables and their migrations.
+See writer.py for the write path (batches.py for what it queues, checkpoints.py for when it checkpoints),
+reads.py for reads, verify.py for integrity, schema.py for the tables and their migrations.
 """
 
 from __future__ import annotations

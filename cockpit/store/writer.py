@@ -18,58 +18,81 @@ failed: every pending future fails with StoreError and further writes are refuse
 
 Reads run on the caller's thread through their own `cursor()` of the owned connection (one connection shared
 by threads fails with "connection is busy"); they see committed batches only.
+
+What is queued and the shape of a batch are in batches.py, the read queries and the count of readers at
+work in reads.py, when the writer checkpoints (and trims DuckDB's cache) in checkpoints.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import duckdb
-import orjson
 import polars as pl
 
-from cockpit.core.domain import Event, Severity
+from cockpit.core.domain import Event
 from cockpit.core.retry import Backoff
-from cockpit.store import backup, dlq, files
-from cockpit.store.dlq import DeadLetterRow, DeadLetterStatus, NewDeadLetter
+from cockpit.store import backup, dlq, files, reads
+from cockpit.store.batches import (
+    EVENT_COLUMNS,
+    EVENT_SCHEMA,
+    TICK_SCHEMA,
+    ArrowView,
+    Backup,
+    Barrier,
+    BatchItem,
+    DlqAdd,
+    DlqPurge,
+    DlqStatus,
+    EventItem,
+    Fence,
+    MetaSet,
+    Prepared,
+    Record,
+    SnapshotItem,
+    Stop,
+    TickRow,
+    TicksItem,
+    prepare,
+    tick_batch,
+    tick_frame,
+)
+from cockpit.store.checkpoints import CACHE_TRIM_LIMIT, CHECKPOINT_WAL_BYTES, Checkpoints
+from cockpit.store.dlq import DeadLetterRow, NewDeadLetter
 from cockpit.store.errors import StoreError
-from cockpit.store.hashing import event_hash, payload_text
+from cockpit.store.hashing import payload_text
 from cockpit.store.opening import open_session
+from cockpit.store.reads import READ_CHUNK, Readers
 from cockpit.store.reports import StoreStats, StoreTrouble
 from cockpit.store.schema import set_meta
 from cockpit.store.verify import MARK_KEY, VerifyReport, mark_text
 
+__all__ = [  # also the constants and tick helpers that moved to batches, reads and checkpoints
+    "CACHE_TRIM_LIMIT",
+    "CHECKPOINT_WAL_BYTES",
+    "DEFAULT_RETRY_DELAYS",
+    "EVENT_SCHEMA",
+    "FOLLOW_UP_WAIT_S",
+    "READ_CHUNK",
+    "TICK_ROWS_PER_COMMIT",
+    "TICK_SCHEMA",
+    "FaultHook",
+    "SessionStore",
+    "TickRow",
+    "tick_batch",
+    "tick_frame",
+]
+
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 16.0)
 
-TickRow = tuple[float, str, float, float, float, float]
-TICK_SCHEMA: dict[str, Any] = {
-    "ts": pl.Float64,
-    "symbol": pl.String,
-    "bid": pl.Float64,
-    "ask": pl.Float64,
-    "bid_qty": pl.Float64,
-    "ask_qty": pl.Float64,
-}
-EVENT_SCHEMA: dict[str, Any] = {
-    "seq": pl.Int64,
-    "ts": pl.Float64,
-    "kind": pl.String,
-    "severity": pl.String,
-    "source": pl.String,
-    "payload": pl.String,
-    "hash": pl.String,
-}
 _EVENTS_BY_FRAME = 64  # above this many events in a batch, insert them as one Arrow frame
 # Tick rows written per INSERT at most: bounds how long a critical event can wait behind market data (the
 # insert in progress; inserting 10 k rows takes a few ms); more queued rows wait for the next turn.
@@ -77,22 +100,6 @@ TICK_ROWS_PER_COMMIT = 10_000
 # After resolving a commit, how long the writer waits for the woken caller's next record before it starts
 # on queued market data (see _let_waiters_follow_up); a record ends the wait at once.
 FOLLOW_UP_WAIT_S = 0.0005
-_TICK_COLUMNS = tuple(TICK_SCHEMA)
-_TICK_FIELDS = tuple(itemgetter(i) for i in range(len(TICK_SCHEMA)))
-_EVENT_COLUMNS = "seq, ts, kind, severity, source, payload, hash"
-READ_CHUNK = 50_000  # seqs per query in read_events
-
-# Checkpoints (DuckDB's automatic ones are off for the session, see opening.SESSION_SETTINGS): the writer
-# runs one between writes once the WAL has passed CHECKPOINT_WAL_BYTES, so the rows appended since the last
-# one, which wait in memory until then, stay under ~5 MB (DuckDB's default, 16 MB of WAL, is ~18 MB of
-# ticks). Then it trims DuckDB's block cache: a checkpoint leaves the table blocks it wrote cached, ~9 MB
-# more per million ticks, without bound under the default memory limit (80 % of RAM); lowering the limit to
-# CACHE_TRIM_LIMIT for a moment evicts them. Never during the checkpoint itself: one that runs out of memory
-# invalidates the database ("database has been invalidated because of a previous fatal error"), and one that
-# rewrites a column of large compressed strings (state snapshots) asks for 32 MB at once. Nor while a reader
-# is at work.
-CHECKPOINT_WAL_BYTES = 4 << 20
-CACHE_TRIM_LIMIT = "8MB"
 
 # A hook called with every SQL statement the writer is about to execute; raising from it makes that statement
 # fail. It exists for tests only: a full disk or a failing device cannot be produced in the test sandbox (no
@@ -101,137 +108,6 @@ CACHE_TRIM_LIMIT = "8MB"
 FaultHook = Callable[[str], None]
 
 T = TypeVar("T")
-
-
-@dataclass(slots=True)
-class _EventItem:
-    event: Event
-    payload: str
-    future: Future[None] | None
-
-
-@dataclass(slots=True)
-class _TicksItem:
-    frame: pl.DataFrame  # TICK_SCHEMA's columns, in that order (see tick_batch)
-
-
-@dataclass(slots=True)
-class _SnapshotItem:
-    seq: int
-    ts: float
-    state: str
-
-
-@dataclass(slots=True)
-class _DlqAdd:
-    letter: NewDeadLetter
-    future: Future[int]
-
-
-@dataclass(slots=True)
-class _DlqStatus:
-    letter_id: int
-    status: DeadLetterStatus
-    future: Future[None]
-
-
-@dataclass(slots=True)
-class _DlqPurge:
-    cutoff_ts: float
-    status: DeadLetterStatus | None
-    future: Future[int]
-
-
-@dataclass(slots=True)
-class _MetaSet:
-    key: str
-    value: str
-    future: Future[None]
-
-
-@dataclass(slots=True)
-class _Backup:
-    dest: Path
-    future: Future[int]
-
-
-@dataclass(slots=True)
-class _Stop:
-    pass
-
-
-_Record = _EventItem | _SnapshotItem | _DlqAdd | _DlqStatus | _DlqPurge | _MetaSet
-_BatchItem = _Record | _TicksItem
-_Barrier = _Backup | _Stop
-
-
-@dataclass(slots=True)
-class _Fence:
-    """A barrier in the records queue, and how many tick batches were queued before it (written first)."""
-
-    barrier: _Barrier
-    ticks_before: int
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """A batch made ready once (hashes chained, tick frames joined) and written as often as retries need."""
-
-    events: list[tuple[int, float, str, str, str, str, str]] = field(default_factory=list)
-    ticks: pl.DataFrame | None = None
-    snapshots: list[tuple[int, float, str]] = field(default_factory=list)
-    dlq_ops: list[_DlqAdd | _DlqStatus | _DlqPurge | _MetaSet] = field(default_factory=list)  # + meta
-    futures: list[Future[Any]] = field(default_factory=list)
-    last_hash: str = ""
-
-
-def tick_frame(rows: Sequence[TickRow]) -> pl.DataFrame:
-    """Tick tuples as a Polars frame, built column by column (faster than orient="row").
-
-    Each column is gathered with `map(itemgetter(i), rows)`: `zip(*rows)` makes one iterator object per row,
-    and 10 000 of those per batch set off a dozen garbage collections (profiled: 2 of the 2.8 ms a batch took
-    went to the collector).
-    """
-    if rows and list(map(len, rows)).count(len(TICK_SCHEMA)) != len(rows):
-        raise ValueError(f"tick rows must have {len(TICK_SCHEMA)} fields: {', '.join(TICK_SCHEMA)}")
-    return pl.DataFrame(
-        [
-            pl.Series(name, list(map(field, rows)), dtype=dtype, strict=False)
-            for (name, dtype), field in zip(TICK_SCHEMA.items(), _TICK_FIELDS, strict=True)
-        ]
-    )
-
-
-def tick_batch(rows: Sequence[TickRow] | pl.DataFrame) -> pl.DataFrame:
-    """Tick rows, or a Polars frame of the tick columns, as the frame the writer inserts.
-
-    Runs on the caller's thread, so the writer only inserts; a frame is narrowed to the tick columns and cast
-    to their types here, so a bad frame raises for its caller and every queued batch has the same schema.
-    """
-    if isinstance(rows, pl.DataFrame):
-        return rows.select(_TICK_COLUMNS).cast(pl.Schema(TICK_SCHEMA))
-    return tick_frame(rows)
-
-
-class _ArrowView:
-    """A frame for DuckDB to read, registered once as a view and swapped for each write.
-
-    Registering each batch anew runs ~0.3 ms of Python in DuckDB's source adapter while holding the GIL (a
-    tenth of a 10 k-row insert and most of a 1 k-row one); DuckDB reads a registered object's stream afresh
-    at every scan, so one object serves every batch. It offers only the Arrow PyCapsule stream, which Polars
-    exports natively: a Polars frame registered as such is read through `to_arrow()`, which loads pyarrow
-    (~30 MB of RSS in the engine, for nothing).
-    """
-
-    __slots__ = ("empty", "frame")
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        self.empty = pl.DataFrame(schema=schema)  # what it reads as between writes (and when registered)
-        self.frame: pl.DataFrame | None = None
-
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        frame = self.empty if self.frame is None else self.frame
-        return frame.__arrow_c_stream__(requested_schema)
 
 
 def _settle(future: Future[T], result: T | None = None, error: BaseException | None = None) -> None:
@@ -263,20 +139,19 @@ class SessionStore:
         self.last_hash = last_hash
         self._con = con
         self._wcur = con.cursor()  # the writer's own cursor; readers make theirs
-        self._views = {"ticks": _ArrowView(TICK_SCHEMA), "events": _ArrowView(EVENT_SCHEMA)}
+        self._views = {"ticks": ArrowView(TICK_SCHEMA), "events": ArrowView(EVENT_SCHEMA)}
         for table, view in self._views.items():  # here, outside any transaction a rollback would undo
             self._wcur.register(f"{table}_batch", view)
-        self._wal = files.companions(path)[1]
-        limit = self._wcur.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'")
-        self._memory_limit = str(limit.fetchall()[0][0])  # the usual limit, restored after a checkpoint
-        self._readers_lock = threading.Lock()  # held while the memory limit is lowered, and to count readers
-        self._readers = 0
+        self._readers = Readers()
+        self._checkpoints = Checkpoints(
+            self._wcur, files.companions(path)[1], self._readers, threshold=CHECKPOINT_WAL_BYTES
+        )
         self._retries = Backoff.of(retry_delays or (0.0,), retries=len(retry_delays))
         self._fault_hook = fault_hook
         self._on_trouble: Callable[[StoreTrouble], None] | None = None
         self._cond = threading.Condition()
-        self._records: deque[_Record | _Fence] = deque()  # events, snapshots, dead letters, barriers
-        self._ticks: deque[_TicksItem] = deque()
+        self._records: deque[Record | Fence] = deque()  # events, snapshots, dead letters, barriers
+        self._ticks: deque[TicksItem] = deque()
         self._ticks_queued = 0  # tick batches ever queued, so a barrier knows which ones precede it
         self._ticks_taken = 0  # ... and taken by the writer
         self._in_flight = 0
@@ -350,7 +225,7 @@ class SessionStore:
                 thread = self._thread
             else:
                 self._closing = True
-                self._records.append(_Fence(_Stop(), self._ticks_queued))
+                self._records.append(Fence(Stop(), self._ticks_queued))
                 self._cond.notify()
                 thread = self._thread
         if thread is None:
@@ -391,7 +266,7 @@ class SessionStore:
             return
         with self._cond:
             self._check_writable_locked()
-            self._ticks.append(_TicksItem(frame))
+            self._ticks.append(TicksItem(frame))
             self._ticks_queued += 1
             self._cond.notify()
 
@@ -404,7 +279,7 @@ class SessionStore:
                     f"snapshot seq {seq}, last appended seq {self._queued_seq}",
                     "append the event first; a snapshot is taken after the event it follows",
                 )
-            self._enqueue_locked(_SnapshotItem(seq, ts, state_json))
+            self._enqueue_locked(SnapshotItem(seq, ts, state_json))
 
     def add_dead_letter(
         self,
@@ -428,13 +303,13 @@ class SessionStore:
             attempts=attempts,
         )
         future: Future[int] = Future()
-        self._enqueue(_DlqAdd(letter, future))
+        self._enqueue(DlqAdd(letter, future))
         return future
 
     def set_dead_letter_status(self, letter_id: int, status: str) -> Future[None]:
         """Queue a status change (open, retried, removed); a future fails with StoreError for unknown ids."""
         future: Future[None] = Future()
-        self._enqueue(_DlqStatus(letter_id, dlq.check_status(status), future))
+        self._enqueue(DlqStatus(letter_id, dlq.check_status(status), future))
         return future
 
     def delete_dead_letters_older_than(
@@ -443,7 +318,7 @@ class SessionStore:
         """Queue deleting dead letters older than `days` (optionally of one status): the count."""
         cutoff = (time.time() if now is None else now) - days * 86_400.0
         future: Future[int] = Future()
-        self._enqueue(_DlqPurge(cutoff, None if status is None else dlq.check_status(status), future))
+        self._enqueue(DlqPurge(cutoff, None if status is None else dlq.check_status(status), future))
         return future
 
     def backup_to(self, dest: Path) -> VerifyReport:
@@ -456,7 +331,7 @@ class SessionStore:
         backup.check_target(dest)
         future: Future[int] = Future()
         with self._cond:
-            self._enqueue_locked(_Fence(_Backup(dest, future), self._ticks_queued))
+            self._enqueue_locked(Fence(Backup(dest, future), self._ticks_queued))
         last_seq = future.result()
         report = backup.finish(dest, last_seq)
         if report.ok and report.last_seq > 0:
@@ -464,65 +339,25 @@ class SessionStore:
             # the copy's, so they are marked verified (the next start re-hashes only what comes after).
             marked: Future[None] = Future()
             with contextlib.suppress(StoreError):  # closing meanwhile: the mark is an optimisation
-                self._enqueue(_MetaSet(MARK_KEY, mark_text(report.last_seq, report.last_hash), marked))
+                self._enqueue(MetaSet(MARK_KEY, mark_text(report.last_seq, report.last_hash), marked))
         return report
 
     # -------------------------------------------------------------------------------------------- reads
 
-    @contextlib.contextmanager
-    def _reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _reader(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
         if self._closed:
             raise StoreError("session store is closed", str(self.path), "open the session file again")
-        with self._readers_lock:  # not while the writer has lowered the memory limit (_maybe_checkpoint)
-            self._readers += 1
-        try:
-            cur = self._con.cursor()
-            try:
-                yield cur
-            finally:
-                cur.close()
-        finally:
-            with self._readers_lock:
-                self._readers -= 1
+        return self._readers.cursor(self._con)
 
     def read_events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]:
-        """Committed events with seq > after_seq, in seq order (as of one snapshot of the file).
-
-        Read by ranges of at most READ_CHUNK seqs, so DuckDB sorts a chunk at a time: one ORDER BY over a
-        million events (even with a LIMIT) takes ~100 MB, a chunk a few MB.
-        """
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
-        out: list[Event] = []
+        """Committed events with seq > after_seq, in seq order, READ_CHUNK seqs per query (see reads.py)."""
         with self._reader() as cur:
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                last = cur.execute("SELECT max(seq) FROM events").fetchall()[0][0] or 0
-                low = after_seq
-                while low < last and (limit is None or len(out) < limit):
-                    span = READ_CHUNK if limit is None else min(READ_CHUNK, limit - len(out))  # seqs are 1..N
-                    high = min(low + span, last)
-                    rows = cur.execute(sql, [low, high]).fetchall()
-                    out.extend(
-                        Event(
-                            seq=int(seq),
-                            ts=float(ts),
-                            kind=str(kind),
-                            severity=cast(Severity, severity),
-                            source=str(source),
-                            payload=orjson.loads(payload),
-                        )
-                        for seq, ts, kind, severity, source, payload, _hash in rows
-                    )
-                    low = high
-            finally:
-                cur.execute("COMMIT")
-        return out if limit is None else out[: max(0, limit)]
+            return reads.read_events(cur, after_seq, limit, chunk=READ_CHUNK)
 
     def last_snapshot(self) -> tuple[int, str] | None:
         """(seq, state JSON) of the newest committed snapshot."""
         with self._reader() as cur:
-            rows = cur.execute("SELECT seq, state FROM snapshots ORDER BY seq DESC LIMIT 1").fetchall()
-        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+            return reads.last_snapshot(cur)
 
     def dead_letters(
         self,
@@ -544,7 +379,7 @@ class SessionStore:
 
     def tick_count(self) -> int:
         with self._reader() as cur:
-            return int(cur.execute("SELECT count(*) FROM ticks").fetchall()[0][0])
+            return reads.tick_count(cur)
 
     def stats(self) -> StoreStats:
         with self._cond:
@@ -569,11 +404,11 @@ class SessionStore:
         if self._closing:
             raise StoreError("session store is closed", f"no more writes to {self.path}")
 
-    def _enqueue(self, item: _Record) -> None:
+    def _enqueue(self, item: Record) -> None:
         with self._cond:
             self._enqueue_locked(item)
 
-    def _enqueue_locked(self, item: _Record | _Fence) -> None:
+    def _enqueue_locked(self, item: Record | Fence) -> None:
         self._check_writable_locked()
         self._records.append(item)
         self._cond.notify()
@@ -597,7 +432,7 @@ class SessionStore:
                     "a programming error in the engine: seqs are given out once, gap-free, from 1",
                 )
             self._queued_seq = event.seq
-            self._enqueue_locked(_EventItem(event, text, future))
+            self._enqueue_locked(EventItem(event, text, future))
 
     # ------------------------------------------------------------------------------------ writer thread
 
@@ -611,42 +446,17 @@ class SessionStore:
             if batch:
                 if self._write_with_retries(batch):
                     self._let_waiters_follow_up()
-                self._maybe_checkpoint()
-            elif isinstance(barrier, _Backup):
+                if self._failure is None:
+                    self._checkpoints.after_write(self._records_waiting)
+            elif isinstance(barrier, Backup):
                 self._take_backup(barrier)
-            elif isinstance(barrier, _Stop):
+            elif isinstance(barrier, Stop):
                 self._shut_down()
                 return
 
-    def _maybe_checkpoint(self) -> None:
-        """CHECKPOINT once the WAL has passed CHECKPOINT_WAL_BYTES, then trim the block cache (see there).
-
-        Waiting records are written first (unless the WAL has grown to four times that meanwhile). A
-        checkpoint that fails (a reader's open transaction, say) is tried again after the next write.
-        """
-        try:
-            wal_bytes = os.stat(self._wal).st_size
-        except OSError:
-            return
-        if wal_bytes < CHECKPOINT_WAL_BYTES or self._failure is not None:
-            return
+    def _records_waiting(self) -> bool:
         with self._cond:
-            if self._records and wal_bytes < 4 * CHECKPOINT_WAL_BYTES:
-                return
-        try:
-            self._wcur.execute("CHECKPOINT")
-        except duckdb.Error:
-            return
-        with self._readers_lock:  # no reader starts while the limit is low
-            if self._readers:
-                return
-            try:
-                self._wcur.execute(f"SET memory_limit = '{CACHE_TRIM_LIMIT}'")
-            except duckdb.Error:
-                pass  # it evicts what it can before it gives up
-            finally:
-                with contextlib.suppress(duckdb.Error):
-                    self._wcur.execute(f"SET memory_limit = '{self._memory_limit}'")
+            return bool(self._records)
 
     def _let_waiters_follow_up(self) -> None:
         """After resolving futures, wait a moment before starting a tick write unless a record comes first.
@@ -659,21 +469,21 @@ class SessionStore:
             if not self._records and self._ticks:
                 self._cond.wait(FOLLOW_UP_WAIT_S)
 
-    def _next_locked(self) -> tuple[list[_BatchItem], _Barrier | None]:
+    def _next_locked(self) -> tuple[list[BatchItem], Barrier | None]:
         """The next write: every queued record up to the next barrier, in one transaction; when none waits,
         the tick batches at the head, up to TICK_ROWS_PER_COMMIT rows, in one INSERT; else the barrier.
 
         Records are always served first, so a critical event waits for the write in progress at most. A
         barrier (backup, stop) is taken only once everything queued before it, records and ticks, is written.
         """
-        records: list[_BatchItem] = []
-        while self._records and not isinstance(self._records[0], _Fence):
-            records.append(cast(_Record, self._records.popleft()))
+        records: list[BatchItem] = []
+        while self._records and not isinstance(self._records[0], Fence):
+            records.append(cast(Record, self._records.popleft()))
         if records:
             return records, None
-        fence = cast(_Fence | None, self._records[0] if self._records else None)
+        fence = cast(Fence | None, self._records[0] if self._records else None)
         limit = None if fence is None else fence.ticks_before - self._ticks_taken  # batches before the fence
-        ticks: list[_BatchItem] = []
+        ticks: list[BatchItem] = []
         rows = 0
         while self._ticks and rows < TICK_ROWS_PER_COMMIT and (limit is None or len(ticks) < limit):
             item = self._ticks.popleft()
@@ -691,42 +501,11 @@ class SessionStore:
             self._fault_hook(sql)
         return self._wcur.execute(sql, params)
 
-    def _prepare(self, batch: list[_BatchItem]) -> _Prepared:
-        prepared = _Prepared(last_hash=self._written_hash)
-        tick_frames: list[pl.DataFrame] = []
-        prev_seq = self._written_seq
-        for item in batch:
-            if isinstance(item, _EventItem):
-                ev = item.event
-                if ev.seq != prev_seq + 1:  # enforced when queued; never write a gap whatever happens
-                    raise AssertionError(f"store writer got seq {ev.seq} after {prev_seq}")
-                prev_seq = ev.seq
-                ts = float(ev.ts)  # hashed as the DOUBLE it is stored as
-                digest = event_hash(
-                    prepared.last_hash, ev.seq, ts, ev.kind, ev.severity, ev.source, item.payload
-                )
-                prepared.events.append((ev.seq, ts, ev.kind, ev.severity, ev.source, item.payload, digest))
-                prepared.last_hash = digest
-                if item.future is not None:
-                    prepared.futures.append(item.future)
-            elif isinstance(item, _TicksItem):
-                tick_frames.append(item.frame)
-            elif isinstance(item, _SnapshotItem):
-                prepared.snapshots.append((item.seq, item.ts, item.state))
-            else:
-                prepared.dlq_ops.append(item)
-                prepared.futures.append(item.future)
-        if tick_frames:  # one schema (tick_batch), so concatenating copies nothing
-            prepared.ticks = (
-                tick_frames[0] if len(tick_frames) == 1 else pl.concat(tick_frames, rechunk=False)
-            )
-        return prepared
-
-    def _write(self, prepared: _Prepared) -> dict[int, object]:
+    def _write(self, prepared: Prepared) -> dict[int, object]:
         """One transaction for the whole batch; the dead-letter results by index in `dlq_ops`."""
         results: dict[int, object] = {}
         next_id = self._dlq_next_id
-        sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        sql = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         only_ticks = not (prepared.events or prepared.snapshots or prepared.dlq_ops)
         if prepared.ticks is not None and only_ticks:
             self._insert_frame("ticks", prepared.ticks)  # one statement: its auto-commit is the COMMIT
@@ -752,13 +531,13 @@ class SessionStore:
                 self._fault_hook(sql)
             self._wcur.executemany(sql, prepared.snapshots)
         for index, op in enumerate(prepared.dlq_ops):
-            if isinstance(op, _DlqAdd):
+            if isinstance(op, DlqAdd):
                 dlq.insert(self._hooked_cursor(), next_id, op.letter)
                 results[index] = next_id
                 next_id += 1
-            elif isinstance(op, _DlqStatus):
+            elif isinstance(op, DlqStatus):
                 results[index] = dlq.update_status(self._hooked_cursor(), op.letter_id, op.status)
-            elif isinstance(op, _MetaSet):
+            elif isinstance(op, MetaSet):
                 set_meta(self._wcur, op.key, op.value)
                 results[index] = None
             else:
@@ -784,10 +563,10 @@ class SessionStore:
         with contextlib.suppress(duckdb.Error):
             self._wcur.execute("ROLLBACK")
 
-    def _write_with_retries(self, batch: list[_BatchItem]) -> bool:
+    def _write_with_retries(self, batch: list[BatchItem]) -> bool:
         """Write one batch (retrying as configured); whether it resolved a waiter's future."""
         try:
-            prepared = self._prepare(batch)
+            prepared = prepare(batch, self._written_seq, self._written_hash)
         except Exception as exc:  # a bug (or a tick row of the wrong shape): fail loudly, write nothing
             self._fail(batch, f"{type(exc).__name__}: {exc}", 0)
             return False
@@ -832,18 +611,18 @@ class SessionStore:
         if failures:
             self._report(StoreTrouble(failures, None, "", recovered=True))
         for item in batch:
-            if isinstance(item, _EventItem) and item.future is not None:
+            if isinstance(item, EventItem) and item.future is not None:
                 _settle(item.future)
         for index, op in enumerate(prepared.dlq_ops):
             self._settle_dlq(op, results[index])
         return bool(prepared.futures)
 
-    def _settle_dlq(self, op: _DlqAdd | _DlqStatus | _DlqPurge | _MetaSet, result: object) -> None:
-        if isinstance(op, _MetaSet):
+    def _settle_dlq(self, op: DlqAdd | DlqStatus | DlqPurge | MetaSet, result: object) -> None:
+        if isinstance(op, MetaSet):
             _settle(op.future, None)
-        elif isinstance(op, _DlqAdd):
+        elif isinstance(op, DlqAdd):
             _settle(op.future, cast(int, result))
-        elif isinstance(op, _DlqStatus):
+        elif isinstance(op, DlqStatus):
             if result:
                 _settle(op.future, None)
             else:
@@ -854,7 +633,7 @@ class SessionStore:
         else:
             _settle(op.future, cast(int, result))
 
-    def _fail(self, batch: list[_BatchItem], text: str, attempts: int) -> None:
+    def _fail(self, batch: list[BatchItem], text: str, attempts: int) -> None:
         failure = StoreError(
             "session store failed: writes are refused",
             f"a batch write to {self.path} failed {attempts} times; last error: {text}",
@@ -869,17 +648,17 @@ class SessionStore:
             self._ticks_taken += len(self._ticks)
             self._ticks.clear()
             if self._closing:
-                self._records.append(_Fence(_Stop(), self._ticks_queued))
+                self._records.append(Fence(Stop(), self._ticks_queued))
             self._in_flight = 0
         # Reported before the waiters fail: the engine ignores trouble once it has seen the store fail (a
         # waiter's future), so the other order could lose the final, critical db.error under load.
         self._report(StoreTrouble(attempts, None, text, final=True))
         for item in pending:
-            future = getattr(item.barrier if isinstance(item, _Fence) else item, "future", None)
+            future = getattr(item.barrier if isinstance(item, Fence) else item, "future", None)
             if isinstance(future, Future):
                 _settle(future, error=failure)
 
-    def _take_backup(self, item: _Backup) -> None:
+    def _take_backup(self, item: Backup) -> None:
         if self._failure is not None:
             _settle(item.future, error=self._failure)
             return
