@@ -11,7 +11,7 @@ from typing import Any
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
 from cockpit.core.commands import Flatten
-from cockpit.engine.engine import EngineOptions
+from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.account import OrderRequest
 from cockpit.sim.market import SymbolSpec

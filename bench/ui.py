@@ -68,7 +68,7 @@ from textual.screen import Screen
 from bench.ingest import start_sim
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
-from cockpit.engine.engine import EngineOptions
+from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET

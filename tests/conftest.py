@@ -104,7 +104,7 @@ async def start_engine(sim: SimServer, tmp_path: Any) -> AsyncIterator[Any]:
     """`await start_engine(**options)`: an Engine on a session file in tmp_path, stopped at teardown
     (`symbols=`: the markets its config follows)."""
     from cockpit.config.secrets import Credentials
-    from cockpit.engine.engine import EngineOptions
+    from cockpit.engine.options import EngineOptions
     from cockpit.engine.runtime import RunSpec, build_engine
 
     runs: list[EngineRun] = []

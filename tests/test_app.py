@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input
 
 from cockpit.config.secrets import Credentials
-from cockpit.engine.engine import EngineOptions
+from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.server import SimServer
 from cockpit.ui.app import CockpitApp

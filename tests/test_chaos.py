@@ -34,7 +34,7 @@ from cockpit.analytics import build_report, open_for_reading
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
 from cockpit.core.domain import Event
-from cockpit.engine.engine import EngineOptions
+from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.server import SimServer
 from tests.chaos import FaultRun, ScheduledFault, analyse, render_table, schedule

@@ -63,3 +63,21 @@ def test_command_that_prints_and_exits_never_loads_textual(module: str) -> None:
 def test_the_check_would_see_textual() -> None:
     """The probe is real: the cockpit app does load Textual."""
     assert "textual" in textual_loaded_by("cockpit.ui.app")
+
+
+def test_no_module_of_cockpit_imports_itself_back() -> None:
+    """No import cycles between modules of cockpit/, counting imports inside functions and those made only
+    for type checking: every part depends one way (the engine's parts on engine/context.py, the simulator's
+    REST API and trader on sim/venue.py)."""
+    import grimp
+
+    graph = grimp.build_graph("cockpit")
+    cycles = sorted(
+        {
+            tuple(sorted((module, imported)))
+            for module in graph.modules
+            for imported in graph.find_modules_directly_imported_by(module)
+            if imported != module and graph.chain_exists(importer=imported, imported=module)
+        }
+    )
+    assert cycles == []

@@ -21,7 +21,7 @@ from cockpit.engine.backups import (
     read_copy_path,
     reads_dir,
 )
-from cockpit.engine.engine import EngineOptions
+from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.server import SimServer
 from cockpit.store import SessionStore, verify

@@ -14,7 +14,8 @@ from cockpit.config.paths import data_dir
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
 from cockpit.core.domain import Event
-from cockpit.engine.engine import Engine, EngineOptions
+from cockpit.engine.engine import Engine
+from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime, json_printer, run, text_printer
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cockpit.config.secrets import load_credentials
 from cockpit.config.settings import load_config
-from cockpit.engine.engine import EngineOptions
+from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, json_printer, run, session_file_for, text_printer
 
 

@@ -20,7 +20,7 @@ from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
 from cockpit.feeds.messages import UserEvent
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
     from cockpit.engine.symbols import SymbolMap
 
 ORDER_KINDS = {
@@ -31,7 +31,7 @@ ORDER_KINDS = {
 }
 
 
-def build_user_feed(engine: Engine) -> UserFeed:
+def build_user_feed(engine: EngineContext) -> UserFeed:
     from cockpit.engine.market import on_feed_status
 
     return UserFeed(
@@ -45,21 +45,21 @@ def build_user_feed(engine: Engine) -> UserFeed:
     )
 
 
-def on_user_event(engine: Engine, event: UserEvent) -> None:
+def on_user_event(engine: EngineContext, event: UserEvent) -> None:
     if isinstance(event, OrderUpdate):
         on_order_update(engine, event)
     elif isinstance(event, AccountUpdate):
         on_account_update(engine, event)
 
 
-def order_origin(engine: Engine, client_order_id: str) -> str:
+def order_origin(engine: EngineContext, client_order_id: str) -> str:
     known = engine.state.orders.get(client_order_id)
     if known is not None:
         return known.origin
     return "cockpit" if client_order_id.startswith("ck-") else "external"
 
 
-def on_order_update(engine: Engine, u: OrderUpdate) -> None:
+def on_order_update(engine: EngineContext, u: OrderUpdate) -> None:
     payload: dict[str, Any] = {
         "client_order_id": u.client_order_id,
         "order_id": str(u.order_id),
@@ -101,7 +101,7 @@ def on_order_update(engine: Engine, u: OrderUpdate) -> None:
     engine.emit(other, payload, severity, "user_stream")
 
 
-def on_account_update(engine: Engine, a: AccountUpdate) -> None:
+def on_account_update(engine: EngineContext, a: AccountUpdate) -> None:
     for balance in a.balances:
         if balance.asset == "USDT" and balance.wallet_balance != engine.state.wallet:
             engine.emit(
@@ -129,7 +129,7 @@ def on_account_update(engine: Engine, a: AccountUpdate) -> None:
 PENDING_GRACE_S = 2.0  # how long a position size may wait for the fills that explain it
 
 
-def hold_size(engine: Engine, symbol: str, payload: dict[str, Any]) -> None:
+def hold_size(engine: EngineContext, symbol: str, payload: dict[str, Any]) -> None:
     """The exchange's new size is more than the fills recorded since it last spoke: a fill on its way (Binance
     often sends the position before the order update), or a ghost. Taking the figure as it is would hide a
     ghost inside the next trade, so it waits for its fills; if they do not come within PENDING_GRACE_S,
@@ -141,7 +141,7 @@ def hold_size(engine: Engine, symbol: str, payload: dict[str, Any]) -> None:
         asyncio.get_running_loop().call_later(PENDING_GRACE_S, _still_unexplained, engine, symbol, since)
 
 
-def apply_pending_size(engine: Engine, symbol: str) -> None:
+def apply_pending_size(engine: EngineContext, symbol: str) -> None:
     """A fill was recorded: the held size of its symbol may now be explained."""
     held = engine.pending_sizes.get(symbol)
     if held is None:
@@ -153,7 +153,7 @@ def apply_pending_size(engine: Engine, symbol: str) -> None:
         engine.emit("position.changed", held[0], "info", "user_stream")
 
 
-def _still_unexplained(engine: Engine, symbol: str, since: float) -> None:
+def _still_unexplained(engine: EngineContext, symbol: str, since: float) -> None:
     held = engine.pending_sizes.get(symbol)
     if held is not None and held[1] == since:
         del engine.pending_sizes[symbol]
@@ -175,14 +175,14 @@ def positions_from_exchange(
     return out
 
 
-async def account_poll_loop(engine: Engine) -> None:
+async def account_poll_loop(engine: EngineContext) -> None:
     """Balance every poll; positions compared with state, a difference asks for a reconcile."""
     while True:
         await asyncio.sleep(engine.options.account_poll_s)
         await poll_account(engine)
 
 
-async def poll_account(engine: Engine) -> None:
+async def poll_account(engine: EngineContext) -> None:
     balance = await engine.gateway.fetch_balance()
     emit_balance(engine, balance)
     remote = positions_from_exchange(await engine.gateway.fetch_positions(), engine.symbols)
@@ -192,7 +192,7 @@ async def poll_account(engine: Engine) -> None:
     refresh_risk_figures(engine, remote)
 
 
-def refresh_risk_figures(engine: Engine, remote: dict[str, PositionReport]) -> None:
+def refresh_risk_figures(engine: EngineContext, remote: dict[str, PositionReport]) -> None:
     """Leverage and liquidation price come only from REST (the user stream carries neither): when the exchange
     reports other figures for a position of the same size, record them."""
     for symbol, theirs in remote.items():
@@ -227,7 +227,7 @@ def _moved(ours: Decimal | None, theirs: Decimal | None) -> bool:
     return abs(theirs - ours) > LIQUIDATION_MOVE * abs(ours)
 
 
-def emit_balance(engine: Engine, balance: BalanceReport) -> None:
+def emit_balance(engine: EngineContext, balance: BalanceReport) -> None:
     """A wallet or free margin other than State's is a `balance.updated` (free: the wallet if unknown)."""
     wallet, available = balance.wallet, balance.available
     if wallet is None:

@@ -34,14 +34,14 @@ from cockpit.engine.reconcile import reconcile as reconcile_pass
 from cockpit.engine.status import kill_switch_status, status_of
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 
-async def _record(engine: Engine, severity: Severity, payload: dict[str, Any]) -> None:
+async def _record(engine: EngineContext, severity: Severity, payload: dict[str, Any]) -> None:
     await engine.record("operator.action", payload, severity, "operator")
 
 
-def status(engine: Engine) -> StatusReport:
+def status(engine: EngineContext) -> StatusReport:
     return status_of(engine.state, str(engine.account.kill_switch_file))
 
 
@@ -63,12 +63,12 @@ def reconcile_result(done: Mapping[str, Any]) -> ReconcileResult:
     )
 
 
-async def reconcile(engine: Engine, command: Reconcile) -> ReconcileResult:
+async def reconcile(engine: EngineContext, command: Reconcile) -> ReconcileResult:
     await _record(engine, "info", {"action": "reconcile", "by": command.by})
     return reconcile_result(await reconcile_pass(engine, f"operator:{command.by}"))
 
 
-async def flatten(engine: Engine, command: Flatten) -> FlattenResult:
+async def flatten(engine: EngineContext, command: Flatten) -> FlattenResult:
     named = command.symbols
     symbols = None if named is None else [engine.resolve_symbol(s) for s in named]
     if symbols == []:
@@ -77,7 +77,7 @@ async def flatten(engine: Engine, command: Flatten) -> FlattenResult:
     return await flatten_positions(engine, symbols, command.by)
 
 
-async def kill_switch(engine: Engine, command: KillSwitch) -> KillSwitchStatus:
+async def kill_switch(engine: EngineContext, command: KillSwitch) -> KillSwitchStatus:
     await _record(engine, "warning", {"action": "kill_switch", "on": command.on, "by": command.by})
     if command.on:
         await killswitch.engage(engine, command.cause or f"engaged by {command.by}", command.by)
@@ -86,12 +86,12 @@ async def kill_switch(engine: Engine, command: KillSwitch) -> KillSwitchStatus:
     return kill_switch_status(engine.state)
 
 
-async def backup(engine: Engine, command: Backup) -> BackupResult:
+async def backup(engine: EngineContext, command: Backup) -> BackupResult:
     await _record(engine, "info", {"action": "backup", "by": command.by})
     return await take_backup(engine, command.by)
 
 
-async def read_copy(engine: Engine, command: ReadCopy) -> BackupResult:
+async def read_copy(engine: EngineContext, command: ReadCopy) -> BackupResult:
     """A reader's copy (cockpit sessions, report, export, replay): no operator action."""
     return await take_read_copy(engine, command.by)
 
@@ -108,7 +108,7 @@ def adopted_payload(result: AdoptResult) -> dict[str, Any]:
     }
 
 
-async def adopt(engine: Engine, command: Adopt) -> AdoptResult:
+async def adopt(engine: EngineContext, command: Adopt) -> AdoptResult:
     """Accept a ghost position as the account's own: it stays open, no longer flagged."""
     symbol = engine.resolve_symbol(command.symbol)
     await _record(engine, "warning", {"action": "adopt", "symbol": symbol, "by": command.by})

@@ -21,7 +21,7 @@ from cockpit.core.commands import BackupResult
 from cockpit.store import SessionFileError, VerifyReport, verify
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 log = logging.getLogger(__name__)
 READ_COPY_MAX_AGE_S = 3600.0  # a read copy older than this was left by a reader that crashed
@@ -120,7 +120,7 @@ def prune(session_file: Path, retention_days: float, now: float) -> list[str]:
     return [b.path.name for b in old]
 
 
-async def backup_loop(engine: Engine) -> None:
+async def backup_loop(engine: EngineContext) -> None:
     """A verified backup every `backup_every_s` (hourly by default), then retention (30 days by default)."""
     while True:
         await asyncio.to_thread(remove_stale_reads, engine.session_file, time.time())
@@ -170,7 +170,7 @@ def backup_payload(result: BackupResult) -> dict[str, Any]:
     }
 
 
-async def _copy(engine: Engine, dest: Path, by: str, what: str) -> BackupResult:
+async def _copy(engine: EngineContext, dest: Path, by: str, what: str) -> BackupResult:
     """A verified copy of the session as it is committed now, at `dest`; the engine keeps running."""
     started = time.monotonic()
 
@@ -183,7 +183,7 @@ async def _copy(engine: Engine, dest: Path, by: str, what: str) -> BackupResult:
     return copy_result(dest, report, size, time.monotonic() - started, by, what)
 
 
-async def backup(engine: Engine, by: str) -> BackupResult:
+async def backup(engine: EngineContext, by: str) -> BackupResult:
     """An operator's (or the schedule's) backup: a restore point in `backups/`, recorded as db.backup."""
     result = await _copy(engine, backup_path(engine.session_file, time.time()), by, "backup")
     engine.last_backup_at = time.time()
@@ -191,7 +191,7 @@ async def backup(engine: Engine, by: str) -> BackupResult:
     return result
 
 
-async def read_copy(engine: Engine, by: str) -> BackupResult:
+async def read_copy(engine: EngineContext, by: str) -> BackupResult:
     """A verified copy for a reader, in `.reads/`: the same copy as a backup, but no restore point — not
     listed by `list_backups`, not counted as the last backup, no event (a read changes nothing). The reader
     deletes it when done; stale ones are removed first."""

@@ -162,6 +162,12 @@ class EventCore:
                     continue
                 self.deliver(event)
 
+    def apply_unrecorded(self, event: Event) -> None:
+        """Fold an event the store can no longer take (it has failed) and tell every subscriber: State stays
+        the fold of what happened, though the file cannot say so."""
+        self.state = apply(self.state, event)
+        self.deliver(event)
+
     def deliver(self, event: Event) -> None:
         for subscriber in list(self.subscribers):
             try:

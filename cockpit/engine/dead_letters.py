@@ -22,7 +22,7 @@ from cockpit.exchange.gateway import OrderIntent
 from cockpit.store import DeadLetterRow, SessionStore
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 STATUSES = ("open", "retried", "removed")
 
@@ -77,7 +77,7 @@ async def cleanup(store: SessionStore, older_than_days: float) -> CleanupResult:
     return CleanupResult(deleted=deleted)
 
 
-async def retry(engine: Engine, letter_id: int, by: str) -> RetryResult:
+async def retry(engine: EngineContext, letter_id: int, by: str) -> RetryResult:
     """Send a dead-lettered order again (as a new order with a new client id); mark the letter retried."""
     from cockpit.engine.orders import submit
 
@@ -127,7 +127,7 @@ async def retry(engine: Engine, letter_id: int, by: str) -> RetryResult:
     )
 
 
-async def operator_retry(engine: Engine, command: DlqRetry) -> RetryResult:
+async def operator_retry(engine: EngineContext, command: DlqRetry) -> RetryResult:
     """`dlq retry` by an operator: recorded, then sent."""
     await engine.record(
         "operator.action", {"action": "dlq.retry", "id": command.id, "by": command.by}, "info", "operator"

@@ -14,8 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, assert_never, cast
 
@@ -45,8 +43,8 @@ from cockpit.core.snapshot import state_from_json
 from cockpit.core.state import State, fold
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.core import EventCore, StoreFailed
-from cockpit.engine.guard import GuardEpisode
-from cockpit.engine.market import MarketBuffers
+from cockpit.engine.options import EngineOptions
+from cockpit.engine.shared import GuardEpisode, MarketBuffers, RiskFlags
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
 from cockpit.feeds.budget import ConnectBudget
@@ -57,25 +55,6 @@ log = logging.getLogger(__name__)
 
 USER_STREAM_WAIT_S = 5.0
 WORKER_RESTART = Backoff.doubling(1.0, 30.0)  # a crashed worker restarts after 1, 2, 4 … 30 s
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    mode: str = "live"  # live | demo | dry-run
-    account_poll_s: float = 10.0
-    reconcile_every_s: float = 60.0
-    clock_every_s: float = 15.0
-    risk_every_s: float = 0.5
-    marks_every_s: float = 1.0
-    ticks_flush_s: float = 0.25
-    ratelimit_every_s: float = 1.0
-    feed_backoff: tuple[float, ...] = (2.0, 4.0, 8.0)
-    flatten_rounds: int = 5
-    flatten_engages_kill_switch: bool = True
-    backup_every_s: float = 3600.0
-    order_ttl_s: float = 60.0  # a partially filled order's remainder is canceled after this long
-    backup_retention_days: float = 30.0
-    critical_errors_to_kill: int = 5
 
 
 class Engine:
@@ -116,8 +95,7 @@ class Engine:
         self.feeds: list[Any] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started = False
-        self.margin_block: Decimal | None = None  # free margin when an order met InsufficientFunds
-        self.fill_rate_low = False
+        self.risk = RiskFlags()  # what the order path and the risk worker tell each other
         self.connect_budget = ConnectBudget()  # every socket of this engine shares the exchange's limit
         self.critical_streak = 0
         self.critical_ops: set[str] = set()

@@ -18,7 +18,7 @@ from cockpit.engine.orders import submit
 from cockpit.exchange.gateway import GatewayError, OrderIntent
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 
 def closing_intent(symbol: str, qty: Decimal) -> OrderIntent:
@@ -57,7 +57,7 @@ def _outcome(
     )
 
 
-async def flatten(engine: Engine, symbols: list[str] | None, by: str) -> FlattenResult:
+async def flatten(engine: EngineContext, symbols: list[str] | None, by: str) -> FlattenResult:
     async with engine.flatten_lock:
         gateway = engine.gateway
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)

@@ -13,44 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cockpit.core.domain import dstr
+from cockpit.engine.shared import GuardEpisode
 from cockpit.feeds import OrderUpdate
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 REPORT_EVERY_S = 30.0
 
 
-@dataclass
-class GuardEpisode:
-    """What other clients did during one engagement of the kill switch."""
-
-    kill_since: float
-    canceled: int = 0
-    already_gone: int = 0  # filled (or canceled) before our cancel arrived
-    cancel_failed: int = 0
-    flagged: int = 0
-    symbols: set[str] = field(default_factory=set)
-    reported_at: float = field(default_factory=time.monotonic)  # the episode's first event, or last summary
-    dirty: bool = False
-    flush: asyncio.TimerHandle | None = None
-
-    def counts(self) -> dict[str, Any]:
-        return {
-            "canceled": self.canceled,
-            "already_filled": self.already_gone,
-            "cancel_failed": self.cancel_failed,
-            "flagged": self.flagged,
-            "symbols": sorted(self.symbols),
-        }
-
-
-def episode_of(engine: Engine) -> GuardEpisode:
+def episode_of(engine: EngineContext) -> GuardEpisode:
     since = engine.state.kill_switch.since
     episode = engine.guard_episode
     if episode is None or episode.kill_since != since:
@@ -61,7 +37,7 @@ def episode_of(engine: Engine) -> GuardEpisode:
     return episode
 
 
-def adds_exposure(engine: Engine, symbol: str, side: str, reduce_only: bool) -> bool:
+def adds_exposure(engine: EngineContext, symbol: str, side: str, reduce_only: bool) -> bool:
     if reduce_only:
         return False
     position = engine.state.positions.get(symbol)
@@ -69,7 +45,7 @@ def adds_exposure(engine: Engine, symbol: str, side: str, reduce_only: bool) -> 
     return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
 
 
-def guard(engine: Engine, u: OrderUpdate, payload: dict[str, Any]) -> None:
+def guard(engine: EngineContext, u: OrderUpdate, payload: dict[str, Any]) -> None:
     """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
     what already filled."""
     symbol = str(payload["symbol"])
@@ -119,7 +95,7 @@ def guard(engine: Engine, u: OrderUpdate, payload: dict[str, Any]) -> None:
             _later(engine, episode)
 
 
-async def _cancel(engine: Engine, episode: GuardEpisode, order_id: str, symbol: str) -> None:
+async def _cancel(engine: EngineContext, episode: GuardEpisode, order_id: str, symbol: str) -> None:
     from cockpit.exchange.gateway import GatewayError
 
     try:
@@ -135,7 +111,7 @@ async def _cancel(engine: Engine, episode: GuardEpisode, order_id: str, symbol: 
         _later(engine, episode)
 
 
-def _later(engine: Engine, episode: GuardEpisode) -> None:
+def _later(engine: EngineContext, episode: GuardEpisode) -> None:
     """Fold into the next summary: now if the last one is old enough, else when it will be."""
     episode.dirty = True
     if episode.flush is not None:
@@ -145,7 +121,7 @@ def _later(engine: Engine, episode: GuardEpisode) -> None:
     episode.flush = loop.call_later(wait, _report, engine, episode)
 
 
-def _report(engine: Engine, episode: GuardEpisode) -> None:
+def _report(engine: EngineContext, episode: GuardEpisode) -> None:
     episode.flush = None
     if not episode.dirty or engine.state.kill_switch.since != episode.kill_since:
         return

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError
-from cockpit.core.state import KillSwitch
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 
 log = logging.getLogger(__name__)
@@ -24,7 +22,7 @@ class ActionRefused(CockpitError):
     """An operator action that cannot be done now; the message says why and what to do."""
 
 
-def remember(engine: Engine) -> None:
+def remember(engine: EngineContext) -> None:
     """Write the kill switch as State has it now (just committed, or engaged in memory when the store failed)
     to the account's state file, where strategies and the next engine read it."""
     current = engine.state.kill_switch
@@ -49,7 +47,7 @@ def remember(engine: Engine) -> None:
         )
 
 
-async def carry_over(engine: Engine) -> None:
+async def carry_over(engine: EngineContext) -> None:
     """At start: the account's kill switch wins over this session file's (it is newer, or the file is new)."""
     files = engine.account
     record = files.read_kill_switch()
@@ -91,7 +89,7 @@ async def carry_over(engine: Engine) -> None:
     remember(engine)
 
 
-async def engage(engine: Engine, cause: str, by: str) -> bool:
+async def engage(engine: EngineContext, cause: str, by: str) -> bool:
     """Engage (idempotent): True if this call engaged it."""
     if engine.state.kill_switch.engaged:
         return False
@@ -109,7 +107,7 @@ async def engage(engine: Engine, cause: str, by: str) -> bool:
     return True
 
 
-def cause_still_present(engine: Engine) -> str | None:
+def cause_still_present(engine: EngineContext) -> str | None:
     """Why releasing now would be unsafe, or None."""
     state = engine.state
     risk = engine.config.risk
@@ -126,7 +124,7 @@ def cause_still_present(engine: Engine) -> str | None:
     return None
 
 
-async def release(engine: Engine, by: str) -> None:
+async def release(engine: EngineContext, by: str) -> None:
     if not engine.state.kill_switch.engaged:
         raise ActionRefused("the kill switch is not engaged", fix="nothing to release")
     reason = cause_still_present(engine)
@@ -147,12 +145,13 @@ async def release(engine: Engine, by: str) -> None:
     remember(engine)
 
 
-def engage_unpersisted(engine: Engine, cause: str) -> None:
-    """The store is gone: engage in memory and tell every subscriber, without a (now impossible) commit."""
-    state = engine.core.state
-    engine.core.state = replace(state, kill_switch=KillSwitch(True, cause, "store", time.time()))
+def engage_unpersisted(engine: EngineContext, cause: str) -> None:
+    """The store is gone: engage in memory and tell every subscriber, without a (now impossible) commit.
+
+    The event goes through the fold like any other (State changes only there); it takes no seq of its own,
+    since the file will never hold it."""
     event = Event(
-        0,
+        engine.state.seq,
         time.time(),
         "killswitch.engaged",
         "critical",
@@ -164,5 +163,5 @@ def engage_unpersisted(engine: Engine, cause: str) -> None:
             "message": f"KILL SWITCH engaged: {cause} — the session file can no longer be written; stopping",
         },
     )
-    engine.core.deliver(event)
+    engine.core.apply_unrecorded(event)
     remember(engine)  # the session file cannot say so any more; the account's state file still can

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cockpit.core.domain import Severity
@@ -12,25 +11,16 @@ from cockpit.feeds import BookTicker, MarketFeed, MarkPrice
 from cockpit.feeds.messages import FeedStatus
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 TICK_BATCH = 10_000
-
-
-@dataclass
-class MarketBuffers:
-    ticks: list[tuple[float, str, float, float, float, float]] = field(default_factory=list)
-    marks: dict[str, str] = field(default_factory=dict)  # unified symbol -> decimal string, not yet emitted
-    marks_source: str = "ws"
-    ticks_seen: int = 0
-    held: set[str] = field(default_factory=set)  # unfollowed symbols whose mark stream follows a position
 
 
 def mark_stream(exchange_id: str) -> str:
     return f"{exchange_id.lower()}@markPrice@1s"
 
 
-def build_market_feed(engine: Engine) -> MarketFeed:
+def build_market_feed(engine: EngineContext) -> MarketFeed:
     buffers = engine.market
     symbols = engine.symbols
     ids = symbols.exchange_ids
@@ -76,13 +66,13 @@ def build_market_feed(engine: Engine) -> MarketFeed:
     )
 
 
-def held_elsewhere(engine: Engine) -> set[str]:
+def held_elsewhere(engine: EngineContext) -> set[str]:
     """The (unified) symbols of positions on markets cockpit does not follow."""
     symbols = engine.symbols
     return {s for s in engine.state.positions if not symbols.is_followed(s) and symbols.exchange_id(s) != s}
 
 
-async def follow_held_positions(engine: Engine) -> None:
+async def follow_held_positions(engine: EngineContext) -> None:
     """Every position the account holds is marked: a position on a market cockpit does not follow gets that
     market's mark stream (and so the REST mark fallback) while it is open, and loses it once closed."""
     feed = engine.feeds[0] if engine.feeds else None
@@ -100,21 +90,21 @@ async def follow_held_positions(engine: Engine) -> None:
         await feed.unsubscribe([mark_stream(symbols.exchange_id(s)) for s in sorted(closed)])
 
 
-def flush_ticks(engine: Engine) -> None:
+def flush_ticks(engine: EngineContext) -> None:
     buffers = engine.market
     if buffers.ticks and not engine.core.store_failed:
         rows, buffers.ticks = buffers.ticks, []
         engine.store.append_ticks(rows)
 
 
-def emit_marks(engine: Engine) -> None:
+def emit_marks(engine: EngineContext) -> None:
     buffers = engine.market
     if buffers.marks:
         marks, buffers.marks = buffers.marks, {}
         engine.emit("market.marks", {"marks": marks, "source": buffers.marks_source}, source="feed")
 
 
-async def market_loop(engine: Engine) -> None:
+async def market_loop(engine: EngineContext) -> None:
     """Flush ticks often (and follow the marks of new positions as often); emit marks once per
     `marks_every_s`."""
     ticks_every = engine.options.ticks_flush_s
@@ -130,7 +120,7 @@ async def market_loop(engine: Engine) -> None:
             emit_marks(engine)
 
 
-def on_feed_status(engine: Engine, status: FeedStatus) -> None:
+def on_feed_status(engine: EngineContext, status: FeedStatus) -> None:
     """A feed's status as an event: connected / reconnected / disconnected (with backoff) / stale."""
     if engine.stopping or status.reason == "stopped":
         return

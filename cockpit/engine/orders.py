@@ -12,7 +12,7 @@ from cockpit.core.domain import dstr
 from cockpit.exchange.gateway import GatewayError, OrderAck, OrderIntent, new_client_order_id
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 
 def intent_payload(intent: OrderIntent) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def intent_payload(intent: OrderIntent) -> dict[str, Any]:
     }
 
 
-def refusal(engine: Engine, intent: OrderIntent) -> str | None:
+def refusal(engine: EngineContext, intent: OrderIntent) -> str | None:
     """Why the risk rules refuse this order before it is sent, or None. Reduce-only orders always pass."""
     if intent.reduce_only:
         return None
@@ -38,14 +38,14 @@ def refusal(engine: Engine, intent: OrderIntent) -> str | None:
     breaker = engine.config.risk.breaker_drawdown_pct
     if float(state.drawdown_pct) >= breaker:
         return f"drawdown breaker: {float(state.drawdown_pct):.2f}% >= {breaker}%, reduce-only mode"
-    blocked = engine.margin_block
+    blocked = engine.risk.margin_block
     if blocked is not None and (state.available is None or state.available <= blocked):
         free = state.available if state.available is not None else "unknown"
         return f"insufficient margin: free {free} USDT; new exposure is blocked until margin is freed"
     return None
 
 
-async def submit(engine: Engine, intent: OrderIntent, source: str = "operator") -> OrderAck | None:
+async def submit(engine: EngineContext, intent: OrderIntent, source: str = "operator") -> OrderAck | None:
     """Place an order; returns the exchange's ack, or None when it was refused, rejected or is a dry run."""
     cid = intent.client_order_id or new_client_order_id()
     intent = replace(
@@ -99,9 +99,9 @@ async def submit(engine: Engine, intent: OrderIntent, source: str = "operator") 
     return ack
 
 
-def block_new_exposure(engine: Engine) -> None:
+def block_new_exposure(engine: EngineContext) -> None:
     """Margin is insufficient: refuse new exposure until the free margin grows (runbook 000 §8)."""
-    engine.margin_block = engine.state.available if engine.state.available is not None else Decimal(0)
+    engine.risk.margin_block = engine.state.available if engine.state.available is not None else Decimal(0)
     free = engine.state.available
     engine.emit(
         "alert",

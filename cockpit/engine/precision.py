@@ -15,7 +15,7 @@ from cockpit.core.domain import Event, dstr
 from cockpit.exchange.reports import MarketReport
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 POSITION_KINDS = ("position.changed", "position.ghost")
 
@@ -28,7 +28,7 @@ def steps_of(market: MarketReport) -> tuple[Decimal, Decimal] | None:
 
 
 def market_info(
-    engine: Engine, markets: Mapping[str, MarketReport], symbols: Iterable[str]
+    engine: EngineContext, markets: Mapping[str, MarketReport], symbols: Iterable[str]
 ) -> dict[str, Any]:
     """The `market.info` payload for those of `symbols` whose steps State lacks or has differently."""
     known = engine.state.markets
@@ -45,7 +45,7 @@ def market_info(
     return {"markets": out}
 
 
-def follow(engine: Engine, markets: Mapping[str, MarketReport]) -> None:
+def follow(engine: EngineContext, markets: Mapping[str, MarketReport]) -> None:
     """Emit what the account needs now, and keep it complete as positions appear on other symbols."""
     stale_after_s = engine.config.feeds.stale_after_s
     payload = market_info(engine, markets, [*engine.config.feeds.symbols, *engine.state.positions])

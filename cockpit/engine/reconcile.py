@@ -21,7 +21,7 @@ from cockpit.engine.account import emit_balance, positions_from_exchange
 from cockpit.exchange.reports import OrderReport, PositionReport
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 
 OVERLAP_MS = 5_000
@@ -29,12 +29,12 @@ SETTLE_READS = 3  # extra position reads while a difference may be a fill still 
 SETTLE_S = 0.5  # trade history is re-read this far back; known trade ids are skipped
 
 
-async def reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
+async def reconcile(engine: EngineContext, trigger: str) -> dict[str, Any]:
     async with engine.reconcile_lock:
         return await _reconcile(engine, trigger)
 
 
-async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
+async def _reconcile(engine: EngineContext, trigger: str) -> dict[str, Any]:
     started = time.monotonic()
     # the exchange's "now" before anything is read: trade history is complete up to here once this pass ends
     through_ms = int(time.time() * 1000 + (engine.state.clock_offset_ms or 0.0))
@@ -85,7 +85,7 @@ async def _reconcile(engine: Engine, trigger: str) -> dict[str, Any]:
 
 
 async def _recover_fills(
-    engine: Engine, remote: dict[str, PositionReport]
+    engine: EngineContext, remote: dict[str, PositionReport]
 ) -> dict[str, list[dict[str, Any]]]:
     state = engine.state
     symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
@@ -132,13 +132,13 @@ def as_sent(value: Decimal) -> str:
     return format(value, "f")
 
 
-def state_start_ms(engine: Engine) -> float:
+def state_start_ms(engine: EngineContext) -> float:
     """Where a restored session's trade history starts: its first event, else the engine start."""
     first = engine.store.read_events(after_seq=0, limit=1)
     return (first[0].ts if first else engine.started_at) * 1000
 
 
-def _held(engine: Engine, symbol: str) -> Decimal:
+def _held(engine: EngineContext, symbol: str) -> Decimal:
     position = engine.state.positions.get(symbol)
     return position.qty if position is not None else Decimal(0)
 
@@ -153,7 +153,7 @@ def _signed_sum(fills: list[dict[str, Any]]) -> Decimal:
 
 
 def _explanation(
-    engine: Engine, symbol: str, remote_qty: Decimal, recovered: dict[str, list[dict[str, Any]]]
+    engine: EngineContext, symbol: str, remote_qty: Decimal, recovered: dict[str, list[dict[str, Any]]]
 ) -> Decimal | None:
     """The quantity recorded fills add to the position cockpit holds so that it is the exchange's, or None
     when none does. A fill recorded is never a ghost: the ones this pass recovered, and every fill recorded
@@ -167,7 +167,7 @@ def _explanation(
 
 
 def _unexplained(
-    engine: Engine,
+    engine: EngineContext,
     remote: dict[str, PositionReport],
     recovered: dict[str, list[dict[str, Any]]],
     trigger: str,
@@ -184,7 +184,7 @@ def _unexplained(
 
 
 def _positions(
-    engine: Engine,
+    engine: EngineContext,
     remote: dict[str, PositionReport],
     recovered: dict[str, list[dict[str, Any]]],
     trigger: str,
@@ -265,7 +265,7 @@ def _positions(
     return matched, ghosts, adopted, corrected
 
 
-def _orders(engine: Engine, remote_orders: list[OrderReport], read_at: float) -> tuple[int, int]:
+def _orders(engine: EngineContext, remote_orders: list[OrderReport], read_at: float) -> tuple[int, int]:
     state = engine.state
     remote_by_cid = {o.client_order_id or o.order_id: o for o in remote_orders}
     added = removed = 0
@@ -310,7 +310,7 @@ def _orders(engine: Engine, remote_orders: list[OrderReport], read_at: float) ->
     return added, removed
 
 
-async def reconcile_loop(engine: Engine) -> None:
+async def reconcile_loop(engine: EngineContext) -> None:
     """Periodic reconcile, and any reconcile asked for (account poll mismatch, operator)."""
     while True:
         try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel when the get completes

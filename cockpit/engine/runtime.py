@@ -24,7 +24,8 @@ from cockpit.config.settings import Config
 from cockpit.core.domain import Event
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import ControlServer, live_pointer, socket_path_for
-from cockpit.engine.engine import Engine, EngineOptions
+from cockpit.engine.engine import Engine
+from cockpit.engine.options import EngineOptions
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway

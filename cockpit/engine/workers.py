@@ -16,7 +16,7 @@ from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError
 
 if TYPE_CHECKING:
-    from cockpit.engine.engine import Engine
+    from cockpit.engine.context import EngineContext
 
 
 BAND_SEVERITY: dict[str, Severity] = {
@@ -27,7 +27,7 @@ BAND_SEVERITY: dict[str, Severity] = {
 }
 
 
-def all(engine: Engine) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # noqa: A001 - the engine's list
+def all(engine: EngineContext) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # noqa: A001 - the engine's list
     return [
         ("market", lambda: market.market_loop(engine)),
         ("account-poll", lambda: account.account_poll_loop(engine)),
@@ -40,7 +40,7 @@ def all(engine: Engine) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # n
     ]
 
 
-async def clock_loop(engine: Engine) -> None:
+async def clock_loop(engine: EngineContext) -> None:
     """The clock check every `clock_every_s` (method and thresholds: cockpit/engine/clock.py)."""
     watch = ClockWatch(engine)
     while True:
@@ -48,7 +48,7 @@ async def clock_loop(engine: Engine) -> None:
         await asyncio.sleep(engine.options.clock_every_s)
 
 
-async def risk_tick(engine: Engine) -> None:
+async def risk_tick(engine: EngineContext) -> None:
     state = engine.state
     risk = engine.config.risk
     drawdown = float(state.drawdown_pct)
@@ -74,10 +74,14 @@ async def risk_tick(engine: Engine) -> None:
     check_fill_rate(engine)
 
 
-def check_margin_block(engine: Engine) -> None:
+def check_margin_block(engine: EngineContext) -> None:
     available = engine.state.available
-    if engine.margin_block is not None and available is not None and available > engine.margin_block:
-        engine.margin_block = None
+    if (
+        engine.risk.margin_block is not None
+        and available is not None
+        and available > engine.risk.margin_block
+    ):
+        engine.risk.margin_block = None
         engine.emit(
             "alert",
             {"message": f"margin freed: {available} USDT available; new orders allowed again"},
@@ -90,7 +94,7 @@ FILL_RATE_WARN = 0.8
 FILL_RATE_MIN_ORDERS = 5
 
 
-def check_fill_rate(engine: Engine) -> None:
+def check_fill_rate(engine: EngineContext) -> None:
     """WARNING when fewer than 80 % of cockpit's orders fill (runbook 000 §2), once per crossing."""
     counters = engine.state.counters
     outcomes = counters.orders_filled + counters.orders_rejected
@@ -98,8 +102,8 @@ def check_fill_rate(engine: Engine) -> None:
     if rate is None or outcomes < FILL_RATE_MIN_ORDERS:
         return
     low = rate < FILL_RATE_WARN
-    if low != engine.fill_rate_low:
-        engine.fill_rate_low = low
+    if low != engine.risk.fill_rate_low:
+        engine.risk.fill_rate_low = low
         state = "below" if low else "back above"
         engine.emit(
             "alert",
@@ -112,7 +116,7 @@ def check_fill_rate(engine: Engine) -> None:
         )
 
 
-async def order_ttl_loop(engine: Engine) -> None:
+async def order_ttl_loop(engine: EngineContext) -> None:
     """Cancel the remainder of cockpit's partially filled orders after `order_ttl_s` (runbook 004 §4)."""
     asked: set[str] = set()
     while True:
@@ -154,7 +158,7 @@ async def order_ttl_loop(engine: Engine) -> None:
                 )
 
 
-async def risk_loop(engine: Engine) -> None:
+async def risk_loop(engine: EngineContext) -> None:
     """Fails closed: an error in a check engages the kill switch."""
     while True:
         try:
@@ -166,7 +170,7 @@ async def risk_loop(engine: Engine) -> None:
         await asyncio.sleep(engine.options.risk_every_s)
 
 
-async def ratelimit_loop(engine: Engine) -> None:
+async def ratelimit_loop(engine: EngineContext) -> None:
     last: tuple[Any, ...] | None = None
     while True:
         snap = engine.gateway.limiter.snapshot()

@@ -20,7 +20,7 @@ from cockpit.sim.account import ZERO, OrderRequest, SimOrder, SimTrade, fmt
 from cockpit.sim.errors import MAINTENANCE_MESSAGE, ApiError
 
 if TYPE_CHECKING:
-    from cockpit.sim.server import SimServer
+    from cockpit.sim.venue import Venue
 
 WEIGHT_LIMIT_1M = 2400
 ORDER_LIMIT_1M = 1200
@@ -60,7 +60,7 @@ class WeightWindow:
 class RestApi:
     """The REST half of the simulator. Routes are registered on the server's aiohttp app."""
 
-    def __init__(self, sim: SimServer) -> None:
+    def __init__(self, sim: Venue) -> None:
         self.sim = sim
         self.weights = WeightWindow()
         self.requests_served = 0

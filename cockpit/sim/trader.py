@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from cockpit.sim.client import SignedClient
 
 if TYPE_CHECKING:
-    from cockpit.sim.server import SimServer
+    from cockpit.sim.venue import Venue
 
 
 class DemoTrader:
-    def __init__(self, sim: SimServer, seed: int, pause_s: tuple[float, float] = (1.5, 5.0)) -> None:
+    def __init__(self, sim: Venue, seed: int, pause_s: tuple[float, float] = (1.5, 5.0)) -> None:
         self._sim = sim
         self._rng = random.Random(seed)
         self._pause = pause_s
