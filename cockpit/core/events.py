@@ -1297,3 +1297,33 @@ Payload = (
     | OperatorAction
     | Alert
 )
+
+# ----- what one reader of several kinds reads ---------------------------------------------------------
+ExchangeNotice = (
+    ExchangeRateLimited
+    | ExchangeBanned
+    | ExchangeMaintenance
+    | ExchangeAuthFailed
+    | ExchangeRecovered
+    | ExchangeError
+)
+
+
+class FeedRead(TypedDict, total=False):
+    """A feed event (`feed.connected`, `.reconnected`, `.disconnected`, `.stale`) as the fold reads it: the
+    keys of the four kinds, each optional since each kind has only some (the tests hold it to them)."""
+
+    stream: str
+    feed: str
+    down_for_s: float | None
+    attempt: int
+    failures: int
+    retry_in_s: float | None
+    reason: str
+    close_code: int | None
+    silent_s: float
+    final: bool
+
+
+OrderRead = OrderSubmitted | OrderAccepted | OrderFilled | OrderPartiallyFilled
+PositionRead = PositionChanged | PositionGhost
