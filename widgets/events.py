@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
+from cockpit.core import events as ev
 from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
 from cockpit.core.text import hms, one_line, truncate
 from widgets._style import theme_style
@@ -27,6 +28,7 @@ SEVERITY_ALIASES = {
 }
 SEVERITY_VARS = {"info": "", "warning": "warn", "critical": "critical"}
 SUMMARY_WIDTH = 160
+# keys of the order, fill and position payloads (cockpit/core/events.py), shown first when there is no message
 HEAD_KEYS = ("symbol", "side", "amount", "qty")
 PRICE_KEYS = ("price", "average", "entry")
 
@@ -41,9 +43,9 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def summarize(payload: dict[str, Any]) -> str:
+def summarize(payload: Mapping[str, Any]) -> str:
     """`payload["message"]` when present, else "BTC/USDT:USDT sell 0.01 @ 64000.5 key=value …"."""
-    message = payload.get("message")
+    message = cast(ev.Wording, payload).get("message")
     if message:
         return truncate(one_line(str(message)), SUMMARY_WIDTH)
     head = [_value(payload[k]) for k in HEAD_KEYS if payload.get(k) not in (None, "")]
@@ -153,7 +155,7 @@ class EventLog(RichLog):
             return False
         if not self._filter:
             return True
-        message = str(event.payload.get("message", ""))
+        message = str(cast(ev.Wording, event.payload).get("message", ""))
         haystack = f"{event.kind}\n{event.source}\n{message}\n{summarize(event.payload)}".lower()
         return self._filter in haystack
 

@@ -13,7 +13,7 @@ floats. The tests check that both give the same curve on a real session.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +24,7 @@ import polars as pl
 
 from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import ReadableSession, open_for_reading
+from cockpit.core import events as ev
 from cockpit.core.domain import SEVERITIES, Event, Severity, dec
 from cockpit.core.incidents import Incident
 from cockpit.core.state import State, apply
@@ -296,20 +297,16 @@ class _Open:
     events: int = 1
 
 
-def message(kind: str, payload: dict[str, Any]) -> str:
+def message(kind: str, payload: Mapping[str, Any]) -> str:
     """What an event says, as the fold's alerts word it (message, reason, cause, detail, else the kind)."""
     if kind == "operator.action" and "message" not in payload:
-        details = ", ".join(f"{k}={v}" for k, v in sorted(payload.items()) if k not in ("action", "by"))
-        return f"{payload.get('action', 'action')} by {payload.get('by', '?')}" + (
+        action = cast(ev.OperatorAction, payload)
+        details = ", ".join(f"{k}={v}" for k, v in sorted(action.items()) if k not in ("action", "by"))
+        return f"{action.get('action', 'action')} by {action.get('by', '?')}" + (
             f" ({details})" if details else ""
         )
-    return str(
-        payload.get("message")
-        or payload.get("reason")
-        or payload.get("cause")
-        or payload.get("detail")
-        or kind
-    )
+    said = cast(ev.Wording, payload)
+    return str(said.get("message") or said.get("reason") or said.get("cause") or said.get("detail") or kind)
 
 
 def _notable(session: ReadableSession, start: float, end: float) -> _Notable:
@@ -327,15 +324,17 @@ def _notable(session: ReadableSession, start: float, end: float) -> _Notable:
         found.feeds.append(Outage(key, down.kind, down.start, at, at - down.start, down.reason, down.events))
 
     for seq, ts, kind, _severity, source, raw in frame.iter_rows():
-        p: dict[str, Any] = orjson.loads(raw)
+        p: dict[str, Any] = orjson.loads(raw)  # read below as its kind's TypedDict (cockpit/core/events.py)
         if kind == "feed.disconnected":
-            key = str(p.get("stream") or p.get("feed") or source)
+            lost = cast(ev.FeedDisconnected, p)
+            key = str(lost.get("stream") or lost.get("feed") or source)
             if key in feeds:
                 feeds[key].events += 1
             else:
-                feeds[key] = _Open(kind, ts, str(p.get("reason") or ""))
+                feeds[key] = _Open(kind, ts, str(lost.get("reason") or ""))
         elif kind in ("feed.connected", "feed.reconnected"):
-            key = str(p.get("stream") or p.get("feed") or source)
+            up = cast(ev.FeedConnected | ev.FeedReconnected, p)
+            key = str(up.get("stream") or up.get("feed") or source)
             if key in feeds:
                 close_feed(key, ts)
         elif kind == "session.stopped":
@@ -360,11 +359,11 @@ def _notable(session: ReadableSession, start: float, end: float) -> _Notable:
             )
             exchange = None
         elif kind == "killswitch.engaged" and kill is None:
-            kill = (ts, str(p.get("cause", "")), str(p.get("by", source)))
+            engaged = cast(ev.KillswitchEngaged, p)
+            kill = (ts, str(engaged.get("cause", "")), str(engaged.get("by", source)))
         elif kind == "killswitch.released" and kill is not None:
-            found.kill.append(
-                KillEpisode(kill[0], ts, ts - kill[0], kill[1], kill[2], str(p.get("by", source)))
-            )
+            by = str(cast(ev.KillswitchReleased, p).get("by", source))
+            found.kill.append(KillEpisode(kill[0], ts, ts - kill[0], kill[1], kill[2], by))
             kill = None
         if kind in RESOLUTION_KINDS:
             action = _action(seq, ts, kind, source, p)
@@ -393,22 +392,27 @@ def _notable(session: ReadableSession, start: float, end: float) -> _Notable:
 
 
 def _action(seq: int, ts: float, kind: str, source: str, p: dict[str, Any]) -> Action | None:
-    by = p.get("by")
+    said_by = (
+        ev.OperatorAction | ev.FlattenDone | ev.KillswitchEngaged | ev.KillswitchReleased | ev.DbRestored
+    )
+    by = cast(said_by, p).get("by")
     if kind == "operator.action":
-        what = str(p.get("action", "action"))
+        action = cast(ev.OperatorAction, p)
+        what = str(action.get("action", "action"))
         details = ", ".join(f"{k}={v}" for k, v in sorted(p.items()) if k not in ("action", "by", "message"))
         text = f"operator {by or '?'}: {what}" + (f" ({details})" if details else "")
         return Action(seq, ts, kind, False, text)
     if kind == "reconcile.done":
-        recovered = int(p.get("recovered_fills", 0))
-        ghosts = list(p.get("ghosts") or [])
-        added, removed = int(p.get("orders_added", 0)), int(p.get("orders_removed", 0))
+        done = cast(ev.ReconcileDone, p)
+        recovered = int(done.get("recovered_fills", 0))
+        ghosts = list(done.get("ghosts") or [])
+        added, removed = int(done.get("orders_added", 0)), int(done.get("orders_removed", 0))
         if not (recovered or ghosts or added or removed):
             return None
         parts = [f"{recovered} missed fill(s) recovered"] if recovered else []
         parts += [f"ghost position(s) {', '.join(map(str, ghosts))}"] if ghosts else []
         parts += [f"open orders +{added}/-{removed}"] if added or removed else []
-        return Action(seq, ts, kind, True, f"reconcile ({p.get('trigger', '')}): " + "; ".join(parts))
+        return Action(seq, ts, kind, True, f"reconcile ({done.get('trigger', '')}): " + "; ".join(parts))
     if kind == "flatten.done":
         return Action(seq, ts, kind, False, f"flatten by {by or '?'}: {message(kind, p)}")
     if kind == "db.restored":
@@ -419,16 +423,17 @@ def _action(seq: int, ts: float, kind: str, source: str, p: dict[str, Any]) -> A
             ts,
             kind,
             by in ("risk", "clock", "flag-file", "store"),
-            f"kill switch engaged by {by or source}: {p.get('cause', '')}",
+            f"kill switch engaged by {by or source}: {cast(ev.KillswitchEngaged, p).get('cause', '')}",
         )
     if kind == "killswitch.released":
         return Action(seq, ts, kind, False, f"kill switch released by {by or source}")
     if kind == "exchange.recovered":
         return Action(seq, ts, kind, True, "exchange answering again")
     if kind == "feed.reconnected":
-        down = p.get("down_for_s")
+        back = cast(ev.FeedReconnected, p)
+        down = back.get("down_for_s")
         after = f" after {float(down):.1f} s" if isinstance(down, int | float) else ""
-        return Action(seq, ts, kind, True, f"stream {p.get('stream', '?')} reconnected{after}")
+        return Action(seq, ts, kind, True, f"stream {back.get('stream', '?')} reconnected{after}")
     return None
 
 

@@ -11,9 +11,11 @@ import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 from cockpit.commands.session_files import resolve_session
 from cockpit.config.settings import load_config
+from cockpit.core import events
 from cockpit.core.commands import Backup, BackupResult
 from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError, UsageError
@@ -107,19 +109,15 @@ def _record_restore(session: Path, backup: Path, aside: Path | None) -> int:
     with SessionStore.open(session, create=False) as store:
         store.start()
         restored_seq = store.last_seq
+        payload = events.db_restored(
+            backup=str(backup),
+            kept_aside=str(aside) if aside else None,
+            restored_seq=restored_seq,
+            by="cli",
+            message=f"session restored from {backup.name} by `cockpit restore`",
+        )
         event = Event(
-            restored_seq + 1,
-            time.time(),
-            "db.restored",
-            "warning",
-            "operator",
-            {
-                "backup": str(backup),
-                "kept_aside": str(aside) if aside else None,
-                "restored_seq": restored_seq,
-                "by": "cli",
-                "message": f"session restored from {backup.name} by `cockpit restore`",
-            },
+            restored_seq + 1, time.time(), "db.restored", "warning", "operator", cast(dict[str, Any], payload)
         )
         store.append_critical(event).result(timeout=30)
     return restored_seq

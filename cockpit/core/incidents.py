@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, cast
 
+from cockpit.core import events as ev
 from cockpit.core.domain import SEVERITIES, Event, Severity
 
 MERGE_S = 30.0  # a symptom this soon after its cause's incident ended belongs to that incident
@@ -190,7 +191,7 @@ class IncidentBuilder:
         reconnects, which resubscribes them all)."""
         if e.kind not in ("feed.stale", "feed.connected", "feed.reconnected"):
             return []
-        stream = _stream(e.payload, e.source)
+        stream = _stream(e)
         cause = stale_cause(stream)
         silent = self._silent.setdefault(cause, set())
         if e.kind == "feed.stale":
@@ -210,7 +211,7 @@ class IncidentBuilder:
         streams is back. None: the usual route."""
         if e.kind not in ("feed.disconnected", "feed.connected", "feed.reconnected"):
             return None
-        stream = _stream(e.payload, e.source)
+        stream = _stream(e)
         if "/" in stream or any(c in opened for c in INHIBITING):
             return None
         if e.kind == "feed.disconnected":
@@ -312,19 +313,22 @@ def stale_cause(stream: str) -> str:
     return f"feed:{stream.split('/', 1)[0]}/stale"
 
 
-def _stream(p: dict[str, Any], source: str) -> str:
-    return str(p.get("stream") or p.get("feed") or source)
+def _stream(e: Event) -> str:
+    """A feed event's stream (`<feed>` or `<feed>/<stream>`), else its source."""
+    p = cast(ev.FeedRead, e.payload)
+    return str(p.get("stream") or p.get("feed") or e.source)
 
 
 def _route(e: Event, opened: set[str]) -> list[Step]:
-    """What `e` does, given the causes with an open incident."""
-    kind, p = e.kind, e.payload
+    """What `e` does, given the causes with an open incident. Each kind's payload is read as its TypedDict
+    (cockpit/core/events.py)."""
+    kind = e.kind
     inhibitor = next((c for c in INHIBITING if c in opened), None)
     if kind in ("feed.disconnected", "feed.stale"):
-        cause = stale_cause(_stream(p, e.source)) if kind == "feed.stale" else f"feed:{_stream(p, e.source)}"
+        cause = stale_cause(_stream(e)) if kind == "feed.stale" else f"feed:{_stream(e)}"
         return [("join" if inhibitor else "symptom", inhibitor or cause)]
     if kind in ("feed.connected", "feed.reconnected"):
-        stream = _stream(p, e.source)
+        stream = _stream(e)
         if "/" in stream:  # data flowing again on one stream of a feed: see IncidentBuilder._stale_steps
             return []
         return [("close", f"feed:{stream}"), ("close", stale_cause(stream))]
@@ -347,15 +351,22 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
     if kind == "killswitch.released":
         return [("close", "killswitch")]
     if kind == "position.ghost":
-        return [("symptom", f"ghost:{p.get('symbol', '?')}")]
-    if kind == "position.changed" and p.get("ghost") is False:
-        return [("close", f"ghost:{p.get('symbol', '?')}")]  # adopted, or explained by recorded fills
+        ghost = cast(ev.PositionGhost, e.payload)
+        return [("symptom", f"ghost:{ghost.get('symbol', '?')}")]
+    if kind == "position.changed":
+        changed = cast(ev.PositionChanged, e.payload)
+        if changed.get("ghost") is False:  # adopted, or explained by recorded fills
+            return [("close", f"ghost:{changed.get('symbol', '?')}")]
+        return []
     if kind == "reconcile.done":
         return _reconcile(e, opened)
-    if kind == "order.filled" and e.source == "reconcile" and e.severity != "info":
-        return [("symptom", "reconcile")]  # a fill the engine missed, recovered
+    if kind == "order.filled" and e.severity != "info":
+        # a fill the engine missed, recovered (files from before `recovered` was always set: by its source)
+        if cast(ev.OrderFilled, e.payload).get("recovered", e.source == "reconcile"):
+            return [("symptom", "reconcile")]
+        return []
     if kind == "order.rejected" and e.severity != "info":
-        if p.get("refused_by") == "risk" and "killswitch" in opened:
+        if cast(ev.OrderRejected, e.payload).get("refused_by") == "risk" and "killswitch" in opened:
             return [("join", "killswitch")]  # refused because the kill switch is engaged: that incident
         return [("symptom", "order:rejected")]
     if kind in ("db.error", "db.corrupt"):
@@ -377,14 +388,15 @@ _HEALTH_CAUSES = {
 
 
 def _health(e: Event) -> list[Step]:
-    item, status = str(e.payload.get("item", "")), str(e.payload.get("status", ""))
+    p = cast(ev.HealthChanged, e.payload)
+    item, status = str(p.get("item", "")), str(p.get("status", ""))
     if status == "ok":
         return [("close", c) for c in _HEALTH_CAUSES.get(item, ())]
     return [] if e.severity == "info" else [("symptom", f"health:{item}")]
 
 
 def _reconcile(e: Event, opened: set[str]) -> list[Step]:
-    p = e.payload
+    p = cast(ev.ReconcileDone, e.payload)
     steps: list[Step] = [("join", f"ghost:{s}") for s in p.get("ghosts") or ()]
     if "ghosts_open" in p:
         still = {f"ghost:{s}" for s in p.get("ghosts_open") or ()}
@@ -442,7 +454,7 @@ def title(cause: str, event: Event) -> str:
         label = f"Alert from {cause[6:]}"
     else:
         label = _LABELS.get(cause, cause)
-    p = event.payload
+    p = cast(ev.Wording, event.payload)
     said = str(p.get("message") or p.get("reason") or p.get("cause") or "")
     text = f"{label} — {said}" if said and said != label else label
     return text if len(text) <= TITLE_MAX else text[: TITLE_MAX - 1] + "…"

@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from itertools import groupby
 from typing import Any, TypeVar
 
+from cockpit.core import events as ev
 from cockpit.core.domain import Event, dec
 
 ZERO = Decimal(0)
@@ -235,7 +236,9 @@ class State:
 
 # ----- the fold -----------------------------------------------------------------------------------------
 Changes = dict[str, Any]
-Handler = Callable[[State, Event], Changes]
+# A handler takes the event and its payload as its kind's TypedDict (cockpit/core/events.py): `_apply` hands
+# the payload over as it is, so the handlers' key reads are typed at no cost (no copy, no cast call).
+Handler = Callable[[State, Event, Any], Changes]
 
 
 # Decimal arithmetic in the fold runs in this context, whatever the thread's context is: ccxt sets the
@@ -292,7 +295,7 @@ class Fold:
         self._terms: list[tuple[str, Decimal, Decimal, Decimal | None]] = []
         self._equity: Decimal | None = None
         self._peak: Decimal | None = None
-        self._last: tuple[int, float, Mapping[str, Any]] | None = None  # the run's latest update
+        self._last: tuple[int, float, ev.MarketMarks] | None = None  # the run's latest update
 
     def __enter__(self) -> Fold:
         self._context.__enter__()
@@ -321,12 +324,13 @@ class Fold:
             self._end_run()
         self._state = _apply(self._state, event)
 
-    def marks(self, updates: Iterable[tuple[int, float, Mapping[str, Any]]]) -> None:
+    def marks(self, updates: Iterable[tuple[int, float, Any]]) -> None:
         """Consecutive info `market.marks` events, each given as its seq, ts and payload: the fold's hot
         path, one call for a whole run of them, its figures in local variables."""
         if self._start is None:
             self._begin_run()
         marks, times, terms, wallet = self._marks, self._times, self._terms, self._wallet
+        last: tuple[int, float, ev.MarketMarks] | None  # each update's payload: a `market.marks` one
         equity, peak, last = self._equity, self._peak, self._last
         get = marks.get
         for last in updates:  # noqa: B007  # the last one is kept: the run's State takes its seq, ts, source
@@ -381,19 +385,22 @@ class Fold:
 def _apply(state: State, event: Event) -> State:
     # Each handler returns only the fields it changes; they are merged into one new State here, so an
     # event costs one copy of State however many fields it touches (the fold's hot path: replay, restore).
+    # The one place a payload of a known kind is dispatched: from here on it is its kind's TypedDict.
+    payload: Any = event.payload
     handler = HANDLERS.get(event.kind)
-    changes = handler(state, event) if handler is not None else {}
+    changes = handler(state, event, payload) if handler is not None else {}
     if event.severity != "info":
-        alert = Alert(event.seq, event.ts, event.kind, event.severity, _message(event))
+        alert = Alert(event.seq, event.ts, event.kind, event.severity, _message(event.kind, payload))
         changes["alerts"] = (*state.alerts[-(ALERTS_KEPT - 1) :], alert)
     changes["seq"] = event.seq
     changes["ts"] = event.ts
     return evolve(state, **changes)
 
 
-def _message(event: Event) -> str:
-    p = event.payload
-    return str(p.get("message") or p.get("reason") or p.get("cause") or p.get("detail") or event.kind)
+def _message(kind: str, payload: Any) -> str:
+    """What an event says, whatever its kind: message, reason, cause, detail, else the kind."""
+    p: ev.Wording = payload
+    return str(p.get("message") or p.get("reason") or p.get("cause") or p.get("detail") or kind)
 
 
 def _health(state: State, item: str, status: str, detail: str, ts: float) -> Changes:
@@ -418,8 +425,7 @@ def _drawdown(peak: Decimal, equity: Decimal) -> Decimal:
 
 
 # ----- handlers ---------------------------------------------------------------------------------------
-def _session_started(state: State, e: Event) -> Changes:
-    p = e.payload
+def _session_started(state: State, e: Event, p: ev.SessionStarted) -> Changes:
     return {
         "mode": str(p.get("mode", state.mode)),
         "exchange": str(p.get("exchange", state.exchange)),
@@ -427,8 +433,7 @@ def _session_started(state: State, e: Event) -> Changes:
     }
 
 
-def _stream(state: State, e: Event) -> Changes:
-    p = e.payload
+def _stream(state: State, e: Event, p: ev.FeedRead) -> Changes:
     name = str(p.get("stream", "market"))
     status = StreamStatus(
         state={
@@ -459,14 +464,14 @@ def _stream(state: State, e: Event) -> Changes:
     return {"streams": streams, **_health(state, item, worst.state, detail, e.ts)}
 
 
-def _marks(state: State, e: Event) -> Changes:
+def _marks(state: State, e: Event, p: ev.MarketMarks) -> Changes:
     marks = dict(state.marks)
     times = dict(state.mark_ts)
     ts = e.ts
-    for symbol, value in e.payload.get("marks", NO_MARKS).items():
+    for symbol, value in p.get("marks", NO_MARKS).items():
         marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
         times[symbol] = ts
-    changes: Changes = {"marks": marks, "mark_ts": times, "marks_source": str(e.payload.get("source", "ws"))}
+    changes: Changes = {"marks": marks, "mark_ts": times, "marks_source": str(p.get("source", "ws"))}
     if not state.positions:
         return changes  # nothing to revalue: equity is the wallet, unchanged
     positions = _marked(state.positions, marks)
@@ -492,18 +497,17 @@ EXCHANGE_STATUS = {
 }
 
 
-def _exchange(state: State, e: Event) -> Changes:
+def _exchange(state: State, e: Event, p: ev.ExchangeNotice) -> Changes:
     return _health(
         state,
         "exchange",
         EXCHANGE_STATUS[e.kind],
-        _message(e) if e.kind != "exchange.recovered" else "",
+        _message(e.kind, p) if e.kind != "exchange.recovered" else "",
         e.ts,
     )
 
 
-def _rate_limit(state: State, e: Event) -> Changes:
-    p = e.payload
+def _rate_limit(state: State, e: Event, p: ev.RatelimitUpdated) -> Changes:
     view = RateLimitView(
         used=int(p.get("used", 0)),
         limit=int(p.get("limit", 2400)),
@@ -515,7 +519,7 @@ def _rate_limit(state: State, e: Event) -> Changes:
     return {"rate_limit": view}
 
 
-def _order_from(p: Mapping[str, Any], ts: float, existing: Order | None) -> Order:
+def _order_from(p: ev.OrderRead, ts: float, existing: Order | None) -> Order:
     base = existing or Order(
         client_order_id=str(p["client_order_id"]),
         symbol=str(p["symbol"]),
@@ -526,31 +530,36 @@ def _order_from(p: Mapping[str, Any], ts: float, existing: Order | None) -> Orde
         origin=str(p.get("origin", "cockpit")),
         created=ts,
     )
+    # order_id, filled and average: not in order.submitted; filled, price, average: not in a recovered fill
+    order_id, amount, filled = p.get("order_id"), p.get("amount"), p.get("filled")
+    price, average = p.get("price"), p.get("average")
     return evolve(
         base,
-        order_id=str(p["order_id"]) if p.get("order_id") is not None else base.order_id,
-        amount=dec(p["amount"]) if p.get("amount") is not None else base.amount,
-        filled=dec(p["filled"]) if p.get("filled") is not None else base.filled,
-        price=dec(p["price"]) if p.get("price") not in (None, "0") else base.price,
-        average=dec(p["average"]) if p.get("average") not in (None, "0") else base.average,
+        order_id=str(order_id) if order_id is not None else base.order_id,
+        amount=dec(amount) if amount is not None else base.amount,
+        filled=dec(filled) if filled is not None else base.filled,
+        price=dec(price) if price not in (None, "0") else base.price,
+        average=dec(average) if average not in (None, "0") else base.average,
         updated=ts,
     )
 
 
-def _order_submitted(state: State, e: Event) -> Changes:
-    order = _order_from(e.payload, e.ts, None)
+def _order_submitted(state: State, e: Event, p: ev.OrderSubmitted) -> Changes:
+    order = _order_from(p, e.ts, None)
     counters = evolve(state.counters, orders_submitted=state.counters.orders_submitted + 1)
     return {"orders": {**state.orders, order.client_order_id: order}, "counters": counters}
 
 
-def _order_accepted(state: State, e: Event) -> Changes:
-    cid = str(e.payload["client_order_id"])
-    order = evolve(_order_from(e.payload, e.ts, state.orders.get(cid)), status="open")
+def _order_accepted(state: State, e: Event, p: ev.OrderAccepted) -> Changes:
+    cid = str(p["client_order_id"])
+    order = evolve(_order_from(p, e.ts, state.orders.get(cid)), status="open")
     return {"orders": {**state.orders, cid: order}}
 
 
-def _order_fill(state: State, e: Event) -> Changes:
-    p = e.payload
+def _order_fill(state: State, e: Event, p: ev.OrderFilled | ev.OrderPartiallyFilled) -> Changes:
+    """A fill, from the user stream or recovered by reconcile (`recovered`): one shape, the trade's quantity
+    in `last_qty`; the stream's also carry the order's cumulative `filled`, price and average. Files written
+    before `recovered` was always set fold the same (it is not read here)."""
     cid = str(p["client_order_id"])
     order = _order_from(p, e.ts, state.orders.get(cid))
     counters = state.counters
@@ -578,20 +587,19 @@ def _order_fill(state: State, e: Event) -> Changes:
     return {**changes, "orders": orders, "counters": counters, "trade_ids": trade_ids}
 
 
-def _order_rejected(state: State, e: Event) -> Changes:
-    orders = {k: v for k, v in state.orders.items() if k != e.payload.get("client_order_id")}
+def _order_rejected(state: State, e: Event, p: ev.OrderRejected) -> Changes:
+    orders = {k: v for k, v in state.orders.items() if k != p.get("client_order_id")}
     counters = evolve(state.counters, orders_rejected=state.counters.orders_rejected + 1)
     return {"orders": orders, "counters": counters}
 
 
-def _order_canceled(state: State, e: Event) -> Changes:
-    orders = {k: v for k, v in state.orders.items() if k != e.payload.get("client_order_id")}
+def _order_canceled(state: State, e: Event, p: ev.OrderCanceled) -> Changes:
+    orders = {k: v for k, v in state.orders.items() if k != p.get("client_order_id")}
     counters = evolve(state.counters, orders_canceled=state.counters.orders_canceled + 1)
     return {"orders": orders, "counters": counters}
 
 
-def _position(state: State, e: Event) -> Changes:
-    p = e.payload
+def _position(state: State, e: Event, p: ev.PositionRead) -> Changes:
     symbol = str(p["symbol"])
     qty = dec(p["qty"])
     positions = dict(state.positions)
@@ -602,8 +610,9 @@ def _position(state: State, e: Event) -> Changes:
         entry = dec(p.get("entry", "0"))
         ghost = bool(p.get("ghost", e.kind == "position.ghost" or (old is not None and old.ghost)))
         booked = old.booked if old is not None else None
-        if p.get("booked_qty") is not None:
-            booked = dec(p["booked_qty"])
+        booked_qty = p.get("booked_qty")  # position.ghost's
+        if booked_qty is not None:
+            booked = dec(booked_qty)
         positions[symbol] = Position(
             symbol=symbol,
             qty=qty,
@@ -627,7 +636,7 @@ def _position(state: State, e: Event) -> Changes:
     return changes
 
 
-def _leverage(state: State, p: Mapping[str, Any], symbol: str, old: Position | None) -> int | None:
+def _leverage(state: State, p: ev.PositionRead, symbol: str, old: Position | None) -> int | None:
     """The payload's leverage; without one (the user stream does not carry it) the position's, else the
     symbol's last known (leverage is a per-symbol account setting: it outlives a close and a re-open)."""
     if p.get("leverage") is not None:
@@ -637,7 +646,7 @@ def _leverage(state: State, p: Mapping[str, Any], symbol: str, old: Position | N
     return state.leverages.get(symbol)
 
 
-def _liquidation(p: Mapping[str, Any], qty: Decimal, entry: Decimal, old: Position | None) -> Decimal | None:
+def _liquidation(p: ev.PositionRead, qty: Decimal, entry: Decimal, old: Position | None) -> Decimal | None:
     """The payload's liquidation price ("0": the exchange sees none at this margin, kept as 0); without one,
     the position's while its size and entry are unchanged (an adoption), else unknown until the exchange
     says it again."""
@@ -649,8 +658,7 @@ def _liquidation(p: Mapping[str, Any], qty: Decimal, entry: Decimal, old: Positi
     return None
 
 
-def _market_info(state: State, e: Event) -> Changes:
-    p = e.payload
+def _market_info(state: State, e: Event, p: ev.MarketInfo) -> Changes:
     markets = dict(state.markets)
     for symbol, info in p.get("markets", NO_MARKS).items():
         markets[symbol] = MarketInfo(dec(info["price_step"]), dec(info["amount_step"]))
@@ -660,8 +668,7 @@ def _market_info(state: State, e: Event) -> Changes:
     return changes
 
 
-def _balance(state: State, e: Event) -> Changes:
-    p = e.payload
+def _balance(state: State, e: Event, p: ev.BalanceUpdated) -> Changes:
     wallet = dec(p["wallet"]) if p.get("wallet") is not None else state.wallet
     available = dec(p["available"]) if p.get("available") is not None else state.available
     return {
@@ -671,8 +678,7 @@ def _balance(state: State, e: Event) -> Changes:
     }
 
 
-def _reconcile_done(state: State, e: Event) -> Changes:
-    p = e.payload
+def _reconcile_done(state: State, e: Event, p: ev.ReconcileDone) -> Changes:
     summary = ReconcileSummary(
         seq=e.seq,
         ts=e.ts,
@@ -692,50 +698,47 @@ def _reconcile_done(state: State, e: Event) -> Changes:
     return changes
 
 
-def _kill_engaged(state: State, e: Event) -> Changes:
-    p = e.payload
+def _kill_engaged(state: State, e: Event, p: ev.KillswitchEngaged) -> Changes:
     since = float(p.get("since") or e.ts)  # carried over from an earlier session: engaged since then
     return {"kill_switch": KillSwitch(True, str(p.get("cause", "")), str(p.get("by", e.source)), since)}
 
 
-def _kill_released(state: State, e: Event) -> Changes:
-    return {"kill_switch": KillSwitch(False, "", str(e.payload.get("by", e.source)), e.ts)}
+def _kill_released(state: State, e: Event, p: ev.KillswitchReleased) -> Changes:
+    return {"kill_switch": KillSwitch(False, "", str(p.get("by", e.source)), e.ts)}
 
 
-def _flatten_started(state: State, e: Event) -> Changes:
-    symbols = tuple(str(s) for s in e.payload.get("symbols", ()))
+def _flatten_started(state: State, e: Event, p: ev.FlattenStarted) -> Changes:
+    symbols = tuple(str(s) for s in p.get("symbols", ()))
     return {"flattening": symbols, "last_flatten_verified": None}
 
 
-def _flatten_done(state: State, e: Event) -> Changes:
-    return {"flattening": (), "last_flatten_verified": bool(e.payload.get("verified", False))}
+def _flatten_done(state: State, e: Event, p: ev.FlattenDone) -> Changes:
+    return {"flattening": (), "last_flatten_verified": bool(p.get("verified", False))}
 
 
-def _clock(state: State, e: Event) -> Changes:
-    p = e.payload
+def _clock(state: State, e: Event, p: ev.ClockChecked | ev.ClockDrift) -> Changes:
     offset = float(p.get("offset_ms", 0.0))
     status = str(p.get("status", "ok"))
     detail = f"offset {offset:+.0f} ms" if status != "ok" else ""
     return {"clock_offset_ms": offset, **_health(state, "clock", status, detail, e.ts)}
 
 
-def _drawdown_band(state: State, e: Event) -> Changes:
-    return {"drawdown_band": str(e.payload.get("band", state.drawdown_band))}
+def _drawdown_band(state: State, e: Event, p: ev.DrawdownBand) -> Changes:
+    return {"drawdown_band": str(p.get("band", state.drawdown_band))}
 
 
-def _health_changed(state: State, e: Event) -> Changes:
-    p = e.payload
+def _health_changed(state: State, e: Event, p: ev.HealthChanged) -> Changes:
     return _health(state, str(p["item"]), str(p["status"]), str(p.get("detail", "")), e.ts)
 
 
-def _db(state: State, e: Event) -> Changes:
+def _db(state: State, e: Event, p: ev.DbError | ev.DbCorrupt | ev.DbBackup | ev.DbRestored) -> Changes:
     status = {"db.error": "retrying", "db.corrupt": "corrupt", "db.backup": "ok", "db.restored": "ok"}[e.kind]
-    if e.kind == "db.error" and e.payload.get("final"):
+    if e.kind == "db.error" and p.get("final"):
         status = "failed"
-    return _health(state, "database", status, _message(e) if status != "ok" else "", e.ts)
+    return _health(state, "database", status, _message(e.kind, p) if status != "ok" else "", e.ts)
 
 
-def _dlq(state: State, e: Event) -> Changes:
+def _dlq(state: State, e: Event, p: ev.DlqAdded) -> Changes:
     return {"counters": evolve(state.counters, dead_letters=state.counters.dead_letters + 1)}
 
 

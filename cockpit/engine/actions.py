@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cockpit.core import events
 from cockpit.core.commands import (
     Adopt,
     AdoptResult,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from cockpit.engine.context import EngineContext
 
 
-async def _record(engine: EngineContext, severity: Severity, payload: dict[str, Any]) -> None:
+async def _record(engine: EngineContext, severity: Severity, payload: events.OperatorAction) -> None:
     await engine.record("operator.action", payload, severity, "operator")
 
 
@@ -64,7 +65,7 @@ def reconcile_result(done: Mapping[str, Any]) -> ReconcileResult:
 
 
 async def reconcile(engine: EngineContext, command: Reconcile) -> ReconcileResult:
-    await _record(engine, "info", {"action": "reconcile", "by": command.by})
+    await _record(engine, "info", events.operator_action(action="reconcile", by=command.by))
     return reconcile_result(await reconcile_pass(engine, f"operator:{command.by}"))
 
 
@@ -73,12 +74,16 @@ async def flatten(engine: EngineContext, command: Flatten) -> FlattenResult:
     symbols = None if named is None else [engine.resolve_symbol(s) for s in named]
     if symbols == []:
         raise ActionRefused("flatten of an empty selection", fix="name symbols, or null for all positions")
-    await _record(engine, "warning", {"action": "flatten", "symbols": symbols or "all", "by": command.by})
+    await _record(
+        engine, "warning", events.operator_action(action="flatten", symbols=symbols or "all", by=command.by)
+    )
     return await flatten_positions(engine, symbols, command.by)
 
 
 async def kill_switch(engine: EngineContext, command: KillSwitch) -> KillSwitchStatus:
-    await _record(engine, "warning", {"action": "kill_switch", "on": command.on, "by": command.by})
+    await _record(
+        engine, "warning", events.operator_action(action="kill_switch", on=command.on, by=command.by)
+    )
     if command.on:
         await killswitch.engage(engine, command.cause or f"engaged by {command.by}", command.by)
     else:
@@ -87,7 +92,7 @@ async def kill_switch(engine: EngineContext, command: KillSwitch) -> KillSwitchS
 
 
 async def backup(engine: EngineContext, command: Backup) -> BackupResult:
-    await _record(engine, "info", {"action": "backup", "by": command.by})
+    await _record(engine, "info", events.operator_action(action="backup", by=command.by))
     return await take_backup(engine, command.by)
 
 
@@ -96,22 +101,22 @@ async def read_copy(engine: EngineContext, command: ReadCopy) -> BackupResult:
     return await take_read_copy(engine, command.by)
 
 
-def adopted_payload(result: AdoptResult) -> dict[str, Any]:
+def adopted_payload(result: AdoptResult) -> events.PositionChanged:
     """The `position.changed` event of an adoption."""
-    return {
-        "symbol": result.symbol,
-        "qty": result.qty,
-        "entry": result.entry,
-        "ghost": result.ghost,
-        "reason": result.reason,
-        "message": result.message,
-    }
+    return events.position_changed(
+        symbol=result.symbol,
+        qty=result.qty,
+        entry=result.entry,
+        ghost=result.ghost,
+        reason=result.reason,
+        message=result.message,
+    )
 
 
 async def adopt(engine: EngineContext, command: Adopt) -> AdoptResult:
     """Accept a ghost position as the account's own: it stays open, no longer flagged."""
     symbol = engine.resolve_symbol(command.symbol)
-    await _record(engine, "warning", {"action": "adopt", "symbol": symbol, "by": command.by})
+    await _record(engine, "warning", events.operator_action(action="adopt", symbol=symbol, by=command.by))
     position = engine.state.positions.get(symbol)
     if position is None or not position.ghost:
         raise ActionRefused(

@@ -15,8 +15,9 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cockpit.core import events
 from cockpit.core.commands import BackupResult
 from cockpit.store import SessionFileError, VerifyReport, verify
 
@@ -130,12 +131,12 @@ async def backup_loop(engine: EngineContext) -> None:
         if pruned:
             engine.emit(
                 "alert",
-                {
-                    "message": f"backup retention: removed {len(pruned)} backup(s) older than "
+                events.alert(
+                    message=f"backup retention: removed {len(pruned)} backup(s) older than "
                     f"{engine.options.backup_retention_days:g} days",
-                    "removed": pruned,
-                    "after": result.path,
-                },
+                    removed=pruned,
+                    after=result.path,
+                ),
                 "info",
                 "store",
             )
@@ -157,17 +158,17 @@ def copy_result(
     )
 
 
-def backup_payload(result: BackupResult) -> dict[str, Any]:
+def backup_payload(result: BackupResult) -> events.DbBackup:
     """The `db.backup` event of a backup."""
-    return {
-        "path": result.path,
-        "size_bytes": result.size_bytes,
-        "verified": result.verified,
-        "last_seq": result.last_seq,
-        "seconds": result.seconds,
-        "by": result.by,
-        "message": result.message,
-    }
+    return events.db_backup(
+        path=result.path,
+        size_bytes=result.size_bytes,
+        verified=result.verified,
+        last_seq=result.last_seq,
+        seconds=result.seconds,
+        by=result.by,
+        message=result.message,
+    )
 
 
 async def _copy(engine: EngineContext, dest: Path, by: str, what: str) -> BackupResult:

@@ -33,8 +33,9 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from cockpit.core import events
 from cockpit.core.domain import Severity
 from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError, ServerTime
@@ -210,32 +211,34 @@ class ClockWatch:
         assert estimate is not None  # an "estimate" verdict always has one
         risk = engine.config.risk
         if self.unmeasured >= UNMEASURED_ALERT_AFTER:
-            engine.emit("alert", {"message": "clock offset measured again"}, "info", "clock")
+            engine.emit("alert", events.alert(message="clock offset measured again"), "info", "clock")
         self.unmeasured = 0
         status = estimate.status(risk.clock_warn_ms, risk.clock_kill_ms)
         previous = engine.state.health_of("clock").status
-        payload: dict[str, Any] = {
-            "offset_ms": round(estimate.offset_ms, 1),
-            "status": status,
-            "rtt_ms": round(estimate.rtt_ms, 1),
-            "error_ms": round(estimate.error_ms, 1),
-            "warn_ms": risk.clock_warn_ms,
-            "kill_ms": risk.clock_kill_ms,
-            "samples": verdict.samples,
-            "discarded": self.filter.discarded,
-            "filtered": True,
-            "method": METHOD,
-        }
+        checked = events.clock_checked(
+            offset_ms=round(estimate.offset_ms, 1),
+            status=status,
+            rtt_ms=round(estimate.rtt_ms, 1),
+            error_ms=round(estimate.error_ms, 1),
+            warn_ms=risk.clock_warn_ms,
+            kill_ms=risk.clock_kill_ms,
+            samples=verdict.samples,
+            discarded=self.filter.discarded,
+            filtered=True,
+            method=METHOD,
+        )
         self.filter.discarded = 0
         if status != previous and not (status == "ok" and previous == "unknown"):
             severity: Severity = "info" if status == "ok" else "warning" if status == "drift" else "critical"
-            payload["message"] = (
+            message = (
                 f"clock offset {estimate.offset_ms:+.0f} ms ± {estimate.error_ms:.0f} ms ({status}; warn "
                 f"{risk.clock_warn_ms}, kill {risk.clock_kill_ms}): {describe(estimate, verdict.samples)}"
             )
-            engine.emit("clock.drift", payload, severity, "clock")
+            engine.emit(
+                "clock.drift", events.clock_drift(checked=checked, message=message), severity, "clock"
+            )
         else:
-            engine.emit("clock.checked", payload, "info", "clock")
+            engine.emit("clock.checked", checked, "info", "clock")
         if status == "kill":
             await engage(
                 engine,
@@ -249,13 +252,13 @@ class ClockWatch:
         if self.unmeasured == UNMEASURED_ALERT_AFTER:
             self.engine.emit(
                 "alert",
-                {
-                    "message": (
+                events.alert(
+                    message=(
                         f"clock offset not measured for {self.unmeasured} checks: every answer took longer "
                         f"than {verdict.bound_ms:.0f} ms (a slow exchange or network, not clock drift); "
                         "the last estimate stands"
                     )
-                },
+                ),
                 "warning",
                 "clock",
             )

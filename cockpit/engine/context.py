@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cockpit.config.settings import Config
+from cockpit.core import events
 from cockpit.core.domain import Event, Severity
 from cockpit.core.state import State
 from cockpit.engine.account_files import AccountFiles
@@ -61,7 +62,7 @@ class EngineContext(Protocol):
     def emit(
         self,
         kind: str,
-        payload: dict[str, Any] | None = None,
+        payload: events.Payload | dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
         immediate: bool = False,
@@ -70,7 +71,7 @@ class EngineContext(Protocol):
     async def record(
         self,
         kind: str,
-        payload: dict[str, Any] | None = None,
+        payload: events.Payload | dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event: ...

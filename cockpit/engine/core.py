@@ -4,7 +4,8 @@
 queues it for the store. Subscribers (the headless printer, the UI, the control socket) are told only after
 the store committed it, in seq order: what anyone sees is already on disk. `record()` is `emit()` that also
 waits for that commit — for operator actions, order intents, fills and the kill switch, which must be durable
-before they are acted on.
+before they are acted on. A kind outside the vocabulary (`EVENT_KINDS`) is a programming error: both raise
+`UnknownEventKind`. A payload comes from its kind's builder in `cockpit/core/events.py`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cockpit.core.domain import Event, Severity
 from cockpit.core.errors import CockpitError
+from cockpit.core.events import Payload, check_kind
 from cockpit.core.snapshot import state_to_json
 from cockpit.core.state import State, apply
 
@@ -92,7 +94,7 @@ class EventCore:
     def emit(
         self,
         kind: str,
-        payload: dict[str, Any] | None = None,
+        payload: Payload | dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
         immediate: bool = False,
@@ -108,7 +110,7 @@ class EventCore:
     async def record(
         self,
         kind: str,
-        payload: dict[str, Any] | None = None,
+        payload: Payload | dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event:
@@ -121,12 +123,14 @@ class EventCore:
         return event
 
     def _emit(
-        self, kind: str, payload: dict[str, Any], severity: Severity, source: str
+        self, kind: str, payload: Payload | dict[str, Any], severity: Severity, source: str
     ) -> tuple[Event, concurrent.futures.Future[None]]:
+        check_kind(kind)
         if self.store_failed:
             raise StoreFailed("the session store has failed; no event can be recorded")
         self._seq += 1
-        event = Event(self._seq, time.time(), kind, severity, source, payload)
+        # a payload is a plain dict whatever its TypedDict (cockpit/core/events.py): stored as it is
+        event = Event(self._seq, time.time(), kind, severity, source, cast(dict[str, Any], payload))
         self.state = apply(self.state, event)
         try:
             future = self.store.append_critical(event)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, assert_never, cast
 
 from cockpit.config.settings import Config
+from cockpit.core import events
 from cockpit.core.commands import (
     Adopt,
     Answer,
@@ -104,7 +105,7 @@ class Engine:
         self.guard_episode: GuardEpisode | None = None  # other clients' trading while the kill switch is on
         # the user stream's position sizes waiting for the fills that explain them: (payload, since)
         self.pending_sizes: dict[str, tuple[dict[str, Any], float]] = {}
-        self.startup_events: list[tuple[str, dict[str, Any], Severity]] = []  # recorded after session.started
+        self.startup_events: list[tuple[str, events.Payload, Severity]] = []  # recorded after session.started
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)
         self.market = MarketBuffers()
@@ -119,11 +120,14 @@ class Engine:
     def emit(
         self,
         kind: str,
-        payload: dict[str, Any] | None = None,
+        payload: events.Payload | dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
         immediate: bool = False,
     ) -> Event | None:
+        """`EventCore.emit`, or None once the engine stopped or its store failed. The payload comes from its
+        kind's builder (cockpit/core/events.py); an unknown kind raises UnknownEventKind, stopped or not."""
+        events.check_kind(kind)
         if self.core.store_failed or self.stopped.is_set():  # a late callback after stop: nothing to say
             return None
         return self.core.emit(kind, payload, severity, source, immediate)
@@ -131,7 +135,7 @@ class Engine:
     async def record(
         self,
         kind: str,
-        payload: dict[str, Any] | None = None,
+        payload: events.Payload | dict[str, Any] | None = None,
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event:
@@ -166,13 +170,13 @@ class Engine:
         self.gateway.add_listener(self._on_gateway_notice)
         await self.record(
             "session.started",
-            {
-                "mode": self.options.mode,
-                "exchange": self.config.exchange.id,
-                "session_file": str(self.session_file),
-                "restored": not self.new_session,
-                "restored_seq": self.restored_from,
-            },
+            events.session_started(
+                mode=self.options.mode,
+                exchange=self.config.exchange.id,
+                session_file=str(self.session_file),
+                restored=not self.new_session,
+                restored_seq=self.restored_from,
+            ),
             source="engine",
         )
         for kind, payload, severity in self.startup_events:
@@ -192,11 +196,13 @@ class Engine:
             await reconcile.reconcile(self, "startup")
             for item in ("exchange", "database"):  # both just answered: the session file took every event
                 if not self.state.health_of(item).ok:
-                    self.emit("health.changed", {"item": item, "status": "ok"}, "info", "engine")
+                    self.emit(
+                        "health.changed", events.health_changed(item=item, status="ok"), "info", "engine"
+                    )
         except GatewayError as exc:
             self.emit(
                 "alert",
-                {"message": f"startup reconcile failed: {exc.title}: {exc.detail}; retrying"},
+                events.alert(message=f"startup reconcile failed: {exc.title}: {exc.detail}; retrying"),
                 "critical",
                 "reconcile",
             )
@@ -228,7 +234,8 @@ class Engine:
         market.flush_ticks(self)
         if self.started and not self.core.store_failed:
             with contextlib.suppress(StoreFailed):
-                await self.record("session.stopped", {"seq": self.core.state.seq + 1}, source="engine")
+                stopped = events.session_stopped(seq=self.core.state.seq + 1)
+                await self.record("session.stopped", stopped, source="engine")
         await self.core.stop()
         self.stopped.set()
 
@@ -252,7 +259,7 @@ class Engine:
                 failures += 1
                 delay = WORKER_RESTART.delay(failures)
                 message = f"worker {name} failed: {exc!r}; restarting in {delay:.0f} s"
-            self.emit("alert", {"message": message}, "warning", "engine")
+            self.emit("alert", events.alert(message=message), "warning", "engine")
             await asyncio.sleep(delay)
 
     # ----- operator actions (keys, ctl and the command palette all end here) ------------------------
@@ -341,21 +348,41 @@ class Engine:
         if notice.kind not in kinds:
             return
         kind, severity = kinds[notice.kind]
-        payload: dict[str, Any] = {"op": notice.op, "message": notice.message}
-        if notice.retry_after_s is not None:
-            payload["retry_after_s"] = round(notice.retry_after_s, 3)
-        if notice.error_class is not None:
-            payload["error_class"] = notice.error_class.value
+        op, message = notice.op, notice.message
+        retry_after_s = None if notice.retry_after_s is None else round(notice.retry_after_s, 3)
+        error_class = None if notice.error_class is None else notice.error_class.value
+        payload: events.Payload
         if notice.kind in ("rate_limited", "banned", "maintenance"):
             facts = None if notice.retry_after_s is None else round(notice.retry_after_s)
             notices = self.notice_repeats.let_through(notice.kind, facts, time.monotonic())
             if notices is None:
                 return  # the same trouble, already said: its incident is open
-            payload["notices"] = notices
-        elif notice.kind == "recovered" and (held := self.notice_repeats.clear()):
-            payload["held_notices"] = held  # notices after the last event of each trouble
-        if notice.kind == "auth_failed":
-            payload["fix"] = f"check the API key: cockpit keys check {self.config.exchange.id}"
+            build = {
+                "rate_limited": events.exchange_rate_limited,
+                "banned": events.exchange_banned,
+                "maintenance": events.exchange_maintenance,
+            }[notice.kind]
+            payload = build(
+                op=op, message=message, notices=notices, retry_after_s=retry_after_s, error_class=error_class
+            )
+        elif notice.kind == "recovered":
+            held = self.notice_repeats.clear()  # the notices held after the last event of each trouble
+            payload = events.exchange_recovered(
+                op=op,
+                message=message,
+                held_notices=held,
+                retry_after_s=retry_after_s,
+                error_class=error_class,
+            )
+        elif notice.kind == "auth_failed":
+            fix = f"check the API key: cockpit keys check {self.config.exchange.id}"
+            payload = events.exchange_auth_failed(
+                op=op, message=message, fix=fix, retry_after_s=retry_after_s, error_class=error_class
+            )
+        else:
+            payload = events.exchange_error(
+                op=op, message=message, retry_after_s=retry_after_s, error_class=error_class
+            )
         if (
             notice.kind == "failed"
             and notice.error_class is not None
@@ -396,11 +423,11 @@ class Engine:
         if trouble.recovered:
             self.emit(
                 "health.changed",
-                {
-                    "item": "database",
-                    "status": "ok",
-                    "message": f"database writes recovered after {trouble.attempt} failure(s)",
-                },
+                events.health_changed(
+                    item="database",
+                    status="ok",
+                    message=f"database writes recovered after {trouble.attempt} failure(s)",
+                ),
                 "info",
                 "store",
                 immediate=True,
@@ -408,12 +435,12 @@ class Engine:
             return
         self.emit(
             "db.error",
-            {
-                "message": f"database write failed: {trouble.error_text}",
-                "attempt": trouble.attempt,
-                "retry_in_s": trouble.next_delay_s,
-                "final": trouble.final,
-            },
+            events.db_error(
+                message=f"database write failed: {trouble.error_text}",
+                attempt=trouble.attempt,
+                retry_in_s=trouble.next_delay_s,
+                final=trouble.final,
+            ),
             "critical" if trouble.final else "warning",
             "store",
             immediate=True,

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from cockpit.core import events
 from cockpit.core.domain import dstr
 from cockpit.engine.shared import GuardEpisode
 from cockpit.feeds import OrderUpdate
@@ -47,9 +48,12 @@ def adds_exposure(engine: EngineContext, symbol: str, side: str, reduce_only: bo
 
 def guard(engine: EngineContext, u: OrderUpdate, payload: dict[str, Any]) -> None:
     """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
-    what already filled."""
-    symbol = str(payload["symbol"])
-    if not adds_exposure(engine, symbol, str(payload["side"]), u.reduce_only):
+    what already filled. `payload` is the user stream's report of the order (`events.OrderReport`)."""
+    order = cast(
+        events.OrderReport, payload
+    )  # account.py builds it as a plain dict until it uses the builders
+    symbol = order["symbol"]
+    if not adds_exposure(engine, symbol, order["side"], u.reduce_only):
         return
     episode = episode_of(engine)
     episode.symbols.add(symbol)  # a summary of what follows comes REPORT_EVERY_S after the first event
@@ -59,14 +63,14 @@ def guard(engine: EngineContext, u: OrderUpdate, payload: dict[str, Any]) -> Non
         if first:
             engine.emit(
                 "killswitch.guard",
-                {
-                    **payload,
-                    "action": "cancel",
+                events.killswitch_guard(
+                    order=order,
+                    action="cancel",
                     **episode.counts(),
-                    "message": f"kill switch: canceling {symbol} {payload['side']} {payload['amount']} from "
+                    message=f"kill switch: canceling {symbol} {order['side']} {order['amount']} from "
                     f"another client ({u.client_order_id}) — it adds exposure; make that strategy read the "
                     "kill-switch file",
-                },
+                ),
                 "critical",
                 "risk",
             )
@@ -80,14 +84,14 @@ def guard(engine: EngineContext, u: OrderUpdate, payload: dict[str, Any]) -> Non
         if episode.flagged == 1:
             engine.emit(
                 "killswitch.guard",
-                {
-                    **payload,
-                    "action": "flag",
-                    "last_qty": dstr(u.last_fill_qty),
+                events.killswitch_guard(
+                    order=order,
+                    action="flag",
+                    last_qty=dstr(u.last_fill_qty),
                     **episode.counts(),
-                    "message": f"kill switch: another client added exposure on {symbol}: {payload['side']} "
+                    message=f"kill switch: another client added exposure on {symbol}: {order['side']} "
                     f"{dstr(u.last_fill_qty)} ({u.client_order_id}) — review it, flatten if needed",
-                },
+                ),
                 "critical",
                 "risk",
             )
@@ -131,13 +135,13 @@ def _report(engine: EngineContext, episode: GuardEpisode) -> None:
     failed = f", {c['cancel_failed']} could not be canceled" if c["cancel_failed"] else ""
     engine.emit(
         "killswitch.guard",
-        {
-            "action": "summary",
+        events.killswitch_guard(
+            action="summary",
             **c,
-            "message": f"kill switch guard: other clients keep trading on {', '.join(c['symbols'])}: "
+            message=f"kill switch guard: other clients keep trading on {', '.join(c['symbols'])}: "
             f"{c['canceled']} order(s) canceled, {c['already_filled']} filled before the cancel, "
             f"{c['flagged']} fill(s) flagged{failed} since the kill switch was engaged",
-        },
+        ),
         "warning",
         "risk",
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from cockpit.core import events
 from cockpit.core.domain import Severity
 from cockpit.core.errors import CockpitError
 from cockpit.engine.backups import list_backups
@@ -23,29 +23,29 @@ class Recovery:
     backup: Path
     backup_seq: int | None
 
-    def events(self) -> list[tuple[str, dict[str, Any], Severity]]:
+    def events(self) -> list[tuple[str, events.Payload, Severity]]:
         """(kind, payload, severity) to record once the engine runs."""
         aside = self.kept_aside.name if self.kept_aside else "—"
         return [
             (
                 "db.corrupt",
-                {
-                    "problems": self.problems,
-                    "kept_aside": str(self.kept_aside),
-                    "message": f"session file failed verification ({'; '.join(self.problems)}); "
+                events.db_corrupt(
+                    problems=self.problems,
+                    kept_aside=str(self.kept_aside),
+                    message=f"session file failed verification ({'; '.join(self.problems)}); "
                     f"kept aside as {aside}",
-                },
+                ),
                 "critical",
             ),
             (
                 "db.restored",
-                {
-                    "backup": str(self.backup),
-                    "restored_seq": self.backup_seq,
-                    "kept_aside": str(self.kept_aside),
-                    "message": f"restored from verified backup {self.backup.name} (through event "
+                events.db_restored(
+                    backup=str(self.backup),
+                    kept_aside=str(self.kept_aside),
+                    restored_seq=self.backup_seq,
+                    message=f"restored from verified backup {self.backup.name} (through event "
                     f"{self.backup_seq}); reconciling with the exchange",
-                },
+                ),
                 "warning",
             ),
         ]

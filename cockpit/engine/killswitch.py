@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
+from cockpit.core import events
 from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError
 
@@ -38,10 +39,10 @@ def remember(engine: EngineContext) -> None:
         log.error("could not write %s: %s", engine.account.kill_switch_file, exc)
         engine.emit(
             "alert",
-            {
-                "message": f"the kill-switch state file {engine.account.kill_switch_file} could not be "
+            events.alert(
+                message=f"the kill-switch state file {engine.account.kill_switch_file} could not be "
                 f"written ({exc}): strategies reading it see an old state",
-            },
+            ),
             "critical",
             "risk",
         )
@@ -56,15 +57,15 @@ async def carry_over(engine: EngineContext) -> None:
         since = record.since or record.updated
         await engine.record(
             "killswitch.engaged",
-            {
-                "cause": record.cause or "engaged in an earlier session",
-                "by": record.by or "operator",
-                "since": since,
-                "carried_over": True,
-                "message": f"KILL SWITCH still engaged on this account since "
+            events.killswitch_engaged(
+                cause=record.cause or "engaged in an earlier session",
+                by=record.by or "operator",
+                since=since,
+                carried_over=True,
+                message=f"KILL SWITCH still engaged on this account since "
                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(since))} (by {record.by}: "
                 f"{record.cause}) — no new risk; release with k or `cockpit ctl kill-switch off`",
-            },
+            ),
             "warning",
             "risk",
         )
@@ -76,13 +77,13 @@ async def carry_over(engine: EngineContext) -> None:
     ):
         await engine.record(
             "killswitch.released",
-            {
-                "by": record.by or "operator",
-                "previous_cause": current.cause,
-                "carried_over": True,
-                "message": f"kill switch was released on this account by {record.by} after this session "
+            events.killswitch_released(
+                by=record.by or "operator",
+                previous_cause=current.cause,
+                carried_over=True,
+                message=f"kill switch was released on this account by {record.by} after this session "
                 "last ran",
-            },
+            ),
             "warning",
             "operator",
         )
@@ -95,11 +96,11 @@ async def engage(engine: EngineContext, cause: str, by: str) -> bool:
         return False
     await engine.record(
         "killswitch.engaged",
-        {
-            "cause": cause,
-            "by": by,
-            "message": f"KILL SWITCH engaged by {by}: {cause} — no new risk; positions stay open",
-        },
+        events.killswitch_engaged(
+            cause=cause,
+            by=by,
+            message=f"KILL SWITCH engaged by {by}: {cause} — no new risk; positions stay open",
+        ),
         "critical",
         "risk" if by in ("risk", "clock", "flag-file", "store") else "operator",
     )
@@ -134,11 +135,11 @@ async def release(engine: EngineContext, by: str) -> None:
         )
     await engine.record(
         "killswitch.released",
-        {
-            "by": by,
-            "previous_cause": engine.state.kill_switch.cause,
-            "message": f"kill switch released by {by}",
-        },
+        events.killswitch_released(
+            by=by,
+            previous_cause=engine.state.kill_switch.cause,
+            message=f"kill switch released by {by}",
+        ),
         "warning",
         "operator",
     )
@@ -150,18 +151,19 @@ def engage_unpersisted(engine: EngineContext, cause: str) -> None:
 
     The event goes through the fold like any other (State changes only there); it takes no seq of its own,
     since the file will never hold it."""
+    payload = events.killswitch_engaged(
+        cause=cause,
+        by="store",
+        persisted=False,
+        message=f"KILL SWITCH engaged: {cause} — the session file can no longer be written; stopping",
+    )
     event = Event(
         engine.state.seq,
         time.time(),
         "killswitch.engaged",
         "critical",
         "store",
-        {
-            "cause": cause,
-            "by": "store",
-            "persisted": False,
-            "message": f"KILL SWITCH engaged: {cause} — the session file can no longer be written; stopping",
-        },
+        cast(dict[str, Any], payload),
     )
     engine.core.apply_unrecorded(event)
     remember(engine)  # the session file cannot say so any more; the account's state file still can

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from cockpit.core import events
 from cockpit.core.domain import Severity
 from cockpit.feeds import BookTicker, MarketFeed, MarkPrice
 from cockpit.feeds.messages import FeedStatus
@@ -101,7 +102,9 @@ def emit_marks(engine: EngineContext) -> None:
     buffers = engine.market
     if buffers.marks:
         marks, buffers.marks = buffers.marks, {}
-        engine.emit("market.marks", {"marks": marks, "source": buffers.marks_source}, source="feed")
+        engine.emit(
+            "market.marks", events.market_marks(marks=marks, source=buffers.marks_source), source="feed"
+        )
 
 
 async def market_loop(engine: EngineContext) -> None:
@@ -127,28 +130,34 @@ def on_feed_status(engine: EngineContext, status: FeedStatus) -> None:
     key = f"{status.feed}/{status.stream}" if status.stream else status.feed
     severity: Severity = "critical" if status.severity == "critical" else "warning"
     source = "user_stream" if status.feed == "user" else "feed"
-    payload: dict[str, object] = {"stream": key, "feed": status.feed}
     state = status.state.value
+    down_for_s = round(status.down_for_s, 3) if status.down_for_s is not None else None
     if state == "connected":
-        seen = engine.feed_seen
-        kind = "feed.reconnected" if key in seen else "feed.connected"
-        seen.add(key)
-        if status.down_for_s is not None:
-            payload["down_for_s"] = round(status.down_for_s, 3)
-        engine.emit(kind, payload, "info", source)
+        again = key in engine.feed_seen
+        engine.feed_seen.add(key)
+        if again:
+            back = events.feed_reconnected(stream=key, feed=status.feed, down_for_s=down_for_s)
+            engine.emit("feed.reconnected", back, "info", source)
+        else:
+            up = events.feed_connected(stream=key, feed=status.feed, down_for_s=down_for_s)
+            engine.emit("feed.connected", up, "info", source)
     elif state == "reconnecting":
-        payload.update(
+        disconnected = events.feed_disconnected(
+            stream=key,
+            feed=status.feed,
             attempt=status.attempt,
             failures=status.failures,
             retry_in_s=status.retry_in_s,
             reason=status.reason,
             close_code=status.close_code,
-            down_for_s=round(status.down_for_s, 3) if status.down_for_s is not None else None,
+            down_for_s=down_for_s,
         )
-        engine.emit("feed.disconnected", payload, severity, source)
+        engine.emit("feed.disconnected", disconnected, severity, source)
     elif state == "stale":
-        payload.update(silent_s=round(status.age_s or 0.0, 3), reason=status.reason)
-        engine.emit("feed.stale", payload, "warning", source)
+        stale = events.feed_stale(
+            stream=key, feed=status.feed, silent_s=round(status.age_s or 0.0, 3), reason=status.reason
+        )
+        engine.emit("feed.stale", stale, "warning", source)
     elif state == "disconnected" and status.feed.endswith(":rest"):
-        engine.emit("alert", {"message": status.reason, "feed": status.feed}, "warning", source)
+        engine.emit("alert", events.alert(message=status.reason, feed=status.feed), "warning", source)
     # a plain "disconnected" (socket lost) is followed at once by "reconnecting", which carries the reason

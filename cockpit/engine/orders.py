@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ccxt
 
+from cockpit.core import events
 from cockpit.core.domain import dstr
 from cockpit.exchange.gateway import GatewayError, OrderAck, OrderIntent, new_client_order_id
 
@@ -15,17 +16,18 @@ if TYPE_CHECKING:
     from cockpit.engine.context import EngineContext
 
 
-def intent_payload(intent: OrderIntent) -> dict[str, Any]:
-    return {
-        "client_order_id": intent.client_order_id,
-        "symbol": intent.symbol,
-        "side": intent.side,
-        "type": intent.type,
-        "amount": dstr(intent.amount),
-        "price": dstr(intent.price) if intent.price is not None else None,
-        "reduce_only": intent.reduce_only,
-        "origin": "cockpit",
-    }
+def intent_payload(intent: OrderIntent, client_order_id: str) -> events.OrderSubmitted:
+    """The `order.submitted` event of an order cockpit sends; its refusal and its ack repeat these keys."""
+    return events.order_submitted(
+        client_order_id=client_order_id,
+        symbol=intent.symbol,
+        side=intent.side,
+        type=intent.type,
+        amount=dstr(intent.amount),
+        price=dstr(intent.price) if intent.price is not None else None,
+        reduce_only=intent.reduce_only,
+        origin="cockpit",
+    )
 
 
 def refusal(engine: EngineContext, intent: OrderIntent) -> str | None:
@@ -51,30 +53,32 @@ async def submit(engine: EngineContext, intent: OrderIntent, source: str = "oper
     intent = replace(
         intent, client_order_id=cid, amount=engine.gateway.amount_to_precision(intent.symbol, intent.amount)
     )
-    payload = intent_payload(intent)
+    payload = intent_payload(intent, cid)
     await engine.record("order.submitted", payload, "info", source)
     reason = refusal(engine, intent)
     if reason is not None:
         await engine.record(
-            "order.rejected", {**payload, "reason": reason, "refused_by": "risk"}, "warning", "risk"
+            "order.rejected",
+            events.order_rejected(**payload, reason=reason, refused_by="risk"),
+            "warning",
+            "risk",
         )
         return None
     if engine.options.mode == "dry-run":
-        engine.emit(
-            "order.rejected", {**payload, "reason": "dry-run: not sent", "dry_run": True}, "info", "engine"
-        )
+        dry_run = events.order_rejected(**payload, reason="dry-run: not sent", dry_run=True)
+        engine.emit("order.rejected", dry_run, "info", "engine")
         return None
     try:
         ack = await engine.gateway.create_order(intent)
     except GatewayError as exc:
         engine.emit(
             "order.rejected",
-            {
+            events.order_rejected(
                 **payload,
-                "reason": exc.detail,
-                "error_class": exc.error_class.value,
-                "error_type": type(exc.cause).__name__,
-            },
+                reason=exc.detail,
+                error_class=exc.error_class.value,
+                error_type=type(exc.cause).__name__,
+            ),
             "warning",
             "exchange",
         )
@@ -85,14 +89,20 @@ async def submit(engine: EngineContext, intent: OrderIntent, source: str = "oper
     if current is not None and current.status == "submitted":
         engine.emit(
             "order.accepted",
-            {
-                **payload,
-                "order_id": ack.order_id,
-                "amount": dstr(ack.amount),
-                "filled": dstr(ack.filled),
-                "status": ack.status,
-                "resolved_by_lookup": ack.resolved_by_lookup,
-            },
+            events.order_accepted(
+                client_order_id=cid,
+                order_id=ack.order_id,
+                symbol=payload["symbol"],
+                side=payload["side"],
+                type=payload["type"],
+                amount=dstr(ack.amount),
+                price=payload["price"],
+                filled=dstr(ack.filled),
+                reduce_only=payload["reduce_only"],
+                origin=payload["origin"],
+                status=ack.status,
+                resolved_by_lookup=ack.resolved_by_lookup,
+            ),
             "info",
             "exchange",
         )
@@ -105,11 +115,11 @@ def block_new_exposure(engine: EngineContext) -> None:
     free = engine.state.available
     engine.emit(
         "alert",
-        {
-            "message": f"INSUFFICIENT MARGIN: free {free} USDT — new orders that add exposure are blocked "
+        events.alert(
+            message=f"INSUFFICIENT MARGIN: free {free} USDT — new orders that add exposure are blocked "
             "until margin is freed (close positions or add funds)",
-            "available": str(free),
-        },
+            available=str(free),
+        ),
         "critical",
         "risk",
     )

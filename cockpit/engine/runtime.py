@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import Config
-from cockpit.core.domain import Event
+from cockpit.core import events
+from cockpit.core.domain import ROUTINE_KINDS, Event
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import ControlServer, live_pointer, socket_path_for
 from cockpit.engine.engine import Engine
@@ -79,14 +80,14 @@ class DeadLetterRecorder:
         if self.engine is not None:
             self.engine.emit(
                 "dlq.added",
-                {
-                    "op": letter.op,
-                    "error_class": letter.error_class,
-                    "error_type": letter.error_type,
-                    "reason": letter.reason,
-                    "attempts": letter.attempts,
-                    "message": f"{letter.op} failed for good ({letter.error_type}): {letter.reason}",
-                },
+                events.dlq_added(
+                    op=letter.op,
+                    error_class=letter.error_class,
+                    error_type=letter.error_type,
+                    reason=letter.reason,
+                    attempts=letter.attempts,
+                    message=f"{letter.op} failed for good ({letter.error_type}): {letter.reason}",
+                ),
                 "warning",
                 "exchange",
             )
@@ -189,13 +190,13 @@ class Runtime:
         engine = await self.start()
         engine.emit(
             "db.restored",
-            {
-                "backup": str(backup),
-                "kept_aside": str(aside) if aside else None,
-                "restored_seq": engine.restored_from,
-                "message": f"session restored from {backup.name} (through event {engine.restored_from}); "
+            events.db_restored(
+                backup=str(backup),
+                kept_aside=str(aside) if aside else None,
+                restored_seq=engine.restored_from,
+                message=f"session restored from {backup.name} (through event {engine.restored_from}); "
                 f"the previous file is kept as {aside.name if aside else '—'}; reconciled with the exchange",
-            },
+            ),
             "warning",
             "store",
         )
@@ -268,12 +269,9 @@ def json_printer(event: Event) -> None:
     sys.stdout.flush()
 
 
-ROUTINE = frozenset({"market.marks", "clock.checked", "ratelimit.updated"})
-
-
 def text_printer(event: Event) -> None:
     """One line per event for a terminal; routine once-a-second kinds are left to --json and the UI."""
-    if event.kind in ROUTINE:
+    if event.kind in ROUTINE_KINDS:
         return
     stamp = time.strftime("%H:%M:%S", time.localtime(event.ts)) + f".{int(event.ts * 1000) % 1000:03d}"
     sys.stdout.write(
@@ -284,19 +282,21 @@ def text_printer(event: Event) -> None:
 
 def _summary(payload: dict[str, Any]) -> str:
     if "message" in payload:
-        return str(payload["message"])
+        return str(cast(events.Wording, payload)["message"])
     if "last_qty" in payload:  # a fill
+        fill = cast(events.OrderFilled | events.OrderPartiallyFilled, payload)
         return (
-            f"{payload['symbol']} {payload['side']} {payload['last_qty']} @ {payload['last_price']} "
-            f"(filled {payload.get('filled', payload['last_qty'])}/{payload.get('amount')}, "
-            f"{payload.get('origin')}, trade {payload.get('trade_id')})"
+            f"{fill['symbol']} {fill['side']} {fill['last_qty']} @ {fill['last_price']} "
+            f"(filled {fill.get('filled', fill['last_qty'])}/{fill.get('amount')}, "
+            f"{fill.get('origin')}, trade {fill.get('trade_id')})"
         )
-    if "client_order_id" in payload and "symbol" in payload:
-        price = f" @ {payload['price']}" if payload.get("price") not in (None, "0") else ""
+    if "client_order_id" in payload and "symbol" in payload:  # another order event
+        order = cast(events.OrderRejected | events.OrderCanceled, payload)  # between them, every key read
+        price = f" @ {order['price']}" if order.get("price") not in (None, "0") else ""
         return (
-            f"{payload['symbol']} {payload.get('side')} {payload.get('type')} {payload.get('amount')}{price} "
-            f"({payload.get('origin', 'cockpit')}, {payload['client_order_id']})"
-            + (f": {payload['reason']}" if payload.get("reason") else "")
+            f"{order['symbol']} {order.get('side')} {order.get('type')} {order.get('amount')}{price} "
+            f"({order.get('origin', 'cockpit')}, {order['client_order_id']})"
+            + (f": {order['reason']}" if order.get("reason") else "")
         )
     parts = []
     for key, value in payload.items():

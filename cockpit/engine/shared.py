@@ -7,7 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
 
 @dataclass
@@ -41,7 +41,7 @@ class GuardEpisode:
     dirty: bool = False
     flush: asyncio.TimerHandle | None = None
 
-    def counts(self) -> dict[str, Any]:
+    def counts(self) -> GuardCounts:
         return {
             "canceled": self.canceled,
             "already_filled": self.already_gone,
@@ -49,3 +49,13 @@ class GuardEpisode:
             "flagged": self.flagged,
             "symbols": sorted(self.symbols),
         }
+
+
+class GuardCounts(TypedDict):
+    """What a `killswitch.guard` event counts (`events.killswitch_guard`'s count arguments)."""
+
+    canceled: int
+    already_filled: int
+    cancel_failed: int
+    flagged: int
+    symbols: list[str]

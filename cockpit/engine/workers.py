@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from cockpit.core import events
 from cockpit.core.domain import Severity
 from cockpit.core.state import band_of
 from cockpit.engine import account, backups, market, reconcile
@@ -56,13 +57,13 @@ async def risk_tick(engine: EngineContext) -> None:
     if band != state.drawdown_band:
         engine.emit(
             "drawdown.band",
-            {
-                "band": band,
-                "drawdown_pct": round(drawdown, 3),
-                "equity": str(state.equity),
-                "peak_equity": str(state.peak_equity),
-                "message": f"drawdown {drawdown:.2f}% ({band}); kill at {risk.kill_drawdown_pct}%",
-            },
+            events.drawdown_band(
+                band=band,
+                drawdown_pct=round(drawdown, 3),
+                equity=str(state.equity),
+                peak_equity=str(state.peak_equity),
+                message=f"drawdown {drawdown:.2f}% ({band}); kill at {risk.kill_drawdown_pct}%",
+            ),
             BAND_SEVERITY[band],
             "risk",
         )
@@ -84,7 +85,7 @@ def check_margin_block(engine: EngineContext) -> None:
         engine.risk.margin_block = None
         engine.emit(
             "alert",
-            {"message": f"margin freed: {available} USDT available; new orders allowed again"},
+            events.alert(message=f"margin freed: {available} USDT available; new orders allowed again"),
             "info",
             "risk",
         )
@@ -107,10 +108,10 @@ def check_fill_rate(engine: EngineContext) -> None:
         state = "below" if low else "back above"
         engine.emit(
             "alert",
-            {
-                "message": f"fill rate {rate:.0%} ({counters.orders_filled}/{outcomes} orders) {state} 80%",
-                "fill_rate": round(rate, 4),
-            },
+            events.alert(
+                message=f"fill rate {rate:.0%} ({counters.orders_filled}/{outcomes} orders) {state} 80%",
+                fill_rate=round(rate, 4),
+            ),
             "warning" if low else "info",
             "risk",
         )
@@ -135,7 +136,7 @@ async def order_ttl_loop(engine: EngineContext) -> None:
                 asked.discard(order.client_order_id)
                 engine.emit(
                     "alert",
-                    {"message": f"TTL cancel of {order.client_order_id} failed: {exc.detail}"},
+                    events.alert(message=f"TTL cancel of {order.client_order_id} failed: {exc.detail}"),
                     "warning",
                     "risk",
                 )
@@ -145,14 +146,14 @@ async def order_ttl_loop(engine: EngineContext) -> None:
             if order.client_order_id in engine.state.orders:
                 engine.emit(
                     "order.canceled",
-                    {
-                        "client_order_id": order.client_order_id,
-                        "symbol": order.symbol,
-                        "status": "canceled",
-                        "filled": str(order.filled),
-                        "remaining": str(order.remaining),
-                        "reason": f"TTL {engine.options.order_ttl_s:g} s: remainder canceled",
-                    },
+                    events.order_canceled(
+                        client_order_id=order.client_order_id,
+                        symbol=order.symbol,
+                        status="canceled",
+                        filled=str(order.filled),
+                        remaining=str(order.remaining),
+                        reason=f"TTL {engine.options.order_ttl_s:g} s: remainder canceled",
+                    ),
                     "info",
                     "risk",
                 )
@@ -185,14 +186,14 @@ async def ratelimit_loop(engine: EngineContext) -> None:
             last = key
             engine.emit(
                 "ratelimit.updated",
-                {
-                    "used": snap.used,
-                    "limit": snap.limit,
-                    "queued": snap.queued,
-                    "rejected_recent": snap.rejected_recent,
-                    "cooldown_until": snap.cooldown_until,
-                    "banned_until": snap.banned_until,
-                },
+                events.ratelimit_updated(
+                    used=snap.used,
+                    limit=snap.limit,
+                    queued=snap.queued,
+                    rejected_recent=snap.rejected_recent,
+                    cooldown_until=snap.cooldown_until,
+                    banned_until=snap.banned_until,
+                ),
                 "info",
                 "exchange",
             )

@@ -19,6 +19,7 @@ import orjson
 
 from cockpit.analytics.episodes import read_incidents
 from cockpit.analytics.reading import open_for_reading
+from cockpit.core import events as ev
 from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
 from cockpit.core.incidents import Incident
 from cockpit.core.snapshot import state_from_json
@@ -127,7 +128,7 @@ class ReplaySession:
         rows = self._rows(self.position, end)
         first_kept = _first_kept_routine_seq(rows, ROUTINE_KEPT)
         loads, shown, checkpoints = orjson.loads, [], self._checkpoints
-        marks: list[tuple[int, float, dict[str, Any]]] = []  # a run of mark updates, folded as one
+        marks: list[tuple[int, float, ev.MarketMarks]] = []  # a run of mark updates, folded as one
         with gc_paused(), Fold(self.state) as folding:
             for seq, ts, kind, severity, source, text in rows:
                 payload = loads(text)
