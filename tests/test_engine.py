@@ -15,6 +15,7 @@ from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
+SOL = "SOL/USDT:USDT"
 ETH = "ETH/USDT:USDT"
 
 
@@ -135,6 +136,25 @@ async def test_new_session_adopts_positions_opened_before_it(sim: SimServer, sta
     done = await run.wait_for("reconcile.done")
     assert done.payload["adopted"] == ["BNB/USDT:USDT"] and done.payload["ghosts"] == []
     assert run.engine.state.positions["BNB/USDT:USDT"].qty == Decimal("-1")
+
+
+async def test_a_restart_never_recovers_the_trades_of_a_position_adopted_before_the_session(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """The trade that opened a position before the session (adopted, not a fill of this session) is within
+    the restart's look-back overlap: it is not recovered again, so it is neither counted twice nor a ghost."""
+    await trade(sim, symbol="SOLUSDT", side="SELL", quantity="6")  # seconds before the session starts
+    first: EngineRun = await start_engine()
+    done = await first.wait_for("reconcile.done")
+    assert done.payload["adopted"] == [SOL] and done.payload["recovered_fills"] == 0
+    await stop(first)
+
+    second: EngineRun = await start_engine()
+    done = await second.wait_for("reconcile.done")
+    assert done.payload["recovered_fills"] == 0, second.of("order.filled")
+    assert done.payload["ghosts"] == [] and second.of("position.ghost") == []
+    position = second.engine.state.positions[SOL]
+    assert position.qty == Decimal("-6") and not position.ghost
 
 
 async def test_exchange_trouble_becomes_events_and_health(sim: SimServer, start_engine: Any) -> None:

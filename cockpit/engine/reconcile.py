@@ -89,12 +89,13 @@ async def _recover_fills(
 ) -> dict[str, list[dict[str, Any]]]:
     state = engine.state
     symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
-    if state.reconciled_through_ms:  # every trade before this was checked by an earlier reconcile
-        since = state.reconciled_through_ms - OVERLAP_MS
-    elif engine.new_session:  # a new session owns no history before it started
-        since = int(engine.started_at * 1000)
-    else:  # restored, never reconciled: from the session's first event
-        since = int(state_start_ms(engine)) - OVERLAP_MS
+    # a session owns no trade before it started: the positions open then were adopted as they stood, so a
+    # trade from before (however close) is never recovered, or it would be counted twice (exchange time)
+    began = engine.started_at if engine.new_session else state_start_ms(engine) / 1000
+    floor = int(began * 1000 + (state.clock_offset_ms or 0.0))
+    # every trade before `reconciled_through_ms` was checked by an earlier pass (re-read a little before it)
+    checked = state.reconciled_through_ms
+    since = max(floor, checked - OVERLAP_MS) if checked else floor
     recovered: dict[str, list[dict[str, Any]]] = {}
     by_order_id = {o.order_id: o for o in state.orders.values() if o.order_id}
     for symbol in sorted(symbols):
