@@ -41,6 +41,7 @@ from cockpit.core.commands import (
     Status,
     StatusReport,
 )
+from cockpit.core.events import reconcile_done
 from cockpit.core.state import State
 from cockpit.core.wire import (
     BadAnswer,
@@ -230,20 +231,20 @@ STATUS = StatusReport(
     ),
     kill_switch_file="/a/kill_switch.json",
 )
-RECONCILED = {
-    "trigger": "operator:ui",
-    "matched": 2,
-    "recovered_fills": 1,
-    "recovered_by_symbol": {BTC: 1},
-    "ghosts": ["ETH/USDT:USDT"],
-    "adopted": [],
-    "corrected": [BTC],
-    "orders_added": 0,
-    "orders_removed": 1,
-    "ghosts_open": ["ETH/USDT:USDT"],
-    "seconds": 0.42,
-    "through_ms": 1700000000123,
-}
+RECONCILED = reconcile_done(
+    trigger="operator:ui",
+    matched=2,
+    recovered_fills=1,
+    recovered_by_symbol={BTC: 1},
+    ghosts=["ETH/USDT:USDT"],
+    adopted=[],
+    corrected=[BTC],
+    orders_added=0,
+    orders_removed=1,
+    ghosts_open=["ETH/USDT:USDT"],
+    seconds=0.42,
+    through_ms=1700000000123,
+)
 FLATTENED = FlattenResult(
     symbols=(BTC, "ETH/USDT:USDT"),
     by="ui",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cockpit.core import events
 from cockpit.core.commands import Flatten, KillSwitch
 from cockpit.engine.flatten import closing_intent
 from cockpit.engine.killswitch import ActionRefused
@@ -146,7 +147,7 @@ async def test_database_failure_retries_then_engages_kill_switch_and_stops(
     )
     await run.wait_for("reconcile.done")
     failing["on"] = True
-    run.engine.emit("alert", {"message": "a write that will fail"})
+    run.engine.emit("alert", events.alert(message="a write that will fail"))
     retry = await run.wait_for("db.error")
     assert retry.payload["attempt"] == 1 and retry.severity == "warning"
     assert run.engine.state.health_of("database").status == "retrying"

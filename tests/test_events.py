@@ -55,20 +55,20 @@ ORDER = {
     "type": "limit",
     "amount": "0.01",
 }
-REPORT: ev.OrderReport = {
-    "client_order_id": "x-7",
-    "order_id": "77",
-    "symbol": "BTC/USDT:USDT",
-    "side": "buy",
-    "type": "limit",
-    "amount": "0.5",
-    "price": "64000",
-    "filled": "0",
-    "average": "0",
-    "reduce_only": False,
-    "origin": "external",
-    "status": "new",
-}
+REPORT = ev.order_report(
+    client_order_id="x-7",
+    order_id="77",
+    symbol="BTC/USDT:USDT",
+    side="buy",
+    type="limit",
+    amount="0.5",
+    price="64000",
+    filled="0",
+    average="0",
+    reduce_only=False,
+    origin="external",
+    status="new",
+)
 FILL = {
     **ORDER,
     "order_id": "11",
@@ -359,6 +359,59 @@ def test_the_views_of_several_kinds_have_only_their_keys() -> None:
                 key != "down_for_s"
             ):  # feed.connected's is a float when present, feed.disconnected's may be None
                 assert view[key] == hint, (kind, key)
+
+
+def test_the_order_report_is_what_the_order_kinds_built_from_it_start_with() -> None:
+    """`order_report` is the user stream's report of an order (engine/account.py): every key of
+    OrderReport, in the order each order kind built from it gives them first."""
+    assert list(REPORT) == list(typing.get_type_hints(ev.OrderReport))
+    trade = {
+        k: FILL[k]
+        for k in ("trade_id", "last_qty", "last_price", "commission", "realized_pnl", "trade_time_ms")
+    }
+    for built in (
+        ev.order_accepted(**REPORT),
+        ev.order_rejected(**REPORT),
+        ev.order_canceled(**REPORT),
+        ev.order_filled(**REPORT, **trade, recovered=False),
+        ev.order_partially_filled(**REPORT, **trade, recovered=False),
+    ):
+        assert list(built)[: len(REPORT)] == list(REPORT) and {k: built[k] for k in REPORT} == REPORT
+
+
+def _payload_arguments(tree: ast.AST) -> list[tuple[int, ast.expr]]:
+    """The payload argument (the second) of each `.emit(kind, payload, …)` and `.record(…)` call."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("emit", "record")
+            and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Constant | ast.Name)  # a kind (not a feed's own FeedState.…)
+        ):
+            found.append((node.lineno, node.args[1]))
+    return found
+
+
+def test_no_event_is_emitted_with_a_payload_built_by_hand() -> None:
+    """mypy takes a dict literal whose keys fit some kind's TypedDict as that kind's payload: only this
+    catches one written at an emit or record (a builder assembles every payload)."""
+    by_hand = (ast.Dict, ast.DictComp)
+    checked = 0
+    for path in sorted([*(ROOT / "cockpit").rglob("*.py"), *(ROOT / "widgets").rglob("*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for line, payload in _payload_arguments(tree):
+            checked += 1
+            written = isinstance(payload, by_hand) or (
+                isinstance(payload, ast.Call)
+                and isinstance(payload.func, ast.Name)
+                and payload.func.id == "dict"
+            )
+            assert not written, (
+                f"{path.relative_to(ROOT)}:{line}: a payload built by hand, not by its builder"
+            )
+    assert checked > 50
 
 
 # ----- emit refuses a kind outside the vocabulary ---------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from cockpit.core import events
 from cockpit.core.commands import Flatten, KillSwitch, Status
 from cockpit.engine import guard
 from cockpit.sim.client import SignedClient
@@ -127,7 +128,7 @@ async def test_an_unreadable_kill_switch_file_starts_engaged_and_a_late_event_ch
     first: EngineRun = await start_engine(session=tmp_path / "a.duckdb")
     state_file = first.engine.account.kill_switch_file
     await stop(first)
-    assert first.engine.emit("alert", {"message": "a guard summary after the stop"}) is None
+    assert first.engine.emit("alert", events.alert(message="a guard summary after the stop")) is None
     assert orjson.loads(state_file.read_bytes())["engaged"] is False  # not a "database failure"
 
     state_file.write_text('{"engaged": tru')  # half a file, a disk error, an editor

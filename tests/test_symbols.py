@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cockpit.core import events as ev
 from cockpit.engine.account import poll_account
 from cockpit.engine.reconcile import reconcile
 from cockpit.sim.server import SimServer
@@ -206,7 +207,16 @@ async def test_a_ghost_flagged_before_its_fill_was_known_clears_once_reconcile_e
         # an earlier pass saw the position before the trade history had its fill: flagged, nothing booked
         engine.emit(
             "position.ghost",
-            {"symbol": XRP, "qty": "-100", "entry": "0.6", "booked_qty": "0", "unexplained_qty": "-100"},
+            ev.position_ghost(
+                symbol=XRP,
+                qty="-100",
+                entry="0.6",
+                local_qty="0",
+                exchange_qty="-100",
+                unexplained_qty="-100",
+                booked_qty="0",
+                message=f"{XRP}: exchange holds -100, cockpit expected 0",
+            ),
             "critical",
             "reconcile",
         )

@@ -7,7 +7,8 @@ the event log, the headless printer) take a payload as its kind's TypedDict, so 
 
 - A builder is named after its kind, `.` → `_` (`order.filled` → `order_filled`). It takes keyword arguments
   and gives the keys in one fixed order (the event log and the headless printer show them in that order).
-  An optional key whose argument is None is left out, as it always was.
+  An optional key whose argument is None is left out, as it always was. One builder is not a kind's:
+  `order_report`, the user stream's report of an order, which the order kinds built from it start with.
 - `NotRequired` marks a key that some builds of the kind leave out, or that files written by earlier
   versions lack (noted at the key): a reader of such a key uses `.get` with the default the fold always used.
 - `PAYLOADS` maps each kind to its TypedDict; `Payload` is any of them.
@@ -319,6 +320,39 @@ class OrderReport(TypedDict):
     reduce_only: bool
     origin: str  # cockpit | external
     status: str
+
+
+def order_report(
+    *,
+    client_order_id: str,
+    order_id: str,
+    symbol: str,
+    side: str,
+    type: str,  # noqa: A002 - the payload's key
+    amount: str,
+    price: str,
+    filled: str,
+    average: str,
+    reduce_only: bool,
+    origin: str,
+    status: str,
+) -> OrderReport:
+    """Not a kind of its own: the keys each order kind built from the user stream starts with, in their order
+    (`order_accepted(**report)`, `order_filled(**report, trade_id=…)`, the guard's `killswitch.guard`)."""
+    return {
+        "client_order_id": client_order_id,
+        "order_id": order_id,
+        "symbol": symbol,
+        "side": side,
+        "type": type,
+        "amount": amount,
+        "price": price,
+        "filled": filled,
+        "average": average,
+        "reduce_only": reduce_only,
+        "origin": origin,
+        "status": status,
+    }
 
 
 class OrderSubmitted(TypedDict):

@@ -11,8 +11,9 @@ import asyncio
 import time
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine.guard import guard
 from cockpit.exchange.reports import BalanceReport, PositionReport
@@ -60,26 +61,29 @@ def order_origin(engine: EngineContext, client_order_id: str) -> str:
 
 
 def on_order_update(engine: EngineContext, u: OrderUpdate) -> None:
-    payload: dict[str, Any] = {
-        "client_order_id": u.client_order_id,
-        "order_id": str(u.order_id),
-        "symbol": engine.symbols.unified(u.symbol),
-        "side": u.side.lower(),
-        "type": u.type.lower(),
-        "amount": dstr(u.orig_qty),
-        "price": dstr(u.price),
-        "filled": dstr(u.executed_qty),
-        "average": dstr(u.avg_price),
-        "reduce_only": u.reduce_only,
-        "origin": order_origin(engine, u.client_order_id),
-        "status": u.status.lower(),
-    }
-    if engine.state.kill_switch.engaged and payload["origin"] != "cockpit":
-        guard(engine, u, payload)
+    report = events.order_report(
+        client_order_id=u.client_order_id,
+        order_id=str(u.order_id),
+        symbol=engine.symbols.unified(u.symbol),
+        side=u.side.lower(),
+        type=u.type.lower(),
+        amount=dstr(u.orig_qty),
+        price=dstr(u.price),
+        filled=dstr(u.executed_qty),
+        average=dstr(u.avg_price),
+        reduce_only=u.reduce_only,
+        origin=order_origin(engine, u.client_order_id),
+        status=u.status.lower(),
+    )
+    if engine.state.kill_switch.engaged and report["origin"] != "cockpit":
+        guard(engine, u, report)
     if u.execution_type == "TRADE":
         if str(u.trade_id) in engine.state.trade_ids:
             return  # already recorded (recovered by a reconcile before the stream delivered it)
-        payload.update(
+        done = u.status == "FILLED"  # the order is done: order.filled; else a part of it
+        build = events.order_filled if done else events.order_partially_filled
+        fill = build(
+            **report,
             trade_id=str(u.trade_id),
             last_qty=dstr(u.last_fill_qty),
             last_price=dstr(u.last_fill_price),
@@ -87,10 +91,10 @@ def on_order_update(engine: EngineContext, u: OrderUpdate) -> None:
             realized_pnl=dstr(u.realized_pnl),
             trade_time_ms=u.transaction_time,
             maker=u.is_maker,
+            recovered=False,
         )
-        kind = "order.filled" if u.status == "FILLED" else "order.partially_filled"
-        engine.emit(kind, payload, "info", "user_stream")
-        apply_pending_size(engine, str(payload["symbol"]))
+        engine.emit("order.filled" if done else "order.partially_filled", fill, "info", "user_stream")
+        apply_pending_size(engine, report["symbol"])
         return
     other = ORDER_KINDS.get(u.execution_type)
     if other is None:
@@ -98,6 +102,13 @@ def on_order_update(engine: EngineContext, u: OrderUpdate) -> None:
     if other != "order.accepted" and u.client_order_id not in engine.state.orders:
         return  # an order we never saw open (e.g. a market order filled and gone): nothing to close
     severity: Severity = "warning" if other == "order.rejected" else "info"
+    payload: events.OrderAccepted | events.OrderRejected | events.OrderCanceled
+    if other == "order.accepted":
+        payload = events.order_accepted(**report)
+    elif other == "order.rejected":
+        payload = events.order_rejected(**report)
+    else:
+        payload = events.order_canceled(**report)
     engine.emit(other, payload, severity, "user_stream")
 
 
@@ -106,7 +117,7 @@ def on_account_update(engine: EngineContext, a: AccountUpdate) -> None:
         if balance.asset == "USDT" and balance.wallet_balance != engine.state.wallet:
             engine.emit(
                 "balance.updated",
-                {"wallet": dstr(balance.wallet_balance), "reason": a.reason},
+                events.balance_updated(wallet=dstr(balance.wallet_balance), reason=a.reason),
                 "info",
                 "user_stream",
             )
@@ -117,7 +128,9 @@ def on_account_update(engine: EngineContext, a: AccountUpdate) -> None:
         current = engine.state.positions.get(symbol)
         qty = current.qty if current else Decimal(0)
         explained = qty + engine.state.unbooked.get(symbol, Decimal(0))  # + fills recorded since
-        payload = {"symbol": symbol, "qty": dstr(p.amount), "entry": dstr(p.entry_price), "reason": a.reason}
+        payload = events.position_changed(
+            symbol=symbol, qty=dstr(p.amount), entry=dstr(p.entry_price), reason=a.reason
+        )
         if p.amount not in (qty, explained):
             hold_size(engine, symbol, payload)
             continue
@@ -129,7 +142,7 @@ def on_account_update(engine: EngineContext, a: AccountUpdate) -> None:
 PENDING_GRACE_S = 2.0  # how long a position size may wait for the fills that explain it
 
 
-def hold_size(engine: EngineContext, symbol: str, payload: dict[str, Any]) -> None:
+def hold_size(engine: EngineContext, symbol: str, payload: events.PositionChanged) -> None:
     """The exchange's new size is more than the fills recorded since it last spoke: a fill on its way (Binance
     often sends the position before the order update), or a ghost. Taking the figure as it is would hide a
     ghost inside the next trade, so it waits for its fills; if they do not come within PENDING_GRACE_S,
@@ -203,16 +216,14 @@ def refresh_risk_figures(engine: EngineContext, remote: dict[str, PositionReport
         liquidation = theirs.liquidation_price
         if leverage == ours.leverage and not _moved(ours.liquidation, liquidation):
             continue
-        payload: dict[str, Any] = {
-            "symbol": symbol,
-            "qty": dstr(ours.qty),
-            "entry": dstr(theirs.entry_price),
-            "reason": "account-poll",
-        }
-        if leverage is not None:
-            payload["leverage"] = leverage
-        if liquidation is not None:
-            payload["liquidation"] = dstr(liquidation)
+        payload = events.position_changed(
+            symbol=symbol,
+            qty=dstr(ours.qty),
+            entry=dstr(theirs.entry_price),
+            reason="account-poll",
+            leverage=leverage,
+            liquidation=dstr(liquidation) if liquidation is not None else None,
+        )
         engine.emit("position.changed", payload, "info", "exchange")
 
 
@@ -235,7 +246,9 @@ def emit_balance(engine: EngineContext, balance: BalanceReport) -> None:
     if wallet != engine.state.wallet or (available is not None and available != engine.state.available):
         engine.emit(
             "balance.updated",
-            {"wallet": dstr(wallet), "available": dstr(available if available is not None else wallet)},
+            events.balance_updated(
+                wallet=dstr(wallet), available=dstr(available if available is not None else wallet)
+            ),
             "info",
             "exchange",
         )

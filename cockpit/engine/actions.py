@@ -7,8 +7,7 @@ reader's copy, listing dead letters) are not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cockpit.core import events
 from cockpit.core.commands import (
@@ -46,7 +45,7 @@ def status(engine: EngineContext) -> StatusReport:
     return status_of(engine.state, str(engine.account.kill_switch_file))
 
 
-def reconcile_result(done: Mapping[str, Any]) -> ReconcileResult:
+def reconcile_result(done: events.ReconcileDone) -> ReconcileResult:
     """A reconcile pass's result, from what its `reconcile.done` event says."""
     return ReconcileResult(
         trigger=done["trigger"],

@@ -44,7 +44,7 @@ class EngineContext(Protocol):
     market: MarketBuffers
     guard_episode: GuardEpisode | None
     guard_tasks: set[asyncio.Task[Any]]
-    pending_sizes: dict[str, tuple[dict[str, Any], float]]
+    pending_sizes: dict[str, tuple[events.PositionChanged, float]]
     connect_budget: ConnectBudget
     feeds: list[Any]
     feed_seen: set[str]
@@ -62,7 +62,7 @@ class EngineContext(Protocol):
     def emit(
         self,
         kind: str,
-        payload: events.Payload | dict[str, Any] | None = None,
+        payload: events.Payload,
         severity: Severity = "info",
         source: str = "engine",
         immediate: bool = False,
@@ -71,7 +71,7 @@ class EngineContext(Protocol):
     async def record(
         self,
         kind: str,
-        payload: events.Payload | dict[str, Any] | None = None,
+        payload: events.Payload,
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event: ...

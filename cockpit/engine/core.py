@@ -94,14 +94,14 @@ class EventCore:
     def emit(
         self,
         kind: str,
-        payload: Payload | dict[str, Any] | None = None,
+        payload: Payload,
         severity: Severity = "info",
         source: str = "engine",
         immediate: bool = False,
     ) -> Event:
         """Emit an event. `immediate` delivers it to subscribers before its commit: only for news about the
         store itself (a write failing and being retried), which could not be shown otherwise."""
-        event, _ = self._emit(kind, payload or {}, severity, source)
+        event, _ = self._emit(kind, payload, severity, source)
         if immediate:
             self._delivered_early.add(event.seq)
             self.deliver(event)
@@ -110,12 +110,12 @@ class EventCore:
     async def record(
         self,
         kind: str,
-        payload: Payload | dict[str, Any] | None = None,
+        payload: Payload,
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event:
         """Emit and wait until the event is durable; raises StoreFailed if it cannot be."""
-        event, future = self._emit(kind, payload or {}, severity, source)
+        event, future = self._emit(kind, payload, severity, source)
         try:
             await asyncio.wrap_future(future)
         except Exception as exc:
@@ -123,7 +123,7 @@ class EventCore:
         return event
 
     def _emit(
-        self, kind: str, payload: Payload | dict[str, Any], severity: Severity, source: str
+        self, kind: str, payload: Payload, severity: Severity, source: str
     ) -> tuple[Event, concurrent.futures.Future[None]]:
         check_kind(kind)
         if self.store_failed:

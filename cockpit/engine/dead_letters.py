@@ -8,6 +8,7 @@ from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from cockpit.core import events
 from cockpit.core.commands import (
     CleanupResult,
     DeadLetter,
@@ -130,6 +131,9 @@ async def retry(engine: EngineContext, letter_id: int, by: str) -> RetryResult:
 async def operator_retry(engine: EngineContext, command: DlqRetry) -> RetryResult:
     """`dlq retry` by an operator: recorded, then sent."""
     await engine.record(
-        "operator.action", {"action": "dlq.retry", "id": command.id, "by": command.by}, "info", "operator"
+        "operator.action",
+        events.operator_action(action="dlq.retry", id=command.id, by=command.by),
+        "info",
+        "operator",
     )
     return await retry(engine, command.id, command.by)

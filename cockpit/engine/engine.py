@@ -104,7 +104,7 @@ class Engine:
         self.guard_tasks: set[asyncio.Task[Any]] = set()
         self.guard_episode: GuardEpisode | None = None  # other clients' trading while the kill switch is on
         # the user stream's position sizes waiting for the fills that explain them: (payload, since)
-        self.pending_sizes: dict[str, tuple[dict[str, Any], float]] = {}
+        self.pending_sizes: dict[str, tuple[events.PositionChanged, float]] = {}
         self.startup_events: list[tuple[str, events.Payload, Severity]] = []  # recorded after session.started
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)
@@ -120,7 +120,7 @@ class Engine:
     def emit(
         self,
         kind: str,
-        payload: events.Payload | dict[str, Any] | None = None,
+        payload: events.Payload,
         severity: Severity = "info",
         source: str = "engine",
         immediate: bool = False,
@@ -135,7 +135,7 @@ class Engine:
     async def record(
         self,
         kind: str,
-        payload: events.Payload | dict[str, Any] | None = None,
+        payload: events.Payload,
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cockpit.core import events
 from cockpit.core.commands import FlattenResult
 from cockpit.core.domain import dstr
 from cockpit.engine.account import positions_from_exchange
@@ -26,17 +27,17 @@ def closing_intent(symbol: str, qty: Decimal) -> OrderIntent:
     return OrderIntent(symbol, "sell" if qty > 0 else "buy", "market", abs(qty), reduce_only=True)
 
 
-def done_payload(result: FlattenResult) -> dict[str, Any]:
+def done_payload(result: FlattenResult) -> events.FlattenDone:
     """The `flatten.done` event of a flatten: what the fold, incidents and analytics read."""
-    return {
-        "symbols": list(result.symbols),
-        "by": result.by,
-        "verified": result.verified,
-        "rounds": result.rounds,
-        "remaining": dict(result.remaining),
-        "errors": list(result.errors),
-        "message": result.message,
-    }
+    return events.flatten_done(
+        symbols=list(result.symbols),
+        by=result.by,
+        verified=result.verified,
+        rounds=result.rounds,
+        remaining=dict(result.remaining),
+        errors=list(result.errors),
+        message=result.message,
+    )
 
 
 def _outcome(
@@ -66,11 +67,11 @@ async def flatten(engine: EngineContext, symbols: list[str] | None, by: str) -> 
         )
         await engine.record(
             "flatten.started",
-            {
-                "symbols": targets,
-                "by": by,
-                "positions": {s: dstr(remote[s].quantity) for s in targets if s in remote},
-            },
+            events.flatten_started(
+                symbols=targets,
+                by=by,
+                positions={s: dstr(remote[s].quantity) for s in targets if s in remote},
+            ),
             "warning",
             "operator",
         )

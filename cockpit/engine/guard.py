@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from cockpit.core import events
 from cockpit.core.domain import dstr
@@ -46,12 +46,9 @@ def adds_exposure(engine: EngineContext, symbol: str, side: str, reduce_only: bo
     return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
 
 
-def guard(engine: EngineContext, u: OrderUpdate, payload: dict[str, Any]) -> None:
+def guard(engine: EngineContext, u: OrderUpdate, order: events.OrderReport) -> None:
     """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
-    what already filled. `payload` is the user stream's report of the order (`events.OrderReport`)."""
-    order = cast(
-        events.OrderReport, payload
-    )  # account.py builds it as a plain dict until it uses the builders
+    what already filled. `order` is the user stream's report of the order (`events.order_report`)."""
     symbol = order["symbol"]
     if not adds_exposure(engine, symbol, order["side"], u.reduce_only):
         return

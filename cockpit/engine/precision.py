@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
+from cockpit.core import events
 from cockpit.core.domain import Event, dstr
 from cockpit.exchange.reports import MarketReport
 
@@ -28,11 +29,15 @@ def steps_of(market: MarketReport) -> tuple[Decimal, Decimal] | None:
 
 
 def market_info(
-    engine: EngineContext, markets: Mapping[str, MarketReport], symbols: Iterable[str]
-) -> dict[str, Any]:
-    """The `market.info` payload for those of `symbols` whose steps State lacks or has differently."""
+    engine: EngineContext,
+    markets: Mapping[str, MarketReport],
+    symbols: Iterable[str],
+    stale_after_s: float | None = None,
+) -> events.MarketInfo:
+    """The `market.info` payload for those of `symbols` whose steps State lacks or has differently (and the
+    feeds' `stale_after_s`, when given)."""
     known = engine.state.markets
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, events.MarketSteps] = {}
     for symbol in sorted(set(symbols)):
         market = markets.get(symbol)
         steps = steps_of(market) if market is not None else None
@@ -42,20 +47,23 @@ def market_info(
         if have is not None and (have.price_step, have.amount_step) == steps:
             continue
         out[symbol] = {"price_step": dstr(steps[0]), "amount_step": dstr(steps[1])}
-    return {"markets": out}
+    return events.market_info(markets=out, stale_after_s=stale_after_s)
 
 
 def follow(engine: EngineContext, markets: Mapping[str, MarketReport]) -> None:
     """Emit what the account needs now, and keep it complete as positions appear on other symbols."""
     stale_after_s = engine.config.feeds.stale_after_s
-    payload = market_info(engine, markets, [*engine.config.feeds.symbols, *engine.state.positions])
+    payload = market_info(
+        engine, markets, [*engine.config.feeds.symbols, *engine.state.positions], stale_after_s
+    )
     if payload["markets"] or engine.state.stale_after_s != stale_after_s:
-        engine.emit("market.info", {**payload, "stale_after_s": stale_after_s}, "info", "engine")
+        engine.emit("market.info", payload, "info", "engine")
 
     def on_event(event: Event) -> None:
         if event.kind not in POSITION_KINDS:
             return
-        symbol = str(event.payload.get("symbol", ""))
+        position = cast(events.PositionRead, event.payload)
+        symbol = position.get("symbol", "")
         if symbol in engine.state.markets or engine.stopping:
             return
         more = market_info(engine, markets, [symbol])

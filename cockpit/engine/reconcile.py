@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
+from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine.account import emit_balance, positions_from_exchange
 from cockpit.exchange.reports import OrderReport, PositionReport
@@ -29,16 +30,17 @@ SETTLE_READS = 3  # extra position reads while a difference may be a fill still 
 SETTLE_S = 0.5  # trade history is re-read this far back; known trade ids are skipped
 
 
-async def reconcile(engine: EngineContext, trigger: str) -> dict[str, Any]:
+async def reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDone:
+    """One pass; what its `reconcile.done` says (the operator's reconcile answers with it)."""
     async with engine.reconcile_lock:
         return await _reconcile(engine, trigger)
 
 
-async def _reconcile(engine: EngineContext, trigger: str) -> dict[str, Any]:
+async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDone:
     started = time.monotonic()
     # the exchange's "now" before anything is read: trade history is complete up to here once this pass ends
     through_ms = int(time.time() * 1000 + (engine.state.clock_offset_ms or 0.0))
-    engine.emit("reconcile.started", {"trigger": trigger}, "info", "reconcile")
+    engine.emit("reconcile.started", events.reconcile_started(trigger=trigger), "info", "reconcile")
     gateway = engine.gateway
     symbols = engine.symbols
     remote_positions = positions_from_exchange(await gateway.fetch_positions(), symbols)
@@ -64,21 +66,21 @@ async def _reconcile(engine: EngineContext, trigger: str) -> dict[str, Any]:
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     added, removed = _orders(engine, remote_orders, orders_read_at)
 
-    result: dict[str, Any] = {
-        "trigger": trigger,
-        "matched": matched,
-        "recovered_fills": sum(len(v) for v in recovered.values()),
-        "recovered_by_symbol": {s: len(v) for s, v in recovered.items() if v},
-        "ghosts": ghosts,
-        "adopted": adopted,
-        "corrected": corrected,
-        "orders_added": added,
-        "orders_removed": removed,
+    result = events.reconcile_done(
+        trigger=trigger,
+        matched=matched,
+        recovered_fills=sum(len(v) for v in recovered.values()),
+        recovered_by_symbol={s: len(v) for s, v in recovered.items() if v},
+        ghosts=ghosts,
+        adopted=adopted,
+        corrected=corrected,
+        orders_added=added,
+        orders_removed=removed,
         # every position still flagged, whether this pass or an earlier one found it: each needs a decision
-        "ghosts_open": sorted(s for s, pos in engine.state.positions.items() if pos.ghost),
-        "seconds": round(time.monotonic() - started, 3),
-        "through_ms": through_ms,
-    }
+        ghosts_open=sorted(s for s, pos in engine.state.positions.items() if pos.ghost),
+        seconds=round(time.monotonic() - started, 3),
+        through_ms=through_ms,
+    )
     severity: Severity = "warning" if ghosts or result["recovered_fills"] or added or removed else "info"
     engine.emit("reconcile.done", result, severity, "reconcile")
     return result
@@ -86,7 +88,7 @@ async def _reconcile(engine: EngineContext, trigger: str) -> dict[str, Any]:
 
 async def _recover_fills(
     engine: EngineContext, remote: dict[str, PositionReport]
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[events.OrderFilled]]:
     state = engine.state
     symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
     # a session owns no trade before it started: the positions open then were adopted as they stood, so a
@@ -96,7 +98,7 @@ async def _recover_fills(
     # every trade before `reconciled_through_ms` was checked by an earlier pass (re-read a little before it)
     checked = state.reconciled_through_ms
     since = max(floor, checked - OVERLAP_MS) if checked else floor
-    recovered: dict[str, list[dict[str, Any]]] = {}
+    recovered: dict[str, list[events.OrderFilled]] = {}
     by_order_id = {o.order_id: o for o in state.orders.values() if o.order_id}
     for symbol in sorted(symbols):
         fills = await engine.gateway.fetch_my_trades(symbol, since)
@@ -107,22 +109,22 @@ async def _recover_fills(
                 continue
             known.add(fill.trade_id)
             order = by_order_id.get(fill.order_id)
-            payload = {
-                "client_order_id": order.client_order_id if order else f"ex-{fill.order_id}",
-                "order_id": fill.order_id,
-                "symbol": symbol,
-                "side": fill.side,
-                "type": order.type if order else fill.order_type or "market",
-                "amount": dstr(order.amount) if order else as_sent(fill.quantity),
-                "trade_id": fill.trade_id,
-                "last_qty": as_sent(fill.quantity),
-                "last_price": as_sent(fill.price),
-                "commission": as_sent(fill.fee),
-                "realized_pnl": as_sent(fill.realized_pnl),
-                "trade_time_ms": fill.timestamp_ms,
-                "origin": order.origin if order else "unknown",
-                "recovered": True,
-            }
+            payload = events.order_filled(
+                client_order_id=order.client_order_id if order else f"ex-{fill.order_id}",
+                order_id=fill.order_id,
+                symbol=symbol,
+                side=fill.side,
+                type=order.type if order else fill.order_type or "market",
+                amount=dstr(order.amount) if order else as_sent(fill.quantity),
+                trade_id=fill.trade_id,
+                last_qty=as_sent(fill.quantity),
+                last_price=as_sent(fill.price),
+                commission=as_sent(fill.fee),
+                realized_pnl=as_sent(fill.realized_pnl),
+                trade_time_ms=fill.timestamp_ms,
+                origin=order.origin if order else "unknown",
+                recovered=True,
+            )
             engine.emit("order.filled", payload, "warning", "reconcile")
             recovered.setdefault(symbol, []).append(payload)
     return recovered
@@ -149,12 +151,12 @@ def _remote_qty(remote: dict[str, PositionReport], symbol: str) -> Decimal:
     return position.quantity if position is not None else Decimal(0)
 
 
-def _signed_sum(fills: list[dict[str, Any]]) -> Decimal:
+def _signed_sum(fills: list[events.OrderFilled]) -> Decimal:
     return sum((dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in fills), Decimal(0))
 
 
 def _explanation(
-    engine: EngineContext, symbol: str, remote_qty: Decimal, recovered: dict[str, list[dict[str, Any]]]
+    engine: EngineContext, symbol: str, remote_qty: Decimal, recovered: dict[str, list[events.OrderFilled]]
 ) -> Decimal | None:
     """The quantity recorded fills add to the position cockpit holds so that it is the exchange's, or None
     when none does. A fill recorded is never a ghost: the ones this pass recovered, and every fill recorded
@@ -170,7 +172,7 @@ def _explanation(
 def _unexplained(
     engine: EngineContext,
     remote: dict[str, PositionReport],
-    recovered: dict[str, list[dict[str, Any]]],
+    recovered: dict[str, list[events.OrderFilled]],
     trigger: str,
 ) -> list[str]:
     """Symbols whose exchange quantity neither the local state nor the recorded fills explain."""
@@ -184,10 +186,32 @@ def _unexplained(
     ]
 
 
+class _Figures(TypedDict):
+    """What the exchange says of one position: the keys `position.changed` and `position.ghost` start with
+    (leverage and liquidation price left out when it does not say)."""
+
+    symbol: str
+    qty: str
+    entry: str
+    leverage: int | None
+    liquidation: str | None
+
+
+def _figures(symbol: str, qty: Decimal, entry: Decimal, theirs: PositionReport | None) -> _Figures:
+    liquidation = theirs.liquidation_price if theirs is not None else None
+    return {
+        "symbol": symbol,
+        "qty": dstr(qty),
+        "entry": dstr(entry),
+        "leverage": theirs.leverage if theirs is not None else None,
+        "liquidation": as_sent(liquidation) if liquidation is not None else None,
+    }
+
+
 def _positions(
     engine: EngineContext,
     remote: dict[str, PositionReport],
-    recovered: dict[str, list[dict[str, Any]]],
+    recovered: dict[str, list[events.OrderFilled]],
     trigger: str,
 ) -> tuple[int, list[str], list[str], list[str]]:
     state = engine.state
@@ -201,25 +225,20 @@ def _positions(
         theirs = remote.get(symbol)
         remote_qty = theirs.quantity if theirs else Decimal(0)
         entry = theirs.entry_price if theirs else Decimal(0)
-        base: dict[str, Any] = {"symbol": symbol, "qty": dstr(remote_qty), "entry": dstr(entry)}
-        if theirs is not None:
-            if theirs.leverage is not None:
-                base["leverage"] = theirs.leverage
-            if theirs.liquidation_price is not None:
-                base["liquidation"] = as_sent(theirs.liquidation_price)
+        base = _figures(symbol, remote_qty, entry, theirs)
         if local is not None and local.ghost and local.booked == remote_qty:
             # flagged earlier, and the recorded trades now give exactly what the exchange holds
             corrected.append(symbol)
             engine.emit(
                 "position.changed",
-                {
+                events.position_changed(
                     **base,
-                    "ghost": False,
-                    "reason": "explained by recorded fills",
-                    "message": (
+                    ghost=False,
+                    reason="explained by recorded fills",
+                    message=(
                         f"{symbol}: recorded trades explain the exchange's {dstr(remote_qty)}: not a ghost"
                     ),
-                },
+                ),
                 "warning",
                 "reconcile",
             )
@@ -228,19 +247,28 @@ def _positions(
             matched += 1
             if local is not None and (local.entry != entry) and remote_qty != 0:
                 engine.emit(
-                    "position.changed", {**base, "reason": "entry from exchange"}, "info", "reconcile"
+                    "position.changed",
+                    events.position_changed(**base, reason="entry from exchange"),
+                    "info",
+                    "reconcile",
                 )
             continue
         explained = _explanation(engine, symbol, remote_qty, recovered)
         if trigger == "startup" and engine.new_session and local is None:
             adopted.append(symbol)
             engine.emit(
-                "position.changed", {**base, "reason": "open before this session"}, "info", "reconcile"
+                "position.changed",
+                events.position_changed(**base, reason="open before this session"),
+                "info",
+                "reconcile",
             )
         elif explained is not None:
             corrected.append(symbol)
             engine.emit(
-                "position.changed", {**base, "reason": "explained by recorded fills"}, "info", "reconcile"
+                "position.changed",
+                events.position_changed(**base, reason="explained by recorded fills"),
+                "info",
+                "reconcile",
             )
         else:
             # every fill recorded since the exchange last reported the position (recovered ones included)
@@ -250,16 +278,16 @@ def _positions(
             ghosts.append(symbol)
             engine.emit(
                 "position.ghost",
-                {
+                events.position_ghost(
                     **base,
-                    "local_qty": dstr(local_qty),
-                    "exchange_qty": dstr(remote_qty),
-                    "unexplained_qty": dstr(remote_qty - expected),
-                    "booked_qty": dstr(booked),
-                    "message": f"{symbol}: exchange holds {dstr(remote_qty)}, cockpit expected "
+                    local_qty=dstr(local_qty),
+                    exchange_qty=dstr(remote_qty),
+                    unexplained_qty=dstr(remote_qty - expected),
+                    booked_qty=dstr(booked),
+                    message=f"{symbol}: exchange holds {dstr(remote_qty)}, cockpit expected "
                     f"{dstr(expected)} — no recorded trade explains the difference; "
                     "adopt it or flatten it",
-                },
+                ),
                 "critical",
                 "reconcile",
             )
@@ -276,19 +304,19 @@ def _orders(engine: EngineContext, remote_orders: list[OrderReport], read_at: fl
         added += 1
         engine.emit(
             "order.accepted",
-            {
-                "client_order_id": cid,
-                "order_id": o.order_id,
-                "symbol": o.symbol,
-                "side": o.side,
-                "type": o.type,
-                "amount": as_sent(o.quantity),
-                "price": as_sent(o.price),
-                "filled": as_sent(o.filled),
-                "reduce_only": o.reduce_only,
-                "origin": "cockpit" if cid.startswith("ck-") else "external",
-                "status": "open",
-            },
+            events.order_accepted(
+                client_order_id=cid,
+                order_id=o.order_id,
+                symbol=o.symbol,
+                side=o.side,
+                type=o.type,
+                amount=as_sent(o.quantity),
+                price=as_sent(o.price),
+                filled=as_sent(o.filled),
+                reduce_only=o.reduce_only,
+                origin="cockpit" if cid.startswith("ck-") else "external",
+                status="open",
+            ),
             "info",
             "reconcile",
         )
@@ -299,12 +327,12 @@ def _orders(engine: EngineContext, remote_orders: list[OrderReport], read_at: fl
         removed += 1
         engine.emit(
             "order.canceled",
-            {
-                "client_order_id": cid,
-                "symbol": order.symbol,
-                "status": "gone",
-                "reason": "not open at the exchange (reconcile)",
-            },
+            events.order_canceled(
+                client_order_id=cid,
+                symbol=order.symbol,
+                status="gone",
+                reason="not open at the exchange (reconcile)",
+            ),
             "info",
             "reconcile",
         )
