@@ -301,7 +301,9 @@ async def test_kill_9_at_random_moments_loses_nothing_and_restart_reconciles(tmp
         assert on_disk is not None and on_disk.kind == event["kind"], f"seed {seed}: lost {event}"
         assert on_disk.payload == event["payload"], f"seed {seed}: changed {event}"
     fills = [e.payload["trade_id"] for e in stored if e.kind in ("order.filled", "order.partially_filled")]
-    # the session's trades: those before it started opened the positions it adopted, they are no fills of it
+    # every trade made once the session had started is a fill on disk, exactly once; a trade from the moments
+    # while the engine was starting may be one too (in its adopted position and its first reconcile), and
+    # every fill on disk is a trade of the exchange
     began_ms = stored[0].ts * 1000
     trades = [t for t in sim.account.trades if t.time >= began_ms]
     sim_trades = [str(t.trade_id) for t in trades]
@@ -310,10 +312,11 @@ async def test_kill_9_at_random_moments_loses_nothing_and_restart_reconciles(tmp
     detail = {
         "missing": [(t.trade_id, t.symbol, t.time) for t in trades if str(t.trade_id) in missing],
         "duplicated": sorted({t for t in fills if fills.count(t) > 1}),
+        "invented": sorted(set(fills) - {str(t.trade_id) for t in sim.account.trades}),
         "reconciles": [(e.seq, e.payload["trigger"], e.payload.get("through_ms")) for e in stored
                        if e.kind == "reconcile.done"],
     }  # fmt: skip
-    assert sorted(fills) == sorted(sim_trades), (
+    assert not missing and not detail["duplicated"] and not detail["invented"], (
         f"seed {seed}: fills on disk differ from the exchange's: {detail}"
     )
     state = fold(stored)

@@ -137,6 +137,27 @@ def test_an_unknown_command_lists_the_known_ones() -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_", "command"),
+    [
+        ({"cmd": "kill_switch", "on": 1}, KillSwitch(on=True, by="ctl")),
+        ({"cmd": "kill_switch", "on": 0}, KillSwitch(on=False, by="ctl")),
+        ({"cmd": "dlq", "action": "retry", "id": "3"}, DlqRetry(id=3, by="ctl")),
+        ({"cmd": "dlq", "action": "remove", "id": 3.0}, DlqRemove(id=3, by="ctl")),
+        (
+            {"cmd": "dlq", "action": "cleanup", "older_than_days": "30"},
+            DlqCleanup(older_than_days=30.0, by="ctl"),
+        ),
+        ({"cmd": "reconcile", "by": None}, Reconcile(by="ctl")),
+    ],
+)
+def test_what_scripts_have_always_sent_is_still_understood(
+    request_: dict[str, Any], command: Command
+) -> None:
+    """The engine once coerced these; a script that engages the kill switch with 1 must still engage it."""
+    assert command_from_json(request_) == command
+
+
+@pytest.mark.parametrize(
     ("request_", "detail", "fix"),
     [
         ({"cmd": "kill_switch"}, 'kill_switch: "on" is missing', '"on": true'),
@@ -158,9 +179,14 @@ def test_an_unknown_command_lists_the_known_ones() -> None:
         ({"cmd": "flatten", "symbols": [1]}, 'flatten: "symbols" must be a list', '"symbols": null'),
         ({"cmd": "adopt"}, 'adopt: "symbol" is missing', '"symbol": "BTCUSDT"'),
         (
-            {"cmd": "dlq", "action": "retry", "id": "3"},
-            "dlq retry: \"id\" must be a whole number, got '3'",
+            {"cmd": "dlq", "action": "retry", "id": "three"},
+            "dlq retry: \"id\" must be a whole number, got 'three'",
             '"id": 3',
+        ),
+        (
+            {"cmd": "kill_switch", "on": "false"},  # never read as true, as a string once was
+            "kill_switch: \"on\" must be true or false, got 'false'",
+            '"on": true',
         ),
         ({"cmd": "dlq", "action": "remove"}, 'dlq remove: "id" is missing', '"id": 3'),
         ({"cmd": "dlq", "action": "retry", "id": True}, '"id" must be a whole number, got True', '"id": 3'),

@@ -194,3 +194,27 @@ async def test_an_answer_without_a_needed_field_is_a_permanent_dead_lettered_fai
         "MalformedReport",
         "permanent",
     )
+
+
+def test_an_odd_figure_never_fails_the_positions_flatten_and_reconcile_need() -> None:
+    """Only the quantity must be readable: a flat row is not read further, and an unreadable leverage or
+    liquidation price of an open position is unknown (None), not a failure of the whole answer."""
+    flat = position_report(
+        {"symbol": "ETH/USDT:USDT", "info": {"positionAmt": "0", "liquidationPrice": "", "leverage": ""}}
+    )
+    assert flat.quantity == 0 and flat.liquidation_price is None
+    short = position_report(
+        {
+            "symbol": "BTC/USDT:USDT",
+            "info": {
+                "positionAmt": "-0.500",
+                "entryPrice": "64000.1",
+                "liquidationPrice": "",
+                "leverage": "NaN",
+            },
+        }
+    )
+    assert short.quantity == Decimal("-0.500") and short.entry_price == Decimal("64000.1")
+    assert short.leverage is None and short.liquidation_price is None
+    with pytest.raises(MalformedReport):  # the quantity itself is what every decision rests on
+        position_report({"symbol": "BTC/USDT:USDT", "info": {"positionAmt": "lots"}})

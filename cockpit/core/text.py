@@ -104,12 +104,12 @@ def fmt_age(seconds: float | None) -> str:
 
 
 def fmt_duration(seconds: float) -> str:
-    """A duration in words, for sentences: "45 s", "12 min", "3.5 h", "2.0 days"."""
+    """A duration in words, for sentences: "0.4 s", "45.0 s", "2.5 min", "3.5 h", "2.3 days"."""
     seconds = max(0.0, seconds)
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.1f} s"
     if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
+        return f"{seconds / 60:.1f} min"
     if seconds < 172_800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86_400:.1f} days"

@@ -15,6 +15,7 @@ Requests, one JSON object a line: {"cmd": "status"}, {"cmd": "reconcile"}, {"cmd
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -123,22 +124,36 @@ def _text_or_null(data: Mapping[str, Any], name: str, key: str, default: str | N
 
 
 def _flag(data: Mapping[str, Any], name: str, key: str) -> bool:
+    """true/false, or 1/0 as scripts send them; never a string ("false" must not read as true)."""
     value = _value(data, name, key)
-    if not isinstance(value, bool):
-        raise _wrong(name, key, "true or false", value)
-    return value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _wrong(name, key, "true or false", value)
 
 
 def _whole(data: Mapping[str, Any], name: str, key: str) -> int:
+    """A whole number: 3, 3.0 or "3"."""
     value = _value(data, name, key)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _wrong(name, key, "a whole number", value)
     return value
 
 
 def _number(data: Mapping[str, Any], name: str, key: str) -> float:
+    """A finite number: 30, 0.5 or "30"."""
     value = _value(data, name, key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise _wrong(name, key, "a number", value) from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _wrong(name, key, "a number", value)
     return float(value)
 
@@ -153,7 +168,7 @@ def _symbols(data: Mapping[str, Any]) -> tuple[str, ...] | None:
 
 
 def _by(data: Mapping[str, Any]) -> str:
-    value = data.get("by", DEFAULT_BY)
+    value = data.get("by") or DEFAULT_BY  # not given, or null: as ever
     if not isinstance(value, str):
         raise BadCommand(f'"by" must be a string, got {value!r}', 'name who asks, e.g. "by": "ctl"')
     return value

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from cockpit.engine.context import EngineContext
 
 log = logging.getLogger(__name__)
-READ_COPY_MAX_AGE_S = 3600.0  # a read copy older than this was left by a reader that crashed
+READ_COPY_MAX_AGE_S = 86_400.0  # a read copy older than this was left by a reader that crashed (a replay
+# may stay open for hours: its stats screen reopens the copy by name)
 
 
 @dataclass(frozen=True)

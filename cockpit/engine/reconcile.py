@@ -141,6 +141,12 @@ def state_start_ms(engine: EngineContext) -> float:
     return (first[0].ts if first else engine.started_at) * 1000
 
 
+def _adopting(engine: EngineContext, trigger: str) -> bool:
+    """A session's first reconcile adopts the positions open before it (as they stand, never ghosts): at the
+    startup of a new session, or of a restored one that never got as far as a reconcile."""
+    return trigger == "startup" and (engine.new_session or not engine.state.reconciled_through_ms)
+
+
 def _held(engine: EngineContext, symbol: str) -> Decimal:
     position = engine.state.positions.get(symbol)
     return position.qty if position is not None else Decimal(0)
@@ -176,7 +182,7 @@ def _unexplained(
     trigger: str,
 ) -> list[str]:
     """Symbols whose exchange quantity neither the local state nor the recorded fills explain."""
-    if trigger == "startup" and engine.new_session:
+    if _adopting(engine, trigger):
         return []
     return [
         symbol
@@ -254,7 +260,7 @@ def _positions(
                 )
             continue
         explained = _explanation(engine, symbol, remote_qty, recovered)
-        if trigger == "startup" and engine.new_session and local is None:
+        if _adopting(engine, trigger) and local is None:
             adopted.append(symbol)
             engine.emit(
                 "position.changed",

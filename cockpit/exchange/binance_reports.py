@@ -68,22 +68,30 @@ def mark_prices(rows: Mapping[str, Mapping[str, Any]], symbols: Iterable[str]) -
 # ----- account ----------------------------------------------------------------------------------------------
 def position_report(row: Mapping[str, Any]) -> PositionReport:
     """One row of ccxt's `fetch_positions()` (positionRisk). Binance's signed `positionAmt` is the quantity;
-    without it, ccxt's unsigned `contracts` signed by its `side`."""
+    without it, ccxt's unsigned `contracts` signed by its `side`. The quantity must be readable (and an open
+    position's entry); an unreadable leverage or liquidation price, or a flat row's entry, is None or 0
+    (unknown), never a failure of the whole answer: flatten and reconcile need the quantities."""
     info = row.get("info") or {}
     symbol = row.get("symbol") or info.get("symbol")
     if not symbol:
         raise MalformedReport("a position without a symbol")
-    leverage = row.get("leverage") or info.get("leverage")
-    liquidation = info.get("liquidationPrice")
+    quantity = _signed_quantity(row, info, str(symbol))
+    raw_entry = info.get("entryPrice") or row.get("entryPrice") or 0
+    entry = _number(raw_entry, f"{symbol} entryPrice") if quantity else _lenient(raw_entry) or Decimal(0)
+    leverage = _lenient(row.get("leverage") or info.get("leverage"))
     return PositionReport(
         symbol=str(symbol),
-        quantity=_signed_quantity(row, info, str(symbol)),
-        entry_price=_number(info.get("entryPrice") or row.get("entryPrice") or 0, f"{symbol} entryPrice"),
-        leverage=int(_number(leverage, f"{symbol} leverage")) if leverage is not None else None,
-        liquidation_price=(
-            _number(liquidation, f"{symbol} liquidationPrice") if liquidation is not None else None
-        ),
+        quantity=quantity,
+        entry_price=entry,
+        leverage=int(leverage) if leverage is not None else None,
+        liquidation_price=_lenient(info.get("liquidationPrice")),
     )
+
+
+def _lenient(value: Any) -> Decimal | None:
+    """A figure that may be missing or unreadable (None): shown when known, never relied on."""
+    number = _step(value)
+    return number if number is not None and number.is_finite() else None
 
 
 def _signed_quantity(row: Mapping[str, Any], info: Mapping[str, Any], symbol: str) -> Decimal:
@@ -144,7 +152,7 @@ def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None)
         client_order_id=str(client_id) if client_id else None,
         symbol=_required(order, "symbol", where),
         side=_required(order, "side", where),
-        type=_required(order, "type", where),
+        type=str(order.get("type") or "unknown"),  # shown only; the side and quantities are what count
         status=str(status) if status is not None else None,
         quantity=_order_quantity(info.get("origQty") or order.get("amount"), sent_quantity, where),
         price=_number(info.get("price") or order.get("price") or "0", f"{where} price"),
