@@ -63,7 +63,7 @@ async def run(work: Path, size: str) -> dict[str, Any]:
     engine = await runtime.start()
     try:
         started = time.perf_counter()
-        result = await engine.control(Flatten(symbols=None, by="bench"))
+        result = await engine.control(Flatten(symbols=None, by="bench").confirmed())
         seconds = time.perf_counter() - started
     finally:
         await runtime.stop()

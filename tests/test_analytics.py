@@ -78,7 +78,7 @@ async def troubled_session(sim: SimServer, start_engine: Any) -> tuple[Path, Eng
 
     await engine.control(KillSwitch(on=True, cause="analytics drill", by="test"))
     assert await submit(engine, OrderIntent(ETH, "buy", "market", Decimal("0.1"))) is None  # refused by risk
-    await engine.control(KillSwitch(on=False, by="test"))
+    await engine.control(KillSwitch(on=False, by="test").confirmed())
 
     await sim.inject({"kind": "reject_orders", "count": 1, "code": -4005})
     assert await submit(engine, OrderIntent(ETH, "buy", "market", Decimal("0.1"))) is None

@@ -4,6 +4,7 @@ and bad session files."""
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import random
 import signal
@@ -19,6 +20,7 @@ import orjson
 import pytest
 
 from cockpit.core.state import fold
+from cockpit.engine.control import socket_path_for
 from cockpit.sim.server import SimServer
 from cockpit.store import SessionStore, verify
 from tests.conftest import TEST_KEY, TEST_SECRET
@@ -129,8 +131,10 @@ async def test_ctl_controls_a_running_engine_from_another_process(sim: SimServer
         await engine.wait_for("reconcile.done")
         await trade(sim, symbol="BTCUSDT", side="SELL", quantity="0.01")
         await engine.wait_for("position.changed")
-        sock = session.with_name(session.name + ".sock")
-        assert stat.S_IMODE(sock.stat().st_mode) == 0o600  # owner only
+        sock = socket_path_for(session)
+        assert sock.parent == tmp_path / ".cockpit-control"
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600  # owner only, in an owner-only folder
+        assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
 
         code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "status", "--json")
         assert code == 0
@@ -154,7 +158,10 @@ async def test_ctl_controls_a_running_engine_from_another_process(sim: SimServer
         assert code == 0 and orjson.loads(out)["engaged"] is False
 
         code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "reconcile")
-        assert code == 0 and orjson.loads(out)["trigger"] == "operator:ctl"
+        trigger = orjson.loads(out)["trigger"]  # who asked: the socket's peer, by user, tool and pid
+        assert code == 0 and trigger.startswith(
+            f"operator:{getpass.getuser()} via ctl (uid {os.getuid()}, pid "
+        )
 
         code, _, err = await cockpit(tmp_path, "ctl", "--config", str(config), "flatten", "BTCUSDT")
         assert code == 2 and "--yes" in err
@@ -241,7 +248,8 @@ async def test_report_sessions_and_export_read_the_session_the_engine_is_writing
 async def test_report_on_a_file_another_process_holds_names_it_when_no_engine_answers(tmp_path: Path) -> None:
     path = tmp_path / "held.duckdb"
     SessionStore.open(path).close()
-    path.with_name(path.name + ".sock").touch()  # a socket file left behind, nothing listening
+    socket_path_for(path).parent.mkdir(mode=0o700)
+    socket_path_for(path).touch()  # a socket file left behind, nothing listening
     holder = await asyncio.create_subprocess_exec(
         sys.executable, "-c",
         f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('ok', flush=True); sys.stdin.read()",

@@ -44,10 +44,10 @@ async def test_kill_switch_release_needs_the_cause_cleared(sim: SimServer, start
     engaged = await run.wait_for("killswitch.engaged", within=2)
     assert "flag file" in engaged.payload["cause"]
     with pytest.raises(ActionRefused) as refused:
-        await run.engine.control(KillSwitch(on=False, by="ctl"))
+        await run.engine.control(KillSwitch(on=False, by="ctl").confirmed())
     assert "remove it first" in refused.value.detail
     run.engine.kill_flag.unlink()
-    await run.engine.control(KillSwitch(on=False, by="test"))
+    await run.engine.control(KillSwitch(on=False, by="test").confirmed())
     released = await run.wait_for("killswitch.released")
     assert released.payload["by"] == "test" and not run.engine.state.kill_switch.engaged
     actions = [e.payload["action"] for e in run.of("operator.action")]
@@ -71,7 +71,7 @@ async def test_flatten_all_closes_everything_and_verifies_at_the_exchange(
     await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.4")
     await trade(sim, symbol="XRPUSDT", side="BUY", quantity="300.5")
     await wait_until(lambda: len(run.engine.state.positions) == 3)
-    result = await run.engine.control(Flatten(symbols=None, by="test"))
+    result = await run.engine.control(Flatten(symbols=None, by="test").confirmed())
     assert result.verified is True and result.remaining == {}
     assert sim.state()["positions"] == []
     done = await run.wait_for("flatten.done")
@@ -90,7 +90,7 @@ async def test_flatten_survives_a_partial_fill(sim: SimServer, start_engine: Any
     await trade(sim, symbol="SOLUSDT", side="BUY", quantity="20")
     await wait_until(lambda: "SOL/USDT:USDT" in run.engine.state.positions)
     await sim.inject({"kind": "partial_fill", "count": 1, "ratio": 0.5})
-    result = await run.engine.control(Flatten(symbols=("SOLUSDT",), by="ctl"))
+    result = await run.engine.control(Flatten(symbols=("SOLUSDT",), by="ctl").confirmed())
     assert result.verified is True and result.rounds == 2
     assert [e.payload["amount"] for e in run.of("order.submitted")] == ["20", "10"]
     assert sim.state()["positions"] == [] and not run.engine.state.kill_switch.engaged
@@ -99,7 +99,7 @@ async def test_flatten_survives_a_partial_fill(sim: SimServer, start_engine: Any
 async def test_flatten_of_an_unknown_symbol_is_refused(sim: SimServer, start_engine: Any) -> None:
     run: EngineRun = await start_engine()
     with pytest.raises(ActionRefused) as refused:
-        await run.engine.control(Flatten(symbols=("DOGEUSDT",), by="ctl"))
+        await run.engine.control(Flatten(symbols=("DOGEUSDT",), by="ctl").confirmed())
     assert "BTC/USDT:USDT" in refused.value.detail
 
 

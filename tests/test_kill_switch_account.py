@@ -42,7 +42,7 @@ async def test_kill_switch_survives_a_restart_with_a_new_session_file(
     carried = await second.wait_for("killswitch.engaged")
     assert carried.payload["carried_over"] is True and "still engaged" in carried.payload["message"]
 
-    await second.engine.control(KillSwitch(on=False, by="test"))
+    await second.engine.control(KillSwitch(on=False, by="test").confirmed())
     assert orjson.loads(state_file.read_bytes())["engaged"] is False
     await stop(second)
     third: EngineRun = await start_engine(session=tmp_path / "monday.duckdb")  # Monday's file said engaged
@@ -56,12 +56,12 @@ async def test_flatten_one_position_leaves_the_kill_switch_off(sim: SimServer, s
     await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
     await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.4")
     await wait_until(lambda: len(run.engine.state.positions) == 2)
-    result = await run.engine.control(Flatten(symbols=("BTCUSDT",), by="test"))
+    result = await run.engine.control(Flatten(symbols=("BTCUSDT",), by="test").confirmed())
     assert result.verified is True
     assert [p["symbol"] for p in sim.state()["positions"]] == ["ETHUSDT"]
     await run.engine.core.drain()
     assert not run.engine.state.kill_switch.engaged and run.of("killswitch.engaged") == []
-    await run.engine.control(Flatten(symbols=None, by="test"))  # flatten ALL still does
+    await run.engine.control(Flatten(symbols=None, by="test").confirmed())  # flatten ALL still does
     engaged = await run.wait_for("killswitch.engaged")
     assert "flatten all" in engaged.payload["cause"]
 
@@ -118,7 +118,7 @@ async def test_a_second_engine_on_the_same_account_is_refused_and_ctl_still_find
         assert code == 0, err
         assert orjson.loads(out)["kill_switch"]["engaged"] is False
     finally:
-        assert await first.finish() == 0
+        assert await first.finish() == 0, await first.errors()
     assert cli_env(tmp_path)["XDG_DATA_HOME"]  # the account folder lived under the test's data home
 
 

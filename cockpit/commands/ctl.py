@@ -75,10 +75,11 @@ def ctl_request(args: argparse.Namespace) -> Status | Reconcile | Flatten | Kill
             raise UsageError("give either a SYMBOL or --all, not both")
         target = "ALL positions" if args.all else args.symbol
         _confirm("FLATTEN", f"Flatten {target} with reduce-only market orders", args.yes)
-        return Flatten(symbols=None if args.all else (args.symbol,), by=BY)
+        return Flatten(symbols=None if args.all else (args.symbol,), by=BY).confirmed()
     on = args.state == "on"
     if not on:
         _confirm("RELEASE", "Release the kill switch (new risk becomes possible)", args.yes)
+        return KillSwitch(on=on, by=BY).confirmed()
     return KillSwitch(on=on, by=BY)
 
 

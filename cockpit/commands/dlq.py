@@ -195,6 +195,7 @@ def dlq_command(args: argparse.Namespace) -> int:
     if engine_running(session):
         if isinstance(command, DlqRetry):
             confirm_retry(command.id, args.yes)
+            command = command.confirmed()
         return show(args, through_engine(socket, command), "through the running engine")
     if isinstance(command, DlqRetry):
         raise retry_needs_engine(socket, args.config, command.id)

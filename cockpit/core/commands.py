@@ -13,8 +13,10 @@ no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Generic, Self, TypeAlias, TypeVar
+
+from cockpit.core.errors import CockpitError
 
 # ----- results -------------------------------------------------------------------------------------------
 # Field names and order are the keys of the control socket's JSON (`cockpit ctl --json`): see wire.py.
@@ -205,10 +207,23 @@ Answer = TypeVar("Answer", bound=Result)  # what a command answers: `control(com
 
 @dataclass(frozen=True, kw_only=True)
 class Asks(Generic[R]):
-    """A command whose answer is an R. `by` says who asks: recorded with the action."""
+    """A command whose answer is an R. `by` says who asks: recorded with the action. A dangerous command
+    declares the word the operator types to confirm it (`confirm_word`); the engine runs it only when
+    `confirm` carries that word (`cockpit ctl --yes` and the cockpit's dialogs supply it)."""
 
     cmd: ClassVar[str]  # its name on the control socket (and in messages)
+    confirm_word: ClassVar[str | None] = None  # None: runs without a confirmation
     by: str
+    confirm: str | None = None  # the confirmation word, as the operator gave it
+
+    def confirmation(self) -> str | None:
+        """The word this command needs (None: none); a command whose danger depends on its fields says so
+        here."""
+        return self.confirm_word
+
+    def confirmed(self) -> Self:
+        """This command with its confirmation word: for a caller that has just asked the operator."""
+        return replace(self, confirm=self.confirmation())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,6 +245,7 @@ class Flatten(Asks[FlattenResult]):
     """Close positions with reduce-only market orders and verify flat; `None`: all (then the kill switch)."""
 
     cmd: ClassVar[str] = "flatten"
+    confirm_word: ClassVar[str | None] = "FLATTEN"
     symbols: tuple[str, ...] | None  # as the operator names them (BTCUSDT or BTC/USDT:USDT)
 
 
@@ -238,8 +254,12 @@ class KillSwitch(Asks[KillSwitchStatus]):
     """Engage (with a cause; default "engaged by <by>") or release (refused while its cause remains)."""
 
     cmd: ClassVar[str] = "kill_switch"
+    confirm_word: ClassVar[str | None] = "RELEASE"  # a release only: engaging is never held up
     on: bool
     cause: str | None = None
+
+    def confirmation(self) -> str | None:
+        return None if self.on else self.confirm_word
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,6 +281,7 @@ class Adopt(Asks[AdoptResult]):
     """Accept a ghost position as the account's own: it stays open, no longer flagged."""
 
     cmd: ClassVar[str] = "adopt"
+    confirm_word: ClassVar[str | None] = "ADOPT"
     symbol: str
 
 
@@ -287,6 +308,7 @@ class DlqRetry(Asks[RetryResult]):
 
     cmd: ClassVar[str] = "dlq"
     action: ClassVar[str] = "retry"
+    confirm_word: ClassVar[str | None] = "RETRY"
     id: int
 
 
@@ -308,3 +330,20 @@ class DlqCleanup(Asks[CleanupResult]):
 
 DeadLetterCommand: TypeAlias = DlqList | DlqStats | DlqRetry | DlqRemove | DlqCleanup
 Command: TypeAlias = Status | Reconcile | Flatten | KillSwitch | Backup | ReadCopy | Adopt | DeadLetterCommand
+
+
+class NotConfirmed(CockpitError):
+    """A dangerous command without its confirmation word: refused before anything is recorded or sent."""
+
+
+def check_confirmed(command: Asks[Any]) -> None:
+    """Refuse a command that needs a confirmation word (`Asks.confirmation`) and does not carry it."""
+    word = command.confirmation()
+    if word is None or command.confirm == word:
+        return
+    given = "no confirmation" if command.confirm is None else f"confirm {command.confirm!r}"
+    raise NotConfirmed(
+        f"{command.cmd} needs the confirmation word {word}",
+        f"the request carried {given}; nothing was done",
+        f'send "confirm": "{word}" with it (cockpit ctl asks you to type {word}, or takes --yes)',
+    )

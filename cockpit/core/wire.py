@@ -9,16 +9,19 @@ Requests, one JSON object a line: {"cmd": "status"}, {"cmd": "reconcile"}, {"cmd
 [...] | null} (null: all positions), {"cmd": "kill_switch", "on": true|false, "cause": "…"} (cause optional),
 {"cmd": "backup"}, {"cmd": "read_copy"}, {"cmd": "adopt", "symbol": "…"}, {"cmd": "dlq", "action": "list",
 "op": …, "reason": …, "status": "open"}, {"cmd": "dlq", "action": "stats"}, {"cmd": "dlq", "action":
-"retry"|"remove", "id": N}, {"cmd": "dlq", "action": "cleanup", "older_than_days": D}; each may name who asks
-("by", "ctl" when not given). Pure: no I/O.
+"retry"|"remove", "id": N}, {"cmd": "dlq", "action": "cleanup", "older_than_days": D}; each may name the
+tool that asks ("by", "ctl" when not given: the engine records the asking user from the socket's peer) and
+carry its confirmation word ("confirm": "FLATTEN"; see `Asks.confirmation`). Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import fields, is_dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from dataclasses import fields, is_dataclass, replace
+from types import UnionType
+from typing import TYPE_CHECKING, Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from cockpit.core.commands import (
     Adopt,
@@ -63,11 +66,12 @@ DLQ_ACTIONS = ("list", "stats", "retry", "remove", "cleanup")
 DEFAULT_BY = "ctl"
 HELP = "see `cockpit ctl --help`"
 EXAMPLES = {  # the fix for a bad field: a request that works
-    "flatten": '{"cmd": "flatten", "symbols": ["BTCUSDT"]} (or "symbols": null for all positions)',
+    "flatten": '{"cmd": "flatten", "symbols": ["BTCUSDT"], "confirm": "FLATTEN"} (or "symbols": null for all '
+    "positions)",
     "kill_switch": '{"cmd": "kill_switch", "on": true, "cause": "why"} (the cause may be left out)',
-    "adopt": '{"cmd": "adopt", "symbol": "BTCUSDT"}',
+    "adopt": '{"cmd": "adopt", "symbol": "BTCUSDT", "confirm": "ADOPT"}',
     "dlq list": '{"cmd": "dlq", "action": "list", "op": null, "reason": null, "status": "open"}',
-    "dlq retry": '{"cmd": "dlq", "action": "retry", "id": 3}',
+    "dlq retry": '{"cmd": "dlq", "action": "retry", "id": 3, "confirm": "RETRY"}',
     "dlq remove": '{"cmd": "dlq", "action": "remove", "id": 3}',
     "dlq cleanup": '{"cmd": "dlq", "action": "cleanup", "older_than_days": 30}',
 }
@@ -194,7 +198,13 @@ def _dead_letter_command(data: Mapping[str, Any], by: str) -> Command:
 
 def command_from_json(data: Mapping[str, Any]) -> Command:
     """A request as the control socket reads it → its command. Raises BadCommand naming what is wrong."""
-    cmd, by = data.get("cmd"), _by(data)
+    command = _command(data, _by(data))
+    confirm = _text_or_null(data, "confirm", "confirm")
+    return command if confirm is None else replace(command, confirm=confirm)
+
+
+def _command(data: Mapping[str, Any], by: str) -> Command:
+    cmd = data.get("cmd")
     if cmd == "status":
         return Status(by=by)
     if cmd == "reconcile":
@@ -268,7 +278,53 @@ def _build(cls: type[D], data: Any, **read: Callable[[Any], Any]) -> D:
             f"expected a {cls.__name__}",
             "is the engine running the same cockpit version? restart it",
         )
-    return cls(**{f.name: read.get(f.name, _frozen)(data[f.name]) for f in fields(cls)})
+    values = {f.name: read.get(f.name, _frozen)(data[f.name]) for f in fields(cls)}
+    for name, hint in _hints(cls).items():
+        if name in values and not _conforms(values[name], hint):
+            raise BadAnswer(
+                f"the engine's answer has a bad {name}",
+                f"{cls.__name__}.{name} must be {hint}, got {_shown(values[name])}",
+                "is the engine running the same cockpit version? restart it",
+            )
+    return cls(**values)
+
+
+@functools.cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON is of a result field's type (str, int, float, bool, None, unions,
+    tuples, mappings, nested results): an answer that is not is refused, never shown half-read."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        return any(_conforms(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint in (bool, str):
+        return isinstance(value, hint)
+    if hint in (int, float):
+        number = isinstance(value, int | float) if hint is float else isinstance(value, int)
+        return number and not isinstance(value, bool)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_conforms(item, args[0]) for item in value)
+        return len(args) == len(value) and all(map(_conforms, value, args))
+    if origin in (Mapping, dict):
+        return isinstance(value, dict) and all(
+            _conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items()
+        )
+    if isinstance(hint, type) and is_dataclass(hint):
+        return isinstance(value, hint)
+    return True  # Any
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _status_report(data: Any) -> StatusReport:

@@ -27,6 +27,7 @@ import orjson
 
 from cockpit.config.paths import data_dir
 from cockpit.core.errors import CockpitError
+from cockpit.store.private import private_dir, write_private
 
 KILL_SWITCH_FILE = "killswitch.json"
 ENGINE_FILE = "engine.json"
@@ -71,14 +72,7 @@ class KillSwitchRecord:
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     """Atomically replace `path` with owner-only JSON (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_private(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 class AccountFiles:
@@ -96,7 +90,7 @@ class AccountFiles:
         return self.dir / ENGINE_FILE
 
     def _ensure_dir(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.dir)
 
     # ----- the kill switch -----------------------------------------------------------------------------
     def read_kill_switch(self) -> KillSwitchRecord | None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from cockpit.core import events
 from cockpit.core.commands import BackupResult
 from cockpit.store import SessionFileError, VerifyReport, verify
+from cockpit.store.private import private_dir
 
 if TYPE_CHECKING:
     from cockpit.engine.context import EngineContext
@@ -177,7 +178,7 @@ async def _copy(engine: EngineContext, dest: Path, by: str, what: str) -> Backup
     started = time.monotonic()
 
     def write() -> tuple[VerifyReport, int]:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(dest.parent)
         report = engine.store.backup_to(dest)
         return report, dest.stat().st_size
 

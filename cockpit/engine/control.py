@@ -1,11 +1,19 @@
-"""The control socket: a Unix domain socket beside the session file (owner-only) that the running engine
-serves, headless or inside the UI — so `cockpit ctl` works from another tmux pane when the UI is frozen.
+"""The control socket: a Unix domain socket in an owner-only folder that the running engine serves, headless
+or inside the UI — so `cockpit ctl` works from another tmux pane when the UI is frozen.
 
-Protocol: one JSON object per line each way. A request is a command (cockpit/core/commands.py) as JSON,
-e.g. {"cmd": "flatten", "symbols": ["BTCUSDT"], "by": "ctl"}: cockpit/core/wire.py lists them all and is
-what turns JSON into commands and results into JSON here. Replies: {"ok": true, "result": …} or
-{"ok": false, "error": title, "detail": …, "fix": …}. Clients `ask(path, command)` and get the command's
-typed result back.
+Protocol: one JSON object per line each way (a request line at most `MAX_REQUEST` bytes). A request is a
+command (cockpit/core/commands.py) as JSON, e.g. {"cmd": "flatten", "symbols": ["BTCUSDT"], "by": "ctl",
+"confirm": "FLATTEN"}: cockpit/core/wire.py lists them all and is what turns JSON into commands and results
+into JSON here. Replies: {"ok": true, "result": …} or {"ok": false, "error": title, "detail": …, "fix": …}.
+Clients `ask(path, command)` and get the command's typed result back.
+
+The socket is the security boundary:
+- it lives in a folder only its owner can enter (`socket_path_for`): nobody else can bind it first;
+- each side checks the other's uid with SO_PEERCRED: the engine answers only its own user (or root), and a
+  client trusts only an engine of its own user (or root);
+- who asked is taken from the peer's credentials (user, uid, pid) plus the tool it names itself after ("ctl"),
+  never from the request: a request cannot speak as the engine's risk checks;
+- a dangerous command needs its confirmation word in the request (`Asks.confirmation`), checked by the engine.
 """
 
 from __future__ import annotations
@@ -15,7 +23,12 @@ import contextlib
 import hashlib
 import logging
 import os
-import tempfile
+import pwd
+import re
+import socket
+import stat
+import struct
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +42,16 @@ if TYPE_CHECKING:
     from cockpit.engine.engine import Engine
 
 log = logging.getLogger(__name__)
-MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux; keep a margin
-READ_LIMIT = 1 << 20
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, with its terminating NUL
+SOCKET_DIR = ".cockpit-control"  # the owner-only folder beside the session file
+MAX_REQUEST = 64 * 1024  # bytes in one request line
+READ_LIMIT = 1 << 20  # bytes in one reply line (a long dead-letter list)
+DRAIN_S = 5.0  # how long the engine reads on past an oversized request before it closes the connection
+# names a request may not give itself: the engine's own actors (cockpit/engine/killswitch.py `engage`)
+ENGINE_ACTORS = frozenset(
+    {"risk", "clock", "flag-file", "store", "engine", "exchange", "reconcile", "operator", "cockpit"}
+)
+_TOOL = re.compile(r"[a-z][a-z0-9_-]{0,23}")
 
 
 def live_pointer(session_dir: Path) -> Path:
@@ -39,14 +60,154 @@ def live_pointer(session_dir: Path) -> Path:
     return session_dir / ".cockpit-live.json"
 
 
+# ----- where the socket lives ------------------------------------------------------------------------------
+
+
+def _fits(path: Path) -> bool:
+    return len(os.fsencode(path)) <= MAX_SOCKET_PATH
+
+
+def _owner_only_problem(folder: Path) -> str | None:
+    """Why `folder` is not a private folder of this user (a real directory, ours, mode 0700), or None."""
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        return f"{folder} cannot be read ({exc.strerror or exc})"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is not a directory" + (" (a symlink)" if stat.S_ISLNK(info.st_mode) else "")
+    if info.st_uid != os.getuid():
+        return f"{folder} belongs to uid {info.st_uid} ({_user(info.st_uid)}), not to you (uid {os.getuid()})"
+    if info.st_mode & 0o077:
+        return f"{folder} has mode {stat.S_IMODE(info.st_mode):04o}: others may enter it (it must be 0700)"
+    return None
+
+
+def _runtime_dir() -> tuple[Path | None, str]:
+    """$XDG_RUNTIME_DIR when it is set and owner-only, else None and why not."""
+    value = os.environ.get("XDG_RUNTIME_DIR")
+    if not value:
+        return None, "$XDG_RUNTIME_DIR is not set"
+    folder = Path(value)
+    problem = _owner_only_problem(folder)
+    if problem is not None:
+        return None, f"$XDG_RUNTIME_DIR is not usable: {problem}"
+    return folder, ""
+
+
 def socket_path_for(session_file: Path) -> Path:
-    """`<session>.sock` beside the session file, or a short per-session path in the temp dir if that is too
-    long for a Unix socket."""
-    beside = session_file.with_name(session_file.name + ".sock")
-    if len(str(beside)) <= MAX_SOCKET_PATH:
-        return beside
-    digest = hashlib.sha1(str(session_file.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"cockpit-{digest}.sock"
+    """The session's control socket: `<session dir>/.cockpit-control/<session name>.sock`, in an owner-only
+    folder beside the session file (`<12 hex>.sock` there if the name makes the path too long for a Unix
+    socket, 107 bytes); else `$XDG_RUNTIME_DIR/cockpit-<16 hex>.sock` if that folder is ours with mode 0700.
+    Never a shared folder such as /tmp, where another user could bind the name first: when nothing fits, a
+    CockpitError names the path and the fix."""
+    digest = hashlib.sha1(str(session_file.resolve()).encode()).hexdigest()
+    beside = session_file.parent / SOCKET_DIR / f"{session_file.name}.sock"
+    for candidate in (beside, beside.with_name(f"{digest[:12]}.sock")):
+        if _fits(candidate):
+            return candidate
+    runtime, why_not = _runtime_dir()
+    if runtime is not None:
+        candidate = runtime / f"cockpit-{digest[:16]}.sock"
+        if _fits(candidate):
+            return candidate
+        why_not = f"{candidate} is too long as well"
+    raise CockpitError(
+        f"the control socket's path for {session_file} is too long",
+        f"{beside} is {len(os.fsencode(beside))} bytes, over the {MAX_SOCKET_PATH} a Unix socket takes; "
+        f"{why_not}",
+        "give the session a shorter path ([session] path or dir in the config), or set XDG_RUNTIME_DIR to a "
+        "short folder of yours with mode 0700 (systemd's /run/user/$UID is one)",
+    )
+
+
+def prepare_socket_folder(path: Path) -> None:
+    """Create the socket's folder owner-only (0700) if it is missing; refuse one that is not ours or not
+    0700 (someone else could have put a socket in it)."""
+    folder = path.parent
+    if folder.name == SOCKET_DIR:
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)  # whatever the umask
+    problem = _owner_only_problem(folder)
+    if problem is not None:
+        raise CockpitError(
+            "the control socket's folder is not owner-only",
+            problem,
+            f"remove {folder} if it is not yours (`rm -r {folder}`; cockpit creates it again), "
+            f"or make it yours and private (`chmod 700 {folder}`)",
+        )
+
+
+# ----- who is at the other end -----------------------------------------------------------------------------
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid{uid}"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The process at the other end of a Unix socket, as the kernel reports it (SO_PEERCRED)."""
+
+    pid: int
+    uid: int
+    gid: int
+
+    @property
+    def user(self) -> str:
+        return _user(self.uid)
+
+    def asking(self, tool: str) -> str:
+        """Who asked, for the record: `alice via ctl (uid 1000, pid 4242)`. The tool is what the client calls
+        itself; a name the engine's own actors use (risk, clock, …) or anything but a plain word is recorded
+        as `socket`."""
+        word = tool.strip().lower()
+        if not _TOOL.fullmatch(word) or word in ENGINE_ACTORS:
+            word = "socket"
+        return f"{self.user} via {word} (uid {self.uid}, pid {self.pid})"
+
+
+def peer_of(sock: socket.socket) -> Peer:
+    """The peer's pid, uid and gid (Linux: SO_PEERCRED). Elsewhere, where the kernel does not say, the peer
+    is taken to be this user: the owner-only folder is then the only guard."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return Peer(pid=0, uid=os.getuid(), gid=os.getgid())
+    size = struct.calcsize("3i")
+    pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, option, size))
+    return Peer(pid=pid, uid=uid, gid=gid)
+
+
+def trusted(peer: Peer, me: int | None = None) -> bool:
+    """The same user as this process (`me`: os.getuid()), or root."""
+    return peer.uid in (os.getuid() if me is None else me, 0)
+
+
+def check_server(peer: Peer, path: Path, me: int | None = None) -> None:
+    """Refuse to believe an engine that runs as another user: whatever it says is not our engine's."""
+    if trusted(peer, me):
+        return
+    mine = os.getuid() if me is None else me
+    raise CockpitError(
+        f"{path} is served by another user: {peer.user} (uid {peer.uid}, pid {peer.pid})",
+        f"your engine runs as uid {mine}; nothing this process says was trusted or shown",
+        f"find who runs it (`ps -o user,pid,cmd -p {peer.pid}`); stop your engine's clients until it is "
+        "gone, then restart your engine",
+    )
+
+
+def _socket_of(writer: asyncio.StreamWriter) -> socket.socket:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        raise CockpitError("the control socket has no peer", fix="check the engine's log")
+    return sock  # type: ignore[no-any-return]
+
+
+def _refusal(title: str, detail: str = "", fix: str = "") -> dict[str, Any]:
+    return {"ok": False, "error": title, "detail": detail, "fix": fix}
 
 
 class ControlServer:
@@ -56,7 +217,8 @@ class ControlServer:
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
-        if self.path.exists():
+        prepare_socket_folder(self.path)
+        if self.path.exists() or self.path.is_symlink():
             if await _answers(self.path):
                 raise CockpitError(
                     f"another engine is serving {self.path}",
@@ -67,7 +229,7 @@ class ControlServer:
         old_umask = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
-                self._handle, path=str(self.path), limit=READ_LIMIT
+                self._handle, path=str(self.path), limit=MAX_REQUEST
             )
         finally:
             os.umask(old_umask)
@@ -83,42 +245,82 @@ class ControlServer:
             self.path.unlink()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One client: its peer checked, then its requests answered a line at a time. Whatever the client
+        sends or however it goes away, nothing is raised here (no traceback on the engine's stderr)."""
         try:
-            while line := await reader.readline():
-                reply = await self._dispatch(line)
-                writer.write(orjson.dumps(reply) + b"\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+            peer = peer_of(_socket_of(writer))
+            if not trusted(peer):
+                log.warning("control socket: refused %s (uid %d, pid %d)", peer.user, peer.uid, peer.pid)
+                await _reply(writer, _stranger(peer))
+                return
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # over MAX_REQUEST without a newline
+                    await _reply(writer, _too_large())
+                    await _drain_line(reader)
+                    return
+                if not line:
+                    return
+                await _reply(writer, await self._dispatch(line, peer))
+        except (ConnectionError, asyncio.IncompleteReadError, OSError, CockpitError):
             pass
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+    async def _dispatch(self, line: bytes, peer: Peer | None = None) -> dict[str, Any]:
+        """A request line → the reply. `peer`: who sent it (None: this process, as tests call it)."""
         try:
             request = orjson.loads(line)
             if not isinstance(request, dict):
                 raise ValueError("a request is a JSON object")
-            result: Result = await self.engine.control(command_from_json(request))
+            command = command_from_json(request)
+            if peer is not None:  # who asked: the kernel's word, not the request's
+                command = replace(command, by=peer.asking(command.by))
+            result: Result = await self.engine.control(command)
         except CockpitError as exc:
-            return {"ok": False, "error": exc.title, "detail": exc.detail, "fix": exc.fix}
+            return _refusal(exc.title, exc.detail, exc.fix)
         except (ValueError, KeyError, TypeError) as exc:
-            return {
-                "ok": False,
-                "error": "bad request",
-                "detail": str(exc),
-                "fix": "see `cockpit ctl --help`",
-            }
+            return _refusal("bad request", str(exc), "see `cockpit ctl --help`")
         except Exception as exc:  # the client always gets an answer
             log.exception("control request failed")
-            return {
-                "ok": False,
-                "error": f"the engine failed: {type(exc).__name__}",
-                "detail": str(exc),
-                "fix": "see the engine's events and log",
-            }
+            return _refusal(
+                f"the engine failed: {type(exc).__name__}", str(exc), "see the engine's events and log"
+            )
         return {"ok": True, "result": result_to_json(result)}
+
+
+def _stranger(peer: Peer) -> dict[str, Any]:
+    return _refusal(
+        "refused: this engine answers its own user only",
+        f"you are {peer.user} (uid {peer.uid}); the engine runs as uid {os.getuid()}",
+        "run cockpit ctl as the user that runs the engine",
+    )
+
+
+def _too_large() -> dict[str, Any]:
+    return _refusal(
+        "request too large",
+        f"a request line is at most {MAX_REQUEST} bytes (64 KiB), ending in a newline",
+        'send one JSON command per line, e.g. {"cmd": "status"}; see `cockpit ctl --help`',
+    )
+
+
+async def _reply(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
+    writer.write(orjson.dumps(reply) + b"\n")
+    await writer.drain()
+
+
+async def _drain_line(reader: asyncio.StreamReader) -> None:
+    """Read on (and drop) the rest of an oversized line for a while, so the client finishes sending and
+    reads the refusal rather than a reset connection."""
+    with contextlib.suppress(TimeoutError, ValueError):
+        async with asyncio.timeout(DRAIN_S):
+            while chunk := await reader.read(MAX_REQUEST):
+                if b"\n" in chunk:
+                    return
 
 
 async def _answers(path: Path) -> bool:
@@ -131,15 +333,18 @@ async def _answers(path: Path) -> bool:
 
 
 def engine_running(session_file: Path) -> bool:
-    """Whether an engine answers on this session's control socket (a status request within 5 s). For
-    commands that act through the engine when one runs and on the file when none does."""
-    socket = socket_path_for(session_file)
-    if not socket.exists():
+    """Whether an engine of this user answers on this session's control socket (a status request within
+    5 s). For commands that act through the engine when one runs and on the file when none does."""
+    try:
+        path = socket_path_for(session_file)
+    except CockpitError:  # no place for a socket: no engine can serve one
+        return False
+    if not path.exists():
         return False
 
     async def probe() -> bool:
         try:
-            await ask(socket, Status(by="cli"), wait_s=5)
+            await ask(path, Status(by="cli"), wait_s=5)
         except (CockpitError, OSError, TimeoutError):
             return False
         return True
@@ -148,7 +353,8 @@ def engine_running(session_file: Path) -> bool:
 
 
 async def _request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -> dict[str, Any]:
-    """Send one request line to a running engine and return its reply (JSON both ways: see `ask`)."""
+    """Send one request line to a running engine of this user and return its reply (JSON both ways: see
+    `ask`). The server's uid is checked before anything is sent."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_unix_connection(str(path), limit=READ_LIMIT), 3.0
@@ -159,7 +365,12 @@ async def _request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -
             f"nothing answers on {path} ({type(exc).__name__})",
             "start one with `cockpit run --config FILE`, or check the config's session path",
         ) from None
+    except OSError as exc:
+        raise CockpitError(
+            f"cannot connect to {path}", exc.strerror or str(exc), "check the socket's folder and its owner"
+        ) from None
     try:
+        check_server(peer_of(_socket_of(writer)), path)
         writer.write(orjson.dumps(payload) + b"\n")
         await writer.drain()
         line = await asyncio.wait_for(reader.readline(), wait_s)
@@ -173,6 +384,12 @@ async def _request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -
         raise CockpitError(
             "the engine's answer could not be read", str(exc), "check the engine's log"
         ) from None
+    except (ConnectionError, BrokenPipeError) as exc:
+        raise CockpitError(
+            "the engine closed the control socket without answering",
+            f"{type(exc).__name__}: {exc}",
+            "check the engine's log",
+        ) from None
     finally:
         writer.close()
     if not line:
@@ -180,17 +397,28 @@ async def _request(path: Path, payload: dict[str, Any], wait_s: float = 120.0) -
             "the engine closed the control socket without answering", fix="check the engine's log"
         )
     try:
-        reply: dict[str, Any] = orjson.loads(line)
+        reply = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise CockpitError("the engine's answer is not JSON", str(exc), "check the engine's log") from None
+    if not isinstance(reply, dict):
+        raise CockpitError(
+            "the engine's answer is not a reply",
+            f'expected a JSON object with "ok", got {_shown(reply)}',
+            "check the engine's log",
+        )
     return reply
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 async def ask(path: Path, command: Asks[Answer], wait_s: float = 120.0) -> Answer:
-    """Send a command to a running engine and return its result; the engine's refusal is raised as a
-    CockpitError (its title, detail and fix)."""
+    """Send a command to a running engine and return its result; the engine's refusal, or an answer that is
+    not the command's result, is raised as a CockpitError (title, detail and fix)."""
     reply = await _request(path, command_to_json(command), wait_s)
-    if not reply.get("ok"):
+    if reply.get("ok") is not True:
         raise CockpitError(
             str(reply.get("error")), str(reply.get("detail") or ""), str(reply.get("fix") or "")
         )

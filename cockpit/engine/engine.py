@@ -3,7 +3,7 @@ events. The same engine runs headless (`cockpit run --headless`) and inside the 
 
     engine = Engine(config, gateway, store, ws_base="ws://127.0.0.1:PORT")
     await engine.start()          # restore, reconcile, start feeds and workers
-    await engine.control(Flatten(symbols=None, by="operator"))
+    await engine.control(Flatten(symbols=None, by="operator").confirmed())
     await engine.stop()
 """
 
@@ -36,6 +36,7 @@ from cockpit.core.commands import (
     Reconcile,
     Result,
     Status,
+    check_confirmed,
 )
 from cockpit.core.domain import Event, Severity, Telemetry
 from cockpit.core.incidents import Repeats
@@ -265,9 +266,11 @@ class Engine:
     # ----- operator actions (keys, ctl and the command palette all end here) ------------------------
     async def control(self, command: Asks[Answer]) -> Answer:
         """Run an operator's command (cockpit/core/commands.py) and answer with its result type; each action
-        that changes something is recorded as an `operator.action` before it runs."""
+        that changes something is recorded as an `operator.action` before it runs. A dangerous command
+        without its confirmation word is refused (`check_confirmed`)."""
         if not isinstance(command, Command):
             raise TypeError(f"not a command: {command!r}")
+        check_confirmed(command)  # a dangerous command carries its word, from every caller
         return cast(Answer, await self._run(command))
 
     async def _run(self, command: Command) -> Result:

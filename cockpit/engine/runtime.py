@@ -24,13 +24,14 @@ from cockpit.config.settings import Config
 from cockpit.core import events
 from cockpit.core.domain import ROUTINE_KINDS, Event
 from cockpit.engine.account_files import AccountFiles, account_key
-from cockpit.engine.control import ControlServer, live_pointer, socket_path_for
+from cockpit.engine.control import ControlServer, live_pointer, prepare_socket_folder, socket_path_for
 from cockpit.engine.engine import Engine
 from cockpit.engine.options import EngineOptions
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway
 from cockpit.store import SessionStore
+from cockpit.store.private import private_dir, write_private
 
 BINANCE_USDM_WS = "wss://fstream.binance.com"
 
@@ -56,7 +57,7 @@ def session_file_for(config: Config) -> Path:
         return config.session.path
     from datetime import UTC, datetime
 
-    config.session.dir.mkdir(parents=True, exist_ok=True)  # the default lives under $XDG_DATA_HOME
+    private_dir(config.session.dir)  # the default lives under $XDG_DATA_HOME
     return config.session.resolve_session_file(datetime.now(UTC))
 
 
@@ -143,6 +144,7 @@ class Runtime:
     async def start(self) -> Engine:
         from cockpit.engine.integrity import check_session_file
 
+        os.umask(0o077)  # what DuckDB creates itself (a WAL, its temp files) is owner-only too
         self.account.claim()  # one engine per account: refused before any file is opened
         try:
             recovery = check_session_file(self.spec.session_file)
@@ -155,15 +157,19 @@ class Runtime:
             engine.startup_events.extend(recovery.events())
         for subscriber in self.subscribers:
             engine.subscribe(subscriber)
-        self.control = ControlServer(engine, socket_path_for(engine.session_file))
         try:
+            # before the engine acts: a socket path too long, or a folder not ours and 0700, is refused
+            socket = socket_path_for(engine.session_file)
+            prepare_socket_folder(socket)
+            self.control = ControlServer(engine, socket)
             await engine.start()
             await self.control.start()
         except BaseException:
             await self.stop()
             raise
         self.account.announce(engine.session_file, self.control.path)
-        live_pointer(engine.session_file.parent).write_text(
+        write_private(
+            live_pointer(engine.session_file.parent),
             orjson.dumps(
                 {
                     "session": str(engine.session_file),
@@ -171,7 +177,7 @@ class Runtime:
                     "pid": os.getpid(),
                     "started": time.time(),
                 }
-            ).decode()
+            ),
         )
         return engine
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cockpit.store import files
 from cockpit.store.errors import SessionFileError, StoreError
+from cockpit.store.private import make_private
 from cockpit.store.verify import VerifyReport, verify
 
 ALIAS = "cockpit_backup"
@@ -66,6 +67,7 @@ def finish(dest: Path, expect_last_seq: int) -> VerifyReport:
             problems or f"it ends at seq {report.last_seq}, the session was at {expect_last_seq}",
             "check the disk holding the backups and run the backup again",
         )
+    make_private(partial)
     os.replace(partial, dest)
     fd = os.open(dest.parent, os.O_RDONLY)
     try:

@@ -18,6 +18,7 @@ import duckdb
 from cockpit.store import files, schema
 from cockpit.store.errors import SessionFileError, in_use_error, is_lock_error
 from cockpit.store.hashing import GENESIS
+from cockpit.store.private import make_private
 
 _UNWRITABLE = ("Permission denied", "Read-only file system", "No space left", "Cannot open file")
 
@@ -70,6 +71,7 @@ def open_session(path: Path, *, create: bool, meta: Mapping[str, str] | None) ->
             for extra in files.companions(path):
                 extra.unlink(missing_ok=True)  # our own half-made file
         raise
+    make_private(*files.companions(path))  # a session is the account's: owner-only, old files too
     return Opened(
         con=con,
         meta=file_meta,

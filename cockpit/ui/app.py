@@ -382,7 +382,7 @@ class CockpitApp(App[int]):
             return
         action, symbol = choice
         if action == "adopt":
-            if await self._act(Adopt(symbol=symbol, by=BY), "adopt") is not None:
+            if await self._act(Adopt(symbol=symbol, by=BY).confirmed(), "adopt") is not None:
                 self.notify(f"{symbol} adopted: no longer flagged as a ghost")
         elif action == "flatten":
             confirmed = await self._open_when_free(self._flatten_dialog([symbol]))
@@ -422,7 +422,7 @@ class CockpitApp(App[int]):
             self.notify("flatten cancelled")
             return
         self.notify(f"flattening {target}…", timeout=3)
-        command = Flatten(symbols=None if symbols is None else tuple(symbols), by=BY)
+        command = Flatten(symbols=None if symbols is None else tuple(symbols), by=BY).confirmed()
         result = await self._act(command, "flatten")
         if result is None:
             return
@@ -451,7 +451,7 @@ class CockpitApp(App[int]):
     async def _release_kill_switch(self, answer: asyncio.Future[bool | None]) -> None:
         if not await answer:
             return
-        if await self._act(KillSwitch(on=False, by=BY), "release") is not None:
+        if await self._act(KillSwitch(on=False, by=BY).confirmed(), "release") is not None:
             self.notify("kill switch released")
 
     @work(group="actions", exit_on_error=False)
