@@ -181,19 +181,18 @@ def peer_of(sock: socket.socket) -> Peer:
     return Peer(pid=pid, uid=uid, gid=gid)
 
 
-def trusted(peer: Peer, me: int | None = None) -> bool:
-    """The same user as this process (`me`: os.getuid()), or root."""
-    return peer.uid in (os.getuid() if me is None else me, 0)
+def trusted_uids() -> frozenset[int]:
+    """Whom each side of the socket trusts: this process's user, and root."""
+    return frozenset({os.getuid(), 0})
 
 
-def check_server(peer: Peer, path: Path, me: int | None = None) -> None:
+def check_server(peer: Peer, path: Path, trusted: frozenset[int] | None = None) -> None:
     """Refuse to believe an engine that runs as another user: whatever it says is not our engine's."""
-    if trusted(peer, me):
+    if peer.uid in (trusted_uids() if trusted is None else trusted):
         return
-    mine = os.getuid() if me is None else me
     raise CockpitError(
         f"{path} is served by another user: {peer.user} (uid {peer.uid}, pid {peer.pid})",
-        f"your engine runs as uid {mine}; nothing this process says was trusted or shown",
+        f"you are uid {os.getuid()}; nothing that process says was trusted or shown",
         f"find who runs it (`ps -o user,pid,cmd -p {peer.pid}`); stop your engine's clients until it is "
         "gone, then restart your engine",
     )
@@ -214,6 +213,7 @@ class ControlServer:
     def __init__(self, engine: Engine, path: Path) -> None:
         self.engine = engine
         self.path = path
+        self.trusted = trusted_uids()  # whom it answers
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
@@ -249,7 +249,7 @@ class ControlServer:
         sends or however it goes away, nothing is raised here (no traceback on the engine's stderr)."""
         try:
             peer = peer_of(_socket_of(writer))
-            if not trusted(peer):
+            if peer.uid not in self.trusted:
                 log.warning("control socket: refused %s (uid %d, pid %d)", peer.user, peer.uid, peer.pid)
                 await _reply(writer, _stranger(peer))
                 return

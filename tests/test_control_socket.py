@@ -1,0 +1,307 @@
+"""The control socket is the security boundary: where it lives, whom it answers and trusts, who is recorded as
+asking, which commands need their confirmation word, what an oversized or broken request gets — and the modes
+of the files a real session leaves on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import hashlib
+import os
+import socket
+import stat
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cockpit.core.commands import ReadCopy
+from cockpit.core.errors import CockpitError
+from cockpit.engine.control import (
+    MAX_REQUEST,
+    ControlServer,
+    ask,
+    check_server,
+    peer_of,
+    prepare_socket_folder,
+    socket_path_for,
+)
+from cockpit.engine.live_copy import discard
+from cockpit.sim.server import SimServer
+from tests.conftest import EngineRun
+from tests.test_cli_engine import HeadlessEngine, cockpit, write_config
+from tests.test_engine import BTC, trade
+from tests.waiting import wait_until
+
+ME = f"{getpass.getuser()} via"
+
+
+def old_predictable_path(session: Path) -> Path:
+    """Where the socket of a long session path used to go: a name anyone could compute and bind first."""
+    digest = hashlib.sha1(str(session.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"cockpit-{digest}.sock"
+
+
+async def raw(path: Path, request: bytes) -> dict[str, Any]:
+    """One request line as any process could send it, without the clients' checks; the reply parsed."""
+    reader, writer = await asyncio.open_unix_connection(str(path), limit=1 << 20)
+    try:
+        writer.write(request)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 30)
+    finally:
+        writer.close()
+    reply: dict[str, Any] = orjson.loads(line)
+    return reply
+
+
+@contextlib.asynccontextmanager
+async def serving(run: EngineRun) -> AsyncIterator[ControlServer]:
+    """The started engine's control socket, as `cockpit run` serves it."""
+    path = socket_path_for(run.engine.session_file)
+    prepare_socket_folder(path)
+    server = ControlServer(run.engine, path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+# ----- where the socket lives ------------------------------------------------------------------------------
+
+
+async def test_a_squatter_on_the_old_predictable_path_no_longer_gets_the_operators_flatten(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    session = tmp_path / ("s" * 40 + ".duckdb")  # too long for `<session>.sock`: the case that went to /tmp
+    squat = old_predictable_path(session)
+    asked: list[bytes] = []
+
+    async def fake_engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(await reader.readline())
+        fake = {"symbols": [BTC], "by": "ctl", "verified": True, "rounds": 1, "remaining": {}, "errors": []}
+        writer.write(orjson.dumps({"ok": True, "result": {**fake, "message": "flat, verified"}}) + b"\n")
+        await writer.drain()
+        writer.close()
+
+    squat.unlink(missing_ok=True)
+    squatter = await asyncio.start_unix_server(fake_engine, path=str(squat))
+    engine = await HeadlessEngine.start(write_config(tmp_path, sim.base_url, session), tmp_path)
+    try:
+        await engine.wait_for("reconcile.done")
+        assert socket_path_for(session).parent == tmp_path / ".cockpit-control"  # beside it, owner-only
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+        await engine.wait_for("position.changed")
+        config = tmp_path / "cockpit.toml"
+        code, out, err = await cockpit(tmp_path, "ctl", "--config", str(config), "flatten", "--all", "--yes")
+        assert code == 0, err
+        assert orjson.loads(out)["verified"] is True
+        assert sim.state()["positions"] == []  # the real engine flattened at the exchange
+        assert asked == []  # the squatter was never asked
+    finally:
+        squatter.close()
+        squat.unlink(missing_ok=True)
+        assert await engine.finish() == 0, await engine.errors()
+
+
+async def test_the_engine_refuses_a_socket_folder_that_is_not_owner_only(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    session = tmp_path / "open.duckdb"
+    folder = tmp_path / ".cockpit-control"
+    folder.mkdir()
+    os.chmod(folder, 0o755)  # others may enter: someone could have put a socket in it
+    code, _, err = await cockpit(
+        tmp_path, "run", "--config", str(write_config(tmp_path, sim.base_url, session)), "--headless"
+    )
+    assert code != 0 and "Traceback" not in err
+    assert "the control socket's folder is not owner-only" in err
+    assert f"{folder} has mode 0755" in err and f"chmod 700 {folder}" in err
+
+
+def test_no_short_enough_owner_only_place_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "session.duckdb"
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    with pytest.raises(CockpitError) as refused:
+        socket_path_for(deep)
+    assert "too long" in refused.value.title and "$XDG_RUNTIME_DIR is not set" in refused.value.detail
+    assert "XDG_RUNTIME_DIR" in refused.value.fix and "shorter path" in refused.value.fix
+
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))  # not owner-only: never used
+    with pytest.raises(CockpitError) as refused:
+        socket_path_for(deep)
+    assert "has mode 0777" in refused.value.detail
+
+    private = tmp_path / "run"
+    private.mkdir(mode=0o700)
+    os.chmod(private, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
+    assert socket_path_for(deep).parent == private
+
+
+# ----- whom each side trusts --------------------------------------------------------------------------------
+
+
+def test_the_client_trusts_an_engine_of_its_own_user_only() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        peer = peer_of(ours)
+        assert (peer.pid, peer.uid, peer.gid) == (os.getpid(), os.getuid(), os.getgid())  # the kernel's word
+        check_server(peer, Path("engine.sock"))  # our own user: trusted
+        stranger = os.getuid() + 4242
+        with pytest.raises(CockpitError) as refused:  # as if the socket were served by another user
+            check_server(peer, Path("engine.sock"), trusted=frozenset({stranger}))
+    assert f"engine.sock is served by another user: {peer.user} (uid {peer.uid}, pid {os.getpid()})" == (
+        refused.value.title
+    )
+    assert "nothing that process says was trusted" in refused.value.detail
+
+
+async def test_the_engine_answers_its_own_user_only(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    async with serving(run) as server:
+        server.trusted = frozenset({os.getuid() + 4242})  # as if this test ran as another user
+        seq = run.engine.state.seq
+        reply = await raw(server.path, b'{"cmd": "kill_switch", "on": true}\n')
+        assert reply["ok"] is False and reply["error"] == "refused: this engine answers its own user only"
+        assert f"uid {os.getuid()}" in reply["detail"]
+        assert run.engine.state.seq == seq and not run.engine.state.kill_switch.engaged
+
+
+# ----- who asked, and what needs confirming -----------------------------------------------------------------
+
+
+async def test_a_request_cannot_speak_as_the_risk_checks(sim: SimServer, start_engine: Any) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    async with serving(run) as server:
+        request = {"cmd": "kill_switch", "on": True, "cause": "drawdown 99% (spoofed)", "by": "risk"}
+        reply = await raw(server.path, orjson.dumps(request) + b"\n")
+    assert reply["ok"] is True
+    who = f"{ME} socket (uid {os.getuid()}, pid {os.getpid()})"  # the peer, by the kernel's credentials
+    assert reply["result"]["by"] == who
+    action = (await run.wait_for("operator.action")).payload
+    assert action["by"] == who
+    engaged = await run.wait_for("killswitch.engaged")
+    assert engaged.source == "operator" and engaged.payload["by"] == who
+    assert engaged.payload["message"].startswith(f"KILL SWITCH engaged by {who}: drawdown 99% (spoofed)")
+
+
+async def test_raw_requests_without_the_confirmation_word_are_refused_and_change_nothing(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await wait_until(lambda: BTC in run.engine.state.positions)
+    async with serving(run) as server:
+        assert (await raw(server.path, b'{"cmd": "kill_switch", "on": true, "by": "ctl"}\n'))["ok"] is True
+        seq, state = run.engine.state.seq, run.engine.state
+        refused = [
+            (b'{"cmd": "flatten", "symbols": null}', "FLATTEN"),
+            (b'{"cmd": "flatten", "symbols": ["BTCUSDT"], "confirm": "yes"}', "FLATTEN"),
+            (b'{"cmd": "kill_switch", "on": false}', "RELEASE"),
+            (b'{"cmd": "adopt", "symbol": "BTCUSDT"}', "ADOPT"),
+            (b'{"cmd": "dlq", "action": "retry", "id": 1}', "RETRY"),
+        ]
+        for request, word in refused:
+            reply = await raw(server.path, request + b"\n")
+            assert reply["ok"] is False, request
+            assert reply["error"].endswith(f"needs the confirmation word {word}")
+            assert f'"confirm": "{word}"' in reply["fix"] and "nothing was done" in reply["detail"]
+        assert run.engine.state is state and run.engine.state.seq == seq  # nothing recorded, nothing sent
+        assert [p["symbol"] for p in sim.state()["positions"]] == ["BTCUSDT"]
+
+        reply = await raw(server.path, b'{"cmd": "flatten", "symbols": null, "confirm": "FLATTEN"}\n')
+        assert reply["ok"] is True and reply["result"]["verified"] is True
+        assert sim.state()["positions"] == []
+
+
+# ----- what a broken or oversized request gets --------------------------------------------------------------
+
+
+async def test_oversized_garbage_and_cut_requests_get_clear_answers_and_no_traceback(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    session = tmp_path / "big.duckdb"
+    engine = await HeadlessEngine.start(write_config(tmp_path, sim.base_url, session), tmp_path)
+    path = socket_path_for(session)
+    try:
+        await engine.wait_for("reconcile.done")
+        huge = b'{"cmd": "status", "pad": "' + b"x" * 10_000_000 + b'"}\n'  # 10 MB
+        reply = await raw(path, huge)
+        assert reply["ok"] is False and reply["error"] == "request too large"
+        assert str(MAX_REQUEST) in reply["detail"]
+
+        reply = await raw(path, b"\xff\xfe not json at all\n")
+        assert reply["ok"] is False and reply["error"] == "bad request"
+
+        _, writer = await asyncio.open_unix_connection(str(path))
+        writer.write(b'{"cmd": "flatten", "sym')  # and gone, mid-request
+        await writer.drain()
+        writer.close()
+
+        reply = await raw(path, b'{"cmd": "status"}\n')  # the engine is still up and answers
+        assert reply["ok"] is True and reply["result"]["positions"] == []
+    finally:
+        assert await engine.finish() == 0
+    errors = await engine.errors()
+    assert "Traceback" not in errors, errors
+    assert "operator.action" not in engine.kinds()
+
+
+# ----- file modes -------------------------------------------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+async def test_a_real_sessions_files_are_owner_only_whatever_the_umask(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    session = tmp_path / "sessions" / "private.duckdb"
+    session.parent.mkdir()
+    config = write_config(tmp_path, sim.base_url, session)
+    old = os.umask(0)  # the most permissive umask an operator could have
+    try:
+        engine = await HeadlessEngine.start(config, tmp_path)
+    finally:
+        os.umask(old)
+    try:
+        await engine.wait_for("reconcile.done")
+        code, _, err = await cockpit(tmp_path, "backup", "--config", str(config))
+        assert code == 0, err
+        copy = await ask(socket_path_for(session), ReadCopy(by="test"))
+        try:
+            private_files = [
+                session,
+                *session.parent.glob("backups/*.duckdb"),
+                Path(copy.path),
+                session.parent / ".cockpit-live.json",
+                socket_path_for(session),
+                *(tmp_path / "data").rglob("*.json"),  # the account's kill switch and engine files
+            ]
+            private_files += [p for p in (Path(f"{session}.wal"),) if p.exists()]
+            folders = [
+                session.parent / "backups",
+                session.parent / ".reads",
+                session.parent / ".cockpit-control",
+            ]
+            assert len(private_files) >= 7
+            assert {str(p): oct(mode(p)) for p in private_files} == {str(p): "0o600" for p in private_files}
+            assert {str(p): oct(mode(p)) for p in folders} == {str(p): "0o700" for p in folders}
+        finally:
+            discard(Path(copy.path))
+    finally:
+        assert await engine.finish() == 0, await engine.errors()
