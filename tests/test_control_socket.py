@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cockpit.core.commands import ReadCopy
+from cockpit.core.commands import ReadCopy, Status
 from cockpit.core.errors import CockpitError
 from cockpit.engine.control import (
     MAX_REQUEST,
@@ -177,6 +177,47 @@ async def test_the_engine_answers_its_own_user_only(sim: SimServer, start_engine
         assert reply["ok"] is False and reply["error"] == "refused: this engine answers its own user only"
         assert f"uid {os.getuid()}" in reply["detail"]
         assert run.engine.state.seq == seq and not run.engine.state.kill_switch.engaged
+
+
+async def test_a_reply_that_is_not_the_answer_is_a_clear_error_never_a_traceback(tmp_path: Path) -> None:
+    """What a fake engine (a squatter of old) could answer `ctl status`: each a CockpitError naming it."""
+    replies: list[bytes] = []
+
+    async def fake_engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(replies.pop(0) + b"\n")
+        await writer.drain()
+        writer.close()
+
+    path = tmp_path / "fake.sock"
+    server = await asyncio.start_unix_server(fake_engine, path=str(path))
+    try:
+        good = await _status_json()
+        cases = [
+            (b"[]", "the engine's answer is not a reply"),
+            (b"not json", "the engine's answer is not JSON"),
+            (orjson.dumps({"ok": True, "result": {**good, "health": "all fine"}}), "has a bad health"),
+            (orjson.dumps({"ok": True, "result": {**good, "positions": "none"}}), "not a PositionStatus"),
+            (orjson.dumps({"ok": True, "result": {**good, "seq": "7"}}), "has a bad seq"),
+            (orjson.dumps({"ok": True, "result": None}), "not a StatusReport"),
+        ]
+        for reply, title in cases:
+            replies.append(reply)
+            with pytest.raises(CockpitError) as refused:
+                await ask(path, Status(by="ctl"), wait_s=5)
+            assert title in refused.value.title, (reply[:60], refused.value.title)
+    finally:
+        server.close()
+
+
+async def _status_json() -> dict[str, Any]:
+    """A StatusReport as an engine sends it."""
+    from cockpit.core.state import State
+    from cockpit.core.wire import result_to_json
+    from cockpit.engine.status import status_of
+
+    data: dict[str, Any] = result_to_json(status_of(State(), "killswitch.json"))
+    return data
 
 
 # ----- who asked, and what needs confirming -----------------------------------------------------------------
