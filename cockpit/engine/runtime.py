@@ -57,7 +57,7 @@ def session_file_for(config: Config) -> Path:
         return config.session.path
     from datetime import UTC, datetime
 
-    private_dir(config.session.dir)  # the default lives under $XDG_DATA_HOME
+    private_dir(config.session.dir, ours=False)  # the default lives under $XDG_DATA_HOME
     return config.session.resolve_session_file(datetime.now(UTC))
 
 

@@ -12,12 +12,15 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def private_dir(folder: Path) -> Path:
-    """`folder` (and missing parents) created if needed, then made 0700: a folder cockpit owns (backups,
-    read copies, the control socket's, the account's). A folder of another user is left as it is."""
+def private_dir(folder: Path, *, ours: bool = True) -> Path:
+    """`folder` (and missing parents) created if needed, mode 0700. `ours`: a folder only cockpit uses
+    (backups, read copies, the account's), made 0700 even if it exists; otherwise (a session folder the
+    operator may have named) an existing folder keeps its mode. Another user's folder is left as it is."""
+    existed = folder.is_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    with contextlib.suppress(PermissionError):
-        os.chmod(folder, DIR_MODE)
+    if ours or not existed:
+        with contextlib.suppress(PermissionError):
+            os.chmod(folder, DIR_MODE)
     return folder
 
 
