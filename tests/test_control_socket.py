@@ -119,7 +119,7 @@ async def test_the_engine_refuses_a_socket_folder_that_is_not_owner_only(
     code, _, err = await cockpit(
         tmp_path, "run", "--config", str(write_config(tmp_path, sim.base_url, session)), "--headless"
     )
-    assert code != 0 and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
     assert "the control socket's folder is not owner-only" in err
     assert f"{folder} has mode 0755" in err and f"chmod 700 {folder}" in err
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cockpit.core.commands import Answer, Asks, Result, Status
-from cockpit.core.errors import CockpitError
+from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.wire import command_from_json, command_to_json, result_from_json, result_to_json
 
 if TYPE_CHECKING:
@@ -99,10 +99,11 @@ def socket_path_for(session_file: Path) -> Path:
     folder beside the session file (`<12 hex>.sock` there if the name makes the path too long for a Unix
     socket, 107 bytes); else `$XDG_RUNTIME_DIR/cockpit-<16 hex>.sock` if that folder is ours with mode 0700.
     Never a shared folder such as /tmp, where another user could bind the name first: when nothing fits, a
-    CockpitError names the path and the fix."""
+    UsageError (exit 2, like a bad session path) names the path and the fix."""
     digest = hashlib.sha1(str(session_file.resolve()).encode()).hexdigest()
     beside = session_file.parent / SOCKET_DIR / f"{session_file.name}.sock"
-    for candidate in (beside, beside.with_name(f"{digest[:12]}.sock")):
+    short = beside.with_name(f"{digest[:12]}.sock")
+    for candidate in (beside, short):
         if _fits(candidate):
             return candidate
     runtime, why_not = _runtime_dir()
@@ -111,10 +112,10 @@ def socket_path_for(session_file: Path) -> Path:
         if _fits(candidate):
             return candidate
         why_not = f"{candidate} is too long as well"
-    raise CockpitError(
+    raise UsageError(
         f"the control socket's path for {session_file} is too long",
-        f"{beside} is {len(os.fsencode(beside))} bytes, over the {MAX_SOCKET_PATH} a Unix socket takes; "
-        f"{why_not}",
+        f"beside it, even {short} is {len(os.fsencode(short))} bytes, over the {MAX_SOCKET_PATH} a Unix "
+        f"socket takes; {why_not}",
         "give the session a shorter path ([session] path or dir in the config), or set XDG_RUNTIME_DIR to a "
         "short folder of yours with mode 0700 (systemd's /run/user/$UID is one)",
     )
@@ -130,7 +131,7 @@ def prepare_socket_folder(path: Path) -> None:
             os.chmod(folder, 0o700)  # whatever the umask
     problem = _owner_only_problem(folder)
     if problem is not None:
-        raise CockpitError(
+        raise UsageError(
             "the control socket's folder is not owner-only",
             problem,
             f"remove {folder} if it is not yours (`rm -r {folder}`; cockpit creates it again), "
