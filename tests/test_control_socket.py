@@ -9,17 +9,18 @@ import contextlib
 import getpass
 import hashlib
 import os
+import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from cockpit.core.commands import ReadCopy, Status
+from cockpit.core.commands import Flatten, ReadCopy, Status
 from cockpit.core.errors import CockpitError
 from cockpit.engine.control import (
     MAX_REQUEST,
@@ -218,6 +219,95 @@ async def _status_json() -> dict[str, Any]:
 
     data: dict[str, Any] = result_to_json(status_of(State(), "killswitch.json"))
     return data
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")  # one another user may run (the venv's may live under /root)
+as_another_user = pytest.mark.skipif(
+    os.getuid() != 0 or not SYSTEM_PYTHON.exists(), reason="running a process as another user needs root"
+)
+NOBODY = 65534
+
+
+@contextlib.contextmanager
+def shared_folder() -> Iterator[Path]:
+    """A folder anyone may write in, as /tmp is (the place a squatter binds)."""
+    folder = Path(tempfile.mkdtemp(prefix="cockpit-shared-"))
+    os.chmod(folder, 0o777)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+FAKE_ENGINE = """
+import socket, sys
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1])
+server.listen()
+print("ready", flush=True)
+client, _ = server.accept()
+client.sendall(b'{"ok": true, "result": {"verified": true, "message": "flat, verified at the exchange"}}\\n')
+print("asked:", len(client.recv(65536)), flush=True)
+"""
+
+
+@as_another_user
+async def test_a_fake_engine_run_by_another_user_is_never_asked_nor_believed() -> None:
+    with shared_folder() as folder:
+        path = folder / "engine.sock"
+        squatter = await asyncio.create_subprocess_exec(
+            str(SYSTEM_PYTHON), "-c", FAKE_ENGINE, str(path), user=NOBODY, stdout=asyncio.subprocess.PIPE
+        )
+        assert squatter.stdout is not None
+        assert await asyncio.wait_for(squatter.stdout.readline(), 10) == b"ready\n"
+        with pytest.raises(CockpitError) as refused:
+            await ask(path, Flatten(symbols=None, by="ctl").confirmed(), wait_s=5)
+        out, _ = await asyncio.wait_for(squatter.communicate(), 10)
+    assert (
+        refused.value.title == f"{path} is served by another user: nobody (uid {NOBODY}, pid {squatter.pid})"
+    )
+    assert out.decode().strip() == "asked: 0"  # the request never left: the uid was checked first
+
+
+STRANGER = """
+import socket, sys
+client = socket.socket(socket.AF_UNIX)
+client.connect(sys.argv[1])
+client.sendall(b'{"cmd": "kill_switch", "on": false, "confirm": "RELEASE"}\\n')
+print(client.makefile().readline(), end="", flush=True)
+"""
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.commands: list[Any] = []
+
+    async def control(self, command: Any) -> Any:
+        self.commands.append(command)
+        raise AssertionError("a stranger's command reached the engine")
+
+
+@as_another_user
+async def test_the_engine_refuses_a_client_run_by_another_user() -> None:
+    engine = Recorder()
+    with shared_folder() as folder:
+        os.chmod(folder, 0o700)
+        server = ControlServer(engine, folder / "engine.sock")  # type: ignore[arg-type]  # only control()
+        await server.start()
+        os.chmod(folder, 0o777)  # as if folder and socket let anyone in (later): the peer check remains
+        os.chmod(server.path, 0o777)
+        try:
+            stranger = await asyncio.create_subprocess_exec(
+                str(SYSTEM_PYTHON), "-c", STRANGER, str(server.path), user=NOBODY,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(stranger.communicate(), 10)
+        finally:
+            await server.stop()
+    reply = orjson.loads(out)
+    assert reply["ok"] is False and reply["error"] == "refused: this engine answers its own user only", err
+    assert f"you are nobody (uid {NOBODY})" in reply["detail"]
+    assert engine.commands == []
 
 
 # ----- who asked, and what needs confirming -----------------------------------------------------------------
