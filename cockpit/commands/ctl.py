@@ -75,17 +75,16 @@ def ctl_request(args: argparse.Namespace) -> Status | Reconcile | Flatten | Kill
             raise UsageError("give either a SYMBOL or --all, not both")
         target = "ALL positions" if args.all else args.symbol
         _confirm("FLATTEN", f"Flatten {target} with reduce-only market orders", args.yes)
-        return Flatten(symbols=None if args.all else (args.symbol,), by=BY).confirmed()
+        return Flatten(symbols=None if args.all else (args.symbol,), by=BY)
     on = args.state == "on"
     if not on:
         _confirm("RELEASE", "Release the kill switch (new risk becomes possible)", args.yes)
-        return KillSwitch(on=on, by=BY).confirmed()
     return KillSwitch(on=on, by=BY)
 
 
 def ctl_command(args: argparse.Namespace) -> int:
     path = resolve_socket(Path(args.config))
-    command = ctl_request(args)
+    command = ctl_request(args).confirmed()  # the operator confirmed what needs it (or gave --yes)
     wait_s = 900.0 if isinstance(command, Flatten) else 120.0  # flatten under rate limits can take minutes
     result: Result = asyncio.run(ask(path, command, wait_s=wait_s))
     if isinstance(result, StatusReport) and not getattr(args, "json", False):

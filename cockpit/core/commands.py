@@ -226,6 +226,23 @@ class Asks(Generic[R]):
         return replace(self, confirm=self.confirmation())
 
 
+class NotConfirmed(CockpitError):
+    """A dangerous command without its confirmation word: refused before anything is recorded or sent."""
+
+
+def check_confirmed(command: Asks[Any]) -> None:
+    """Refuse a command that needs a confirmation word (`Asks.confirmation`) and does not carry it."""
+    word = command.confirmation()
+    if word is None or command.confirm == word:
+        return
+    given = "no confirmation" if command.confirm is None else f"confirm {command.confirm!r}"
+    raise NotConfirmed(
+        f"{command.cmd} needs the confirmation word {word}",
+        f"the request carried {given}; nothing was done",
+        f'send "confirm": "{word}" with it (cockpit ctl asks you to type {word}, or takes --yes)',
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Status(Asks[StatusReport]):
     """Positions, health, kill switch, equity, drawdown, rate limit, counters. A read: not recorded."""
@@ -330,20 +347,3 @@ class DlqCleanup(Asks[CleanupResult]):
 
 DeadLetterCommand: TypeAlias = DlqList | DlqStats | DlqRetry | DlqRemove | DlqCleanup
 Command: TypeAlias = Status | Reconcile | Flatten | KillSwitch | Backup | ReadCopy | Adopt | DeadLetterCommand
-
-
-class NotConfirmed(CockpitError):
-    """A dangerous command without its confirmation word: refused before anything is recorded or sent."""
-
-
-def check_confirmed(command: Asks[Any]) -> None:
-    """Refuse a command that needs a confirmation word (`Asks.confirmation`) and does not carry it."""
-    word = command.confirmation()
-    if word is None or command.confirm == word:
-        return
-    given = "no confirmation" if command.confirm is None else f"confirm {command.confirm!r}"
-    raise NotConfirmed(
-        f"{command.cmd} needs the confirmation word {word}",
-        f"the request carried {given}; nothing was done",
-        f'send "confirm": "{word}" with it (cockpit ctl asks you to type {word}, or takes --yes)',
-    )

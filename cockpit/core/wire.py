@@ -9,9 +9,8 @@ Requests, one JSON object a line: {"cmd": "status"}, {"cmd": "reconcile"}, {"cmd
 [...] | null} (null: all positions), {"cmd": "kill_switch", "on": true|false, "cause": "…"} (cause optional),
 {"cmd": "backup"}, {"cmd": "read_copy"}, {"cmd": "adopt", "symbol": "…"}, {"cmd": "dlq", "action": "list",
 "op": …, "reason": …, "status": "open"}, {"cmd": "dlq", "action": "stats"}, {"cmd": "dlq", "action":
-"retry"|"remove", "id": N}, {"cmd": "dlq", "action": "cleanup", "older_than_days": D}; each may name the
-tool that asks ("by", "ctl" when not given: the engine records the asking user from the socket's peer) and
-carry its confirmation word ("confirm": "FLATTEN"; see `Asks.confirmation`). Pure: no I/O.
+"retry"|"remove", "id": N}, {"cmd": "dlq", "action": "cleanup", "older_than_days": D}; each may name who asks
+("by", "ctl" when not given). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -197,7 +196,10 @@ def _dead_letter_command(data: Mapping[str, Any], by: str) -> Command:
 
 
 def command_from_json(data: Mapping[str, Any]) -> Command:
-    """A request as the control socket reads it → its command. Raises BadCommand naming what is wrong."""
+    """A request as the control socket reads it → its command. Raises BadCommand naming what is wrong.
+
+    "by" names the tool that asks (the socket records the asking user from its peer's credentials); a
+    dangerous command carries its confirmation word as "confirm" (e.g. "FLATTEN": `Asks.confirmation`)."""
     command = _command(data, _by(data))
     confirm = _text_or_null(data, "confirm", "confirm")
     return command if confirm is None else replace(command, confirm=confirm)
