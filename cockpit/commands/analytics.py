@@ -84,11 +84,7 @@ def sessions_folder(args: argparse.Namespace) -> tuple[Path, str]:
 def _live_summary(row: SessionSummary) -> tuple[SessionSummary, LiveCopy | None]:
     """A row as listed; one a running engine holds (unreadable here, its socket beside it) is summarised
     from the fresh read copy that engine writes (deleted once summarised), under the live file's name."""
-    try:
-        served = socket_path_for(row.path).exists()
-    except CockpitError:  # no place for its socket: no engine serves it
-        served = False
-    if row.readable or not served:
+    if row.readable or not socket_path_for(row.path).exists():
         return row, None
     try:
         copy = request_copy(row.path, "sessions")

@@ -24,7 +24,6 @@ from cockpit.engine.backups import BackupInfo, backup_path, copy_result, list_ba
 from cockpit.engine.control import ask, engine_running, socket_path_for
 from cockpit.engine.restore import swap_in_backup
 from cockpit.store import SessionStore
-from cockpit.store.private import private_dir
 
 
 def backup_command(args: argparse.Namespace) -> int:
@@ -46,7 +45,7 @@ def backup_file(session: Path) -> BackupResult:
         raise CockpitError(f"no session file at {session}", fix="run cockpit once to create the session")
     started = time.monotonic()
     dest = backup_path(session, time.time())
-    private_dir(dest.parent)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     with SessionStore.open(session, create=False) as store:
         store.start()
         report = store.backup_to(dest)

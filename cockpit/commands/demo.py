@@ -18,7 +18,6 @@ from cockpit.engine.engine import Engine
 from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime, json_printer, run, text_printer
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer
-from cockpit.store.private import private_dir
 
 
 def demo_session_file(now: datetime) -> Path:
@@ -73,7 +72,7 @@ class DemoRuntime:
 
 def run_demo_command(args: argparse.Namespace) -> int:
     session = Path(args.session) if args.session else demo_session_file(datetime.now(UTC))
-    private_dir(session.parent, ours=False)
+    session.parent.mkdir(parents=True, exist_ok=True)
     if args.headless:
         return asyncio.run(_headless(session, args.seed, args.duration, args.json))
     from cockpit.ui.launch import run_app

@@ -31,7 +31,7 @@ from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway
 from cockpit.store import SessionStore
-from cockpit.store.private import private_dir, write_private
+from cockpit.store.private import make_private, private_dir
 
 BINANCE_USDM_WS = "wss://fstream.binance.com"
 
@@ -168,8 +168,7 @@ class Runtime:
             await self.stop()
             raise
         self.account.announce(engine.session_file, self.control.path)
-        write_private(
-            live_pointer(engine.session_file.parent),
+        live_pointer(engine.session_file.parent).write_text(
             orjson.dumps(
                 {
                     "session": str(engine.session_file),
@@ -177,8 +176,9 @@ class Runtime:
                     "pid": os.getpid(),
                     "started": time.time(),
                 }
-            ),
+            ).decode()
         )
+        make_private(live_pointer(engine.session_file.parent))  # an older one may be 0644
         return engine
 
     async def restore(self, backup: Path) -> Engine:
