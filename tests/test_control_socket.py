@@ -361,7 +361,7 @@ async def test_raw_requests_without_the_confirmation_word_are_refused_and_change
 # ----- what a broken or oversized request gets --------------------------------------------------------------
 
 
-async def test_oversized_garbage_and_cut_requests_get_clear_answers_and_no_traceback(
+async def test_oversized_garbage_cut_and_idle_clients_leave_no_traceback(
     sim: SimServer, tmp_path: Path
 ) -> None:
     session = tmp_path / "big.duckdb"
@@ -384,6 +384,7 @@ async def test_oversized_garbage_and_cut_requests_get_clear_answers_and_no_trace
 
         reply = await raw(path, b'{"cmd": "status"}\n')  # the engine is still up and answers
         assert reply["ok"] is True and reply["result"]["positions"] == []
+        _, idle = await asyncio.open_unix_connection(str(path))  # still connected when the engine stops
     finally:
         assert await engine.finish() == 0
     errors = await engine.errors()

@@ -247,7 +247,9 @@ class ControlServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One client: its peer checked, then its requests answered a line at a time. Whatever the client
-        sends or however it goes away, nothing is raised here (no traceback on the engine's stderr)."""
+        sends or however it goes away, nothing is raised here (no traceback on the engine's stderr); nor when
+        the engine stops with a client still connected (Python 3.11's stream callback reports a handler that
+        ends cancelled as an error, so the cancellation ends it quietly: nothing awaits it)."""
         try:
             peer = peer_of(_socket_of(writer))
             if peer.uid not in self.trusted:
@@ -264,7 +266,7 @@ class ControlServer:
                 if not line:
                     return
                 await _reply(writer, await self._dispatch(line, peer))
-        except (ConnectionError, asyncio.IncompleteReadError, OSError, CockpitError):
+        except (ConnectionError, asyncio.IncompleteReadError, OSError, CockpitError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
