@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import reduce
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cockpit.core import events as ev
+from cockpit.core.commands import KillSwitch
 from cockpit.core.domain import EVENT_KINDS, Event
 from cockpit.core.state import apply, fold
 from cockpit.store import SessionStore
@@ -209,3 +212,58 @@ async def test_a_nan_mark_neither_stops_the_engine_nor_loses_a_seq(start_engine:
     await stop(run)
     with SessionStore.open(engine.session_file, create=False) as store:
         assert store.read_events()[-1].kind == "session.stopped"
+
+
+# ----- disk trouble: what is printed is what is on disk --------------------------------------------------
+async def test_a_full_disk_prints_nothing_the_file_does_not_hold_and_the_next_start_is_kill_switched(
+    start_engine: Any,
+) -> None:
+    # A full disk cannot be produced in this sandbox: the store's fault hook makes its SQL fail instead, and
+    # the account's killswitch.json cannot be replaced (a directory stands where its temporary file goes).
+    failing = {"on": False}
+
+    def hook(sql: str) -> None:
+        if failing["on"]:
+            raise OSError(28, "No space left on device")
+
+    run: EngineRun = await start_engine(
+        store_options={"retry_delays": (0.0, 0.05, 0.1, 0.2, 0.4), "fault_hook": hook}
+    )
+    engine = run.engine
+    await run.wait_for("reconcile.done")
+    blocker = engine.account.kill_switch_file.with_name(
+        f".{engine.account.kill_switch_file.name}.{os.getpid()}.tmp"
+    )
+    blocker.mkdir()
+    failing["on"] = True
+    engine.emit("alert", ev.alert(message="a write that will fail"), "warning", "engine")
+    kill = await run.wait_for("killswitch.engaged")
+    await wait_until(lambda: engine.stopped.is_set(), within=10, what="the engine stopping")
+    failing["on"] = False
+    await stop(run)
+
+    errors = run.of("db.error")
+    assert [e.payload["attempt"] for e in errors] == [1, 2, 3, 4, 5, 6] and errors[-1].payload["final"]
+    assert all(e.seq == 0 for e in [*errors, kill]), "news about the store is shown as not in the file"
+    assert kill.payload["persisted"] is False
+    with SessionStore.open(engine.session_file, create=False) as store:
+        on_disk = {e.seq: e for e in store.read_events()}
+    printed = [e for e in run.events if e.seq]
+    assert len({e.seq for e in printed}) == len(printed), "an event printed twice"
+    for event in printed:
+        assert event.seq in on_disk and on_disk[event.seq].payload == event.payload, event
+    assert not orjson.loads(engine.account.kill_switch_file.read_bytes())["engaged"]  # it could not say so
+    blocker.rmdir()
+
+    # The next start, on a clean disk: the kill switch is engaged again, recorded, and says why.
+    again: EngineRun = await start_engine()
+    engaged = again.engine.state.kill_switch
+    assert engaged.engaged and engaged.by == "store" and "session store failed" in engaged.cause
+    assert "No space left on device" in engaged.cause
+    await again.wait_for("reconcile.done")
+    recorded = [e for e in again.engine.store.read_events() if e.kind == "killswitch.engaged"]
+    assert recorded and recorded[-1].payload["carried_over"] is True
+    assert orjson.loads(engine.account.kill_switch_file.read_bytes())["engaged"] is True
+    assert engine.account.store_failure_note() is None  # said once: a third start does not say it again
+    released = await again.engine.control(KillSwitch(on=False, cause=None, by="test"))
+    assert not released.engaged  # its cause (the store) is gone: the operator can release it
