@@ -252,6 +252,9 @@ class State:
     available: Decimal | None = None
     equity: Decimal | None = None
     peak_equity: Decimal | None = None
+    # the peak as of the last reconcile that found every position as cockpit held it (or the last reset):
+    # what the peak falls back to when a reconcile finds the account was not what the equity was measured on
+    peak_checked: Decimal | None = None
     drawdown_pct: Decimal = ZERO
     drawdown_band: str = "green"
     health: Mapping[str, HealthItem] = field(default_factory=dict)
@@ -768,6 +771,8 @@ def _reconcile_done(state: State, e: Event, p: ev.ReconcileDone) -> Changes:
     counters = evolve(state.counters, reconciles=state.counters.reconciles + 1)
     through = max(state.reconciled_through_ms, int(p.get("through_ms", 0)))
     changes: Changes = {"last_reconcile": summary, "counters": counters, "reconciled_through_ms": through}
+    if not summary.ghosts:  # every position as cockpit held it: the peak was measured on the account's own
+        changes["peak_checked"] = state.peak_equity
     booked = p.get("booked")
     if booked:  # the exchange's positions, as cockpit holds them, include these symbols' recorded fills
         changes["unbooked"] = {s: q for s, q in state.unbooked.items() if s not in booked}
@@ -806,7 +811,7 @@ def _drawdown_band(state: State, e: Event, p: ev.DrawdownBand) -> Changes:
 def _peak_reset(state: State, e: Event, p: ev.DrawdownPeakReset) -> Changes:
     """The peak starts again from the equity of the reset: what a bad sample made the peak is gone."""
     peak = dec(p["new_peak"])
-    changes: Changes = {"peak_equity": peak, "drawdown_pct": ZERO}
+    changes: Changes = {"peak_equity": peak, "peak_checked": peak, "drawdown_pct": ZERO}
     if state.equity is not None:
         changes["drawdown_pct"] = max(_drawdown(peak, state.equity), ZERO)
     return changes
