@@ -17,6 +17,7 @@ from functools import reduce
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from cockpit.core import events as ev
 from cockpit.core.commands import KillSwitch
 from cockpit.core.domain import EVENT_KINDS, Event
 from cockpit.core.state import apply, fold
+from cockpit.engine.core import EventNotRecorded
 from cockpit.store import SessionStore
 from tests.conftest import EngineRun, stop
 from tests.test_events import SAMPLES
@@ -208,7 +210,10 @@ async def test_a_nan_mark_neither_stops_the_engine_nor_loses_a_seq(start_engine:
         assert event.seq == 0 or on_disk.get(event.seq) == event.kind, event
     refusal = next(a for a in engine.state.alerts if "(market.marks) refused" in a.message)
     assert on_disk[refusal.seq] == "market.marks"
-    await wait_until(lambda: engine.state.seq > before + 4, within=10, what="the engine going on")
+    with pytest.raises(EventNotRecorded, match="alert was refused"):  # what needed it must not go ahead
+        await engine.record("alert", ev.alert(message="x", removed=[{3}]), "warning", "engine")  # type: ignore[list-item]
+    assert engine.store.read_events()[-1].kind == "event.refused" and not engine.core.store_failed
+    await wait_until(lambda: engine.state.seq > before + 5, within=10, what="the engine going on")
     await stop(run)
     with SessionStore.open(engine.session_file, create=False) as store:
         assert store.read_events()[-1].kind == "session.stopped"

@@ -30,6 +30,7 @@ from typing import Any, Protocol, cast
 
 from cockpit.core.domain import Event, Severity
 from cockpit.core.errors import CockpitError
+from cockpit.core.events import EventRefused as EventRefusedPayload
 from cockpit.core.events import Payload, check_kind, event_refused
 from cockpit.core.snapshot import state_to_json
 from cockpit.core.state import State, apply, refusal
@@ -51,6 +52,10 @@ class EventStore(Protocol):
 
 class StoreFailed(CockpitError):
     """The store could not commit an event after all its retries."""
+
+
+class EventNotRecorded(CockpitError):
+    """`record` was asked for an event that was refused (see the module docstring)."""
 
 
 class EventCore:
@@ -125,12 +130,20 @@ class EventCore:
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event:
-        """Emit and wait until the event is durable; raises StoreFailed if it cannot be."""
+        """Emit and wait until the event is durable; raises StoreFailed if it cannot be, EventNotRecorded if
+        it was refused (an `event.refused` is recorded in its place): what needed it must not go ahead."""
         event, future = self._emit(kind, payload, severity, source)
         try:
             await asyncio.wrap_future(future)
         except Exception as exc:
-            raise StoreFailed(f"event {event.seq} ({kind}) could not be committed: {exc}") from exc
+            raise StoreFailed(f"{kind} could not be committed: {exc}") from exc
+        if event.kind != kind:
+            refused = cast(EventRefusedPayload, event.payload)
+            raise EventNotRecorded(
+                f"{kind} was refused and not recorded",
+                refused["reason"],
+                "nothing was done; the event log has the event.refused",
+            )
         return event
 
     def _emit(
