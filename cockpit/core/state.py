@@ -38,6 +38,7 @@ def evolve(obj: T, **changes: Any) -> T:
 # (a parser's 1e308, a wallet of 1e400), never a fact, and arithmetic on it would poison every later figure.
 MAX_ADJUSTED_EXPONENT = 18
 REFUSAL_TEXT_MAX = 200
+MARK_LIMIT = Decimal(10) ** (MAX_ADJUSTED_EXPONENT + 1)  # a mark below it has at most that exponent
 
 
 class BadValue(ValueError):
@@ -56,7 +57,7 @@ def dec(value: Any) -> Decimal:
 def _mark(value: Any) -> Decimal:
     """A mark price: a plausible number above zero."""
     mark = Decimal(value) if type(value) is str else _any_dec(value)  # str: the stored form
-    if not mark.is_finite() or mark <= 0 or mark.adjusted() > MAX_ADJUSTED_EXPONENT:
+    if not ZERO < mark < MARK_LIMIT:  # a NaN raises here (the fold's context traps it): refused either way
         raise BadValue(f"mark {value!r} is not a plausible price")
     return mark
 
