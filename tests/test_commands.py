@@ -31,11 +31,13 @@ from cockpit.core.commands import (
     FlattenResult,
     KillSwitch,
     KillSwitchStatus,
+    PeakResetResult,
     PositionStatus,
     RateLimitStatus,
     ReadCopy,
     Reconcile,
     RemoveResult,
+    ResetPeak,
     Result,
     RetryResult,
     Status,
@@ -75,6 +77,7 @@ COMMANDS: list[Command] = [
     DlqRetry(id=7, by="ctl"),
     DlqRemove(id=7, by="ctl"),
     DlqCleanup(older_than_days=1.5, by="ctl"),
+    ResetPeak(by="ctl"),
 ]
 
 
@@ -128,7 +131,7 @@ def test_an_unknown_command_lists_the_known_ones() -> None:
     assert bad.value.title == "bad request"
     assert bad.value.detail == (
         "unknown command 'sell_everything'; use status, reconcile, flatten, kill_switch, backup, read_copy, "
-        "adopt or dlq"
+        "adopt, reset_peak or dlq"
     )
     assert bad.value.fix == "see `cockpit ctl --help`"
     with pytest.raises(BadCommand) as bad:
@@ -323,6 +326,10 @@ RESULTS: list[tuple[Asks[Any], Result]] = [
     (DlqRetry(id=7, by="ctl"), RetryResult(id=7, sent=False, status="rejected again", client_order_id=None)),
     (DlqRemove(id=7, by="ctl"), RemoveResult(id=7, status="removed")),
     (DlqCleanup(older_than_days=30, by="ctl"), CleanupResult(deleted=4)),
+    (
+        ResetPeak(by="ctl"),
+        PeakResetResult(old_peak="5E+305", new_peak="10000", drawdown_pct=0.0, by="ctl", message="reset"),
+    ),
 ]
 
 

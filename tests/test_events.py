@@ -304,6 +304,11 @@ SAMPLES: dict[str, list[Any]] = {
     "drawdown.band": [
         ev.drawdown_band(band="orange", drawdown_pct=5.5, equity="94", peak_equity="100", message="orange")
     ],
+    "drawdown.peak_reset": [
+        ev.drawdown_peak_reset(by="ctl", old_peak="5E+305", new_peak="1000", reason="r", message="reset"),
+        ev.drawdown_peak_reset(by="ui", old_peak=None, new_peak="1000", reason="r", message="reset"),
+    ],
+    "event.refused": [ev.event_refused(kind="market.marks", reason="not JSON", message="refused")],
     "health.changed": [
         ev.health_changed(item="exchange", status="ok"),
         ev.health_changed(item="database", status="ok", message="recovered", detail="d"),

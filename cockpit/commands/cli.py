@@ -153,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     kill = ctl_sub.add_parser("kill-switch", help="engage (on) or release (off) the kill switch")
     kill.add_argument("state", choices=["on", "off"])
     kill.add_argument("--yes", action="store_true", help="confirm a release without the typed prompt")
+    reset_peak = ctl_sub.add_parser(
+        "reset-peak", help="start the drawdown's peak again from the equity now (after a bad sample)"
+    )
+    reset_peak.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
     ctl.set_defaults(handler=_run_ctl)
 
     config = sub.add_parser("config", help="configuration files")

@@ -1,4 +1,4 @@
-"""`cockpit ctl --config FILE status|reconcile|flatten|kill-switch`: talk to the running engine."""
+"""`cockpit ctl --config FILE status|reconcile|flatten|kill-switch|reset-peak`: talk to the running engine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import orjson
 
 from cockpit.config.secrets import load_credentials
 from cockpit.config.settings import Config, load_config
-from cockpit.core.commands import Flatten, FlattenResult, KillSwitch, Reconcile, Result, Status, StatusReport
+from cockpit.core.commands import (
+    Flatten,
+    FlattenResult,
+    KillSwitch,
+    Reconcile,
+    ResetPeak,
+    Result,
+    Status,
+    StatusReport,
+)
 from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.wire import result_to_json
 from cockpit.engine.account_files import AccountFiles, account_key
@@ -60,7 +69,7 @@ def _confirm(word: str, what: str, yes: bool) -> None:
         raise UsageError("not confirmed", f"expected {word!r}, got {answer!r}", "nothing was done")
 
 
-def ctl_request(args: argparse.Namespace) -> Status | Reconcile | Flatten | KillSwitch:
+def ctl_request(args: argparse.Namespace) -> Status | Reconcile | Flatten | KillSwitch | ResetPeak:
     """The command the arguments name (asking to confirm a destructive one)."""
     if args.ctl_command == "status":
         return Status(by=BY)
@@ -76,6 +85,13 @@ def ctl_request(args: argparse.Namespace) -> Status | Reconcile | Flatten | Kill
         target = "ALL positions" if args.all else args.symbol
         _confirm("FLATTEN", f"Flatten {target} with reduce-only market orders", args.yes)
         return Flatten(symbols=None if args.all else (args.symbol,), by=BY)
+    if args.ctl_command == "reset-peak":
+        _confirm(
+            "RESET",
+            "Reset the drawdown's peak to the equity now (the drawdown starts again from 0)",
+            args.yes,
+        )
+        return ResetPeak(by=BY)
     on = args.state == "on"
     if not on:
         _confirm("RELEASE", "Release the kill switch (new risk becomes possible)", args.yes)

@@ -138,6 +138,17 @@ class AdoptResult:
 
 
 @dataclass(frozen=True)
+class PeakResetResult:
+    """The drawdown's peak set to the equity now (`drawdown.peak_reset`)."""
+
+    old_peak: str | None
+    new_peak: str
+    drawdown_pct: float  # after the reset
+    by: str
+    message: str
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     id: int
     ts: float
@@ -192,6 +203,7 @@ Result: TypeAlias = (
     | KillSwitchStatus
     | BackupResult
     | AdoptResult
+    | PeakResetResult
     | DeadLetters
     | DeadLetterStats
     | RetryResult
@@ -303,6 +315,14 @@ class Adopt(Asks[AdoptResult]):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResetPeak(Asks[PeakResetResult]):
+    """Start the drawdown's peak again from the equity now (a bad sample made the peak): recorded, with the
+    old and the new peak, before it takes effect. Refused while the equity is unknown."""
+
+    cmd: ClassVar[str] = "reset_peak"
+
+
+@dataclass(frozen=True, kw_only=True)
 class DlqList(Asks[DeadLetters]):
     """The dead letters, filtered. `status`: open, retried, removed, or all (or None: all)."""
 
@@ -346,4 +366,6 @@ class DlqCleanup(Asks[CleanupResult]):
 
 
 DeadLetterCommand: TypeAlias = DlqList | DlqStats | DlqRetry | DlqRemove | DlqCleanup
-Command: TypeAlias = Status | Reconcile | Flatten | KillSwitch | Backup | ReadCopy | Adopt | DeadLetterCommand
+Command: TypeAlias = (
+    Status | Reconcile | Flatten | KillSwitch | Backup | ReadCopy | Adopt | ResetPeak | DeadLetterCommand
+)

@@ -50,7 +50,10 @@ EVENT_KINDS: dict[str, str] = {
     "clock.checked": "offset between this machine's clock and the exchange's",
     "clock.drift": "clock offset crossed the warn or kill threshold",
     "drawdown.band": "drawdown from peak equity moved into another band (green/yellow/orange/red)",
+    "drawdown.peak_reset": "peak equity set to the equity now (an operator's reset-peak, or a reconcile that "
+    "corrected the account the peak was measured on); recorded before it takes effect",
     "health.changed": "a health item (exchange, feed, user stream, database, clock) changed status",
+    "event.refused": "an event with a value that cannot be folded or stored was refused (its seq not used)",
     "db.backup": "a verified backup of the session file was written",
     "db.corrupt": "the session file failed verification",
     "db.restored": "the session file was restored from a backup",

@@ -1079,6 +1079,20 @@ def drawdown_band(
     }
 
 
+class DrawdownPeakReset(TypedDict):
+    by: str  # who asked: an operator (ui, ctl) or the engine (a reconcile that corrected the account)
+    old_peak: str | None
+    new_peak: str  # the equity when it was reset: drawdown starts again from 0
+    reason: str
+    message: str
+
+
+def drawdown_peak_reset(
+    *, by: str, old_peak: str | None, new_peak: str, reason: str, message: str
+) -> DrawdownPeakReset:
+    return {"by": by, "old_peak": old_peak, "new_peak": new_peak, "reason": reason, "message": message}
+
+
 class HealthChanged(TypedDict):
     item: str  # exchange | feed | user_stream | database | clock
     status: str  # ok, or the named problem
@@ -1095,6 +1109,16 @@ def health_changed(
     if detail is not None:
         payload["detail"] = detail
     return payload
+
+
+class EventRefused(TypedDict):
+    kind: str  # the kind of the event that was refused (it is not in the file)
+    reason: str
+    message: str
+
+
+def event_refused(*, kind: str, reason: str, message: str) -> EventRefused:
+    return {"kind": kind, "reason": reason, "message": message}
 
 
 # ----- the session file -------------------------------------------------------------------------------
@@ -1277,7 +1301,9 @@ PAYLOADS: dict[str, type] = {
     "clock.checked": ClockChecked,
     "clock.drift": ClockDrift,
     "drawdown.band": DrawdownBand,
+    "drawdown.peak_reset": DrawdownPeakReset,
     "health.changed": HealthChanged,
+    "event.refused": EventRefused,
     "db.backup": DbBackup,
     "db.corrupt": DbCorrupt,
     "db.restored": DbRestored,
@@ -1322,7 +1348,9 @@ Payload = (
     | ClockChecked
     | ClockDrift
     | DrawdownBand
+    | DrawdownPeakReset
     | HealthChanged
+    | EventRefused
     | DbBackup
     | DbCorrupt
     | DbRestored

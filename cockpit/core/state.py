@@ -6,6 +6,7 @@ the last snapshot, replay applies stored events at a chosen speed. Nothing here 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
@@ -13,7 +14,8 @@ from itertools import groupby
 from typing import Any, TypeVar
 
 from cockpit.core import events as ev
-from cockpit.core.domain import Event, dec
+from cockpit.core.domain import Event
+from cockpit.core.domain import dec as _any_dec
 
 ZERO = Decimal(0)
 
@@ -29,6 +31,53 @@ def evolve(obj: T, **changes: Any) -> T:
     fields.update(obj.__dict__)
     fields.update(changes)
     return new
+
+
+# ----- hostile values: what the fold will not take ----------------------------------------------------
+# No figure of an account is anywhere near 1e18 (a price, a quantity, a wallet): a larger one is a bad value
+# (a parser's 1e308, a wallet of 1e400), never a fact, and arithmetic on it would poison every later figure.
+MAX_ADJUSTED_EXPONENT = 18
+REFUSAL_TEXT_MAX = 200
+MARK_LIMIT = Decimal(10) ** (MAX_ADJUSTED_EXPONENT + 1)  # a mark below it has at most that exponent
+
+
+class BadValue(ValueError):
+    """A payload value the fold refuses: not a number, not finite, or absurdly large."""
+
+
+def dec(value: Any) -> Decimal:
+    """A payload value as a finite, plausible Decimal (`cockpit.core.domain.dec`, then checked): NaN,
+    Infinity and magnitudes of 1e18 and more raise BadValue, so they never reach State."""
+    number = _any_dec(value)
+    if not number.is_finite() or number.adjusted() > MAX_ADJUSTED_EXPONENT:
+        raise BadValue(f"{value!r} is not a plausible number")
+    return number
+
+
+def _mark(value: Any) -> Decimal:
+    """A mark price: a plausible number above zero."""
+    mark = Decimal(value) if type(value) is str else _any_dec(value)  # str: the stored form
+    if not ZERO < mark < MARK_LIMIT:  # a NaN raises here (the fold's context traps it): refused either way
+        raise BadValue(f"mark {value!r} is not a plausible price")
+    return mark
+
+
+def _real(value: Any) -> float:
+    """A payload value as a finite float (a duration, an offset, a time)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise BadValue(f"{value!r} is not a finite number")
+    return number
+
+
+def _real_or_none(value: Any) -> float | None:
+    return None if value is None else _real(value)
+
+
+def refusal(exc: BaseException) -> str:
+    """Why the fold refused an event, short enough for an alert line."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= REFUSAL_TEXT_MAX else text[: REFUSAL_TEXT_MAX - 1] + "…"
 
 
 DRAWDOWN_BANDS = ("green", "yellow", "orange", "red")
@@ -164,6 +213,7 @@ class Counters:
     ghosts: int = 0
     reconciles: int = 0
     dead_letters: int = 0
+    refused: int = 0  # events whose payload the fold could not take (`refused`): each one an alert
 
     @property
     def fill_rate(self) -> float | None:
@@ -203,6 +253,9 @@ class State:
     available: Decimal | None = None
     equity: Decimal | None = None
     peak_equity: Decimal | None = None
+    # the peak as of the last reconcile that found every position as cockpit held it (or the last reset):
+    # what the peak falls back to when a reconcile finds the account was not what the equity was measured on
+    peak_checked: Decimal | None = None
     drawdown_pct: Decimal = ZERO
     drawdown_band: str = "green"
     health: Mapping[str, HealthItem] = field(default_factory=dict)
@@ -333,10 +386,23 @@ class Fold:
         last: tuple[int, float, ev.MarketMarks] | None  # each update's payload: a `market.marks` one
         equity, peak, last = self._equity, self._peak, self._last
         get = marks.get
-        for last in updates:  # noqa: B007  # the last one is kept: the run's State takes its seq, ts, source
-            ts = last[1]
-            for symbol, value in last[2].get("marks", NO_MARKS).items():
-                marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
+        for update in updates:
+            try:  # parsed before any is kept: an update the fold refuses changes no mark
+                fresh = [(symbol, _mark(value)) for symbol, value in update[2].get("marks", NO_MARKS).items()]
+            except Exception:  # refused: through `_apply`, exactly as that one event alone (an alert)
+                self._equity, self._peak, self._last = equity, peak, last
+                self._end_run()
+                seq, ts, payload = update
+                self._state = _apply(self._state, Event(seq, ts, MARKS_KIND, "info", "", payload))
+                self._begin_run()
+                marks, times, terms, wallet = self._marks, self._times, self._terms, self._wallet
+                equity, peak, last = self._equity, self._peak, self._last
+                get = marks.get
+                continue
+            last = update  # the last one is kept: the run's State takes its seq, ts, source
+            ts = update[1]
+            for symbol, value in fresh:
+                marks[symbol] = value
                 times[symbol] = ts  # in the loop: a third of the cost of dict.fromkeys + update per event
             if terms:  # a wallet and a position: revalue (else equity is unchanged)
                 unrealized = ZERO
@@ -388,13 +454,27 @@ def _apply(state: State, event: Event) -> State:
     # The one place a payload of a known kind is dispatched: from here on it is its kind's TypedDict.
     payload: Any = event.payload
     handler = HANDLERS.get(event.kind)
-    changes = handler(state, event, payload) if handler is not None else {}
-    if event.severity != "info":
-        alert = Alert(event.seq, event.ts, event.kind, event.severity, _message(event.kind, payload))
-        changes["alerts"] = (*state.alerts[-(ALERTS_KEPT - 1) :], alert)
+    try:
+        changes = handler(state, event, payload) if handler is not None else {}
+        if event.severity != "info":
+            alert = Alert(event.seq, event.ts, event.kind, event.severity, _message(event.kind, payload))
+            changes["alerts"] = (*state.alerts[-(ALERTS_KEPT - 1) :], alert)
+    except Exception as exc:  # a hostile payload (NaN, 1e400, a wrong type, a key missing): see `_refused`
+        changes = _refused(state, event, exc)
     changes["seq"] = event.seq
     changes["ts"] = event.ts
     return evolve(state, **changes)
+
+
+def _refused(state: State, event: Event, exc: BaseException) -> Changes:
+    """An event the fold cannot take changes nothing but its count and a critical alert: the fold never
+    raises, one bad value never stops the engine or a replay, and State keeps only plausible figures."""
+    message = f"event {event.seq} ({event.kind}) refused, nothing changed: a bad value ({refusal(exc)})"
+    alert = Alert(event.seq, event.ts, event.kind, "critical", message)
+    return {
+        "alerts": (*state.alerts[-(ALERTS_KEPT - 1) :], alert),
+        "counters": evolve(state.counters, refused=state.counters.refused + 1),
+    }
 
 
 def _message(kind: str, payload: Any) -> str:
@@ -443,8 +523,8 @@ def _stream(state: State, e: Event, p: ev.FeedRead) -> Changes:
             "feed.stale": "stale",
         }[e.kind],
         attempt=int(p.get("attempt", 0)),
-        retry_in_s=p.get("retry_in_s"),
-        silent_s=p.get("silent_s"),
+        retry_in_s=_real_or_none(p.get("retry_in_s")),
+        silent_s=_real_or_none(p.get("silent_s")),
         since=e.ts,
     )
     if e.kind == "feed.disconnected" and p.get("final"):
@@ -469,7 +549,7 @@ def _marks(state: State, e: Event, p: ev.MarketMarks) -> Changes:
     times = dict(state.mark_ts)
     ts = e.ts
     for symbol, value in p.get("marks", NO_MARKS).items():
-        marks[symbol] = Decimal(value) if type(value) is str else dec(value)  # str: the stored form
+        marks[symbol] = _mark(value)
         times[symbol] = ts
     changes: Changes = {"marks": marks, "mark_ts": times, "marks_source": str(p.get("source", "ws"))}
     if not state.positions:
@@ -513,8 +593,8 @@ def _rate_limit(state: State, e: Event, p: ev.RatelimitUpdated) -> Changes:
         limit=int(p.get("limit", 2400)),
         queued=int(p.get("queued", 0)),
         rejected_recent=int(p.get("rejected_recent", 0)),
-        cooldown_until=p.get("cooldown_until"),
-        banned_until=p.get("banned_until"),
+        cooldown_until=_real_or_none(p.get("cooldown_until")),
+        banned_until=_real_or_none(p.get("banned_until")),
     )
     return {"rate_limit": view}
 
@@ -664,7 +744,7 @@ def _market_info(state: State, e: Event, p: ev.MarketInfo) -> Changes:
         markets[symbol] = MarketInfo(dec(info["price_step"]), dec(info["amount_step"]))
     changes: Changes = {"markets": markets}
     if p.get("stale_after_s") is not None:
-        changes["stale_after_s"] = float(p["stale_after_s"])
+        changes["stale_after_s"] = _real(p["stale_after_s"])
     return changes
 
 
@@ -692,6 +772,8 @@ def _reconcile_done(state: State, e: Event, p: ev.ReconcileDone) -> Changes:
     counters = evolve(state.counters, reconciles=state.counters.reconciles + 1)
     through = max(state.reconciled_through_ms, int(p.get("through_ms", 0)))
     changes: Changes = {"last_reconcile": summary, "counters": counters, "reconciled_through_ms": through}
+    if not summary.ghosts:  # every position as cockpit held it: the peak was measured on the account's own
+        changes["peak_checked"] = state.peak_equity
     booked = p.get("booked")
     if booked:  # the exchange's positions, as cockpit holds them, include these symbols' recorded fills
         changes["unbooked"] = {s: q for s, q in state.unbooked.items() if s not in booked}
@@ -699,7 +781,7 @@ def _reconcile_done(state: State, e: Event, p: ev.ReconcileDone) -> Changes:
 
 
 def _kill_engaged(state: State, e: Event, p: ev.KillswitchEngaged) -> Changes:
-    since = float(p.get("since") or e.ts)  # carried over from an earlier session: engaged since then
+    since = _real(p.get("since") or e.ts)  # carried over from an earlier session: engaged since then
     return {"kill_switch": KillSwitch(True, str(p.get("cause", "")), str(p.get("by", e.source)), since)}
 
 
@@ -717,7 +799,7 @@ def _flatten_done(state: State, e: Event, p: ev.FlattenDone) -> Changes:
 
 
 def _clock(state: State, e: Event, p: ev.ClockChecked | ev.ClockDrift) -> Changes:
-    offset = float(p.get("offset_ms", 0.0))
+    offset = _real(p.get("offset_ms", 0.0))
     status = str(p.get("status", "ok"))
     detail = f"offset {offset:+.0f} ms" if status != "ok" else ""
     return {"clock_offset_ms": offset, **_health(state, "clock", status, detail, e.ts)}
@@ -725,6 +807,19 @@ def _clock(state: State, e: Event, p: ev.ClockChecked | ev.ClockDrift) -> Change
 
 def _drawdown_band(state: State, e: Event, p: ev.DrawdownBand) -> Changes:
     return {"drawdown_band": str(p.get("band", state.drawdown_band))}
+
+
+def _peak_reset(state: State, e: Event, p: ev.DrawdownPeakReset) -> Changes:
+    """The peak starts again from the equity of the reset: what a bad sample made the peak is gone."""
+    peak = dec(p["new_peak"])
+    changes: Changes = {"peak_equity": peak, "peak_checked": peak, "drawdown_pct": ZERO}
+    if state.equity is not None:
+        changes["drawdown_pct"] = max(_drawdown(peak, state.equity), ZERO)
+    return changes
+
+
+def _event_refused(state: State, e: Event, p: ev.EventRefused) -> Changes:
+    return {"counters": evolve(state.counters, refused=state.counters.refused + 1)}
 
 
 def _health_changed(state: State, e: Event, p: ev.HealthChanged) -> Changes:
@@ -773,7 +868,9 @@ HANDLERS: dict[str, Handler] = {
     "clock.checked": _clock,
     "clock.drift": _clock,
     "drawdown.band": _drawdown_band,
+    "drawdown.peak_reset": _peak_reset,
     "health.changed": _health_changed,
+    "event.refused": _event_refused,
     "db.error": _db,
     "db.corrupt": _db,
     "db.backup": _db,

@@ -7,7 +7,8 @@ field and the fix) and a result becomes the reply's JSON (`result_to_json`: the 
 
 Requests, one JSON object a line: {"cmd": "status"}, {"cmd": "reconcile"}, {"cmd": "flatten", "symbols":
 [...] | null} (null: all positions), {"cmd": "kill_switch", "on": true|false, "cause": "…"} (cause optional),
-{"cmd": "backup"}, {"cmd": "read_copy"}, {"cmd": "adopt", "symbol": "…"}, {"cmd": "dlq", "action": "list",
+{"cmd": "backup"}, {"cmd": "read_copy"}, {"cmd": "adopt", "symbol": "…"}, {"cmd": "reset_peak"},
+{"cmd": "dlq", "action": "list",
 "op": …, "reason": …, "status": "open"}, {"cmd": "dlq", "action": "stats"}, {"cmd": "dlq", "action":
 "retry"|"remove", "id": N}, {"cmd": "dlq", "action": "cleanup", "older_than_days": D}; each may name who asks
 ("by", "ctl" when not given). Pure: no I/O.
@@ -44,12 +45,14 @@ from cockpit.core.commands import (
     FlattenResult,
     KillSwitch,
     KillSwitchStatus,
+    PeakResetResult,
     PositionStatus,
     RateLimitStatus,
     ReadCopy,
     Reconcile,
     ReconcileResult,
     RemoveResult,
+    ResetPeak,
     Result,
     RetryResult,
     Status,
@@ -60,7 +63,17 @@ from cockpit.core.errors import CockpitError, UsageError
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-COMMANDS = ("status", "reconcile", "flatten", "kill_switch", "backup", "read_copy", "adopt", "dlq")
+COMMANDS = (
+    "status",
+    "reconcile",
+    "flatten",
+    "kill_switch",
+    "backup",
+    "read_copy",
+    "adopt",
+    "reset_peak",
+    "dlq",
+)
 DLQ_ACTIONS = ("list", "stats", "retry", "remove", "cleanup")
 DEFAULT_BY = "ctl"
 HELP = "see `cockpit ctl --help`"
@@ -222,6 +235,8 @@ def _command(data: Mapping[str, Any], by: str) -> Command:
         return ReadCopy(by=by)
     if cmd == "adopt":
         return Adopt(symbol=_text(data, cmd, "symbol"), by=by)
+    if cmd == "reset_peak":
+        return ResetPeak(by=by)
     if cmd == "dlq":
         return _dead_letter_command(data, by)
     raise BadCommand(f"unknown command {cmd!r}; use {_listed(COMMANDS)}")
@@ -354,6 +369,7 @@ _READERS: dict[type[Asks[Any]], Callable[[Any], Result]] = {
     Backup: lambda data: _build(BackupResult, data),
     ReadCopy: lambda data: _build(BackupResult, data),
     Adopt: lambda data: _build(AdoptResult, data),
+    ResetPeak: lambda data: _build(PeakResetResult, data),
     DlqList: _dead_letters,
     DlqStats: lambda data: _build(DeadLetterStats, data),
     DlqRetry: lambda data: _build(RetryResult, data),

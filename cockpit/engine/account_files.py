@@ -9,7 +9,11 @@ itself is never written):
   A strategy reads it before sending an order and sends nothing new while `engaged` is true. It survives
   restarts and new session files: an engine starting on the account picks it up.
 - `engine.json` — the running engine's pid, session file and control socket (`cockpit ctl` finds it there).
-- `engine.lock` — held (flock) by the running engine: a second engine on the same account is refused.
+- `engine.lock` — held (flock) by the running engine: a second engine on the same account is refused. Its
+  first `STORE_NOTE_BYTES` are reserved (allocated when an engine starts) for one note: "the session store
+  failed, the kill switch was engaged in memory". Written over that reserved space, the note needs no free
+  disk, so it is kept when the disk is full and `killswitch.json` could not be replaced; the next engine reads
+  it and starts with the kill switch engaged, saying why.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from cockpit.store.private import private_dir, write_private
 KILL_SWITCH_FILE = "killswitch.json"
 ENGINE_FILE = "engine.json"
 LOCK_FILE = "engine.lock"
+STORE_NOTE_BYTES = 4096
 
 
 def account_key(exchange_id: str, base_url: str | None, testnet: bool, api_key: str) -> str:
@@ -73,6 +78,26 @@ class KillSwitchRecord:
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     """Atomically replace `path` with owner-only JSON (a reader never sees half a file)."""
     write_private(path, orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+@dataclass(frozen=True)
+class StoreFailureNote:
+    """What an engine whose session store failed left for the next one."""
+
+    cause: str
+    since: float
+    session: str
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> StoreFailureNote | None:
+        text = data.strip(b"\0 \n")
+        if not text:
+            return None
+        try:
+            note = orjson.loads(text)
+            return cls(str(note["cause"]), float(note["since"]), str(note.get("session", "")))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):  # a note cut short: still a failure
+            return cls("the session store failed in an earlier run (its note is unreadable)", 0.0, "")
 
 
 class AccountFiles:
@@ -134,6 +159,51 @@ class AccountFiles:
                 "pid": os.getpid(),
             },
         )
+
+    # ----- a failed store's note (see the module docstring) ---------------------------------------------
+    @property
+    def lock_file(self) -> Path:
+        return self.dir / LOCK_FILE
+
+    def reserve_store_note(self) -> None:
+        """Allocate the note's space now, while there is disk to allocate it from."""
+        self._ensure_dir()
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < STORE_NOTE_BYTES:
+                os.pwrite(fd, b"\0" * STORE_NOTE_BYTES, 0)
+            with contextlib.suppress(OSError):  # a file system without it: the zeros above are written
+                os.posix_fallocate(fd, 0, STORE_NOTE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def note_store_failure(self, cause: str, since: float, session: Path) -> None:
+        """Write the note over its reserved space (raises OSError if even that fails)."""
+        note = {"cause": cause[:3000], "since": since, "session": str(session)[:500]}
+        data = orjson.dumps(note)[:STORE_NOTE_BYTES]
+        fd = os.open(self.lock_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.pwrite(fd, data.ljust(STORE_NOTE_BYTES, b" "), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def store_failure_note(self) -> StoreFailureNote | None:
+        try:
+            with self.lock_file.open("rb") as f:
+                return StoreFailureNote.from_bytes(f.read(STORE_NOTE_BYTES))
+        except FileNotFoundError:
+            return None
+
+    def clear_store_note(self) -> None:
+        """The next engine has recorded what the note said: forget it (its space stays reserved)."""
+        fd = os.open(self.lock_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.pwrite(fd, b"\0" * STORE_NOTE_BYTES, 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     # ----- one engine per account ----------------------------------------------------------------------
     def running_engine(self) -> dict[str, Any] | None:

@@ -19,13 +19,15 @@ from cockpit.core.commands import (
     FlattenResult,
     KillSwitch,
     KillSwitchStatus,
+    PeakResetResult,
     ReadCopy,
     Reconcile,
     ReconcileResult,
+    ResetPeak,
     StatusReport,
 )
 from cockpit.core.domain import Severity, dstr
-from cockpit.engine import killswitch
+from cockpit.engine import killswitch, peak
 from cockpit.engine.backups import backup as take_backup
 from cockpit.engine.backups import read_copy as take_read_copy
 from cockpit.engine.flatten import flatten as flatten_positions
@@ -131,3 +133,9 @@ async def adopt(engine: EngineContext, command: Adopt) -> AdoptResult:
     )
     engine.emit("position.changed", adopted_payload(result), "warning", "operator")
     return result
+
+
+async def reset_peak(engine: EngineContext, command: ResetPeak) -> PeakResetResult:
+    """Start the drawdown's peak again from the equity now (see cockpit/engine/peak.py)."""
+    await _record(engine, "warning", events.operator_action(action="reset_peak", by=command.by))
+    return await peak.reset(engine, command.by, "the operator confirmed the old peak came from bad data")

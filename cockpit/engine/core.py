@@ -6,6 +6,15 @@ the store committed it, in seq order: what anyone sees is already on disk. `reco
 waits for that commit — for operator actions, order intents, fills and the kill switch, which must be durable
 before they are acted on. A kind outside the vocabulary (`EVENT_KINDS`) is a programming error: both raise
 `UnknownEventKind`. A payload comes from its kind's builder in `cockpit/core/events.py`.
+
+A seq is taken only by an event that was folded and queued: one the store will not take (a payload that is
+not JSON) is refused, leaves its seq free and becomes an `event.refused` in its place (logged, counted, an
+alert); one with a value the fold cannot take is kept but changes nothing (`_refused` in
+`cockpit/core/state.py`; also logged here). Neither stops the engine.
+
+Under disk trouble nothing is printed with a seq the file may never hold: news about the store itself (a
+write failing and being retried, the kill switch engaged in memory when it failed) reaches subscribers at
+once with seq 0 — "not in the session file" — and is not delivered again if it is committed later.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from typing import Any, Protocol, cast
 
 from cockpit.core.domain import Event, Severity
 from cockpit.core.errors import CockpitError
-from cockpit.core.events import Payload, check_kind
+from cockpit.core.events import EventRefused as EventRefusedPayload
+from cockpit.core.events import Payload, check_kind, event_refused
 from cockpit.core.snapshot import state_to_json
-from cockpit.core.state import State, apply
+from cockpit.core.state import State, apply, refusal
+from cockpit.store.errors import EventRefused
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,10 @@ class StoreFailed(CockpitError):
     """The store could not commit an event after all its retries."""
 
 
+class EventNotRecorded(CockpitError):
+    """`record` was asked for an event that was refused (see the module docstring)."""
+
+
 class EventCore:
     def __init__(self, store: EventStore, state: State, snapshot_every: int = SNAPSHOT_EVERY) -> None:
         self.store = store
@@ -57,6 +72,7 @@ class EventCore:
         self._delivered_early: set[int] = set()
         self.on_store_failure: Callable[[BaseException], None] | None = None
         self.store_failed = False
+        self.refused = 0  # events refused (by the store, or left unfolded by the fold), since this start
 
     # ----- lifecycle ------------------------------------------------------------------------------
     def load(self, state: State) -> None:
@@ -102,9 +118,9 @@ class EventCore:
         """Emit an event. `immediate` delivers it to subscribers before its commit: only for news about the
         store itself (a write failing and being retried), which could not be shown otherwise."""
         event, _ = self._emit(kind, payload, severity, source)
-        if immediate:
+        if immediate and event.seq:  # seq 0: the store had failed, it was shown unrecorded already
             self._delivered_early.add(event.seq)
-            self.deliver(event)
+            self.deliver(unrecorded(event))
         return event
 
     async def record(
@@ -114,12 +130,20 @@ class EventCore:
         severity: Severity = "info",
         source: str = "engine",
     ) -> Event:
-        """Emit and wait until the event is durable; raises StoreFailed if it cannot be."""
+        """Emit and wait until the event is durable; raises StoreFailed if it cannot be, EventNotRecorded if
+        it was refused (an `event.refused` is recorded in its place): what needed it must not go ahead."""
         event, future = self._emit(kind, payload, severity, source)
         try:
             await asyncio.wrap_future(future)
         except Exception as exc:
-            raise StoreFailed(f"event {event.seq} ({kind}) could not be committed: {exc}") from exc
+            raise StoreFailed(f"{kind} could not be committed: {exc}") from exc
+        if event.kind != kind:
+            refused = cast(EventRefusedPayload, event.payload)
+            raise EventNotRecorded(
+                f"{kind} was refused and not recorded",
+                refused["reason"],
+                "nothing was done; the event log has the event.refused",
+            )
         return event
 
     def _emit(
@@ -128,18 +152,28 @@ class EventCore:
         check_kind(kind)
         if self.store_failed:
             raise StoreFailed("the session store has failed; no event can be recorded")
-        self._seq += 1
         # a payload is a plain dict whatever its TypedDict (cockpit/core/events.py): stored as it is
-        event = Event(self._seq, time.time(), kind, severity, source, cast(dict[str, Any], payload))
-        self.state = apply(self.state, event)
+        event = Event(self._seq + 1, time.time(), kind, severity, source, cast(dict[str, Any], payload))
         try:
+            state = apply(self.state, event)  # the fold refuses a bad value rather than raise: a net only
             future = self.store.append_critical(event)
-        except Exception as exc:  # the store refuses writes: the operator must still see this event
-            future = concurrent.futures.Future()
-            future.set_exception(exc)
-            self.deliver(event)
+        except EventRefused as exc:  # nothing written, the seq still free: say so in its place
+            return self._refuse(event, exc)
+        except StoreFailed:
+            raise
+        except CockpitError as exc:  # the store refuses writes: shown unrecorded, the engine stops
+            failed: concurrent.futures.Future[None] = concurrent.futures.Future()
+            failed.set_exception(exc)
+            shown = self.apply_unrecorded(kind, payload, severity, source)
             self._fail(exc)
-            return event, future
+            return shown, failed
+        except Exception as exc:  # the fold raised after all: the event is refused, the engine goes on
+            return self._refuse(event, exc)
+        self._seq = event.seq
+        if kind != "event.refused" and state.counters.refused > self.state.counters.refused:
+            self.refused += 1
+            log.error("event %d (%s) refused by the fold: %s", event.seq, kind, state.alerts[-1].message)
+        self.state = state
         self._pending.append((event, future))
         self._wake.set()
         self._since_snapshot += 1
@@ -147,6 +181,25 @@ class EventCore:
             self._since_snapshot = 0
             self.store.put_snapshot(event.seq, event.ts, state_to_json(self.state))
         return event, future
+
+    def _refuse(self, event: Event, exc: BaseException) -> tuple[Event, concurrent.futures.Future[None]]:
+        """`event` took no seq and changed nothing: an `event.refused` (a payload that is surely JSON) is
+        emitted in its place, so the operator sees it and the file says so."""
+        self.refused += 1
+        reason = refusal(exc)
+        log.error("event %s refused, its seq not used: %s", event.kind, reason)
+        if event.kind == "event.refused":  # the refusal itself cannot be written: only the log can say it
+            raise StoreFailed(f"an event.refused could not be recorded: {reason}") from exc
+        return self._emit(
+            "event.refused",
+            event_refused(
+                kind=event.kind,
+                reason=reason,
+                message=f"a {event.kind} event was refused and not recorded: {reason}",
+            ),
+            "critical",
+            event.source,
+        )
 
     # ----- delivery -------------------------------------------------------------------------------
     async def _notify_loop(self) -> None:
@@ -166,11 +219,16 @@ class EventCore:
                     continue
                 self.deliver(event)
 
-    def apply_unrecorded(self, event: Event) -> None:
+    def apply_unrecorded(self, kind: str, payload: Payload, severity: Severity, source: str) -> Event:
         """Fold an event the store can no longer take (it has failed) and tell every subscriber: State stays
-        the fold of what happened, though the file cannot say so."""
+        the fold of what happened, though the file cannot say so. It takes no seq (State keeps its own) and
+        reaches subscribers with seq 0: not in the session file."""
+        check_kind(kind)
+        event = Event(self.state.seq, time.time(), kind, severity, source, cast(dict[str, Any], payload))
         self.state = apply(self.state, event)
-        self.deliver(event)
+        shown = unrecorded(event)
+        self.deliver(shown)
+        return shown
 
     def deliver(self, event: Event) -> None:
         for subscriber in list(self.subscribers):
@@ -185,3 +243,8 @@ class EventCore:
         self.store_failed = True
         if self.on_store_failure is not None:
             self.on_store_failure(exc)
+
+
+def unrecorded(event: Event) -> Event:
+    """`event` as shown before (or without) its commit: seq 0, which no event in a session file has."""
+    return Event(0, event.ts, event.kind, event.severity, event.source, event.payload)

@@ -34,6 +34,7 @@ from cockpit.core.commands import (
     KillSwitch,
     ReadCopy,
     Reconcile,
+    ResetPeak,
     Result,
     Status,
     check_confirmed,
@@ -291,6 +292,8 @@ class Engine:
                 return await actions.read_copy(self, command)
             case Adopt():
                 return await actions.adopt(self, command)
+            case ResetPeak():
+                return await actions.reset_peak(self, command)
             case DlqList(op=op, reason=reason, status=status):
                 return dead_letters.list_letters(self.store, op, reason, status)
             case DlqStats():

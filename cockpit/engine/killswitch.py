@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from cockpit.core import events
-from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError
 
 if TYPE_CHECKING:
@@ -49,8 +48,10 @@ def remember(engine: EngineContext) -> None:
 
 
 async def carry_over(engine: EngineContext) -> None:
-    """At start: the account's kill switch wins over this session file's (it is newer, or the file is new)."""
+    """At start: the account's kill switch wins over this session file's (it is newer, or the file is new);
+    a note left by an engine whose store failed engages it (that engine could write neither)."""
     files = engine.account
+    await _after_store_failure(engine)
     record = files.read_kill_switch()
     current = engine.state.kill_switch
     if record is not None and record.engaged and not current.engaged:
@@ -88,6 +89,39 @@ async def carry_over(engine: EngineContext) -> None:
             "operator",
         )
     remember(engine)
+
+
+async def _after_store_failure(engine: EngineContext) -> None:
+    """The last engine on this account lost its session store and engaged the kill switch in memory; its
+    note (account_files.py) is all that may have reached the disk. Engage it again, recorded, saying why."""
+    files = engine.account
+    try:
+        note = files.store_failure_note()
+        files.reserve_store_note()
+    except OSError as exc:
+        log.error("could not read or reserve the store-failure note in %s: %s", files.lock_file, exc)
+        return
+    if note is None:
+        return
+    if not engine.state.kill_switch.engaged:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(note.since)) if note.since else "?"
+        await engine.record(
+            "killswitch.engaged",
+            events.killswitch_engaged(
+                cause=f"the session store failed at {when} ({note.cause}); the kill switch engaged then "
+                "could not be written",
+                by="store",
+                since=note.since or None,
+                carried_over=True,
+                message=f"KILL SWITCH engaged: the session store of the last run ({note.session}) failed at "
+                f"{when}: {note.cause} — events after its last commit are lost; check the disk, reconcile, "
+                "then release with k or `cockpit ctl kill-switch off`",
+            ),
+            "critical",
+            "risk",
+        )
+        remember(engine)
+    files.clear_store_note()  # recorded now: the session file and killswitch.json say it
 
 
 async def engage(engine: EngineContext, cause: str, by: str) -> bool:
@@ -157,13 +191,9 @@ def engage_unpersisted(engine: EngineContext, cause: str) -> None:
         persisted=False,
         message=f"KILL SWITCH engaged: {cause} — the session file can no longer be written; stopping",
     )
-    event = Event(
-        engine.state.seq,
-        time.time(),
-        "killswitch.engaged",
-        "critical",
-        "store",
-        cast(dict[str, Any], payload),
-    )
-    engine.core.apply_unrecorded(event)
-    remember(engine)  # the session file cannot say so any more; the account's state file still can
+    engine.core.apply_unrecorded("killswitch.engaged", payload, "critical", "store")
+    try:  # first into space reserved at start: it needs no free disk (a full disk is a usual cause)
+        engine.account.note_store_failure(cause, time.time(), engine.session_file)
+    except OSError as exc:
+        log.critical("could not leave the store-failure note in %s: %s", engine.account.lock_file, exc)
+    remember(engine)  # the session file cannot say so any more; the account's state file may still

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr
+from cockpit.engine import peak
 from cockpit.engine.account import emit_balance, positions_from_exchange
 from cockpit.exchange.reports import OrderReport, PositionReport
 
@@ -83,6 +84,7 @@ async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDon
     )
     severity: Severity = "warning" if ghosts or result["recovered_fills"] or added or removed else "info"
     engine.emit("reconcile.done", result, severity, "reconcile")
+    await peak.after_reconcile(engine, ghosts)  # the peak a position the exchange denies made is not kept
     return result
 
 

@@ -276,12 +276,13 @@ def json_printer(event: Event) -> None:
 
 
 def text_printer(event: Event) -> None:
-    """One line per event for a terminal; routine once-a-second kinds are left to --json and the UI."""
+    """One line per event for a terminal; routine once-a-second kinds are left to --json and the UI. Seq 0
+    (news about the store, not in the session file) reads `-`."""
     if event.kind in ROUTINE_KINDS:
         return
     stamp = time.strftime("%H:%M:%S", time.localtime(event.ts)) + f".{int(event.ts * 1000) % 1000:03d}"
     sys.stdout.write(
-        f"{stamp} {event.seq:>7} {event.severity:<8} {event.kind:<22} {_summary(event.payload)}\n"
+        f"{stamp} {event.seq or '-':>7} {event.severity:<8} {event.kind:<22} {_summary(event.payload)}\n"
     )
     sys.stdout.flush()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cockpit.store.dlq import STATUSES as DEAD_LETTER_STATUSES
 from cockpit.store.dlq import DeadLetterRow, DeadLetterStatus
-from cockpit.store.errors import SessionFileError, StoreError
+from cockpit.store.errors import EventRefused, SessionFileError, StoreError
 from cockpit.store.files import companions
 from cockpit.store.hashing import GENESIS, event_hash, payload_text
 from cockpit.store.reports import StoreStats, StoreTrouble
@@ -23,6 +23,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "DeadLetterRow",
     "DeadLetterStatus",
+    "EventRefused",
     "FaultHook",
     "SessionFileError",
     "SessionStore",

@@ -14,6 +14,11 @@ class StoreError(CockpitError):
     """The session store cannot do what was asked (write failed for good, store closed, bad call)."""
 
 
+class EventRefused(StoreError):
+    """One event the store will not take (its payload is not JSON, its seq is not the next one): nothing of
+    it was written and its seq is still free; the store itself is fine."""
+
+
 class SessionFileError(StoreError):
     """A session file cannot be used as given (bad input): exit code 2. Nothing was written to it."""
 

@@ -67,7 +67,7 @@ from cockpit.store.batches import (
 )
 from cockpit.store.checkpoints import CACHE_TRIM_LIMIT, CHECKPOINT_WAL_BYTES, Checkpoints
 from cockpit.store.dlq import DeadLetterRow, NewDeadLetter
-from cockpit.store.errors import StoreError
+from cockpit.store.errors import EventRefused, StoreError
 from cockpit.store.hashing import payload_text
 from cockpit.store.opening import open_session
 from cockpit.store.reads import READ_CHUNK, Readers
@@ -417,7 +417,7 @@ class SessionStore:
         try:
             text = payload_text(event.payload)
         except TypeError as exc:
-            raise StoreError(
+            raise EventRefused(
                 f"event {event.kind} seq {event.seq} has a payload that is not JSON",
                 str(exc),
                 "payloads carry plain JSON values; money as decimal strings",
@@ -426,7 +426,7 @@ class SessionStore:
             self._check_writable_locked()
             expected = self._queued_seq + 1
             if event.seq != expected:
-                raise StoreError(
+                raise EventRefused(
                     "event out of sequence: refused, nothing written",
                     f"{event.kind} has seq {event.seq}, the next seq of {self.path.name} is {expected}",
                     "a programming error in the engine: seqs are given out once, gap-free, from 1",

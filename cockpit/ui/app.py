@@ -35,7 +35,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from cockpit.core.commands import Adopt, Asks, Backup, Flatten, KillSwitch, Reconcile
+from cockpit.core.commands import Adopt, Asks, Backup, Flatten, KillSwitch, Reconcile, ResetPeak
 from cockpit.core.commands import Answer as Reply
 from cockpit.core.errors import CockpitError
 from cockpit.core.incidents import IncidentBuilder, IncidentChange
@@ -43,6 +43,7 @@ from cockpit.engine.runtime import freeze_startup_heap
 from cockpit.ui.backend import Backend, EngineBackend
 from cockpit.ui.screens.confirm import ConfirmScreen
 from cockpit.ui.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
+from cockpit.ui.screens.peak import PALETTE_HELP, PALETTE_TITLE, reset_peak_dialog
 from cockpit.ui.themes import DEFAULT_THEME, save_theme, saved_theme, themes_dir
 from widgets.banner import AlertBanner
 from widgets.drawdown import DrawdownPane
@@ -443,6 +444,15 @@ class CockpitApp(App[int]):
         )
         self._release_kill_switch(self._open(ConfirmScreen("Release the kill switch?", body, word="RELEASE")))
 
+    def action_reset_peak(self) -> None:  # the palette's (no key): typed RESET, see screens/peak.py
+        self._refuse_over_a_dialog()
+        self._reset_peak(self._open(reset_peak_dialog(self.backend.state)))
+
+    @work(group="actions", exit_on_error=False)
+    async def _reset_peak(self, answer: asyncio.Future[bool | None]) -> None:
+        if await answer and (result := await self._act(ResetPeak(by=BY), "reset peak")) is not None:
+            self.notify(result.message, title="peak reset")
+
     @work(group="actions", exit_on_error=False)
     async def _engage_kill_switch(self) -> None:
         await self._act(KillSwitch(on=True, cause="engaged from the cockpit (k)", by=BY), "kill switch")
@@ -554,6 +564,7 @@ class CockpitApp(App[int]):
                 f"{title} (key {binding.key_display or binding.key})",
                 partial(self.run_action, binding.action),  # as the key does: refused over a dialog
             )
+        yield SystemCommand(PALETTE_TITLE, PALETTE_HELP, partial(self.run_action, "reset_peak"))
         for name in sorted(self.available_themes):
             if name.startswith("cockpit-"):
                 yield SystemCommand(
