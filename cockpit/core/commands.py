@@ -320,6 +320,7 @@ class ResetPeak(Asks[PeakResetResult]):
     old and the new peak, before it takes effect. Refused while the equity is unknown."""
 
     cmd: ClassVar[str] = "reset_peak"
+    confirm_word: ClassVar[str | None] = "RESET"
 
 
 @dataclass(frozen=True, kw_only=True)

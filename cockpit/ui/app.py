@@ -450,7 +450,7 @@ class CockpitApp(App[int]):
 
     @work(group="actions", exit_on_error=False)
     async def _reset_peak(self, answer: asyncio.Future[bool | None]) -> None:
-        if await answer and (result := await self._act(ResetPeak(by=BY), "reset peak")) is not None:
+        if await answer and (result := await self._act(ResetPeak(by=BY).confirmed(), "reset peak")) is not None:
             self.notify(result.message, title="peak reset")
 
     @work(group="actions", exit_on_error=False)
