@@ -51,6 +51,7 @@ EVENT_KINDS: dict[str, str] = {
     "clock.drift": "clock offset crossed the warn or kill threshold",
     "drawdown.band": "drawdown from peak equity moved into another band (green/yellow/orange/red)",
     "health.changed": "a health item (exchange, feed, user stream, database, clock) changed status",
+    "data.rejected": "the exchange sent a figure cockpit refuses (NaN, out of range, wrong type): dropped",
     "db.backup": "a verified backup of the session file was written",
     "db.corrupt": "the session file failed verification",
     "db.restored": "the session file was restored from a backup",

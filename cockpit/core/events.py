@@ -1097,6 +1097,21 @@ def health_changed(
     return payload
 
 
+# ----- bad exchange data ------------------------------------------------------------------------------
+class DataRejected(TypedDict):
+    source: str  # market_feed | user_stream | rest_positions | rest_balance | rest_marks | rest_trades | rest
+    reason: str  # the last rejection's: names the field and the value
+    count: int  # rejections of this source this event reports (the first: 1; a summary: those since)
+    totals: dict[str, int]  # every source's rejections since the engine started
+    message: str
+
+
+def data_rejected(
+    *, source: str, reason: str, count: int, totals: dict[str, int], message: str
+) -> DataRejected:
+    return {"source": source, "reason": reason, "count": count, "totals": totals, "message": message}
+
+
 # ----- the session file -------------------------------------------------------------------------------
 class DbBackup(TypedDict):
     path: str
@@ -1278,6 +1293,7 @@ PAYLOADS: dict[str, type] = {
     "clock.drift": ClockDrift,
     "drawdown.band": DrawdownBand,
     "health.changed": HealthChanged,
+    "data.rejected": DataRejected,
     "db.backup": DbBackup,
     "db.corrupt": DbCorrupt,
     "db.restored": DbRestored,
@@ -1323,6 +1339,7 @@ Payload = (
     | ClockDrift
     | DrawdownBand
     | HealthChanged
+    | DataRejected
     | DbBackup
     | DbCorrupt
     | DbRestored

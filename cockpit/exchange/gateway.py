@@ -91,7 +91,7 @@ class RetryPolicy:
 class GatewayNotice:
     """Something the operator should know about the exchange connection."""
 
-    kind: str  # rate_limited | banned | maintenance | auth_failed | halt | recovered | failed
+    kind: str  # rate_limited | banned | maintenance | auth_failed | halt | recovered | failed | bad_data
     op: str
     message: str
     error_class: ErrorClass | None = None
@@ -311,11 +311,15 @@ class ExchangeGateway:
 
     # ----- reads ----------------------------------------------------------------------------------
     def _read(self, op: str, mapping: Callable[[Row], Report], answer: Row) -> Report:
-        """The answer as a report; one cockpit cannot read is a permanent failure, dead-lettered."""
+        """The answer as a report. One cockpit cannot read (a figure missing, not finite, out of range, or
+        an answer of the wrong shape) is bad data: the listeners hear a `bad_data` notice naming it, and the
+        read fails (its caller reads again at its next poll). Nothing is dead-lettered: a read repeats."""
         try:
             return mapping(answer)
         except MalformedReport as exc:
-            raise self._give_up(op, exc, 1, {}) from exc
+            self.last_error = f"{op}: bad data: {exc}"
+            self._notify(GatewayNotice("bad_data", op, str(exc), ErrorClass.RECOVERABLE))
+            raise GatewayError(op, ErrorClass.RECOVERABLE, exc, 1) from exc
 
     async def load_markets(self) -> dict[str, MarketReport]:
         """Every market the exchange lists, by unified symbol."""
@@ -362,7 +366,7 @@ class ExchangeGateway:
         """Every position the exchange reports (flat ones included, if it sends them)."""
         await self.ensure_markets()
         rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
-        return [self._read("fetch_positions", answers.position_report, row) for row in rows]
+        return self._read("fetch_positions", answers.position_reports, rows)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         await self.ensure_markets()
