@@ -264,6 +264,8 @@ class ExchangeGateway:
     def _give_up(self, op: str, exc: Exception, attempts: int, params: dict[str, Any]) -> GatewayError:
         if isinstance(exc, GatewayError):
             return exc
+        if op.startswith("fetch_") and unreadable(exc):
+            return self._bad_data(op, exc)
         klass = classify(exc)
         if klass is ErrorClass.CRITICAL:
             self._notify(GatewayNotice("halt", op, _reason(exc), klass))
@@ -317,9 +319,14 @@ class ExchangeGateway:
         try:
             return mapping(answer)
         except MalformedReport as exc:
-            self.last_error = f"{op}: bad data: {exc}"
-            self._notify(GatewayNotice("bad_data", op, str(exc), ErrorClass.RECOVERABLE))
-            raise GatewayError(op, ErrorClass.RECOVERABLE, exc, 1) from exc
+            raise self._bad_data(op, exc) from exc
+
+    def _bad_data(self, op: str, exc: Exception) -> GatewayError:
+        reason = str(exc) if isinstance(exc, MalformedReport) else f"unreadable answer: {_reason(exc)}"
+        self.last_error = f"{op}: bad data: {reason}"
+        self._notify(GatewayNotice("bad_data", op, reason, ErrorClass.RECOVERABLE))
+        cause = exc if isinstance(exc, MalformedReport) else MalformedReport(reason)
+        return GatewayError(op, ErrorClass.RECOVERABLE, cause, 1)
 
     async def load_markets(self) -> dict[str, MarketReport]:
         """Every market the exchange lists, by unified symbol."""
@@ -570,6 +577,16 @@ class ExchangeGateway:
             if left <= 0:
                 return None
             await asyncio.sleep(min(0.5, left))
+
+
+def unreadable(exc: BaseException) -> bool:
+    """An answer the client could not read (ccxt failing on a NaN, a shape it did not expect), not an
+    exchange error: a MalformedReport, or a Python error that is not one of ccxt's."""
+    if isinstance(exc, MalformedReport):
+        return True
+    return isinstance(
+        exc, ValueError | TypeError | KeyError | IndexError | ArithmeticError
+    ) and not isinstance(exc, ccxt.BaseError)
 
 
 def new_client_order_id() -> str:

@@ -123,7 +123,9 @@ def combined_frame(raw: bytes | str) -> tuple[str | None, dict[str, Any]]:
     if not isinstance(obj, dict):
         raise ParseError(f"frame is not a JSON object: {str(raw)[:80]}")
     data = obj.get("data")
-    if isinstance(data, dict) and "stream" in obj:
+    if "stream" in obj:
+        if not isinstance(data, dict):
+            raise ParseError(f"{str(obj['stream'])[:60]}: data is not a JSON object: {type(data).__name__}")
         return str(obj["stream"]), data
     return None, obj
 
