@@ -38,6 +38,7 @@ from cockpit.feeds.messages import (
     BookTicker,
     FeedState,
     FeedStatus,
+    MarketMessage,
     MarkPrice,
     Rejected,
     Severity,
@@ -331,16 +332,19 @@ class MarketFeed:
         reported = group.reported_stale
 
         def on_frame(raw: bytes) -> None:
+            stream: str | None = None
             try:
                 stream, data = combined_frame(raw)
                 if stream is None:
                     self._control_reply(group, data)
                     return
-                msg = market_event(data)
+                msg: MarketMessage | None = market_event(data)
             except ValueError as exc:  # orjson.JSONDecodeError and ParseError are ValueErrors
                 self.parse_errors += 1
                 self._reject("market_feed", f"unparseable frame: {exc}", raw)
-                return
+                if stream is None or stream not in last_rx and stream not in group.streams:
+                    return
+                msg = None  # the stream is alive (its data is bad: that is the "data" health item's news)
             conn = group.conn
             assert conn is not None  # noqa: S101 - set right after the handler is made
             last_rx[stream] = conn.last_rx  # the connection stamped this frame's arrival (loop time)

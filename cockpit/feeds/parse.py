@@ -104,8 +104,10 @@ _MARKET: dict[str, Callable[[dict[str, Any]], MarketMessage]] = {
 }
 
 
-def market_event(data: dict[str, Any]) -> MarketMessage | None:
+def market_event(data: Any) -> MarketMessage | None:
     """One market event (the `data` of a combined-stream frame); None for event types the cockpit ignores."""
+    if not isinstance(data, dict):
+        raise ParseError(f"data is not a JSON object: {type(data).__name__}")
     parser = _MARKET.get(data.get("e", ""))
     if parser is None:
         return None
@@ -117,16 +119,13 @@ def market_event(data: dict[str, Any]) -> MarketMessage | None:
         raise ParseError(f"{data.get('e')}: bad or missing field {exc}") from exc
 
 
-def combined_frame(raw: bytes | str) -> tuple[str | None, dict[str, Any]]:
+def combined_frame(raw: bytes | str) -> tuple[str | None, Any]:
     """Split a frame into (stream, data). Raw-stream frames and control replies give stream None."""
     obj = orjson.loads(raw)
     if not isinstance(obj, dict):
         raise ParseError(f"frame is not a JSON object: {str(raw)[:80]}")
-    data = obj.get("data")
-    if "stream" in obj:
-        if not isinstance(data, dict):
-            raise ParseError(f"{str(obj['stream'])[:60]}: data is not a JSON object: {type(data).__name__}")
-        return str(obj["stream"]), data
+    if "stream" in obj:  # its data is checked by market_event
+        return str(obj["stream"]), obj.get("data")
     return None, obj
 
 
