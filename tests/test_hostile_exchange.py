@@ -318,8 +318,8 @@ async def test_feed_health_clears_when_data_flows_again_after_a_stall(
     run: EngineRun = await start_engine()
     await run.wait_for("reconcile.done")
     await wait_until(lambda: run.engine.state.health_of("feed").ok, 10, "feed ok")
-    # stale after 1 s, the silent socket reconnected after 2 s, data again within 1 s of the new socket (before
-    # the stale limit: so only the first frame can say the streams flow again, as in the 12 s stall reported)
+    # stale after 1 s, the silent socket reconnected after 2 s, data again within 1 s of the new socket
+    # (before the stale limit: only the first frame can say the streams flow again, as in the 12 s stall)
     await sim.inject({"kind": "ws_stall", "seconds": 2.5})
     await run.wait_for("feed.stale")
     await wait_until(lambda: run.engine.state.health_of("feed").status == "stale", 5, "feed stale")
