@@ -133,12 +133,12 @@ def test_a_stream_frame_whose_data_is_not_an_object_is_refused(data: Any) -> Non
 
 def test_a_mark_far_from_the_last_good_one_waits_for_a_second_source() -> None:
     check = MarkCheck()
-    assert check.judge("BTCUSDT", 64_000.0) is None
-    held = check.judge("BTCUSDT", 1e6)  # 15x: one frame is not believed
-    assert held is not None and "held" in held
-    assert check.judge("BTCUSDT", 64_010.0) is None  # the lone frame is forgotten
-    assert check.judge("BTCUSDT", 30_000.0) is not None  # a real crash: the first frame held …
-    assert check.judge("BTCUSDT", 30_100.0) is None  # … the second agrees: believed
+    assert check.judge("BTCUSDT", 64_000.0) == (True, None)
+    assert check.judge("BTCUSDT", 1e6) == (False, None)  # 15x: one frame is not believed (held)
+    take, refused = check.judge("BTCUSDT", 64_010.0)  # the next does not confirm it: refused, reported now
+    assert take and refused is not None and "1e+06" in refused and "nothing confirmed it" in refused
+    assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # a real crash: the first frame held …
+    assert check.judge("BTCUSDT", 30_100.0) == (True, None)  # … the second agrees: believed, no bad data
     assert check.last["BTCUSDT"] == 30_100.0
 
 
@@ -219,6 +219,7 @@ async def test_a_real_move_is_believed_once_a_second_frame_confirms_it(
     before = run.engine.state.marks[BTC]
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
     await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
+    assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
 
 
 USER_CASES: list[dict[str, Any]] = [

@@ -367,12 +367,12 @@ class MarketFeed:
         safe_call(self._on_rejected, Rejected(source, reason))
 
     def _mark_believed(self, mark: MarkPrice) -> bool:
-        """A mark implausibly far from the last good one is held until a second source agrees."""
-        held = self.marks_check.judge(mark.symbol, mark.mark)
-        if held is None:
-            return True
-        self._reject("market_feed" if mark.source == "ws" else "rest_marks", held)
-        return False
+        """A mark implausibly far from the last good one is held until a second source agrees (refused, and
+        reported, when the next one does not)."""
+        take, refused = self.marks_check.judge(mark.symbol, mark.mark)
+        if refused is not None:
+            self._reject("market_feed" if mark.source == "ws" else "rest_marks", refused)
+        return take
 
     def _control_reply(self, group: _Group, data: dict[str, object]) -> None:
         if data.get("error") is not None and group.conn is not None:

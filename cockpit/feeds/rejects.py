@@ -49,28 +49,32 @@ class RejectLog:
 
 @dataclass
 class MarkCheck:
-    """Per symbol, the last good mark and one held for confirmation."""
+    """Per symbol, the last good mark and one held for confirmation.
+
+    A held mark is reported (refused) only once it is proven wrong — the next mark does not confirm it — so
+    a real move, confirmed a second later, is never called bad data."""
 
     last: dict[str, float] = field(default_factory=dict)
     held: dict[str, float] = field(default_factory=dict)
 
-    def judge(self, symbol: str, mark: float) -> str | None:
-        """None: take the mark. Otherwise the reason it is held (not taken yet)."""
+    def judge(self, symbol: str, mark: float) -> tuple[bool, str | None]:
+        """(take this mark?, the reason a held mark was just refused, if one was)."""
         last = self.last.get(symbol)
-        if last is None or _near(mark, last, JUMP):
-            self._take(symbol, mark)
-            return None
-        held = self.held.get(symbol)
+        held = self.held.pop(symbol, None)
         if held is not None and _near(mark, held, AGREE):
-            self._take(symbol, mark)  # two sources agree: the market really moved
-            return None
-        self.held[symbol] = mark
-        ratio = mark / last
-        return f"mark {mark:g} for {symbol} is {ratio:.3g}x the last good one ({last:g}): held to confirm"
+            self.last[symbol] = mark  # two sources agree: the market really moved
+            return True, None
+        refused = None if held is None or last is None else _unconfirmed(symbol, held, last)
+        if last is None or _near(mark, last, JUMP):
+            self.last[symbol] = mark
+            return True, refused
+        self.held[symbol] = mark  # implausibly far: wait for a second source
+        return False, refused
 
-    def _take(self, symbol: str, mark: float) -> None:
-        self.last[symbol] = mark
-        self.held.pop(symbol, None)
+
+def _unconfirmed(symbol: str, held: float, last: float) -> str:
+    ratio = held / last
+    return f"mark {held:g} for {symbol} was {ratio:.3g}x the last good one ({last:g}); nothing confirmed it"
 
 
 def _near(a: float, b: float, tolerance: float) -> bool:
