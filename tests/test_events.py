@@ -313,6 +313,9 @@ SAMPLES: dict[str, list[Any]] = {
         ev.health_changed(item="exchange", status="ok"),
         ev.health_changed(item="database", status="ok", message="recovered", detail="d"),
     ],
+    "data.rejected": [
+        ev.data_rejected(source="market_feed", reason="r", count=1, totals={"market_feed": 1}, message="m")
+    ],
     "db.backup": [
         ev.db_backup(path="b", size_bytes=1, verified=True, last_seq=None, seconds=0.1, by="ctl", message="m")
     ],

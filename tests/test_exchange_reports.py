@@ -15,7 +15,7 @@ from cockpit.exchange.binance_reports import balance_report, position_report
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.classify import ErrorClass
 from cockpit.exchange.dlq import DeadLetterBuffer
-from cockpit.exchange.gateway import ExchangeGateway, GatewayError, OrderIntent, RetryPolicy
+from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice, OrderIntent, RetryPolicy
 from cockpit.exchange.reports import MalformedReport, MarketReport, OrderReport, PositionReport
 from cockpit.sim.account import fmt
 from cockpit.sim.server import SimServer
@@ -170,13 +170,17 @@ async def test_a_filled_market_order_has_an_average_and_no_price(
     assert report is not None and report.reduce_only and report.filled == Decimal("0.01")
 
 
-async def test_an_answer_without_a_needed_field_is_a_permanent_dead_lettered_failure(
+async def test_an_answer_without_a_needed_field_is_a_failed_read_reported_as_bad_data(
     gateway: ExchangeGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Refused whole, named, heard by the listeners as bad data; the read is retried by its poll, so there is
+    nothing to dead-letter (an unreadable answer is never 'no positions')."""
     await gateway.create_order(OrderIntent(BTC, "sell", "market", Decimal("0.01")))
     [row] = await gateway.client.fetch_positions()
     broken = copy.deepcopy(row)
     broken["info"]["positionAmt"] = "n/a"
+    notices: list[GatewayNotice] = []
+    gateway.add_listener(notices.append)
 
     async def answer(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         return [broken]
@@ -184,16 +188,13 @@ async def test_an_answer_without_a_needed_field_is_a_permanent_dead_lettered_fai
     monkeypatch.setattr(gateway.client, "fetch_positions", answer)
     with pytest.raises(GatewayError) as info:
         await gateway.fetch_positions()
-    assert info.value.error_class is ErrorClass.PERMANENT and isinstance(info.value.cause, MalformedReport)
+    assert info.value.error_class is ErrorClass.RECOVERABLE and isinstance(info.value.cause, MalformedReport)
     assert "BTC/USDT:USDT positionAmt is not a number: 'n/a'" in info.value.detail
     assert "ccxt" in info.value.fix
+    assert [(n.kind, n.op) for n in notices] == [("bad_data", "fetch_positions")]
+    assert "positionAmt is not a number" in notices[0].message
     assert isinstance(gateway.dead_letters, DeadLetterBuffer)
-    [letter] = gateway.dead_letters.letters
-    assert (letter.op, letter.error_type, letter.error_class) == (
-        "fetch_positions",
-        "MalformedReport",
-        "permanent",
-    )
+    assert gateway.dead_letters.letters == []
 
 
 def test_an_odd_figure_never_fails_the_positions_flatten_and_reconcile_need() -> None:

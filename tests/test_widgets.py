@@ -502,6 +502,21 @@ async def test_health_names_each_problem_in_words() -> None:
         assert "queue —" in db and "commit —" in db and "backup —" in db
 
 
+async def test_health_shows_bad_exchange_data_only_once_some_was_refused() -> None:
+    pane = HealthPane()
+    async with OneWidget(pane).run_test(size=(100, 20)) as pilot:
+        pane.show(make_state(), TELEMETRY)
+        await pilot.pause()
+        assert not any(line.startswith("Data ") for line in pane.lines_text)
+        detail = "rejected: market feed 3; last (market feed): markPriceUpdate: p (mark price) is not finite"
+        health = {**make_state().health, "data": HealthItem("bad data", detail, NOW)}
+        pane.show(make_state(health=health), TELEMETRY)
+        await pilot.pause()
+        line = next(line for line in pane.lines_text if line.startswith("Data "))
+        assert "BAD DATA" in line and "market feed 3" in line
+        assert pane.line("health-data").has_class("-warn")
+
+
 # ----- rate limit ------------------------------------------------------------------------------------------
 async def test_rate_limit_gauge_counts_down_a_ban() -> None:
     pane = RateLimitPane()

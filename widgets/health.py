@@ -65,7 +65,8 @@ def stream_text(status: StreamStatus, now: float) -> tuple[str, str]:
 
 
 class HealthPane(Widget):
-    """Exchange, market feed (one line per stream), user stream, database, clock, mode and kill switch."""
+    """Exchange, market feed (one line per stream), user stream, database, clock, bad exchange data (once
+    there was some), mode and kill switch."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(name=name, id=id, classes=classes)
@@ -77,6 +78,9 @@ class HealthPane(Widget):
         yield StatusLine(_line("User", DASH), id="health-user")
         yield StatusLine(_line("Database", DASH), id="health-db")
         yield StatusLine(_line("Clock", DASH), id="health-clock")
+        data = StatusLine(_line("Data", DASH), id="health-data")
+        data.display = False  # shown once the exchange sent something cockpit refused (data.rejected)
+        yield data
         yield StatusLine(_line("Mode", DASH), id="health-mode")
         yield StatusLine(_line("Kill", DASH), id="health-kill")
 
@@ -129,6 +133,16 @@ class HealthPane(Widget):
             _line("Clock", f"{_word(clock.status)} {fmt_offset_ms(state.clock_offset_ms)}"),
             _health_class(clock),
         )
+
+        # Bad exchange data refused at the boundary (a line only once there was some)
+        data = state.health.get("data")
+        line = self.line("health-data")
+        line.display = data is not None
+        if data is not None:
+            parts = [_word(data.status)]
+            if data.detail and not data.ok:
+                parts.append(truncate(one_line(data.detail), ERROR_WIDTH))
+            line.set(_line("Data", " · ".join(parts)), _health_class(data))
 
         # Mode and kill switch
         mode = MODE_WORDS.get(state.mode, state.mode.upper())

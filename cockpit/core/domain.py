@@ -54,6 +54,7 @@ EVENT_KINDS: dict[str, str] = {
     "corrected the account the peak was measured on); recorded before it takes effect",
     "health.changed": "a health item (exchange, feed, user stream, database, clock) changed status",
     "event.refused": "an event with a value that cannot be folded or stored was refused (its seq not used)",
+    "data.rejected": "the exchange sent a figure cockpit refuses (NaN, out of range, wrong type): dropped",
     "db.backup": "a verified backup of the session file was written",
     "db.corrupt": "the session file failed verification",
     "db.restored": "the session file was restored from a backup",

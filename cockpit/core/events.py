@@ -1121,6 +1121,21 @@ def event_refused(*, kind: str, reason: str, message: str) -> EventRefused:
     return {"kind": kind, "reason": reason, "message": message}
 
 
+# ----- bad exchange data ------------------------------------------------------------------------------
+class DataRejected(TypedDict):
+    source: str  # market_feed | user_stream | rest_positions | rest_balance | rest_marks | rest_trades | rest
+    reason: str  # the last rejection's: names the field and the value
+    count: int  # rejections of this source this event reports (the first: 1; a summary: those since)
+    totals: dict[str, int]  # every source's rejections since the engine started
+    message: str
+
+
+def data_rejected(
+    *, source: str, reason: str, count: int, totals: dict[str, int], message: str
+) -> DataRejected:
+    return {"source": source, "reason": reason, "count": count, "totals": totals, "message": message}
+
+
 # ----- the session file -------------------------------------------------------------------------------
 class DbBackup(TypedDict):
     path: str
@@ -1304,6 +1319,7 @@ PAYLOADS: dict[str, type] = {
     "drawdown.peak_reset": DrawdownPeakReset,
     "health.changed": HealthChanged,
     "event.refused": EventRefused,
+    "data.rejected": DataRejected,
     "db.backup": DbBackup,
     "db.corrupt": DbCorrupt,
     "db.restored": DbRestored,
@@ -1351,6 +1367,7 @@ Payload = (
     | DrawdownPeakReset
     | HealthChanged
     | EventRefused
+    | DataRejected
     | DbBackup
     | DbCorrupt
     | DbRestored

@@ -438,6 +438,7 @@ _LABELS = {
     "reconcile": "Reconcile found differences",
     "flatten": "Flatten not verified",
     "dead_letter": "Operation failed for good",
+    "data.rejected": "Bad exchange data refused",
 }
 TITLE_MAX = 100
 

@@ -826,6 +826,24 @@ def _health_changed(state: State, e: Event, p: ev.HealthChanged) -> Changes:
     return _health(state, str(p["item"]), str(p["status"]), str(p.get("detail", "")), e.ts)
 
 
+# ----- bad exchange data (data.rejected): the "data" health item, per source, until health.changed ok -----
+DATA_SOURCES = {
+    "market_feed": "market feed",
+    "user_stream": "user stream",
+    "rest_positions": "REST positions",
+    "rest_balance": "REST balance",
+    "rest_marks": "REST marks",
+    "rest_trades": "REST trades",
+    "rest": "REST",
+}
+
+
+def _data_rejected(state: State, e: Event, p: ev.DataRejected) -> Changes:
+    totals = ", ".join(f"{DATA_SOURCES.get(s, s)} {n}" for s, n in sorted(p.get("totals", {}).items()))
+    detail = f"rejected: {totals}; last ({DATA_SOURCES.get(p['source'], p['source'])}): {p['reason']}"
+    return _health(state, "data", "bad data", detail, e.ts)
+
+
 def _db(state: State, e: Event, p: ev.DbError | ev.DbCorrupt | ev.DbBackup | ev.DbRestored) -> Changes:
     status = {"db.error": "retrying", "db.corrupt": "corrupt", "db.backup": "ok", "db.restored": "ok"}[e.kind]
     if e.kind == "db.error" and p.get("final"):
@@ -871,6 +889,7 @@ HANDLERS: dict[str, Handler] = {
     "drawdown.peak_reset": _peak_reset,
     "health.changed": _health_changed,
     "event.refused": _event_refused,
+    "data.rejected": _data_rejected,
     "db.error": _db,
     "db.corrupt": _db,
     "db.backup": _db,

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr
+from cockpit.engine import baddata
 from cockpit.engine.guard import guard
+from cockpit.exchange.gateway import GatewayError
 from cockpit.exchange.reports import BalanceReport, PositionReport
 from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
 from cockpit.feeds.messages import UserEvent
@@ -41,6 +43,7 @@ def build_user_feed(engine: EngineContext) -> UserFeed:
         engine.gateway.keepalive_listen_key,
         on_user_event=lambda event: on_user_event(engine, event),
         on_status=lambda status: on_feed_status(engine, status),
+        on_rejected=lambda rejection: baddata.on_rejected(engine, rejection),
         backoff=engine.options.feed_backoff,
         connect_budget=engine.connect_budget,
     )
@@ -196,9 +199,17 @@ async def account_poll_loop(engine: EngineContext) -> None:
 
 
 async def poll_account(engine: EngineContext) -> None:
-    balance = await engine.gateway.fetch_balance()
-    emit_balance(engine, balance)
-    remote = positions_from_exchange(await engine.gateway.fetch_positions(), engine.symbols)
+    """One look; an answer refused as bad data skips the rest of it (already reported as `data.rejected`):
+    nothing is compared with an answer cockpit could not read, so it cannot make ghosts."""
+    try:
+        balance = await engine.gateway.fetch_balance()
+        emit_balance(engine, balance)
+        reports = await engine.gateway.fetch_positions()
+    except GatewayError as exc:
+        if baddata.is_bad_data(exc):
+            return
+        raise
+    remote = positions_from_exchange(reports, engine.symbols)
     local = {s: p.qty for s, p in engine.state.positions.items()}
     if {s: p.quantity for s, p in remote.items()} != local:
         engine.reconcile_requests.put_nowait("account-poll")

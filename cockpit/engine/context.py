@@ -20,7 +20,7 @@ from cockpit.core.state import State
 from cockpit.engine.account_files import AccountFiles
 from cockpit.engine.core import EventCore
 from cockpit.engine.options import EngineOptions
-from cockpit.engine.shared import GuardEpisode, MarketBuffers, RiskFlags
+from cockpit.engine.shared import BadDataTally, GuardEpisode, MarketBuffers, RiskFlags
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway
 from cockpit.feeds.budget import ConnectBudget
@@ -43,6 +43,7 @@ class EngineContext(Protocol):
     risk: RiskFlags
     market: MarketBuffers
     guard_episode: GuardEpisode | None
+    bad_data: BadDataTally
     guard_tasks: set[asyncio.Task[Any]]
     pending_sizes: dict[str, tuple[events.PositionChanged, float]]
     connect_budget: ConnectBudget

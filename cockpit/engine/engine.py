@@ -44,10 +44,11 @@ from cockpit.core.incidents import Repeats
 from cockpit.core.retry import Backoff
 from cockpit.core.snapshot import state_from_json
 from cockpit.core.state import State, fold
+from cockpit.engine import baddata
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.core import EventCore, StoreFailed
 from cockpit.engine.options import EngineOptions
-from cockpit.engine.shared import GuardEpisode, MarketBuffers, RiskFlags
+from cockpit.engine.shared import BadDataTally, GuardEpisode, MarketBuffers, RiskFlags
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
 from cockpit.feeds.budget import ConnectBudget
@@ -111,6 +112,7 @@ class Engine:
         self.last_backup_at: float | None = None
         self._tick_rate: tuple[float, int] = (time.monotonic(), 0)
         self.market = MarketBuffers()
+        self.bad_data = BadDataTally()  # bad exchange data refused at the boundary (engine/baddata.py)
         self.feed_seen: set[str] = set()
         self.stopping = False
 
@@ -170,6 +172,7 @@ class Engine:
         self.started = True
         self.core.start()
         self.gateway.add_listener(self._on_gateway_notice)
+        self.gateway.add_listener(lambda notice: baddata.on_gateway_notice(self, notice))
         await self.record(
             "session.started",
             events.session_started(
@@ -220,6 +223,7 @@ class Engine:
         self.stopping = True
         if self.guard_episode is not None and self.guard_episode.flush is not None:
             self.guard_episode.flush.cancel()  # its summary would come after the store closed
+        self.bad_data.cancel()
         me = asyncio.current_task()  # a stop after a store failure runs as one of the guard tasks
         for task in [*self.tasks, *self.guard_tasks]:
             if task is not me:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from cockpit.core import events
 from cockpit.core.domain import Severity
+from cockpit.engine import baddata
 from cockpit.feeds import BookTicker, MarketFeed, MarkPrice
 from cockpit.feeds.messages import FeedStatus
 
@@ -60,6 +61,7 @@ def build_market_feed(engine: EngineContext) -> MarketFeed:
         on_book_ticker=on_book,
         on_mark_price=on_mark,
         on_status=lambda status: on_feed_status(engine, status),
+        on_rejected=lambda rejection: baddata.on_rejected(engine, rejection),
         fetch_marks=fetch_marks,
         stale_after_s=engine.config.feeds.stale_after_s,
         backoff=engine.options.feed_backoff,

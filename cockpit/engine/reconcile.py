@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, TypedDict
 from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine import peak
+from cockpit.engine import baddata
 from cockpit.engine.account import emit_balance, positions_from_exchange
+from cockpit.exchange.gateway import GatewayError
 from cockpit.exchange.reports import OrderReport, PositionReport
 
 if TYPE_CHECKING:
@@ -357,4 +359,8 @@ async def reconcile_loop(engine: EngineContext) -> None:
             trigger = "periodic"
         while not engine.reconcile_requests.empty():  # coalesce a burst of requests into one pass
             engine.reconcile_requests.get_nowait()
-        await reconcile(engine, trigger)
+        try:
+            await reconcile(engine, trigger)
+        except GatewayError as exc:  # an answer refused as bad data: reported; the next pass reads again
+            if not baddata.is_bad_data(exc):
+                raise

@@ -59,3 +59,22 @@ class GuardCounts(TypedDict):
     cancel_failed: int
     flagged: int
     symbols: list[str]
+
+
+@dataclass
+class BadDataTally:
+    """Bad exchange data refused at the boundary, per source (`engine/baddata.py` reports it)."""
+
+    totals: dict[str, int] = field(default_factory=dict)  # since the engine started
+    unsaid: dict[str, int] = field(default_factory=dict)  # refused since the source's last event
+    last_reason: dict[str, str] = field(default_factory=dict)
+    reported_at: dict[str, float] = field(default_factory=dict)  # monotonic time of each source's last event
+    flush: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    quiet: asyncio.TimerHandle | None = None  # clears the "data" health item once nothing bad comes
+
+    def cancel(self) -> None:
+        for handle in (*self.flush.values(), self.quiet):
+            if handle is not None:
+                handle.cancel()
+        self.flush.clear()
+        self.quiet = None

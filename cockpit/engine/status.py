@@ -65,6 +65,11 @@ def _counters(state: State) -> CounterStatus:
     )
 
 
+def _items(state: State) -> tuple[str, ...]:
+    """The health items, and "data" once bad exchange data was refused (`data.rejected`)."""
+    return (*HEALTH_ITEMS, "data") if "data" in state.health else HEALTH_ITEMS
+
+
 def status_of(state: State, kill_switch_file: str) -> StatusReport:
     """The status of `state`; `kill_switch_file`: the account's kill switch state file (where a strategy
     reads it)."""
@@ -77,9 +82,9 @@ def status_of(state: State, kill_switch_file: str) -> StatusReport:
             _position(state, p) for p in sorted(state.positions.values(), key=lambda p: p.symbol)
         ),
         open_orders=len(state.orders),
-        health={item: state.health_of(item).status for item in HEALTH_ITEMS},
+        health={item: state.health_of(item).status for item in _items(state)},
         health_detail={
-            item: state.health_of(item).detail for item in HEALTH_ITEMS if state.health_of(item).detail
+            item: state.health_of(item).detail for item in _items(state) if state.health_of(item).detail
         },
         kill_switch=kill_switch_status(state),
         equity=dstr(state.equity.quantize(_CENT)) if state.equity is not None else None,

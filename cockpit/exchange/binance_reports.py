@@ -2,16 +2,20 @@
 
 The one place that knows Binance's field names (`info.positionAmt`, `totalWalletBalance`, `realizedPnl`, …)
 and which of ccxt's unified fields stand in when one is missing. Binance's own figure (in `info`, exact
-decimal strings) wins over ccxt's float. A figure cockpit needs that is missing or unreadable raises
-`MalformedReport`; the gateway turns it into a classified `GatewayError`.
+decimal strings) wins over ccxt's float. A figure cockpit needs that is missing, unreadable or implausible
+(not finite, a bool, out of range, a price at or below zero: `cockpit/core/plausible.py`) raises
+`MalformedReport`, and the whole answer is refused: the gateway reports it as bad data and the read as failed
+(retried at the next poll), never as an empty answer — a positions answer cockpit cannot read is not "no
+positions".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from cockpit.core import plausible
 from cockpit.core.domain import dec
 from cockpit.exchange.reports import (
     BalanceReport,
@@ -58,26 +62,45 @@ def mark_prices(rows: Mapping[str, Mapping[str, Any]], symbols: Iterable[str]) -
     """ccxt's `fetch_mark_prices()` (premiumIndex): Binance's mark price of each asked-for symbol."""
     wanted = set(symbols)
     out: dict[str, Decimal] = {}
+    if not isinstance(rows, Mapping):
+        raise MalformedReport(f"the mark prices are not a table by symbol: {type(rows).__name__}")
     for symbol, row in rows.items():
-        raw = (row.get("info") or {}).get("markPrice")
+        info = row.get("info") if isinstance(row, Mapping) else None
+        raw = info.get("markPrice") if isinstance(info, Mapping) else None
         if symbol in wanted and raw is not None:
-            out[symbol] = _number(raw, f"{symbol} markPrice")
+            out[symbol] = _checked(plausible.price, raw, f"{symbol} markPrice")
     return out
 
 
 # ----- account ----------------------------------------------------------------------------------------------
+def position_reports(rows: Any) -> list[PositionReport]:
+    """ccxt's `fetch_positions()`: a list of rows. Any other shape, or one unreadable row, fails the whole
+    answer: reading it as fewer positions would make every missing one a ghost."""
+    if not isinstance(rows, list):
+        raise MalformedReport(f"the positions answer is not a list: {type(rows).__name__}")
+    return [position_report(row) for row in rows]
+
+
 def position_report(row: Mapping[str, Any]) -> PositionReport:
     """One row of ccxt's `fetch_positions()` (positionRisk). Binance's signed `positionAmt` is the quantity;
     without it, ccxt's unsigned `contracts` signed by its `side`. The quantity must be readable (and an open
     position's entry); an unreadable leverage or liquidation price, or a flat row's entry, is None or 0
     (unknown), never a failure of the whole answer: flatten and reconcile need the quantities."""
+    if not isinstance(row, Mapping):
+        raise MalformedReport(f"a position row is not an object: {type(row).__name__}")
     info = row.get("info") or {}
+    if not isinstance(info, Mapping):
+        raise MalformedReport(f"a position's info is not an object: {type(info).__name__}")
     symbol = row.get("symbol") or info.get("symbol")
-    if not symbol:
+    if not symbol or not isinstance(symbol, str):
         raise MalformedReport("a position without a symbol")
     quantity = _signed_quantity(row, info, str(symbol))
     raw_entry = info.get("entryPrice") or row.get("entryPrice") or 0
-    entry = _number(raw_entry, f"{symbol} entryPrice") if quantity else _lenient(raw_entry) or Decimal(0)
+    entry = (
+        _checked(plausible.price, raw_entry, f"{symbol} entryPrice")
+        if quantity
+        else _lenient(raw_entry) or Decimal(0)
+    )
     leverage = _lenient(row.get("leverage") or info.get("leverage"))
     return PositionReport(
         symbol=str(symbol),
@@ -97,15 +120,21 @@ def _lenient(value: Any) -> Decimal | None:
 def _signed_quantity(row: Mapping[str, Any], info: Mapping[str, Any], symbol: str) -> Decimal:
     amount = info.get("positionAmt")
     if amount is not None:
-        return _number(amount, f"{symbol} positionAmt")
-    contracts = _number(row.get("contracts") or 0, f"{symbol} contracts")
+        return _checked(plausible.quantity, amount, f"{symbol} positionAmt")
+    if row.get("contracts") is None:  # a row without its size is unreadable, not flat (or it makes ghosts)
+        raise MalformedReport(f"{symbol} positionAmt is missing")
+    contracts = _checked(plausible.size, row.get("contracts"), f"{symbol} contracts")
     return contracts if row.get("side") == "long" else -contracts
 
 
 def balance_report(balance: Mapping[str, Any]) -> BalanceReport:
     """ccxt's `fetch_balance()` (/fapi/v2/account): Binance's account totals, else ccxt's USDT figures."""
+    if not isinstance(balance, Mapping):
+        raise MalformedReport(f"the balance is not an object: {type(balance).__name__}")
     info = balance.get("info") or {}
     usdt = balance.get(SETTLEMENT_ASSET) or {}
+    if not isinstance(info, Mapping) or not isinstance(usdt, Mapping):
+        raise MalformedReport("the balance's account totals are not an object")
     wallet = info.get("totalWalletBalance")
     available = info.get("availableBalance")
     if wallet is None:
@@ -131,8 +160,8 @@ def fill_report(trade: Mapping[str, Any]) -> FillReport:
         order_id=str(trade.get("order") or info.get("orderId") or ""),
         side=_required(trade, "side", where),
         order_type=str(order_type) if order_type else None,
-        quantity=_number(info.get("qty") or trade.get("amount"), f"{where} qty"),
-        price=_number(info.get("price") or trade.get("price"), f"{where} price"),
+        quantity=_checked(plausible.size, info.get("qty") or trade.get("amount"), f"{where} qty"),
+        price=_checked(plausible.price, info.get("price") or trade.get("price"), f"{where} price"),
         fee=_number(info.get("commission") or "0", f"{where} commission"),
         realized_pnl=_number(info.get("realizedPnl") or "0", f"{where} realizedPnl"),
         timestamp_ms=int(trade.get("timestamp") or 0),
@@ -183,13 +212,18 @@ def _average_price(info: Mapping[str, Any], order: Mapping[str, Any], where: str
 
 # ----- reading one field ------------------------------------------------------------------------------------
 def _number(value: Any, what: str) -> Decimal:
-    """An exact Decimal from a decimal string, an int or a float (through its repr)."""
+    """An exact Decimal from a decimal string, an int or a float (through its repr): finite and in range."""
     if value is None or isinstance(value, bool):
-        raise MalformedReport(f"{what} is missing")
+        raise MalformedReport(f"{what} is missing" if value is None else f"{what} is not a number: {value!r}")
+    return _checked(plausible.money, value, what)
+
+
+def _checked(check: Callable[[Any, str], Decimal], value: Any, what: str) -> Decimal:
+    """`value` through one of plausible's checks; a refused figure is a MalformedReport naming it."""
     try:
-        return dec(value)
-    except (InvalidOperation, ValueError, TypeError) as exc:
-        raise MalformedReport(f"{what} is not a number: {value!r}") from exc
+        return check(value, what)
+    except plausible.BadFigure as exc:
+        raise MalformedReport(str(exc)) from exc
 
 
 def _required(row: Mapping[str, Any], key: str, what: str) -> str:

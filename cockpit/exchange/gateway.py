@@ -91,7 +91,7 @@ class RetryPolicy:
 class GatewayNotice:
     """Something the operator should know about the exchange connection."""
 
-    kind: str  # rate_limited | banned | maintenance | auth_failed | halt | recovered | failed
+    kind: str  # rate_limited | banned | maintenance | auth_failed | halt | recovered | failed | bad_data
     op: str
     message: str
     error_class: ErrorClass | None = None
@@ -264,6 +264,8 @@ class ExchangeGateway:
     def _give_up(self, op: str, exc: Exception, attempts: int, params: dict[str, Any]) -> GatewayError:
         if isinstance(exc, GatewayError):
             return exc
+        if op.startswith("fetch_") and unreadable(exc):
+            return self._bad_data(op, exc)
         klass = classify(exc)
         if klass is ErrorClass.CRITICAL:
             self._notify(GatewayNotice("halt", op, _reason(exc), klass))
@@ -311,11 +313,20 @@ class ExchangeGateway:
 
     # ----- reads ----------------------------------------------------------------------------------
     def _read(self, op: str, mapping: Callable[[Row], Report], answer: Row) -> Report:
-        """The answer as a report; one cockpit cannot read is a permanent failure, dead-lettered."""
+        """The answer as a report. One cockpit cannot read (a figure missing, not finite, out of range, or
+        an answer of the wrong shape) is bad data: the listeners hear a `bad_data` notice naming it, and the
+        read fails (its caller reads again at its next poll). Nothing is dead-lettered: a read repeats."""
         try:
             return mapping(answer)
         except MalformedReport as exc:
-            raise self._give_up(op, exc, 1, {}) from exc
+            raise self._bad_data(op, exc) from exc
+
+    def _bad_data(self, op: str, exc: Exception) -> GatewayError:
+        reason = str(exc) if isinstance(exc, MalformedReport) else f"unreadable answer: {_reason(exc)}"
+        self.last_error = f"{op}: bad data: {reason}"
+        self._notify(GatewayNotice("bad_data", op, reason, ErrorClass.RECOVERABLE))
+        cause = exc if isinstance(exc, MalformedReport) else MalformedReport(reason)
+        return GatewayError(op, ErrorClass.RECOVERABLE, cause, 1)
 
     async def load_markets(self) -> dict[str, MarketReport]:
         """Every market the exchange lists, by unified symbol."""
@@ -362,7 +373,7 @@ class ExchangeGateway:
         """Every position the exchange reports (flat ones included, if it sends them)."""
         await self.ensure_markets()
         rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
-        return [self._read("fetch_positions", answers.position_report, row) for row in rows]
+        return self._read("fetch_positions", answers.position_reports, rows)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         await self.ensure_markets()
@@ -566,6 +577,16 @@ class ExchangeGateway:
             if left <= 0:
                 return None
             await asyncio.sleep(min(0.5, left))
+
+
+def unreadable(exc: BaseException) -> bool:
+    """An answer the client could not read (ccxt failing on a NaN, a shape it did not expect), not an
+    exchange error: a MalformedReport, or a Python error that is not one of ccxt's."""
+    if isinstance(exc, MalformedReport):
+        return True
+    return isinstance(
+        exc, ValueError | TypeError | KeyError | IndexError | ArithmeticError
+    ) and not isinstance(exc, ccxt.BaseError)
 
 
 def new_client_order_id() -> str:

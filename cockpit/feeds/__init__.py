@@ -22,6 +22,7 @@ from cockpit.feeds.messages import (
     OrderUpdate,
     OtherUserEvent,
     PositionUpdate,
+    Rejected,
     Severity,
     UserEvent,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "OtherUserEvent",
     "ParseError",
     "PositionUpdate",
+    "Rejected",
     "Severity",
     "StreamConnection",
     "UserEvent",

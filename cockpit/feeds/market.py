@@ -33,8 +33,18 @@ from cockpit.feeds.backoff import (
 )
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
-from cockpit.feeds.messages import AggTrade, BookTicker, FeedState, FeedStatus, MarkPrice, Severity
+from cockpit.feeds.messages import (
+    AggTrade,
+    BookTicker,
+    FeedState,
+    FeedStatus,
+    MarketMessage,
+    MarkPrice,
+    Rejected,
+    Severity,
+)
 from cockpit.feeds.parse import combined_frame, market_event
+from cockpit.feeds.rejects import MarkCheck, RejectLog, RejectSink
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +78,9 @@ class _Group:
     conn: StreamConnection | None = None
     last_rx: dict[str, float] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)
+    # reported stale and not yet reported flowing again: kept across a reconnect (which clears `stale`), so
+    # the first frame after it says "flowing again" and the stream's stale status clears where it is shown
+    reported_stale: set[str] = field(default_factory=set)
     down: bool = False  # link reported down (after having tried); not set before the first attempt
     in_url: tuple[str, ...] = ()  # the streams named in the URL of the socket's current (or next) connect
 
@@ -82,6 +95,7 @@ class MarketFeed:
         on_mark_price: Callable[[MarkPrice], None] | None = None,
         on_agg_trade: Callable[[AggTrade], None] | None = None,
         on_status: StatusSink | None = None,
+        on_rejected: RejectSink | None = None,
         fetch_marks: FetchMarks | None = None,
         rest_poll_s: float = 2.0,
         stale_after_s: float = 5.0,
@@ -124,6 +138,9 @@ class MarketFeed:
         self._marks_down = asyncio.Event()
         self.rest_polls = 0
         self.parse_errors = 0
+        self._on_rejected = on_rejected
+        self._reject_log = RejectLog(log, name)
+        self.marks_check = MarkCheck()
 
         self._routing = routing
         self._schedule = reconnect_backoff(backoff)
@@ -289,6 +306,7 @@ class MarketFeed:
             for s in mine:
                 group.last_rx.pop(s, None)
                 group.stale.discard(s)
+                group.reported_stale.discard(s)
             ws = group.conn.ws if group.conn is not None and group.conn.is_open else None
             if ws is not None:
                 try:
@@ -311,31 +329,50 @@ class MarketFeed:
         sinks = self._sinks
         last_rx = group.last_rx
         stale = group.stale
+        reported = group.reported_stale
 
         def on_frame(raw: bytes) -> None:
+            stream: str | None = None
             try:
                 stream, data = combined_frame(raw)
                 if stream is None:
                     self._control_reply(group, data)
                     return
-                msg = market_event(data)
+                msg: MarketMessage | None = market_event(data)
             except ValueError as exc:  # orjson.JSONDecodeError and ParseError are ValueErrors
                 self.parse_errors += 1
-                log.warning("%s: unparseable frame (%s): %r", self.name, exc, raw[:200])
-                return
+                self._reject("market_feed", f"unparseable frame: {exc}", raw)
+                if stream is None or stream not in last_rx and stream not in group.streams:
+                    return
+                msg = None  # the stream is alive (its data is bad: that is the "data" health item's news)
             conn = group.conn
             assert conn is not None  # noqa: S101 - set right after the handler is made
             last_rx[stream] = conn.last_rx  # the connection stamped this frame's arrival (loop time)
-            if stale and stream in stale:
+            if (stale and stream in stale) or (reported and stream in reported):
                 stale.discard(stream)
+                reported.discard(stream)
                 self._update_marks_down()
                 conn.emit(FeedState.CONNECTED, Severity.INFO, "data flowing again", stream=stream)
+            if isinstance(msg, MarkPrice) and not self._mark_believed(msg):
+                return
             if msg is not None:
                 sink = sinks[type(msg)]
                 if sink is not None:
                     safe_call(sink, msg)
 
         return on_frame
+
+    def _reject(self, source: str, reason: str, raw: bytes | str = b"") -> None:
+        self._reject_log(reason, raw)
+        safe_call(self._on_rejected, Rejected(source, reason))
+
+    def _mark_believed(self, mark: MarkPrice) -> bool:
+        """A mark implausibly far from the last good one is held until a second source agrees (refused, and
+        reported, when the next one does not)."""
+        take, refused = self.marks_check.judge(mark.symbol, mark.mark)
+        if refused is not None:
+            self._reject("market_feed" if mark.source == "ws" else "rest_marks", refused)
+        return take
 
     def _control_reply(self, group: _Group, data: dict[str, object]) -> None:
         if data.get("error") is not None and group.conn is not None:
@@ -360,6 +397,7 @@ class MarketFeed:
                     limit = limits.get(s, self.stale_after_s)
                     if age > limit and s not in g.stale:
                         g.stale.add(s)
+                        g.reported_stale.add(s)
                         self._update_marks_down()
                         conn.emit(
                             FeedState.STALE,
@@ -407,9 +445,9 @@ class MarketFeed:
                     self.rest_polls += 1
                     now_ms = int(time.time() * 1000)
                     for symbol, mark in marks.items():
-                        if symbol in symbols:
-                            safe_call(
-                                self._on_mark_price,
-                                MarkPrice(symbol, float(mark), None, None, None, now_ms, source="rest"),
-                            )
+                        if symbol not in symbols:
+                            continue
+                        rest = MarkPrice(symbol, float(mark), None, None, None, now_ms, source="rest")
+                        if self._mark_believed(rest):
+                            safe_call(self._on_mark_price, rest)
             await asyncio.sleep(self.rest_poll_s)

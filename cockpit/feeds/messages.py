@@ -46,6 +46,15 @@ class FeedStatus:
     ts: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Input a feed refused (an unparseable frame, a bad figure, a mark held for confirmation): dropped."""
+
+    source: str  # market_feed | user_stream | rest_marks
+    reason: str  # names the event, the field and the value
+    ts: float = field(default_factory=time.time)
+
+
 # ----- market data (floats) -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class BookTicker:

@@ -31,8 +31,9 @@ from cockpit.feeds.backoff import (
 )
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
-from cockpit.feeds.messages import Severity, UserEvent
+from cockpit.feeds.messages import Rejected, Severity, UserEvent
 from cockpit.feeds.parse import user_event
+from cockpit.feeds.rejects import RejectLog, RejectSink
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class UserFeed:
         *,
         on_user_event: Callable[[UserEvent], None] | None = None,
         on_status: StatusSink | None = None,
+        on_rejected: RejectSink | None = None,
         keepalive_every_s: float = 30 * 60.0,
         path: str = DEFAULT_USER_PATH,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
@@ -74,6 +76,8 @@ class UserFeed:
         self.keys_created = 0
         self.keepalives = 0
         self.parse_errors = 0
+        self._on_rejected = on_rejected
+        self._reject_log = RejectLog(log, name)
         self._path = path
         self._create = create_listen_key
         self._keepalive = keepalive_listen_key
@@ -157,7 +161,9 @@ class UserFeed:
             event = user_event(msg)
         except ValueError as exc:
             self.parse_errors += 1
-            log.warning("%s: unparseable user event (%s): %r", self.name, exc, raw[:300])
+            reason = f"unparseable user event: {exc}"
+            self._reject_log(reason, raw)
+            safe_call(self._on_rejected, Rejected("user_stream", reason))
             return
         safe_call(self._on_user_event, event)
 

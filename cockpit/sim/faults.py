@@ -42,6 +42,15 @@ FAULT_KINDS: dict[str, dict[str, tuple[type, Any]]] = {
     },
     "price_move": {"symbol": (str, None), "pct": (float, None)},
     "apply_then_fail": {"count": (int, 1)},
+    # bad data on a path the engine reads (cockpit/sim/hostile.py): `value` is any JSON value, served as is
+    "hostile": {
+        "target": (str, None),
+        "field": (str, ""),
+        "value": (object, "NaN"),
+        "missing": (bool, False),
+        "symbol": (str, "BTCUSDT"),
+        "count": (int, 1),
+    },
 }
 
 # Faults that last for a time (the param that says how long), and faults consumed per request.
@@ -53,7 +62,8 @@ TIMED = {
     "auth_fail": "seconds",
     "latency": "seconds",
 }
-COUNTED = {"rate_limit", "reject_orders", "partial_fill", "http_error", "apply_then_fail"}
+COUNTED = {"rate_limit", "reject_orders", "partial_fill", "http_error", "apply_then_fail", "hostile"}
+HOSTILE_TARGETS = ("mark", "account", "order", "positions", "balance", "premium")
 
 
 @dataclass
@@ -111,6 +121,8 @@ _TYPE_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 def _typed(kind: str, name: str, typ: type, value: Any) -> Any:
     """`value` as the parameter's type, or FaultError naming the parameter. A float parameter also takes a
     decimal string; a `Decimal` one (a quantity) takes a number or a decimal string, read exactly."""
+    if typ is object:  # any JSON value (the hostile fault's, served as it is)
+        return value
     if typ is Decimal:
         return str(_decimal(kind, name, value, 'a number or a decimal string, e.g. 0.5 or "0.5"'))
     if typ is float:
@@ -150,6 +162,8 @@ def _check_values(kind: str, params: dict[str, Any]) -> None:
             raise FaultError(f"ghost_position: side={params['side']!r} must be 'long' or 'short'")
         if Decimal(params["qty"]) <= 0:
             raise FaultError(f"ghost_position: qty={params['qty']!r} must be positive")
+    if kind == "hostile" and params["target"] not in HOSTILE_TARGETS:
+        raise FaultError(f"hostile: target={params['target']!r} must be one of {', '.join(HOSTILE_TARGETS)}")
     if "symbol" in params:
         params["symbol"] = normalize_symbol(params["symbol"])
 
@@ -185,6 +199,21 @@ class FaultBoard:
         self._expire()
         for fault in self._faults:
             if fault.kind == kind and fault.remaining:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def take(self, kind: str, **match: Any) -> Fault | None:
+        """Like `consume`, for the oldest counted fault of this kind whose params match `match`."""
+        self._expire()
+        for fault in self._faults:
+            if (
+                fault.kind == kind
+                and fault.remaining
+                and all(fault.params.get(k) == v for k, v in match.items())
+            ):
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)

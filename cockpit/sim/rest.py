@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from cockpit.core.window import SlidingWindow
+from cockpit.sim import hostile
 from cockpit.sim.account import ZERO, OrderRequest, SimOrder, SimTrade, fmt
 from cockpit.sim.errors import MAINTENANCE_MESSAGE, ApiError
 
@@ -358,6 +359,9 @@ class RestApi:
     async def premium_index(self, request: web.Request) -> web.Response:
         params = await _params(request)
         rows = [self.sim.mark_price_row(s) for s in self._symbols_from(params)]
+        bad = self.sim.faults.take("hostile", target="premium")
+        if bad is not None:
+            return _json(hostile.served_rows(rows, bad.params) if "symbol" not in params else None)
         return self._one_or_all(params, rows)
 
     async def depth(self, request: web.Request) -> web.Response:
@@ -421,27 +425,34 @@ class RestApi:
                     "updateTime": pos.update_time,
                 }
             )
-        return _json(
-            {
-                "totalInitialMargin": row["initialMargin"],
-                "totalMaintMargin": row["maintMargin"],
-                "totalWalletBalance": row["walletBalance"],
-                "totalUnrealizedProfit": row["unrealizedProfit"],
-                "totalMarginBalance": row["marginBalance"],
-                "totalPositionInitialMargin": row["positionInitialMargin"],
-                "totalOpenOrderInitialMargin": row["openOrderInitialMargin"],
-                "totalCrossWalletBalance": row["crossWalletBalance"],
-                "totalCrossUnPnl": row["crossUnPnl"],
-                "availableBalance": row["availableBalance"],
-                "maxWithdrawAmount": row["maxWithdrawAmount"],
-                "assets": [row],
-                "positions": positions,
-            }
-        )
+        answer = {
+            "totalInitialMargin": row["initialMargin"],
+            "totalMaintMargin": row["maintMargin"],
+            "totalWalletBalance": row["walletBalance"],
+            "totalUnrealizedProfit": row["unrealizedProfit"],
+            "totalMarginBalance": row["marginBalance"],
+            "totalPositionInitialMargin": row["positionInitialMargin"],
+            "totalOpenOrderInitialMargin": row["openOrderInitialMargin"],
+            "totalCrossWalletBalance": row["crossWalletBalance"],
+            "totalCrossUnPnl": row["crossUnPnl"],
+            "availableBalance": row["availableBalance"],
+            "maxWithdrawAmount": row["maxWithdrawAmount"],
+            "assets": [row],
+            "positions": positions,
+        }
+        bad = self.sim.faults.take("hostile", target="balance")
+        if bad is not None:
+            return _json(hostile.served(answer, bad.params))
+        bad = self.sim.faults.take("hostile", target="positions")
+        if bad is not None:
+            answer["positions"] = hostile.served_rows(positions, bad.params)
+        return _json(answer)
 
     async def balance(self, request: web.Request) -> web.Response:
         row = self._balance_row()
-        return _json([{"accountAlias": "SgsR", "balance": row["walletBalance"], **row}])
+        rows = [{"accountAlias": "SgsR", "balance": row["walletBalance"], **row}]
+        bad = self.sim.faults.take("hostile", target="balance")
+        return _json(hostile.served_rows(rows, bad.params) if bad is not None else rows)
 
     async def leverage_bracket(self, request: web.Request) -> web.Response:
         params = await _params(request)
@@ -528,7 +539,8 @@ class RestApi:
                     "isAutoAddMargin": "false",
                 }
             )
-        return _json(rows)
+        bad = self.sim.faults.take("hostile", target="positions")
+        return _json(hostile.served_rows(rows, bad.params) if bad is not None else rows)
 
     # ----- orders -----------------------------------------------------------------------------------
     async def create_order(self, request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from cockpit.sim import hostile
 from cockpit.sim.account import ZERO, Account, fmt
 from cockpit.sim.clock import SimClock
 from cockpit.sim.faults import Fault, FaultBoard, FaultError, parse_fault
@@ -66,6 +67,7 @@ class SimServer:
         self.injected: list[dict[str, Any]] = []
         self._rng = random.Random(seed ^ 0x5EED)
         self._agg_id = 1
+        self._hostile_trades = 0
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.account.listeners.append(self._on_user_event)
@@ -140,7 +142,7 @@ class SimServer:
         """Validate and apply a fault; raises FaultError naming the problem."""
         fault = parse_fault(spec)
         kind, params = fault.kind, fault.params
-        if kind in ("ghost_position", "price_move") and params["symbol"] not in self.specs:
+        if kind in ("ghost_position", "price_move", "hostile") and params["symbol"] not in self.specs:
             raise FaultError(
                 f"{kind}: symbol {params['symbol']!r} is not listed; use one of {list(self.specs)}"
             )
@@ -155,10 +157,25 @@ class SimServer:
             self.prices.move(params["symbol"], float(params["pct"]))
             self.account.on_prices()
             self._publish_prices()
+        elif kind == "hostile" and params["target"] in hostile.STREAM_TARGETS:
+            self._push_hostile(params, int(params["count"]))
+            return fault  # served now, nothing left to serve later
         self.faults.add(fault)
         if kind in ("ws_drop", "maintenance"):
             await self.hub.close_all(code=1001, message=b"going away")
         return fault
+
+    def _push_hostile(self, params: dict[str, Any], count: int) -> None:
+        symbol = params["symbol"]
+        mark = fmt(self.prices.prices[symbol])
+        for _ in range(count):
+            now = self.clock.now_ms()
+            if params["target"] == "account":
+                event = hostile.account_update(symbol, now, mark)
+            else:
+                self._hostile_trades += 1
+                event = hostile.order_update(symbol, now, mark, 8_000_000 + self._hostile_trades)
+            self.hub.publish_user(hostile.served(event, params))
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -339,6 +356,9 @@ class SimServer:
                     "r": row["lastFundingRate"],
                     "T": row["nextFundingTime"],
                 }
+                bad = self.faults.take("hostile", target="mark", symbol=symbol)
+                if bad is not None:
+                    payload = hostile.served(payload, bad.params)
                 if mark_1s:
                     hub.publish(low + "@markPrice@1s", payload)
                 if mark_3s:

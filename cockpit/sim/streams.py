@@ -40,7 +40,7 @@ class StreamHub:
         self.messages_sent = 0
 
     # ----- publishing -------------------------------------------------------------------------------
-    def publish(self, stream: str, data: dict[str, Any]) -> None:
+    def publish(self, stream: str, data: Any) -> None:
         raw: bytes | None = None
         wrapped: bytes | None = None
         for conn in self.connections:
@@ -53,7 +53,7 @@ class StreamHub:
                 raw = raw or orjson.dumps(data)
                 self._enqueue(conn, raw)
 
-    def publish_user(self, event: dict[str, Any]) -> None:
+    def publish_user(self, event: Any) -> None:
         payload: bytes | None = None
         for conn in self.connections:
             if conn.listen_key is None:

@@ -1,0 +1,331 @@
+"""A hostile exchange: every path the engine reads serves values no real exchange should (the simulator's
+`hostile` fault). The engine stays up, State stays plausible (equity, peak, drawdown untouched by the bad
+input), each bad input is counted per source and shown in Health, and nothing else happens: no kill switch,
+no ghost, no fill, no incident beyond the "bad data" note.
+
+One engine and one simulator per group of cases (market feed, user stream, REST), the cases run one after the
+other against it; the parsing itself is checked case by case without sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from cockpit.core.commands import Status
+from cockpit.core.incidents import incidents_from
+from cockpit.core.state import State
+from cockpit.exchange.ccxt_client import make_ccxt_client
+from cockpit.exchange.dlq import DeadLetterBuffer
+from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice, RetryPolicy
+from cockpit.feeds import ParseError
+from cockpit.feeds.parse import combined_frame, market_event, user_event
+from cockpit.feeds.rejects import MarkCheck
+from cockpit.sim import hostile
+from cockpit.sim.server import SimServer
+from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun
+from tests.waiting import wait_until
+
+BTC = "BTC/USDT:USDT"
+OVERSIZED = "9" * 100_000  # a figure padded to 100 kB
+# values no figure may take; each is a case on every numeric field below
+BAD_NUMBERS: list[Any] = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e999999",
+    "1e400",
+    True,
+    "garbage",
+    {"x": 1},
+    OVERSIZED,
+]
+BAD_PRICES: list[Any] = [*BAD_NUMBERS, "0", "-60000", 1e308]
+
+
+def mark_frame(**change: Any) -> dict[str, Any]:
+    frame = {
+        "e": "markPriceUpdate",
+        "E": 1,
+        "s": "BTCUSDT",
+        "p": "64000.5",
+        "i": "64000",
+        "r": "0.0001",
+        "T": 2,
+    }
+    return {**frame, **change}
+
+
+# ----- parsing, case by case --------------------------------------------------------------------------
+def test_a_good_frame_of_each_kind_parses() -> None:
+    """The control case: the hostile frames below differ from these in one field only."""
+    assert market_event(mark_frame()) is not None
+    assert user_event(hostile.account_update("BTCUSDT", 1, "64000")) is not None
+    assert user_event(hostile.order_update("BTCUSDT", 1, "64000", 7)) is not None
+
+
+@pytest.mark.parametrize("value", [*BAD_PRICES, None], ids=repr)
+def test_a_bad_mark_is_refused_naming_the_field(value: Any) -> None:
+    frame = mark_frame(p=value) if value is not None else {k: v for k, v in mark_frame().items() if k != "p"}
+    with pytest.raises(ParseError, match=r"markPriceUpdate: .*p"):
+        market_event(frame)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *[("a.B.0.wb", v) for v in BAD_NUMBERS],
+        *[("a.P.0.pa", v) for v in BAD_NUMBERS],
+        ("a.P.0.ep", "-5"),
+        ("a.P.0.ep", "0"),  # an open position's entry
+        ("a.P.0.up", "NaN"),
+        ("a.P.0.s", {"x": 1}),
+        ("a.P", {"x": 1}),
+        ("a", "garbage"),
+        ("E", "soon"),
+    ],
+    ids=repr,
+)
+def test_a_bad_account_update_is_refused(field: str, value: Any) -> None:
+    frame = hostile.served(hostile.account_update("BTCUSDT", 1, "64000"), {"field": field, "value": value})
+    with pytest.raises(ParseError, match="ACCOUNT_UPDATE"):
+        user_event(frame)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *[("o.l", v) for v in BAD_NUMBERS],
+        *[("o.L", v) for v in ["NaN", "-60000", True, "1e999999"]],
+        ("o.q", True),
+        ("o.z", "-1"),
+        ("o.n", "Infinity"),
+        ("o.rp", "1e400"),
+        ("o.i", 1.5),
+        ("o.s", 42),
+        ("o", [1]),
+    ],
+    ids=repr,
+)
+def test_a_bad_order_update_is_refused(field: str, value: Any) -> None:
+    frame = hostile.served(hostile.order_update("BTCUSDT", 1, "64000", 7), {"field": field, "value": value})
+    with pytest.raises(ParseError, match="ORDER_TRADE_UPDATE"):
+        user_event(frame)
+
+
+def test_a_missing_field_is_refused() -> None:
+    frame = hostile.served(hostile.order_update("BTCUSDT", 1, "64000", 7), {"field": "o.l", "missing": True})
+    with pytest.raises(ParseError, match="ORDER_TRADE_UPDATE"):
+        user_event(frame)
+
+
+@pytest.mark.parametrize("data", ["garbage", 3, [1, 2], None], ids=repr)
+def test_a_stream_frame_whose_data_is_not_an_object_is_refused(data: Any) -> None:
+    stream, payload = combined_frame(orjson.dumps({"stream": "btcusdt@markPrice@1s", "data": data}))
+    assert stream == "btcusdt@markPrice@1s"  # the stream is known (alive), its data refused
+    with pytest.raises(ParseError, match="data is not a JSON object"):
+        market_event(payload)
+
+
+def test_a_mark_far_from_the_last_good_one_waits_for_a_second_source() -> None:
+    check = MarkCheck()
+    assert check.judge("BTCUSDT", 64_000.0) == (True, None)
+    assert check.judge("BTCUSDT", 1e6) == (False, None)  # 15x: one frame is not believed (held)
+    take, refused = check.judge("BTCUSDT", 64_010.0)  # the next does not confirm it: refused, reported now
+    assert take and refused is not None and "1e+06" in refused and "nothing confirmed it" in refused
+    assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # a real crash: the first frame held …
+    assert check.judge("BTCUSDT", 30_100.0) == (True, None)  # … the second agrees: believed, no bad data
+    assert check.last["BTCUSDT"] == 30_100.0
+
+
+# ----- the engine against a hostile simulator ---------------------------------------------------------
+def plausible(state: State, wallet: Decimal) -> None:
+    """What the bad input must not have moved: equity near the wallet, no drawdown, no kill switch."""
+    assert state.equity is not None and abs(state.equity - wallet) < wallet * Decimal("0.01"), state.equity
+    assert state.peak_equity is not None and state.peak_equity < wallet * Decimal("1.01"), state.peak_equity
+    assert state.drawdown_pct < 1, state.drawdown_pct
+    assert not state.kill_switch.engaged, state.kill_switch
+    assert not any(p.ghost for p in state.positions.values()), state.positions
+
+
+def nothing_else(run: EngineRun) -> None:
+    """No incident other than the bad-data note, no fill, no ghost, no dead letter."""
+    kinds = set(run.kinds())
+    assert not kinds & {"position.ghost", "killswitch.engaged", "order.filled", "dlq.added", "exchange.error"}
+    # the tests' 1 s stale limit on 1 s mark streams lets a slow machine flap any of them, bad data or not
+    causes = {i.cause for i in incidents_from(run.events)} - {"feed:market:market/stale"}
+    assert causes <= {"data.rejected"}, causes
+
+
+async def started(sim: SimServer, start_engine: Any) -> EngineRun:
+    """An engine holding a small BTC long (adopted at startup), its marks flowing."""
+    await sim.inject({"kind": "ghost_position", "symbol": "BTCUSDT", "side": "long", "qty": "0.01"})
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await wait_until(
+        lambda: BTC in run.engine.state.marks and run.engine.state.equity is not None, 10, "marks"
+    )
+    return run
+
+
+async def refused(run: EngineRun, source: str, serve: Callable[[], Any], what: str) -> None:
+    """Serve one hostile case and wait until the engine counted it refused from `source`."""
+    before = run.engine.bad_data.totals.get(source, 0)
+    await serve()
+    await wait_until(
+        lambda: run.engine.bad_data.totals.get(source, 0) > before, 10, f"{source} refusing {what}"
+    )
+
+
+MARK_CASES: list[dict[str, Any]] = [
+    *[{"field": "p", "value": v} for v in BAD_PRICES],
+    {"field": "p", "value": "1000000"},  # 15x the last good mark: held, and no second source agrees
+    {"field": "p", "missing": True},
+    {"field": "", "value": "garbage"},  # the whole frame
+]
+
+
+async def test_the_market_feed_refuses_hostile_marks(sim: SimServer, start_engine: Any) -> None:
+    run = await started(sim, start_engine)
+    wallet = run.engine.state.wallet
+    assert wallet is not None
+    for case in MARK_CASES:
+        spec = {"kind": "hostile", "target": "mark", **case}
+        await refused(run, "market_feed", lambda spec=spec: sim.inject(spec), repr(case)[:60])
+        plausible(run.engine.state, wallet)
+        mark = run.engine.state.marks[BTC]
+        assert Decimal(50_000) < mark < Decimal(80_000), (case, mark)
+    assert run.engine.bad_data.totals["market_feed"] >= len(MARK_CASES)
+    status = run.engine.state.health_of("data")
+    assert status.status == "bad data" and "market feed" in status.detail, status
+    # frames of garbage are no data: the mark stream may go stale meanwhile, and is fresh again after
+    await wait_until(lambda: run.engine.state.health_of("feed").ok, 10, f"feed ok {run.engine.state.streams}")
+    report = await run.engine.control(Status(by="test"))
+    assert report.health["data"] == "bad data" and "market feed" in report.health_detail["data"]
+    # one event at once, then one summary at most every 30 s: never an event per frame
+    assert 1 <= len(run.of("data.rejected")) <= 2
+    nothing_else(run)
+
+
+async def test_a_real_move_is_believed_once_a_second_frame_confirms_it(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """Not a false alarm: a 60 % move that the next frames confirm is the new mark."""
+    run = await started(sim, start_engine)
+    before = run.engine.state.marks[BTC]
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+    await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
+    assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
+
+
+USER_CASES: list[dict[str, Any]] = [
+    *[{"target": "account", "field": "a.B.0.wb", "value": v} for v in ("NaN", "1e400", True)],
+    *[
+        {"target": "account", "field": "a.P.0.pa", "value": v}
+        for v in ("NaN", "Infinity", "1e999999", OVERSIZED)
+    ],
+    {"target": "account", "field": "a.P.0.ep", "value": "-5"},
+    {"target": "account", "field": "a.P.0.pa", "missing": True},
+    {"target": "account", "field": "a", "value": "garbage"},
+    *[{"target": "order", "field": "o.l", "value": v} for v in ("NaN", "Infinity", True, {"x": 1})],
+    {"target": "order", "field": "o.L", "value": "-60000"},
+    {"target": "order", "field": "o.q", "missing": True},
+    {"target": "order", "field": "", "value": [1, 2, 3]},
+]
+
+
+async def test_the_user_stream_refuses_hostile_events(sim: SimServer, start_engine: Any) -> None:
+    run = await started(sim, start_engine)
+    wallet = run.engine.state.wallet
+    assert wallet is not None
+    held = run.engine.state.positions[BTC].qty
+    for case in USER_CASES:
+        spec = {"kind": "hostile", **case}
+        await refused(run, "user_stream", lambda spec=spec: sim.inject(spec), repr(case)[:60])
+        plausible(run.engine.state, wallet)
+        assert run.engine.state.wallet == wallet and run.engine.state.positions[BTC].qty == held, case
+    assert run.engine.bad_data.totals["user_stream"] == len(USER_CASES)
+    assert "user stream" in run.engine.state.health_of("data").detail
+    nothing_else(run)
+
+
+REST_CASES: list[tuple[str, dict[str, Any]]] = [
+    *[
+        ("rest_positions", {"field": "positionAmt", "value": v})
+        for v in ("NaN", "Infinity", "1e999999", True)
+    ],
+    ("rest_positions", {"field": "positionAmt", "missing": True}),
+    ("rest_positions", {"field": "entryPrice", "value": "-5"}),
+    ("rest_positions", {"field": "symbol", "missing": True}),
+    ("rest_positions", {"field": "", "value": {"code": 0, "msg": "an object, not a list"}}),
+    *[("rest_balance", {"field": "totalWalletBalance", "value": v}) for v in ("NaN", "1e400", True)],
+    ("rest_balance", {"field": "", "value": [1, 2]}),
+]
+
+
+async def test_rest_answers_with_hostile_figures_are_failed_reads(sim: SimServer, start_engine: Any) -> None:
+    """A positions answer cockpit cannot read is never 'no positions': no ghost, nothing adopted."""
+    run = await started(sim, start_engine)
+    wallet = run.engine.state.wallet
+    assert wallet is not None
+    for source, case in REST_CASES:
+        target = "positions" if source == "rest_positions" else "balance"
+        spec = {"kind": "hostile", "target": target, "count": 2, **case}
+        await refused(run, source, lambda spec=spec: sim.inject(spec), repr(case)[:60])
+        plausible(run.engine.state, wallet)
+        assert run.engine.state.positions[BTC].qty == Decimal("0.01"), case
+    sim.clear_faults()
+    await run.wait_for("reconcile.done", where=lambda e: e.seq > run.events[-1].seq - 1000)
+    plausible(run.engine.state, wallet)
+    detail = run.engine.state.health_of("data").detail
+    assert "REST positions" in detail and "REST balance" in detail, detail
+    nothing_else(run)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [{"field": "markPrice", "value": v} for v in ("NaN", "0", "-60000", True, "1e308")]
+    + [{"field": "", "value": {"x": 1}}],
+    ids=repr,
+)
+async def test_hostile_rest_marks_are_refused_as_bad_data(sim: SimServer, case: dict[str, Any]) -> None:
+    client = make_ccxt_client("binanceusdm", TEST_KEY, TEST_SECRET, base_url=sim.base_url, timeout_ms=2000)
+    gateway = ExchangeGateway(
+        client, policy=RetryPolicy(transient_wait_s=0.05), dead_letters=DeadLetterBuffer()
+    )
+    notices: list[GatewayNotice] = []
+    gateway.add_listener(notices.append)
+    try:
+        assert await gateway.fetch_mark_prices([BTC])  # the control: a good answer reads
+        await sim.inject({"kind": "hostile", "target": "premium", **case})
+        with pytest.raises(GatewayError):
+            await gateway.fetch_mark_prices([BTC])
+    finally:
+        await gateway.close()
+    assert [n.kind for n in notices] == ["bad_data"], notices
+    assert isinstance(gateway.dead_letters, DeadLetterBuffer) and gateway.dead_letters.letters == []
+
+
+# ----- feed health after a stalled socket ------------------------------------------------------------------
+async def test_feed_health_clears_when_data_flows_again_after_a_stall(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """ws_stall: the streams go stale, the silent socket is reconnected, data flows again; `ctl status` says
+    feed ok (it used to say stale for good: the reconnect forgot which streams it had reported stale)."""
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await wait_until(lambda: run.engine.state.health_of("feed").ok, 10, "feed ok")
+    # stale after 1 s, the silent socket reconnected after 2 s, data again within 1 s of the new socket
+    # (before the stale limit: only the first frame can say the streams flow again, as in the 12 s stall)
+    await sim.inject({"kind": "ws_stall", "seconds": 2.5})
+    await run.wait_for("feed.stale")
+    await wait_until(lambda: run.engine.state.health_of("feed").status == "stale", 5, "feed stale")
+    await run.wait_for("feed.disconnected", within=10)
+    await wait_until(lambda: run.engine.state.health_of("feed").ok, 15, "feed ok again after the stall")
+    report = await run.engine.control(Status(by="test"))
+    assert report.health["feed"] == "ok", report.health_detail
+    assert all(s.state == "connected" for s in run.engine.state.streams.values()), run.engine.state.streams
