@@ -88,7 +88,7 @@ async def test_a_poisoned_peak_survives_a_restart_until_reset_peak_then_the_kill
     assert "drawdown" in (refused.value.detail or "")
 
     old = engine.state.peak_equity
-    result = await engine.control(ResetPeak(by="test"))
+    result = await engine.control(ResetPeak(by="test").confirmed())
     assert result.by == "test" and result.old_peak is not None and Decimal(result.old_peak) == old
     assert result.drawdown_pct == 0 and engine.state.drawdown_pct < 1
     released = await engine.control(KillSwitch(on=False, by="test"))

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr
-from cockpit.engine import peak
-from cockpit.engine import baddata
+from cockpit.engine import baddata, peak
 from cockpit.engine.account import emit_balance, positions_from_exchange
 from cockpit.exchange.gateway import GatewayError
 from cockpit.exchange.reports import OrderReport, PositionReport

@@ -450,7 +450,8 @@ class CockpitApp(App[int]):
 
     @work(group="actions", exit_on_error=False)
     async def _reset_peak(self, answer: asyncio.Future[bool | None]) -> None:
-        if await answer and (result := await self._act(ResetPeak(by=BY).confirmed(), "reset peak")) is not None:
+        command = ResetPeak(by=BY).confirmed()
+        if await answer and (result := await self._act(command, "reset peak")) is not None:
             self.notify(result.message, title="peak reset")
 
     @work(group="actions", exit_on_error=False)
