@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from cockpit.config.rules import redact_url
 from cockpit.config.settings import Config, ConfigError, load_config
 
 
 def summary(config: Config) -> list[str]:
     """A few lines an operator can check at a glance."""
     ex, risk, feeds = config.exchange, config.risk, config.feeds
-    where = ex.base_url or ("testnet" if ex.testnet else "production")
+    where = redact_url(ex.base_url) if ex.base_url else ("testnet" if ex.testnet else "production")
     if config.session.path is not None:
         session = f"file {config.session.path}"
     else:
