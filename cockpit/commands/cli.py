@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--parquet", required=True, metavar="DIR", help="folder for the .parquet files")
     export.set_defaults(handler=_run_export)
 
+    from cockpit.commands import verify
+
+    verify.register(sub)
+
     keys = sub.add_parser("keys", help="API keys in the OS keyring")
     keys.add_argument("action", choices=["set", "check", "delete"])
     keys.add_argument("exchange", metavar="EXCHANGE", help="ccxt exchange id, e.g. binanceusdm")
