@@ -333,8 +333,9 @@ class FeedConfig:
         tuple[Symbol, ...],
         Field(
             min_length=1,
-            description="ccxt unified symbols (`BASE/QUOTE:SETTLE`), no duplicates; the markets whose book "
-            "and marks are streamed — a position on any other market is tracked and marked too",
+            description="ccxt unified symbols (`BASE/QUOTE:SETTLE`), no duplicates, each a market the "
+            "exchange lists (checked at start); the markets whose book and marks are streamed — a position on"
+            " any other market is tracked and marked too",
         ),
         Explain("is empty", "list at least one symbol, e.g. ['BTC/USDT:USDT']", "quote it: 'BTC/USDT:USDT'"),
         AfterValidator(_no_duplicates),
