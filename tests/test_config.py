@@ -146,9 +146,15 @@ def test_paths_follow_xdg_and_ignore_relative_values(tmp_path: Path) -> None:
             "raise",
         ),
         ("[risk.clock]\nwarn_ms = 2000\n", "risk.clock.warn_ms", "< risk.clock.kill_ms", "lower"),
-        ("[risk.clock]\nkill_ms = -1\n", "risk.clock.kill_ms", "positive", "500"),
-        ("[feeds]\nstale_after_s = 0\n", "feeds.stale_after_s", "positive", "5"),
-        ("[feeds]\nstale_after_s = inf\n", "feeds.stale_after_s", "positive", "5"),
+        ("[risk.clock]\nkill_ms = -1\n", "risk.clock.kill_ms", "from 1 to 600 000", "500"),
+        ("[risk.clock]\nkill_ms = 18446744073709551616\n", "risk.clock.kill_ms", "from 1 to 600 000", "500"),
+        ("[feeds]\nstale_after_s = 0\n", "feeds.stale_after_s", "from 0.5 to 3600", "5"),
+        ("[feeds]\nstale_after_s = 1e-9\n", "feeds.stale_after_s", "from 0.5 to 3600", "5"),
+        ("[feeds]\nstale_after_s = inf\n", "feeds.stale_after_s", "from 0.5 to 3600", "5"),
+        ("[session]\npath = '~nosuchuser-x/s.duckdb'\n", "session.path", "no such user", "full path"),
+        ('[session]\npath = "a\\u0000b.duckdb"\n', "session.path", "control character", "printable"),
+        ('[session]\ndir = "a\\nb"\n', "session.dir", "control character", "printable"),
+        ('[exchange]\nbase_url = "http://h\\u0000:1"\n', "exchange.base_url", "control character", "host"),
         ("[exchange]\nid = 'binanceusd'\n", "exchange.id", "not a ccxt exchange id", "'binanceusdm'"),
         ("[exchange]\nid = 'bybit'\n", "exchange.id", "only supports 'binanceusdm'", "binanceusdm"),
         ("[exchange]\nbase_url = 'ftp://h'\n", "exchange.base_url", "http:// or https://", "scheme://host"),
@@ -304,3 +310,75 @@ def test_cockpit_config_validate_subprocess_exits_2_without_traceback(tmp_path: 
     assert SECRET not in result.stdout + result.stderr
     for key in ("exchange.id", "exchange.secret", "risk.warn_drawdown_pct"):
         assert f"{path}: {key}" in result.stderr
+
+
+# --- odd files: every one an exit-2 message naming the file, never a traceback or a hang ------------------
+
+ODD_TOML = [
+    "a = " + "[" * 5000 + "]" * 5000,  # deeper than the TOML parser can recurse
+    "a = " + "[" * 40 + "]" * 40,  # parses, deeper than any key
+    "[" + ".".join(["t"] * 300) + "]\nx = 1\n",  # a table 300 deep
+    "x = {" + "a = {" * 200 + "}" * 201,  # inline tables
+    "[risk.clock]\nkill_ms = 9" + "9" * 5000 + "\n",  # more digits than Python reads
+    "[risk.clock]\nkill_ms = 170141183460469231731687303715884105728\n",  # 2**127
+    "[risk.clock]\nwarn_ms = -9223372036854775809\n",
+    "[risk]\nkill_drawdown_pct = 1e400\n",
+    "[risk]\nkill_drawdown_pct = nan\n",
+    "[feeds]\nsymbols = [[[['BTC/USDT:USDT']]]]\n",
+    "[feeds]\nsymbols = [1, true, 2.5, {a = 1}, 1979-05-27]\n",
+    "[feeds]\nstale_after_s = 1979-05-27T07:32:00Z\n",
+    '[session]\npath = "x\\u0000y"\ndir = "\\u0000"\n',
+    "[session]\npath = 5\n",
+    '[session]\ndir = "' + "d/" * 3000 + '"\n',
+    "[session]\npath = '~root\\u0000/x.duckdb'\n",
+    '[exchange]\nbase_url = "http://[::1"\n',
+    '[exchange]\nbase_url = "http://h:1/?signature=0123456789abcdef"\n',
+    "[exchange]\nid = ''\n",
+    "risk = 1\nfeeds = []\nsession = 'x'\n",
+    "\x00 = 1\n",
+    '"\\u0000" = 1\n',
+    "[risk.clock.kill_ms]\nx = 1\n",
+]
+
+
+@pytest.mark.parametrize("text", ODD_TOML, ids=range(len(ODD_TOML)))
+def test_odd_toml_is_a_named_problem_never_a_crash(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    rendered = info.value.render()
+    assert info.value.exit_code == 2
+    assert str(path) in rendered and "fix: " in rendered
+    assert "0123456789abcdef" not in rendered  # a URL's query is redacted wherever it is echoed
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "huge"])
+def test_special_files_are_named_without_reading_them(tmp_path: Path, kind: str) -> None:
+    if kind == "fifo":
+        path = tmp_path / "config.toml"
+        os.mkfifo(path)  # no writer: reading it would block for ever
+        why = "named pipe"
+    elif kind == "dev-zero":
+        path, why = Path("/dev/zero"), "character device"  # reading it would never end
+    elif kind == "directory":
+        path, why = tmp_path, "directory"
+    else:
+        path, why = write(tmp_path, "# padding\n" * 200_000), "larger than"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "cockpit", "config", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{path}: " in result.stderr and why in result.stderr and "fix: " in result.stderr
+
+
+def test_a_base_url_s_query_and_userinfo_are_never_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, '[exchange]\nbase_url = "https://fapi.example:443/?signature=abcdef0123&x=1"\n')
+    problem = only_problem(tmp_path, path.read_text())
+    assert "abcdef0123" not in problem.render(path)
+    assert "signature=<redacted>" in problem.value

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import duckdb
 
-from cockpit.analytics.reading import TABLES, open_for_reading
+from cockpit.analytics.reading import TABLES, damaged, open_for_reading
 from cockpit.core.errors import CockpitError, UsageError
+
+
+def _reading_failed(exc: duckdb.Error, partial: Path) -> bool:
+    """The session file failed to read (a damaged block), not the Parquet file to write."""
+    text = str(exc)
+    if str(partial) in text or isinstance(exc, duckdb.PermissionException):
+        return False
+    return any(word in text for word in ("Corrupt", "corrupt", "checksum", "INTERNAL", "Serialization"))
 
 
 def export_parquet(path: Path, out_dir: Path) -> dict[str, int]:
@@ -49,6 +57,8 @@ def export_parquet(path: Path, out_dir: Path) -> dict[str, int]:
             except duckdb.Error as exc:
                 with contextlib.suppress(OSError):
                     partial.unlink()
+                if _reading_failed(exc, partial):
+                    raise damaged(path, exc) from exc
                 raise CockpitError(
                     f"export of table {table} failed",
                     str(exc).strip(),

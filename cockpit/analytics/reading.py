@@ -1,4 +1,6 @@
-"""Opening a session file for reading: checked first, connected read-only, never modified.
+"""Opening a session file for reading: verified first (the engine's startup check: every block read, the
+events' seq and hash chain), connected read-only, never modified. A file that does not verify is refused as
+damaged (`SessionDamaged`), so no reader shows figures from it.
 
 DuckDB lets one process hold a file, and a read-only connection is refused while the engine holds it. Readers
 do not fight the lock and do not copy the live file (a raw copy of a busy file + WAL fails to open now and
@@ -17,14 +19,23 @@ import polars as pl
 
 from cockpit.store import SessionFileError
 from cockpit.store import files as store_files
-from cockpit.store.errors import in_use_error, is_lock_error
+from cockpit.store.errors import SessionDamaged, SessionInUse, in_use_error, is_lock_error
 from cockpit.store.schema import check_session, read_meta
+from cockpit.store.verify import DAMAGED_FIX, require_sound
 
 TABLES = ("events", "ticks", "snapshots", "dead_letters", "meta")
 BACKUP_FIX = (
     "the engine is still writing this session: ask it for a consistent copy with "
     "`cockpit backup --config F` (F: the engine's config) and open the backup it prints"
 )
+
+
+def damaged(path: Path, exc: duckdb.Error) -> SessionDamaged:
+    """A read that failed on a file that verified a moment ago (damaged since, or a block the check could
+    not reach): named as damage, with the way out, never as a traceback."""
+    return SessionDamaged(
+        f"damaged: cannot read session file {path}", str(exc).strip(), DAMAGED_FIX.format(path=path)
+    )
 
 
 class EmptySessionError(SessionFileError):
@@ -48,6 +59,8 @@ class ReadableSession:
         try:
             frame: pl.DataFrame = cur.sql(sql).pl()
             return frame
+        except duckdb.Error as exc:
+            raise damaged(self.path, exc) from exc
         finally:
             cur.close()
 
@@ -55,6 +68,8 @@ class ReadableSession:
         cur = self.con.cursor()
         try:
             return cur.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise damaged(self.path, exc) from exc
         finally:
             cur.close()
 
@@ -89,15 +104,15 @@ def open_for_reading(path: Path, *, allow_empty: bool = False) -> ReadableSessio
         raise SessionFileError(f"{path} is not a file", "a session is a single DuckDB file", "check the path")
     store_files.check_duckdb_magic(path)
     try:
+        require_sound(path)  # the startup check: no figures from a damaged file
+    except SessionInUse as exc:
+        raise SessionInUse(exc.title, exc.detail, BACKUP_FIX) from exc
+    try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         if is_lock_error(str(exc)):
             raise in_use_error(path, str(exc), doing="read it", fix=BACKUP_FIX) from exc
-        raise SessionFileError(
-            f"DuckDB cannot open session file {path}",
-            str(exc).strip(),
-            "run `cockpit verify` on it and restore the session from a backup if it is damaged",
-        ) from exc
+        raise damaged(path, exc) from exc
     try:
         return _checked(path, con, allow_empty)
     except BaseException:
@@ -123,11 +138,7 @@ def _checked(path: Path, con: duckdb.DuckDBPyConnection, allow_empty: bool) -> R
             )
         count = int(con.execute("SELECT count(*) FROM events").fetchall()[0][0])
     except duckdb.Error as exc:
-        raise SessionFileError(
-            f"cannot read session file {path}",
-            str(exc).strip(),
-            "run `cockpit verify` on it and restore the session from a backup if it is damaged",
-        ) from exc
+        raise damaged(path, exc) from exc
     if count == 0 and not allow_empty:
         raise EmptySessionError(
             f"session has no events: {path}",

@@ -7,11 +7,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from cockpit.analytics.episodes import read_incidents
-from cockpit.analytics.reading import open_for_reading
+from cockpit.analytics.reading import damaged, open_for_reading
 from cockpit.analytics.timefmt import iso
 from cockpit.core.domain import dstr
 from cockpit.core.errors import CockpitError, UsageError
+from cockpit.store.errors import SessionDamaged
 
 FILL_KINDS = ("order.filled", "order.partially_filled")
 
@@ -36,6 +39,7 @@ class SessionSummary:
     realized_pnl: Decimal = Decimal(0)
     incidents: int = 0  # episodes (cockpit.core.incidents), not warning/critical events
     error: str | None = None  # set when the file could not be read as a session: the reason
+    damaged: bool = False  # the file does not verify (blocks, events' seq or hash chain): no figures shown
 
     @property
     def readable(self) -> bool:
@@ -45,6 +49,7 @@ class SessionSummary:
         return {
             "path": str(self.path),
             "readable": self.readable,
+            "damaged": self.damaged,
             "error": self.error,
             "start": iso(self.start),
             "end": iso(self.end),
@@ -63,23 +68,28 @@ def summarize(path: Path) -> SessionSummary:
     """One session's summary; a file that cannot be read gives a row with `error` set (never raises)."""
     try:
         session = open_for_reading(path, allow_empty=True)
+        with session:
+            start, end, count, fills, realized = session.rows(_SUMMARY_SQL)[0]
+            try:
+                incidents, _ = read_incidents(session.con)
+            except duckdb.Error as exc:
+                raise damaged(path, exc) from exc
+    except SessionDamaged as exc:
+        return SessionSummary(path=path, error=f"{exc.title} ({exc.detail}); fix: {exc.fix}", damaged=True)
     except CockpitError as exc:
         reason = exc.title if not exc.detail else f"{exc.title}: {exc.detail}"
         return SessionSummary(path=path, error=reason)
-    with session:
-        start, end, count, fills, realized = session.rows(_SUMMARY_SQL)[0]
-        incidents, _ = read_incidents(session.con)
-        return SessionSummary(
-            path=path,
-            start=float(start) if isinstance(start, int | float) else None,
-            end=float(end) if isinstance(end, int | float) else None,
-            exchange=session.meta.get("exchange", ""),
-            mode=session.meta.get("mode", ""),
-            events=int(count),
-            fills=int(fills),
-            realized_pnl=Decimal(str(realized)) if realized is not None else Decimal(0),
-            incidents=len(incidents),
-        )
+    return SessionSummary(
+        path=path,
+        start=float(start) if isinstance(start, int | float) else None,
+        end=float(end) if isinstance(end, int | float) else None,
+        exchange=session.meta.get("exchange", ""),
+        mode=session.meta.get("mode", ""),
+        events=int(count),
+        fills=int(fills),
+        realized_pnl=Decimal(str(realized)) if realized is not None else Decimal(0),
+        incidents=len(incidents),
+    )
 
 
 def list_sessions(folder: Path) -> list[SessionSummary]:
@@ -118,7 +128,9 @@ def render_sessions(rows: list[SessionSummary]) -> str:
     problems: list[str] = []
     for row in rows:
         if not row.readable:
-            table.append((row.path.name, "unreadable", "", "", "", "", "", "", ""))
+            table.append(
+                (row.path.name, "DAMAGED" if row.damaged else "unreadable", "", "", "", "", "", "", "")
+            )
             problems.append(f"  {row.path.name}: {row.error}")
             continue
         table.append(

@@ -13,26 +13,55 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import orjson
-
-from cockpit.analytics import build_report, export_parquet, render_markdown, render_sessions
-from cockpit.analytics.sessions import SessionSummary, list_sessions, summarize
+from cockpit.commands.parsing import DEFAULT_CONFIG, Commands
 from cockpit.config.location import default_config_if_present
 from cockpit.config.paths import data_dir
-from cockpit.config.settings import load_config
 from cockpit.core.errors import CockpitError
-from cockpit.engine.control import socket_path_for
-from cockpit.engine.live_copy import LiveCopy, discard, request_copy
-from cockpit.store.errors import SessionInUse
+
+if TYPE_CHECKING:
+    from cockpit.analytics.sessions import SessionSummary
+    from cockpit.engine.live_copy import LiveCopy
+    from cockpit.store.errors import SessionInUse
 
 T = TypeVar("T")
+
+
+def register(commands: Commands) -> None:
+    sessions = commands.add_parser("sessions", help="the session files in the data directory, summarised")
+    sessions.add_argument(
+        "--dir", default=None, help="folder of session files (default: the config's session folder)"
+    )
+    sessions.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help=f"list the session folder of this config (default: {DEFAULT_CONFIG} if it exists, "
+        "else the data directory's sessions/)",
+    )
+    sessions.add_argument("--json", action="store_true", help="machine-readable output")
+    sessions.set_defaults(handler=sessions_command)
+
+    report = commands.add_parser("report", help="incident report and analytics of a session file")
+    report.add_argument("session", metavar="SESSION.duckdb")
+    report.add_argument("--format", choices=["md", "json"], default="md", help="markdown (default) or json")
+    report.set_defaults(handler=report_cli)
+
+    export = commands.add_parser(
+        "export", help="a session as Parquet files (readable by DuckDB, Polars, Spark)"
+    )
+    export.add_argument("session", metavar="SESSION.duckdb")
+    export.add_argument("--parquet", required=True, metavar="DIR", help="folder for the .parquet files")
+    export.set_defaults(handler=export_command)
 
 
 def _copy_for(path: Path, in_use: SessionInUse, by: str) -> LiveCopy:
     """The engine's read copy of a file it holds (the caller deletes it); SessionInUse (naming what was
     tried) if none answers."""
+    from cockpit.engine.live_copy import request_copy
+    from cockpit.store.errors import SessionInUse
+
     try:
         copy = request_copy(path, by)
     except CockpitError as exc:
@@ -54,6 +83,9 @@ def _copy_for(path: Path, in_use: SessionInUse, by: str) -> LiveCopy:
 def read_live(path: Path, read: Callable[[Path], T], by: str) -> tuple[T, LiveCopy | None]:
     """`read(path)`, or, if a running engine holds the file, `read` of the copy it writes for us (deleted
     once read)."""
+    from cockpit.engine.live_copy import discard
+    from cockpit.store.errors import SessionInUse
+
     try:
         return read(path), None
     except SessionInUse as in_use:
@@ -75,6 +107,8 @@ def sessions_folder(args: argparse.Namespace) -> tuple[Path, str]:
     config_file = Path(args.config) if args.config else default_config_if_present()
     if config_file is None:
         return data_dir() / "sessions", "the default; no config file"
+    from cockpit.config.settings import load_config
+
     session = load_config(config_file).session
     if session.path is not None:
         return session.path.parent, f"the folder of session.path in {config_file}"
@@ -84,6 +118,10 @@ def sessions_folder(args: argparse.Namespace) -> tuple[Path, str]:
 def _live_summary(row: SessionSummary) -> tuple[SessionSummary, LiveCopy | None]:
     """A row as listed; one a running engine holds (unreadable here, its socket beside it) is summarised
     from the fresh read copy that engine writes (deleted once summarised), under the live file's name."""
+    from cockpit.analytics.sessions import summarize
+    from cockpit.engine.control import socket_path_for
+    from cockpit.engine.live_copy import discard, request_copy
+
     if row.readable or not socket_path_for(row.path).exists():
         return row, None
     try:
@@ -101,6 +139,11 @@ def _marked_live(path: Path) -> Path:
 
 
 def sessions_command(args: argparse.Namespace) -> int:
+    import orjson
+
+    from cockpit.analytics import render_sessions
+    from cockpit.analytics.sessions import list_sessions
+
     folder, source = sessions_folder(args)
     if not folder.exists() and not args.dir:  # nothing recorded yet where the config says sessions go
         print("[]" if args.json else f"no session files in {folder} ({source}): no such folder yet")
@@ -125,6 +168,10 @@ def sessions_command(args: argparse.Namespace) -> int:
 
 
 def report_cli(args: argparse.Namespace) -> int:
+    import orjson
+
+    from cockpit.analytics import build_report, render_markdown
+
     path = Path(args.session)
     report, copy = read_live(path, build_report, "report")
     report["live"] = copy is not None
@@ -138,6 +185,8 @@ def report_cli(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from cockpit.analytics import export_parquet
+
     out = Path(args.parquet)
     counts, _ = read_live(Path(args.session), lambda p: export_parquet(p, out), "export")
     for table, rows in counts.items():

@@ -7,27 +7,51 @@ the engine stopped — or press R in the cockpit, which stops, restores, restart
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from cockpit.commands.session_files import resolve_session
-from cockpit.config.settings import load_config
-from cockpit.core import events
-from cockpit.core.commands import Backup, BackupResult
-from cockpit.core.domain import Event
+from cockpit.commands.parsing import Commands, config_option
 from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.text import fmt_age
-from cockpit.engine.backups import BackupInfo, backup_path, copy_result, list_backups
-from cockpit.engine.control import ask, engine_running, socket_path_for
-from cockpit.engine.restore import swap_in_backup
-from cockpit.store import SessionStore
+
+if TYPE_CHECKING:
+    from cockpit.core.commands import BackupResult
+    from cockpit.engine.backups import BackupInfo
+
+
+def register(commands: Commands) -> None:
+    backup = commands.add_parser(
+        "backup", help="a verified backup of the session file (the engine may be running)"
+    )
+    config_option(backup)
+    backup.set_defaults(handler=backup_command)
+
+    restore = commands.add_parser("restore", help="restore the session file from a verified backup")
+    config_option(restore)
+    which = restore.add_mutually_exclusive_group(required=True)
+    which.add_argument("--list", action="store_true", help="list the backups with age, size and verification")
+    which.add_argument("--latest", action="store_true", help="the newest verified backup")
+    which.add_argument("path", nargs="?", default=None, metavar="BACKUP", help="a backup file")
+    restore.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
+    restore.set_defaults(handler=restore_command)
+
+
+def _session(args: argparse.Namespace) -> Path:
+    from cockpit.commands.session_files import resolve_session
+    from cockpit.config.settings import load_config
+
+    return resolve_session(load_config(Path(args.config)))
 
 
 def backup_command(args: argparse.Namespace) -> int:
-    session = resolve_session(load_config(Path(args.config)))
+    import asyncio
+
+    from cockpit.core.commands import Backup
+    from cockpit.engine.control import ask, engine_running, socket_path_for
+
+    session = _session(args)
     if engine_running(session):
         result = asyncio.run(ask(socket_path_for(session), Backup(by="cli")))
     else:
@@ -41,6 +65,9 @@ def backup_command(args: argparse.Namespace) -> int:
 
 def backup_file(session: Path) -> BackupResult:
     """A backup of a session file no engine holds, taken here."""
+    from cockpit.engine.backups import backup_path, copy_result
+    from cockpit.store import SessionStore
+
     if not session.exists():
         raise CockpitError(f"no session file at {session}", fix="run cockpit once to create the session")
     started = time.monotonic()
@@ -62,7 +89,11 @@ def _table(backups: list[BackupInfo]) -> str:
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    session = resolve_session(load_config(Path(args.config)))
+    from cockpit.engine.backups import list_backups
+    from cockpit.engine.control import engine_running
+    from cockpit.engine.restore import swap_in_backup
+
+    session = _session(args)
     if args.list:
         backups = list_backups(session, check=True)
         print(_table(backups) if backups else f"no backups of {session.name} yet: cockpit backup --config F")
@@ -106,6 +137,10 @@ def restore_command(args: argparse.Namespace) -> int:
 
 def _record_restore(session: Path, backup: Path, aside: Path | None) -> int:
     """Append a db.restored event to the restored file, so its history says what happened."""
+    from cockpit.core import events
+    from cockpit.core.domain import Event
+    from cockpit.store import SessionStore
+
     with SessionStore.open(session, create=False) as store:
         store.start()
         restored_seq = store.last_seq

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cockpit.config.settings import Config, ConfigError, load_config
+from cockpit.commands.parsing import Commands
+
+if TYPE_CHECKING:
+    from cockpit.config.settings import Config
+
+
+def register(commands: Commands) -> None:
+    config = commands.add_parser("config", help="configuration files")
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    validate = actions.add_parser("validate", help="check a config file and name every error")
+    validate.add_argument("file", metavar="FILE")
+    validate.set_defaults(handler=lambda args: validate_command(args.file))
 
 
 def summary(config: Config) -> list[str]:
     """A few lines an operator can check at a glance."""
+    from cockpit.config.rules import redact_url
+
     ex, risk, feeds = config.exchange, config.risk, config.feeds
-    where = ex.base_url or ("testnet" if ex.testnet else "production")
+    where = redact_url(ex.base_url) if ex.base_url else ("testnet" if ex.testnet else "production")
     if config.session.path is not None:
         session = f"file {config.session.path}"
     else:
@@ -28,6 +42,8 @@ def summary(config: Config) -> list[str]:
 
 def validate_command(file: str) -> int:
     """`cockpit config validate FILE`: 0 and a summary if valid, else every problem on stderr and 2."""
+    from cockpit.config.settings import ConfigError, load_config
+
     try:
         config = load_config(Path(file))
     except ConfigError as exc:

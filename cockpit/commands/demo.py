@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from cockpit.commands.parsing import Commands
 from cockpit.config.paths import data_dir
-from cockpit.config.secrets import Credentials
-from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
-from cockpit.core.domain import Event
-from cockpit.engine.engine import Engine
-from cockpit.engine.options import EngineOptions
-from cockpit.engine.runtime import RunSpec, Runtime, json_printer, run, text_printer
-from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer
+
+if TYPE_CHECKING:
+    from cockpit.core.domain import Event
+    from cockpit.engine.engine import Engine
+    from cockpit.engine.runtime import RunSpec, Runtime
+
+
+def register(commands: Commands) -> None:
+    demo = commands.add_parser("demo", help="run cockpit against an in-process simulator (no account needed)")
+    demo.add_argument("--session", default=None, metavar="PATH", help="session DuckDB file")
+    demo.add_argument("--headless", action="store_true", help="print events instead of the UI")
+    demo.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the simulator (default 1)")
+    demo.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
+    demo.set_defaults(handler=run_demo_command)
 
 
 def demo_session_file(now: datetime) -> Path:
@@ -27,6 +36,12 @@ def demo_session_file(now: datetime) -> Path:
 def demo_spec(session: Path, base_url: str | None) -> RunSpec:
     """The demo's run: the simulator at `base_url` (None until it has started: the app needs only the risk
     figures before then)."""
+    from cockpit.config.secrets import Credentials
+    from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
+    from cockpit.engine.options import EngineOptions
+    from cockpit.engine.runtime import RunSpec
+    from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET
+
     config = default_config()
     config = replace(
         config,
@@ -45,6 +60,8 @@ class DemoRuntime:
     """The simulator and an engine runtime against it, started and stopped together."""
 
     def __init__(self, session: Path, seed: int) -> None:
+        from cockpit.sim.server import SimServer
+
         self.session = session
         self.sim = SimServer(seed=seed, activity=True)
         self.runtime: Runtime | None = None
@@ -54,6 +71,8 @@ class DemoRuntime:
         self.subscribers.append(subscriber)
 
     async def start(self) -> Engine:
+        from cockpit.engine.runtime import Runtime
+
         base_url = self.sim.base_url or await self.sim.start()
         self.runtime = Runtime(demo_spec(self.session, base_url))
         for subscriber in self.subscribers:
@@ -74,6 +93,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     session = Path(args.session) if args.session else demo_session_file(datetime.now(UTC))
     session.parent.mkdir(parents=True, exist_ok=True)
     if args.headless:
+        import asyncio
+
         return asyncio.run(_headless(session, args.seed, args.duration, args.json))
     from cockpit.ui.launch import run_app
 
@@ -81,6 +102,9 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 async def _headless(session: Path, seed: int, duration: float | None, as_json: bool) -> int:
+    from cockpit.engine.runtime import json_printer, run, text_printer
+    from cockpit.sim.server import SimServer
+
     sim = SimServer(seed=seed, activity=True)
     base_url = await sim.start()
     print(f"cockpit demo: simulator on {base_url}, session {session}", file=sys.stderr, flush=True)

@@ -7,35 +7,24 @@ session file). Without one, the session file is opened directly; `retry` then re
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
-import orjson
-
-from cockpit.commands.session_files import resolve_session
-from cockpit.config.settings import load_config
-from cockpit.core.commands import (
-    CleanupResult,
-    DeadLetterCommand,
-    DeadLetters,
-    DeadLetterStats,
-    DlqCleanup,
-    DlqList,
-    DlqRemove,
-    DlqRetry,
-    DlqStats,
-    RemoveResult,
-    Result,
-    RetryResult,
-)
+from cockpit.commands.parsing import Commands, config_option
 from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.text import fmt_age, shorten
-from cockpit.core.wire import result_to_json
-from cockpit.engine.control import ask, engine_running, socket_path_for
+
+if TYPE_CHECKING:
+    from cockpit.core.commands import (
+        DeadLetterCommand,
+        DeadLetters,
+        DeadLetterStats,
+        Result,
+        RetryResult,
+    )
 
 LIST_STATUSES = ("open", "retried", "removed", "all")
 REASON_WIDTH = 48
@@ -45,12 +34,39 @@ BY = "ctl"
 # ----- where the queue is ------------------------------------------------------------------------------
 
 
+def register(commands: Commands) -> None:
+    dlq = commands.add_parser("dlq", help="the dead-letter queue: operations that failed for good")
+    config_option(dlq)
+    actions = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list dead letters")
+    listing.add_argument("--op", default=None, help="only this operation, e.g. create_order")
+    listing.add_argument("--reason", default=None, help="only reasons containing this text")
+    listing.add_argument("--status", default="open", help="open (default), retried, removed or all")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    actions.add_parser("stats", help="counts by operation, class and reason")
+    retry = actions.add_parser("retry", help="retry one dead letter through the running engine")
+    retry.add_argument("id", type=int)
+    retry.add_argument("--yes", action="store_true", help="confirm without the prompt")
+    remove = actions.add_parser("remove", help="mark one dead letter removed")
+    remove.add_argument("id", type=int)
+    cleanup = actions.add_parser("cleanup", help="delete dead letters older than N days")
+    cleanup.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    dlq.set_defaults(handler=dlq_command)
+
+
 def through_engine(socket: Path, command: DeadLetterCommand) -> Result:
+    import asyncio
+
+    from cockpit.engine.control import ask
+
     return asyncio.run(ask(socket, command))
 
 
 def offline(session: Path, command: DeadLetterCommand) -> Result:
     """The same action on the session file itself (no engine holds it)."""
+    import asyncio
+
+    from cockpit.core.commands import DlqCleanup, DlqList, DlqRemove, DlqRetry, DlqStats
     from cockpit.engine import dead_letters
     from cockpit.store import SessionStore
 
@@ -78,6 +94,8 @@ def offline(session: Path, command: DeadLetterCommand) -> Result:
 
 
 def dead_letter_command(args: argparse.Namespace) -> DeadLetterCommand:
+    from cockpit.core.commands import DlqCleanup, DlqList, DlqRemove, DlqRetry, DlqStats
+
     action: str = args.dlq_command
     if action == "list":
         if args.status not in LIST_STATUSES:
@@ -171,8 +189,14 @@ def render_retry(result: RetryResult) -> str:
 
 
 def show(args: argparse.Namespace, result: Result, where: str) -> int:
+    from cockpit.core.commands import CleanupResult, DeadLetters, DeadLetterStats, RemoveResult, RetryResult
+
     if isinstance(result, DeadLetters):
         if args.json:
+            import orjson
+
+            from cockpit.core.wire import result_to_json
+
             print(orjson.dumps(result_to_json(result), option=orjson.OPT_INDENT_2).decode())
         else:
             print(render_letters(result, args.status))
@@ -189,6 +213,11 @@ def show(args: argparse.Namespace, result: Result, where: str) -> int:
 
 
 def dlq_command(args: argparse.Namespace) -> int:
+    from cockpit.commands.session_files import resolve_session
+    from cockpit.config.settings import load_config
+    from cockpit.core.commands import DlqRetry
+    from cockpit.engine.control import engine_running, socket_path_for
+
     command = dead_letter_command(args)
     session = resolve_session(load_config(Path(args.config)))
     socket = socket_path_for(session)

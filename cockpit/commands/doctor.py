@@ -9,28 +9,23 @@ invalid.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import orjson
-
-from cockpit.commands.session_files import resolve_session
-from cockpit.config.secrets import REDACTED, Credentials, locate_credentials, mask_key
-from cockpit.config.settings import Config, ConfigError, load_config
-from cockpit.core.commands import Status as AskStatus
-from cockpit.core.commands import StatusReport
+from cockpit.commands.parsing import Commands, config_option
 from cockpit.core.errors import CockpitError
 from cockpit.core.text import fmt_duration
-from cockpit.engine.account_files import AccountFiles, KillSwitchRecord, account_key
-from cockpit.engine.backups import list_backups
-from cockpit.engine.control import ask, socket_path_for
-from cockpit.store import SessionFileError, verify
+
+if TYPE_CHECKING:
+    from cockpit.config.secrets import Credentials
+    from cockpit.config.settings import Config
+    from cockpit.core.commands import StatusReport
+    from cockpit.engine.account_files import KillSwitchRecord
 
 Status = Literal["ok", "fail", "skip"]
 T = TypeVar("T")
@@ -41,6 +36,15 @@ MIN_FREE_BYTES = 1 << 30
 MIN_FREE_FRACTION = 0.05
 KILL_FLAG = "kill_switch.flag"
 LABELS: dict[Status, str] = {"ok": "OK  ", "fail": "FAIL", "skip": "SKIP"}
+
+
+def register(commands: Commands) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="check config, keys, exchange, clock, session file, backups, disk"
+    )
+    config_option(doctor)
+    doctor.add_argument("--json", action="store_true", help="machine-readable report")
+    doctor.set_defaults(handler=doctor_command)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ def from_error(name: str, exc: CockpitError) -> Check:
 
 
 def check_config(path: Path) -> tuple[Check, Config | None]:
+    from cockpit.config.settings import ConfigError, load_config
+
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -94,6 +100,8 @@ def check_config(path: Path) -> tuple[Check, Config | None]:
 
 
 def check_secrets(config: Config) -> tuple[Check, Credentials | None]:
+    from cockpit.config.secrets import REDACTED, locate_credentials, mask_key
+
     try:
         creds, where = locate_credentials(config.exchange.id)
     except CockpitError as exc:
@@ -106,6 +114,8 @@ def check_secrets(config: Config) -> tuple[Check, Credentials | None]:
 
 
 async def within(awaitable: Awaitable[T]) -> T:
+    import asyncio
+
     return await asyncio.wait_for(awaitable, EXCHANGE_TIMEOUT_S)
 
 
@@ -223,6 +233,8 @@ class SessionPlace:
 
 
 def locate_session(config: Config) -> SessionPlace:
+    from cockpit.commands.session_files import resolve_session
+
     try:
         session = resolve_session(config)
     except CockpitError:
@@ -232,6 +244,11 @@ def locate_session(config: Config) -> SessionPlace:
 
 def engine_status(session: Path | None) -> tuple[StatusReport | None, str]:
     """The running engine's status (None if no engine answers) and why not."""
+    import asyncio
+
+    from cockpit.core.commands import Status as AskStatus
+    from cockpit.engine.control import ask, socket_path_for
+
     if session is None:
         return None, "no session yet"
     try:
@@ -241,6 +258,8 @@ def engine_status(session: Path | None) -> tuple[StatusReport | None, str]:
 
 
 def check_session(place: SessionPlace, running: bool) -> Check:
+    from cockpit.store import SessionFileError, verify
+
     session = place.file
     if session is None or not session.exists():
         return passed("session file", f"no session yet ({session or place.folder})")
@@ -261,6 +280,8 @@ def check_session(place: SessionPlace, running: bool) -> Check:
 
 
 def check_backups(place: SessionPlace, config_file: Path) -> Check:
+    from cockpit.engine.backups import list_backups
+
     if place.file is None or not place.file.exists():
         return passed("backups", "no session yet, nothing to back up")
     fix = f"take one now: `cockpit backup --config {config_file}` (the engine may be running)"
@@ -346,6 +367,10 @@ def guarded(name: str, check: Callable[[], Check]) -> Check:
 
 def run_checks(config_file: Path) -> tuple[list[Check], bool]:
     """Every check in order, and whether the config itself was valid."""
+    import asyncio
+
+    from cockpit.engine.account_files import AccountFiles, account_key
+
     config_check, config = check_config(config_file)
     if config is None:
         reason = "the config is invalid"
@@ -391,6 +416,8 @@ def doctor_command(args: argparse.Namespace) -> int:
     checks, config_valid = run_checks(config_file)
     ok = all(c.ok for c in checks)
     if args.json:
+        import orjson
+
         report = {"ok": ok, "checks": [c.to_json() for c in checks]}
         print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -5,26 +5,20 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
-
-from cockpit.config.secrets import (
-    ENV_KEY,
-    ENV_SECRET,
-    REDACTED,
-    USER_KEY,
-    USER_SECRET,
-    SecretsError,
-    describe_backend,
-    keyring_backend,
-    keyring_errors,
-    locate_credentials,
-    mask_key,
-    service_name,
-)
-from cockpit.config.settings import exchange_id_problem
+from cockpit.commands.parsing import Commands
 from cockpit.core.errors import CockpitError, UsageError
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+
+def register(commands: Commands) -> None:
+    keys = commands.add_parser("keys", help="API keys in the OS keyring")
+    keys.add_argument("action", choices=["set", "check", "delete"])
+    keys.add_argument("exchange", metavar="EXCHANGE", help="ccxt exchange id, e.g. binanceusdm")
+    keys.set_defaults(handler=lambda args: keys_command(args.action, args.exchange))
 
 
 def _read_secret(prompt: str) -> str:
@@ -38,6 +32,8 @@ def _read_secret(prompt: str) -> str:
 
 
 def _notes(backend: KeyringBackend | None) -> None:
+    from cockpit.config.secrets import ENV_KEY, ENV_SECRET, describe_backend
+
     if backend is not None and type(backend).__name__ == "PlaintextKeyring":
         print(f"warning: {describe_backend(backend)} stores secrets UNENCRYPTED", file=sys.stderr)
     if os.environ.get(ENV_KEY) or os.environ.get(ENV_SECRET):
@@ -47,6 +43,19 @@ def _notes(backend: KeyringBackend | None) -> None:
 
 
 def _set(exchange: str) -> int:
+    from cockpit.config.secrets import (
+        ENV_KEY,
+        ENV_SECRET,
+        USER_KEY,
+        USER_SECRET,
+        SecretsError,
+        describe_backend,
+        keyring_backend,
+        keyring_errors,
+        mask_key,
+        service_name,
+    )
+
     backend = keyring_backend()  # fail before the operator pastes anything
     values: list[str] = []
     for label in ("API key", "API secret"):
@@ -76,12 +85,25 @@ def _set(exchange: str) -> int:
 
 
 def _check(exchange: str) -> int:
+    from cockpit.config.secrets import REDACTED, locate_credentials, mask_key
+
     creds, where = locate_credentials(exchange)
     print(f"ok: API keys for {exchange} from {where}: key {mask_key(creds.api_key)}, secret {REDACTED}")
     return 0
 
 
 def _delete(exchange: str) -> int:
+    from keyring.errors import PasswordDeleteError
+
+    from cockpit.config.secrets import (
+        USER_KEY,
+        USER_SECRET,
+        describe_backend,
+        keyring_backend,
+        keyring_errors,
+        service_name,
+    )
+
     backend = keyring_backend()
     service = service_name(exchange)
     removed: list[str] = []
@@ -102,6 +124,8 @@ def _delete(exchange: str) -> int:
 
 def keys_command(action: str, exchange: str) -> int:
     """`cockpit keys set|check|delete EXCHANGE`; errors are printed (never a secret) as the exit code says."""
+    from cockpit.config.rules import exchange_id_problem
+
     actions = {"set": _set, "check": _check, "delete": _delete}
     try:
         if action not in actions:

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cockpit.sim.scenario import load_scenario
-from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer
+from cockpit.commands.parsing import Commands
+
+if TYPE_CHECKING:
+    from cockpit.sim.server import SimServer
+
+
+def register(commands: Commands) -> None:
+    sim = commands.add_parser("sim", help="run the Binance USD-M exchange simulator on loopback")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
+    sim.add_argument("--api-key", default=None, help="API key the simulator accepts (default: demo key)")
+    sim.add_argument("--api-secret", default=None, help="API secret the simulator accepts (default: demo)")
+    sim.add_argument("--seed", type=int, default=1, help="seed of the price random walk (default 1)")
+    sim.add_argument("--no-activity", action="store_true", help="do not run the built-in demo trader")
+    sim.add_argument("--scenario", default=None, metavar="FILE", help="TOML file of scheduled faults")
+    sim.set_defaults(handler=run_sim_command)
 
 
 def run_sim_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from cockpit.sim.scenario import load_scenario
+    from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET, SimServer
+
     scenario = load_scenario(Path(args.scenario)) if args.scenario else None
     sim = SimServer(
         api_key=args.api_key or DEMO_API_KEY,
@@ -26,6 +45,8 @@ def run_sim_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(sim: SimServer, host: str, port: int) -> int:
+    import asyncio
+
     try:
         url = await sim.start(host=host, port=port)
     except OSError as exc:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cockpit.config.rules import REDACTED, SECRETS_FIX, is_secret_key
+from cockpit.config.rules import REDACTED, SECRETS_FIX, is_secret_key, redact_urls
 from cockpit.config.schema import RULE_ERROR, FileKey, file_keys, loader_keys, renamed_keys, tables
 from cockpit.core.errors import UsageError
 
@@ -187,7 +187,7 @@ def _shown(value: object, *, redact: bool = False) -> str:
     """The value as written, or REDACTED if it is (or holds) a secret."""
     if redact or any(True for _ in _walk_secrets(value, "")):
         return REDACTED
-    text = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    text = ("true" if value else "false") if isinstance(value, bool) else redact_urls(repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 SUPPORTED_EXCHANGES = ("binanceusdm",)
 DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT", "BNB/USDT:USDT")
@@ -45,10 +45,42 @@ def exchange_id_problem(exchange_id: str, *, gateway_only: bool = True) -> tuple
     return None
 
 
+def redact_url(url: str) -> str:
+    """`url` with what may be a secret replaced: the userinfo (`user:password@`), every query value
+    (`?signature=…`, `?apiKey=…`) and the fragment. Safe on any text: what does not parse is kept as is."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    query = "&".join(
+        f"{pair.partition('=')[0]}={REDACTED}" if "=" in pair else REDACTED
+        for pair in parts.query.split("&")
+        if pair
+    )
+    fragment = REDACTED if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_urls(text: str) -> str:
+    """Every URL in a message (an exchange library's error quotes the request it made) redacted."""
+    return _URL_RE.sub(lambda match: redact_url(match[0]), text)
+
+
 def base_url_problem(url: str) -> tuple[str, str, bool] | None:
     """(why, fix, redact_value) if `url` is not http(s)://host[:port]."""
     fix = "write only scheme://host[:port], e.g. 'http://127.0.0.1:8080'; cockpit adds /fapi/... itself"
-    parts = urlsplit(url)
+    if any(ord(c) < 32 or c == "\x7f" for c in url):
+        return "contains a control character (a NUL, a tab, a newline)", fix, False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a URL", fix, True
     if parts.username is not None or parts.password is not None:
         return "must not contain credentials (user:password@)", SECRETS_FIX, True
     if any(c.isspace() for c in url):

@@ -117,21 +117,45 @@ def _default_session_dir() -> Path:
 def _not_empty(value: object, info: ValidationInfo) -> object:
     if isinstance(value, str) and not value.strip():
         raise rule("is empty", f"give a path, or remove session.{_field(info)}")
+    if isinstance(value, str) and any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise rule(
+            "contains a control character (a NUL, a newline, ...): no file can be named so",
+            "write the path with printable characters only",
+        )
+    if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > 4096:
+        raise rule("is longer than 4096 bytes, more than any file system allows", "write a shorter path")
     return value
 
 
 def _in_file(path: Path, info: ValidationInfo) -> Path:
     """Loading a file: `~` expanded, a relative path taken from the config file's folder."""
-    path = path.expanduser()
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # `~name` of no such user, or no home directory at all
+        user = str(path).split("/")[0]
+        raise rule(
+            f"starts with {user!r}, but there is no such user's home directory to expand it to",
+            "write the full path (e.g. /home/NAME/...), or ~/... for your own home",
+        ) from None
     source = info.context.get(_SOURCE) if isinstance(info.context, Mapping) else None
     return source.parent / path if isinstance(source, Path) and not path.is_absolute() else path
+
+
+def _on_disk(check: Callable[[], bool], field: str) -> bool:
+    """A check on the path (is_dir, exists), with an OS refusal (a name too long, a loop of links) named."""
+    try:
+        return check()
+    except OSError as exc:
+        raise rule(
+            f"cannot be checked: {exc.strerror}", f"write a path this machine can use in {field}"
+        ) from None
 
 
 def _session_path(path: Path, info: ValidationInfo) -> Path:
     if not _loading(info):
         return path
     path = _in_file(path, info)
-    if path.is_dir():
+    if _on_disk(path.is_dir, "session.path"):
         raise rule("is a directory", "name a .duckdb file, or use session.dir for a folder")
     return path
 
@@ -140,7 +164,7 @@ def _session_dir(path: Path, info: ValidationInfo) -> Path:
     if not _loading(info):
         return path
     path = _in_file(path, info)
-    if path.exists() and not path.is_dir():
+    if _on_disk(path.exists, "session.dir") and not _on_disk(path.is_dir, "session.dir"):
         raise rule("exists and is not a directory", "name a folder, or use session.path")
     if info.data.get("path") is not None:
         raise rule(
@@ -210,10 +234,17 @@ Percent = Annotated[
     Explain("must be a percentage strictly between 0 and 100", "use e.g. {default} (the default)"),
     AfterValidator(_drawdown_order),
 ]
+# Durations have a named minimum and maximum: a value outside them is a typo (or a 64-bit overflow waiting to
+# happen), never a setting that works.
+MILLIS_MIN, MILLIS_MAX = 1, 600_000  # 1 ms .. 10 minutes of clock drift
+STALE_MIN_S, STALE_MAX_S = 0.5, 3600.0  # below 0.5 s every quiet moment reconnects; above an hour is blind
 Millis = Annotated[
     int,
-    Field(strict=True, gt=0, validate_default=True),
-    Explain("must be a positive number of milliseconds", "use e.g. 500"),
+    Field(strict=True, ge=MILLIS_MIN, le=MILLIS_MAX, validate_default=True),
+    Explain(
+        f"must be a whole number of milliseconds from {MILLIS_MIN} to {MILLIS_MAX:_}".replace("_", " "),
+        "use e.g. 500",
+    ),
 ]
 
 
@@ -241,11 +272,14 @@ class RiskConfig:
     breaker_drawdown_pct: Annotated[Percent, Field(description="0 < x < 100; circuit breaker")] = 7.0
     warn_drawdown_pct: Annotated[Percent, Field(description="0 < x < 100, and warn ≤ breaker ≤ kill")] = 5.0
     clock_kill_ms: Annotated[
-        Millis, Field(validation_alias="clock.kill_ms", description="> 0; clock drift kill switch")
+        Millis, Field(validation_alias="clock.kill_ms", description="1 ≤ x ≤ 600000; clock drift kill switch")
     ] = 2000
     clock_warn_ms: Annotated[
         Millis,
-        Field(validation_alias="clock.warn_ms", description="> 0 and < `kill_ms`; clock drift warning"),
+        Field(
+            validation_alias="clock.warn_ms",
+            description="1 ≤ x ≤ 600000 and < `kill_ms`; clock drift warning",
+        ),
         AfterValidator(_clock_order),
     ] = 500
 
@@ -285,18 +319,23 @@ class FeedConfig:
         float,
         Field(
             strict=True,
-            gt=0,
+            ge=STALE_MIN_S,
+            le=STALE_MAX_S,
             allow_inf_nan=False,
-            description="> 0; a symbol with no tick for this long is stale",
+            description="0.5 ≤ x ≤ 3600 (seconds); a symbol with no tick for this long is stale",
         ),
-        Explain("must be a positive number of seconds", "use {default:g}"),
+        Explain(
+            f"must be a number of seconds from {STALE_MIN_S:g} to {STALE_MAX_S:g}",
+            "use {default:g} (the default)",
+        ),
     ] = 5.0
     symbols: Annotated[
         tuple[Symbol, ...],
         Field(
             min_length=1,
-            description="ccxt unified symbols (`BASE/QUOTE:SETTLE`), no duplicates; the markets whose book "
-            "and marks are streamed — a position on any other market is tracked and marked too",
+            description="ccxt unified symbols (`BASE/QUOTE:SETTLE`), no duplicates, each a market the "
+            "exchange lists (checked at start); the markets whose book and marks are streamed — a position on"
+            " any other market is tracked and marked too",
         ),
         Explain("is empty", "list at least one symbol, e.g. ['BTC/USDT:USDT']", "quote it: 'BTC/USDT:USDT'"),
         AfterValidator(_no_duplicates),

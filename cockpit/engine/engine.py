@@ -163,7 +163,7 @@ class Engine:
         return state
 
     async def start(self) -> None:
-        from cockpit.engine import account, killswitch, market, precision, reconcile, workers
+        from cockpit.engine import account, killswitch, market, precision, reconcile, startup, workers
 
         self.loop = asyncio.get_running_loop()
         self.core.load(self.restore())
@@ -187,7 +187,14 @@ class Engine:
         for kind, payload, severity in self.startup_events:
             await self.record(kind, payload, severity, "store")
         await killswitch.carry_over(self)
-        markets = await self.gateway.load_markets()
+        asked = time.monotonic()
+        try:
+            markets = await self.gateway.load_markets()
+        except GatewayError as exc:  # retried by the gateway already: say so, and that the run ends
+            raise startup.exchange_unreachable(self.config, exc, time.monotonic() - asked) from exc
+        unlisted = startup.unlisted_symbols(self.config, markets)
+        if unlisted is not None:
+            raise unlisted
         self.symbols = SymbolMap.from_markets(markets, self.config.feeds.symbols)  # every market, ids unified
         precision.follow(self, markets)  # market.info: ticks and steps of the followed and held symbols
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]

@@ -29,7 +29,7 @@ from cockpit.engine.engine import Engine
 from cockpit.engine.options import EngineOptions
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
-from cockpit.exchange.gateway import ExchangeGateway
+from cockpit.exchange.gateway import ExchangeGateway, RetryPolicy
 from cockpit.store import SessionStore
 from cockpit.store.private import make_private, private_dir
 
@@ -43,6 +43,7 @@ class RunSpec:
     session_file: Path
     options: EngineOptions = field(default_factory=EngineOptions)
     store_options: dict[str, Any] = field(default_factory=dict)  # e.g. retry_delays for SessionStore.open
+    gateway_policy: RetryPolicy | None = None  # the gateway's retries (None: its defaults)
 
 
 def ws_base_for(config: Config) -> str:
@@ -119,7 +120,7 @@ async def build_engine(spec: RunSpec, account: AccountFiles | None = None) -> En
         await client.close()
         raise
     recorder = DeadLetterRecorder(store)
-    gateway = ExchangeGateway(client, dead_letters=recorder)
+    gateway = ExchangeGateway(client, dead_letters=recorder, policy=spec.gateway_policy)
     engine = Engine(
         spec.config, gateway, store, ws_base_for(spec.config), spec.options, account or account_of(spec)
     )

@@ -18,7 +18,7 @@ import duckdb
 import orjson
 
 from cockpit.analytics.episodes import read_incidents
-from cockpit.analytics.reading import open_for_reading
+from cockpit.analytics.reading import damaged, open_for_reading
 from cockpit.core import events as ev
 from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event
 from cockpit.core.incidents import Incident
@@ -73,6 +73,9 @@ class ReplaySession:
             times = [float(t) for (t,) in con.execute("SELECT ts FROM events ORDER BY seq").fetchall()]
             incidents, _ = read_incidents(con)
             snaps = [int(s) for (s,) in con.execute("SELECT seq FROM snapshots ORDER BY seq").fetchall()]
+        except duckdb.Error as exc:
+            con.close()
+            raise damaged(path, exc) from exc
         except BaseException:
             con.close()
             raise

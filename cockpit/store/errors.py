@@ -25,6 +25,11 @@ class SessionFileError(StoreError):
     exit_code = 2
 
 
+class SessionDamaged(StoreError):
+    """A session file that does not verify (damaged blocks, missing, repeated or altered events): its figures
+    cannot be trusted. Exit code 1 (a fault of the file, not of the command line)."""
+
+
 class SessionInUse(SessionFileError):
     """Another process (a running engine) holds the session file; DuckDB lets one process hold a file."""
 

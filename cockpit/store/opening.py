@@ -119,7 +119,7 @@ def _open_error(path: Path, exc: duckdb.Error) -> SessionFileError:
     return SessionFileError(
         f"DuckDB cannot open session file {path}",
         text,
-        "run `cockpit verify` on it and restore the session from a backup if it is damaged",
+        f"run `cockpit verify {path}` and restore the session from a backup if it is damaged",
     )
 
 
@@ -145,7 +145,7 @@ def _tail(path: Path, cur: duckdb.DuckDBPyConnection) -> tuple[int, str]:
         raise SessionFileError(
             f"session file {path} has damaged events",
             f"{count} events but seq runs {low}..{high}: rows are missing or repeated",
-            "run `cockpit verify` on it and restore the session from a backup",
+            f"run `cockpit verify {path}` for every problem, and restore the session from a backup",
         )
     rows = cur.execute("SELECT hash FROM events WHERE seq = ?", [high]).fetchall()
     return int(high), str(rows[0][0])

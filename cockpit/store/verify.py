@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from cockpit.store import files
-from cockpit.store.errors import SessionFileError, in_use_error, is_lock_error
+from cockpit.store.errors import SessionDamaged, SessionFileError, in_use_error, is_lock_error
 from cockpit.store.hashing import GENESIS, event_hash
 from cockpit.store.schema import check_session, read_meta, set_meta
 
@@ -104,12 +104,15 @@ def verify(path: Path, *, from_mark: bool = False) -> VerifyReport:
                 version = check_session(path, meta)
                 _read_every_column(con, found)
                 if "events" in found.counts:
-                    mark = parse_mark(meta.get(MARK_KEY)) if from_mark and meta is not None else None
+                    recorded = parse_mark(meta.get(MARK_KEY)) if meta is not None else None
+                    mark = recorded if from_mark else None
                     if mark is not None and _check_mark(con, found, mark):
                         chain_from = mark[0]
                     else:
                         mark = None
                     _check_events(con, found, mark)
+                    if recorded is not None and mark is None:
+                        _check_mark_still_holds(con, found, recorded)
                 if "snapshots" in found.counts and "events" in found.counts:
                     _check_snapshots(con, found)
         finally:
@@ -181,6 +184,55 @@ def _check_mark(con: duckdb.DuckDBPyConnection, found: _Findings, mark: Mark) ->
         found.add("events.hash", f"event {seq}, verified before, no longer carries its recorded hash")
         return False
     return True
+
+
+def _check_mark_still_holds(con: duckdb.DuckDBPyConnection, found: _Findings, mark: Mark) -> None:
+    """After a full chain check: the events a past check covered are all still there, the marked one with
+    its recorded hash. The chain alone misses the last rows deleted, or every row after an edit re-hashed."""
+    if "events.seq" in found.problems or "events.hash" in found.problems or "blocks" in found.problems:
+        return  # already damaged; one finding is enough
+    seq, hash_ = mark
+    if found.last_seq < seq:
+        found.add(
+            "events.seq",
+            f"events end at seq {found.last_seq} but seq {seq} was verified before: the last "
+            f"{seq - found.last_seq} committed event(s) were deleted",
+        )
+        return
+    try:
+        rows = con.execute("SELECT hash FROM events WHERE seq = ?", [seq]).fetchall()
+    except duckdb.Error as exc:
+        found.add("blocks", f"table events: {exc}")
+        return
+    if [r[0] for r in rows] != [hash_]:
+        found.add(
+            "events.hash",
+            f"event {seq}, verified before, no longer carries its recorded hash: the rows were rewritten",
+        )
+
+
+RESTORE_FIX = (
+    "restore a verified backup (`cockpit restore --config F --list`, then `cockpit restore --config F "
+    "--latest`); `cockpit doctor --config F` checks the rest"
+)
+DAMAGED_FIX = "its figures cannot be trusted: `cockpit verify {path}` lists every problem; " + RESTORE_FIX
+
+
+def damaged_error(path: Path, report: VerifyReport) -> SessionDamaged:
+    """The error a reader raises for a file that does not verify: what is wrong, and the way out."""
+    detail = "; ".join(f"[{category}] {first}" for category, first in report.problems.items())
+    return SessionDamaged(
+        f"damaged: session file {path} does not verify", detail, DAMAGED_FIX.format(path=path)
+    )
+
+
+def require_sound(path: Path) -> VerifyReport:
+    """The same whole-file check as `cockpit verify`, for a reader about to show figures: SessionDamaged if
+    the file does not verify (SessionFileError/SessionInUse as `verify` raises them)."""
+    report = verify(path)
+    if not report.ok:
+        raise damaged_error(path, report)
+    return report
 
 
 def _read_every_column(con: duckdb.DuckDBPyConnection, found: _Findings) -> None:
