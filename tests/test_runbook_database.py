@@ -235,7 +235,8 @@ async def test_a_session_file_deleted_or_replaced_while_the_engine_runs_is_a_cri
         )
         [health] = printed("health.changed", database_trouble)
         assert health["severity"] == "critical" and health["payload"]["status"] == how
-        assert str(session) in health["payload"]["detail"] and how in health["payload"]["detail"]
+        assert str(session) in health["payload"]["message"] and how in health["payload"]["message"]
+        assert health["payload"]["detail"].startswith(session.name)
         [kill] = printed("killswitch.engaged")
         assert kill["payload"]["by"] == "store" and kill["payload"]["cause"].startswith("database failure")
         [urgent] = printed("db.backup")

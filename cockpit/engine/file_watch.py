@@ -59,7 +59,7 @@ async def session_file_lost(engine: EngineContext, lost: LostFile) -> None:
             status=lost.change,
             message=f"{lost.reason}; the engine still writes to the open file: backing it up to "
             f"{backups_dir(lost.path)}",
-            detail=lost.reason,
+            detail=lost.short,
         ),
         "critical",
         "store",

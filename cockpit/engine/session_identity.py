@@ -57,6 +57,12 @@ class LostFile:
     backups: list[str] = field(default_factory=list)  # verified copies, oldest first
 
     @property
+    def short(self) -> str:
+        """The reason in a pane's width: the file's name first."""
+        what = "deleted or moved away" if self.change == "deleted" else "replaced by another file"
+        return f"{self.path.name} {what} while the engine ran"
+
+    @property
     def reason(self) -> str:
         if self.change == "deleted":
             return (
