@@ -221,7 +221,6 @@ async def test_a_session_file_deleted_or_replaced_while_the_engine_runs_is_a_cri
         await engine.wait_for("reconcile.done")
         await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
         fill = await engine.wait_for("order.filled")
-        await asyncio.sleep(2.5)  # a check or more with the file in place: no false alarm
         assert not printed("health.changed", database_trouble)
         if how == "deleted":
             session.unlink()
@@ -266,3 +265,29 @@ async def test_a_session_file_deleted_or_replaced_while_the_engine_runs_is_a_cri
         assert session.read_bytes() == theirs  # the file now at the path is never touched
     else:
         assert not session.exists()
+
+
+def test_the_session_file_keeps_its_identity_through_writes_checkpoints_and_backups(tmp_path: Path) -> None:
+    """No false alarm: what the engine itself does to its file (commits, checkpoints, backups, closing) never
+    changes the identity the watch compares; an editor's save-as-new-file over it does."""
+    from cockpit.engine.session_identity import change_of, identity_of
+    from tests.test_store import ev
+
+    session = tmp_path / "live.duckdb"
+    store = SessionStore.open(session)
+    store.start()
+    opened = identity_of(session)
+    assert opened is not None
+    for seq in range(1, 3001):
+        store.append(ev(seq, n=seq, text="x" * 200))
+    store.append_critical(ev(3001)).result(10)
+    assert store.backup_to(tmp_path / "copy.duckdb").ok
+    assert change_of(session, opened) is None
+    store.close()  # the last checkpoint
+    assert change_of(session, opened) is None
+    saved = tmp_path / "live.duckdb.new"
+    saved.write_bytes(session.read_bytes())
+    os.replace(saved, session)  # the same bytes, but another file
+    assert change_of(session, opened) == ("replaced", identity_of(session))
+    session.unlink()
+    assert change_of(session, opened) == ("deleted", None)
