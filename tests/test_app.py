@@ -328,3 +328,23 @@ async def test_a_websocket_drop_is_one_incident_on_screen_not_a_toast_per_reconn
     feed_incidents = [i for i in app.incidents.incidents if i.cause.startswith("feed:")]
     assert len(opened) == len(feed_incidents) and len(resolved) == len(feed_incidents)
     assert str(app.query_one("#events", EventLog).border_subtitle) == ""
+
+
+async def test_a_deleted_session_file_turns_the_database_critical_on_screen(cockpit: Cockpit) -> None:
+    """What the operator sees when the session file is deleted under the running cockpit: the Database line
+    DELETED in the critical colour with the reason, the kill switch engaged, a critical incident toast."""
+    from widgets.health import HealthPane
+
+    session = cockpit.engine.session_file
+    health = cockpit.app.query_one("#health", HealthPane)
+    assert health.line("health-db").status == "-ok"
+    session.unlink()
+    database = health.line("health-db")
+    await wait_until(lambda: "DELETED" in database.text, within=15, what="the Database line saying DELETED")
+    assert database.status == "-critical" and session.name in database.text
+    await wait_until(lambda: "ENGAGED" in health.line("health-kill").text, what="the kill switch on screen")
+    await wait_until(lambda: "db.backup" in cockpit.kinds(), what="the backup of the open file")
+    await cockpit.pilot.pause(0.5)  # a repaint after the backup: the line stays DELETED
+    assert "DELETED" in database.text
+    toasts = [n for n in cockpit.app._notifications if n.title.startswith("incident")]
+    assert any("CRITICAL" in n.title and "deleted" in n.message for n in toasts)

@@ -98,7 +98,7 @@ async def test_replay_screen_keys_and_incidents(recorded: Path) -> None:
         await wait_until(lambda: session.position > start, what="playback to move")
         await pilot.press("space")
         assert not app.playing
-        await pilot.press("k")  # would touch an exchange: refused
+        await pilot.press("k")  # the live kill switch key: no such action in a replay
         await pilot.pause()
         assert any("REPLAY" in str(n.message) for n in app._notifications)
         await pilot.press("q")
@@ -251,3 +251,47 @@ async def test_replay_n_jumps_from_one_incident_to_the_next_past_every_reconnect
         await pilot.press("p")
         assert session.position == session.incidents()[-1] >= limited.seq
         await pilot.press("q")
+
+
+LIVE_ACTIONS = (
+    "reconcile",
+    "flatten_selected",
+    "flatten_all",
+    "kill_switch",
+    "backup",
+    "restore",
+    "dead_letters",
+    "quit_cockpit",
+)
+
+
+async def test_no_live_action_is_reachable_in_a_replay(sim: SimServer, start_engine: Any) -> None:
+    """The replay composes the live cockpit's panes, not the live cockpit: none of its actions (keys, palette
+    commands, or the action itself) exists there, and its keys do nothing."""
+    from cockpit.ui.app import PALETTE_TITLES, CockpitApp
+
+    live = {b.action for b in CockpitApp.BINDINGS if hasattr(b, "action")}
+    assert set(LIVE_ACTIONS) <= live  # the live app has them all: the list below is not empty talk
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await stop(run)
+    path = Path(run.engine.session_file)
+    before = digest(path)
+    app = ReplayApp(ReplayBackend(ReplaySession.open(path)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert not isinstance(app, CockpitApp)
+        assert not {b.binding.action for b in app.active_bindings.values()} & set(LIVE_ACTIONS)
+        palette = {c.title for c in app.get_system_commands(app.screen)}
+        assert not palette & {PALETTE_TITLES[a] for a in LIVE_ACTIONS}
+        assert {"Filter events", "Session stats and analytics", "Play/pause"} <= palette  # what it has
+        shown = len(app._notifications)
+        for action in LIVE_ACTIONS:
+            assert not hasattr(app, f"action_{action}")
+            assert await app.run_action(action) is False  # nothing to run, not even a refusal
+        await pilot.press("r", "f", "F", "k", "b", "R", "d")  # the live keys: nothing happens
+        await pilot.pause()
+        assert len(app._notifications) == shown and len(app.screen_stack) == 1
+        assert app.is_running
+        await pilot.press("q")
+    assert digest(path) == before

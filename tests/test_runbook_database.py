@@ -191,3 +191,103 @@ async def test_backup_and_restore_commands(sim: SimServer, tmp_path: Path) -> No
         assert store.read_events()[-1].kind == "db.restored"
     assert len(list(tmp_path.glob("cli.duckdb.replaced-*"))) == 1
     await asyncio.sleep(0)
+
+
+# ----- the session file deleted or replaced while the engine runs ------------------------------------------
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_session_file_deleted_or_replaced_while_the_engine_runs_is_a_critical_incident(
+    sim: SimServer, tmp_path: Path, how: str
+) -> None:
+    """`rm live.duckdb` (or `mv other live.duckdb`) under a running engine: noticed within seconds, database
+    health CRITICAL with the reason, kill switch engaged, the open file backed up at once; SIGTERM then exits
+    3 and names a verified backup holding every event, the fill and the stop included."""
+    import re
+
+    import duckdb
+    import orjson
+
+    session = tmp_path / "live.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    theirs = b""
+
+    def printed(kind: str, where: Any = lambda p: True) -> list[dict[str, Any]]:
+        return [e for e in engine.events if e["kind"] == kind and where(e["payload"])]
+
+    def database_trouble(payload: dict[str, Any]) -> bool:
+        return bool(payload["item"] == "database" and payload["status"] != "ok")
+
+    try:
+        await engine.wait_for("reconcile.done")
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+        fill = await engine.wait_for("order.filled")
+        assert not printed("health.changed", database_trouble)
+        if how == "deleted":
+            session.unlink()
+        else:
+            other = tmp_path / "other.duckdb"
+            duckdb.connect(str(other)).close()  # someone's own DuckDB file, moved over the session
+            os.replace(other, session)
+            theirs = session.read_bytes()
+        await wait_until(
+            lambda: printed("db.backup", lambda p: p["by"] == "session-file-watch"), 15, "the backup"
+        )
+        [health] = printed("health.changed", database_trouble)
+        assert health["severity"] == "critical" and health["payload"]["status"] == how
+        assert str(session) in health["payload"]["message"] and how in health["payload"]["message"]
+        assert health["payload"]["detail"].startswith(session.name)
+        [kill] = printed("killswitch.engaged")
+        assert kill["payload"]["by"] == "store" and kill["payload"]["cause"].startswith("database failure")
+        [urgent] = printed("db.backup")
+        assert urgent["payload"]["verified"] is True and Path(urgent["payload"]["path"]).is_file()
+
+        code, out, _ = await cockpit(tmp_path, "ctl", "--config", str(config), "status", "--json")
+        status = orjson.loads(out)
+        assert code == 0 and status["health"]["database"] == how  # a backup does not make it ok
+        assert status["kill_switch"]["engaged"] is True
+        code, _, err = await cockpit(tmp_path, "ctl", "--config", str(config), "kill-switch", "off", "--yes")
+        assert code != 0 and "cockpit restore" in err  # not released while the file is gone
+    finally:
+        code = await engine.finish()
+    err = await engine.errors()
+    assert code == 3, err
+    assert "Traceback" not in err and "cockpit restore --config F --latest" in err
+    named = re.search(r"verified backup (\S+)", err)
+    assert named is not None, err
+    last = Path(named.group(1))
+    assert last.parent == tmp_path / "backups" and verify(last).ok
+    with SessionStore.open(last, create=False) as store:
+        kept = [(e.kind, e.payload) for e in store.read_events()]
+    assert kept[-1][0] == "session.stopped" and kept[-1][1]["seq"] == engine.events[-1]["seq"]
+    assert len(kept) == len(engine.events)  # every event printed is in the last backup
+    assert any(k == "order.filled" and p["trade_id"] == fill["payload"]["trade_id"] for k, p in kept)
+    if how == "replaced":
+        assert session.read_bytes() == theirs  # the file now at the path is never touched
+    else:
+        assert not session.exists()
+
+
+def test_the_session_file_keeps_its_identity_through_writes_checkpoints_and_backups(tmp_path: Path) -> None:
+    """No false alarm: what the engine itself does to its file (commits, checkpoints, backups, closing) never
+    changes the identity the watch compares; an editor's save-as-new-file over it does."""
+    from cockpit.engine.session_identity import change_of, identity_of
+    from tests.test_store import ev
+
+    session = tmp_path / "live.duckdb"
+    store = SessionStore.open(session)
+    store.start()
+    opened = identity_of(session)
+    assert opened is not None
+    for seq in range(1, 3001):
+        store.append(ev(seq, n=seq, text="x" * 200))
+    store.append_critical(ev(3001)).result(10)
+    assert store.backup_to(tmp_path / "copy.duckdb").ok
+    assert change_of(session, opened) is None
+    store.close()  # the last checkpoint
+    assert change_of(session, opened) is None
+    saved = tmp_path / "live.duckdb.new"
+    saved.write_bytes(session.read_bytes())
+    os.replace(saved, session)  # the same bytes, but another file
+    assert change_of(session, opened) == ("replaced", identity_of(session))
+    session.unlink()
+    assert change_of(session, opened) == ("deleted", None)

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 
 from cockpit.core.domain import Telemetry
-from cockpit.core.state import HealthItem, State, StreamStatus
+from cockpit.core.state import SESSION_FILE_GONE, HealthItem, State, StreamStatus
 from cockpit.core.text import (
     DASH,
     fmt_age,
@@ -21,7 +21,16 @@ from widgets._lines import StatusLine
 NAME_WIDTH = 9
 ERROR_WIDTH = 60
 MODE_WORDS = {"live": "LIVE", "dry-run": "DRY-RUN", "demo": "DEMO", "replay": "REPLAY"}
-CRITICAL_STATUSES = {"banned", "auth_failed", "failed", "corrupt", "disconnected", "kill", "critical"}
+CRITICAL_STATUSES = {
+    "banned",
+    "auth_failed",
+    "failed",
+    "corrupt",
+    "disconnected",
+    "kill",
+    "critical",
+    *SESSION_FILE_GONE,
+}
 STREAM_RANK = {"connected": 0, "connecting": 1, "stale": 2, "reconnecting": 3, "disconnected": 4}
 
 

@@ -432,6 +432,7 @@ _LABELS = {
     "clock": "Clock drift",
     "drawdown": "Drawdown",
     "database": "Database writes failing",
+    "health:database": "Database",
     "backup": "Backup failed",
     "killswitch": "Kill switch engaged",
     "order:rejected": "Order rejected",

@@ -203,3 +203,13 @@ async def read_copy(engine: EngineContext, by: str) -> BackupResult:
     result = await _copy(engine, read_copy_path(engine.session_file, now), by, "read copy")
     log.info("%s (for %s)", result.message, by)
     return result
+
+
+async def backup_unrecorded(engine: EngineContext, by: str) -> BackupResult:
+    """A restore point in `backups/` that no event records: the last copy of a session whose file was
+    deleted or replaced, taken at stop after `session.stopped` (nothing can be recorded after it), so the
+    copy holds every event the engine wrote (cockpit/engine/file_watch.py)."""
+    result = await _copy(engine, backup_path(engine.session_file, time.time()), by, "last backup")
+    engine.last_backup_at = time.time()
+    log.info("%s (by %s)", result.message, by)
+    return result

@@ -20,6 +20,7 @@ from cockpit.core.state import State
 from cockpit.engine.account_files import AccountFiles
 from cockpit.engine.core import EventCore
 from cockpit.engine.options import EngineOptions
+from cockpit.engine.session_identity import FileIdentity, LostFile
 from cockpit.engine.shared import BadDataTally, GuardEpisode, MarketBuffers, RiskFlags
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway
@@ -56,6 +57,8 @@ class EngineContext(Protocol):
     started_at: float
     stopping: bool
     last_backup_at: float | None
+    session_identity: FileIdentity | None  # the file the engine opened (device, inode)
+    session_lost: LostFile | None  # the session path no longer names it: deleted or replaced
 
     @property
     def state(self) -> State: ...

@@ -48,6 +48,7 @@ from cockpit.engine import baddata
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.core import EventCore, StoreFailed
 from cockpit.engine.options import EngineOptions
+from cockpit.engine.session_identity import LostFile, identity_of
 from cockpit.engine.shared import BadDataTally, GuardEpisode, MarketBuffers, RiskFlags
 from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice
@@ -78,6 +79,8 @@ class Engine:
         self.options = options or EngineOptions()
         self.session_file = Path(store.path)
         self.kill_flag = self.session_file.parent / "kill_switch.flag"
+        self.session_identity = identity_of(self.session_file)  # the file just opened (file_watch.py)
+        self.session_lost: LostFile | None = None
         self.account = account or AccountFiles(
             account_key(
                 config.exchange.id,
@@ -249,6 +252,10 @@ class Engine:
             with contextlib.suppress(StoreFailed):
                 stopped = events.session_stopped(seq=self.core.state.seq + 1)
                 await self.record("session.stopped", stopped, source="engine")
+            if self.session_lost is not None:  # the open file vanishes on close: copy it to the last event
+                from cockpit.engine.file_watch import last_backup
+
+                await last_backup(self)
         await self.core.stop()
         self.stopped.set()
 

@@ -146,6 +146,11 @@ def cause_still_present(engine: EngineContext) -> str | None:
     """Why releasing now would be unsafe, or None."""
     state = engine.state
     risk = engine.config.risk
+    if engine.session_lost is not None:
+        return (
+            f"{engine.session_lost.reason}: stop the engine and restore the backup "
+            "(`cockpit restore --config F --latest`) first"
+        )
     if engine.kill_flag.exists():
         return f"the flag file {engine.kill_flag} still exists: remove it first"
     drawdown = float(state.drawdown_pct)

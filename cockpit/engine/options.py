@@ -22,3 +22,4 @@ class EngineOptions:
     order_ttl_s: float = 60.0  # a partially filled order's remainder is canceled after this long
     backup_retention_days: float = 30.0
     critical_errors_to_kill: int = 5
+    session_file_check_s: float = 2.0  # is the session path still the open file (deleted, replaced)?

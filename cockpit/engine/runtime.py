@@ -27,6 +27,7 @@ from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import ControlServer, live_pointer, prepare_socket_folder, socket_path_for
 from cockpit.engine.engine import Engine
 from cockpit.engine.options import EngineOptions
+from cockpit.engine.session_identity import LostFile
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway, RetryPolicy
@@ -137,6 +138,7 @@ class Runtime:
         self.engine: Engine | None = None
         self.control: ControlServer | None = None
         self.account = account_of(spec)
+        self.lost: LostFile | None = None  # the last engine's session file was deleted or replaced
 
     def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
         """Told every event from the first (session.started), across restarts and restores."""
@@ -169,6 +171,7 @@ class Runtime:
             await self.stop()
             raise
         self.account.announce(engine.session_file, self.control.path)
+        self.lost = None  # a restore put a verified file back in place
         live_pointer(engine.session_file.parent).write_text(
             orjson.dumps(
                 {
@@ -223,6 +226,7 @@ class Runtime:
         try:
             await engine.stop()
         finally:
+            self.lost = engine.session_lost
             try:
                 await engine.gateway.close()
             finally:
@@ -246,7 +250,8 @@ async def run(
     duration: float | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Run the engine until SIGINT/SIGTERM, `duration` seconds, `stop`, or a store failure."""
+    """Run the engine until SIGINT/SIGTERM, `duration` seconds, `stop`, or a store failure. Raises
+    SessionFileLost (exit 3, saying where the backup is) when the session file was deleted or replaced."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -267,6 +272,8 @@ async def run(
             waiter.cancel()
     finally:
         await runtime.stop()
+    if runtime.lost is not None:
+        raise runtime.lost.error()
     return 3 if engine.core.store_failed else 0
 
 

@@ -1,8 +1,10 @@
 """The cockpit: the Textual app a trader runs over SSH in tmux.
 
-The engine runs inside the app's event loop as background workers (the same engine as headless mode). The app
-repaints its panes from the latest State on a timer (never per tick) and turns keys into engine actions; the
-widgets are views and never touch the engine.
+The engine runs inside the app's event loop as background workers (the same engine as headless mode). The
+panes, their repaint from the latest State on a timer (never per tick), the themes and the palette are the
+ones the replay shows too (`PanesApp`, cockpit/ui/panes.py); this app adds what only a live cockpit does: it
+starts and stops the engine and turns keys into engine actions. The widgets are views and never touch the
+engine.
 
 Type-ahead: a trader in a hurry types `F FLATTEN⏎`, `down f f` or `q q` in one go, and a terminal hands the
 whole burst over at once. Textual routes each key to the widget focused *when the key is read* and runs a
@@ -18,41 +20,29 @@ result, restore, dead letters, stats) wait until no other dialog is open: two ne
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from textual import events, on, work
-from textual.actions import SkipAction
-from textual.app import App, ComposeResult, SystemCommand
+from textual import events, work
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Container
-from textual.css.query import NoMatches
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.widgets import Footer, Input
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from cockpit.core.commands import Adopt, Asks, Backup, Flatten, KillSwitch, Reconcile, ResetPeak
 from cockpit.core.commands import Answer as Reply
+from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError
 from cockpit.core.incidents import IncidentBuilder, IncidentChange
 from cockpit.engine.runtime import freeze_startup_heap
 from cockpit.ui.backend import Backend, EngineBackend
+from cockpit.ui.panes import PanesApp
 from cockpit.ui.screens.confirm import ConfirmScreen
-from cockpit.ui.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
+from cockpit.ui.screens.dialogs import DeadLettersScreen, ReconcileScreen, RestoreScreen
 from cockpit.ui.screens.peak import PALETTE_HELP, PALETTE_TITLE, reset_peak_dialog
-from cockpit.ui.themes import DEFAULT_THEME, save_theme, saved_theme, themes_dir
-from widgets.banner import AlertBanner
-from widgets.drawdown import DrawdownPane
-from widgets.events import EventLog
-from widgets.header import CockpitHeader
-from widgets.health import HealthPane
-from widgets.positions import PositionsTable
-from widgets.ratelimit import RateLimitPane
-from widgets.theme_data import load_themes
 
 PALETTE_TITLES = {
     "reconcile": "Reconcile with the exchange",
@@ -67,20 +57,17 @@ PALETTE_TITLES = {
     "help": "Help: keys and runbook scenarios",
     "quit_cockpit": "Quit cockpit",
 }
-REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
-COMPACT_WIDTH = 110
-COMPACT_HEIGHT = 32
 KEY_TRAVEL_LIMIT_S = (
     0.5  # how often a key still travelling is checked on (its marker may be lost with a widget)
 )
-Answer = TypeVar("Answer")
 BY = "ui"  # who the app's commands are by
 
 
-class CockpitApp(App[int]):
+class CockpitApp(PanesApp):
+    """The live cockpit: the shared panes (cockpit/ui/panes.py) plus the actions that reach the engine."""
+
     TITLE = "cockpit"
-    CSS_PATH = [themes_dir() / "cockpit.tcss", themes_dir() / "screens.tcss"]
-    ENABLE_COMMAND_PALETTE = True
+    PALETTE_TITLES = PALETTE_TITLES
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reconcile", "Reconcile", id="reconcile"),
         Binding("f", "flatten_selected", "Flat", id="flatten"),
@@ -96,68 +83,23 @@ class CockpitApp(App[int]):
     ]
 
     def __init__(self, backend: Backend, kill_pct: float = 15.0, breaker_pct: float = 7.0) -> None:
-        super().__init__()
-        self.backend = backend
-        self.kill_pct = kill_pct
-        self.breaker_pct = breaker_pct
+        super().__init__(backend, kill_pct, breaker_pct)
         self.error: CockpitError | None = None
-        self._seq_shown = -1
         self.incidents = IncidentBuilder()  # the live session's incidents, the same definition as the report
-        self._no_dialog = asyncio.Event()  # set while the main screen is on top
-        self._no_dialog.set()
         self._typed: deque[events.Key] = deque()  # keys read from the terminal, not routed yet
         self._key_travelling = False  # a typed key is on its way through the widgets up to the app
         self._keys_routed = 0
         self._marker_at: MessagePump | None = None  # where the travelling key's marker is queued now
-        for theme in load_themes((themes_dir() / "themes.toml").read_text(encoding="utf-8")):
-            self.register_theme(theme)
-        wanted = saved_theme() or DEFAULT_THEME
-        if wanted not in self.available_themes:
-            wanted = DEFAULT_THEME
-        self.theme = wanted
 
-    # ----- layout ---------------------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
-        yield CockpitHeader(id="header")
-        yield AlertBanner(id="banner")
-        with Container(id="panes"):
-            yield PositionsTable(id="positions")
-            yield HealthPane(id="health")
-            yield RateLimitPane(id="ratelimit")
-            yield DrawdownPane(id="drawdown")
-            yield EventLog(id="events")
-        yield Input(placeholder="filter events (Enter applies, Escape clears)", id="event-filter")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        # the panes live on the main screen; keep them, so repaints work while a dialog is on top
-        self.header_pane = self.query_one("#header", CockpitHeader)
-        self.banner_pane = self.query_one("#banner", AlertBanner)
-        self.positions_pane = self.query_one("#positions", PositionsTable)
-        self.health_pane = self.query_one("#health", HealthPane)
-        self.ratelimit_pane = self.query_one("#ratelimit", RateLimitPane)
-        self.drawdown_pane = self.query_one("#drawdown", DrawdownPane)
-        self.events_pane = self.query_one("#events", EventLog)
-        self.filter_box = self.query_one("#event-filter", Input)
-        titles = {
-            "positions": "Positions",
-            "health": "Health",
-            "ratelimit": "Rate limit",
-            "drawdown": "Drawdown",
-            "events": "Events",
-        }
-        for pane_id, title in titles.items():
-            self.query_one(f"#{pane_id}").border_title = title
-        self.filter_box.display = False
-        self.screen_change_signal.subscribe(self, self._screen_changed, immediate=True)
-        self._apply_compact(self.size.width, self.size.height)
-        self.positions_pane.focus()
+    # ----- the engine: started with the panes, stopped however the app ends ----------------------------
+    def panes_ready(self) -> None:
         if isinstance(self.backend, EngineBackend):
             self._start_engine()
-        self.refresh_timer = self.set_interval(REFRESH_S, self.refresh_panes)
-        self.refresh_panes()
 
-    # ----- dialogs: one at a time, and every key typed reaches the one on top ----------------------------
+    async def panes_closing(self) -> None:
+        await self.stop_engine()
+
+    # ----- type-ahead: every key typed reaches the dialog on top -----------------------------------------
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:  # straight from the terminal
             self._typed.append(event)
@@ -215,57 +157,6 @@ class CockpitApp(App[int]):
         self._key_travelling = False
         await self._route_typed_keys()
 
-    def _screen_changed(self, screen: Screen[Any]) -> None:
-        if len(self.screen_stack) > 1:
-            self._no_dialog.clear()
-        else:
-            self._no_dialog.set()
-
-    def _dialog_open(self) -> bool:
-        return len(self.screen_stack) > 1
-
-    def _open(self, dialog: Screen[Answer]) -> asyncio.Future[Answer | None]:
-        """Push `dialog` now (synchronously, so the keys typed next reach it) and return its answer-to-be."""
-        answer: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
-
-        def settle(result: Answer | None) -> None:
-            if not answer.done():
-                answer.set_result(result)
-
-        self.push_screen(dialog, callback=settle)
-        return answer
-
-    async def _open_when_free(self, dialog: Screen[Answer]) -> Answer | None:
-        """For dialogs that appear after async work: wait until no other dialog is open, never stack."""
-        while self._dialog_open():
-            self._no_dialog.clear()
-            await self._no_dialog.wait()
-        return await self._open(dialog)  # no await between the check and the push
-
-    def _refuse_over_a_dialog(self) -> None:
-        """A key pressed while another dialog is on top belongs to that dialog (q closes help)."""
-        if self._dialog_open():
-            raise SkipAction()
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._apply_compact(event.size.width, event.size.height)
-
-    def _apply_compact(self, width: int, height: int) -> None:
-        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
-        self.screen.set_class(compact, "-compact")
-        footer = self.query_one(Footer)
-        if footer.compact != compact:  # every key still fits on one line at 80 columns
-            footer.compact = compact
-            footer.show_command_palette = not compact
-            footer.refresh(recompose=True)
-
-    def watch_theme(self, theme: str) -> None:
-        save_theme(theme)
-
-    async def on_unmount(self) -> None:
-        self.refresh_timer.stop()  # the panes are being torn down: nothing repaints them any more
-        await self.stop_engine()  # however the app ends, the engine stops cleanly
-
     # ----- the engine -----------------------------------------------------------------------------
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def _start_engine(self) -> None:
@@ -281,55 +172,25 @@ class CockpitApp(App[int]):
             freeze_startup_heap()
         self.refresh_panes()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place worker failures land: never swallowed, always shown."""
-        if event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if event.worker.group == "engine":
-            self.error = (
-                error
-                if isinstance(error, CockpitError)
-                else CockpitError("the engine could not start", repr(error), "see the log and retry")
-            )
-            self.exit(self.error.exit_code)
-            return
-        self.notify(f"{type(error).__name__}: {error}", title="action failed", severity="error", timeout=10)
+    def worker_failed(self, worker: Worker[Any]) -> bool:
+        """The engine failing to start ends the app with its error (the other failures are notified)."""
+        if worker.group != "engine":
+            return False
+        error = worker.error
+        self.error = (
+            error
+            if isinstance(error, CockpitError)
+            else CockpitError("the engine could not start", repr(error), "see the log and retry")
+        )
+        self.exit(self.error.exit_code)
+        return True
 
     async def stop_engine(self) -> None:
         if isinstance(self.backend, EngineBackend):
             await self.backend.stop()
 
-    def refresh_panes(self) -> None:
-        try:
-            self._repaint()
-        except NoMatches:  # a pane is being torn down (the app is closing): nothing to paint
-            return
-
-    def _repaint(self) -> None:
-        """Repaint from the latest State: the one place panes are updated (bounded, coalesced)."""
-        if not self.header_pane.is_attached:  # shutting down: the panes are gone
-            return
-        state = self.backend.state
-        telemetry = self.backend.telemetry()
-        now = telemetry.now or time.time()
-        events = self.backend.take_events()
-        with self.batch_update():
-            if events:
-                self.events_pane.add(events)
-                if self.LIVE_INCIDENTS:
-                    self._follow_incidents(events)
-            self.header_pane.show(state, now)
-            self.health_pane.show(state, telemetry)
-            self.ratelimit_pane.show(state.rate_limit, now)
-            # on every repaint, not only on new events: a mark goes STALE precisely when nothing arrives
-            self.banner_pane.show(state, self.breaker_pct, now)
-            self.positions_pane.show(state, now)
-            if state.seq != self._seq_shown:
-                self._seq_shown = state.seq
-                self.drawdown_pane.show(state, self.kill_pct, self.breaker_pct)
-
-    LIVE_INCIDENTS: ClassVar[bool] = True  # replay jumps between the stored session's incidents instead
+    def new_events(self, events: list[Event]) -> None:
+        self._follow_incidents(events)
 
     def _follow_incidents(self, events: Iterable[Any]) -> None:
         """One toast when an incident opens and one when it resolves, however many events it groups; the
@@ -502,43 +363,6 @@ class CockpitApp(App[int]):
     async def action_dead_letters(self) -> None:
         await self._open_when_free(DeadLettersScreen(await self.backend.dead_letters()))
 
-    @work(group="actions", exit_on_error=False)
-    async def action_stats(self) -> None:
-        from cockpit.ui.screens.stats import StatsScreen, session_stats
-
-        self.notify("computing the session's stats…", timeout=2)
-        try:
-            async with self.backend.stats_source() as source:
-                report, equity = await asyncio.to_thread(session_stats, source.path)
-        except CockpitError as exc:
-            self.notify(f"{exc.title}\n{exc.detail}", title="stats", severity="error")
-            return
-        await self._open_when_free(StatsScreen(report, equity, source.name))
-
-    def action_filter_events(self) -> None:
-        self._refuse_over_a_dialog()
-        box = self.filter_box
-        box.display = True
-        self.screen.set_focus(box)  # now, not later: the keys typed after / are the filter's
-
-    @on(Input.Submitted, "#event-filter")
-    def _filter(self, event: Input.Submitted) -> None:
-        self.events_pane.set_filter(event.value)
-        event.input.display = bool(event.value)
-        self.positions_pane.focus()
-
-    def on_key(self, event: events.Key) -> None:
-        box = self.filter_box
-        if event.key == "escape" and box.has_focus:
-            box.value = ""
-            box.display = False
-            self.events_pane.set_filter("")
-            self.positions_pane.focus()
-            event.stop()
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
     def action_quit_cockpit(self) -> None:
         self._refuse_over_a_dialog()
         positions = len(self.backend.state.positions)
@@ -554,22 +378,7 @@ class CockpitApp(App[int]):
             await self.stop_engine()
             self.exit(0)
 
-    # ----- command palette ------------------------------------------------------------------------
+    # ----- command palette: the keys' and themes' (PanesApp), and reset-peak, which has no key -----------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for binding in self.BINDINGS:
-            assert isinstance(binding, Binding)
-            title = PALETTE_TITLES.get(binding.action, binding.description)
-            yield SystemCommand(
-                title,
-                f"{title} (key {binding.key_display or binding.key})",
-                partial(self.run_action, binding.action),  # as the key does: refused over a dialog
-            )
         yield SystemCommand(PALETTE_TITLE, PALETTE_HELP, partial(self.run_action, "reset_peak"))
-        for name in sorted(self.available_themes):
-            if name.startswith("cockpit-"):
-                yield SystemCommand(
-                    f"Theme: {name}",
-                    f"switch to the {name} theme (remembered)",
-                    lambda name=name: setattr(self, "theme", name),
-                )

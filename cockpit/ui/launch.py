@@ -10,7 +10,8 @@ from cockpit.ui.backend import EngineBackend
 
 
 def run_app(runtime: Any, spec: RunSpec, label: str) -> int:
-    """Run the app until the operator quits; returns the exit code (errors are raised, not printed)."""
+    """Run the app until the operator quits; returns the exit code (errors are raised, not printed): a
+    session file deleted or replaced meanwhile is an error (exit 3) saying where its backup is."""
     from cockpit.ui.app import CockpitApp
 
     app = CockpitApp(
@@ -21,6 +22,9 @@ def run_app(runtime: Any, spec: RunSpec, label: str) -> int:
     code = app.run()
     if app.error is not None:
         raise app.error
+    lost = getattr(runtime, "lost", None)
+    if lost is not None:
+        raise lost.error()
     return int(code or 0)
 
 

@@ -1,14 +1,18 @@
-"""`cockpit replay SESSION.duckdb`: the cockpit's own screen, fed by the stored events — marked REPLAY.
+"""`cockpit replay SESSION.duckdb`: the cockpit's own panes, fed by the stored events — marked REPLAY.
+
+The panes, their repaint, the themes and the palette are the live cockpit's (`PanesApp`,
+cockpit/ui/panes.py), composed here under a timeline; the live app's actions are not: no key and no palette
+command of this app reaches an exchange or the session file.
 
 Keys: space play/pause, `+`/`-` speed (1× … 1000×), `.`/`,` step one event, `n`/`p` next/previous incident
 (to its first symptom: one jump per episode, `cockpit.core.incidents`),
-Home/End start/end, `g` go to a time. Every action that would touch an exchange is disabled.
+Home/End start/end, `g` go to a time, `/` filter the events, `a` the session's stats, `?` help, `q` quit.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -18,8 +22,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from cockpit.replay.session import SPEEDS
-from cockpit.ui.app import CockpitApp
 from cockpit.ui.backend import ReplayBackend
+from cockpit.ui.panes import PanesApp
 from widgets.timeline import TimelineBar
 
 TICK_S = 0.1
@@ -46,9 +50,11 @@ class GoToTimeScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ReplayApp(CockpitApp, inherit_bindings=False):
+class ReplayApp(PanesApp, inherit_bindings=False):
+    """The shared panes under a timeline, and the replay's controls. n/p and the timeline show the stored
+    session's incidents (the live app toasts its own as they open)."""
+
     TITLE = "cockpit replay"
-    LIVE_INCIDENTS = False  # n/p and the timeline show the stored session's incidents
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "play_pause", "Play/pause", id="replay.play"),
         Binding("plus", "faster", "Faster", id="replay.faster"),
@@ -83,8 +89,7 @@ class ReplayApp(CockpitApp, inherit_bindings=False):
         yield TimelineBar(id="timeline")
         yield from super().compose()
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def panes_ready(self) -> None:
         self.notify(
             f"REPLAY of {self.replay.session.path.name}: {self.replay.session.total:,} events loaded in "
             f"{self.load_seconds:.2f} s — space plays, n/p jump between incidents",
@@ -197,8 +202,5 @@ class ReplayApp(CockpitApp, inherit_bindings=False):
     def action_quit_replay(self) -> None:
         self.exit(0)
 
-    async def on_unmount(self) -> None:
+    async def panes_closing(self) -> None:
         self.replay.session.close()
-
-    def get_system_commands(self, screen: Any) -> Any:
-        yield from super().get_system_commands(screen)
