@@ -158,7 +158,7 @@ def nothing_else(run: EngineRun) -> None:
     assert not kinds & {"position.ghost", "killswitch.engaged", "order.filled", "dlq.added", "exchange.error"}
     # the tests' 1 s stale limit on 1 s mark streams lets a slow machine flap any of them, bad data or not
     causes = {i.cause for i in incidents_from(run.events)} - {"feed:market:market/stale"}
-    assert causes <= {"data.rejected"}, causes
+    assert causes <= {"bad_data"}, causes
 
 
 async def started(sim: SimServer, start_engine: Any) -> EngineRun:

@@ -262,3 +262,21 @@ def test_an_operator_action_is_no_incident() -> None:
     tape.at(0.1, "operator.action", "warning", "operator", action="flatten", symbols="all", by="ui")
     tape.at(0.2, "flatten.started", "warning", "operator", symbols=["BTC/USDT:USDT"], by="ui")
     assert incidents_from(tape.events) == []
+
+
+def test_an_exchange_sending_bad_data_for_minutes_is_one_incident_until_its_data_is_ok_again() -> None:
+    """The first refusal and a summary every 30 s (timers run a little late) are one episode, not one
+    incident per summary; it resolves when the data item is ok again after a quiet minute."""
+    tape = Tape()
+    for n in range(8):  # 0, 30.2, 60.4 … s: the summaries never land exactly 30 s apart
+        tape.at(n * 30.2, "data.rejected", "warning", "feed", reason="p: NaN", count=3)
+    tape.at(8 * 30.2 + 60, "health.changed", "info", "engine", item="data", status="ok")
+    tape.at(900, "data.rejected", "warning", "exchange", reason="not a list", count=1)
+    first, second = incidents_from(tape.events)
+    assert (first.cause, first.title.split(" — ")[0], len(first.seqs)) == (
+        "bad_data",
+        "Bad exchange data refused",
+        9,
+    )
+    assert first.end == 1_000.0 + 8 * 30.2 + 60
+    assert second.cause == "bad_data" and second.end is None  # a new episode, still open

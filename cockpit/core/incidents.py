@@ -69,6 +69,7 @@ CLOSABLE_PREFIXES = (
     "killswitch",
     "database",
     "backup",
+    "bad_data",
 )
 # what the operator does, and what it changes, is no trouble (its outcome may be: flatten.done)
 NOT_TROUBLE = ("operator.action", "flatten.started", "position.changed", "db.restored")
@@ -340,6 +341,8 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
         return [("join", inhibitor)] if inhibitor else [("join", c) for c in EXCHANGE_TROUBLE.values()]
     if kind == "health.changed":
         return _health(e)
+    if kind == "data.rejected":  # the first refusal and its 30 s summaries: one episode until data is ok
+        return [("symptom", "bad_data")]
     if kind == "clock.drift":
         return [("close" if e.severity == "info" else "symptom", "clock")]
     if kind == "drawdown.band":
@@ -384,6 +387,7 @@ _HEALTH_CAUSES = {
     "exchange": tuple(EXCHANGE_TROUBLE.values()),
     "database": ("database",),
     "clock": ("clock",),
+    "data": ("bad_data",),  # ok again after a quiet minute (engine/baddata.py)
 }
 
 
@@ -439,7 +443,7 @@ _LABELS = {
     "reconcile": "Reconcile found differences",
     "flatten": "Flatten not verified",
     "dead_letter": "Operation failed for good",
-    "data.rejected": "Bad exchange data refused",
+    "bad_data": "Bad exchange data refused",
 }
 TITLE_MAX = 100
 
