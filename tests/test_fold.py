@@ -214,3 +214,46 @@ def test_precision_stale_threshold_and_mark_times_survive_snapshot_and_restore()
         restored = fold(events[cut:], state_from_json(state_to_json(fold(events[:cut]))))
         assert restored == live
     assert state_from_json(state_to_json(live)) == live
+
+
+def test_a_deleted_session_file_stays_deleted_until_a_restore_or_a_new_start() -> None:
+    """A write that succeeds into the unlinked file, a retried write or a backup never turns Health back to ok
+    while the session path no longer names the engine's file."""
+    from cockpit.core import events as ev
+
+    tape: list[Event] = []
+
+    def at(kind: str, payload: Any) -> State:
+        tape.append(Event(len(tape) + 1, 1.79e9 + len(tape), kind, "info", "engine", payload))
+        return fold(tape)
+
+    at(
+        "session.started",
+        ev.session_started(mode="demo", exchange="x", session_file="s", restored=False, restored_seq=0),
+    )
+    gone = at(
+        "health.changed", ev.health_changed(item="database", status="deleted", message="session file deleted")
+    )
+    assert gone.health_of("database").status == "deleted"
+    after = [
+        at("db.error", ev.db_error(message="disk full", attempt=1, retry_in_s=0.5, final=False)),
+        at("health.changed", ev.health_changed(item="database", status="ok", message="writes recovered")),
+        at(
+            "db.backup",
+            ev.db_backup(
+                path="b", size_bytes=1, verified=True, last_seq=4, seconds=0.1, by="engine", message="m"
+            ),
+        ),
+    ]
+    assert [s.health_of("database").status for s in after] == ["deleted"] * 3
+    restored = at("db.restored", ev.db_restored(backup="b", kept_aside=None, restored_seq=5, message="m"))
+    assert restored.health_of("database").status == "ok"
+    at(
+        "health.changed",
+        ev.health_changed(item="database", status="replaced", message="session file replaced"),
+    )
+    again = at(
+        "session.started",
+        ev.session_started(mode="demo", exchange="x", session_file="s", restored=True, restored_seq=7),
+    )
+    assert again.health_of("database").status == "ok"  # a start on the last backup: the file is open again

@@ -270,5 +270,5 @@ async def test_a_full_disk_prints_nothing_the_file_does_not_hold_and_the_next_st
     assert recorded and recorded[-1].payload["carried_over"] is True
     assert orjson.loads(engine.account.kill_switch_file.read_bytes())["engaged"] is True
     assert engine.account.store_failure_note() is None  # said once: a third start does not say it again
-    released = await again.engine.control(KillSwitch(on=False, cause=None, by="test"))
+    released = await again.engine.control(KillSwitch(on=False, cause=None, by="test").confirmed())
     assert not released.engaged  # its cause (the store) is gone: the operator can release it

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cockpit.core import events as ev
-from cockpit.core.commands import KillSwitch, Reconcile, ResetPeak
+from cockpit.core.commands import KillSwitch, NotConfirmed, Reconcile, ResetPeak
 from cockpit.core.errors import UsageError
 from cockpit.core.wire import command_from_json, command_to_json, result_from_json, result_to_json
 from cockpit.engine.killswitch import ActionRefused
@@ -62,7 +62,8 @@ async def test_a_fake_position_from_the_user_stream_leaves_no_peak_once_reconcil
     assert state.peak_equity <= max(honest, state.equity) and state.drawdown_pct < 1
     await wait_until(lambda: engine.state.drawdown_band == "green", what="green again")
     if engine.state.kill_switch.engaged:  # the risk worker may have seen the 100 % in between
-        await engine.control(KillSwitch(on=False, by="test"))  # the cause is gone: it can be released
+        # the cause is gone: it can be released
+        await engine.control(KillSwitch(on=False, by="test").confirmed())
     assert not engine.state.kill_switch.engaged
 
 
@@ -84,14 +85,17 @@ async def test_a_poisoned_peak_survives_a_restart_until_reset_peak_then_the_kill
     await again.wait_for("market.marks")
     assert engine.state.kill_switch.engaged and engine.state.drawdown_pct > 90
     with pytest.raises(ActionRefused) as refused:
-        await engine.control(KillSwitch(on=False, by="test"))
+        await engine.control(KillSwitch(on=False, by="test").confirmed())
     assert "drawdown" in (refused.value.detail or "")
 
     old = engine.state.peak_equity
+    with pytest.raises(NotConfirmed):  # a raw request without the word changes nothing
+        await engine.control(ResetPeak(by="test"))
+    assert engine.state.peak_equity == old
     result = await engine.control(ResetPeak(by="test").confirmed())
     assert result.by == "test" and result.old_peak is not None and Decimal(result.old_peak) == old
     assert result.drawdown_pct == 0 and engine.state.drawdown_pct < 1
-    released = await engine.control(KillSwitch(on=False, by="test"))
+    released = await engine.control(KillSwitch(on=False, by="test").confirmed())
     assert not released.engaged
 
     stored = engine.store.read_events(after_seq=engine.restored_from)
@@ -118,7 +122,9 @@ def test_ctl_reset_peak_asks_for_the_typed_word_and_the_socket_carries_it() -> N
     assert "--yes" in unconfirmed.value.fix
     command = ctl_request(argparse.Namespace(ctl_command="reset-peak", yes=True))
     assert command == ResetPeak(by="ctl")
-    assert command_from_json(command_to_json(command)) == command
+    sent = command_to_json(command.confirmed())  # what ctl_command sends once the operator confirmed
+    assert sent["confirm"] == "RESET"
+    assert command_from_json(sent) == command.confirmed()
     from cockpit.core.commands import PeakResetResult
 
     answer = PeakResetResult(old_peak="5E+305", new_peak="10000", drawdown_pct=0.0, by="ctl", message="m")

@@ -509,11 +509,20 @@ def _drawdown(peak: Decimal, equity: Decimal) -> Decimal:
 
 # ----- handlers ---------------------------------------------------------------------------------------
 def _session_started(state: State, e: Event, p: ev.SessionStarted) -> Changes:
-    return {
+    changes: Changes = {
         "mode": str(p.get("mode", state.mode)),
         "exchange": str(p.get("exchange", state.exchange)),
         "session_file": str(p.get("session_file", state.session_file)),
     }
+    if _file_gone(state):  # a start on a copy of a lost file (its last backup): the file is open again
+        changes.update(_health(state, "database", "ok", "", e.ts))
+    return changes
+
+
+def _file_gone(state: State) -> bool:
+    """The session file was deleted or replaced under the engine: nothing but a restore or a new start on a
+    file brings it back, so a later write that succeeds (into the unlinked file) never reads as ok."""
+    return state.health_of("database").status in SESSION_FILE_GONE
 
 
 def _stream(state: State, e: Event, p: ev.FeedRead) -> Changes:
@@ -826,7 +835,10 @@ def _event_refused(state: State, e: Event, p: ev.EventRefused) -> Changes:
 
 
 def _health_changed(state: State, e: Event, p: ev.HealthChanged) -> Changes:
-    return _health(state, str(p["item"]), str(p["status"]), str(p.get("detail", "")), e.ts)
+    item, status = str(p["item"]), str(p["status"])
+    if item == "database" and status not in SESSION_FILE_GONE and _file_gone(state):
+        return {}
+    return _health(state, item, status, str(p.get("detail", "")), e.ts)
 
 
 # ----- bad exchange data (data.rejected): the "data" health item, per source, until health.changed ok -----
@@ -851,8 +863,8 @@ def _db(state: State, e: Event, p: ev.DbError | ev.DbCorrupt | ev.DbBackup | ev.
     status = {"db.error": "retrying", "db.corrupt": "corrupt", "db.backup": "ok", "db.restored": "ok"}[e.kind]
     if e.kind == "db.error" and p.get("final"):
         status = "failed"
-    if e.kind == "db.backup" and state.health_of("database").status in SESSION_FILE_GONE:
-        return {}
+    if e.kind != "db.restored" and _file_gone(state):
+        return {}  # a backup, a write retried: the file the session path named is still gone
     return _health(state, "database", status, _message(e.kind, p) if status != "ok" else "", e.ts)
 
 
