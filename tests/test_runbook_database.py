@@ -291,3 +291,35 @@ def test_the_session_file_keeps_its_identity_through_writes_checkpoints_and_back
     assert change_of(session, opened) == ("replaced", identity_of(session))
     session.unlink()
     assert change_of(session, opened) == ("deleted", None)
+
+
+async def test_restoring_a_lost_session_file_from_its_first_copy_uses_the_copy_taken_at_stop(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The operator picks the backup taken when the file vanished (the list was made before the stop); the
+    fill that came after it is in the copy taken at stop, and that copy is what comes back."""
+    session = tmp_path / "live.duckdb"
+    runtime = Runtime(spec_for(sim, session, session_file_check_s=0.2))
+    engine = await runtime.start()
+    try:
+        await wait_until(lambda: any(e.kind == "reconcile.done" for e in engine.store.read_events()), 10)
+        session.unlink()
+        await wait_until(lambda: engine.session_lost is not None and engine.session_lost.backups, 15, "copy")
+        assert engine.session_lost is not None
+        first = Path(engine.session_lost.backups[0])
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")  # after the first copy
+        await wait_until(lambda: "BTC/USDT:USDT" in engine.state.positions, 10, "the fill")
+        filled = engine.state.positions["BTC/USDT:USDT"]
+        engine = await runtime.restore(first)
+        await engine.core.drain()
+        assert runtime.restored_backup is not None and runtime.restored_backup != first
+        assert session.is_file() and engine.session_lost is None
+        kept = list(engine.store.read_events())
+        before = [e for e in kept if e.seq <= engine.restored_from]
+        assert before[-1].kind == "session.stopped"  # the lost engine's events, to its very last
+        assert any(e.kind == "order.filled" for e in before), [e.kind for e in before]
+        assert engine.state.positions["BTC/USDT:USDT"].qty == filled.qty
+        restored = [e for e in kept if e.kind == "db.restored"]
+        assert restored and restored[-1].payload["backup"] == str(runtime.restored_backup)
+    finally:
+        await runtime.stop()

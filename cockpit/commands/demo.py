@@ -88,6 +88,10 @@ class DemoRuntime:
         assert self.runtime is not None
         return await self.runtime.restore(backup)
 
+    @property
+    def restored_backup(self) -> Path | None:
+        return None if self.runtime is None else self.runtime.restored_backup
+
 
 def run_demo_command(args: argparse.Namespace) -> int:
     session = Path(args.session) if args.session else demo_session_file(datetime.now(UTC))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import os
 import signal
 import sys
@@ -23,6 +24,7 @@ from cockpit.config.secrets import Credentials
 from cockpit.config.settings import Config
 from cockpit.core import events
 from cockpit.core.domain import ROUTINE_KINDS, Event
+from cockpit.core.errors import CockpitError
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import ControlServer, live_pointer, prepare_socket_folder, socket_path_for
 from cockpit.engine.engine import Engine
@@ -33,6 +35,8 @@ from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway, RetryPolicy
 from cockpit.store import SessionStore
 from cockpit.store.private import make_private, private_dir
+
+log = logging.getLogger(__name__)
 
 BINANCE_USDM_WS = "wss://fstream.binance.com"
 
@@ -139,6 +143,7 @@ class Runtime:
         self.control: ControlServer | None = None
         self.account = account_of(spec)
         self.lost: LostFile | None = None  # the last engine's session file was deleted or replaced
+        self.restored_backup: Path | None = None  # the copy the last restore put in place
 
     def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
         """Told every event from the first (session.started), across restarts and restores."""
@@ -192,6 +197,7 @@ class Runtime:
         session_file = self.spec.session_file
         check_backup(backup)  # a bad backup is refused while the engine still runs
         await self.stop(keep_account=True)  # no other engine may take the account meanwhile
+        backup = self.restored_backup = self._newest_copy_of_a_lost_file(backup, check_backup)
         try:
             aside = swap_in_backup(session_file, backup)
         except BaseException:
@@ -211,6 +217,24 @@ class Runtime:
             "store",
         )
         return engine
+
+    def _newest_copy_of_a_lost_file(self, chosen: Path, check: Callable[[Path], object]) -> Path:
+        """A session file deleted or replaced under the engine is copied at once and again at stop (its events
+        up to `session.stopped`); the operator chose from a list made before the stop. Chosen among those
+        copies, the one taken at stop holds everything the others hold, and more: restore that one."""
+        copies = [Path(copy) for copy in self.lost.backups] if self.lost is not None else []
+        if chosen not in copies or copies[-1] == chosen:
+            return chosen
+        newest = copies[-1]
+        try:
+            check(newest)
+        except CockpitError as exc:
+            log.warning("the copy taken at stop (%s) is not usable (%s): restoring %s", newest, exc, chosen)
+            return chosen
+        log.warning(
+            "restoring %s, the copy of the lost session file taken at stop (chosen: %s)", newest, chosen
+        )
+        return newest
 
     async def stop(self, keep_account: bool = False) -> None:
         engine, self.engine = self.engine, None

@@ -352,12 +352,13 @@ class CockpitApp(PanesApp):
             return
         self.notify(f"restoring from {chosen.name}…", timeout=3)
         try:
-            await self.backend.restore(chosen)
+            restored = await self.backend.restore(chosen)
         except CockpitError as exc:
             self.notify(f"{exc.title}\n{exc.detail}\n{exc.fix}", title="restore failed", severity="error")
             return
         self._seq_shown = -1
-        self.notify(f"restored from {chosen.name} and reconciled", title="restore done")
+        newer = "" if restored == chosen else " (the lost file's newer copy, taken at stop)"
+        self.notify(f"restored from {restored.name}{newer} and reconciled", title="restore done")
 
     @work(group="actions", exit_on_error=False)
     async def action_dead_letters(self) -> None:

@@ -53,7 +53,7 @@ class Backend(Protocol):
 
     async def dead_letters(self) -> list[DeadLetterRow]: ...
 
-    async def restore(self, backup: Path) -> None: ...
+    async def restore(self, backup: Path) -> Path: ...  # the copy restored
 
     def stats_source(self) -> AbstractAsyncContextManager[StatsSource]: ...
 
@@ -66,6 +66,9 @@ class EngineRuntime(Protocol):
     async def stop(self) -> None: ...
 
     async def restore(self, backup: Path) -> Any: ...
+
+    @property
+    def restored_backup(self) -> Path | None: ...  # the copy the last restore used (a newer one may stand in)
 
 
 class EngineBackend:
@@ -90,9 +93,10 @@ class EngineBackend:
         self.engine = None
         await self.runtime.stop()
 
-    async def restore(self, backup: Path) -> None:
+    async def restore(self, backup: Path) -> Path:
         self.engine = None
         self.engine = await self.runtime.restore(backup)
+        return self.runtime.restored_backup or backup
 
     @property
     def state(self) -> State:
@@ -167,7 +171,7 @@ class FixedBackend:
     async def dead_letters(self) -> list[DeadLetterRow]:
         return []
 
-    async def restore(self, backup: Path) -> None:
+    async def restore(self, backup: Path) -> Path:
         raise ReadOnly("this view is read-only", "restore needs a live engine")
 
     @asynccontextmanager
@@ -220,5 +224,5 @@ class ReplayBackend:
     async def dead_letters(self) -> list[DeadLetterRow]:
         return []
 
-    async def restore(self, backup: Path) -> None:
+    async def restore(self, backup: Path) -> Path:
         raise ReadOnly("REPLAY: actions are disabled", "restore needs a live engine")
