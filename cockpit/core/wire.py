@@ -82,6 +82,7 @@ EXAMPLES = {  # the fix for a bad field: a request that works
     "positions)",
     "kill_switch": '{"cmd": "kill_switch", "on": true, "cause": "why"} (the cause may be left out)',
     "adopt": '{"cmd": "adopt", "symbol": "BTCUSDT", "confirm": "ADOPT"}',
+    "reset_peak": '{"cmd": "reset_peak", "confirm": "RESET"}',
     "dlq list": '{"cmd": "dlq", "action": "list", "op": null, "reason": null, "status": "open"}',
     "dlq retry": '{"cmd": "dlq", "action": "retry", "id": 3, "confirm": "RETRY"}',
     "dlq remove": '{"cmd": "dlq", "action": "remove", "id": 3}',
