@@ -10,6 +10,7 @@ other against it; the parsing itself is checked case by case without sockets.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -136,10 +137,33 @@ def test_a_mark_far_from_the_last_good_one_waits_for_a_second_source() -> None:
     assert check.judge("BTCUSDT", 64_000.0) == (True, None)
     assert check.judge("BTCUSDT", 1e6) == (False, None)  # 15x: one frame is not believed (held)
     take, refused = check.judge("BTCUSDT", 64_010.0)  # the next does not confirm it: refused, reported now
-    assert take and refused is not None and "1e+06" in refused and "nothing confirmed it" in refused
+    assert (
+        take
+        and refused is not None
+        and "1e+06" in refused.reason
+        and "nothing confirmed it" in refused.reason
+    )
+    assert refused.source == "ws"
     assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # a real crash: the first frame held …
     assert check.judge("BTCUSDT", 30_100.0) == (True, None)  # … the second agrees: believed, no bad data
     assert check.last["BTCUSDT"] == 30_100.0
+
+
+def test_a_rest_mark_confirms_or_refuses_a_held_stream_mark() -> None:
+    """The second source may be REST (while the stream sends nothing believable): a refusal names the source
+    of the held mark, not the one that disproved it."""
+    check = MarkCheck(last={"BTCUSDT": 64_000.0})  # seeded, as from a restored session
+    assert check.judge("BTCUSDT", 6.4e6) == (False, None)  # the stream's 100x: held
+    take, refused = check.judge("BTCUSDT", 64_050.0, "rest")  # REST disagrees: the stream's mark is refused
+    assert take and refused is not None and refused.source == "ws" and "100x" in refused.reason
+    assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # the stream says crash: held …
+    assert check.judge("BTCUSDT", 30_200.0, "rest") == (True, None)  # … REST agrees: believed, no bad data
+    assert check.judge("BTCUSDT", 1e5, "rest") == (
+        False,
+        None,
+    )  # REST far off: held, then refused by the stream
+    take, refused = check.judge("BTCUSDT", 30_210.0)
+    assert take and refused is not None and refused.source == "rest"
 
 
 # ----- the engine against a hostile simulator ---------------------------------------------------------
@@ -220,6 +244,70 @@ async def test_a_real_move_is_believed_once_a_second_frame_confirms_it(
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
     await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
     assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
+
+
+STALE_S = 3.0
+
+
+@pytest.fixture
+def stale_after_3s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's `feeds.stale_after_s` at 3 s instead of the tests' 1 s, which a 1 s mark stream on a slow
+    machine can flap: with it a test can say that no stream was called stale."""
+    import tests.conftest as conftest
+
+    made = conftest.make_config
+
+    def make_config(*args: Any, **kwargs: Any) -> Any:
+        config = made(*args, **kwargs)
+        return replace(config, feeds=replace(config.feeds, stale_after_s=STALE_S))
+
+    monkeypatch.setattr(conftest, "make_config", make_config)
+
+
+def sim_mark(sim: SimServer) -> Decimal:
+    return Decimal(sim.prices.prices["BTCUSDT"])
+
+
+def stream_marks(run: EngineRun) -> list[Any]:
+    return [e for e in run.of("market.marks") if e.payload.get("source") == "ws"]
+
+
+def near(a: Decimal, b: Decimal, pct: float = 0.5) -> bool:
+    return abs(a - b) <= b * Decimal(repr(pct)) / 100
+
+
+async def test_a_mark_stream_of_only_bad_frames_falls_back_to_rest_marks(
+    sim: SimServer, start_engine: Any, stale_after_3s: None
+) -> None:
+    """The stream keeps sending, but only NaN marks: it is not stale (the data is the problem), yet after
+    `stale_after_s` without a good mark its symbol is marked by REST, so equity and drawdown follow the market
+    (and the drawdown kill switch can fire); once good frames flow again, the stream marks it again."""
+    run = await started(sim, start_engine)
+    engine = run.engine
+    await sim.inject({"kind": "hostile", "target": "mark", "field": "p", "value": "NaN", "count": 100_000})
+    await wait_until(lambda: engine.bad_data.totals.get("market_feed", 0) > 0, 10, "NaN marks refused")
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -30})
+    await wait_until(lambda: near(engine.state.marks[BTC], sim_mark(sim)), 15, "the REST mark after the move")
+    assert engine.state.marks_source == "rest"
+    state = engine.state
+    position = state.positions[BTC]
+    assert state.wallet is not None and state.equity is not None
+    assert near(state.equity, state.wallet + position.qty * (state.marks[BTC] - position.entry), 0.1)
+    assert state.drawdown_pct > Decimal("1.5"), state.drawdown_pct  # 0.01 BTC lost 30 % of ~640 USDT
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 10})  # and it keeps following
+    await wait_until(lambda: near(engine.state.marks[BTC], sim_mark(sim)), 10, "the next REST mark")
+    assert engine.state.health_of("data").status == "bad data"
+    assert engine.state.health_of("feed").ok, engine.state.streams
+    assert "feed.stale" not in run.kinds()
+    # good frames again: the stream marks the symbol, REST is no longer asked
+    sim.clear_faults()
+    await wait_until(lambda: engine.state.marks_source == "ws", 10, "stream marks again")
+    feed = engine.feeds[0]
+    polls = feed.rest_polls
+    seen = len(stream_marks(run))
+    await wait_until(lambda: len(stream_marks(run)) >= seen + 5, 10, "5 more stream marks")  # 4 s or more
+    assert feed.rest_polls <= polls + 1, (polls, feed.rest_polls)  # REST asked every 2 s while it was needed
+    nothing_else(run)
 
 
 USER_CASES: list[dict[str, Any]] = [
