@@ -9,6 +9,8 @@ other against it; the parsing itself is checked case by case without sockets.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -20,6 +22,8 @@ import pytest
 from cockpit.core.commands import Status
 from cockpit.core.incidents import incidents_from
 from cockpit.core.state import State
+from cockpit.engine.market import RESTORED_MARK_MAX_AGE_S, restored_marks
+from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetterBuffer
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice, RetryPolicy
@@ -28,10 +32,11 @@ from cockpit.feeds.parse import combined_frame, market_event, user_event
 from cockpit.feeds.rejects import MarkCheck
 from cockpit.sim import hostile
 from cockpit.sim.server import SimServer
-from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun
+from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
+MARK_STREAM = "btcusdt@markPrice@1s"
 OVERSIZED = "9" * 100_000  # a figure padded to 100 kB
 # values no figure may take; each is a case on every numeric field below
 BAD_NUMBERS: list[Any] = [
@@ -164,6 +169,17 @@ def test_a_rest_mark_confirms_or_refuses_a_held_stream_mark() -> None:
     )  # REST far off: held, then refused by the stream
     take, refused = check.judge("BTCUSDT", 30_210.0)
     assert take and refused is not None and refused.source == "rest"
+
+
+def test_a_restored_mark_judges_the_first_mark_only_while_recent() -> None:
+    """A mark a day old or older says little about the market now: it does not seed the check."""
+    eth, now = "ETH/USDT:USDT", time.time()
+    state = State(
+        marks={BTC: Decimal("64000.5"), eth: Decimal("3000")},
+        mark_ts={BTC: now - 3600, eth: now - RESTORED_MARK_MAX_AGE_S - 1},
+    )
+    symbols = SymbolMap({"BTCUSDT": BTC, "ETHUSDT": eth})
+    assert restored_marks(state, symbols, now) == {"BTCUSDT": 64000.5}
 
 
 # ----- the engine against a hostile simulator ---------------------------------------------------------
@@ -308,6 +324,54 @@ async def test_a_mark_stream_of_only_bad_frames_falls_back_to_rest_marks(
     await wait_until(lambda: len(stream_marks(run)) >= seen + 5, 10, "5 more stream marks")  # 4 s or more
     assert feed.rest_polls <= polls + 1, (polls, feed.rest_polls)  # REST asked every 2 s while it was needed
     nothing_else(run)
+
+
+async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """A restored session knows its marks: the new engine's first mark, 100x off, is held and refused, never
+    folded into equity and peak (it used to be believed: the check started empty); a real move confirmed by
+    the next frame is still believed."""
+    first = await started(sim, start_engine)
+    wallet = first.engine.state.wallet
+    restored = first.engine.state.marks[BTC]
+    assert wallet is not None
+    await stop(first)
+    # the simulator's paced frames wait, so that the test's 100x frame is the new engine's very first mark
+    await sim.inject({"kind": "ws_stall", "seconds": 3})
+    starting = asyncio.create_task(start_engine())
+    await wait_until(lambda: sim.hub.has_subscribers(MARK_STREAM), 10, "the new engine's mark stream")
+    await sim.hub.blast(MARK_STREAM, [mark_frame(p=str(restored * 100), E=int(time.time() * 1000))], 1)
+    run: EngineRun = await starting
+    engine = run.engine
+
+    def folded() -> list[Decimal]:
+        return [Decimal(e.payload["marks"][BTC]) for e in run.of("market.marks") if BTC in e.payload["marks"]]
+
+    await wait_until(lambda: len(folded()) >= 3, 15, "marks again after the stall")
+    assert max(folded()) < restored * 2, folded()
+    assert near(engine.state.marks[BTC], sim_mark(sim)), (engine.state.marks[BTC], sim_mark(sim))
+    await wait_until(lambda: engine.bad_data.totals.get("market_feed", 0) > 0, 10, "the 100x mark refused")
+    assert "100x" in engine.bad_data.last_reason["market_feed"], engine.bad_data.last_reason
+    plausible(engine.state, wallet)
+    # a real move, confirmed by the next frame, is believed after a restart as before
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+    await wait_until(lambda: engine.state.marks[BTC] > restored * Decimal("1.5"), 10, "the moved mark")
+    assert engine.bad_data.totals == {"market_feed": 1}, engine.bad_data.totals
+
+
+async def test_a_real_move_while_stopped_is_believed_after_the_restart(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """Not a false alarm: the market moved 60 % while cockpit was stopped; the first mark is held, the next
+    confirms it, and there is no bad-data note."""
+    first = await started(sim, start_engine)
+    restored = first.engine.state.marks[BTC]
+    await stop(first)
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+    run: EngineRun = await start_engine()
+    await wait_until(lambda: run.engine.state.marks[BTC] > restored * Decimal("1.5"), 10, "the moved mark")
+    assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
 
 
 USER_CASES: list[dict[str, Any]] = [

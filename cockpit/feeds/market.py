@@ -101,6 +101,7 @@ class MarketFeed:
         on_status: StatusSink | None = None,
         on_rejected: RejectSink | None = None,
         fetch_marks: FetchMarks | None = None,
+        last_marks: Mapping[str, float] | None = None,
         rest_poll_s: float = 2.0,
         stale_after_s: float = 5.0,
         stale_after_overrides: Mapping[str, float] | None = None,
@@ -144,7 +145,8 @@ class MarketFeed:
         self.parse_errors = 0
         self._on_rejected = on_rejected
         self._reject_log = RejectLog(log, name)
-        self.marks_check = MarkCheck()
+        # the last good mark per symbol (exchange id) known before this feed: the first mark is judged by it
+        self.marks_check = MarkCheck(last=dict(last_marks or {}))
 
         self._routing = routing
         self._schedule = reconnect_backoff(backoff)
@@ -412,7 +414,7 @@ class MarketFeed:
                 for s in g.streams:
                     age = now - max(g.last_rx.get(s, conn.opened_at), conn.opened_at)
                     limit = limits.get(s, self.stale_after_s)
-                    if is_mark_stream(s) and s not in g.starved:
+                    if is_mark_stream(s) and age <= limit and s not in g.starved:  # delivering
                         self._watch_marks(
                             g, s, now - max(g.last_good.get(s, conn.opened_at), conn.opened_at), limit
                         )
@@ -432,7 +434,7 @@ class MarketFeed:
         """A mark stream that delivers, but no mark believed for the stale limit (NaNs, marks held and never
         confirmed): not a stale stream — its link is fine — but its symbol is marked by REST meanwhile, so
         equity and drawdown keep following the market (the refusals are the "data" health item's news)."""
-        if age <= limit or group.down or stream in group.stale:
+        if age <= limit or group.down:
             return
         group.starved.add(stream)
         self._update_marks_down()
