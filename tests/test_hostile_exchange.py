@@ -9,7 +9,10 @@ other against it; the parsing itself is checked case by case without sockets.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +22,8 @@ import pytest
 from cockpit.core.commands import Status
 from cockpit.core.incidents import incidents_from
 from cockpit.core.state import State
+from cockpit.engine.market import RESTORED_MARK_MAX_AGE_S, restored_marks
+from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetterBuffer
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice, RetryPolicy
@@ -27,10 +32,11 @@ from cockpit.feeds.parse import combined_frame, market_event, user_event
 from cockpit.feeds.rejects import MarkCheck
 from cockpit.sim import hostile
 from cockpit.sim.server import SimServer
-from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun
+from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
+MARK_STREAM = "btcusdt@markPrice@1s"
 OVERSIZED = "9" * 100_000  # a figure padded to 100 kB
 # values no figure may take; each is a case on every numeric field below
 BAD_NUMBERS: list[Any] = [
@@ -136,10 +142,44 @@ def test_a_mark_far_from_the_last_good_one_waits_for_a_second_source() -> None:
     assert check.judge("BTCUSDT", 64_000.0) == (True, None)
     assert check.judge("BTCUSDT", 1e6) == (False, None)  # 15x: one frame is not believed (held)
     take, refused = check.judge("BTCUSDT", 64_010.0)  # the next does not confirm it: refused, reported now
-    assert take and refused is not None and "1e+06" in refused and "nothing confirmed it" in refused
+    assert (
+        take
+        and refused is not None
+        and "1e+06" in refused.reason
+        and "nothing confirmed it" in refused.reason
+    )
+    assert refused.source == "ws"
     assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # a real crash: the first frame held …
     assert check.judge("BTCUSDT", 30_100.0) == (True, None)  # … the second agrees: believed, no bad data
     assert check.last["BTCUSDT"] == 30_100.0
+
+
+def test_a_rest_mark_confirms_or_refuses_a_held_stream_mark() -> None:
+    """The second source may be REST (while the stream sends nothing believable): a refusal names the source
+    of the held mark, not the one that disproved it."""
+    check = MarkCheck(last={"BTCUSDT": 64_000.0})  # seeded, as from a restored session
+    assert check.judge("BTCUSDT", 6.4e6) == (False, None)  # the stream's 100x: held
+    take, refused = check.judge("BTCUSDT", 64_050.0, "rest")  # REST disagrees: the stream's mark is refused
+    assert take and refused is not None and refused.source == "ws" and "100x" in refused.reason
+    assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # the stream says crash: held …
+    assert check.judge("BTCUSDT", 30_200.0, "rest") == (True, None)  # … REST agrees: believed, no bad data
+    assert check.judge("BTCUSDT", 1e5, "rest") == (
+        False,
+        None,
+    )  # REST far off: held, then refused by the stream
+    take, refused = check.judge("BTCUSDT", 30_210.0)
+    assert take and refused is not None and refused.source == "rest"
+
+
+def test_a_restored_mark_judges_the_first_mark_only_while_recent() -> None:
+    """A mark a day old or older says little about the market now: it does not seed the check."""
+    eth, now = "ETH/USDT:USDT", time.time()
+    state = State(
+        marks={BTC: Decimal("64000.5"), eth: Decimal("3000")},
+        mark_ts={BTC: now - 3600, eth: now - RESTORED_MARK_MAX_AGE_S - 1},
+    )
+    symbols = SymbolMap({"BTCUSDT": BTC, "ETHUSDT": eth})
+    assert restored_marks(state, symbols, now) == {"BTCUSDT": 64000.5}
 
 
 # ----- the engine against a hostile simulator ---------------------------------------------------------
@@ -219,6 +259,118 @@ async def test_a_real_move_is_believed_once_a_second_frame_confirms_it(
     before = run.engine.state.marks[BTC]
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
     await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
+    assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
+
+
+STALE_S = 3.0
+
+
+@pytest.fixture
+def stale_after_3s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's `feeds.stale_after_s` at 3 s instead of the tests' 1 s, which a 1 s mark stream on a slow
+    machine can flap: with it a test can say that no stream was called stale."""
+    import tests.conftest as conftest
+
+    made = conftest.make_config
+
+    def make_config(*args: Any, **kwargs: Any) -> Any:
+        config = made(*args, **kwargs)
+        return replace(config, feeds=replace(config.feeds, stale_after_s=STALE_S))
+
+    monkeypatch.setattr(conftest, "make_config", make_config)
+
+
+def sim_mark(sim: SimServer) -> Decimal:
+    return Decimal(sim.prices.prices["BTCUSDT"])
+
+
+def stream_marks(run: EngineRun) -> list[Any]:
+    return [e for e in run.of("market.marks") if e.payload.get("source") == "ws"]
+
+
+def near(a: Decimal, b: Decimal, pct: float = 0.5) -> bool:
+    return abs(a - b) <= b * Decimal(repr(pct)) / 100
+
+
+async def test_a_mark_stream_of_only_bad_frames_falls_back_to_rest_marks(
+    sim: SimServer, start_engine: Any, stale_after_3s: None
+) -> None:
+    """The stream keeps sending, but only NaN marks: it is not stale (the data is the problem), yet after
+    `stale_after_s` without a good mark its symbol is marked by REST, so equity and drawdown follow the market
+    (and the drawdown kill switch can fire); once good frames flow again, the stream marks it again."""
+    run = await started(sim, start_engine)
+    engine = run.engine
+    await sim.inject({"kind": "hostile", "target": "mark", "field": "p", "value": "NaN", "count": 100_000})
+    await wait_until(lambda: engine.bad_data.totals.get("market_feed", 0) > 0, 10, "NaN marks refused")
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -30})
+    await wait_until(lambda: near(engine.state.marks[BTC], sim_mark(sim)), 15, "the REST mark after the move")
+    assert engine.state.marks_source == "rest"
+    state = engine.state
+    position = state.positions[BTC]
+    assert state.wallet is not None and state.equity is not None
+    assert near(state.equity, state.wallet + position.qty * (state.marks[BTC] - position.entry), 0.1)
+    assert state.drawdown_pct > Decimal("1.5"), state.drawdown_pct  # 0.01 BTC lost 30 % of ~640 USDT
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 10})  # and it keeps following
+    await wait_until(lambda: near(engine.state.marks[BTC], sim_mark(sim)), 10, "the next REST mark")
+    assert engine.state.health_of("data").status == "bad data"
+    assert engine.state.health_of("feed").ok, engine.state.streams
+    assert "feed.stale" not in run.kinds()
+    # good frames again: the stream marks the symbol, REST is no longer asked
+    sim.clear_faults()
+    await wait_until(lambda: engine.state.marks_source == "ws", 10, "stream marks again")
+    feed = engine.feeds[0]
+    polls = feed.rest_polls
+    seen = len(stream_marks(run))
+    await wait_until(lambda: len(stream_marks(run)) >= seen + 5, 10, "5 more stream marks")  # 4 s or more
+    assert feed.rest_polls <= polls + 1, (polls, feed.rest_polls)  # REST asked every 2 s while it was needed
+    nothing_else(run)
+
+
+async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """A restored session knows its marks: the new engine's first mark, 100x off, is held and refused, never
+    folded into equity and peak (it used to be believed: the check started empty); a real move confirmed by
+    the next frame is still believed."""
+    first = await started(sim, start_engine)
+    wallet = first.engine.state.wallet
+    restored = first.engine.state.marks[BTC]
+    assert wallet is not None
+    await stop(first)
+    # the simulator's paced frames wait, so that the test's 100x frame is the new engine's very first mark
+    await sim.inject({"kind": "ws_stall", "seconds": 3})
+    starting = asyncio.create_task(start_engine())
+    await wait_until(lambda: sim.hub.has_subscribers(MARK_STREAM), 10, "the new engine's mark stream")
+    await sim.hub.blast(MARK_STREAM, [mark_frame(p=str(restored * 100), E=int(time.time() * 1000))], 1)
+    run: EngineRun = await starting
+    engine = run.engine
+
+    def folded() -> list[Decimal]:
+        return [Decimal(e.payload["marks"][BTC]) for e in run.of("market.marks") if BTC in e.payload["marks"]]
+
+    await wait_until(lambda: len(folded()) >= 3, 15, "marks again after the stall")
+    assert max(folded()) < restored * 2, folded()
+    assert near(engine.state.marks[BTC], sim_mark(sim)), (engine.state.marks[BTC], sim_mark(sim))
+    await wait_until(lambda: engine.bad_data.totals.get("market_feed", 0) > 0, 10, "the 100x mark refused")
+    assert "100x" in engine.bad_data.last_reason["market_feed"], engine.bad_data.last_reason
+    plausible(engine.state, wallet)
+    # a real move, confirmed by the next frame, is believed after a restart as before
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+    await wait_until(lambda: engine.state.marks[BTC] > restored * Decimal("1.5"), 10, "the moved mark")
+    assert engine.bad_data.totals == {"market_feed": 1}, engine.bad_data.totals
+
+
+async def test_a_real_move_while_stopped_is_believed_after_the_restart(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """Not a false alarm: the market moved 60 % while cockpit was stopped; the first mark is held, the next
+    confirms it, and there is no bad-data note."""
+    first = await started(sim, start_engine)
+    restored = first.engine.state.marks[BTC]
+    await stop(first)
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+    run: EngineRun = await start_engine()
+    await wait_until(lambda: run.engine.state.marks[BTC] > restored * Decimal("1.5"), 10, "the moved mark")
     assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -13,9 +14,13 @@ from cockpit.feeds import BookTicker, MarketFeed, MarkPrice
 from cockpit.feeds.messages import FeedStatus
 
 if TYPE_CHECKING:
+    from cockpit.core.state import State
     from cockpit.engine.context import EngineContext
+    from cockpit.engine.symbols import SymbolMap
 
 TICK_BATCH = 10_000
+# a restored mark this recent judges the first mark after a restart (see `restored_marks`)
+RESTORED_MARK_MAX_AGE_S = 24 * 3600.0
 
 
 def mark_stream(exchange_id: str) -> str:
@@ -63,10 +68,25 @@ def build_market_feed(engine: EngineContext) -> MarketFeed:
         on_status=lambda status: on_feed_status(engine, status),
         on_rejected=lambda rejection: baddata.on_rejected(engine, rejection),
         fetch_marks=fetch_marks,
+        last_marks=restored_marks(engine.state, symbols, time.time()),
         stale_after_s=engine.config.feeds.stale_after_s,
         backoff=engine.options.feed_backoff,
         connect_budget=engine.connect_budget,
     )
+
+
+def restored_marks(state: State, symbols: SymbolMap, now: float) -> dict[str, float]:
+    """The restored session's marks (by exchange id) that are at most `RESTORED_MARK_MAX_AGE_S` old: the first
+    mark after a restart is judged against them, as any later one against the last, so a first mark 100x off
+    is held and refused instead of folded into equity and peak.
+
+    A genuine move while cockpit was stopped costs one frame: the first mark is held, the next confirms it
+    (within 2 %). An older mark says too little about today's market to hold its first mark against it."""
+    return {
+        symbols.exchange_id(symbol): float(mark)
+        for symbol, mark in state.marks.items()
+        if now - state.mark_ts.get(symbol, 0.0) <= RESTORED_MARK_MAX_AGE_S and mark > 0
+    }
 
 
 def held_elsewhere(engine: EngineContext) -> set[str]:

@@ -81,6 +81,10 @@ class _Group:
     # reported stale and not yet reported flowing again: kept across a reconnect (which clears `stale`), so
     # the first frame after it says "flowing again" and the stream's stale status clears where it is shown
     reported_stale: set[str] = field(default_factory=set)
+    # per mark stream, when its last believed mark arrived; and the mark streams that still deliver but whose
+    # marks were all refused or held for the stale limit: marked by REST until a believed mark comes again
+    last_good: dict[str, float] = field(default_factory=dict)
+    starved: set[str] = field(default_factory=set)
     down: bool = False  # link reported down (after having tried); not set before the first attempt
     in_url: tuple[str, ...] = ()  # the streams named in the URL of the socket's current (or next) connect
 
@@ -97,6 +101,7 @@ class MarketFeed:
         on_status: StatusSink | None = None,
         on_rejected: RejectSink | None = None,
         fetch_marks: FetchMarks | None = None,
+        last_marks: Mapping[str, float] | None = None,
         rest_poll_s: float = 2.0,
         stale_after_s: float = 5.0,
         stale_after_overrides: Mapping[str, float] | None = None,
@@ -140,7 +145,8 @@ class MarketFeed:
         self.parse_errors = 0
         self._on_rejected = on_rejected
         self._reject_log = RejectLog(log, name)
-        self.marks_check = MarkCheck()
+        # the last good mark per symbol (exchange id) known before this feed: the first mark is judged by it
+        self.marks_check = MarkCheck(last=dict(last_marks or {}))
 
         self._routing = routing
         self._schedule = reconnect_backoff(backoff)
@@ -190,7 +196,8 @@ class MarketFeed:
         self._start_rest_fallback()
 
     def _start_rest_fallback(self) -> None:
-        """Marks by REST while their streams are down: once running, for the first mark stream followed."""
+        """Marks by REST while their streams are down, stale or bad: once running, for the first mark stream
+        followed."""
         if not self._tasks or self._rest_task is not None or self._fetch_marks is None:
             return
         if any(is_mark_stream(s) for s in self.streams):
@@ -251,6 +258,7 @@ class MarketFeed:
         async def on_open(ws: ClientConnection) -> None:
             group.stale.clear()
             group.last_rx.clear()
+            group.last_good.clear()  # `starved` stays: only a believed mark ends that
             # by message: everything; by URL: what was subscribed while this connect was under way
             missing = [s for s in group.streams if s not in group.in_url]
             if missing:
@@ -281,6 +289,7 @@ class MarketFeed:
             group.streams = (*group.streams, *added)
             for s in added:  # silent since the subscription, not since the socket opened
                 group.last_rx[s] = now
+                group.last_good[s] = now
             ws = group.conn.ws if group.conn is not None and group.conn.is_open else None
             if ws is not None:
                 try:
@@ -305,6 +314,8 @@ class MarketFeed:
             group.streams = tuple(s for s in group.streams if s not in mine)
             for s in mine:
                 group.last_rx.pop(s, None)
+                group.last_good.pop(s, None)
+                group.starved.discard(s)
                 group.stale.discard(s)
                 group.reported_stale.discard(s)
             ws = group.conn.ws if group.conn is not None and group.conn.is_open else None
@@ -353,8 +364,16 @@ class MarketFeed:
                 reported.discard(stream)
                 self._update_marks_down()
                 conn.emit(FeedState.CONNECTED, Severity.INFO, "data flowing again", stream=stream)
-            if isinstance(msg, MarkPrice) and not self._mark_believed(msg):
-                return
+            if isinstance(msg, MarkPrice):
+                if not self._mark_believed(msg):
+                    return
+                group.last_good[stream] = conn.last_rx
+                if group.starved and stream in group.starved:
+                    group.starved.discard(stream)
+                    self._update_marks_down()
+                    log.info(
+                        "%s: good marks again on %s; REST marks no longer needed for it", self.name, stream
+                    )
             if msg is not None:
                 sink = sinks[type(msg)]
                 if sink is not None:
@@ -369,9 +388,9 @@ class MarketFeed:
     def _mark_believed(self, mark: MarkPrice) -> bool:
         """A mark implausibly far from the last good one is held until a second source agrees (refused, and
         reported, when the next one does not)."""
-        take, refused = self.marks_check.judge(mark.symbol, mark.mark)
-        if refused is not None:
-            self._reject("market_feed" if mark.source == "ws" else "rest_marks", refused)
+        take, refused = self.marks_check.judge(mark.symbol, mark.mark, mark.source)
+        if refused is not None:  # reported as bad data from the source that sent the held mark
+            self._reject("market_feed" if refused.source == "ws" else "rest_marks", refused.reason)
         return take
 
     def _control_reply(self, group: _Group, data: dict[str, object]) -> None:
@@ -395,6 +414,10 @@ class MarketFeed:
                 for s in g.streams:
                     age = now - max(g.last_rx.get(s, conn.opened_at), conn.opened_at)
                     limit = limits.get(s, self.stale_after_s)
+                    if is_mark_stream(s) and age <= limit and s not in g.starved:  # delivering
+                        self._watch_marks(
+                            g, s, now - max(g.last_good.get(s, conn.opened_at), conn.opened_at), limit
+                        )
                     if age > limit and s not in g.stale:
                         g.stale.add(s)
                         g.reported_stale.add(s)
@@ -407,17 +430,34 @@ class MarketFeed:
                             age_s=round(age, 3),
                         )
 
+    def _watch_marks(self, group: _Group, stream: str, age: float, limit: float) -> None:
+        """A mark stream that delivers, but no mark believed for the stale limit (NaNs, marks held and never
+        confirmed): not a stale stream — its link is fine — but its symbol is marked by REST meanwhile, so
+        equity and drawdown keep following the market (the refusals are the "data" health item's news)."""
+        if age <= limit or group.down:
+            return
+        group.starved.add(stream)
+        self._update_marks_down()
+        log.warning(
+            "%s: no believable mark on %s for %.1f s (limit %s s) while it sends; marked by REST meanwhile",
+            self.name,
+            stream,
+            age,
+            limit,
+        )
+
     # ----- REST fallback for marks -----------------------------------------------------------------------
-    def _down_mark_symbols(self) -> list[str]:
+    def _rest_mark_symbols(self) -> list[str]:
+        """The symbols marked by REST: their mark stream is down, stale, or delivers no believable mark."""
         symbols: dict[str, None] = {}
         for g in self.groups:
             for s in g.streams:
-                if is_mark_stream(s) and (g.down or s in g.stale):
+                if is_mark_stream(s) and (g.down or s in g.stale or s in g.starved):
                     symbols[s.partition("@")[0].upper()] = None
         return list(symbols)
 
     def _update_marks_down(self) -> None:
-        if self._down_mark_symbols():
+        if self._rest_mark_symbols():
             self._marks_down.set()
         else:
             self._marks_down.clear()
@@ -427,7 +467,7 @@ class MarketFeed:
         fetch = self._fetch_marks
         while True:
             await self._marks_down.wait()
-            symbols = self._down_mark_symbols()
+            symbols = self._rest_mark_symbols()
             if symbols:
                 try:
                     marks = await fetch(symbols)

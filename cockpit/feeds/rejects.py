@@ -6,7 +6,9 @@ the count, never a line per frame (a bad stream sends hundreds a second).
 
 A mark that moved implausibly far from the last good one (`JUMP`, either way) is held rather than taken: a
 second source must agree with it (the next frame, or a REST mark, within `AGREE`) before it is believed. A
-real crash confirms itself within a second; a lone absurd frame never reaches the fold.
+real crash confirms itself within a second; a lone absurd frame never reaches the fold. A stream that sends
+frames but no mark that is believed is marked by REST meanwhile (`MarketFeed`), and a REST mark judges a
+held stream mark as the next frame would.
 """
 
 from __future__ import annotations
@@ -47,28 +49,40 @@ class RejectLog:
         self._said_at, self._unsaid = now, 0
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A held mark proven wrong: why, and which source sent it ("ws": the stream, "rest": a REST mark)."""
+
+    reason: str
+    source: str
+
+
 @dataclass
 class MarkCheck:
-    """Per symbol, the last good mark and one held for confirmation.
+    """Per symbol, the last good mark and one held for confirmation (with the source that sent it).
 
-    A held mark is reported (refused) only once it is proven wrong — the next mark does not confirm it — so
-    a real move, confirmed a second later, is never called bad data."""
+    A held mark is reported (refused) only once it is proven wrong — the next mark, from the stream or from
+    REST, does not confirm it — so a real move, confirmed a second later, is never called bad data. `last` can
+    be seeded (a restored session's marks), so that the first mark after a restart is judged too."""
 
     last: dict[str, float] = field(default_factory=dict)
-    held: dict[str, float] = field(default_factory=dict)
+    held: dict[str, tuple[float, str]] = field(default_factory=dict)
 
-    def judge(self, symbol: str, mark: float) -> tuple[bool, str | None]:
-        """(take this mark?, the reason a held mark was just refused, if one was)."""
+    def judge(self, symbol: str, mark: float, source: str = "ws") -> tuple[bool, Refused | None]:
+        """(take this mark?, the held mark just refused, if one was)."""
         last = self.last.get(symbol)
-        held = self.held.pop(symbol, None)
-        if held is not None and _near(mark, held, AGREE):
-            self.last[symbol] = mark  # two sources agree: the market really moved
+        waiting = self.held.pop(symbol, None)
+        if waiting is not None and _near(mark, waiting[0], AGREE):
+            self.last[symbol] = mark  # two marks agree: the market really moved
             return True, None
-        refused = None if held is None or last is None else _unconfirmed(symbol, held, last)
+        refused = None
+        if waiting is not None and last is not None:
+            held, held_from = waiting
+            refused = Refused(_unconfirmed(symbol, held, last), held_from)
         if last is None or _near(mark, last, JUMP):
             self.last[symbol] = mark
             return True, refused
-        self.held[symbol] = mark  # implausibly far: wait for a second source
+        self.held[symbol] = (mark, source)  # implausibly far: wait for a second source
         return False, refused
 
 
