@@ -9,8 +9,8 @@ bad value never stops it, never takes a seq that the file does not hold, and wha
 from __future__ import annotations
 
 import dataclasses
-import math
 import errno
+import math
 import os
 from collections.abc import Mapping
 from decimal import Decimal
