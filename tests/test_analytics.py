@@ -25,7 +25,8 @@ from cockpit.analytics import (
     sessions_json,
 )
 from cockpit.analytics.metrics import union_seconds
-from cockpit.core.commands import KillSwitch
+from cockpit.core import events as ev
+from cockpit.core.commands import KillSwitch, Reconcile, ResetPeak
 from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.incidents import incidents_from
 from cockpit.core.state import fold
@@ -232,6 +233,50 @@ async def test_sessions_are_listed_and_exported_to_parquet(
     with pytest.raises(UsageError, match="would overwrite") as refused:
         export_parquet(path, out)
     assert "events.parquet" in refused.value.detail
+
+
+async def test_a_peak_reset_leaves_the_bad_peaks_drawdown_out_of_the_report(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine(reconcile_every_s=3600)
+    engine = run.engine
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await wait_until(lambda: BTC in engine.state.positions and BTC in engine.state.marks, what="BTC")
+    await engine.control(Reconcile(by="test"))  # a clean pass
+    mark = engine.state.marks[BTC]
+    # 12 345 BTC the exchange never held, from the user stream; reconcile corrects it and drops its peak
+    fake = ev.position_changed(symbol=BTC, qty="12345", entry=str(mark - 100), reason="user stream")
+    engine.emit("position.changed", fake, "info", "user_stream")
+    await engine.control(Reconcile(by="test"))
+    await run.wait_for("drawdown.peak_reset")
+    # a mark a hundred times too high; the operator resets the peak once the real marks are back
+    engine.emit("market.marks", ev.market_marks(marks={BTC: str(mark * 100)}, source="ws"), "info", "feed")
+    await wait_until(lambda: engine.state.drawdown_pct > 90, what="the bad peak's drawdown")
+    await engine.control(ResetPeak(by="test").confirmed())
+    after = engine.state.seq
+    await wait_until(lambda: engine.state.seq > after + 10, what="marks after the reset")
+    await engine.core.drain()
+    live_peak = engine.state.peak_equity
+    await stop(run)
+
+    path = engine.store.path
+    with SessionStore.open(path, create=False) as store:
+        final = fold(store.read_events())
+    assert len([e for e in run.events if e.kind == "drawdown.peak_reset"]) == 2
+    report = build_report(path)
+    assert report["max_drawdown_pct"] is not None and report["max_drawdown_pct"] < 1, report["equity"]
+    with open_for_reading(path) as session:
+        by_fold = equity_curve(session, method="fold").points
+        by_columns = equity_curve(session, method="columns").points
+    assert by_fold["seq"].to_list() == by_columns["seq"].to_list()
+    for column in ("equity", "peak", "drawdown_pct"):
+        for a, b in zip(by_fold[column], by_columns[column], strict=True):
+            assert a == pytest.approx(b, rel=1e-9, abs=1e-9), column
+    assert by_columns["drawdown_pct"].max() < 1
+    # after the last reset the curve's peak is the live one
+    assert by_fold["peak"][-1] == pytest.approx(float(final.peak_equity or 0), rel=1e-12)
+    assert live_peak is not None and by_columns["peak"][-1] == pytest.approx(float(live_peak), rel=1e-12)
 
 
 def test_bad_input_is_refused_with_a_clear_error(tmp_path: Path) -> None:

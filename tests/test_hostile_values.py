@@ -9,11 +9,13 @@ bad value never stops it, never takes a seq that the file does not hold, and wha
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import reduce
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,6 +27,7 @@ from cockpit.core import events as ev
 from cockpit.core.commands import KillSwitch
 from cockpit.core.domain import EVENT_KINDS, Event
 from cockpit.core.state import apply, fold
+from cockpit.engine.account_files import AccountFiles
 from cockpit.engine.core import EventNotRecorded
 from cockpit.store import SessionStore
 from tests.conftest import EngineRun, stop
@@ -220,11 +223,25 @@ async def test_a_nan_mark_neither_stops_the_engine_nor_loses_a_seq(start_engine:
 
 
 # ----- disk trouble: what is printed is what is on disk --------------------------------------------------
-async def test_a_full_disk_prints_nothing_the_file_does_not_hold_and_the_next_start_is_kill_switched(
-    start_engine: Any,
-) -> None:
-    # A full disk cannot be produced in this sandbox: the store's fault hook makes its SQL fail instead, and
-    # the account's killswitch.json cannot be replaced (a directory stands where its temporary file goes).
+async def store_fails(run: EngineRun, hook: dict[str, bool]) -> None:
+    """The engine's session store fails for good (the store's fault hook: a full disk cannot be produced in
+    this sandbox) while the account's killswitch.json cannot be replaced either (a directory stands where its
+    temporary file goes); the engine engages the kill switch in memory, leaves its note and stops."""
+    engine = run.engine
+    state_file = engine.account.kill_switch_file
+    blocker = state_file.with_name(f".{state_file.name}.{os.getpid()}.tmp")
+    blocker.mkdir()
+    hook["on"] = True
+    engine.emit("alert", ev.alert(message="a write that will fail"), "warning", "engine")
+    await run.wait_for("killswitch.engaged", where=lambda e: e.payload.get("persisted") is False)
+    await wait_until(lambda: engine.stopped.is_set(), within=10, what="the engine stopping")
+    hook["on"] = False
+    await stop(run)
+    blocker.rmdir()
+
+
+async def start_failable(start_engine: Any, **options: Any) -> tuple[EngineRun, dict[str, bool]]:
+    """An engine whose store's SQL fails (OSError 28) once `hook["on"]` is set."""
     failing = {"on": False}
 
     def hook(sql: str) -> None:
@@ -232,22 +249,33 @@ async def test_a_full_disk_prints_nothing_the_file_does_not_hold_and_the_next_st
             raise OSError(28, "No space left on device")
 
     run: EngineRun = await start_engine(
-        store_options={"retry_delays": (0.0, 0.05, 0.1, 0.2, 0.4), "fault_hook": hook}
+        store_options={"retry_delays": (0.0, 0.05, 0.1, 0.2, 0.4), "fault_hook": hook}, **options
     )
-    engine = run.engine
     await run.wait_for("reconcile.done")
-    blocker = engine.account.kill_switch_file.with_name(
-        f".{engine.account.kill_switch_file.name}.{os.getpid()}.tmp"
-    )
-    blocker.mkdir()
-    failing["on"] = True
-    engine.emit("alert", ev.alert(message="a write that will fail"), "warning", "engine")
-    kill = await run.wait_for("killswitch.engaged")
-    await wait_until(lambda: engine.stopped.is_set(), within=10, what="the engine stopping")
-    failing["on"] = False
-    await stop(run)
+    return run, failing
+
+
+def engaged_by_the_store(run: EngineRun) -> None:
+    """The kill switch is engaged because the last run's store failed, and the session file says so."""
+    kill = run.engine.state.kill_switch
+    assert kill.engaged and kill.by == "store", kill
+    assert "session store failed" in kill.cause and "No space left on device" in kill.cause
+    recorded = [e for e in run.engine.store.read_events() if e.kind == "killswitch.engaged"]
+    assert recorded and recorded[-1].payload["by"] == "store" and recorded[-1].payload["carried_over"] is True
+    assert not [e for e in run.engine.store.read_events() if e.kind == "killswitch.released"]
+    assert orjson.loads(run.engine.account.kill_switch_file.read_bytes())["engaged"] is True
+    assert run.engine.account.store_failure_note() is None  # said once: a third start does not say it again
+
+
+async def test_a_full_disk_prints_nothing_the_file_does_not_hold_and_the_next_start_is_kill_switched(
+    start_engine: Any,
+) -> None:
+    run, failing = await start_failable(start_engine)
+    engine = run.engine
+    await store_fails(run, failing)
 
     errors = run.of("db.error")
+    kill = run.of("killswitch.engaged")[-1]
     assert [e.payload["attempt"] for e in errors] == [1, 2, 3, 4, 5, 6] and errors[-1].payload["final"]
     assert all(e.seq == 0 for e in [*errors, kill]), "news about the store is shown as not in the file"
     assert kill.payload["persisted"] is False
@@ -258,17 +286,44 @@ async def test_a_full_disk_prints_nothing_the_file_does_not_hold_and_the_next_st
     for event in printed:
         assert event.seq in on_disk and on_disk[event.seq].payload == event.payload, event
     assert not orjson.loads(engine.account.kill_switch_file.read_bytes())["engaged"]  # it could not say so
-    blocker.rmdir()
 
     # The next start, on a clean disk: the kill switch is engaged again, recorded, and says why.
     again: EngineRun = await start_engine()
-    engaged = again.engine.state.kill_switch
-    assert engaged.engaged and engaged.by == "store" and "session store failed" in engaged.cause
-    assert "No space left on device" in engaged.cause
+    engaged_by_the_store(again)
     await again.wait_for("reconcile.done")
-    recorded = [e for e in again.engine.store.read_events() if e.kind == "killswitch.engaged"]
-    assert recorded and recorded[-1].payload["carried_over"] is True
-    assert orjson.loads(engine.account.kill_switch_file.read_bytes())["engaged"] is True
-    assert engine.account.store_failure_note() is None  # said once: a third start does not say it again
-    released = await again.engine.control(KillSwitch(on=False, cause=None, by="test").confirmed())
+    released = await again.engine.control(KillSwitch(on=False, by="test").confirmed())
     assert not released.engaged  # its cause (the store) is gone: the operator can release it
+
+
+async def test_a_note_whose_space_cannot_be_reserved_again_still_engages_the_kill_switch(
+    start_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, failing = await start_failable(start_engine)
+    await store_fails(run, failing)
+
+    def eio(self: AccountFiles) -> None:  # the disk answers the next start's fsync with EIO
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(AccountFiles, "reserve_store_note", eio)
+    again: EngineRun = await start_engine()
+    engaged_by_the_store(again)
+    said = [e for e in again.engine.store.read_events() if e.kind == "alert"]
+    assert any("Input/output error" in e.payload["message"] for e in said), "the reservation's failure"
+
+
+async def test_a_store_failure_after_a_release_elsewhere_is_not_undone_by_an_older_session_file(
+    start_engine: Any, tmp_path: Path
+) -> None:
+    # Monday engages the kill switch and stops; Tuesday (a new file, the same account) releases it, then its
+    # store fails: killswitch.json still says released, its `updated` newer than Monday's engagement.
+    monday: EngineRun = await start_engine(session=tmp_path / "monday.duckdb")
+    await monday.wait_for("reconcile.done")
+    await monday.engine.control(KillSwitch(on=True, cause="operator says stop", by="test"))
+    await stop(monday)
+    tuesday, failing = await start_failable(start_engine, session=tmp_path / "tuesday.duckdb")
+    assert tuesday.engine.state.kill_switch.engaged  # carried over from Monday
+    await tuesday.engine.control(KillSwitch(on=False, by="test").confirmed())
+    await store_fails(tuesday, failing)
+
+    again: EngineRun = await start_engine(session=tmp_path / "monday.duckdb")  # Monday's file: engaged
+    engaged_by_the_store(again)

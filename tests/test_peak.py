@@ -62,9 +62,50 @@ async def test_a_fake_position_from_the_user_stream_leaves_no_peak_once_reconcil
     assert state.peak_equity <= max(honest, state.equity) and state.drawdown_pct < 1
     await wait_until(lambda: engine.state.drawdown_band == "green", what="green again")
     if engine.state.kill_switch.engaged:  # the risk worker may have seen the 100 % in between
-        # the cause is gone: it can be released
-        await engine.control(KillSwitch(on=False, by="test").confirmed())
+        await engine.control(KillSwitch(on=False, by="test").confirmed())  # the cause is gone: release
     assert not engine.state.kill_switch.engaged
+
+
+@pytest.mark.parametrize(
+    ("ghost", "drops_the_peak"),
+    [
+        pytest.param({"symbol": "BTCUSDT", "side": "short", "qty": "0.02"}, True, id="exchange-denies-it"),
+        pytest.param({"symbol": "BTCUSDT", "side": "short", "qty": "0.03"}, True, id="other-side"),
+        pytest.param({"symbol": "SOLUSDT", "side": "long", "qty": "0.5"}, False, id="opened-by-hand"),
+        pytest.param({"symbol": "BTCUSDT", "side": "long", "qty": "0.01"}, False, id="more-of-the-same"),
+    ],
+)
+async def test_reconcile_drops_the_peak_only_where_cockpit_held_quantity_the_exchange_denies(
+    sim: SimServer, start_engine: Any, ghost: dict[str, str], drops_the_peak: bool
+) -> None:
+    run: EngineRun = await start_engine(reconcile_every_s=3600)
+    engine = run.engine
+    await holding(run, sim)
+    await engine.control(Reconcile(by="test"))  # a clean pass: the peak so far is the account's own
+    checked = engine.state.peak_checked
+    assert checked is not None
+    # a real gain since, then part of it given back: the peak is above both the clean one and the equity
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 5})
+    await wait_until(lambda: (engine.state.peak_equity or 0) > checked + 40, what="the gain")
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -3})
+    await wait_until(
+        lambda: (engine.state.equity or 0) < (engine.state.peak_equity or 0) - 20, what="the pullback"
+    )
+    high = engine.state.peak_equity
+    assert high is not None
+
+    await sim.inject({"kind": "ghost_position", **ghost})  # no trade explains it
+    result = await engine.control(Reconcile(by="test"))
+    assert result.ghosts == (engine.resolve_symbol(ghost["symbol"]),)
+    state = engine.state
+    assert state.peak_equity is not None and state.equity is not None
+    if drops_the_peak:  # cockpit's equity counted quantity the account did not have
+        reset = await run.wait_for("drawdown.peak_reset")
+        assert reset.payload["by"] == "reconcile" and Decimal(reset.payload["old_peak"]) == high
+        assert state.peak_equity == max(checked, state.equity) < high
+    else:  # the exchange holds all cockpit held and more: the gain cockpit measured is the account's
+        assert not run.of("drawdown.peak_reset")
+        assert state.peak_equity >= high
 
 
 async def test_a_poisoned_peak_survives_a_restart_until_reset_peak_then_the_kill_switch_releases(

@@ -9,6 +9,11 @@ Equity is what the fold (`cockpit.core.state.apply`) says it is. Replaying the f
 so a session with more than `FOLD_LIMIT` equity events (balances, positions, marks) is valued column-wise
 instead: wallet + Σ qty × (last mark − entry) per symbol held, the same arithmetic as `State._revalue` in
 floats. The tests check that both give the same curve on a real session.
+
+A `drawdown.peak_reset` (an operator's `reset-peak`, or a reconcile that found cockpit held a position the
+exchange denies) says the peak it replaced was not the account's: in both paths the peak starts again from the
+reset's new peak, and the points measured from the discarded peak (since the previous reset) are measured from
+the new one instead, so a bad sample's ~100 % drawdown is not the session's maximum.
 """
 
 from __future__ import annotations
@@ -30,7 +35,14 @@ from cockpit.core.incidents import Incident
 from cockpit.core.state import State, apply
 
 FOLD_LIMIT = 20_000
-EQUITY_KINDS = ("balance.updated", "position.changed", "position.ghost", "market.marks")
+EQUITY_KINDS = (
+    "balance.updated",
+    "position.changed",
+    "position.ghost",
+    "market.marks",
+    "drawdown.peak_reset",
+)
+PEAK_RESET = "drawdown.peak_reset"
 ORDER_KINDS = (
     "order.submitted",
     "order.accepted",
@@ -455,10 +467,38 @@ def equity_curve(session: ReadableSession, *, method: str | None = None) -> Equi
         n = int(session.rows(f"SELECT count(*) FROM events WHERE kind IN ({kinds})")[0][0])
         method = "fold" if n <= FOLD_LIMIT else "columns"
     if method == "fold":
-        return EquityCurve(_curve_by_fold(session), "fold")
+        return EquityCurve(_honour_resets(_curve_by_fold(session), _peak_resets(session)), "fold")
     if method == "columns":
-        return EquityCurve(_curve_by_columns(session), "columns")
+        resets = _peak_resets(session)
+        return EquityCurve(_honour_resets(_curve_by_columns(session, resets), resets), "columns")
     raise ValueError(f"unknown equity method {method!r}: fold or columns")
+
+
+def _peak_resets(session: ReadableSession) -> pl.DataFrame:
+    """Each `drawdown.peak_reset`: its seq and the peak it set (one the fold would refuse is left out)."""
+    frame = session.frame(
+        f"""
+        SELECT seq, TRY_CAST(payload->>'$.new_peak' AS DOUBLE) AS new_peak
+        FROM events WHERE kind = '{PEAK_RESET}' ORDER BY seq
+        """
+    )
+    return frame.filter(pl.col("new_peak").is_not_null() & pl.col("new_peak").is_finite())
+
+
+def _honour_resets(curve: pl.DataFrame, resets: pl.DataFrame) -> pl.DataFrame:
+    """Measure each point before a reset from no more than the reset's new peak: the peak the reset replaced
+    was not the account's, and neither were the drawdowns measured from it."""
+    if resets.height == 0 or curve.height == 0:
+        return curve
+    # the reset that closes each point's stretch: the first one after it (none for the points after the last)
+    closing = resets["seq"].search_sorted(curve["seq"], side="left")
+    cap = pl.concat([resets["new_peak"], pl.Series([None], dtype=pl.Float64)]).gather(closing)
+    capped = cap.is_not_null() & (cap < curve["peak"])
+    measured = pl.when(cap > 0).then(((cap - curve["equity"]) / cap * 100.0).clip(lower_bound=0.0))
+    return curve.with_columns(
+        pl.when(capped).then(cap).otherwise(pl.col("peak")).alias("peak"),
+        pl.when(capped).then(measured.otherwise(0.0)).otherwise(pl.col("drawdown_pct")).alias("drawdown_pct"),
+    )
 
 
 _CURVE_SCHEMA: dict[str, Any] = {
@@ -479,7 +519,8 @@ def _curve_by_fold(session: ReadableSession) -> pl.DataFrame:
     points: list[tuple[int, float, float, float, float]] = []
     last: Decimal | None = None
     for seq, ts, kind, severity, source, payload in rows:
-        # the equity handlers read only wallet, positions and marks, which no other kind changes
+        # the equity handlers read only wallet, positions and marks, which no other kind changes; a peak reset
+        # reads the equity and sets the peak, as live
         state = apply(state, Event(seq, ts, kind, cast(Severity, severity), source, orjson.loads(payload)))
         if state.equity is not None and state.equity != last:
             last = state.equity
@@ -488,7 +529,7 @@ def _curve_by_fold(session: ReadableSession) -> pl.DataFrame:
     return pl.DataFrame(points, schema=_CURVE_SCHEMA, orient="row")
 
 
-def _curve_by_columns(session: ReadableSession) -> pl.DataFrame:
+def _curve_by_columns(session: ReadableSession, resets: pl.DataFrame) -> pl.DataFrame:
     held = [
         str(s)
         for (s,) in session.rows(
@@ -532,7 +573,15 @@ def _curve_by_columns(session: ReadableSession) -> pl.DataFrame:
         frame.select("seq", "ts", equity.alias("equity"))
         .filter(pl.col("equity").is_not_null())
         .filter((pl.col("equity") != pl.col("equity").shift(1)).fill_null(True))
-        .with_columns(pl.col("equity").cum_max().alias("peak"))
+    )
+    # the running max starts again after each peak reset, from the peak it set (as State's fold does)
+    stretch = resets["seq"].search_sorted(curve["seq"], side="left")
+    start = pl.concat([pl.Series([None], dtype=pl.Float64), resets["new_peak"]]).gather(stretch)
+    curve = (
+        curve.with_columns(stretch.alias("stretch"), start.alias("start"))
+        .with_columns(
+            pl.max_horizontal(pl.col("equity").cum_max().over("stretch"), pl.col("start")).alias("peak")
+        )
         .with_columns(
             pl.when(pl.col("peak") > 0)
             .then((pl.col("peak") - pl.col("equity")) / pl.col("peak") * 100.0)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from cockpit.core import events
 from cockpit.core.errors import CockpitError
+from cockpit.engine.account_files import StoreFailureNote
 
 if TYPE_CHECKING:
     from cockpit.engine.context import EngineContext
@@ -51,7 +52,7 @@ async def carry_over(engine: EngineContext) -> None:
     """At start: the account's kill switch wins over this session file's (it is newer, or the file is new);
     a note left by an engine whose store failed engages it (that engine could write neither)."""
     files = engine.account
-    await _after_store_failure(engine)
+    store_failed = await _after_store_failure(engine)
     record = files.read_kill_switch()
     current = engine.state.kill_switch
     if record is not None and record.engaged and not current.engaged:
@@ -71,7 +72,8 @@ async def carry_over(engine: EngineContext) -> None:
             "risk",
         )
     elif (
-        record is not None
+        not store_failed  # the failed engine could not write killswitch.json: its "released" is stale
+        and record is not None
         and not record.engaged
         and current.engaged
         and record.updated > (current.since or 0.0)
@@ -91,37 +93,68 @@ async def carry_over(engine: EngineContext) -> None:
     remember(engine)
 
 
-async def _after_store_failure(engine: EngineContext) -> None:
+async def _after_store_failure(engine: EngineContext) -> bool:
     """The last engine on this account lost its session store and engaged the kill switch in memory; its
-    note (account_files.py) is all that may have reached the disk. Engage it again, recorded, saying why."""
+    note (account_files.py) is all that may have reached the disk. Engage it again, recorded, saying why —
+    also when this session file already shows it engaged for an older cause. True if there was a note."""
     files = engine.account
     try:
         note = files.store_failure_note()
+    except OSError as exc:  # not knowing whether the last run failed is no reason to allow new risk
+        log.error("could not read the store-failure note in %s: %s", files.lock_file, exc)
+        note = StoreFailureNote(
+            f"the store-failure note in {files.lock_file} could not be read ({exc}); engaged to be safe",
+            0.0,
+            "",
+        )
+    try:  # the space for this run's own note; its failure never drops the last run's
         files.reserve_store_note()
     except OSError as exc:
-        log.error("could not read or reserve the store-failure note in %s: %s", files.lock_file, exc)
-        return
-    if note is None:
-        return
-    if not engine.state.kill_switch.engaged:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(note.since)) if note.since else "?"
+        log.error("could not reserve the store-failure note's space in %s: %s", files.lock_file, exc)
         await engine.record(
-            "killswitch.engaged",
-            events.killswitch_engaged(
-                cause=f"the session store failed at {when} ({note.cause}); the kill switch engaged then "
-                "could not be written",
-                by="store",
-                since=note.since or None,
-                carried_over=True,
-                message=f"KILL SWITCH engaged: the session store of the last run ({note.session}) failed at "
-                f"{when}: {note.cause} — events after its last commit are lost; check the disk, reconcile, "
-                "then release with k or `cockpit ctl kill-switch off`",
+            "alert",
+            events.alert(
+                message=f"could not reserve space for a store-failure note in {files.lock_file} ({exc}): "
+                "if this run's session store fails, the next start may not know it — check the disk",
             ),
             "critical",
             "risk",
         )
-        remember(engine)
-    files.clear_store_note()  # recorded now: the session file and killswitch.json say it
+    if note is None:
+        return False
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(note.since)) if note.since else "?"
+    before = engine.state.kill_switch
+    earlier = f" (it was already engaged by {before.by}: {before.cause})" if before.engaged else ""
+    await engine.record(
+        "killswitch.engaged",
+        events.killswitch_engaged(
+            cause=f"the session store failed at {when} ({note.cause}); the kill switch engaged then "
+            "could not be written",
+            by="store",
+            since=note.since or None,
+            carried_over=True,
+            message=f"KILL SWITCH engaged: the session store of the last run ({note.session or '?'}) failed "
+            f"at {when}: {note.cause} — events after its last commit are lost{earlier}; check the disk, "
+            "reconcile, then release with k or `cockpit ctl kill-switch off`",
+        ),
+        "critical",
+        "risk",
+    )
+    remember(engine)
+    try:
+        files.clear_store_note()  # recorded now: the session file and killswitch.json say it
+    except OSError as exc:
+        log.error("could not clear the store-failure note in %s: %s", files.lock_file, exc)
+        engine.emit(
+            "alert",
+            events.alert(
+                message=f"the store-failure note in {files.lock_file} could not be cleared ({exc}): the "
+                "next start will engage the kill switch for it again",
+            ),
+            "warning",
+            "risk",
+        )
+    return True
 
 
 async def engage(engine: EngineContext, cause: str, by: str) -> bool:

@@ -5,9 +5,12 @@ wallet or a mark no account has) would hold the drawdown at 100 % for good and k
 
 - An operator resets it to the equity now (`cockpit ctl reset-peak`, the command palette: typed RESET,
   recorded as an `operator.action` first).
-- The engine does it by itself when a reconcile finds a position the exchange does not hold as cockpit held
-  it (`after_reconcile`): the equity measured on that position was not the account's, so the peak falls
-  back to the last one measured on a reconciled account (`State.peak_checked`), or the equity now if higher.
+- The engine does it by itself when a reconcile finds that the exchange does not hold what cockpit held of a
+  position — none of it, less of it, or the other side (`after_reconcile`): the equity was measured on a
+  quantity the account never had, so the peak falls back to the last one measured on a reconciled account
+  (`State.peak_checked`), or the equity now if higher. A position the exchange holds that cockpit did not
+  know (opened by hand, or more of one cockpit held on the same side) moves no peak: the equity cockpit
+  measured counted only quantity the account had, so the gains since are real.
 
 Either way a `drawdown.peak_reset` event (who, old and new peak, why) is recorded before the engine acts on
 the new peak; the kill switch stays engaged until an operator releases it, which the new drawdown allows.
@@ -15,6 +18,7 @@ the new peak; the kill switch stays engaged until an operator releases it, which
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -70,12 +74,28 @@ async def reset(engine: EngineContext, by: str, reason: str, to: Decimal | None 
     )
 
 
-async def after_reconcile(engine: EngineContext, ghosts: list[str]) -> None:
-    """A reconcile found positions the exchange holds otherwise (`ghosts`): drop the peak measured since the
-    last clean reconcile, when it is above what the account's own figures give."""
+def counted_what_the_exchange_denies(held: Decimal, theirs: Decimal) -> bool:
+    """Whether cockpit held quantity the exchange does not hold: none of it, less of it, or the other side."""
+    if held == 0:
+        return False
+    return held * theirs <= 0 or abs(theirs) < abs(held)
+
+
+async def after_reconcile(engine: EngineContext, ghosts: list[str], held: Mapping[str, Decimal]) -> None:
+    """A reconcile set `ghosts` to the exchange's figures; `held` is what cockpit held before it did. Where
+    cockpit held quantity the exchange denies, drop the peak measured since the last clean reconcile, when it
+    is above what the account's own figures give."""
     state = engine.state
     equity, peak = state.equity, state.peak_equity
-    if not ghosts or equity is None or peak is None:
+    denied = [
+        symbol
+        for symbol in ghosts
+        if counted_what_the_exchange_denies(
+            held.get(symbol, ZERO),
+            state.positions[symbol].qty if symbol in state.positions else ZERO,
+        )
+    ]
+    if not denied or equity is None or peak is None:
         return
     checked = state.peak_checked if state.peak_checked is not None else equity
     new = max(checked, equity)
@@ -84,7 +104,7 @@ async def after_reconcile(engine: EngineContext, ghosts: list[str]) -> None:
     await reset(
         engine,
         "reconcile",
-        f"reconcile found {', '.join(ghosts)} not as cockpit held it: the peak measured on those figures "
-        "since the last clean reconcile is not kept",
+        f"reconcile found that the exchange does not hold what cockpit held of {', '.join(denied)}: the peak "
+        "measured on those figures since the last clean reconcile is not kept",
         to=new,
     )

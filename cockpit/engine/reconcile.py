@@ -65,6 +65,7 @@ async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDon
             break
     orders_read_at = time.time()
     remote_orders = await gateway.fetch_open_orders()
+    held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     added, removed = _orders(engine, remote_orders, orders_read_at)
 
@@ -85,7 +86,7 @@ async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDon
     )
     severity: Severity = "warning" if ghosts or result["recovered_fills"] or added or removed else "info"
     engine.emit("reconcile.done", result, severity, "reconcile")
-    await peak.after_reconcile(engine, ghosts)  # the peak a position the exchange denies made is not kept
+    await peak.after_reconcile(engine, ghosts, held)  # a peak made on quantity the exchange denies is dropped
     return result
 
 
