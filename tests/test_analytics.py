@@ -476,3 +476,28 @@ def test_a_large_session_is_valued_column_wise_and_agrees_with_the_fold(tmp_path
     assert report["fills"] == report["orders_filled"]  # every accepted order filled at once
     assert report["latency_samples"] == report["orders_filled"] + report["orders_rejected"]
     assert all(d["end"] is not None for d in report["feed_disconnects"])
+
+
+def test_a_real_drawdown_before_a_bad_sample_stays_in_the_report_after_the_reset() -> None:
+    """A real 20 % loss, then a mark a hundred times too high, then the operator's reset at the equity of
+    the moment: the report keeps the 20 %; the points measured from the bad peak use the real one."""
+    import polars as pl
+
+    from cockpit.analytics.metrics import _honour_resets
+
+    equity = [10_000.0, 9_000.0, 8_000.0, 1_000_000.0, 8_000.0, 8_100.0]
+    peaks = [10_000.0, 10_000.0, 10_000.0, 1_000_000.0, 1_000_000.0, 8_100.0]
+    drawdown = [(p - e) / p * 100 for p, e in zip(peaks, equity, strict=True)]
+    curve = pl.DataFrame(
+        {"seq": [1, 2, 3, 4, 5, 7], "equity": equity, "peak": peaks, "drawdown_pct": drawdown}
+    )
+
+    def reset(by: str, new: float) -> pl.DataFrame:
+        return pl.DataFrame({"seq": [6], "by": [by], "old_peak": [1_000_000.0], "new_peak": [new]})
+
+    by_operator = _honour_resets(curve, reset("ctl", 8_000.0))
+    assert by_operator["drawdown_pct"].round(6).to_list() == [0.0, 10.0, 20.0, 0.0, 20.0, 0.0]
+    assert by_operator["peak"].to_list() == [10_000.0] * 5 + [8_100.0]
+    # a reconcile goes back to the peak measured on a reconciled account: every point above it was the lie
+    by_reconcile = _honour_resets(curve, reset("reconcile", 10_000.0))
+    assert by_reconcile["drawdown_pct"].round(6).to_list() == [0.0, 10.0, 20.0, 0.0, 20.0, 0.0]

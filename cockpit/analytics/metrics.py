@@ -475,10 +475,13 @@ def equity_curve(session: ReadableSession, *, method: str | None = None) -> Equi
 
 
 def _peak_resets(session: ReadableSession) -> pl.DataFrame:
-    """Each `drawdown.peak_reset`: its seq and the peak it set (one the fold would refuse is left out)."""
+    """Each `drawdown.peak_reset`: its seq, who asked, the peak it discarded and the one it set (one the fold
+    would refuse is left out)."""
     frame = session.frame(
         f"""
-        SELECT seq, TRY_CAST(payload->>'$.new_peak' AS DOUBLE) AS new_peak
+        SELECT seq, payload->>'$.by' AS by,
+               TRY_CAST(payload->>'$.old_peak' AS DOUBLE) AS old_peak,
+               TRY_CAST(payload->>'$.new_peak' AS DOUBLE) AS new_peak
         FROM events WHERE kind = '{PEAK_RESET}' ORDER BY seq
         """
     )
@@ -486,19 +489,48 @@ def _peak_resets(session: ReadableSession) -> pl.DataFrame:
 
 
 def _honour_resets(curve: pl.DataFrame, resets: pl.DataFrame) -> pl.DataFrame:
-    """Measure each point before a reset from no more than the reset's new peak: the peak the reset replaced
-    was not the account's, and neither were the drawdowns measured from it."""
+    """Re-measure the points measured from a peak a reset discarded; every other point keeps its drawdown.
+
+    Which points those are, per stretch between resets: for a reconcile's reset, those whose peak is above the
+    peak it went back to (the last one measured on a reconciled account); for an operator's, which sets the
+    equity of the moment, those from where the running peak reached the discarded one, measured from the peak
+    before that (or the new one, if higher). A real drawdown before the bad sample stays in the report."""
     if resets.height == 0 or curve.height == 0:
         return curve
-    # the reset that closes each point's stretch: the first one after it (none for the points after the last)
-    closing = resets["seq"].search_sorted(curve["seq"], side="left")
-    cap = pl.concat([resets["new_peak"], pl.Series([None], dtype=pl.Float64)]).gather(closing)
-    capped = cap.is_not_null() & (cap < curve["peak"])
-    measured = pl.when(cap > 0).then(((cap - curve["equity"]) / cap * 100.0).clip(lower_bound=0.0))
+    seqs: list[int] = curve["seq"].to_list()
+    peaks: list[float] = curve["peak"].to_list()
+    equities: list[float] = curve["equity"].to_list()
+    drawdowns: list[float] = curve["drawdown_pct"].to_list()
+    lo = 0
+    for reset in resets.iter_rows(named=True):
+        hi = _first_at_or_after(seqs, int(reset["seq"]), lo)
+        ref = _reference(peaks[lo:hi], reset)
+        for j in range(lo, hi):
+            if peaks[j] > ref:
+                peaks[j] = ref
+                drawdowns[j] = max((ref - equities[j]) / ref * 100.0, 0.0) if ref > 0 else 0.0
+        lo = hi
     return curve.with_columns(
-        pl.when(capped).then(cap).otherwise(pl.col("peak")).alias("peak"),
-        pl.when(capped).then(measured.otherwise(0.0)).otherwise(pl.col("drawdown_pct")).alias("drawdown_pct"),
+        pl.Series("peak", peaks, dtype=pl.Float64), pl.Series("drawdown_pct", drawdowns, dtype=pl.Float64)
     )
+
+
+def _first_at_or_after(seqs: list[int], seq: int, lo: int) -> int:
+    from bisect import bisect_left
+
+    return bisect_left(seqs, seq, lo)
+
+
+def _reference(peaks: list[float], reset: dict[str, Any]) -> float:
+    """The peak the points of one stretch are measured from at most (see `_honour_resets`)."""
+    new_peak = float(reset["new_peak"])
+    old_peak = reset["old_peak"]
+    if reset["by"] == "reconcile" or old_peak is None or not peaks:
+        return new_peak
+    reached = next((i for i, peak in enumerate(peaks) if peak >= old_peak * (1 - 1e-12)), None)
+    if reached is None or reached == 0:
+        return new_peak
+    return max(new_peak, peaks[reached - 1])
 
 
 _CURVE_SCHEMA: dict[str, Any] = {
