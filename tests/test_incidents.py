@@ -280,3 +280,22 @@ def test_an_exchange_sending_bad_data_for_minutes_is_one_incident_until_its_data
     )
     assert first.end == 1_000.0 + 8 * 30.2 + 60
     assert second.cause == "bad_data" and second.end is None  # a new episode, still open
+
+
+def test_bad_data_ends_with_the_run_and_the_next_run_starts_with_data_ok() -> None:
+    """An engine stopped during a bad-data episode (its quiet-minute timer stops with it): the incident ends
+    at the stop and the next run's Health does not carry 'bad data' on for ever."""
+    from cockpit.core.state import fold
+
+    tape = Tape()
+    tape.at(0, "session.started", mode="live", exchange="x", session_file="s", restored=False, restored_seq=0)
+    rejected = {"source": "market_feed", "reason": "p: NaN", "count": 1, "totals": {"market_feed": 1}}
+    tape.events.append(Event(2, 1_005.0, "data.rejected", "warning", "feed", {**rejected, "message": "m"}))
+    assert fold(tape.events).health_of("data").status == "bad data"
+    tape.at(10, "session.stopped", seq=3)
+    tape.at(
+        3_600, "session.started", mode="live", exchange="x", session_file="s", restored=True, restored_seq=3
+    )
+    [incident] = incidents_from(tape.events)
+    assert incident.cause == "bad_data" and incident.end == 1_010.0
+    assert fold(tape.events).health_of("data").status == "ok"

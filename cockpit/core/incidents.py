@@ -12,7 +12,8 @@ screen and notifications. Pure: no I/O, no Textual.
 - A **closer** resolves the open incident of a cause: `feed.connected` / `feed.reconnected` for its stream,
   `exchange.recovered` for exchange trouble, `health.changed` ok for its item, `clock.drift` ok,
   `drawdown.band` back to an info band, `killswitch.released`, a `reconcile.done` that no longer lists the
-  ghost (or the operator adopting it), `db.restored`; `session.stopped` closes streams (closed on purpose).
+  ghost (or the operator adopting it), `db.restored`; `session.stopped` closes streams (closed on purpose)
+  and bad data.
 - One-off causes (a rejection, a failed call, a recovered fill, an alert) have no closer: their incident ends
   at its last symptom, and symptoms within `MERGE_S` of it join it.
 - While the exchange is in maintenance or has banned us, streams dropping and calls failing for good are part
@@ -379,7 +380,8 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
     if kind == "db.backup":
         return [("close" if e.severity == "info" else "symptom", "backup")]
     if kind == "session.stopped":
-        return [("close", c) for c in sorted(opened) if c.startswith("feed:")]  # closed on purpose
+        # streams closed on purpose; bad data ends with the run (its quiet-minute timer stops with the engine)
+        return [("close", c) for c in sorted(opened) if c.startswith("feed:") or c == "bad_data"]
     return []
 
 

@@ -516,6 +516,8 @@ def _session_started(state: State, e: Event, p: ev.SessionStarted) -> Changes:
     }
     if _file_gone(state):  # a start on a copy of a lost file (its last backup): the file is open again
         changes.update(_health(state, "database", "ok", "", e.ts))
+    if "data" in state.health and state.health["data"].status != "ok":  # a run ended in a bad-data episode
+        changes.update(_health(state, "data", "ok", "", e.ts))  # the new run has refused nothing yet
     return changes
 
 
