@@ -293,11 +293,12 @@ def test_the_session_file_keeps_its_identity_through_writes_checkpoints_and_back
     assert change_of(session, opened) == ("deleted", None)
 
 
+@pytest.mark.parametrize("taken_by", ["watch", "operator"])
 async def test_restoring_a_lost_session_file_from_its_first_copy_uses_the_copy_taken_at_stop(
-    sim: SimServer, tmp_path: Path
+    sim: SimServer, tmp_path: Path, taken_by: str
 ) -> None:
-    """The operator picks the backup taken when the file vanished (the list was made before the stop); the
-    fill that came after it is in the copy taken at stop, and that copy is what comes back."""
+    """The operator picks a copy taken since the file vanished (the watch's, or one they took with `b`) from
+    a list made before the stop; the fill after it is in the copy taken at stop, and that one comes back."""
     session = tmp_path / "live.duckdb"
     runtime = Runtime(spec_for(sim, session, session_file_check_s=0.2))
     engine = await runtime.start()
@@ -307,6 +308,10 @@ async def test_restoring_a_lost_session_file_from_its_first_copy_uses_the_copy_t
         await wait_until(lambda: engine.session_lost is not None and engine.session_lost.backups, 15, "copy")
         assert engine.session_lost is not None
         first = Path(engine.session_lost.backups[0])
+        if taken_by == "operator":
+            made = await engine.control(Backup(by="test"))
+            assert made.verified
+            first = Path(made.path)
         await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")  # after the first copy
         await wait_until(lambda: "BTC/USDT:USDT" in engine.state.positions, 10, "the fill")
         filled = engine.state.positions["BTC/USDT:USDT"]

@@ -220,10 +220,14 @@ class Runtime:
 
     def _newest_copy_of_a_lost_file(self, chosen: Path, check: Callable[[Path], object]) -> Path:
         """A session file deleted or replaced under the engine is copied at once and again at stop (its events
-        up to `session.stopped`); the operator chose from a list made before the stop. Chosen among those
-        copies, the one taken at stop holds everything the others hold, and more: restore that one."""
-        copies = [Path(copy) for copy in self.lost.backups] if self.lost is not None else []
-        if chosen not in copies or copies[-1] == chosen:
+        up to `session.stopped`); the operator chose from a list made before the stop. Chosen among the copies
+        written since the loss (the watch's, or one the operator took), the one taken at stop holds everything
+        they hold, and more: restore that one."""
+        lost = self.lost
+        copies = [Path(copy) for copy in lost.backups] if lost is not None else []
+        if lost is None or not copies or copies[-1] == chosen:
+            return chosen
+        if chosen not in copies and not _written_since(chosen, lost.at):  # a copy from before the loss
             return chosen
         newest = copies[-1]
         try:
@@ -257,6 +261,13 @@ class Runtime:
                 engine.store.close()
                 if not keep_account:
                     self.account.release()
+
+
+def _written_since(path: Path, at: float) -> bool:
+    try:
+        return path.stat().st_mtime >= at
+    except OSError:
+        return False
 
 
 def freeze_startup_heap() -> None:

@@ -4,6 +4,7 @@ session file was deleted or replaced. Plain data and one `stat`: the watch itsel
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class LostFile:
     opened: FileIdentity
     found: FileIdentity | None
     backups: list[str] = field(default_factory=list)  # verified copies, oldest first
+    at: float = field(default_factory=time.time)  # when the watch found it (wall clock, as file times are)
 
     @property
     def short(self) -> str:

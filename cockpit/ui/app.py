@@ -37,6 +37,7 @@ from cockpit.core.commands import Answer as Reply
 from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError
 from cockpit.core.incidents import IncidentBuilder, IncidentChange
+from cockpit.core.state import SESSION_FILE_GONE
 from cockpit.engine.runtime import freeze_startup_heap
 from cockpit.ui.backend import Backend, EngineBackend
 from cockpit.ui.panes import PanesApp
@@ -348,6 +349,11 @@ class CockpitApp(PanesApp):
             f"Stop the engine, keep the current session file aside, restore {chosen.name}, restart and "
             "reconcile with the exchange to recover what happened after the backup."
         )
+        if self.backend.state.health_of("database").status in SESSION_FILE_GONE:
+            body += (
+                " The session file was lost: if you picked a copy taken since, the copy written when the"
+                " engine stops (the same file, to its last event) is restored instead."
+            )
         if not await self._open_when_free(ConfirmScreen("Restore from backup?", body, word="RESTORE")):
             return
         self.notify(f"restoring from {chosen.name}…", timeout=3)
