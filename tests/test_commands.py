@@ -228,7 +228,7 @@ STATUS_KEYS = [
 KILL_SWITCH_KEYS = ["engaged", "cause", "by", "since"]
 RECONCILE_KEYS = [
     "trigger", "matched", "recovered_fills", "recovered_by_symbol", "ghosts", "adopted", "corrected",
-    "orders_added", "orders_removed", "ghosts_open", "seconds", "through_ms",
+    "orders_added", "orders_removed", "ghosts_open", "seconds", "through_ms", "denied",
 ]  # fmt: skip
 FLATTEN_KEYS = ["symbols", "by", "verified", "rounds", "remaining", "errors", "message"]
 BACKUP_KEYS = ["path", "size_bytes", "verified", "last_seq", "seconds", "by", "message"]
@@ -273,6 +273,7 @@ RECONCILED = reconcile_done(
     ghosts_open=["ETH/USDT:USDT"],
     seconds=0.42,
     through_ms=1700000000123,
+    denied=[],
 )
 FLATTENED = FlattenResult(
     symbols=(BTC, "ETH/USDT:USDT"),

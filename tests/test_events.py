@@ -275,6 +275,7 @@ SAMPLES: dict[str, list[Any]] = {
             ghosts_open=[],
             seconds=0.1,
             through_ms=1,
+            denied=[],
         )
     ],
     "killswitch.engaged": [

@@ -71,6 +71,7 @@ async def test_a_fake_position_from_the_user_stream_leaves_no_peak_once_reconcil
     [
         pytest.param({"symbol": "BTCUSDT", "side": "short", "qty": "0.02"}, True, id="exchange-denies-it"),
         pytest.param({"symbol": "BTCUSDT", "side": "short", "qty": "0.03"}, True, id="other-side"),
+        pytest.param({"symbol": "BTCUSDT", "side": "short", "qty": "0.01"}, True, id="less-of-it"),
         pytest.param({"symbol": "SOLUSDT", "side": "long", "qty": "0.5"}, False, id="opened-by-hand"),
         pytest.param({"symbol": "BTCUSDT", "side": "long", "qty": "0.01"}, False, id="more-of-the-same"),
     ],
@@ -106,6 +107,9 @@ async def test_reconcile_drops_the_peak_only_where_cockpit_held_quantity_the_exc
     else:  # the exchange holds all cockpit held and more: the gain cockpit measured is the account's
         assert not run.of("drawdown.peak_reset")
         assert state.peak_equity >= high
+        # and the peak measured so far counts as the account's own: a later reconcile that finds quantity the
+        # exchange denies goes back to it, not to the peak before this pass
+        assert state.peak_checked is not None and state.peak_checked >= high
 
 
 async def test_a_poisoned_peak_survives_a_restart_until_reset_peak_then_the_kill_switch_releases(

@@ -101,6 +101,7 @@ class ReconcileResult:
     ghosts_open: tuple[str, ...]  # every position still flagged: each needs a decision
     seconds: float
     through_ms: int  # the exchange's time the trade history was read through
+    denied: tuple[str, ...] = ()  # ghosts where cockpit held quantity the exchange denies (its peak dropped)
 
 
 @dataclass(frozen=True)

@@ -837,6 +837,7 @@ class ReconcileDone(TypedDict):
     seconds: float
     through_ms: int
     booked: NotRequired[list[str]]  # older files: symbols whose recorded fills the positions include
+    denied: NotRequired[list[str]]  # ghosts where cockpit held quantity the exchange denies
 
 
 def reconcile_done(
@@ -853,6 +854,7 @@ def reconcile_done(
     ghosts_open: list[str],
     seconds: float,
     through_ms: int,
+    denied: list[str],
 ) -> ReconcileDone:
     return {
         "trigger": trigger,
@@ -867,6 +869,7 @@ def reconcile_done(
         "ghosts_open": ghosts_open,
         "seconds": seconds,
         "through_ms": through_ms,
+        "denied": denied,
     }
 
 

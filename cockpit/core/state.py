@@ -786,7 +786,9 @@ def _reconcile_done(state: State, e: Event, p: ev.ReconcileDone) -> Changes:
     counters = evolve(state.counters, reconciles=state.counters.reconciles + 1)
     through = max(state.reconciled_through_ms, int(p.get("through_ms", 0)))
     changes: Changes = {"last_reconcile": summary, "counters": counters, "reconciled_through_ms": through}
-    if not summary.ghosts:  # every position as cockpit held it: the peak was measured on the account's own
+    # no quantity cockpit counted that the exchange denies (a position opened by hand is no such thing): the
+    # peak was measured on the account's own figures (older files, without `denied`: no ghost at all)
+    if not p.get("denied", summary.ghosts):
         changes["peak_checked"] = state.peak_equity
     booked = p.get("booked")
     if booked:  # the exchange's positions, as cockpit holds them, include these symbols' recorded fills

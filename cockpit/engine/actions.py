@@ -62,6 +62,7 @@ def reconcile_result(done: events.ReconcileDone) -> ReconcileResult:
         ghosts_open=tuple(done["ghosts_open"]),
         seconds=done["seconds"],
         through_ms=done["through_ms"],
+        denied=tuple(done.get("denied", ())),
     )
 
 

@@ -81,20 +81,24 @@ def counted_what_the_exchange_denies(held: Decimal, theirs: Decimal) -> bool:
     return held * theirs <= 0 or abs(theirs) < abs(held)
 
 
-async def after_reconcile(engine: EngineContext, ghosts: list[str], held: Mapping[str, Decimal]) -> None:
-    """A reconcile set `ghosts` to the exchange's figures; `held` is what cockpit held before it did. Where
-    cockpit held quantity the exchange denies, drop the peak measured since the last clean reconcile, when it
-    is above what the account's own figures give."""
-    state = engine.state
-    equity, peak = state.equity, state.peak_equity
-    denied = [
+def denied(engine: EngineContext, ghosts: list[str], held: Mapping[str, Decimal]) -> list[str]:
+    """The ghosts a reconcile just set to the exchange's figures where cockpit held quantity the exchange
+    denies (`held`: what cockpit held before it did)."""
+    positions = engine.state.positions
+    return [
         symbol
         for symbol in ghosts
         if counted_what_the_exchange_denies(
-            held.get(symbol, ZERO),
-            state.positions[symbol].qty if symbol in state.positions else ZERO,
+            held.get(symbol, ZERO), positions[symbol].qty if symbol in positions else ZERO
         )
     ]
+
+
+async def after_reconcile(engine: EngineContext, denied: list[str]) -> None:
+    """Where cockpit held quantity the exchange denies (`denied`), drop the peak measured since the last
+    clean reconcile, when it is above what the account's own figures give."""
+    state = engine.state
+    equity, peak = state.equity, state.peak_equity
     if not denied or equity is None or peak is None:
         return
     checked = state.peak_checked if state.peak_checked is not None else equity

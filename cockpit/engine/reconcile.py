@@ -67,6 +67,7 @@ async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDon
     remote_orders = await gateway.fetch_open_orders()
     held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
+    denied = peak.denied(engine, ghosts, held)
     added, removed = _orders(engine, remote_orders, orders_read_at)
 
     result = events.reconcile_done(
@@ -83,10 +84,11 @@ async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDon
         ghosts_open=sorted(s for s, pos in engine.state.positions.items() if pos.ghost),
         seconds=round(time.monotonic() - started, 3),
         through_ms=through_ms,
+        denied=denied,
     )
     severity: Severity = "warning" if ghosts or result["recovered_fills"] or added or removed else "info"
     engine.emit("reconcile.done", result, severity, "reconcile")
-    await peak.after_reconcile(engine, ghosts, held)  # a peak made on quantity the exchange denies is dropped
+    await peak.after_reconcile(engine, denied)  # a peak made on quantity the exchange denies is dropped
     return result
 
 
