@@ -13,6 +13,7 @@ inheriting Protocols asks for everything each asks for), so what a part may touc
     Risk             the risk flags (`shared.RiskFlags`) the order path and the risk worker share
     ReconcileQueue   where any part asks for a reconcile
     Running          set once the engine stops: late callbacks say nothing
+    Trading          Events + Settings + Exchange: a part that talks to the exchange
 
 `EngineContext` is their union plus what only the market feed and the engine itself use (market buffers,
 feeds, the connect budget): the context of `market.py` and of the code that wires it in.
