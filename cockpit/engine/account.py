@@ -23,7 +23,7 @@ from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
 from cockpit.feeds.messages import UserEvent
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import AccountContext, EngineContext, Events, Reads
     from cockpit.engine.symbols import SymbolMap
 
 ORDER_KINDS = {
@@ -35,6 +35,8 @@ ORDER_KINDS = {
 
 
 def build_user_feed(engine: EngineContext) -> UserFeed:
+    """The user stream, wired to this module's handlers and to `market.on_feed_status` (written against the
+    whole `EngineContext`, so this wiring takes it too)."""
     from cockpit.engine.market import on_feed_status
 
     return UserFeed(
@@ -49,21 +51,21 @@ def build_user_feed(engine: EngineContext) -> UserFeed:
     )
 
 
-def on_user_event(engine: EngineContext, event: UserEvent) -> None:
+def on_user_event(engine: AccountContext, event: UserEvent) -> None:
     if isinstance(event, OrderUpdate):
         on_order_update(engine, event)
     elif isinstance(event, AccountUpdate):
         on_account_update(engine, event)
 
 
-def order_origin(engine: EngineContext, client_order_id: str) -> str:
+def order_origin(engine: Reads, client_order_id: str) -> str:
     known = engine.state.orders.get(client_order_id)
     if known is not None:
         return known.origin
     return "cockpit" if client_order_id.startswith("ck-") else "external"
 
 
-def on_order_update(engine: EngineContext, u: OrderUpdate) -> None:
+def on_order_update(engine: AccountContext, u: OrderUpdate) -> None:
     report = events.order_report(
         client_order_id=u.client_order_id,
         order_id=str(u.order_id),
@@ -115,7 +117,7 @@ def on_order_update(engine: EngineContext, u: OrderUpdate) -> None:
     engine.emit(other, payload, severity, "user_stream")
 
 
-def on_account_update(engine: EngineContext, a: AccountUpdate) -> None:
+def on_account_update(engine: AccountContext, a: AccountUpdate) -> None:
     for balance in a.balances:
         if balance.asset == "USDT" and balance.wallet_balance != engine.state.wallet:
             engine.emit(
@@ -145,7 +147,7 @@ def on_account_update(engine: EngineContext, a: AccountUpdate) -> None:
 PENDING_GRACE_S = 2.0  # how long a position size may wait for the fills that explain it
 
 
-def hold_size(engine: EngineContext, symbol: str, payload: events.PositionChanged) -> None:
+def hold_size(engine: AccountContext, symbol: str, payload: events.PositionChanged) -> None:
     """The exchange's new size is more than the fills recorded since it last spoke: a fill on its way (Binance
     often sends the position before the order update), or a ghost. Taking the figure as it is would hide a
     ghost inside the next trade, so it waits for its fills; if they do not come within PENDING_GRACE_S,
@@ -157,7 +159,7 @@ def hold_size(engine: EngineContext, symbol: str, payload: events.PositionChange
         asyncio.get_running_loop().call_later(PENDING_GRACE_S, _still_unexplained, engine, symbol, since)
 
 
-def apply_pending_size(engine: EngineContext, symbol: str) -> None:
+def apply_pending_size(engine: AccountContext, symbol: str) -> None:
     """A fill was recorded: the held size of its symbol may now be explained."""
     held = engine.pending_sizes.get(symbol)
     if held is None:
@@ -169,7 +171,7 @@ def apply_pending_size(engine: EngineContext, symbol: str) -> None:
         engine.emit("position.changed", held[0], "info", "user_stream")
 
 
-def _still_unexplained(engine: EngineContext, symbol: str, since: float) -> None:
+def _still_unexplained(engine: AccountContext, symbol: str, since: float) -> None:
     held = engine.pending_sizes.get(symbol)
     if held is not None and held[1] == since:
         del engine.pending_sizes[symbol]
@@ -191,14 +193,14 @@ def positions_from_exchange(
     return out
 
 
-async def account_poll_loop(engine: EngineContext) -> None:
+async def account_poll_loop(engine: AccountContext) -> None:
     """Balance every poll; positions compared with state, a difference asks for a reconcile."""
     while True:
         await asyncio.sleep(engine.options.account_poll_s)
         await poll_account(engine)
 
 
-async def poll_account(engine: EngineContext) -> None:
+async def poll_account(engine: AccountContext) -> None:
     """One look; an answer refused as bad data skips the rest of it (already reported as `data.rejected`):
     nothing is compared with an answer cockpit could not read, so it cannot make ghosts."""
     try:
@@ -216,7 +218,7 @@ async def poll_account(engine: EngineContext) -> None:
     refresh_risk_figures(engine, remote)
 
 
-def refresh_risk_figures(engine: EngineContext, remote: dict[str, PositionReport]) -> None:
+def refresh_risk_figures(engine: Events, remote: dict[str, PositionReport]) -> None:
     """Leverage and liquidation price come only from REST (the user stream carries neither): when the exchange
     reports other figures for a position of the same size, record them."""
     for symbol, theirs in remote.items():
@@ -249,7 +251,7 @@ def _moved(ours: Decimal | None, theirs: Decimal | None) -> bool:
     return abs(theirs - ours) > LIQUIDATION_MOVE * abs(ours)
 
 
-def emit_balance(engine: EngineContext, balance: BalanceReport) -> None:
+def emit_balance(engine: Events, balance: BalanceReport) -> None:
     """A wallet or free margin other than State's is a `balance.updated` (free: the wallet if unknown)."""
     wallet, available = balance.wallet, balance.available
     if wallet is None:

@@ -36,14 +36,20 @@ from cockpit.engine.reconcile import reconcile as reconcile_pass
 from cockpit.engine.status import kill_switch_status, status_of
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import (
+        ActionContext,
+        BackupContext,
+        Events,
+        KillSwitchContext,
+        ReconcileContext,
+    )
 
 
-async def _record(engine: EngineContext, severity: Severity, payload: events.OperatorAction) -> None:
+async def _record(engine: Events, severity: Severity, payload: events.OperatorAction) -> None:
     await engine.record("operator.action", payload, severity, "operator")
 
 
-def status(engine: EngineContext) -> StatusReport:
+def status(engine: KillSwitchContext) -> StatusReport:
     return status_of(engine.state, str(engine.account.kill_switch_file))
 
 
@@ -66,12 +72,12 @@ def reconcile_result(done: events.ReconcileDone) -> ReconcileResult:
     )
 
 
-async def reconcile(engine: EngineContext, command: Reconcile) -> ReconcileResult:
+async def reconcile(engine: ReconcileContext, command: Reconcile) -> ReconcileResult:
     await _record(engine, "info", events.operator_action(action="reconcile", by=command.by))
     return reconcile_result(await reconcile_pass(engine, f"operator:{command.by}"))
 
 
-async def flatten(engine: EngineContext, command: Flatten) -> FlattenResult:
+async def flatten(engine: ActionContext, command: Flatten) -> FlattenResult:
     named = command.symbols
     symbols = None if named is None else [engine.resolve_symbol(s) for s in named]
     if symbols == []:
@@ -82,7 +88,7 @@ async def flatten(engine: EngineContext, command: Flatten) -> FlattenResult:
     return await flatten_positions(engine, symbols, command.by)
 
 
-async def kill_switch(engine: EngineContext, command: KillSwitch) -> KillSwitchStatus:
+async def kill_switch(engine: KillSwitchContext, command: KillSwitch) -> KillSwitchStatus:
     await _record(
         engine, "warning", events.operator_action(action="kill_switch", on=command.on, by=command.by)
     )
@@ -93,12 +99,12 @@ async def kill_switch(engine: EngineContext, command: KillSwitch) -> KillSwitchS
     return kill_switch_status(engine.state)
 
 
-async def backup(engine: EngineContext, command: Backup) -> BackupResult:
+async def backup(engine: BackupContext, command: Backup) -> BackupResult:
     await _record(engine, "info", events.operator_action(action="backup", by=command.by))
     return await take_backup(engine, command.by)
 
 
-async def read_copy(engine: EngineContext, command: ReadCopy) -> BackupResult:
+async def read_copy(engine: BackupContext, command: ReadCopy) -> BackupResult:
     """A reader's copy (cockpit sessions, report, export, replay): no operator action."""
     return await take_read_copy(engine, command.by)
 
@@ -115,7 +121,7 @@ def adopted_payload(result: AdoptResult) -> events.PositionChanged:
     )
 
 
-async def adopt(engine: EngineContext, command: Adopt) -> AdoptResult:
+async def adopt(engine: ActionContext, command: Adopt) -> AdoptResult:
     """Accept a ghost position as the account's own: it stays open, no longer flagged."""
     symbol = engine.resolve_symbol(command.symbol)
     await _record(engine, "warning", events.operator_action(action="adopt", symbol=symbol, by=command.by))
@@ -136,7 +142,7 @@ async def adopt(engine: EngineContext, command: Adopt) -> AdoptResult:
     return result
 
 
-async def reset_peak(engine: EngineContext, command: ResetPeak) -> PeakResetResult:
+async def reset_peak(engine: Events, command: ResetPeak) -> PeakResetResult:
     """Start the drawdown's peak again from the equity now (see cockpit/engine/peak.py)."""
     await _record(engine, "warning", events.operator_action(action="reset_peak", by=command.by))
     return await peak.reset(engine, command.by, "the operator confirmed the old peak came from bad data")

@@ -23,7 +23,7 @@ from cockpit.store import SessionFileError, VerifyReport, verify
 from cockpit.store.private import private_dir
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import BackupContext, SessionFile
 
 log = logging.getLogger(__name__)
 READ_COPY_MAX_AGE_S = 86_400.0  # a read copy older than this was left by a reader that crashed (a replay
@@ -123,7 +123,7 @@ def prune(session_file: Path, retention_days: float, now: float) -> list[str]:
     return [b.path.name for b in old]
 
 
-async def backup_loop(engine: EngineContext) -> None:
+async def backup_loop(engine: BackupContext) -> None:
     """A verified backup every `backup_every_s` (hourly by default), then retention (30 days by default)."""
     while True:
         await asyncio.to_thread(remove_stale_reads, engine.session_file, time.time())
@@ -173,7 +173,7 @@ def backup_payload(result: BackupResult) -> events.DbBackup:
     )
 
 
-async def _copy(engine: EngineContext, dest: Path, by: str, what: str) -> BackupResult:
+async def _copy(engine: SessionFile, dest: Path, by: str, what: str) -> BackupResult:
     """A verified copy of the session as it is committed now, at `dest`; the engine keeps running."""
     started = time.monotonic()
 
@@ -186,7 +186,7 @@ async def _copy(engine: EngineContext, dest: Path, by: str, what: str) -> Backup
     return copy_result(dest, report, size, time.monotonic() - started, by, what)
 
 
-async def backup(engine: EngineContext, by: str) -> BackupResult:
+async def backup(engine: BackupContext, by: str) -> BackupResult:
     """An operator's (or the schedule's) backup: a restore point in `backups/`, recorded as db.backup."""
     result = await _copy(engine, backup_path(engine.session_file, time.time()), by, "backup")
     engine.last_backup_at = time.time()
@@ -194,7 +194,7 @@ async def backup(engine: EngineContext, by: str) -> BackupResult:
     return result
 
 
-async def read_copy(engine: EngineContext, by: str) -> BackupResult:
+async def read_copy(engine: SessionFile, by: str) -> BackupResult:
     """A verified copy for a reader, in `.reads/`: the same copy as a backup, but no restore point — not
     listed by `list_backups`, not counted as the last backup, no event (a read changes nothing). The reader
     deletes it when done; stale ones are removed first."""
@@ -205,7 +205,7 @@ async def read_copy(engine: EngineContext, by: str) -> BackupResult:
     return result
 
 
-async def backup_unrecorded(engine: EngineContext, by: str) -> BackupResult:
+async def backup_unrecorded(engine: BackupContext, by: str) -> BackupResult:
     """A restore point in `backups/` that no event records: the last copy of a session whose file was
     deleted or replaced, taken at stop after `session.stopped` (nothing can be recorded after it), so the
     copy holds every event the engine wrote (cockpit/engine/file_watch.py)."""

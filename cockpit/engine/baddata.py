@@ -22,7 +22,7 @@ from cockpit.exchange.reports import MalformedReport
 from cockpit.feeds import Rejected
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import BadDataContext
 
 REPORT_EVERY_S = 30.0
 QUIET_S = 60.0
@@ -47,16 +47,16 @@ def is_bad_data(exc: GatewayError) -> bool:
     return isinstance(exc.cause, MalformedReport)
 
 
-def on_gateway_notice(engine: EngineContext, notice: GatewayNotice) -> None:
+def on_gateway_notice(engine: BadDataContext, notice: GatewayNotice) -> None:
     if notice.kind == "bad_data":
         rejected(engine, SOURCE_OF_OP.get(notice.op, "rest"), f"{notice.op}: {notice.message}")
 
 
-def on_rejected(engine: EngineContext, rejection: Rejected) -> None:
+def on_rejected(engine: BadDataContext, rejection: Rejected) -> None:
     rejected(engine, rejection.source, rejection.reason)
 
 
-def rejected(engine: EngineContext, source: str, reason: str) -> None:
+def rejected(engine: BadDataContext, source: str, reason: str) -> None:
     if engine.stopping:
         return
     tally = engine.bad_data
@@ -75,7 +75,7 @@ def rejected(engine: EngineContext, source: str, reason: str) -> None:
         tally.flush[source] = loop.call_later(wait, _report, engine, source)
 
 
-def _report(engine: EngineContext, source: str) -> None:
+def _report(engine: BadDataContext, source: str) -> None:
     tally = engine.bad_data
     tally.flush.pop(source, None)
     count = tally.unsaid.pop(source, 0)
@@ -101,7 +101,7 @@ def _report(engine: EngineContext, source: str) -> None:
     )
 
 
-def _all_quiet(engine: EngineContext) -> None:
+def _all_quiet(engine: BadDataContext) -> None:
     tally = engine.bad_data
     tally.quiet = None
     if engine.stopping or engine.state.health_of("data").status == "ok":

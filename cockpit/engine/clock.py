@@ -41,7 +41,7 @@ from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError, ServerTime
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import ClockContext
 
 WINDOW = 4  # agreeing samples the estimate is chosen from
 RECENT_RTTS = 8  # round trips (accepted or not) the discard bound is derived from
@@ -181,7 +181,7 @@ async def check(
 class ClockWatch:
     """The engine's clock check: samples through the gateway, the filter, and the events it emits."""
 
-    def __init__(self, engine: EngineContext) -> None:
+    def __init__(self, engine: ClockContext) -> None:
         self.engine = engine
         self.filter = ClockFilter(cap_ms=engine.config.risk.clock_kill_ms)
         self.unmeasured = 0  # checks in a row that ended on a discarded sample

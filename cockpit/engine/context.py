@@ -1,9 +1,22 @@
-"""The context every part of the engine is written against, so that no part imports `engine.py`.
+"""The contexts the engine's parts are written against, so that no part imports `engine.py`.
 
-`Engine` (engine.py) composes the parts (account, market, reconcile, flatten, orders, kill switch, guard,
-clock, precision, backups, dead letters, workers, actions) and is the one object that satisfies this
-Protocol. A part reads State, emits or records events (the only way State changes: through the fold),
-calls the gateway, and shares working data through the plain objects of `shared.py`.
+`Engine` (engine.py) composes the parts and is the one object that satisfies them all. Each part takes the
+narrowest context its functions need: a few small bricks (one concern each) and, per part, the bricks it
+combines plus the working data only it touches. A context needing several bricks inherits them (a Protocol
+inheriting Protocols asks for everything each asks for), so what a part may touch is written in one place:
+
+    Reads            State, read only
+    Events           + emit and record: the only way State changes (through the fold)
+    Settings         the config file and the engine's options
+    Exchange         the gateway and the symbol map
+    SessionFile      the store, the session file's path and whether that path still names it
+    Risk             the risk flags (`shared.RiskFlags`) the order path and the risk worker share
+    ReconcileQueue   where any part asks for a reconcile
+    Running          set once the engine stops: late callbacks say nothing
+    Trading          Events + Settings + Exchange: a part that talks to the exchange
+
+`EngineContext` is their union plus what only the market feed and the engine itself use (market buffers,
+feeds, the connect budget): the context of `market.py` and of the code that wires it in.
 """
 
 from __future__ import annotations
@@ -27,42 +40,15 @@ from cockpit.exchange.gateway import ExchangeGateway
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.store import SessionStore
 
+# ----- the bricks: one concern each -----------------------------------------------------------------------
 
-class EngineContext(Protocol):
-    # what the engine is for: the account, its exchange, its session file
-    config: Config
-    options: EngineOptions
-    gateway: ExchangeGateway
-    store: SessionStore
-    core: EventCore
-    account: AccountFiles
-    symbols: SymbolMap
-    session_file: Path
-    kill_flag: Path
-    ws_base: str
-    # shared working data (see shared.py) and the parts' own coordination
-    risk: RiskFlags
-    market: MarketBuffers
-    guard_episode: GuardEpisode | None
-    bad_data: BadDataTally
-    guard_tasks: set[asyncio.Task[Any]]
-    pending_sizes: dict[str, tuple[events.PositionChanged, float]]
-    connect_budget: ConnectBudget
-    feeds: list[Any]
-    feed_seen: set[str]
-    reconcile_requests: asyncio.Queue[str]
-    reconcile_lock: asyncio.Lock
-    flatten_lock: asyncio.Lock
-    new_session: bool
-    started_at: float
-    stopping: bool
-    last_backup_at: float | None
-    session_identity: FileIdentity | None  # the file the engine opened (device, inode)
-    session_lost: LostFile | None  # the session path no longer names it: deleted or replaced
 
+class Reads(Protocol):
     @property
     def state(self) -> State: ...
 
+
+class Events(Reads, Protocol):
     def emit(
         self,
         kind: str,
@@ -80,6 +66,121 @@ class EngineContext(Protocol):
         source: str = "engine",
     ) -> Event: ...
 
+
+class Settings(Protocol):
+    config: Config
+    options: EngineOptions
+
+
+class Exchange(Protocol):
+    gateway: ExchangeGateway
+    symbols: SymbolMap
+
+
+class SessionFile(Protocol):
+    store: SessionStore
+    session_file: Path
+    session_lost: LostFile | None  # the session path no longer names the file opened: deleted or replaced
+
+
+class Risk(Protocol):
+    risk: RiskFlags
+
+
+class ReconcileQueue(Protocol):
+    reconcile_requests: asyncio.Queue[str]
+
+
+class Running(Protocol):
+    stopping: bool
+
+
+class Trading(Events, Settings, Exchange, Protocol):
+    """State, events, the settings and the exchange: what a part that talks to the exchange needs."""
+
+
+# ----- what each part takes -------------------------------------------------------------------------------
+
+
+class BadDataContext(Events, Running, Protocol):  # baddata.py
+    bad_data: BadDataTally
+
+
+class GuardContext(Events, Exchange, Protocol):  # guard.py
+    guard_episode: GuardEpisode | None
+    guard_tasks: set[asyncio.Task[Any]]
+
+
+class OrderContext(Risk, Trading, Protocol):  # orders.py
+    pass
+
+
+class KillSwitchContext(Events, Settings, SessionFile, Protocol):  # killswitch.py
+    account: AccountFiles
+    core: EventCore
+    kill_flag: Path
+
+
+class BackupContext(Events, Settings, SessionFile, Protocol):  # backups.py
+    last_backup_at: float | None
+
+
+class DeadLetterContext(OrderContext, SessionFile, Protocol):  # dead_letters.py
+    pass
+
+
+class FlattenContext(OrderContext, KillSwitchContext, ReconcileQueue, Protocol):  # flatten.py
+    flatten_lock: asyncio.Lock
+
+
+class ReconcileContext(Trading, SessionFile, ReconcileQueue, Protocol):  # reconcile.py
+    reconcile_lock: asyncio.Lock
+    new_session: bool
+    started_at: float
+
+
+class AccountContext(Trading, GuardContext, ReconcileQueue, Protocol):  # account.py (the stream's handlers)
+    pending_sizes: dict[str, tuple[events.PositionChanged, float]]
+
+
+class FileWatchContext(KillSwitchContext, BackupContext, Protocol):  # file_watch.py
+    session_identity: FileIdentity | None  # the file the engine opened (device, inode)
+
+
+class PrecisionContext(Events, Settings, Running, Protocol):  # precision.py
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]: ...
 
+
+class ClockContext(Trading, KillSwitchContext, Protocol):  # clock.py
+    pass
+
+
+class RiskContext(Risk, KillSwitchContext, Protocol):  # workers.py: drawdown, margin, fill rate
+    pass
+
+
+class ActionContext(ReconcileContext, FlattenContext, BackupContext, Protocol):  # actions.py
     def resolve_symbol(self, text: str) -> str: ...
+
+
+# ----- the union --------------------------------------------------------------------------------------------
+
+
+class EngineContext(
+    ActionContext,
+    AccountContext,
+    FileWatchContext,
+    ClockContext,
+    RiskContext,
+    DeadLetterContext,
+    PrecisionContext,
+    BadDataContext,
+    Protocol,
+):
+    """Everything above, plus what only the market feed (market.py) and the engine's wiring use."""
+
+    ws_base: str
+    market: MarketBuffers
+    connect_budget: ConnectBudget
+    feeds: list[Any]
+    feed_seen: set[str]

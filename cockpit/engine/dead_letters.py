@@ -23,7 +23,7 @@ from cockpit.exchange.gateway import OrderIntent
 from cockpit.store import DeadLetterRow, SessionStore
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import DeadLetterContext
 
 STATUSES = ("open", "retried", "removed")
 
@@ -78,7 +78,7 @@ async def cleanup(store: SessionStore, older_than_days: float) -> CleanupResult:
     return CleanupResult(deleted=deleted)
 
 
-async def retry(engine: EngineContext, letter_id: int, by: str) -> RetryResult:
+async def retry(engine: DeadLetterContext, letter_id: int, by: str) -> RetryResult:
     """Send a dead-lettered order again (as a new order with a new client id); mark the letter retried."""
     from cockpit.engine.orders import submit
 
@@ -128,7 +128,7 @@ async def retry(engine: EngineContext, letter_id: int, by: str) -> RetryResult:
     )
 
 
-async def operator_retry(engine: EngineContext, command: DlqRetry) -> RetryResult:
+async def operator_retry(engine: DeadLetterContext, command: DlqRetry) -> RetryResult:
     """`dlq retry` by an operator: recorded, then sent."""
     await engine.record(
         "operator.action",

@@ -30,12 +30,12 @@ from cockpit.engine.session_identity import LostFile, change_of
 from cockpit.store import StoreError
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import BackupContext, FileWatchContext
 
 log = logging.getLogger(__name__)
 
 
-async def session_file_loop(engine: EngineContext) -> None:
+async def session_file_loop(engine: FileWatchContext) -> None:
     """Compare the session path's identity with the open file's every `session_file_check_s`; act once."""
     opened = engine.session_identity
     if opened is None:  # the engine could not see its own file at start (cannot happen once opened)
@@ -48,7 +48,7 @@ async def session_file_loop(engine: EngineContext) -> None:
             await session_file_lost(engine, LostFile(engine.session_file, change, opened, now))
 
 
-async def session_file_lost(engine: EngineContext, lost: LostFile) -> None:
+async def session_file_lost(engine: FileWatchContext, lost: LostFile) -> None:
     """The critical incident: health CRITICAL with the reason, kill switch, a verified backup at once."""
     engine.session_lost = lost
     log.critical("%s: kill switch engaged, backing up the open file", lost.reason)
@@ -82,7 +82,7 @@ async def session_file_lost(engine: EngineContext, lost: LostFile) -> None:
         lost.backups.append(result.path)
 
 
-async def last_backup(engine: EngineContext) -> None:
+async def last_backup(engine: BackupContext) -> None:
     """At stop, after `session.stopped`: the open file's last verified copy, since it vanishes on close."""
     lost = engine.session_lost
     if lost is None:

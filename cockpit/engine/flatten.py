@@ -19,7 +19,7 @@ from cockpit.engine.orders import submit
 from cockpit.exchange.gateway import GatewayError, OrderIntent
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import FlattenContext
 
 
 def closing_intent(symbol: str, qty: Decimal) -> OrderIntent:
@@ -58,7 +58,7 @@ def _outcome(
     )
 
 
-async def flatten(engine: EngineContext, symbols: list[str] | None, by: str) -> FlattenResult:
+async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) -> FlattenResult:
     async with engine.flatten_lock:
         gateway = engine.gateway
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)

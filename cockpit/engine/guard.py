@@ -22,12 +22,12 @@ from cockpit.engine.shared import GuardEpisode
 from cockpit.feeds import OrderUpdate
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import Events, GuardContext, Reads
 
 REPORT_EVERY_S = 30.0
 
 
-def episode_of(engine: EngineContext) -> GuardEpisode:
+def episode_of(engine: GuardContext) -> GuardEpisode:
     since = engine.state.kill_switch.since
     episode = engine.guard_episode
     if episode is None or episode.kill_since != since:
@@ -38,7 +38,7 @@ def episode_of(engine: EngineContext) -> GuardEpisode:
     return episode
 
 
-def adds_exposure(engine: EngineContext, symbol: str, side: str, reduce_only: bool) -> bool:
+def adds_exposure(engine: Reads, symbol: str, side: str, reduce_only: bool) -> bool:
     if reduce_only:
         return False
     position = engine.state.positions.get(symbol)
@@ -46,7 +46,7 @@ def adds_exposure(engine: EngineContext, symbol: str, side: str, reduce_only: bo
     return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
 
 
-def guard(engine: EngineContext, u: OrderUpdate, order: events.OrderReport) -> None:
+def guard(engine: GuardContext, u: OrderUpdate, order: events.OrderReport) -> None:
     """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
     what already filled. `order` is the user stream's report of the order (`events.order_report`)."""
     symbol = order["symbol"]
@@ -96,7 +96,7 @@ def guard(engine: EngineContext, u: OrderUpdate, order: events.OrderReport) -> N
             _later(engine, episode)
 
 
-async def _cancel(engine: EngineContext, episode: GuardEpisode, order_id: str, symbol: str) -> None:
+async def _cancel(engine: GuardContext, episode: GuardEpisode, order_id: str, symbol: str) -> None:
     from cockpit.exchange.gateway import GatewayError
 
     try:
@@ -112,7 +112,7 @@ async def _cancel(engine: EngineContext, episode: GuardEpisode, order_id: str, s
         _later(engine, episode)
 
 
-def _later(engine: EngineContext, episode: GuardEpisode) -> None:
+def _later(engine: Events, episode: GuardEpisode) -> None:
     """Fold into the next summary: now if the last one is old enough, else when it will be."""
     episode.dirty = True
     if episode.flush is not None:
@@ -122,7 +122,7 @@ def _later(engine: EngineContext, episode: GuardEpisode) -> None:
     episode.flush = loop.call_later(wait, _report, engine, episode)
 
 
-def _report(engine: EngineContext, episode: GuardEpisode) -> None:
+def _report(engine: Events, episode: GuardEpisode) -> None:
     episode.flush = None
     if not episode.dirty or engine.state.kill_switch.since != episode.kill_since:
         return

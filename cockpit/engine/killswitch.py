@@ -13,7 +13,7 @@ from cockpit.core.errors import CockpitError
 from cockpit.engine.account_files import StoreFailureNote
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import KillSwitchContext
 
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ class ActionRefused(CockpitError):
     """An operator action that cannot be done now; the message says why and what to do."""
 
 
-def remember(engine: EngineContext) -> None:
+def remember(engine: KillSwitchContext) -> None:
     """Write the kill switch as State has it now (just committed, or engaged in memory when the store failed)
     to the account's state file, where strategies and the next engine read it."""
     current = engine.state.kill_switch
@@ -48,7 +48,7 @@ def remember(engine: EngineContext) -> None:
         )
 
 
-async def carry_over(engine: EngineContext) -> None:
+async def carry_over(engine: KillSwitchContext) -> None:
     """At start: the account's kill switch wins over this session file's (it is newer, or the file is new);
     a note left by an engine whose store failed engages it (that engine could write neither)."""
     files = engine.account
@@ -93,7 +93,7 @@ async def carry_over(engine: EngineContext) -> None:
     remember(engine)
 
 
-async def _after_store_failure(engine: EngineContext) -> bool:
+async def _after_store_failure(engine: KillSwitchContext) -> bool:
     """The last engine on this account lost its session store and engaged the kill switch in memory; its
     note (account_files.py) is all that may have reached the disk. Engage it again, recorded, saying why —
     also when this session file already shows it engaged for an older cause. True if there was a note."""
@@ -157,7 +157,7 @@ async def _after_store_failure(engine: EngineContext) -> bool:
     return True
 
 
-async def engage(engine: EngineContext, cause: str, by: str) -> bool:
+async def engage(engine: KillSwitchContext, cause: str, by: str) -> bool:
     """Engage (idempotent): True if this call engaged it."""
     if engine.state.kill_switch.engaged:
         return False
@@ -175,7 +175,7 @@ async def engage(engine: EngineContext, cause: str, by: str) -> bool:
     return True
 
 
-def cause_still_present(engine: EngineContext) -> str | None:
+def cause_still_present(engine: KillSwitchContext) -> str | None:
     """Why releasing now would be unsafe, or None."""
     state = engine.state
     risk = engine.config.risk
@@ -197,7 +197,7 @@ def cause_still_present(engine: EngineContext) -> str | None:
     return None
 
 
-async def release(engine: EngineContext, by: str) -> None:
+async def release(engine: KillSwitchContext, by: str) -> None:
     if not engine.state.kill_switch.engaged:
         raise ActionRefused("the kill switch is not engaged", fix="nothing to release")
     reason = cause_still_present(engine)
@@ -218,7 +218,7 @@ async def release(engine: EngineContext, by: str) -> None:
     remember(engine)
 
 
-def engage_unpersisted(engine: EngineContext, cause: str) -> None:
+def engage_unpersisted(engine: KillSwitchContext, cause: str) -> None:
     """The store is gone: engage in memory and tell every subscriber, without a (now impossible) commit.
 
     The event goes through the fold like any other (State changes only there); it takes no seq of its own,

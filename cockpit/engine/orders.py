@@ -13,7 +13,7 @@ from cockpit.core.domain import dstr
 from cockpit.exchange.gateway import GatewayError, OrderAck, OrderIntent, new_client_order_id
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import OrderContext
 
 
 def intent_payload(intent: OrderIntent, client_order_id: str) -> events.OrderSubmitted:
@@ -30,7 +30,7 @@ def intent_payload(intent: OrderIntent, client_order_id: str) -> events.OrderSub
     )
 
 
-def refusal(engine: EngineContext, intent: OrderIntent) -> str | None:
+def refusal(engine: OrderContext, intent: OrderIntent) -> str | None:
     """Why the risk rules refuse this order before it is sent, or None. Reduce-only orders always pass."""
     if intent.reduce_only:
         return None
@@ -47,7 +47,7 @@ def refusal(engine: EngineContext, intent: OrderIntent) -> str | None:
     return None
 
 
-async def submit(engine: EngineContext, intent: OrderIntent, source: str = "operator") -> OrderAck | None:
+async def submit(engine: OrderContext, intent: OrderIntent, source: str = "operator") -> OrderAck | None:
     """Place an order; returns the exchange's ack, or None when it was refused, rejected or is a dry run."""
     cid = intent.client_order_id or new_client_order_id()
     intent = replace(
@@ -109,7 +109,7 @@ async def submit(engine: EngineContext, intent: OrderIntent, source: str = "oper
     return ack
 
 
-def block_new_exposure(engine: EngineContext) -> None:
+def block_new_exposure(engine: OrderContext) -> None:
     """Margin is insufficient: refuse new exposure until the free margin grows (runbook 000 §8)."""
     engine.risk.margin_block = engine.state.available if engine.state.available is not None else Decimal(0)
     free = engine.state.available

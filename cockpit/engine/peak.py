@@ -28,7 +28,7 @@ from cockpit.core.domain import dstr
 from cockpit.engine.killswitch import ActionRefused
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import Events, Reads
 
 ZERO = Decimal(0)
 
@@ -37,7 +37,7 @@ def _money(value: Decimal | None) -> str:
     return "unknown" if value is None else f"{value:,.2f}"
 
 
-async def reset(engine: EngineContext, by: str, reason: str, to: Decimal | None = None) -> PeakResetResult:
+async def reset(engine: Events, by: str, reason: str, to: Decimal | None = None) -> PeakResetResult:
     """Set the peak to `to`, by default the equity now (refused while the equity is unknown)."""
     state = engine.state
     equity, old = state.equity, state.peak_equity
@@ -81,7 +81,7 @@ def counted_what_the_exchange_denies(held: Decimal, theirs: Decimal) -> bool:
     return held * theirs <= 0 or abs(theirs) < abs(held)
 
 
-def denied(engine: EngineContext, ghosts: list[str], held: Mapping[str, Decimal]) -> list[str]:
+def denied(engine: Reads, ghosts: list[str], held: Mapping[str, Decimal]) -> list[str]:
     """The ghosts a reconcile just set to the exchange's figures where cockpit held quantity the exchange
     denies (`held`: what cockpit held before it did)."""
     positions = engine.state.positions
@@ -94,7 +94,7 @@ def denied(engine: EngineContext, ghosts: list[str], held: Mapping[str, Decimal]
     ]
 
 
-async def after_reconcile(engine: EngineContext, denied: list[str]) -> None:
+async def after_reconcile(engine: Events, denied: list[str]) -> None:
     """Where cockpit held quantity the exchange denies (`denied`), drop the peak measured since the last
     clean reconcile, when it is above what the account's own figures give."""
     state = engine.state

@@ -16,7 +16,7 @@ from cockpit.core.domain import Event, dstr
 from cockpit.exchange.reports import MarketReport
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import PrecisionContext, Reads
 
 POSITION_KINDS = ("position.changed", "position.ghost")
 
@@ -29,7 +29,7 @@ def steps_of(market: MarketReport) -> tuple[Decimal, Decimal] | None:
 
 
 def market_info(
-    engine: EngineContext,
+    engine: Reads,
     markets: Mapping[str, MarketReport],
     symbols: Iterable[str],
     stale_after_s: float | None = None,
@@ -50,7 +50,7 @@ def market_info(
     return events.market_info(markets=out, stale_after_s=stale_after_s)
 
 
-def follow(engine: EngineContext, markets: Mapping[str, MarketReport]) -> None:
+def follow(engine: PrecisionContext, markets: Mapping[str, MarketReport]) -> None:
     """Emit what the account needs now, and keep it complete as positions appear on other symbols."""
     stale_after_s = engine.config.feeds.stale_after_s
     payload = market_info(

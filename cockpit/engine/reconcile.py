@@ -24,7 +24,7 @@ from cockpit.exchange.gateway import GatewayError
 from cockpit.exchange.reports import OrderReport, PositionReport
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import Events, Reads, ReconcileContext
 
 
 OVERLAP_MS = 5_000
@@ -32,13 +32,13 @@ SETTLE_READS = 3  # extra position reads while a difference may be a fill still 
 SETTLE_S = 0.5  # trade history is re-read this far back; known trade ids are skipped
 
 
-async def reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDone:
+async def reconcile(engine: ReconcileContext, trigger: str) -> events.ReconcileDone:
     """One pass; what its `reconcile.done` says (the operator's reconcile answers with it)."""
     async with engine.reconcile_lock:
         return await _reconcile(engine, trigger)
 
 
-async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDone:
+async def _reconcile(engine: ReconcileContext, trigger: str) -> events.ReconcileDone:
     started = time.monotonic()
     # the exchange's "now" before anything is read: trade history is complete up to here once this pass ends
     through_ms = int(time.time() * 1000 + (engine.state.clock_offset_ms or 0.0))
@@ -93,7 +93,7 @@ async def _reconcile(engine: EngineContext, trigger: str) -> events.ReconcileDon
 
 
 async def _recover_fills(
-    engine: EngineContext, remote: dict[str, PositionReport]
+    engine: ReconcileContext, remote: dict[str, PositionReport]
 ) -> dict[str, list[events.OrderFilled]]:
     state = engine.state
     symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
@@ -141,19 +141,19 @@ def as_sent(value: Decimal) -> str:
     return format(value, "f")
 
 
-def state_start_ms(engine: EngineContext) -> float:
+def state_start_ms(engine: ReconcileContext) -> float:
     """Where a restored session's trade history starts: its first event, else the engine start."""
     first = engine.store.read_events(after_seq=0, limit=1)
     return (first[0].ts if first else engine.started_at) * 1000
 
 
-def _adopting(engine: EngineContext, trigger: str) -> bool:
+def _adopting(engine: ReconcileContext, trigger: str) -> bool:
     """A session's first reconcile adopts the positions open before it (as they stand, never ghosts): at the
     startup of a new session, or of a restored one that never got as far as a reconcile."""
     return trigger == "startup" and (engine.new_session or not engine.state.reconciled_through_ms)
 
 
-def _held(engine: EngineContext, symbol: str) -> Decimal:
+def _held(engine: Reads, symbol: str) -> Decimal:
     position = engine.state.positions.get(symbol)
     return position.qty if position is not None else Decimal(0)
 
@@ -168,7 +168,7 @@ def _signed_sum(fills: list[events.OrderFilled]) -> Decimal:
 
 
 def _explanation(
-    engine: EngineContext, symbol: str, remote_qty: Decimal, recovered: dict[str, list[events.OrderFilled]]
+    engine: Reads, symbol: str, remote_qty: Decimal, recovered: dict[str, list[events.OrderFilled]]
 ) -> Decimal | None:
     """The quantity recorded fills add to the position cockpit holds so that it is the exchange's, or None
     when none does. A fill recorded is never a ghost: the ones this pass recovered, and every fill recorded
@@ -182,7 +182,7 @@ def _explanation(
 
 
 def _unexplained(
-    engine: EngineContext,
+    engine: ReconcileContext,
     remote: dict[str, PositionReport],
     recovered: dict[str, list[events.OrderFilled]],
     trigger: str,
@@ -221,7 +221,7 @@ def _figures(symbol: str, qty: Decimal, entry: Decimal, theirs: PositionReport |
 
 
 def _positions(
-    engine: EngineContext,
+    engine: ReconcileContext,
     remote: dict[str, PositionReport],
     recovered: dict[str, list[events.OrderFilled]],
     trigger: str,
@@ -306,7 +306,7 @@ def _positions(
     return matched, ghosts, adopted, corrected
 
 
-def _orders(engine: EngineContext, remote_orders: list[OrderReport], read_at: float) -> tuple[int, int]:
+def _orders(engine: Events, remote_orders: list[OrderReport], read_at: float) -> tuple[int, int]:
     state = engine.state
     remote_by_cid = {o.client_order_id or o.order_id: o for o in remote_orders}
     added = removed = 0
@@ -351,7 +351,7 @@ def _orders(engine: EngineContext, remote_orders: list[OrderReport], read_at: fl
     return added, removed
 
 
-async def reconcile_loop(engine: EngineContext) -> None:
+async def reconcile_loop(engine: ReconcileContext) -> None:
     """Periodic reconcile, and any reconcile asked for (account poll mismatch, operator)."""
     while True:
         try:  # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancel when the get completes

@@ -17,7 +17,7 @@ from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import ClockContext, EngineContext, RiskContext, Trading
 
 
 BAND_SEVERITY: dict[str, Severity] = {
@@ -29,6 +29,7 @@ BAND_SEVERITY: dict[str, Severity] = {
 
 
 def all(engine: EngineContext) -> list[tuple[str, Callable[[], Awaitable[None]]]]:  # noqa: A001 - the engine's list
+    """Every worker, each given its own part's context (the market loop takes the whole `EngineContext`)."""
     return [
         ("market", lambda: market.market_loop(engine)),
         ("account-poll", lambda: account.account_poll_loop(engine)),
@@ -42,7 +43,7 @@ def all(engine: EngineContext) -> list[tuple[str, Callable[[], Awaitable[None]]]
     ]
 
 
-async def clock_loop(engine: EngineContext) -> None:
+async def clock_loop(engine: ClockContext) -> None:
     """The clock check every `clock_every_s` (method and thresholds: cockpit/engine/clock.py)."""
     watch = ClockWatch(engine)
     while True:
@@ -50,7 +51,7 @@ async def clock_loop(engine: EngineContext) -> None:
         await asyncio.sleep(engine.options.clock_every_s)
 
 
-async def risk_tick(engine: EngineContext) -> None:
+async def risk_tick(engine: RiskContext) -> None:
     state = engine.state
     risk = engine.config.risk
     drawdown = float(state.drawdown_pct)
@@ -76,7 +77,7 @@ async def risk_tick(engine: EngineContext) -> None:
     check_fill_rate(engine)
 
 
-def check_margin_block(engine: EngineContext) -> None:
+def check_margin_block(engine: RiskContext) -> None:
     available = engine.state.available
     if (
         engine.risk.margin_block is not None
@@ -96,7 +97,7 @@ FILL_RATE_WARN = 0.8
 FILL_RATE_MIN_ORDERS = 5
 
 
-def check_fill_rate(engine: EngineContext) -> None:
+def check_fill_rate(engine: RiskContext) -> None:
     """WARNING when fewer than 80 % of cockpit's orders fill (runbook 000 §2), once per crossing."""
     counters = engine.state.counters
     outcomes = counters.orders_filled + counters.orders_rejected
@@ -118,7 +119,7 @@ def check_fill_rate(engine: EngineContext) -> None:
         )
 
 
-async def order_ttl_loop(engine: EngineContext) -> None:
+async def order_ttl_loop(engine: Trading) -> None:
     """Cancel the remainder of cockpit's partially filled orders after `order_ttl_s` (runbook 004 §4)."""
     asked: set[str] = set()
     while True:
@@ -160,7 +161,7 @@ async def order_ttl_loop(engine: EngineContext) -> None:
                 )
 
 
-async def risk_loop(engine: EngineContext) -> None:
+async def risk_loop(engine: RiskContext) -> None:
     """Fails closed: an error in a check engages the kill switch."""
     while True:
         try:
@@ -172,7 +173,7 @@ async def risk_loop(engine: EngineContext) -> None:
         await asyncio.sleep(engine.options.risk_every_s)
 
 
-async def ratelimit_loop(engine: EngineContext) -> None:
+async def ratelimit_loop(engine: Trading) -> None:
     last: tuple[Any, ...] | None = None
     while True:
         snap = engine.gateway.limiter.snapshot()
