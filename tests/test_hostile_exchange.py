@@ -34,6 +34,7 @@ from cockpit.sim import hostile
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.waiting import wait_until
+from widgets.positions import stale_symbols
 
 BTC = "BTC/USDT:USDT"
 MARK_STREAM = "btcusdt@markPrice@1s"
@@ -282,14 +283,15 @@ async def test_the_market_feed_refuses_hostile_marks(sim: SimServer, start_engin
     nothing_else(run)
 
 
-async def test_a_real_move_is_believed_once_a_second_frame_confirms_it(
-    sim: SimServer, start_engine: Any
-) -> None:
-    """Not a false alarm: a 60 % move that the next frames confirm is the new mark."""
+async def test_a_real_move_is_believed_once_rest_confirms_it(sim: SimServer, start_engine: Any) -> None:
+    """Not a false alarm: a 60 % move is held on the stream's first frame, the exchange's REST mark agrees,
+    and it is the new mark within a few seconds — one REST read, no bad-data note."""
     run = await started(sim, start_engine)
     before = run.engine.state.marks[BTC]
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
-    await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
+    await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 5, "the moved mark")
+    feed = run.engine.feeds[0]
+    assert isinstance(feed, MarketFeed) and feed.rest_confirms == 1
     assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
 
 
@@ -407,12 +409,50 @@ async def test_a_stream_repeating_an_absurd_mark_is_never_believed(
     nothing_else(run)
 
 
+async def test_a_jump_rest_cannot_confirm_is_never_believed(
+    sim: SimServer, start_engine: Any, stale_after_3s: None
+) -> None:
+    """The exchange's REST marks cannot be read (premiumIndex answers are refused) while the market moves
+    60 %: the stream's jump has no independent source, so it is not believed, however often it repeats it.
+    BTC keeps its last good mark, which goes stale (the position shows market data down); equity, peak and
+    drawdown stay put. The first REST mark read again confirms the move."""
+    run = await started(sim, start_engine)
+    engine = run.engine
+    wallet = engine.state.wallet
+    assert wallet is not None
+    before = engine.state.marks[BTC]
+    unreadable = {
+        "kind": "hostile",
+        "target": "premium",
+        "field": "",
+        "value": {"x": 1},
+        "count": 100_000,
+    }
+    await sim.inject(unreadable)
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+    await wait_until(
+        lambda: BTC in stale_symbols(engine.state, time.time()), 15, "BTC's last good mark going stale"
+    )
+    # the confirming read, then the REST fallback's (the stream has had no believable mark for 3 s)
+    await wait_until(lambda: engine.bad_data.totals.get("rest_marks", 0) >= 2, 10, "REST refused twice")
+    alerts = [e.payload["message"] for e in run.of("alert")]
+    assert any("REST mark to confirm a held BTCUSDT mark failed (the mark stays held)" in a for a in alerts)
+    assert engine.state.marks[BTC] < before * Decimal("1.5"), engine.state.marks[BTC]
+    assert max(folded_marks(run)) < before * Decimal("1.5"), folded_marks(run)
+    plausible(engine.state, wallet)
+    assert "market_feed" not in engine.bad_data.totals, engine.bad_data.totals  # the move is not bad data
+    sim.clear_faults()  # REST readable again: the REST fallback's next read confirms the move
+    await wait_until(lambda: engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
+    assert "market_feed" not in engine.bad_data.totals, engine.bad_data.totals
+    assert not engine.state.kill_switch.engaged
+
+
 async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one(
     sim: SimServer, start_engine: Any
 ) -> None:
     """A restored session knows its marks: the new engine's first mark, 100x off, is held and refused, never
     folded into equity and peak (it used to be believed: the check started empty); a real move confirmed by
-    the next frame is still believed."""
+    REST is still believed."""
     first = await started(sim, start_engine)
     wallet = first.engine.state.wallet
     restored = first.engine.state.marks[BTC]
@@ -426,16 +466,13 @@ async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one
     run: EngineRun = await starting
     engine = run.engine
 
-    def folded() -> list[Decimal]:
-        return [Decimal(e.payload["marks"][BTC]) for e in run.of("market.marks") if BTC in e.payload["marks"]]
-
-    await wait_until(lambda: len(folded()) >= 3, 15, "marks again after the stall")
-    assert max(folded()) < restored * 2, folded()
+    await wait_until(lambda: len(folded_marks(run)) >= 3, 15, "marks again after the stall")
+    assert max(folded_marks(run)) < restored * 2, folded_marks(run)
     assert near(engine.state.marks[BTC], sim_mark(sim)), (engine.state.marks[BTC], sim_mark(sim))
     await wait_until(lambda: engine.bad_data.totals.get("market_feed", 0) > 0, 10, "the 100x mark refused")
     assert "100x" in engine.bad_data.last_reason["market_feed"], engine.bad_data.last_reason
     plausible(engine.state, wallet)
-    # a real move, confirmed by the next frame, is believed after a restart as before
+    # a real move, confirmed by REST, is believed after a restart as before
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
     await wait_until(lambda: engine.state.marks[BTC] > restored * Decimal("1.5"), 10, "the moved mark")
     assert engine.bad_data.totals == {"market_feed": 1}, engine.bad_data.totals
@@ -444,7 +481,7 @@ async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one
 async def test_a_real_move_while_stopped_is_believed_after_the_restart(
     sim: SimServer, start_engine: Any
 ) -> None:
-    """Not a false alarm: the market moved 60 % while cockpit was stopped; the first mark is held, the next
+    """Not a false alarm: the market moved 60 % while cockpit was stopped; the first mark is held, REST
     confirms it, and there is no bad-data note."""
     first = await started(sim, start_engine)
     restored = first.engine.state.marks[BTC]
