@@ -404,7 +404,7 @@ async def test_a_held_stream_mark_is_not_believed_while_rest_fails(
         rec,
         ["btcusdt@markPrice@1s"],
         fetch_marks=premium_index_marks(sim, http),
-        stale_after_s=1.0,
+        stale_after_s=1.5,
         rest_poll_s=0.2,
     )
     await feed.start()
