@@ -19,6 +19,7 @@ from cockpit.feeds import (
     MarketFeed,
     MarkPrice,
     ParseError,
+    Rejected,
     Severity,
     reconnect_backoff,
 )
@@ -348,6 +349,85 @@ async def test_rest_fallback_supplies_marks_while_down(sim: SimServer, http: aio
     btc_rest = [m.mark for m in rest if m.symbol == "BTCUSDT"][-1]
     btc_ws = rec.of(MarkPrice, symbol="BTCUSDT", source="ws")[-1].mark
     assert abs(btc_rest / btc_ws - 1) < 0.05  # the same mark series, seconds apart
+
+
+def btc_marks(rec: Recorder, since: int = 0, source: str | None = None) -> list[float]:
+    return [
+        m.mark
+        for m in rec.log[since:]
+        if isinstance(m, MarkPrice) and m.symbol == "BTCUSDT" and (source is None or m.source == source)
+    ]
+
+
+async def test_a_held_stream_mark_asks_rest_once_and_a_real_move_is_believed(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    """The market moves 60 %: the stream's first frame is held and REST (premiumIndex) is asked at once, once
+    for the episode (not per frame); it agrees, so the move is believed within a REST round trip, and the
+    stream's next frames near it are taken as usual. No bad data, no REST fallback."""
+    rec = Recorder()
+    rejected: list[Rejected] = []
+    feed = make_feed(
+        sim,
+        rec,
+        ["btcusdt@markPrice@1s"],
+        fetch_marks=premium_index_marks(sim, http),
+        on_rejected=rejected.append,
+    )
+    await feed.start()
+    try:
+        await rec.wait_for("websocket marks", lambda: btc_marks(rec, source="ws"))
+        before = btc_marks(rec)[-1]
+        start = len(rec.log)
+        await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+        await rec.wait_for("the moved mark", lambda: max(btc_marks(rec, start), default=0) > before * 1.5)
+        assert feed.rest_confirms == 1
+        await rec.wait_for(
+            "two stream marks after the move",
+            lambda: len([m for m in btc_marks(rec, start, "ws") if m > before * 1.5]) >= 2,
+        )
+    finally:
+        await feed.stop()
+    assert btc_marks(rec, start)[0] > before * 1.5  # nothing in between: the old mark, then the moved one
+    assert feed.rest_confirms == 1 and feed.rest_polls == 0 and rejected == []
+
+
+async def test_a_held_stream_mark_is_not_believed_while_rest_fails(
+    sim: SimServer, http: aiohttp.ClientSession
+) -> None:
+    """REST answers 503 while the stream jumps 60 %: nothing independent confirms the jump, so it is never
+    believed (the symbol keeps its last good mark); the failed read is reported, the REST fallback asks again
+    once the stream has had no believable mark for the stale limit, and the first REST answer confirms it."""
+    rec = Recorder()
+    feed = make_feed(
+        sim,
+        rec,
+        ["btcusdt@markPrice@1s"],
+        fetch_marks=premium_index_marks(sim, http),
+        stale_after_s=1.5,
+        rest_poll_s=0.2,
+    )
+    await feed.start()
+    try:
+        await rec.wait_for("websocket marks", lambda: btc_marks(rec, source="ws"))
+        before = btc_marks(rec)[-1]
+        start = len(rec.log)
+        await sim.inject({"kind": "http_error", "status": 503, "count": 100_000})
+        await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+        await rec.wait_for(
+            "the confirming read failed, then three fallback reads",
+            lambda: len(rec.statuses(FeedState.DISCONNECTED, feed="market:rest")) >= 4,
+        )
+        failures = [s.reason for s in rec.statuses(FeedState.DISCONNECTED, feed="market:rest")]
+        assert "REST mark to confirm a held BTCUSDT mark failed (the mark stays held)" in failures[0]
+        assert "503" in failures[0]
+        assert max(btc_marks(rec, start), default=0) < before * 1.5, btc_marks(rec, start)
+        assert feed.rest_confirms == 0 and feed.marks_check.last["BTCUSDT"] == before
+        sim.clear_faults()  # REST answers again: the first answer confirms the move
+        await rec.wait_for("the moved mark", lambda: max(btc_marks(rec, start), default=0) > before * 1.5)
+    finally:
+        await feed.stop()
+    assert btc_marks(rec, start, "rest")[0] > before * 1.5
 
 
 async def test_feed_started_during_an_outage_counts_reconnects_from_1(

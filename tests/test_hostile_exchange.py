@@ -27,13 +27,14 @@ from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetterBuffer
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice, RetryPolicy
-from cockpit.feeds import ParseError
+from cockpit.feeds import MarketFeed, ParseError
 from cockpit.feeds.parse import combined_frame, market_event, user_event
 from cockpit.feeds.rejects import MarkCheck
 from cockpit.sim import hostile
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.waiting import wait_until
+from widgets.positions import stale_symbols
 
 BTC = "BTC/USDT:USDT"
 MARK_STREAM = "btcusdt@markPrice@1s"
@@ -137,11 +138,11 @@ def test_a_stream_frame_whose_data_is_not_an_object_is_refused(data: Any) -> Non
         market_event(payload)
 
 
-def test_a_mark_far_from_the_last_good_one_waits_for_a_second_source() -> None:
+def test_a_mark_far_from_the_last_good_one_waits_for_an_independent_source() -> None:
     check = MarkCheck()
     assert check.judge("BTCUSDT", 64_000.0) == (True, None)
     assert check.judge("BTCUSDT", 1e6) == (False, None)  # 15x: one frame is not believed (held)
-    take, refused = check.judge("BTCUSDT", 64_010.0)  # the next does not confirm it: refused, reported now
+    take, refused = check.judge("BTCUSDT", 64_010.0)  # the stream comes back: refused, reported now
     assert (
         take
         and refused is not None
@@ -150,25 +151,56 @@ def test_a_mark_far_from_the_last_good_one_waits_for_a_second_source() -> None:
     )
     assert refused.source == "ws"
     assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # a real crash: the first frame held …
-    assert check.judge("BTCUSDT", 30_100.0) == (True, None)  # … the second agrees: believed, no bad data
-    assert check.last["BTCUSDT"] == 30_100.0
+    assert check.judge("BTCUSDT", 30_100.0) == (False, None)  # … the stream's next frame confirms nothing …
+    assert check.judge("BTCUSDT", 30_150.0, "rest") == (True, None)  # … REST agrees: believed, no bad data
+    assert check.last["BTCUSDT"] == 30_150.0
+    assert check.judge("BTCUSDT", 30_200.0) == (True, None)  # the stream's later frames near it: taken
 
 
-def test_a_rest_mark_confirms_or_refuses_a_held_stream_mark() -> None:
-    """The second source may be REST (while the stream sends nothing believable): a refusal names the source
-    of the held mark, not the one that disproved it."""
+def test_a_stream_repeating_an_absurd_mark_confirms_nothing() -> None:
+    """A stuck publisher sends the same 100x mark frame after frame: held, never believed; REST disagrees, so
+    it is refused, REST marks the symbol, and every later frame is refused at once until the stream agrees
+    with REST again."""
     check = MarkCheck(last={"BTCUSDT": 64_000.0})  # seeded, as from a restored session
-    assert check.judge("BTCUSDT", 6.4e6) == (False, None)  # the stream's 100x: held
+    for _ in range(5):
+        assert check.judge("BTCUSDT", 6.4e6) == (False, None)  # held, however often the stream repeats it
+    assert check.last["BTCUSDT"] == 64_000.0 and "BTCUSDT" not in check.disputed
     take, refused = check.judge("BTCUSDT", 64_050.0, "rest")  # REST disagrees: the stream's mark is refused
     assert take and refused is not None and refused.source == "ws" and "100x" in refused.reason
-    assert check.judge("BTCUSDT", 30_000.0) == (False, None)  # the stream says crash: held …
-    assert check.judge("BTCUSDT", 30_200.0, "rest") == (True, None)  # … REST agrees: believed, no bad data
-    assert check.judge("BTCUSDT", 1e5, "rest") == (
-        False,
-        None,
-    )  # REST far off: held, then refused by the stream
-    take, refused = check.judge("BTCUSDT", 30_210.0)
+    assert check.last["BTCUSDT"] == 64_050.0 and "BTCUSDT" in check.disputed
+    for _ in range(3):  # the stream keeps sending it: each frame refused at once, reported as the stream's
+        take, refused = check.judge("BTCUSDT", 6.4e6)
+        assert not take and refused is not None and refused.source == "ws" and "REST" in refused.reason
+    take, refused = check.judge("BTCUSDT", 70_000.0)  # plausible, yet 9 % off REST: still refused
+    assert not take and refused is not None
+    assert check.judge("BTCUSDT", 64_100.0, "rest") == (True, None)  # REST keeps marking it
+    assert check.judge("BTCUSDT", 64_200.0) == (True, None)  # the stream agrees with REST again: taken
+    assert "BTCUSDT" not in check.disputed and not check.held
+    assert check.judge("BTCUSDT", 64_300.0) == (True, None)  # and its frames are judged as before
+
+
+def test_a_rest_mark_far_off_waits_for_the_stream() -> None:
+    """The other way round: a REST mark far from the last good one is held until the stream agrees; REST
+    repeating itself confirms nothing either, and a stream frame near the last good mark refuses it."""
+    check = MarkCheck(last={"BTCUSDT": 30_000.0})
+    assert check.judge("BTCUSDT", 1e5, "rest") == (False, None)  # REST far off: held …
+    assert check.judge("BTCUSDT", 1e5, "rest") == (False, None)  # … REST again: still held
+    take, refused = check.judge("BTCUSDT", 30_210.0)  # the stream disagrees: REST's mark refused
     assert take and refused is not None and refused.source == "rest"
+    assert check.judge("BTCUSDT", 50_000.0, "rest") == (False, None)  # a real jump REST sees first …
+    assert check.judge("BTCUSDT", 50_400.0) == (True, None)  # … the stream agrees: believed
+
+
+def test_a_held_stream_mark_and_a_rest_mark_both_far_off() -> None:
+    """REST disagrees with the stream's held mark and is itself far from the last good one: the stream's mark
+    is refused, REST's is held until the stream confirms it (a disputed stream may still confirm it)."""
+    check = MarkCheck(last={"BTCUSDT": 64_000.0})
+    assert check.judge("BTCUSDT", 6.4e6) == (False, None)
+    take, refused = check.judge("BTCUSDT", 20_000.0, "rest")
+    assert not take and refused is not None and refused.source == "ws"
+    assert check.held["BTCUSDT"] == (20_000.0, "rest") and "BTCUSDT" in check.disputed
+    assert check.judge("BTCUSDT", 20_100.0) == (True, None)  # the stream agrees with REST: believed
+    assert check.last["BTCUSDT"] == 20_100.0 and "BTCUSDT" not in check.disputed
 
 
 def test_a_restored_mark_judges_the_first_mark_only_while_recent() -> None:
@@ -251,14 +283,15 @@ async def test_the_market_feed_refuses_hostile_marks(sim: SimServer, start_engin
     nothing_else(run)
 
 
-async def test_a_real_move_is_believed_once_a_second_frame_confirms_it(
-    sim: SimServer, start_engine: Any
-) -> None:
-    """Not a false alarm: a 60 % move that the next frames confirm is the new mark."""
+async def test_a_real_move_is_believed_once_rest_confirms_it(sim: SimServer, start_engine: Any) -> None:
+    """Not a false alarm: a 60 % move is held on the stream's first frame, the exchange's REST mark agrees,
+    and it is the new mark within a few seconds — one REST read, no bad-data note."""
     run = await started(sim, start_engine)
     before = run.engine.state.marks[BTC]
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
-    await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
+    await wait_until(lambda: run.engine.state.marks[BTC] > before * Decimal("1.5"), 5, "the moved mark")
+    feed = run.engine.feeds[0]
+    assert isinstance(feed, MarketFeed) and feed.rest_confirms == 1
     assert run.engine.bad_data.totals == {} and run.of("data.rejected") == []
 
 
@@ -326,12 +359,100 @@ async def test_a_mark_stream_of_only_bad_frames_falls_back_to_rest_marks(
     nothing_else(run)
 
 
+def folded_marks(run: EngineRun) -> list[Decimal]:
+    """Every BTC mark the engine folded, in order (stream and REST)."""
+    return [Decimal(e.payload["marks"][BTC]) for e in run.of("market.marks") if BTC in e.payload["marks"]]
+
+
+async def test_a_stream_repeating_an_absurd_mark_is_never_believed(
+    sim: SimServer, start_engine: Any, stale_after_3s: None
+) -> None:
+    """A stuck publisher sends the same 100x mark frame after frame while the exchange's REST mark stays put:
+    the stream repeating itself confirms nothing (it used to: the second frame 'agreed' with the first, and
+    one absurd mark poisoned equity and peak). REST disagrees, so every such frame is refused as bad data and
+    the symbol is marked by REST meanwhile, following the market; once the stream agrees with REST again, it
+    marks the symbol again."""
+    run = await started(sim, start_engine)
+    engine = run.engine
+    wallet = engine.state.wallet
+    assert wallet is not None
+    real = sim_mark(sim)
+    absurd = str(real * 100)
+    await sim.inject({"kind": "hostile", "target": "mark", "field": "p", "value": absurd, "count": 100_000})
+    await wait_until(
+        lambda: (
+            max(folded_marks(run), default=real) > real * 2
+            or engine.bad_data.totals.get("market_feed", 0) >= 4
+        ),
+        15,
+        "four absurd frames refused (or one believed)",
+    )
+    assert max(folded_marks(run), default=real) < real * 2, folded_marks(run)
+    plausible(engine.state, wallet)
+    assert "100x" in engine.bad_data.last_reason["market_feed"], engine.bad_data.last_reason
+    # REST marks the symbol meanwhile (its stream frames are all refused), and follows the market
+    feed = engine.feeds[0]
+    assert isinstance(feed, MarketFeed) and "BTCUSDT" in feed.marks_check.disputed
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 5})
+    await wait_until(lambda: near(engine.state.marks[BTC], sim_mark(sim)), 10, "the REST mark after the move")
+    assert feed.rest_polls > 0
+    # the stream agrees with REST again: it marks the symbol again, and REST is no longer asked
+    sim.clear_faults()
+    await wait_until(lambda: "BTCUSDT" not in feed.marks_check.disputed, 10, "the stream agreeing again")
+    polls = feed.rest_polls
+    seen = len(stream_marks(run))
+    await wait_until(lambda: len(stream_marks(run)) >= seen + 4, 10, "4 more stream marks")
+    assert feed.rest_polls <= polls + 1, (polls, feed.rest_polls)
+    assert max(folded_marks(run), default=real) < real * 2, folded_marks(run)
+    assert set(engine.bad_data.totals) == {"market_feed"}, engine.bad_data.totals
+    assert "feed.stale" not in run.kinds()
+    nothing_else(run)
+
+
+async def test_a_jump_rest_cannot_confirm_is_never_believed(
+    sim: SimServer, start_engine: Any, stale_after_3s: None
+) -> None:
+    """The exchange's REST marks cannot be read (premiumIndex answers are refused) while the market moves
+    60 %: the stream's jump has no independent source, so it is not believed, however often it repeats it.
+    BTC keeps its last good mark, which goes stale (the position shows market data down); equity, peak and
+    drawdown stay put. The first REST mark read again confirms the move."""
+    run = await started(sim, start_engine)
+    engine = run.engine
+    wallet = engine.state.wallet
+    assert wallet is not None
+    before = engine.state.marks[BTC]
+    unreadable = {
+        "kind": "hostile",
+        "target": "premium",
+        "field": "",
+        "value": {"x": 1},
+        "count": 100_000,
+    }
+    await sim.inject(unreadable)
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
+    await wait_until(
+        lambda: BTC in stale_symbols(engine.state, time.time()), 15, "BTC's last good mark going stale"
+    )
+    # the confirming read, then the REST fallback's (the stream has had no believable mark for 3 s)
+    await wait_until(lambda: engine.bad_data.totals.get("rest_marks", 0) >= 2, 10, "REST refused twice")
+    alerts = [e.payload["message"] for e in run.of("alert")]
+    assert any("REST mark to confirm a held BTCUSDT mark failed (the mark stays held)" in a for a in alerts)
+    assert engine.state.marks[BTC] < before * Decimal("1.5"), engine.state.marks[BTC]
+    assert max(folded_marks(run)) < before * Decimal("1.5"), folded_marks(run)
+    plausible(engine.state, wallet)
+    assert "market_feed" not in engine.bad_data.totals, engine.bad_data.totals  # the move is not bad data
+    sim.clear_faults()  # REST readable again: the REST fallback's next read confirms the move
+    await wait_until(lambda: engine.state.marks[BTC] > before * Decimal("1.5"), 10, "the moved mark")
+    assert "market_feed" not in engine.bad_data.totals, engine.bad_data.totals
+    assert not engine.state.kill_switch.engaged
+
+
 async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one(
     sim: SimServer, start_engine: Any
 ) -> None:
     """A restored session knows its marks: the new engine's first mark, 100x off, is held and refused, never
     folded into equity and peak (it used to be believed: the check started empty); a real move confirmed by
-    the next frame is still believed."""
+    REST is still believed."""
     first = await started(sim, start_engine)
     wallet = first.engine.state.wallet
     restored = first.engine.state.marks[BTC]
@@ -345,16 +466,13 @@ async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one
     run: EngineRun = await starting
     engine = run.engine
 
-    def folded() -> list[Decimal]:
-        return [Decimal(e.payload["marks"][BTC]) for e in run.of("market.marks") if BTC in e.payload["marks"]]
-
-    await wait_until(lambda: len(folded()) >= 3, 15, "marks again after the stall")
-    assert max(folded()) < restored * 2, folded()
+    await wait_until(lambda: len(folded_marks(run)) >= 3, 15, "marks again after the stall")
+    assert max(folded_marks(run)) < restored * 2, folded_marks(run)
     assert near(engine.state.marks[BTC], sim_mark(sim)), (engine.state.marks[BTC], sim_mark(sim))
     await wait_until(lambda: engine.bad_data.totals.get("market_feed", 0) > 0, 10, "the 100x mark refused")
     assert "100x" in engine.bad_data.last_reason["market_feed"], engine.bad_data.last_reason
     plausible(engine.state, wallet)
-    # a real move, confirmed by the next frame, is believed after a restart as before
+    # a real move, confirmed by REST, is believed after a restart as before
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 60})
     await wait_until(lambda: engine.state.marks[BTC] > restored * Decimal("1.5"), 10, "the moved mark")
     assert engine.bad_data.totals == {"market_feed": 1}, engine.bad_data.totals
@@ -363,7 +481,7 @@ async def test_the_first_mark_after_a_restart_is_judged_against_the_restored_one
 async def test_a_real_move_while_stopped_is_believed_after_the_restart(
     sim: SimServer, start_engine: Any
 ) -> None:
-    """Not a false alarm: the market moved 60 % while cockpit was stopped; the first mark is held, the next
+    """Not a false alarm: the market moved 60 % while cockpit was stopped; the first mark is held, REST
     confirms it, and there is no bad-data note."""
     first = await started(sim, start_engine)
     restored = first.engine.state.marks[BTC]

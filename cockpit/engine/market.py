@@ -80,8 +80,9 @@ def restored_marks(state: State, symbols: SymbolMap, now: float) -> dict[str, fl
     mark after a restart is judged against them, as any later one against the last, so a first mark 100x off
     is held and refused instead of folded into equity and peak.
 
-    A genuine move while cockpit was stopped costs one frame: the first mark is held, the next confirms it
-    (within 2 %). An older mark says too little about today's market to hold its first mark against it."""
+    A genuine move while cockpit was stopped costs one REST read: the first mark is held, the exchange's REST
+    mark confirms it (within 2 %). An older mark says too little about today's market to hold its first mark
+    against it."""
     return {
         symbols.exchange_id(symbol): float(mark)
         for symbol, mark in state.marks.items()

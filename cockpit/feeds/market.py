@@ -142,6 +142,8 @@ class MarketFeed:
         self._rest_task: asyncio.Task[None] | None = None
         self._marks_down = asyncio.Event()
         self.rest_polls = 0
+        self.rest_confirms = 0  # one-off REST reads asked for to confirm a held stream mark
+        self._asked: set[str] = set()  # symbols whose held stream mark REST was asked about (this episode)
         self.parse_errors = 0
         self._on_rejected = on_rejected
         self._reject_log = RejectLog(log, name)
@@ -313,6 +315,12 @@ class MarketFeed:
                 continue
             group.streams = tuple(s for s in group.streams if s not in mine)
             for s in mine:
+                symbol = s.partition("@")[0].upper()
+                if is_mark_stream(s) and not any(
+                    is_mark_stream(x) and x.partition("@")[0].upper() == symbol for x in self.streams
+                ):
+                    self.marks_check.forget(symbol)
+                    self._asked.discard(symbol)
                 group.last_rx.pop(s, None)
                 group.last_good.pop(s, None)
                 group.starved.discard(s)
@@ -386,12 +394,70 @@ class MarketFeed:
         safe_call(self._on_rejected, Rejected(source, reason))
 
     def _mark_believed(self, mark: MarkPrice) -> bool:
-        """A mark implausibly far from the last good one is held until a second source agrees (refused, and
-        reported, when the next one does not)."""
-        take, refused = self.marks_check.judge(mark.symbol, mark.mark, mark.source)
-        if refused is not None:  # reported as bad data from the source that sent the held mark
+        """A mark implausibly far from the last good one is held until the other source agrees (refused, and
+        reported, when it is proven wrong); a held stream mark has REST asked at once, once per episode."""
+        check, symbol = self.marks_check, mark.symbol
+        disputed = symbol in check.disputed
+        take, refused = check.judge(symbol, mark.mark, mark.source)
+        if refused is not None:  # reported as bad data from the source that sent the refused mark
             self._reject("market_feed" if refused.source == "ws" else "rest_marks", refused.reason)
+        held = check.held.get(symbol)
+        if held is None or held[1] != "ws":
+            self._asked.discard(symbol)  # the episode is over: the next held stream mark asks REST again
+        elif symbol not in self._asked:
+            self._asked.add(symbol)
+            self._ask_rest(symbol)
+        if (symbol in check.disputed) != disputed:
+            self._update_marks_down()
+            if disputed:
+                log.info(
+                    "%s: the stream agrees with REST on %s again; it marks the symbol again",
+                    self.name,
+                    symbol,
+                )
+            else:
+                log.warning(
+                    "%s: REST disagrees with the stream's mark for %s; its frames are refused and REST marks "
+                    "it until the stream agrees again",
+                    self.name,
+                    symbol,
+                )
         return take
+
+    def _ask_rest(self, symbol: str) -> None:
+        """One REST read of `symbol`'s mark, now: the independent source a held stream mark waits for."""
+        if self._fetch_marks is None or not self._tasks:
+            return  # no REST: the mark stays held (the symbol keeps its last good mark)
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(self._confirm_by_rest(symbol), name=f"{self.name}-confirm"))
+
+    async def _confirm_by_rest(self, symbol: str) -> None:
+        assert self._fetch_marks is not None  # noqa: S101 - only asked with one
+        try:
+            marks = await self._fetch_marks([symbol])
+        except Exception as exc:  # the mark stays held; the REST fallback asks again once the stream starves
+            self._rest_failed(f"REST mark to confirm a held {symbol} mark failed (the mark stays held)", exc)
+            return
+        self.rest_confirms += 1
+        held = self.marks_check.held.get(symbol)
+        if symbol in marks and held is not None and held[1] == "ws":  # else the episode ended meanwhile
+            self._rest_mark(symbol, marks[symbol])
+
+    def _rest_mark(self, symbol: str, mark: float) -> None:
+        rest = MarkPrice(symbol, float(mark), None, None, None, int(time.time() * 1000), source="rest")
+        if self._mark_believed(rest):
+            safe_call(self._on_mark_price, rest)
+
+    def _rest_failed(self, what: str, exc: Exception) -> None:
+        safe_call(
+            self._on_status,
+            FeedStatus(
+                f"{self.name}:rest",
+                FeedState.DISCONNECTED,
+                Severity.WARNING,
+                f"{what}: {type(exc).__name__}: {exc}",
+            ),
+        )
 
     def _control_reply(self, group: _Group, data: dict[str, object]) -> None:
         if data.get("error") is not None and group.conn is not None:
@@ -448,12 +514,17 @@ class MarketFeed:
 
     # ----- REST fallback for marks -----------------------------------------------------------------------
     def _rest_mark_symbols(self) -> list[str]:
-        """The symbols marked by REST: their mark stream is down, stale, or delivers no believable mark."""
+        """The symbols marked by REST: their mark stream is down, stale, delivers no believable mark, or was
+        proven wrong by REST (until it agrees again)."""
         symbols: dict[str, None] = {}
+        disputed = self.marks_check.disputed
         for g in self.groups:
             for s in g.streams:
-                if is_mark_stream(s) and (g.down or s in g.stale or s in g.starved):
-                    symbols[s.partition("@")[0].upper()] = None
+                if not is_mark_stream(s):
+                    continue
+                symbol = s.partition("@")[0].upper()
+                if g.down or s in g.stale or s in g.starved or symbol in disputed:
+                    symbols[symbol] = None
         return list(symbols)
 
     def _update_marks_down(self) -> None:
@@ -472,22 +543,10 @@ class MarketFeed:
                 try:
                     marks = await fetch(symbols)
                 except Exception as exc:  # reported, then tried again next period
-                    safe_call(
-                        self._on_status,
-                        FeedStatus(
-                            f"{self.name}:rest",
-                            FeedState.DISCONNECTED,
-                            Severity.WARNING,
-                            f"REST mark fallback failed: {type(exc).__name__}: {exc}",
-                        ),
-                    )
+                    self._rest_failed("REST mark fallback failed", exc)
                 else:
                     self.rest_polls += 1
-                    now_ms = int(time.time() * 1000)
                     for symbol, mark in marks.items():
-                        if symbol not in symbols:
-                            continue
-                        rest = MarkPrice(symbol, float(mark), None, None, None, now_ms, source="rest")
-                        if self._mark_believed(rest):
-                            safe_call(self._on_mark_price, rest)
+                        if symbol in symbols:
+                            self._rest_mark(symbol, mark)
             await asyncio.sleep(self.rest_poll_s)
