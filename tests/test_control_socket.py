@@ -246,8 +246,17 @@ server.bind(sys.argv[1])
 server.listen()
 print("ready", flush=True)
 client, _ = server.accept()
-client.sendall(b'{"ok": true, "result": {"verified": true, "message": "flat, verified at the exchange"}}\\n')
-print("asked:", len(client.recv(65536)), flush=True)
+client.settimeout(3)
+asked = b""
+try:  # whatever the client sends (it hangs up at once once it has checked our uid: b"")
+    asked = client.recv(65536)
+except (TimeoutError, ConnectionResetError):
+    pass
+try:  # and the answer a real engine would give, for a client that would believe it
+    client.sendall(b'{"ok": true, "result": {"verified": true, "message": "flat, verified"}}\\n')
+except (BrokenPipeError, ConnectionResetError):
+    pass
+print("asked:", len(asked), flush=True)
 """
 
 
