@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from cockpit.core import events
 from cockpit.core.domain import Severity
 from cockpit.engine import baddata
-from cockpit.feeds import BookTicker, MarketFeed, MarkPrice
+from cockpit.feeds import BookTicker, MarketFeed, MarkPrice, book_stream, mark_stream
 from cockpit.feeds.messages import FeedStatus
 
 if TYPE_CHECKING:
@@ -23,10 +23,6 @@ TICK_BATCH = 10_000
 RESTORED_MARK_MAX_AGE_S = 24 * 3600.0
 
 
-def mark_stream(exchange_id: str) -> str:
-    return f"{exchange_id.lower()}@markPrice@1s"
-
-
 def build_market_feed(engine: EngineContext) -> MarketFeed:
     buffers = engine.market
     symbols = engine.symbols
@@ -34,7 +30,7 @@ def build_market_feed(engine: EngineContext) -> MarketFeed:
     # the followed markets, and the mark of every position held elsewhere (a restored session's, say)
     buffers.held = held_elsewhere(engine)
     held_ids = [symbols.exchange_id(s) for s in sorted(buffers.held)]
-    streams = [f"{i.lower()}@bookTicker" for i in ids] + [mark_stream(i) for i in (*ids, *held_ids)]
+    streams = [book_stream(i) for i in ids] + [mark_stream(i) for i in (*ids, *held_ids)]
 
     def on_book(tick: BookTicker) -> None:
         buffers.ticks.append(

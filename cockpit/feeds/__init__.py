@@ -9,7 +9,7 @@ from cockpit.feeds.backoff import (
 )
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.connection import StreamConnection
-from cockpit.feeds.market import FetchMarks, MarketFeed
+from cockpit.feeds.market import FetchMarks, MarketFeed, book_stream, mark_stream
 from cockpit.feeds.messages import (
     AccountUpdate,
     AggTrade,
@@ -56,4 +56,6 @@ __all__ = [
     "StreamConnection",
     "UserEvent",
     "UserFeed",
+    "book_stream",
+    "mark_stream",
 ]

@@ -65,6 +65,16 @@ def route_of(stream: str) -> str:
     return "/public" if kind.split("@")[0] in PUBLIC_KINDS else "/market"
 
 
+def book_stream(exchange_id: str) -> str:
+    """The best bid/ask stream of a market (`BTCUSDT` → `btcusdt@bookTicker`)."""
+    return f"{exchange_id.lower()}@bookTicker"
+
+
+def mark_stream(exchange_id: str) -> str:
+    """The mark price stream of a market, once a second (`BTCUSDT` → `btcusdt@markPrice@1s`)."""
+    return f"{exchange_id.lower()}@markPrice@1s"
+
+
 def is_mark_stream(stream: str) -> bool:
     return stream.partition("@")[2].startswith("markPrice")
 
