@@ -61,10 +61,7 @@ def price(value: Any, what: str) -> Decimal:
 
 def price_or_zero(value: Any, what: str) -> Decimal:
     """A price where 0 means 'none' (an average before the first fill, a market order's limit price)."""
-    number = figure(value, what, PRICE_LIMIT)
-    if number < 0:
-        raise BadFigure(f"{what} is negative: {shown(value)}")
-    return number
+    return _not_negative(value, what, PRICE_LIMIT)
 
 
 def quantity(value: Any, what: str) -> Decimal:
@@ -74,7 +71,11 @@ def quantity(value: Any, what: str) -> Decimal:
 
 def size(value: Any, what: str) -> Decimal:
     """An unsigned size (an order's, a fill's): not negative."""
-    number = figure(value, what, QUANTITY_LIMIT)
+    return _not_negative(value, what, QUANTITY_LIMIT)
+
+
+def _not_negative(value: Any, what: str, limit: Decimal) -> Decimal:
+    number = figure(value, what, limit)
     if number < 0:
         raise BadFigure(f"{what} is negative: {shown(value)}")
     return number
