@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cockpit.core.commands import Status
 from cockpit.core.incidents import incidents_from
@@ -28,7 +30,13 @@ from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetterBuffer
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice, RetryPolicy
 from cockpit.feeds import MarketFeed, ParseError
-from cockpit.feeds.parse import combined_frame, market_event, user_event
+from cockpit.feeds.parse import (
+    _checked_book_ticker,
+    _usual_book_ticker,
+    combined_frame,
+    market_event,
+    user_event,
+)
 from cockpit.feeds.rejects import MarkCheck
 from cockpit.sim import hostile
 from cockpit.sim.server import SimServer
@@ -67,6 +75,21 @@ def mark_frame(**change: Any) -> dict[str, Any]:
     return {**frame, **change}
 
 
+def book_frame(**change: Any) -> dict[str, Any]:
+    frame = {
+        "e": "bookTicker",
+        "u": 400900217,
+        "s": "BTCUSDT",
+        "b": "64000.10",
+        "B": "31.21",
+        "a": "64000.20",
+        "A": "40.66",
+        "T": 1,
+        "E": 2,
+    }
+    return {**frame, **change}
+
+
 # ----- parsing, case by case --------------------------------------------------------------------------
 def test_a_good_frame_of_each_kind_parses() -> None:
     """The control case: the hostile frames below differ from these in one field only."""
@@ -80,6 +103,60 @@ def test_a_bad_mark_is_refused_naming_the_field(value: Any) -> None:
     frame = mark_frame(p=value) if value is not None else {k: v for k, v in mark_frame().items() if k != "p"}
     with pytest.raises(ParseError, match=r"markPriceUpdate: .*p"):
         market_event(frame)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *[(f, v) for f in ("b", "a") for v in BAD_PRICES],
+        *[(f, v) for f in ("B", "A") for v in [*BAD_NUMBERS, "-1"]],
+        *[(f, v) for f in ("u", "E", "T") for v in [True, 1.5, "soon", None]],
+        ("s", 42),
+        ("s", ""),
+    ],
+    ids=repr,
+)
+def test_a_bad_book_ticker_is_refused_naming_the_field(field: str, value: Any) -> None:
+    frame = book_frame(**{field: value})
+    with pytest.raises(ParseError, match=rf"bookTicker: .*\b{field} \("):
+        market_event(frame)
+
+
+# the values a book ticker field is drawn from: good ones of every form, and hostile ones
+FIGURES = st.one_of(
+    st.sampled_from(["64000.10", "0", "0.0", "1e9", "999999999.99", "1e12", " 5 ", "1_0", "-0", "+3", ".5"]),
+    st.sampled_from(BAD_PRICES),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**13), max_value=10**13),
+    st.decimals(allow_nan=True).map(str),
+    st.text(max_size=8),
+)
+WHOLES = st.one_of(st.integers(), st.sampled_from([True, 1.5, "12", " 7", "-", None]), st.text(max_size=4))
+
+
+@given(
+    b=FIGURES, bq=FIGURES, a=FIGURES, aq=FIGURES, u=WHOLES, e=WHOLES,
+    s=st.one_of(st.sampled_from(["BTCUSDT", "", "X" * 65]), st.integers()),
+)  # fmt: skip
+def test_the_usual_book_ticker_reading_agrees_with_the_checked_one(
+    b: Any, bq: Any, a: Any, aq: Any, u: Any, e: Any, s: Any
+) -> None:
+    """The busiest message has a quick reading for frames as Binance sends them: it takes no frame the
+    field-by-field checks refuse, and builds the same ticker from any frame it takes."""
+    frame = book_frame(b=b, B=bq, a=a, A=aq, u=u, E=e, s=s)
+    quick = _usual_book_ticker(frame)
+    try:
+        checked = _checked_book_ticker(frame)
+    except (ValueError, TypeError, KeyError):
+        assert quick is None
+    else:
+        assert quick is None or quick == checked
+
+
+def test_a_usual_book_ticker_takes_the_quick_reading() -> None:
+    """The agreement above would hold for a quick reading that never reads: a usual frame takes it."""
+    assert _usual_book_ticker(book_frame()) == market_event(book_frame())
 
 
 @pytest.mark.parametrize(

@@ -181,6 +181,34 @@ def test_a_refused_event_changes_nothing_but_says_so() -> None:
     assert apply(START, wallet).wallet == Decimal(1000)
 
 
+@pytest.mark.parametrize("bad", ["NaN", "1e308", "-5", True, None])
+def test_a_refused_mark_inside_a_run_leaves_the_run_s_other_marks_as_apply_does(bad: Any) -> None:
+    """The fast fold believes marks as it reads them and undoes a whole run when one is refused: the marks
+    before the bad one in its update, and the updates before it in the run, end exactly as `apply` leaves
+    them (the refused update changes no mark; the ones around it all count)."""
+    eth = "ETH/USDT:USDT"
+
+    def marks(seq: int, **by_symbol: Any) -> Event:
+        payload = ev.market_marks(
+            marks={BTC if k == "btc" else eth: v for k, v in by_symbol.items()}, source="ws"
+        )
+        return Event(seq, float(seq), "market.marks", "info", "feed", dict(payload))
+
+    run = [
+        marks(5, btc="60100"),
+        marks(6, eth="3100", btc=bad),  # the bad mark after a good one in the same update
+        marks(7, btc="60200"),
+        marks(8, eth=bad),
+        marks(9, eth="3050"),
+    ]
+    expected = reduce(apply, run, START)
+    assert expected.marks[BTC] == Decimal("60200") and expected.marks[eth] == Decimal("3050")
+    assert expected.counters.refused == 2 and expected.mark_ts[eth] == 9.0
+    assert fold([*GOOD_START, *run]) == expected
+    cut = fold(run[:2], fold(GOOD_START))  # a run cut where the bad one is
+    assert eth not in cut.marks and cut == reduce(apply, run[:2], START)
+
+
 # ----- through the engine ------------------------------------------------------------------------------
 async def test_a_nan_mark_neither_stops_the_engine_nor_loses_a_seq(start_engine: Any) -> None:
     run: EngineRun = await start_engine()

@@ -21,8 +21,8 @@ MONEY_LIMIT = Decimal("1e12")  # a wallet, a balance change, a PnL, a commission
 RATE_LIMIT = Decimal("10")  # a funding rate (a fraction: 0.0001 is 0.01 %)
 FIGURE_TEXT_MAX = 64  # a decimal string longer than this is not a figure (an oversized frame's padding)
 SHOWN_MAX = 40  # how much of a bad value a reason quotes
-_PRICE_LIMIT_F = float(PRICE_LIMIT)
-_QUANTITY_LIMIT_F = float(QUANTITY_LIMIT)
+PRICE_LIMIT_FLOAT = float(PRICE_LIMIT)  # the same limits for market data read as floats
+QUANTITY_LIMIT_FLOAT = float(QUANTITY_LIMIT)
 
 
 class BadFigure(ValueError):
@@ -91,11 +91,11 @@ def money(value: Any, what: str) -> Decimal:
 def price_float(value: Any, what: str) -> float:
     """A market-data price as a float (ticks stay floats, for speed), checked as `price`."""
     if type(value) is float:  # the fast path a JSON number takes
-        if not (0.0 < value < _PRICE_LIMIT_F):
+        if not (0.0 < value < PRICE_LIMIT_FLOAT):
             raise BadFigure(f"{what} is not a price: {shown(value)}")
         return value
     number = _quick_float(value)  # Binance's decimal strings: a NaN or an Infinity fails the range test
-    if 0.0 < number < _PRICE_LIMIT_F:
+    if 0.0 < number < PRICE_LIMIT_FLOAT:
         return number
     return float(price(value, what))  # refused (the exact check names why), or a figure float() cannot read
 
@@ -113,11 +113,11 @@ def _quick_float(value: Any) -> float:
 def size_float(value: Any, what: str) -> float:
     """A market-data size as a float, checked as `size`."""
     if type(value) is float:
-        if not (math.isfinite(value) and 0.0 <= value <= float(QUANTITY_LIMIT)):
+        if not (math.isfinite(value) and 0.0 <= value <= QUANTITY_LIMIT_FLOAT):
             raise BadFigure(f"{what} is not a size: {shown(value)}")
         return value
     number = _quick_float(value)
-    if 0.0 <= number < _QUANTITY_LIMIT_F:  # at the limit itself: the exact check decides
+    if 0.0 <= number < QUANTITY_LIMIT_FLOAT:  # at the limit itself: the exact check decides
         return number
     return float(size(value, what))
 

@@ -7,7 +7,7 @@ the last snapshot, replay applies stored events at a chosen speed. Nothing here 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from itertools import groupby
@@ -313,7 +313,7 @@ def fold(events: Iterable[Event], state: State | None = None) -> State:
     with Fold(state) as folding:
         for is_marks, run in groupby(events, _is_info_marks):
             if is_marks:
-                folding.marks((e.seq, e.ts, e.payload) for e in run)
+                folding.marks([(e.seq, e.ts, e.payload) for e in run])
             else:
                 for event in run:
                     folding.event(event)
@@ -380,32 +380,35 @@ class Fold:
             self._end_run()
         self._state = _apply(self._state, event)
 
-    def marks(self, updates: Iterable[tuple[int, float, Any]]) -> None:
+    def marks(self, updates: Sequence[tuple[int, float, Any]]) -> None:
         """Consecutive info `market.marks` events, each given as its seq, ts and payload: the fold's hot
-        path, one call for a whole run of them, its figures in local variables."""
+        path, one call for a whole run of them, its figures in local variables. Every mark is believed as it
+        is read (the usual case: the engine records only marks it checked); when one is refused, the whole
+        call is undone and done again an update at a time, each update checked whole before any of its marks
+        is kept."""
         if self._start is None:
             self._begin_run()
+        marks_before, times_before = dict(self._marks), dict(self._times)
+        try:
+            self._believed_marks(updates)
+        except Exception:  # a mark refused (or a figure that breaks the arithmetic): done again, carefully
+            self._marks, self._times = marks_before, times_before
+            self._checked_marks(updates)
+
+    def _believed_marks(self, updates: Sequence[tuple[int, float, Any]]) -> None:
+        """The updates, each mark checked as it is kept: raises on the first refused (its update, and those
+        before it in this call, half kept: `marks` undoes them). Nothing else changes until all are in."""
         marks, times, terms, wallet = self._marks, self._times, self._terms, self._wallet
         last: tuple[int, float, ev.MarketMarks] | None  # each update's payload: a `market.marks` one
         equity, peak, last = self._equity, self._peak, self._last
         get = marks.get
-        for update in updates:
-            try:  # parsed before any is kept: an update the fold refuses changes no mark
-                fresh = [(symbol, _mark(value)) for symbol, value in update[2].get("marks", NO_MARKS).items()]
-            except Exception:  # refused: through `_apply`, exactly as that one event alone (an alert)
-                self._equity, self._peak, self._last = equity, peak, last
-                self._end_run()
-                seq, ts, payload = update
-                self._state = _apply(self._state, Event(seq, ts, MARKS_KIND, "info", "", payload))
-                self._begin_run()
-                marks, times, terms, wallet = self._marks, self._times, self._terms, self._wallet
-                equity, peak, last = self._equity, self._peak, self._last
-                get = marks.get
-                continue
-            last = update  # the last one is kept: the run's State takes its seq, ts, source
-            ts = update[1]
-            for symbol, value in fresh:
-                marks[symbol] = value
+        for last in updates:  # noqa: B007  # the last one is kept: the run's State takes its seq, ts, source
+            ts = last[1]
+            for symbol, value in last[2].get("marks", NO_MARKS).items():
+                fresh = Decimal(value) if type(value) is str else _any_dec(value)  # str: the stored form
+                if not ZERO < fresh < MARK_LIMIT:  # a NaN raises here (the fold's context traps it)
+                    raise BadValue(f"mark {value!r} is not a plausible price")
+                marks[symbol] = fresh
                 times[symbol] = ts  # in the loop: a third of the cost of dict.fromkeys + update per event
             if terms:  # a wallet and a position: revalue (else equity is unchanged)
                 unrealized = ZERO
@@ -416,6 +419,21 @@ class Fold:
                 if peak is None or equity > peak:  # max(peak, equity): the peak stays on a tie
                     peak = equity
         self._equity, self._peak, self._last = equity, peak, last
+
+    def _checked_marks(self, updates: Iterable[tuple[int, float, Any]]) -> None:
+        """The updates one at a time, each checked whole first: a refused one goes through `_apply` exactly
+        as that one event alone would (an alert, nothing changed), and the run goes on after it."""
+        for update in updates:
+            try:  # parsed before any is kept: an update the fold refuses changes no mark
+                for _symbol, value in update[2].get("marks", NO_MARKS).items():
+                    _mark(value)
+            except Exception:  # refused: through `_apply`, exactly as that one event alone (an alert)
+                self._end_run()
+                seq, ts, payload = update
+                self._state = _apply(self._state, Event(seq, ts, MARKS_KIND, "info", "", payload))
+                self._begin_run()
+                continue
+            self._believed_marks((update,))
 
     def _begin_run(self) -> None:
         start = self._start = self._state
