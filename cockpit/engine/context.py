@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from cockpit.config.settings import Config
 from cockpit.core import events
-from cockpit.core.domain import Event, Severity
+from cockpit.core.domain import Event, Severity, Telemetry
 from cockpit.core.state import State
 from cockpit.engine.account_files import AccountFiles
 from cockpit.engine.core import EventCore
@@ -149,6 +149,12 @@ class FileWatchContext(KillSwitchContext, BackupContext, Protocol):  # file_watc
 
 class PrecisionContext(Events, Settings, Running, Protocol):  # precision.py
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]: ...
+
+
+class BroadcastContext(Reads, SessionFile, Protocol):  # broadcast.py: the attached cockpits' feed
+    core: EventCore
+
+    def telemetry(self) -> Telemetry: ...
 
 
 class ClockContext(Trading, KillSwitchContext, Protocol):  # clock.py

@@ -39,6 +39,7 @@ from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.wire import command_from_json, command_to_json, result_from_json, result_to_json
 
 if TYPE_CHECKING:
+    from cockpit.engine.broadcast import Broadcast
     from cockpit.engine.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -211,9 +212,10 @@ def _refusal(title: str, detail: str = "", fix: str = "") -> dict[str, Any]:
 
 
 class ControlServer:
-    def __init__(self, engine: Engine, path: Path) -> None:
+    def __init__(self, engine: Engine, path: Path, broadcast: Broadcast | None = None) -> None:
         self.engine = engine
         self.path = path
+        self.broadcast = broadcast  # attached cockpits (`{"cmd": "attach"}`), when the engine serves them
         self.trusted = trusted_uids()  # whom it answers
         self._server: asyncio.base_events.Server | None = None
 
@@ -265,6 +267,10 @@ class ControlServer:
                     return
                 if not line:
                     return
+                request = _attach_request(line)
+                if request is not None:
+                    await self._attach(request, peer, reader, writer)
+                    return
                 await _reply(writer, await self._dispatch(line, peer))
         except (ConnectionError, asyncio.IncompleteReadError, OSError, CockpitError, asyncio.CancelledError):
             pass
@@ -272,6 +278,19 @@ class ControlServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _attach(
+        self,
+        request: dict[str, Any],
+        peer: Peer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """The connection becomes an attached cockpit's feed (cockpit/engine/broadcast.py)."""
+        if self.broadcast is None:
+            await _reply(writer, _refusal("this engine does not serve attached cockpits"))
+            return
+        await self.broadcast.serve(reader, writer, request, peer.asking(str(request.get("by", "attach"))))
 
     async def _dispatch(self, line: bytes, peer: Peer | None = None) -> dict[str, Any]:
         """A request line → the reply. `peer`: who sent it (None: this process, as tests call it)."""
@@ -293,6 +312,17 @@ class ControlServer:
                 f"the engine failed: {type(exc).__name__}", str(exc), "see the engine's events and log"
             )
         return {"ok": True, "result": result_to_json(result)}
+
+
+def _attach_request(line: bytes) -> dict[str, Any] | None:
+    """The request if it is `{"cmd": "attach", …}`, else None (a command: `_dispatch` reads it)."""
+    if b'"attach"' not in line:
+        return None
+    try:
+        request = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return request if isinstance(request, dict) and request.get("cmd") == "attach" else None
 
 
 def _stranger(peer: Peer) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class EventCore:
         self.state = state
         self._seq = state.seq
         self.subscribers: list[Subscriber] = []
+        self.streams: list[Subscriber] = []  # see `stream`
         self._pending: deque[tuple[Event, concurrent.futures.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._snapshot_every = snapshot_every
@@ -106,6 +107,14 @@ class EventCore:
         self.subscribers.append(subscriber)
         return lambda: self.subscribers.remove(subscriber) if subscriber in self.subscribers else None
 
+    def stream(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Like `subscribe`, for a copy of State kept elsewhere (an attached cockpit): told exactly the events
+        that made this State, in the order they were folded. Every committed event once, at its commit, news
+        about the store included (a subscriber saw its early copy); and what was folded unrecorded after the
+        store failed, with seq 0 (folded at the State's own seq, as `apply_unrecorded` does)."""
+        self.streams.append(subscriber)
+        return lambda: self.streams.remove(subscriber) if subscriber in self.streams else None
+
     # ----- emitting -------------------------------------------------------------------------------
     def emit(
         self,
@@ -120,7 +129,7 @@ class EventCore:
         event, _ = self._emit(kind, payload, severity, source)
         if immediate and event.seq:  # seq 0: the store had failed, it was shown unrecorded already
             self._delivered_early.add(event.seq)
-            self.deliver(unrecorded(event))
+            self.deliver(unrecorded(event), early=True)
         return event
 
     async def record(
@@ -216,6 +225,7 @@ class EventCore:
                 self._pending.popleft()
                 if event.seq in self._delivered_early:
                     self._delivered_early.discard(event.seq)
+                    self._tell(self.streams, event)
                     continue
                 self.deliver(event)
 
@@ -230,8 +240,15 @@ class EventCore:
         self.deliver(shown)
         return shown
 
-    def deliver(self, event: Event) -> None:
-        for subscriber in list(self.subscribers):
+    def deliver(self, event: Event, early: bool = False) -> None:
+        """Tell every subscriber; the streams too unless it is an early copy (they get it at its commit)."""
+        self._tell(self.subscribers, event)
+        if not early:
+            self._tell(self.streams, event)
+
+    @staticmethod
+    def _tell(subscribers: list[Subscriber], event: Event) -> None:
+        for subscriber in list(subscribers):
             try:
                 subscriber(event)
             except Exception:

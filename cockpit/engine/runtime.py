@@ -26,6 +26,7 @@ from cockpit.core import events
 from cockpit.core.domain import ROUTINE_KINDS, Event
 from cockpit.core.errors import CockpitError
 from cockpit.engine.account_files import AccountFiles, account_key
+from cockpit.engine.broadcast import Broadcast
 from cockpit.engine.control import ControlServer, live_pointer, prepare_socket_folder, socket_path_for
 from cockpit.engine.engine import Engine
 from cockpit.engine.options import EngineOptions
@@ -141,6 +142,7 @@ class Runtime:
         self.subscribers: list[Callable[[Event], None]] = [printer] if printer is not None else []
         self.engine: Engine | None = None
         self.control: ControlServer | None = None
+        self.broadcast: Broadcast | None = None  # attached cockpits
         self.account = account_of(spec)
         self.lost: LostFile | None = None  # the last engine's session file was deleted or replaced
         self.restored_backup: Path | None = None  # the copy the last restore put in place
@@ -169,7 +171,9 @@ class Runtime:
             # before the engine acts: a socket path too long, or a folder not ours and 0700, is refused
             socket = socket_path_for(engine.session_file)
             prepare_socket_folder(socket)
-            self.control = ControlServer(engine, socket)
+            risk = self.spec.config.risk
+            self.broadcast = Broadcast(engine, risk.kill_drawdown_pct, risk.breaker_drawdown_pct)
+            self.control = ControlServer(engine, socket, self.broadcast)
             await engine.start()
             await self.control.start()
         except BaseException:
@@ -242,6 +246,9 @@ class Runtime:
 
     async def stop(self, keep_account: bool = False) -> None:
         engine, self.engine = self.engine, None
+        if self.broadcast is not None:
+            await self.broadcast.close("the engine is stopping")
+            self.broadcast = None
         if self.control is not None:
             await self.control.stop()
             self.control = None

@@ -39,6 +39,7 @@ from cockpit.core.errors import CockpitError
 from cockpit.core.incidents import IncidentBuilder, IncidentChange
 from cockpit.core.state import SESSION_FILE_GONE
 from cockpit.engine.runtime import freeze_startup_heap
+from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.backend import Backend, EngineBackend
 from cockpit.ui.panes import PanesApp
 from cockpit.ui.screens.confirm import ConfirmScreen
@@ -94,7 +95,7 @@ class CockpitApp(PanesApp):
 
     # ----- the engine: started with the panes, stopped however the app ends ----------------------------
     def panes_ready(self) -> None:
-        if isinstance(self.backend, EngineBackend):
+        if isinstance(self.backend, EngineBackend | AttachedBackend):
             self._start_engine()
 
     async def panes_closing(self) -> None:
@@ -161,14 +162,24 @@ class CockpitApp(PanesApp):
     # ----- the engine -----------------------------------------------------------------------------
     @work(exclusive=True, group="engine", exit_on_error=False)
     async def _start_engine(self) -> None:
-        assert isinstance(self.backend, EngineBackend)
-        self.notify("starting the engine: restore, reconcile, feeds…", timeout=3)
+        backend = self.backend
+        assert isinstance(backend, EngineBackend | AttachedBackend)
+        self.notify(
+            f"attaching to the engine at {backend.path}…"
+            if isinstance(backend, AttachedBackend)
+            else "starting the engine: restore, reconcile, feeds…",
+            timeout=3,
+        )
         try:
-            await self.backend.start()
+            await backend.start()
         except CockpitError as exc:
             self.error = exc
             self.exit(exc.exit_code)
             return
+        if isinstance(backend, AttachedBackend):  # the engine's own risk figures
+            self.kill_pct = backend.kill_pct or self.kill_pct
+            self.breaker_pct = backend.breaker_pct or self.breaker_pct
+            self._seq_shown = -1
         if not self.is_headless:  # a real terminal: the `cockpit` process itself (not Pilot tests)
             freeze_startup_heap()
         self.refresh_panes()
@@ -187,7 +198,8 @@ class CockpitApp(PanesApp):
         return True
 
     async def stop_engine(self) -> None:
-        if isinstance(self.backend, EngineBackend):
+        """Stop the engine in this process; an attached cockpit only detaches (the demo's stops its own)."""
+        if isinstance(self.backend, EngineBackend | AttachedBackend):
             await self.backend.stop()
 
     def new_events(self, events: list[Event]) -> None:
@@ -372,12 +384,27 @@ class CockpitApp(PanesApp):
 
     def action_quit_cockpit(self) -> None:
         self._refuse_over_a_dialog()
+        self._quit_when_confirmed(self._open(ConfirmScreen("Quit cockpit?", self._quit_warning(), key="q")))
+
+    def _quit_warning(self) -> str:
+        """What quitting leaves behind: an attached cockpit detaches, the engine keeps watching."""
         positions = len(self.backend.state.positions)
-        body = (
+        backend = self.backend
+        if isinstance(backend, AttachedBackend) and backend.detaches:
+            return (
+                f"The engine (pid {backend.engine_pid}) keeps running and keeps watching the {positions} "
+                f"position(s): only this cockpit detaches. Attach again with `cockpit attach {backend.path}`."
+            )
+        if isinstance(backend, AttachedBackend):
+            return (
+                f"{positions} position(s) stay open at the exchange and this demo's engine (pid "
+                f"{backend.engine_pid}) stops with it. An engine you run as a service keeps running when a "
+                "cockpit attached to it quits."
+            )
+        return (
             f"{positions} position(s) stay open at the exchange and the engine stops: nothing will watch "
             "them until you start cockpit again (or `cockpit run --headless`)."
         )
-        self._quit_when_confirmed(self._open(ConfirmScreen("Quit cockpit?", body, key="q")))
 
     @work(group="actions", exit_on_error=False)
     async def _quit_when_confirmed(self, answer: asyncio.Future[bool | None]) -> None:

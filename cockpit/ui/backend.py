@@ -47,6 +47,8 @@ class Backend(Protocol):
 
     def take_events(self) -> list[Event]: ...
 
+    def link_problem(self, now: float | None = None) -> str | None: ...  # the engine out of reach (attach)
+
     async def act(self, command: Asks[Answer]) -> Answer: ...
 
     async def backups(self) -> list[BackupInfo]: ...
@@ -108,6 +110,9 @@ class EngineBackend:
         result: Telemetry = self.engine.telemetry()
         return result
 
+    def link_problem(self, now: float | None = None) -> str | None:
+        return None  # the engine is in this process, or there is none
+
     def take_events(self) -> list[Event]:
         events, self._events = self._events, []
         return events
@@ -158,6 +163,9 @@ class FixedBackend:
     def telemetry(self) -> Telemetry:
         return self.fixed_telemetry
 
+    def link_problem(self, now: float | None = None) -> str | None:
+        return None  # the engine is in this process, or there is none
+
     def take_events(self) -> list[Event]:
         events, self.events = self.events, []
         return events
@@ -197,6 +205,9 @@ class ReplayBackend:
 
     def telemetry(self) -> Telemetry:
         return Telemetry(now=self.session.current_ts)
+
+    def link_problem(self, now: float | None = None) -> str | None:
+        return None  # the engine is in this process, or there is none
 
     def take_events(self) -> list[Event]:
         events, self._pending = self._pending, []

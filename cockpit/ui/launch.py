@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cockpit.engine.runtime import RunSpec, Runtime
+from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.backend import EngineBackend
 
 
@@ -25,6 +27,19 @@ def run_app(runtime: Any, spec: RunSpec, label: str) -> int:
     lost = getattr(runtime, "lost", None)
     if lost is not None:
         raise lost.error()
+    return int(code or 0)
+
+
+def run_attached(find_socket: Callable[[], Path], stop_engine: Callable[[], None] | None = None) -> int:
+    """The cockpit over a running engine until the operator quits (the engine keeps running, unless
+    `stop_engine` is given: the demo's own engine); an engine that cannot be attached is an error."""
+    from cockpit.ui.app import CockpitApp
+
+    backend = AttachedBackend(find_socket(), find_socket=find_socket, stop_engine=stop_engine)
+    app = CockpitApp(backend)
+    code = app.run()
+    if app.error is not None:
+        raise app.error
     return int(code or 0)
 
 

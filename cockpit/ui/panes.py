@@ -210,7 +210,7 @@ class PanesApp(App[int]):
             self.health_pane.show(state, telemetry)
             self.ratelimit_pane.show(state.rate_limit, now)
             # on every repaint, not only on new events: a mark goes STALE precisely when nothing arrives
-            self.banner_pane.show(state, self.breaker_pct, now)
+            self.banner_pane.show(state, self.breaker_pct, now, self.backend.link_problem())
             self.positions_pane.show(state, now)
             if state.seq != self._seq_shown:
                 self._seq_shown = state.seq

@@ -1,0 +1,223 @@
+"""Attached cockpits: the engine's State, then every event that changes it, over the control socket.
+
+A cockpit attaches by sending `{"cmd": "attach", "after": SEQ, "engine": ID}` on a control-socket connection
+(`cockpit attach`, cockpit/ui/attached.py). The connection then carries lines from the engine only, one JSON
+object each:
+
+- `{"t": "hello", "engine": ID, "pid": …, "session": …, "kill_pct": …, "breaker_pct": …}` first: who answers.
+  ID is new each time an engine starts (a restart, a restore), so a cockpit knows whether its State is still
+  this engine's past.
+- `{"t": "snapshot", "seq": S, "state": {…}, "recent": [events]}`: State through seq S (the same JSON as the
+  session file's snapshots) and, for the event log only, the events just before it: after a restart, those
+  the cockpit missed, read back from the session file. Sent on a first attach, when the engine is not the one
+  the cockpit knew, when the cockpit's seq is older than what the engine keeps in memory (`RING`), and to
+  resynchronise a cockpit that fell behind.
+- `{"t": "events", "events": [events]}`: events in the order the engine folded them, each once: a cockpit
+  folds them with the same `apply` and so holds exactly the engine's State. Seq 0 is an event folded
+  unrecorded after the store failed (folded at the State's own seq). After a snapshot at S, only events
+  after S.
+- `{"t": "telemetry", …}` four times a second: the live figures (`Telemetry`), and the heartbeat.
+- `{"t": "resync", "reason": …}`: a snapshot follows; `{"t": "bye", "reason": …}`: the engine is stopping.
+
+A slow or stuck cockpit never slows the engine: an event costs the engine a deque append per cockpit (its JSON
+is made once, shared by all); each cockpit's queue is bounded (`QUEUE_MAX`) and sent from its own task. A
+cockpit that falls that far behind gets a fresh snapshot instead of the backlog; one that takes nothing for
+`STUCK_S` is dropped (it re-attaches by itself when it wakes up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cockpit.core.domain import Event
+from cockpit.core.snapshot import state_to_json
+
+if TYPE_CHECKING:
+    from cockpit.engine.context import BroadcastContext
+
+log = logging.getLogger(__name__)
+
+RING = 20_000  # recent events kept in memory, for a cockpit that re-attaches to the same engine
+QUEUE_MAX = 20_000  # events waiting for one cockpit before it is sent a snapshot instead
+TELEMETRY_S = 0.25  # live figures (and the heartbeat) this often
+STUCK_S = 30.0  # a cockpit that takes no byte for this long is dropped
+RECENT = 200  # events sent with a first snapshot, for the event log
+MISSED_MAX = 5_000  # events read back from the session file for a cockpit that missed them
+
+
+def event_line(event: Event) -> bytes:
+    return orjson.dumps(event.to_json())
+
+
+def _message(kind: str, **fields: Any) -> bytes:
+    return orjson.dumps({"t": kind, **fields}) + b"\n"
+
+
+def _events_message(lines: Iterable[bytes]) -> bytes:
+    return b'{"t":"events","events":[' + b",".join(lines) + b"]}\n"
+
+
+class Attachment:
+    """One attached cockpit: what is waiting for it, and from which seq on it needs events."""
+
+    def __init__(self, writer: asyncio.StreamWriter, who: str) -> None:
+        self.writer = writer
+        self.who = who
+        self.after = 0  # events with seq <= after are in the snapshot it was sent
+        self.queue: deque[bytes] = deque()
+        self.resync: str | None = None  # why it needs a snapshot before anything else
+        self.wake = asyncio.Event()
+        self.resyncs = 0
+
+    def offer(self, seq: int, line: bytes) -> None:
+        if self.resync is not None or (seq and seq <= self.after):
+            return
+        if len(self.queue) >= QUEUE_MAX:
+            self.queue.clear()
+            self.resync = f"fell {QUEUE_MAX} events behind"
+        else:
+            self.queue.append(line)
+        self.wake.set()
+
+
+class Broadcast:
+    """The engine's side of attach: every attached cockpit, fed from the core's `stream`."""
+
+    def __init__(
+        self, engine: BroadcastContext, kill_pct: float, breaker_pct: float, instance: str | None = None
+    ) -> None:
+        self.engine = engine
+        self.instance = instance or os.urandom(8).hex()
+        self.hello = {
+            "engine": self.instance,
+            "pid": os.getpid(),
+            "session": str(engine.session_file),
+            "kill_pct": kill_pct,
+            "breaker_pct": breaker_pct,
+        }
+        self.ring: deque[Event] = deque(maxlen=RING)
+        self.attached: set[Attachment] = set()
+        self._unstream = engine.core.stream(self._on_event)
+
+    # ----- the engine's side: one deque append per cockpit ----------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if event.seq:
+            self.ring.append(event)
+        if self.attached:
+            line = event_line(event)
+            for attachment in self.attached:
+                attachment.offer(event.seq, line)
+
+    # ----- one cockpit ----------------------------------------------------------------------------------
+    async def serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: dict[str, Any],
+        who: str,
+    ) -> None:
+        """Feed one cockpit until it goes away, is dropped, or the engine stops."""
+        after = request.get("after")
+        known = request.get("engine")
+        after = after if isinstance(after, int) and after >= 0 else 0
+        attachment = Attachment(writer, who)
+        writer.write(_message("hello", **self.hello))
+        missed: list[Event] | None = None
+        if known != self.instance and after > 0:  # a cockpit of an engine before this one: its missed events
+            missed = await self._missed(after)
+        self._start(attachment, after if known == self.instance else None, missed)
+        log.info("cockpit attached: %s (%d attached)", who, len(self.attached))
+        closed = asyncio.ensure_future(reader.read(1))  # a cockpit says nothing more: b"" when it leaves
+        try:
+            await self._feed(attachment, closed)
+        finally:
+            closed.cancel()
+            self.attached.discard(attachment)
+            log.info("cockpit detached: %s (%d attached)", who, len(self.attached))
+
+    def _start(self, attachment: Attachment, after: int | None, missed: list[Event] | None) -> None:
+        """Queue what the cockpit needs first, and attach it, without an await: from here on it is told every
+        event after what it was sent."""
+        state = self.engine.state
+        ring = self.ring
+        if after is not None and (after == state.seq or (ring and ring[0].seq <= after + 1 <= state.seq + 1)):
+            attachment.after = after  # the same engine, and everything since is in memory: the events only
+            lines = [event_line(e) for e in ring if e.seq > after]
+            if lines:
+                attachment.writer.write(_events_message(lines))
+        else:
+            recent = missed if missed is not None else list(ring)[-RECENT:]
+            self._snapshot(attachment, [e for e in recent if e.seq <= state.seq])
+        self.attached.add(attachment)
+
+    def _snapshot(self, attachment: Attachment, recent: list[Event]) -> None:
+        state = self.engine.state
+        attachment.after = state.seq
+        attachment.queue.clear()
+        attachment.writer.write(
+            b'{"t":"snapshot","seq":%d,"recent":[%b],"state":%b}\n'
+            % (state.seq, b",".join(event_line(e) for e in recent), state_to_json(state).encode())
+        )
+
+    async def _missed(self, after: int) -> list[Event]:
+        """Events after `after` from the session file (at most MISSED_MAX, the newest), for the event log."""
+        store = self.engine.store
+        try:
+            events = await asyncio.to_thread(store.read_events, after)
+        except Exception as exc:  # the log is nice to have; the snapshot is what counts
+            log.warning("events after %d could not be read for a cockpit: %s", after, exc)
+            return []
+        return events[-MISSED_MAX:]
+
+    async def _feed(self, attachment: Attachment, closed: asyncio.Future[bytes]) -> None:
+        writer = attachment.writer
+        next_telemetry = 0.0
+        while not closed.done() and not writer.is_closing():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(attachment.wake.wait(), TELEMETRY_S)
+            attachment.wake.clear()
+            if attachment.resync is not None:
+                attachment.resyncs += 1
+                writer.write(_message("resync", reason=attachment.resync))
+                attachment.resync = None
+                self._snapshot(attachment, [])
+            elif attachment.queue:
+                lines = list(attachment.queue)
+                attachment.queue.clear()
+                writer.write(_events_message(lines))
+            now = time.monotonic()
+            if now >= next_telemetry:
+                next_telemetry = now + TELEMETRY_S
+                telemetry = dataclasses.asdict(self.engine.telemetry())
+                writer.write(_message("telemetry", **telemetry))
+            try:
+                await asyncio.wait_for(writer.drain(), STUCK_S)
+            except TimeoutError:
+                log.warning("cockpit dropped: %s took nothing for %.0f s", attachment.who, STUCK_S)
+                return
+
+    async def close(self, reason: str) -> None:
+        """The engine is stopping: what is queued, then `bye`, to every cockpit (they re-attach by themselves
+        when an engine is back); a cockpit that does not take it within a second is closed all the same."""
+        self._unstream()
+        attached, self.attached = list(self.attached), set()
+        for attachment in attached:
+            with contextlib.suppress(Exception):
+                if attachment.queue and attachment.resync is None:
+                    attachment.writer.write(_events_message(attachment.queue))
+                attachment.writer.write(_message("bye", reason=reason))
+        for attachment in attached:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(attachment.writer.drain(), 1.0)
+            attachment.writer.close()
+            attachment.wake.set()

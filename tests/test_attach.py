@@ -1,0 +1,193 @@
+"""Attach: a cockpit over an engine that runs elsewhere (cockpit/engine/broadcast.py, cockpit/ui/attached.py).
+
+The engine runs as a Runtime (with its control socket) or as `cockpit run --headless` in another process; the
+cockpits attach over the real Unix socket and fold what it sends with the same `apply`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cockpit.config.secrets import Credentials
+from cockpit.core.commands import KillSwitch, Status
+from cockpit.core.errors import CockpitError
+from cockpit.engine import broadcast
+from cockpit.engine.control import ask, socket_path_for
+from cockpit.engine.options import EngineOptions
+from cockpit.engine.runtime import RunSpec, Runtime
+from cockpit.sim.server import SimServer
+from cockpit.ui.attached import AttachedBackend, EngineUnreachable
+from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, make_config
+from tests.test_cli_engine import HeadlessEngine, write_config
+from tests.test_engine import BTC, trade
+from tests.waiting import wait_until
+
+
+@pytest.fixture
+async def runtime(sim: SimServer, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """An engine with its control socket, in this process, against the simulator."""
+    session = tmp_path / "attach.duckdb"
+    spec = RunSpec(
+        config=make_config(sim.base_url, session),
+        credentials=Credentials(TEST_KEY, TEST_SECRET),
+        session_file=session,
+        options=EngineOptions(mode="live", **FAST_OPTIONS),  # type: ignore[arg-type]
+    )
+    running = Runtime(spec)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def attach() -> AsyncIterator[Callable[..., Any]]:
+    cockpits: list[AttachedBackend] = []
+
+    async def start(path: Path, **options: Any) -> AttachedBackend:
+        cockpit = AttachedBackend(path, **options)
+        cockpit.keep_seqs = True
+        cockpits.append(cockpit)
+        await cockpit.start()
+        return cockpit
+
+    yield start
+    for cockpit in cockpits:
+        await cockpit.stop()
+
+
+def same_state(cockpit: AttachedBackend, runtime: Runtime) -> bool:
+    """The cockpit holds the engine's State (when both are at the same seq: the engine folds before its
+    store commits, a cockpit after)."""
+    engine = runtime.engine
+    assert engine is not None
+    return cockpit.state.seq == engine.state.seq and cockpit.state == engine.state
+
+
+async def test_two_attached_cockpits_hold_the_engines_state_while_it_trades(
+    sim: SimServer, runtime: Runtime, attach: Callable[..., Any]
+) -> None:
+    assert runtime.control is not None
+    first = await attach(runtime.control.path)
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.010")
+    second = await attach(runtime.control.path)
+    await trade(sim, symbol="BTCUSDT", side="SELL", quantity="0.004")
+    await wait_until(lambda: BTC in first.state.positions, 20, "the position in the first cockpit")
+    await wait_until(
+        lambda: same_state(first, runtime) and same_state(second, runtime),
+        20,
+        "both cockpits at the engine's State",
+    )
+    assert str(first.state.positions[BTC].qty) == "0.006"
+    assert second.snapshots == 1 and first.snapshots == 1  # each attached once, then events only
+    seqs = first.seqs_seen
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), "events in order, each once"
+
+    # an action from an attached cockpit is the engine's, recorded as asked by this user via the cockpit
+    engaged = await first.act(KillSwitch(on=True, cause="from an attached cockpit", by="ui"))
+    assert engaged.engaged
+    await wait_until(lambda: second.state.kill_switch.engaged, 10, "the kill switch in the other cockpit")
+    assert "via ui" in second.state.kill_switch.by
+
+
+async def test_a_stuck_cockpit_is_resynchronised_and_never_slows_the_engine(
+    runtime: Runtime, attach: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast, "QUEUE_MAX", 50)
+    assert runtime.control is not None and runtime.engine is not None and runtime.broadcast is not None
+    engine = runtime.engine
+    # a cockpit that asks to attach and then reads nothing (a frozen terminal, a stopped process)
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(str(runtime.control.path))
+    raw.sendall(b'{"cmd": "attach", "by": "stuck"}\n')
+    hub = runtime.broadcast
+    await wait_until(lambda: len(hub.attached) == 1, 10, "the stuck cockpit attached")
+    stuck = next(iter(hub.attached))
+    healthy = await attach(runtime.control.path)
+    start = engine.state.seq
+    for n in range(3000):  # 12 MB: far more than the stuck cockpit's queue and its socket's buffers hold
+        engine.emit("alert", {"message": f"load {n}", "detail": "x" * 4000}, "info", "engine")
+        if n % 200 == 0:
+            await asyncio.sleep(0)
+    await wait_until(lambda: healthy.state.seq >= start + 3000, 30, "the healthy cockpit through every event")
+    assert same_state(healthy, runtime) or healthy.state.seq <= engine.state.seq
+    assert len(stuck.queue) <= 50, "the stuck cockpit's queue is bounded"
+    assert stuck.resync is not None or stuck.resyncs > 0, "the stuck cockpit is due a snapshot"
+    # it wakes up: a resync, then a snapshot of the State now, then events again
+    raw.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=raw, limit=1 << 26)
+    kinds: list[str] = []  # what it still had in its socket, then the resync
+    while kinds[-2:] != ["resync", "snapshot"]:
+        message = orjson.loads(await asyncio.wait_for(reader.readline(), 20))
+        kinds.append(message["t"])
+    assert message["seq"] >= start + 3000, "the snapshot is of the State now"
+    assert kinds.count("events") < 3000 // 50, "the backlog was never sent: the snapshot replaced it"
+    after = orjson.loads(await asyncio.wait_for(reader.readline(), 20))
+    assert after["t"] in ("events", "telemetry"), "then it is fed as any cockpit"
+    writer.close()
+
+
+async def test_a_cockpit_of_another_user_is_refused(runtime: Runtime, attach: Callable[..., Any]) -> None:
+    assert runtime.control is not None
+    runtime.control.trusted = frozenset({os.getuid() + 4242})  # as if this test ran as another user
+    with pytest.raises(CockpitError) as refused:
+        await attach(runtime.control.path)
+    assert refused.value.title == "refused: this engine answers its own user only"
+
+
+async def test_attach_with_no_engine_says_so(tmp_path: Path, attach: Callable[..., Any]) -> None:
+    with pytest.raises(CockpitError) as refused:
+        await attach(tmp_path / "nothing.sock")
+    assert refused.value.title == "no engine is running for this session"
+    assert "cockpit run --config F --headless" in refused.value.fix
+
+
+async def test_engine_killed_and_restarted_the_cockpit_says_so_and_catches_up(
+    sim: SimServer, tmp_path: Path, attach: Callable[..., Any]
+) -> None:
+    session = tmp_path / "service.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    try:
+        await engine.wait_for("reconcile.done")
+        socket = socket_path_for(session)
+        cockpit: AttachedBackend = await attach(socket, find_socket=lambda: socket)
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.010")
+        await wait_until(lambda: BTC in cockpit.state.positions, 20, "the position, attached")
+        first_seen = cockpit.seqs_seen[0] if cockpit.seqs_seen else cockpit.state.seq + 1
+
+        engine.proc.send_signal(signal.SIGKILL)
+        await engine.proc.wait()
+        await wait_until(lambda: cockpit.link_problem() is not None, 2, "ENGINE UNREACHABLE")
+        assert (cockpit.link_problem() or "").startswith("ENGINE UNREACHABLE")
+        with pytest.raises(EngineUnreachable):  # actions are disabled while the engine is away
+            await cockpit.act(Status(by="ui"))
+        assert BTC in cockpit.state.positions  # the last State stays
+
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.005")  # while nobody watches
+        engine = await HeadlessEngine.start(config, tmp_path)
+        await wait_until(lambda: cockpit.link_problem() is None, 30, "re-attached to the restarted engine")
+        await wait_until(
+            lambda: BTC in cockpit.state.positions and str(cockpit.state.positions[BTC].qty) == "0.015",
+            30,
+            "the fill made while the engine was down, recovered and shown",
+        )
+        status = await ask(socket, Status(by="test"))
+        await wait_until(lambda: cockpit.state.seq >= status.seq, 10, "the cockpit at the engine's seq")
+        seen = set(cockpit.seqs_seen)
+        missing = [s for s in range(first_seen, status.seq + 1) if s not in seen]
+        assert not missing, f"events never shown: {missing[:20]}"
+        assert cockpit.snapshots == 2, (
+            f"{cockpit.snapshots} snapshots: one at attach, one from the restarted engine"
+        )
+    finally:
+        await engine.finish()
