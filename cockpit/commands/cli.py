@@ -11,7 +11,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cockpit.commands import analytics, backup, config, demo, dlq, doctor, keys, replay, run, sim, verify
+from cockpit.commands import (
+    analytics,
+    backup,
+    config,
+    demo,
+    dlq,
+    doctor,
+    keys,
+    replay,
+    run,
+    service,
+    sim,
+    verify,
+)
 from cockpit.commands.parsing import DEFAULT_CONFIG, Commands, Handler, config_option
 from cockpit.core.errors import CockpitError
 
@@ -55,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.register(commands)
     demo.register(commands)
     run.register(commands)
+    service.register(commands)
     _register_ctl(commands)
     config.register(commands)
     doctor.register(commands)
