@@ -22,6 +22,7 @@ from cockpit.commands import (
     keys,
     replay,
     run,
+    service,
     sim,
     verify,
 )
@@ -68,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.register(commands)
     demo.register(commands)
     run.register(commands)
+<<<<<<< HEAD
     attach.register(commands)
+=======
+    service.register(commands)
+>>>>>>> service
     _register_ctl(commands)
     config.register(commands)
     doctor.register(commands)
