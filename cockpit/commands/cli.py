@@ -69,11 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.register(commands)
     demo.register(commands)
     run.register(commands)
-<<<<<<< HEAD
     attach.register(commands)
-=======
     service.register(commands)
->>>>>>> service
     _register_ctl(commands)
     config.register(commands)
     doctor.register(commands)
