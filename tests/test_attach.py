@@ -191,3 +191,30 @@ async def test_engine_killed_and_restarted_the_cockpit_says_so_and_catches_up(
         )
     finally:
         await engine.finish()
+
+
+async def test_news_about_the_store_reaches_a_cockpit_once_at_its_commit(runtime: Runtime) -> None:
+    """An event delivered early (news about the store, before its commit) is folded into the engine's State
+    at its emit: a cockpit gets it once, in seq order, with its seq, or its State would drift."""
+    engine = runtime.engine
+    assert engine is not None
+    streamed: list[int] = []
+    told: list[int] = []
+    engine.core.stream(lambda e: streamed.append(e.seq))
+    engine.subscribe(lambda e: told.append(e.seq))
+    event = engine.emit("alert", {"message": "early news"}, "warning", "store", immediate=True)
+    await wait_until(lambda: event.seq in streamed, 10, "the commit streamed")
+    assert told.count(0) >= 1 and event.seq not in told, "subscribers: the early copy (seq 0) only"
+    assert streamed.count(event.seq) == 1 and 0 not in streamed, "the stream: the event once, with its seq"
+
+
+def test_an_unreachable_engine_leads_the_banner_and_dates_the_state() -> None:
+    from cockpit.core.state import State
+    from widgets.banner import banner_text
+
+    state = State(seq=42, ts=1_700_000_000.0)
+    text, cls = banner_text(state, 7.0, 1_700_000_100.0, "ENGINE UNREACHABLE for 3 s (killed)")
+    assert cls == "-unreachable"
+    assert text.startswith("ENGINE UNREACHABLE for 3 s (killed) — showing its State as of ")
+    assert "(event 42)" in text
+    assert banner_text(state, 7.0, 1_700_000_100.0, None) == ("", "")

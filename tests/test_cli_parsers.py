@@ -48,7 +48,8 @@ def test_help_lists_every_command() -> None:
 
     text = build_parser().format_help()
     for command in (
-        *("sim", "demo", "run", "ctl", "config", "doctor", "dlq", "backup", "restore", "replay"),
+        *("sim", "demo", "run", "attach", "service", "ctl", "config", "doctor", "dlq", "backup", "restore"),
+        "replay",
         *("sessions", "report", "export", "verify", "keys"),
     ):
         assert f"    {command} " in text, command

@@ -3,8 +3,10 @@ with capture-pane."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -14,13 +16,21 @@ from pathlib import Path
 
 import pytest
 
+from cockpit.core.commands import Status
+from cockpit.engine.control import ask, engine_running, socket_path_for
+from cockpit.sim.server import SimServer
+from tests.test_cli_engine import HeadlessEngine, cli_env, write_config
+from tests.test_engine import BTC, trade
+from tests.waiting import wait_until
+
 TMUX = shutil.which("tmux")
 
 
 class TmuxCockpit:
-    def __init__(self, name: str, exit_file: Path) -> None:
+    def __init__(self, name: str, exit_file: Path, session: Path | None = None) -> None:
         self.name = name
         self.exit_file = exit_file
+        self.session = session or Path("-")
 
     def tmux(self, *args: str) -> str:
         assert TMUX is not None, "tmux is required for the end-to-end test (.ci/run installs it)"
@@ -73,7 +83,7 @@ def demo_in_tmux(tmp_path: Path) -> Iterator[Callable[..., TmuxCockpit]]:
             check=True,
             env={**os.environ, "TERM": "screen-256color"},
         )
-        cockpit = TmuxCockpit(name, exit_file)
+        cockpit = TmuxCockpit(name, exit_file, tmp_path / "demo.duckdb")
         started.append(cockpit)
         return cockpit
 
@@ -112,12 +122,13 @@ def test_demo_cockpit_in_tmux(demo_in_tmux: Callable[..., TmuxCockpit]) -> None:
     assert "Events" in screen
 
     c.keys("q")
-    c.wait(lambda s: "stay open" in s, "the quit warning")
+    c.wait(lambda s: "stops with it" in s, "the quit warning: the demo's own engine stops with the demo")
     c.keys("q")
     deadline = time.monotonic() + 20
     while not c.exit_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert c.exit_file.read_text().strip() == "0"
+    assert not engine_running(c.session), "no demo engine is left behind"
 
 
 def test_demo_cockpit_without_colour_says_everything_in_words(
@@ -133,3 +144,84 @@ def test_demo_cockpit_without_colour_says_everything_in_words(
     while not c.exit_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert c.exit_file.read_text().strip() == "0"
+
+
+async def _wait_screen(
+    c: TmuxCockpit, condition: Callable[[str], bool], what: str, within: float = 30.0
+) -> str:
+    """`TmuxCockpit.wait` for async tests: the simulator in this process keeps serving meanwhile."""
+    deadline = time.monotonic() + within
+    text = ""
+    while time.monotonic() < deadline:
+        if c.exit_file.exists():
+            raise AssertionError(f"cockpit exited while waiting for {what}: {c.exit_file.read_text()}")
+        text = await asyncio.to_thread(c.screen)
+        if condition(text):
+            return text
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; screen:\n{text}")
+
+
+def _attach_in_tmux(tmp_path: Path, config: Path, started: list[TmuxCockpit]) -> TmuxCockpit:
+    name = f"cockpit-attach-{uuid.uuid4().hex[:8]}"
+    exit_file = tmp_path / f"{name}.exit"
+    env = {**cli_env(tmp_path), "TERM": "screen-256color"}
+    exports = " ".join(f"{k}={v}" for k, v in env.items() if k.startswith(("COCKPIT_", "XDG_", "TERM")))
+    command = (
+        f"cd {Path.cwd()} && env {exports} {sys.executable} -m cockpit attach --config {config}; "
+        f"echo $? > {exit_file}"
+    )
+    assert TMUX is not None, "tmux is required for the end-to-end test (.ci/run installs it)"
+    subprocess.run(
+        [TMUX, "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command], check=True, env=env
+    )
+    cockpit = TmuxCockpit(name, exit_file)
+    started.append(cockpit)
+    return cockpit
+
+
+async def _quit(c: TmuxCockpit, warning: str) -> None:
+    c.keys("q")
+    await _wait_screen(c, lambda s: warning in s, "the quit warning")
+    c.keys("q")
+    await wait_until(c.exit_file.exists, 20, "the cockpit to exit")
+    assert c.exit_file.read_text().strip() == "0"
+
+
+async def test_attach_detach_and_reattach_to_an_engine_that_runs_as_a_service(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The engine runs headless (as its service would); cockpits attach, detach and re-attach in tmux, and
+    one of them sees the engine killed and back."""
+    session = tmp_path / "service.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    started: list[TmuxCockpit] = []
+    try:
+        await engine.wait_for("reconcile.done")
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.010")
+        first = _attach_in_tmux(tmp_path, config, started)
+        await _wait_screen(first, lambda s: "BTC/USDT" in s and "Positions" in s, "the position, attached")
+        await _quit(first, "keeps running")
+        status = await ask(socket_path_for(session), Status(by="test"))  # detached: the engine runs on
+        assert [p.symbol for p in status.positions] == [BTC]
+
+        again = _attach_in_tmux(tmp_path, config, started)
+        await _wait_screen(again, lambda s: "BTC/USDT" in s, "the position, attached again")
+        engine.proc.send_signal(signal.SIGKILL)
+        await engine.proc.wait()
+        screen = await _wait_screen(again, lambda s: "ENGINE UNREACHABLE" in s, "the engine unreachable")
+        assert "BTC/USDT" in screen  # the last State stays, dated
+        again.keys("r")  # an action while the engine is away is refused, and says why
+        await _wait_screen(again, lambda s: "actions are disabled" in s, "the refused reconcile")
+
+        engine = await HeadlessEngine.start(config, tmp_path)
+        await _wait_screen(
+            again, lambda s: "ENGINE UNREACHABLE" not in s and "BTC/USDT" in s, "re-attached by itself", 45
+        )
+        await _quit(again, "keeps running")
+    finally:
+        for c in started:
+            if c.alive():
+                await asyncio.to_thread(c.tmux, "kill-session", "-t", c.name)
+        await engine.finish()

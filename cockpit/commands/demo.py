@@ -14,6 +14,8 @@ from cockpit.commands.parsing import Commands
 from cockpit.config.paths import data_dir
 
 if TYPE_CHECKING:
+    import subprocess
+
     from cockpit.core.domain import Event
     from cockpit.engine.engine import Engine
     from cockpit.engine.runtime import RunSpec, Runtime
@@ -100,9 +102,78 @@ def run_demo_command(args: argparse.Namespace) -> int:
         import asyncio
 
         return asyncio.run(_headless(session, args.seed, args.duration, args.json))
-    from cockpit.ui.launch import run_app
+    return _engine_and_cockpit(session, args.seed)
 
-    return run_app(DemoRuntime(session, args.seed), demo_spec(session, None), session.name)
+
+def _engine_and_cockpit(session: Path, seed: int) -> int:
+    """The demo as cockpit is meant to run: the engine (with its simulator) in a process of its own, as a
+    service would run it, and the cockpit attached to it. The demo's engine stops with the demo."""
+    import subprocess
+
+    from cockpit.engine.control import socket_path_for
+    from cockpit.ui.launch import run_attached
+
+    log = session.with_suffix(".engine.log")
+    with log.open("ab") as out:
+        engine = subprocess.Popen(
+            [sys.executable, "-m", "cockpit", "demo", "--headless", "--session", str(session)]
+            + ["--seed", str(seed)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,  # Ctrl-C in the cockpit's terminal is the cockpit's, not the engine's
+            preexec_fn=_stop_with_parent,
+        )
+    socket = socket_path_for(session)
+    try:
+        _wait_for_engine(engine, session, log)
+        return run_attached(lambda: socket, stop_engine=engine.terminate)
+    finally:
+        if engine.poll() is None:
+            engine.terminate()
+        try:
+            engine.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+
+
+def _stop_with_parent() -> None:
+    """In the engine's process before it runs (Linux): SIGTERM when the demo's process dies, however it dies
+    (a closed terminal, a killed tmux session), so no demo engine is left behind."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the cockpit's own stop is the only one
+
+
+def _wait_for_engine(
+    engine: subprocess.Popen[bytes], session: Path, log: Path, within_s: float = 60.0
+) -> None:
+    """Until the engine answers on its socket; its log's end as the error if it exits first or never does."""
+    import time
+
+    from cockpit.core.errors import CockpitError
+    from cockpit.engine.control import engine_running
+
+    print(f"cockpit demo: starting the engine (log: {log})", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if engine.poll() is not None:
+            break
+        if engine_running(session):
+            return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+    raise CockpitError(
+        "the demo's engine did not start"
+        + (f" (it exited {engine.returncode})" if engine.returncode is not None else f" in {within_s:.0f} s"),
+        tail.strip(),
+        f"see {log}",
+    )
 
 
 async def _headless(session: Path, seed: int, duration: float | None, as_json: bool) -> int:
