@@ -320,6 +320,9 @@ SAMPLES: dict[str, list[Any]] = {
     "db.backup": [
         ev.db_backup(path="b", size_bytes=1, verified=True, last_seq=None, seconds=0.1, by="ctl", message="m")
     ],
+    "db.archived": [
+        ev.db_archived(rows=1, files=1, through_ts=1.0, folder="t", seconds=0.1, message="m"),
+    ],
     "db.corrupt": [ev.db_corrupt(problems={"hash": "broken"}, kept_aside="a", message="corrupt")],
     "db.restored": [
         ev.db_restored(backup="b", kept_aside=None, restored_seq=3, message="m"),

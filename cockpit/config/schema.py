@@ -174,6 +174,9 @@ def _session_dir(path: Path, info: ValidationInfo) -> Path:
     return path
 
 
+RETENTION_MAX_H = 8760.0  # a year of ticks in one file is already far more than anyone wants
+
+
 @dataclass(frozen=True, config=_TABLE)
 class SessionConfig:
     """Exactly one session file per run: `path` if given, else a new file under `dir`."""
@@ -191,6 +194,22 @@ class SessionConfig:
         AfterValidator(_session_dir),
         Field(description="folder for a new `session-YYYYmmdd-HHMMSS.duckdb` per run"),
     ] = dataclasses.field(default_factory=_default_session_dir)
+
+    tick_retention_h: Annotated[
+        float,
+        Field(
+            strict=True,
+            ge=0,
+            le=RETENTION_MAX_H,
+            allow_inf_nan=False,
+            description="0 ≤ x ≤ 8760 (hours); market ticks older than this move from the session file to "
+            "Parquet partitions in `ticks/` beside it; 0 keeps every tick in the file",
+        ),
+        Explain(
+            f"must be a number of hours from 0 to {RETENTION_MAX_H:g} (0: keep every tick in the file)",
+            "use {default:g} (the default)",
+        ),
+    ] = 24.0
 
     def resolve_session_file(self, now: datetime) -> Path:
         if self.path is not None:

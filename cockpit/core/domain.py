@@ -56,6 +56,7 @@ EVENT_KINDS: dict[str, str] = {
     "event.refused": "an event with a value that cannot be folded or stored was refused (its seq not used)",
     "data.rejected": "the exchange sent a figure cockpit refuses (NaN, out of range, wrong type): dropped",
     "db.backup": "a verified backup of the session file was written",
+    "db.archived": "market ticks older than the retention moved from the session file to Parquet",
     "db.corrupt": "the session file failed verification",
     "db.restored": "the session file was restored from a backup",
     "db.error": "a database write failed and is being retried (0, 2, 4, 8, 16 s)",

@@ -1164,6 +1164,28 @@ def db_backup(
     }
 
 
+class DbArchived(TypedDict):
+    rows: int  # ticks moved out of the session file
+    files: int  # Parquet files written
+    through_ts: float  # every tick before this time is in the archive
+    folder: str
+    seconds: float
+    message: str
+
+
+def db_archived(
+    *, rows: int, files: int, through_ts: float, folder: str, seconds: float, message: str
+) -> DbArchived:
+    return {
+        "rows": rows,
+        "files": files,
+        "through_ts": through_ts,
+        "folder": folder,
+        "seconds": seconds,
+        "message": message,
+    }
+
+
 class DbCorrupt(TypedDict):
     problems: dict[str, str]  # check -> what is wrong
     kept_aside: str
@@ -1324,6 +1346,7 @@ PAYLOADS: dict[str, type] = {
     "event.refused": EventRefused,
     "data.rejected": DataRejected,
     "db.backup": DbBackup,
+    "db.archived": DbArchived,
     "db.corrupt": DbCorrupt,
     "db.restored": DbRestored,
     "db.error": DbError,
@@ -1372,6 +1395,7 @@ Payload = (
     | EventRefused
     | DataRejected
     | DbBackup
+    | DbArchived
     | DbCorrupt
     | DbRestored
     | DbError

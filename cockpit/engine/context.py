@@ -151,6 +151,10 @@ class PrecisionContext(Events, Settings, Running, Protocol):  # precision.py
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]: ...
 
 
+class ArchiveContext(Events, Settings, SessionFile, Protocol):  # archive.py
+    pass
+
+
 class BroadcastContext(Reads, SessionFile, Protocol):  # broadcast.py: the attached cockpits' feed
     core: EventCore
 

@@ -97,13 +97,23 @@ class Backup:
 
 
 @dataclass(slots=True)
+class Archive:
+    """Move ticks before `before_ts` out to Parquet (cockpit/store/archive.py): (rows, staging folder)."""
+
+    before_ts: float
+    folder: Path
+    session: str
+    future: Future[tuple[int, Path]]
+
+
+@dataclass(slots=True)
 class Stop:
     pass
 
 
 Record = EventItem | SnapshotItem | DlqAdd | DlqStatus | DlqPurge | MetaSet
 BatchItem = Record | TicksItem
-Barrier = Backup | Stop
+Barrier = Backup | Archive | Stop
 
 
 @dataclass(slots=True)

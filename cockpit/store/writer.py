@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import threading
 import time
 from collections import deque
@@ -40,11 +41,13 @@ import polars as pl
 
 from cockpit.core.domain import Event
 from cockpit.core.retry import Backoff
-from cockpit.store import backup, dlq, files, reads
+from cockpit.store import archive, backup, dlq, files, reads
+from cockpit.store.archive import ArchiveResult
 from cockpit.store.batches import (
     EVENT_COLUMNS,
     EVENT_SCHEMA,
     TICK_SCHEMA,
+    Archive,
     ArrowView,
     Backup,
     Barrier,
@@ -342,6 +345,40 @@ class SessionStore:
                 self._enqueue(MetaSet(MARK_KEY, mark_text(report.last_seq, report.last_hash), marked))
         return report
 
+    def archive_ticks(self, before_ts: float, folder: Path) -> ArchiveResult:
+        """Move the ticks before `before_ts` out of the session file into Parquet partitions under `folder`
+        (how it stays whole across a crash: cockpit/store/archive.py). Blocks the caller (run it in a thread);
+        the writer does the copy and the delete between two batches, after the ticks queued before it."""
+        started = time.perf_counter()
+        session = self.path.stem
+        files_moved = self._settle_pending_archive(folder, session)
+        future: Future[tuple[int, Path]] = Future()
+        with self._cond:
+            self._enqueue_locked(Fence(Archive(before_ts, folder, session, future), self._ticks_queued))
+        rows, staging = future.result()
+        if rows:
+            files_moved += archive.settle(staging, folder)
+            self._set_meta(archive.PENDING_KEY, "")
+        return ArchiveResult(rows, files_moved, before_ts, folder, time.perf_counter() - started)
+
+    def _settle_pending_archive(self, folder: Path, session: str) -> int:
+        """Finish a move a crash interrupted after its delete; drop the staging of one before it."""
+        with self._reader() as cur:
+            found = cur.execute("SELECT value FROM meta WHERE key = ?", [archive.PENDING_KEY]).fetchall()
+        pending = Path(found[0][0]) if found and found[0][0] else None
+        moved = 0
+        if pending is not None:
+            moved = archive.settle(pending, folder)
+            self._set_meta(archive.PENDING_KEY, "")
+        for leftover in archive.leftovers(folder, session):
+            shutil.rmtree(leftover, ignore_errors=True)
+        return moved
+
+    def _set_meta(self, key: str, value: str) -> None:
+        done: Future[None] = Future()
+        self._enqueue(MetaSet(key, value, done))
+        done.result()
+
     # -------------------------------------------------------------------------------------------- reads
 
     def _reader(self) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
@@ -450,6 +487,8 @@ class SessionStore:
                     self._checkpoints.after_write(self._records_waiting)
             elif isinstance(barrier, Backup):
                 self._take_backup(barrier)
+            elif isinstance(barrier, Archive):
+                self._take_archive(barrier)
             elif isinstance(barrier, Stop):
                 self._shut_down()
                 return
@@ -678,6 +717,22 @@ class SessionStore:
             _settle(item.future, error=error)
             return
         _settle(item.future, self._written_seq)
+
+    def _take_archive(self, item: Archive) -> None:
+        if self._failure is not None:
+            _settle(item.future, error=self._failure)
+            return
+        try:
+            moved = archive.move_out(self._wcur, item.before_ts, item.folder, item.session)
+        except (duckdb.Error, OSError) as exc:
+            error = StoreError(
+                f"moving ticks to {item.folder} failed: nothing was deleted",
+                str(exc),
+                "check the archive folder (space, permissions); the next move tries again",
+            )
+            _settle(item.future, error=error)
+            return
+        _settle(item.future, moved)
 
     def _shut_down(self) -> None:
         try:
