@@ -99,9 +99,18 @@ SAMPLES: dict[str, list[Any]] = {
     "session.started": [
         ev.session_started(
             mode="live", exchange="binanceusdm", session_file="s", restored=False, restored_seq=0
-        )
+        ),
+        ev.session_started(
+            mode="live",
+            exchange="binanceusdm",
+            session_file="t",
+            restored=True,
+            restored_seq=0,
+            continues="s",
+        ),
     ],
     "session.stopped": [ev.session_stopped(seq=9)],
+    "session.rotated": [ev.session_rotated(next_file="b.duckdb", reason="daily", last_seq=9, message="m")],
     "feed.connected": [
         ev.feed_connected(stream="user", feed="user"),
         ev.feed_connected(stream="user", feed="user", down_for_s=1.5),

@@ -48,7 +48,9 @@ def resolve_socket(config_file: Path) -> Path:
     if announced is not None:
         return announced
     if config.session.path is not None:
-        return socket_path_for(config.session.path)
+        from cockpit.engine.rotation import follow_rotations
+
+        return socket_path_for(follow_rotations(config.session.path))  # a rotated session: its newest file
     pointer = live_pointer(config.session.dir)
     if not pointer.exists():
         raise CockpitError(

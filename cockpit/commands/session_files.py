@@ -13,7 +13,9 @@ from cockpit.engine.control import live_pointer, socket_path_for
 
 def resolve_session(config: Config) -> Path:
     if config.session.path is not None:
-        return config.session.path
+        from cockpit.engine.rotation import follow_rotations
+
+        return follow_rotations(config.session.path)  # a rotated session: its newest file
     pointer = live_pointer(config.session.dir)
     if pointer.exists():
         try:

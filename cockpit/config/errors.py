@@ -62,7 +62,15 @@ class ConfigError(UsageError):
 
 _UNKNOWN = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
 _OUT_OF_RANGE = frozenset(
-    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number", "too_short"}
+    {
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "finite_number",
+        "too_short",
+        "literal_error",
+    }
 )
 _WANTED: dict[str, tuple[str, str]] = {
     "number": ("a number", "write a number, e.g. 5 or 7.5"),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass
@@ -174,6 +174,7 @@ def _session_dir(path: Path, info: ValidationInfo) -> Path:
     return path
 
 
+ROTATE_MAX_MB = 1_000_000  # a terabyte
 RETENTION_MAX_H = 8760.0  # a year of ticks in one file is already far more than anyone wants
 
 
@@ -210,6 +211,25 @@ class SessionConfig:
             "use {default:g} (the default)",
         ),
     ] = 24.0
+    rotate: Annotated[
+        Literal["daily", "never"],
+        Field(
+            description='"daily" or "never"; an engine that runs on past midnight UTC goes on in a new file, '
+            "its State, kill switch and reconcile point carried over"
+        ),
+        Explain('must be "daily" or "never"', 'use "daily" (the default)'),
+    ] = "daily"
+    rotate_mb: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=0,
+            le=ROTATE_MAX_MB,
+            description="0 ≤ x ≤ 1000000 (MB); the session also goes on in a new file when the file grows "
+            "past this; 0: no size limit",
+        ),
+        Explain(f"must be a whole number of MB from 0 to {ROTATE_MAX_MB} (0: no limit)", "use e.g. 4096"),
+    ] = 0
 
     def resolve_session_file(self, now: datetime) -> Path:
         if self.path is not None:
@@ -412,6 +432,8 @@ def kind_of(annotation: object) -> str:
         return kind_of(args[0])
     if origin is tuple:
         return f"array of {kind_of(args[0])}s"
+    if origin is Literal:  # one of named words
+        return kind_of(type(args[0]))
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return "table"
     return _KINDS[annotation]

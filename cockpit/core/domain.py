@@ -18,6 +18,7 @@ SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 EVENT_KINDS: dict[str, str] = {
     "session.started": "the engine started (mode, exchange, session file, restored or new)",
     "session.stopped": "the engine stopped cleanly",
+    "session.rotated": "the session goes on in a new file (daily, or by size); the last event of a file",
     "feed.connected": "a market or user stream connected",
     "feed.disconnected": "a stream closed or failed; reconnect scheduled with the backoff delay",
     "feed.reconnected": "a stream is back after a disconnect, resubscribed",

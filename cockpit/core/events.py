@@ -58,18 +58,38 @@ class SessionStarted(TypedDict):
     session_file: str
     restored: bool
     restored_seq: int
+    continues: NotRequired[str]  # a rotated session: the file before (its State carried, snapshot at seq 1)
 
 
 def session_started(
-    *, mode: str, exchange: str, session_file: str, restored: bool, restored_seq: int
+    *,
+    mode: str,
+    exchange: str,
+    session_file: str,
+    restored: bool,
+    restored_seq: int,
+    continues: str | None = None,
 ) -> SessionStarted:
-    return {
+    payload = {
         "mode": mode,
         "exchange": exchange,
         "session_file": session_file,
         "restored": restored,
         "restored_seq": restored_seq,
+        "continues": continues,
     }
+    return cast(SessionStarted, _without_none(payload, ("continues",)))
+
+
+class SessionRotated(TypedDict):
+    next_file: str  # the session goes on in this file
+    reason: str  # daily | size
+    last_seq: int  # this event's own seq: the last of this file
+    message: str
+
+
+def session_rotated(*, next_file: str, reason: str, last_seq: int, message: str) -> SessionRotated:
+    return {"next_file": next_file, "reason": reason, "last_seq": last_seq, "message": message}
 
 
 class SessionStopped(TypedDict):
@@ -1309,6 +1329,7 @@ def alert(
 PAYLOADS: dict[str, type] = {
     "session.started": SessionStarted,
     "session.stopped": SessionStopped,
+    "session.rotated": SessionRotated,
     "feed.connected": FeedConnected,
     "feed.disconnected": FeedDisconnected,
     "feed.reconnected": FeedReconnected,
@@ -1396,6 +1417,7 @@ Payload = (
     | DataRejected
     | DbBackup
     | DbArchived
+    | SessionRotated
     | DbCorrupt
     | DbRestored
     | DbError

@@ -111,6 +111,8 @@ class Broadcast:
 
     # ----- the engine's side: one deque append per cockpit ----------------------------------------------
     def _on_event(self, event: Event) -> None:
+        if event.seq > self.engine.state.seq:  # the last of a file the session has left (a rotation)
+            return
         if event.seq:
             self.ring.append(event)
         if self.attached:
@@ -188,7 +190,7 @@ class Broadcast:
             attachment.wake.clear()
             if attachment.resync is not None:
                 attachment.resyncs += 1
-                writer.write(_message("resync", reason=attachment.resync))
+                writer.write(_message("resync", reason=attachment.resync, **self.hello))
                 attachment.resync = None
                 self._snapshot(attachment, [])
             elif attachment.queue:
@@ -205,6 +207,17 @@ class Broadcast:
             except TimeoutError:
                 log.warning("cockpit dropped: %s took nothing for %.0f s", attachment.who, STUCK_S)
                 return
+
+    def rotated(self) -> None:
+        """The session went on in a new file, its seqs from 1 again: every cockpit gets the State afresh,
+        and one that re-attaches is told it is a new file (a new id)."""
+        self.instance = os.urandom(8).hex()
+        self.hello = {**self.hello, "engine": self.instance, "session": str(self.engine.session_file)}
+        self.ring.clear()
+        for attachment in self.attached:
+            attachment.queue.clear()
+            attachment.resync = "the session went on in a new file"
+            attachment.wake.set()
 
     async def close(self, reason: str) -> None:
         """The engine is stopping: what is queued, then `bye`, to every cockpit (they re-attach by themselves

@@ -39,6 +39,7 @@ from cockpit.engine.symbols import SymbolMap
 from cockpit.exchange.gateway import ExchangeGateway
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.store import SessionStore
+from cockpit.store.reports import StoreTrouble
 
 # ----- the bricks: one concern each -----------------------------------------------------------------------
 
@@ -155,6 +156,21 @@ class ArchiveContext(Events, Settings, SessionFile, Protocol):  # archive.py
     pass
 
 
+class TickContext(SessionFile, Protocol):  # market.py flush_ticks
+    core: EventCore
+    market: MarketBuffers
+
+
+class RotationContext(Events, Settings, TickContext, Protocol):  # rotation.py
+    rotation_listeners: list[Callable[[Path], None]]
+
+    def open_store(self, path: Path) -> SessionStore: ...
+
+    def switch_session_file(self, store: SessionStore, path: Path) -> None: ...
+
+    def on_store_trouble(self, trouble: StoreTrouble) -> None: ...
+
+
 class BroadcastContext(Reads, SessionFile, Protocol):  # broadcast.py: the attached cockpits' feed
     core: EventCore
 
@@ -185,6 +201,9 @@ class EngineContext(
     DeadLetterContext,
     PrecisionContext,
     BadDataContext,
+    ArchiveContext,
+    RotationContext,
+    BroadcastContext,
     Protocol,
 ):
     """Everything above, plus what only the market feed (market.py) and the engine's wiring use."""

@@ -83,6 +83,15 @@ class EventCore:
         self.state = state
         self._seq = state.seq
 
+    def switch_store(self, store: EventStore, state: State) -> None:
+        """Go on in another store (a rotated session file), from `state` (its seq: the new file's, 0): the
+        next event is state.seq + 1 there. Events still pending commit to the store they were queued to, and
+        are delivered first."""
+        self.store = store
+        self.state = state
+        self._seq = state.seq
+        self._since_snapshot = 0
+
     def start(self) -> None:
         if self._notifier is None:
             self._notifier = asyncio.create_task(self._notify_loop(), name="event-notifier")

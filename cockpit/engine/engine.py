@@ -118,6 +118,8 @@ class Engine:
         self.bad_data = BadDataTally()  # bad exchange data refused at the boundary (engine/baddata.py)
         self.feed_seen: set[str] = set()
         self.stopping = False
+        self.rotation_listeners: list[Callable[[Path], None]] = []  # told the new file of a rotation
+        self.store_options: dict[str, Any] = {}  # how a rotation opens the next file (SessionStore.open)
 
     # ----- state and events ------------------------------------------------------------------------
     @property
@@ -150,6 +152,26 @@ class Engine:
 
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
         return self.core.subscribe(subscriber)
+
+    # ----- the session file --------------------------------------------------------------------------
+    def open_store(self, path: Path) -> SessionStore:
+        """A new session file for this engine (a rotation: cockpit/engine/rotation.py)."""
+        return SessionStore.open(
+            path,
+            meta={"exchange": self.config.exchange.id, "mode": self.options.mode},
+            **self.store_options,
+        )
+
+    def switch_session_file(self, store: SessionStore, path: Path) -> None:
+        """The engine's file is now `path` (a rotation); the core switched first."""
+        self.store = store
+        self.session_file = path
+        self.session_identity = identity_of(path)
+        self.restored_from = 0
+        self.new_session = False
+
+    def on_store_trouble(self, trouble: StoreTrouble) -> None:
+        self._on_store_trouble(trouble)
 
     # ----- lifecycle -------------------------------------------------------------------------------
     def restore(self) -> State:

@@ -15,7 +15,7 @@ from cockpit.feeds.messages import FeedStatus
 
 if TYPE_CHECKING:
     from cockpit.core.state import State
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import EngineContext, TickContext
     from cockpit.engine.symbols import SymbolMap
 
 TICK_BATCH = 10_000
@@ -110,7 +110,7 @@ async def follow_held_positions(engine: EngineContext) -> None:
         await feed.unsubscribe([mark_stream(symbols.exchange_id(s)) for s in sorted(closed)])
 
 
-def flush_ticks(engine: EngineContext) -> None:
+def flush_ticks(engine: TickContext) -> None:
     buffers = engine.market
     if buffers.ticks and not engine.core.store_failed:
         rows, buffers.ticks = buffers.ticks, []

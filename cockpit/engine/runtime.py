@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -61,7 +61,9 @@ def ws_base_for(config: Config) -> str:
 
 def session_file_for(config: Config) -> Path:
     if config.session.path is not None:
-        return config.session.path
+        from cockpit.engine.rotation import follow_rotations
+
+        return follow_rotations(config.session.path)  # a rotated session goes on in its newest file
     from datetime import UTC, datetime
 
     private_dir(config.session.dir, ours=False)  # the default lives under $XDG_DATA_HOME
@@ -76,7 +78,8 @@ class DeadLetterRecorder:
         self.engine: Engine | None = None
 
     def add(self, letter: DeadLetter) -> None:
-        self.store.add_dead_letter(
+        store = self.engine.store if self.engine is not None else self.store  # the file now (rotation)
+        store.add_dead_letter(
             op=letter.op,
             params=letter.params,
             error_class=letter.error_class,
@@ -130,6 +133,7 @@ async def build_engine(spec: RunSpec, account: AccountFiles | None = None) -> En
     engine = Engine(
         spec.config, gateway, store, ws_base_for(spec.config), spec.options, account or account_of(spec)
     )
+    engine.store_options = dict(spec.store_options)
     recorder.engine = engine
     return engine
 
@@ -179,20 +183,34 @@ class Runtime:
         except BaseException:
             await self.stop()
             raise
-        self.account.announce(engine.session_file, self.control.path)
         self.lost = None  # a restore put a verified file back in place
-        live_pointer(engine.session_file.parent).write_text(
+        self._announce(engine.session_file)
+        engine.rotation_listeners.append(self._rotated)
+        return engine
+
+    def _announce(self, session_file: Path) -> None:
+        """Where this engine's session and socket are: the account's record, and the session folder's."""
+        assert self.control is not None
+        self.account.announce(session_file, self.control.path)
+        live_pointer(session_file.parent).write_text(
             orjson.dumps(
                 {
-                    "session": str(engine.session_file),
+                    "session": str(session_file),
                     "socket": str(self.control.path),
                     "pid": os.getpid(),
                     "started": time.time(),
                 }
             ).decode()
         )
-        make_private(live_pointer(engine.session_file.parent))  # an older one may be 0644
-        return engine
+        make_private(live_pointer(session_file.parent))  # an older one may be 0644
+
+    def _rotated(self, session_file: Path) -> None:
+        """The engine went on in a new file: a restore restores that one; cockpits get its State afresh."""
+        self.spec = replace(self.spec, session_file=session_file)
+        with contextlib.suppress(OSError):
+            self._announce(session_file)
+        if self.broadcast is not None:
+            self.broadcast.rotated()
 
     async def restore(self, backup: Path) -> Engine:
         """Stop, swap the verified backup in (the current file kept aside), start again and reconcile."""

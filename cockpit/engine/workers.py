@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from cockpit.core import events
 from cockpit.core.domain import Severity
 from cockpit.core.state import band_of
-from cockpit.engine import account, archive, backups, file_watch, market, reconcile
+from cockpit.engine import account, archive, backups, file_watch, market, reconcile, rotation
 from cockpit.engine.clock import ClockWatch
 from cockpit.engine.killswitch import engage
 from cockpit.exchange.gateway import GatewayError
@@ -39,6 +39,7 @@ def all(engine: EngineContext) -> list[tuple[str, Callable[[], Awaitable[None]]]
         ("rate-limit", lambda: ratelimit_loop(engine)),
         ("backup", lambda: backups.backup_loop(engine)),
         ("tick-archive", lambda: archive.archive_loop(engine)),
+        ("rotation", lambda: rotation.rotation_loop(engine)),
         ("session-file", lambda: file_watch.session_file_loop(engine)),
         ("order-ttl", lambda: order_ttl_loop(engine)),
     ]

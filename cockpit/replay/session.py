@@ -127,6 +127,11 @@ class ReplaySession:
         """Apply the next `count` events. Returns the ones the event log would keep: every event but the
         info mark updates before the step's last ROUTINE_KEPT routine events, which are folded straight from
         their rows (a step of 10 000 events at full speed is mostly marks nobody will read)."""
+        if self.position == 0 and count > 0 and self.snapshot_seqs[:1] == [1]:
+            # a rotated session's file starts with the State carried over: its snapshot at seq 1
+            first = self.events_between(0, 1)
+            self.state, self.position = self.snapshot(1), 1
+            return first + self.step(count - 1)
         end = min(self.total, self.position + count)
         rows = self._rows(self.position, end)
         first_kept = _first_kept_routine_seq(rows, ROUTINE_KEPT)

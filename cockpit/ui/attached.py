@@ -222,8 +222,11 @@ class AttachedBackend:
                 self.engine_id = engine
         elif kind == "bye":
             self.why_unreachable = str(message.get("reason") or "the engine stopped")
-        elif kind == "resync":
+        elif kind == "resync":  # a snapshot follows (fell behind, or the session went on in a new file)
             log.warning("attached engine resynchronises this cockpit: %s", message.get("reason"))
+            self.engine_id = str(message.get("engine") or self.engine_id)
+            if message.get("session"):
+                self.session_file = Path(str(message["session"]))
         elif "ok" in message and message.get("ok") is False:  # refused: not ours, or no attach here
             raise CockpitError(
                 str(message.get("error")), str(message.get("detail") or ""), str(message.get("fix") or "")

@@ -1,0 +1,167 @@
+"""An engine that runs for weeks goes on in a new session file every day (`[session] rotate = "daily"`, at
+the first check after midnight UTC) or when its file grows past `[session] rotate_mb`.
+
+The switch happens inside the running engine, with no gap in what it watches: feeds, workers, the control
+socket and attached cockpits stay up. The old file's last event is `session.rotated` (naming the next file);
+the new file's first is `session.started` with `continues` (the old file), followed by a snapshot of the State
+carried over at seq 1: positions, orders, balances, the drawdown's peak, health, the reconcile point. The
+kill switch belongs to the account and its file, so it carries over by itself. A restart of the new file
+restores that State like any other; `cockpit run` with a fixed `[session] path` follows the chain of
+`session.rotated` to the newest file (`follow_rotations`).
+
+Names: a session folder's files stay `session-YYYYmmdd-HHMMSS.duckdb`; a fixed `path` goes on in
+`<name>-YYYYmmdd-HHMMSS.duckdb` beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import orjson
+
+from cockpit.core import events
+from cockpit.core.snapshot import state_to_json
+
+if TYPE_CHECKING:
+    from cockpit.engine.context import RotationContext
+
+log = logging.getLogger(__name__)
+_STAMPED = re.compile(r"^(?P<base>.*?)-?(?P<stamp>\d{8}-\d{6})(?:-\d+)?$")
+FOLLOW_MAX = 100_000  # files in one chain (a daily rotation: 270 years)
+
+
+def utc_day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+
+
+def next_file(current: Path, now: float) -> Path:
+    """The file a rotation at `now` goes on in: beside `current`, named by the time, never one that exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    match = _STAMPED.match(current.stem)
+    base = match.group("base") if match else current.stem
+    name = f"{base}-{stamp}" if base else f"session-{stamp}"
+    candidate = current.with_name(f"{name}{current.suffix}")
+    n = 1
+    while candidate.exists() or candidate == current:
+        candidate = current.with_name(f"{name}-{n}{current.suffix}")
+        n += 1
+    return candidate
+
+
+def due(engine: RotationContext, started: float, now: float) -> str | None:
+    """Why the session should go on in a new file now (daily, size), or None."""
+    session = engine.config.session
+    if session.rotate == "daily" and utc_day(now) != utc_day(started):
+        return "daily"
+    if session.rotate_mb:
+        size = sum(
+            p.stat().st_size
+            for p in (engine.session_file, engine.session_file.with_name(engine.session_file.name + ".wal"))
+            if p.exists()
+        )
+        if size > session.rotate_mb * 1_000_000:
+            return "size"
+    return None
+
+
+async def rotation_loop(engine: RotationContext) -> None:
+    session = engine.config.session
+    if session.rotate == "never" and not session.rotate_mb:
+        return
+    started = await asyncio.to_thread(_first_event_ts, engine)
+    while True:
+        await asyncio.sleep(engine.options.rotation_check_s)
+        reason = await asyncio.to_thread(due, engine, started, time.time())
+        if reason is not None:
+            await rotate(engine, reason)
+            started = time.time()
+
+
+def _first_event_ts(engine: RotationContext) -> float:
+    first = engine.store.read_events(0, limit=1)
+    return first[0].ts if first else time.time()
+
+
+async def rotate(engine: RotationContext, reason: str) -> Path:
+    """Go on in a new session file now; returns it. A new file that cannot be opened leaves the session in
+    the old one (an alert says so; the next check tries again)."""
+    from cockpit.engine import market
+
+    old_file, old_store = engine.session_file, engine.store
+    new_file = next_file(old_file, time.time())
+    new_store = await asyncio.to_thread(engine.open_store, new_file)
+    market.flush_ticks(engine)  # the ticks received so far belong to the old file
+    await engine.core.drain()
+    # from here to the first event of the new file, no await: nothing else can emit in between
+    last_seq = engine.state.seq + 1
+    engine.emit(
+        "session.rotated",
+        events.session_rotated(
+            next_file=str(new_file),
+            reason=reason,
+            last_seq=last_seq,
+            message=f"{'a new day (UTC)' if reason == 'daily' else 'the file reached its size limit'}: "
+            f"the session goes on in {new_file.name}, its State carried over",
+        ),
+        "info",
+        "engine",
+    )
+    engine.core.switch_store(new_store, replace(engine.state, seq=0))
+    engine.switch_session_file(new_store, new_file)
+    new_store.start(on_trouble=engine.on_store_trouble)
+    started = engine.emit(
+        "session.started",
+        events.session_started(
+            mode=engine.options.mode,
+            exchange=engine.config.exchange.id,
+            session_file=str(new_file),
+            restored=True,
+            restored_seq=0,
+            continues=str(old_file),
+        ),
+        "info",
+        "engine",
+    )
+    if started is not None:  # the State carried over, so that a restart of the new file restores it
+        new_store.put_snapshot(started.seq, started.ts, state_to_json(engine.state))
+    for listener in engine.rotation_listeners:
+        listener(new_file)
+    await asyncio.to_thread(old_store.close)  # its queue (session.rotated last) is written first
+    log.info("session rotated (%s): %s -> %s", reason, old_file.name, new_file.name)
+    return new_file
+
+
+def follow_rotations(path: Path) -> Path:
+    """The newest file of a rotated session: from `path`, each file's last event names the next while it is
+    `session.rotated`. A file that cannot be read (held by a running engine, damaged) ends the chain."""
+    seen = {path}
+    current = path
+    for _ in range(FOLLOW_MAX):
+        following = _successor(current)
+        if following is None or following in seen or not following.exists():
+            return current
+        seen.add(following)
+        current = following
+    return current
+
+
+def _successor(path: Path) -> Path | None:
+    if not path.exists():
+        return None
+    with contextlib.suppress(duckdb.Error, orjson.JSONDecodeError, KeyError, TypeError):
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            row = con.execute("SELECT kind, payload FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        finally:
+            con.close()
+        if row is not None and row[0] == "session.rotated":
+            return Path(orjson.loads(row[1])["next_file"])
+    return None
