@@ -118,8 +118,8 @@ async def test_a_stuck_cockpit_is_resynchronised_and_never_slows_the_engine(
         engine.emit("alert", {"message": f"load {n}", "detail": "x" * 4000}, "info", "engine")
         if n % 200 == 0:
             await asyncio.sleep(0)
-    await wait_until(lambda: healthy.state.seq >= start + 3000, 30, "the healthy cockpit through every event")
-    assert same_state(healthy, runtime) or healthy.state.seq <= engine.state.seq
+    await wait_until(lambda: same_state(healthy, runtime), 30, "the healthy cockpit through every event")
+    assert healthy.state.seq >= start + 3000 and healthy.snapshots == 1
     assert len(stuck.queue) <= 50, "the stuck cockpit's queue is bounded"
     assert stuck.resync is not None or stuck.resyncs > 0, "the stuck cockpit is due a snapshot"
     # it wakes up: a resync, then a snapshot of the State now, then events again
@@ -218,3 +218,74 @@ def test_an_unreachable_engine_leads_the_banner_and_dates_the_state() -> None:
     assert text.startswith("ENGINE UNREACHABLE for 3 s (killed) — showing its State as of ")
     assert "(event 42)" in text
     assert banner_text(state, 7.0, 1_700_000_100.0, None) == ("", "")
+
+
+async def test_a_dropped_link_catches_up_from_the_engines_memory(
+    runtime: Runtime, attach: Callable[..., Any]
+) -> None:
+    """An SSH tunnel that drops and comes back: the same engine, so the events missed meanwhile, in order,
+    from its memory (no snapshot)."""
+    assert runtime.control is not None and runtime.engine is not None
+    engine = runtime.engine
+    cockpit: AttachedBackend = await attach(runtime.control.path)
+    await wait_until(lambda: same_state(cockpit, runtime), 10, "attached")
+    seen_before = cockpit.state.seq
+    assert cockpit._writer is not None
+    cockpit._writer.transport.abort()  # the link drops
+    await wait_until(lambda: cockpit.link_problem() is not None, 5, "the loss noticed")
+    for n in range(50):
+        engine.emit("alert", {"message": f"while away {n}"}, "warning", "engine")
+    await wait_until(lambda: cockpit.link_problem() is None and same_state(cockpit, runtime), 20, "caught up")
+    assert cockpit.snapshots == 1 and cockpit.attaches == 2, "caught up from memory, not from a snapshot"
+    missed = [s for s in range(seen_before + 1, engine.state.seq + 1) if s not in set(cockpit.seqs_seen)]
+    assert not missed
+
+
+async def test_events_folded_unrecorded_reach_a_cockpit_as_a_snapshot(
+    runtime: Runtime, attach: Callable[..., Any]
+) -> None:
+    """After the store failed, what the engine folds unrecorded (and whatever was pending) reaches attached
+    cockpits as the engine's State itself, and a cockpit that re-attaches is never caught up past it."""
+    assert runtime.control is not None and runtime.engine is not None
+    engine = runtime.engine
+    cockpit: AttachedBackend = await attach(runtime.control.path)
+    await wait_until(lambda: same_state(cockpit, runtime), 10, "attached")
+    engine.core.apply_unrecorded("alert", {"message": "folded unrecorded"}, "critical", "store")
+    await wait_until(lambda: cockpit.state == engine.state, 10, "the unrecorded event in the cockpit")
+    assert cockpit.snapshots == 2 and cockpit.state.alerts[-1].message == "folded unrecorded"
+    assert runtime.broadcast is not None and runtime.broadcast.unrecorded_at == engine.state.seq
+
+
+def test_a_cockpit_adopts_another_engine_only_with_its_snapshot() -> None:
+    """A hello from an engine other than the one this State came from, then the link drops before the
+    snapshot: the next attach must ask for a snapshot, not for events after a seq of another engine."""
+    from cockpit.core.domain import Event as CoreEvent
+    from cockpit.core.snapshot import state_to_json
+    from cockpit.core.state import State
+
+    cockpit = AttachedBackend(Path("unused.sock"))
+    cockpit._take({"t": "hello", "engine": "A", "pid": 1, "session": "s", "kill_pct": 15, "breaker_pct": 7})
+    cockpit._take({"t": "snapshot", "seq": 0, "recent": [], "state": orjson.loads(state_to_json(State()))})
+    assert cockpit.engine_id == "A"
+    cockpit._take({"t": "hello", "engine": "B", "pid": 2, "session": "s", "kill_pct": 15, "breaker_pct": 7})
+    assert cockpit.engine_id is None, "not B's State yet: the next attach asks for a snapshot"
+    # a gap (an event after one this State never had): the State is not the engine's any more
+    cockpit.engine_id = "A"
+    event = CoreEvent(5, 1.0, "alert", "warning", "engine", {"message": "x"})
+    with pytest.raises(ValueError, match="came after"):
+        cockpit._take({"t": "events", "events": [event.to_json()]})
+    assert cockpit.engine_id is None and cockpit.state.seq == 0
+    # a newer engine's telemetry with a field this cockpit does not know: read, not a broken link
+    cockpit._take({"t": "telemetry", "now": 5.0, "ticks_per_s": 10.0, "a_new_figure": 1})
+    assert cockpit.telemetry().ticks_per_s == 10.0
+
+
+async def test_a_cockpit_that_comes_while_the_engine_stops_is_not_fed(runtime: Runtime) -> None:
+    assert runtime.broadcast is not None and runtime.control is not None
+    hub = runtime.broadcast
+    await hub.close("the engine stopped")
+    reader, writer = await asyncio.open_unix_connection(str(runtime.control.path))
+    writer.write(b'{"cmd": "attach", "by": "late"}\n')
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 10) == b"", "closed at once: no hello from a stopped engine"
+    assert not hub.attached

@@ -34,7 +34,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -53,6 +53,7 @@ TELEMETRY_S = 0.25  # live figures (and the heartbeat) this often
 STUCK_S = 30.0  # a cockpit that takes no byte for this long is dropped
 RECENT = 200  # events sent with a first snapshot, for the event log
 MISSED_MAX = 5_000  # events read back from the session file for a cockpit that missed them
+MESSAGE_EVENTS = 1_000  # events in one line at most: a slow link still hears from the engine between them
 
 
 def event_line(event: Event) -> bytes:
@@ -63,8 +64,13 @@ def _message(kind: str, **fields: Any) -> bytes:
     return orjson.dumps({"t": kind, **fields}) + b"\n"
 
 
-def _events_message(lines: Iterable[bytes]) -> bytes:
-    return b'{"t":"events","events":[' + b",".join(lines) + b"]}\n"
+def _events_message(lines: Iterable[bytes], kind: str = "events") -> bytes:
+    return b'{"t":"%b","events":[' % kind.encode() + b",".join(lines) + b"]}\n"
+
+
+def _chunks(lines: list[bytes]) -> Iterator[list[bytes]]:
+    for start in range(0, len(lines), MESSAGE_EVENTS):
+        yield lines[start : start + MESSAGE_EVENTS]
 
 
 class Attachment:
@@ -75,6 +81,7 @@ class Attachment:
         self.who = who
         self.after = 0  # events with seq <= after are in the snapshot it was sent
         self.queue: deque[bytes] = deque()
+        self.news: list[bytes] = []  # for its event log only (news about the store, before its commit)
         self.resync: str | None = None  # why it needs a snapshot before anything else
         self.wake = asyncio.Event()
         self.resyncs = 0
@@ -83,10 +90,14 @@ class Attachment:
         if self.resync is not None or (seq and seq <= self.after):
             return
         if len(self.queue) >= QUEUE_MAX:
-            self.queue.clear()
-            self.resync = f"fell {QUEUE_MAX} events behind"
+            self.needs_snapshot(f"fell {QUEUE_MAX} events behind")
         else:
             self.queue.append(line)
+        self.wake.set()
+
+    def needs_snapshot(self, why: str) -> None:
+        self.queue.clear()
+        self.resync = why
         self.wake.set()
 
 
@@ -107,7 +118,10 @@ class Broadcast:
         }
         self.ring: deque[Event] = deque(maxlen=RING)
         self.attached: set[Attachment] = set()
+        self.closed = False
+        self.unrecorded_at = -1  # the seq at which an event was last folded unrecorded (-1: never)
         self._unstream = engine.core.stream(self._on_event)
+        self._unsubscribe = engine.core.subscribe(self._on_news)
 
     # ----- the engine's side: one deque append per cockpit ----------------------------------------------
     def _on_event(self, event: Event) -> None:
@@ -115,10 +129,23 @@ class Broadcast:
             return
         if event.seq:
             self.ring.append(event)
+        else:  # folded unrecorded: the store failed, and with it whatever was still pending
+            self.unrecorded_at = self.engine.state.seq  # the ring cannot replay past this: a snapshot can
+            for attachment in self.attached:
+                attachment.needs_snapshot("the session file can no longer be written")
+            return
         if self.attached:
             line = event_line(event)
             for attachment in self.attached:
                 attachment.offer(event.seq, line)
+
+    def _on_news(self, event: Event) -> None:
+        """News about the store, told before its commit (seq 0): shown at once, folded at its commit."""
+        if event.seq == 0 and not self.engine.core.store_failed and self.attached:
+            line = event_line(event)
+            for attachment in self.attached:
+                attachment.news.append(line)
+                attachment.wake.set()
 
     # ----- one cockpit ----------------------------------------------------------------------------------
     async def serve(
@@ -129,37 +156,44 @@ class Broadcast:
         who: str,
     ) -> None:
         """Feed one cockpit until it goes away, is dropped, or the engine stops."""
+        if self.closed:
+            return
         after = request.get("after")
         known = request.get("engine")
         after = after if isinstance(after, int) and after >= 0 else 0
         attachment = Attachment(writer, who)
         writer.write(_message("hello", **self.hello))
-        missed: list[Event] | None = None
-        if known != self.instance and after > 0:  # a cockpit of an engine before this one: its missed events
-            missed = await self._missed(after)
-        self._start(attachment, after if known == self.instance else None, missed)
+        same = known == self.instance and not self.engine.core.store_failed
+        self._start(attachment, after if same else None)
         log.info("cockpit attached: %s (%d attached)", who, len(self.attached))
         closed = asyncio.ensure_future(reader.read(1))  # a cockpit says nothing more: b"" when it leaves
         try:
+            if not same and after > 0:  # a cockpit of an engine before this one: the events it missed
+                missed = await self._missed(after, attachment.after)
+                if missed and not self.closed:
+                    for chunk in _chunks([event_line(e) for e in missed]):
+                        writer.write(_events_message(chunk, "log"))
             await self._feed(attachment, closed)
         finally:
             closed.cancel()
             self.attached.discard(attachment)
             log.info("cockpit detached: %s (%d attached)", who, len(self.attached))
 
-    def _start(self, attachment: Attachment, after: int | None, missed: list[Event] | None) -> None:
+    def _start(self, attachment: Attachment, after: int | None) -> None:
         """Queue what the cockpit needs first, and attach it, without an await: from here on it is told every
         event after what it was sent."""
         state = self.engine.state
         ring = self.ring
-        if after is not None and (after == state.seq or (ring and ring[0].seq <= after + 1 <= state.seq + 1)):
+        if (
+            after is not None
+            and after > self.unrecorded_at
+            and (after == state.seq or (ring and ring[0].seq <= after + 1 <= state.seq + 1))
+        ):
             attachment.after = after  # the same engine, and everything since is in memory: the events only
-            lines = [event_line(e) for e in ring if e.seq > after]
-            if lines:
-                attachment.writer.write(_events_message(lines))
+            for chunk in _chunks([event_line(e) for e in ring if e.seq > after]):
+                attachment.writer.write(_events_message(chunk))
         else:
-            recent = missed if missed is not None else list(ring)[-RECENT:]
-            self._snapshot(attachment, [e for e in recent if e.seq <= state.seq])
+            self._snapshot(attachment, [e for e in list(ring)[-RECENT:] if e.seq <= state.seq])
         self.attached.add(attachment)
 
     def _snapshot(self, attachment: Attachment, recent: list[Event]) -> None:
@@ -171,23 +205,31 @@ class Broadcast:
             % (state.seq, b",".join(event_line(e) for e in recent), state_to_json(state).encode())
         )
 
-    async def _missed(self, after: int) -> list[Event]:
-        """Events after `after` from the session file (at most MISSED_MAX, the newest), for the event log."""
-        store = self.engine.store
-        try:
-            events = await asyncio.to_thread(store.read_events, after)
-        except Exception as exc:  # the log is nice to have; the snapshot is what counts
-            log.warning("events after %d could not be read for a cockpit: %s", after, exc)
+    async def _missed(self, after: int, upto: int) -> list[Event]:
+        """Events after `after` through `upto` from the session file, the newest MISSED_MAX at most, for the
+        event log (the State came in the snapshot)."""
+        start = max(after, upto - MISSED_MAX)
+        if start >= upto:
             return []
-        return events[-MISSED_MAX:]
+        try:
+            events = await asyncio.to_thread(self.engine.store.read_events, start, upto - start)
+        except Exception as exc:  # the log is nice to have; the snapshot is what counts
+            log.warning("events after %d could not be read for a cockpit: %s", start, exc)
+            return []
+        return events
 
     async def _feed(self, attachment: Attachment, closed: asyncio.Future[bytes]) -> None:
         writer = attachment.writer
         next_telemetry = 0.0
-        while not closed.done() and not writer.is_closing():
+        while not closed.done() and not writer.is_closing() and not self.closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(attachment.wake.wait(), TELEMETRY_S)
             attachment.wake.clear()
+            if self.closed:
+                return
+            if attachment.news:
+                news, attachment.news = attachment.news, []
+                writer.write(_events_message(news, "log"))
             if attachment.resync is not None:
                 attachment.resyncs += 1
                 writer.write(_message("resync", reason=attachment.resync, **self.hello))
@@ -196,16 +238,16 @@ class Broadcast:
             elif attachment.queue:
                 lines = list(attachment.queue)
                 attachment.queue.clear()
-                writer.write(_events_message(lines))
+                for chunk in _chunks(lines):
+                    writer.write(_events_message(chunk))
             now = time.monotonic()
             if now >= next_telemetry:
                 next_telemetry = now + TELEMETRY_S
                 telemetry = dataclasses.asdict(self.engine.telemetry())
                 writer.write(_message("telemetry", **telemetry))
-            try:
-                await asyncio.wait_for(writer.drain(), STUCK_S)
-            except TimeoutError:
+            if not await _drained(writer):
                 log.warning("cockpit dropped: %s took nothing for %.0f s", attachment.who, STUCK_S)
+                writer.transport.abort()
                 return
 
     def rotated(self) -> None:
@@ -215,22 +257,48 @@ class Broadcast:
         self.hello = {**self.hello, "engine": self.instance, "session": str(self.engine.session_file)}
         self.ring.clear()
         for attachment in self.attached:
-            attachment.queue.clear()
-            attachment.resync = "the session went on in a new file"
-            attachment.wake.set()
+            attachment.needs_snapshot("the session went on in a new file")
 
     async def close(self, reason: str) -> None:
-        """The engine is stopping: what is queued, then `bye`, to every cockpit (they re-attach by themselves
-        when an engine is back); a cockpit that does not take it within a second is closed all the same."""
+        """The engine has stopped: what is queued, then `bye`, to every cockpit (they re-attach by themselves
+        when an engine is back); those that do not take it within a second are closed all the same."""
+        self.closed = True
         self._unstream()
+        self._unsubscribe()
         attached, self.attached = list(self.attached), set()
         for attachment in attached:
             with contextlib.suppress(Exception):
-                if attachment.queue and attachment.resync is None:
+                if attachment.resync is not None:  # due a snapshot: the State it stopped at, then bye
+                    attachment.writer.write(_message("resync", reason=attachment.resync, **self.hello))
+                    self._snapshot(attachment, [])
+                elif attachment.queue:
                     attachment.writer.write(_events_message(attachment.queue))
+                attachment.queue.clear()
                 attachment.writer.write(_message("bye", reason=reason))
+        if attached:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.gather(*(a.writer.drain() for a in attached), return_exceptions=True)
         for attachment in attached:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(attachment.writer.drain(), 1.0)
-            attachment.writer.close()
+            transport = attachment.writer.transport
+            if transport.get_write_buffer_size():  # it did not take it: do not wait on it any more
+                transport.abort()
+            else:
+                attachment.writer.close()
             attachment.wake.set()
+
+
+async def _drained(writer: asyncio.StreamWriter) -> bool:
+    """Wait until the cockpit took what was written; False when it took nothing for STUCK_S (a slow one that
+    keeps taking is waited for)."""
+    transport = writer.transport
+    while True:
+        before = transport.get_write_buffer_size()
+        try:
+            await asyncio.wait_for(writer.drain(), STUCK_S)
+            return True
+        except TimeoutError:
+            if transport.get_write_buffer_size() >= before:
+                return False
+        except (ConnectionError, OSError):
+            return True  # gone: the loop ends on its own

@@ -238,6 +238,11 @@ class ControlServer:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
 
+    def stop_listening(self) -> None:
+        """Take no new connection (those open go on): the first step of a stop."""
+        if self._server is not None:
+            self._server.close()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -277,7 +282,7 @@ class ControlServer:
         finally:
             writer.close()
             with contextlib.suppress(Exception):
-                await writer.wait_closed()
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
 
     async def _attach(
         self,

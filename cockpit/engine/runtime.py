@@ -263,15 +263,23 @@ class Runtime:
         return newest
 
     async def stop(self, keep_account: bool = False) -> None:
+        """No new connection first; then the engine stops (its last events still reach attached cockpits);
+        then the cockpits are told `bye`, and the socket goes."""
         engine, self.engine = self.engine, None
-        if self.broadcast is not None:
-            await self.broadcast.close("the engine is stopping")
-            self.broadcast = None
+        broadcast, self.broadcast = self.broadcast, None
         if self.control is not None:
-            await self.control.stop()
-            self.control = None
-        if engine is None:
-            return
+            self.control.stop_listening()
+        try:
+            if engine is not None:
+                await self._stop_engine(engine, keep_account)
+        finally:
+            if broadcast is not None:
+                await broadcast.close("the engine stopped")
+            if self.control is not None:
+                await self.control.stop()
+                self.control = None
+
+    async def _stop_engine(self, engine: Engine, keep_account: bool) -> None:
         pointer = live_pointer(engine.session_file.parent)
         with contextlib.suppress(FileNotFoundError, orjson.JSONDecodeError):
             if orjson.loads(pointer.read_bytes()).get("pid") == os.getpid():

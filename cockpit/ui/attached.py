@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -39,8 +40,11 @@ from cockpit.ui.backend import StatsSource
 log = logging.getLogger(__name__)
 
 RETRY_S = 0.5  # how often an unreachable engine is tried again
-SILENT_S = 3.0  # no line from the engine for this long: SILENT (its telemetry comes four times a second)
+SILENT_S = 3.0  # no byte from the engine for this long: SILENT (its telemetry comes four times a second)
+GIVE_UP_S = 12.0  # no byte for this long: the link is dropped and attached again
 READ_LIMIT = 256 << 20  # one line from the engine: a snapshot of a big State, or many missed events
+CHUNK = 1 << 16
+TELEMETRY_FIELDS = frozenset(f.name for f in dataclasses.fields(Telemetry))
 CONNECT_S = 3.0
 
 
@@ -79,7 +83,9 @@ class AttachedBackend:
         self._state = State()
         self._telemetry = Telemetry()
         self._events: list[Event] = []
-        self.engine_id: str | None = None
+        self.engine_id: str | None = None  # the engine this State is the fold of (None: ask for a snapshot)
+        self._hello_engine: str | None = None  # the engine that answered last
+        self._news: set[tuple[float, str]] = set()  # shown early (news about the store): not shown twice
         self.engine_pid: int | None = None
         self.session_file: Path | None = None
         self.kill_pct: float | None = None
@@ -155,16 +161,18 @@ class AttachedBackend:
         self._reader, self._writer = reader, writer
 
     async def _keep_attached(self, reading: asyncio.Task[None]) -> None:
+        """Read the engine until the link ends, however it ends; then try again every RETRY_S, forever (an
+        engine may be down for hours: the banner says so and for how long). Nothing escapes this loop."""
         while True:
             try:
                 await reading
                 self._lost("the engine closed the connection")
             except CockpitError as exc:  # refused: not our user's engine, or it does not serve cockpits
                 self._lost(f"{exc.title}: {exc.detail}")
-            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-                self._lost(f"{type(exc).__name__}: {exc}")
             except TimeoutError:
-                self._lost(f"the engine said nothing for {4 * SILENT_S:.0f} s")
+                self._lost(f"the engine sent nothing for {GIVE_UP_S:.0f} s")
+            except Exception as exc:  # a broken link, or a line this cockpit cannot read: attach afresh
+                self._lost(f"{type(exc).__name__}: {exc}")
             if self._writer is not None:
                 self._writer.close()
             while True:
@@ -178,59 +186,85 @@ class AttachedBackend:
                     self.why_unreachable = exc.title
                 except (OSError, ValueError, TimeoutError) as exc:
                     self.why_unreachable = f"nothing answers on {self.path} ({type(exc).__name__})"
+                except Exception as exc:
+                    self.why_unreachable = f"{type(exc).__name__}: {exc}"
             reading = asyncio.create_task(self._read_lines())
 
     async def _read_lines(self) -> None:
+        """Lines from the engine, as they come. Any byte received is a sign of life (a big line over a slow
+        SSH tunnel takes a while); nothing at all for GIVE_UP_S ends the link."""
         reader = self._reader
         assert reader is not None
+        pending = bytearray()
         while True:
             try:
-                line = await asyncio.wait_for(reader.readline(), SILENT_S)
+                chunk = await asyncio.wait_for(reader.read(CHUNK), SILENT_S)
             except TimeoutError:
-                # silent but connected: the engine may be busy; keep the link, say so, keep waiting a while
-                if time.monotonic() - self.last_heard > 4 * SILENT_S:
+                if time.monotonic() - self.last_heard > GIVE_UP_S:
                     raise
-                continue
-            if not line:
+                continue  # silent but connected: the engine may be busy; the banner says SILENT
+            if not chunk:
                 return
             self.last_heard = time.monotonic()
-            self._take(orjson.loads(line))
+            pending += chunk
+            if b"\n" not in chunk:
+                if len(pending) > READ_LIMIT:
+                    raise ValueError(f"a line from the engine over {READ_LIMIT} bytes")
+                continue
+            *lines, rest = bytes(pending).split(b"\n")
+            pending = bytearray(rest)
+            for line in lines:
+                if line:
+                    self._take(orjson.loads(line))
 
     def _take(self, message: dict[str, Any]) -> None:
         kind = message.get("t")
         if kind == "events":
             self._fold([event_from_json(e) for e in message["events"]])
+        elif kind == "log":  # events for the log only: already in the State (missed while away, or news)
+            shown = [event_from_json(e) for e in message["events"]]
+            self._news.update((e.ts, e.kind) for e in shown if e.seq == 0)
+            self._events.extend(shown)
+            if self.keep_seqs:
+                self.seqs_seen.extend(e.seq for e in shown if e.seq)
         elif kind == "telemetry":
-            message.pop("t")
-            self._telemetry = Telemetry(**message)
+            self._telemetry = Telemetry(**{k: v for k, v in message.items() if k in TELEMETRY_FIELDS})
             self._settled()
         elif kind == "snapshot":
             self._state = state_from_json(orjson.dumps(message["state"]).decode())
+            self.engine_id = self._hello_engine  # only now is this cockpit's State that engine's
             self.snapshots += 1
             recent = [event_from_json(e) for e in message.get("recent", [])]
             self._events.extend(recent)
             if self.keep_seqs:
-                self.seqs_seen.extend(e.seq for e in recent)
+                self.seqs_seen.extend(e.seq for e in recent if e.seq)
             self._settled()
-        elif kind == "hello":
-            engine = str(message["engine"])
-            self.engine_pid = int(message["pid"])
-            self.session_file = Path(message["session"])
-            self.kill_pct = float(message["kill_pct"])
-            self.breaker_pct = float(message["breaker_pct"])
-            if engine != self.engine_id:
-                self.engine_id = engine
+        elif kind in ("hello", "resync"):
+            self._hello(message)
         elif kind == "bye":
             self.why_unreachable = str(message.get("reason") or "the engine stopped")
-        elif kind == "resync":  # a snapshot follows (fell behind, or the session went on in a new file)
-            log.warning("attached engine resynchronises this cockpit: %s", message.get("reason"))
-            self.engine_id = str(message.get("engine") or self.engine_id)
-            if message.get("session"):
-                self.session_file = Path(str(message["session"]))
         elif "ok" in message and message.get("ok") is False:  # refused: not ours, or no attach here
             raise CockpitError(
                 str(message.get("error")), str(message.get("detail") or ""), str(message.get("fix") or "")
             )
+
+    def _hello(self, message: dict[str, Any]) -> None:
+        """Who answers (`resync`: the same, before a snapshot). An engine other than the one this State came
+        from is adopted only with its snapshot: a link lost in between re-attaches asking for a snapshot."""
+        if message.get("t") == "resync":
+            log.warning("attached engine resynchronises this cockpit: %s", message.get("reason"))
+        engine = str(message.get("engine") or "")
+        self._hello_engine = engine
+        if engine != self.engine_id:
+            self.engine_id = None
+        if message.get("pid") is not None:
+            self.engine_pid = int(message["pid"])
+        if message.get("session"):
+            self.session_file = Path(str(message["session"]))
+        if message.get("kill_pct") is not None:
+            self.kill_pct = float(message["kill_pct"])
+        if message.get("breaker_pct") is not None:
+            self.breaker_pct = float(message["breaker_pct"])
 
     def _settled(self) -> None:
         if not self.attached.is_set():
@@ -247,17 +281,31 @@ class AttachedBackend:
         log.warning("attached engine unreachable: %s", why)
 
     def _fold(self, events: list[Event]) -> None:
+        """Fold what the engine folded, in its order. A gap (an event after one this State never had) means
+        this State is not the engine's any more: nothing is folded and the link starts again from a
+        snapshot, rather than show a State that drifts."""
         state = self._state
         recorded: list[Event] = []
+        expected = state.seq + 1
         for event in events:
             if event.seq == 0:  # folded unrecorded by the engine, at its State's own seq
                 state = fold(recorded, state) if recorded else state
                 recorded = []
                 at_seq = Event(state.seq, event.ts, event.kind, event.severity, event.source, event.payload)
                 state = apply(state, at_seq)
-            elif event.seq > state.seq:
+            elif event.seq == expected:
                 recorded.append(event)
+                expected += 1
+            elif event.seq > expected:
+                self.engine_id = None  # the next attach asks for a snapshot
+                raise ValueError(f"event {event.seq} came after event {expected - 1}: attaching afresh")
         self._state = fold(recorded, state) if recorded else state
+        if self._news:  # news shown before its commit is not shown again at its commit
+            shown_early = {(e.ts, e.kind) for e in events} & self._news
+            events = [e for e in events if (e.ts, e.kind) not in shown_early]
+            self._news -= shown_early
+            if len(self._news) > 1000:  # never committed (the store failed): forget them
+                self._news.clear()
         self._events.extend(events)
         if self.keep_seqs:
             self.seqs_seen.extend(e.seq for e in events if e.seq)
@@ -280,7 +328,7 @@ class AttachedBackend:
             since = (now or time.time()) - self.unreachable_since
             return f"ENGINE UNREACHABLE for {since:.0f} s ({self.why_unreachable})"
         if self.last_heard and time.monotonic() - self.last_heard > SILENT_S:
-            return f"ENGINE SILENT for {time.monotonic() - self.last_heard:.0f} s"
+            return f"ENGINE SILENT for {time.monotonic() - self.last_heard:.0f} s (its State may be behind)"
         return None
 
     # ----- actions: the same typed commands as `cockpit ctl` ----------------------------------------------
