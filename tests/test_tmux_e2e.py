@@ -225,3 +225,16 @@ async def test_attach_detach_and_reattach_to_an_engine_that_runs_as_a_service(
             if c.alive():
                 await asyncio.to_thread(c.tmux, "kill-session", "-t", c.name)
         await engine.finish()
+
+
+def test_closing_the_demos_terminal_stops_its_engine(demo_in_tmux: Callable[..., TmuxCockpit]) -> None:
+    """The demo's engine runs in a process of its own: a terminal closed under it (tmux kill-session, an SSH
+    session gone) must not leave it running, watching and trading on its own."""
+    c = demo_in_tmux()
+    c.wait(lambda s: "DEMO" in s and "Positions" in s, "the demo attached to its engine")
+    assert engine_running(c.session)
+    c.tmux("kill-session", "-t", c.name)
+    deadline = time.monotonic() + 30
+    while engine_running(c.session) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not engine_running(c.session), "the demo's engine outlived its terminal"

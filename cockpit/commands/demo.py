@@ -127,7 +127,15 @@ def _engine_and_cockpit(session: Path, seed: int) -> int:
     socket = socket_path_for(session)
     try:
         _wait_for_engine(engine, session, log)
-        return run_attached(lambda: socket, stop_engine=engine.terminate)
+
+        def find_socket() -> Path:  # asked before each re-attach: a demo engine that died says so
+            if engine.poll() is not None:
+                from cockpit.core.errors import CockpitError
+
+                raise CockpitError(f"the demo's engine exited (code {engine.returncode}): see {log}")
+            return socket
+
+        return run_attached(find_socket, stop_engine=engine.terminate)
     finally:
         if engine.poll() is None:
             engine.terminate()

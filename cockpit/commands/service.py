@@ -171,10 +171,9 @@ def render_unit(spec: UnitSpec) -> str:
     if spec.system:  # a user manager has no network-online.target
         unit += ["Wants=network-online.target", "After=network-online.target"]
     unit += [
-        "# At most 5 starts in 5 minutes; then the unit stays failed until `systemctl reset-failed` (or a",
-        "# manual start after the interval): a fault that outlives five restarts needs a person.",
-        "StartLimitIntervalSec=300",
-        "StartLimitBurst=5",
+        "# No start limit: a protection engine keeps trying through an exchange or network outage of any",
+        "# length (every RestartSec); what a restart cannot fix ends in an exit code that stops it (below).",
+        "StartLimitIntervalSec=0",
         "",
         "[Service]",
         "Type=exec",
@@ -207,7 +206,7 @@ def render_unit(spec: UnitSpec) -> str:
         "# exchange unreachable at start) is restarted after RestartSec; the engine restores the session",
         "# file and reconciles. A stop by systemctl (SIGTERM, exit 0) is not restarted.",
         "Restart=on-failure",
-        "RestartSec=5",
+        "RestartSec=15",
         "# Not restarted: 2 = bad input (the config, the session file, another engine on the account) and",
         "# 3 = the session file was lost or could not be written (kill switch engaged; the journal names the",
         "# backup and `cockpit restore`). Restarting cannot fix either; the unit stays failed for a person.",
