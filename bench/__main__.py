@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench import flatten, ingest, memory, replay_restore, store, ui
+from bench import attach, flatten, ingest, memory, replay_restore, store, ui
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "flatten": asyncio.run(flatten.run(work, size)),
         "ingest": ingest.run(work, size),
         "ui": ui.run(work, size),
+        "attach": attach.run(work, size),
         "memory": memory.run(work, size),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(results: dict[str, Any]) -> str:
     s, r, p, f = results["store"], results["restore"], results["replay"], results["flatten"]
-    i, u, m = results["ingest"], results["ui"], results["memory"]
+    i, u, m, a = results["ingest"], results["ui"], results["memory"], results["attach"]
     rows = [
         (
             "ingest",
@@ -87,6 +88,24 @@ def table(results: dict[str, Any]) -> str:
             f"{u['key_to_render_p99_ms']:.1f} ms",
             f"{u['ticks_per_s_during']:,.0f} ticks/s during",
             "target ≤ 100 ms at ≥ 20 k ticks/s",
+        ),
+        (
+            "attached key to render p99",
+            f"{a['key_to_render_p99_ms']:.1f} ms at {a['ticks_per_s_during']:,.0f} ticks/s",
+            f"no ticks {a['idle_key_to_render_p99_ms']:.1f} ms",
+            f"{a['key_to_render_p99_ratio']:.2f}× (target ≤ 1.5×)",
+        ),
+        (
+            "attached event to render p99",
+            f"{a['event_to_render_p99_ms']:.1f} ms at {a['events_ticks_per_s_during']:,.0f} ticks/s",
+            f"folded {a['event_to_fold_p99_ms']:.1f} ms",
+            "target ≤ 50 ms",
+        ),
+        (
+            "ingest, 3 cockpits attached",
+            f"{a['ingest_ratio_3']:.2f}× of raw",
+            f"none attached {a['ingest_ratio_0']:.2f}×",
+            f"{a['ingest_ratio_3_vs_0']:.2f}× (target ≥ 0.9×)",
         ),
         (
             "memory peak RSS",

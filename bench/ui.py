@@ -67,13 +67,13 @@ from textual.screen import Screen
 
 from bench.ingest import start_sim
 from cockpit.config.secrets import Credentials
-from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
+from cockpit.config.settings import Config, ExchangeConfig, SessionConfig, default_config
 from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import DEMO_API_KEY, DEMO_API_SECRET
 from cockpit.ui.app import CockpitApp
-from cockpit.ui.backend import EngineBackend
+from cockpit.ui.backend import Backend, EngineBackend
 from cockpit.ui.screens.dialogs import HelpScreen
 from widgets.positions import COLUMN_KEYS, SORT_LABELS
 
@@ -163,7 +163,7 @@ class Probe:
 class _UiApp(CockpitApp):
     """The cockpit app, plus the frame serialisation a terminal needs, replayed on a virtual screen."""
 
-    def __init__(self, backend: EngineBackend, kill_pct: float, breaker_pct: float) -> None:
+    def __init__(self, backend: Backend, kill_pct: float, breaker_pct: float) -> None:
         super().__init__(backend, kill_pct=kill_pct, breaker_pct=breaker_pct)
         self.vscreen = VirtualScreen(*SCREEN)
         self.probe: Probe | None = None
@@ -254,7 +254,7 @@ def percentile(values: list[float], q: int) -> float:
     return ranked[max(0, math.ceil(q / 100 * len(ranked)) - 1)]
 
 
-def _ms(prefix: str, seconds: list[float], qs: tuple[int, ...] = (50, 90, 99)) -> dict[str, float]:
+def ms_figures(prefix: str, seconds: list[float], qs: tuple[int, ...] = (50, 90, 99)) -> dict[str, float]:
     if not seconds:
         return {}
     ms = [s * 1000 for s in seconds]
@@ -297,13 +297,17 @@ class Window:
 
 
 class KeyDriver(threading.Thread):
-    """The terminal's input thread: sends keys to the app through its driver and times their frames."""
+    """The terminal's input thread: sends keys to the app through its driver and times their frames.
 
-    def __init__(self, app: _UiApp, size: Size, loop_tid: int) -> None:
+    `ticks` is the engine's count of parsed ticks (`engine.market.ticks_seen`), read at each series' start and
+    end: the engine in this process, or one in another process (bench/attach.py asks it)."""
+
+    def __init__(self, app: _UiApp, size: Size, loop_tid: int, ticks: Callable[[], int]) -> None:
         super().__init__(name="bench-ui-keys", daemon=True)
         self.app = app
         self.size = size
         self.loop_tid = loop_tid
+        self.ticks = ticks
         self.sort: list[float] = []
         self.sort_dispatch: list[float] = []
         self.help: list[float] = []
@@ -327,6 +331,10 @@ class KeyDriver(threading.Thread):
             label = f"· sort {SORT_LABELS[following]}"
             self.sort.append(self._sample("s", "s", label, self.sort_dispatch, i < VERIFY))
         self._close(self.sort_window)
+        if self.size.help_samples:
+            self._help_series()
+
+    def _help_series(self) -> None:
         self._open(self.help_window)
         for i in range(self.size.help_samples):
             time.sleep(self.rng.uniform(*GAP_S))
@@ -341,17 +349,13 @@ class KeyDriver(threading.Thread):
 
     def _open(self, window: Window) -> None:
         window.started = time.perf_counter()
-        window.ticks = (self._ticks_seen(), 0)
+        window.ticks = (self.ticks(), 0)
         window.sched = (_schedstat(self.loop_tid), (0.0, 0.0))
 
     def _close(self, window: Window) -> None:
         window.ended = time.perf_counter()
-        window.ticks = (window.ticks[0], self._ticks_seen())
+        window.ticks = (window.ticks[0], self.ticks())
         window.sched = (window.sched[0], _schedstat(self.loop_tid))
-
-    def _ticks_seen(self) -> int:
-        engine = self.app.backend.engine  # type: ignore[attr-defined]
-        return int(engine.market.ticks_seen)
 
     def _send(self, key: str, char: str | None) -> None:
         driver = self.app._driver
@@ -381,7 +385,7 @@ class KeyDriver(threading.Thread):
             time.sleep(0.005)
 
 
-async def _open_positions(base: str) -> None:
+async def open_positions(base: str) -> None:
     async with SignedClient(base, DEMO_API_KEY, DEMO_API_SECRET) as client:
         for symbol, side, qty in POSITIONS:
             body = await client.request(
@@ -391,7 +395,7 @@ async def _open_positions(base: str) -> None:
                 raise RuntimeError(f"the simulator refused an order: {body}")
 
 
-async def _wait_until(condition: Callable[[], object], within: float, what: str) -> None:
+async def wait_until(condition: Callable[[], object], within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
@@ -399,32 +403,41 @@ async def _wait_until(condition: Callable[[], object], within: float, what: str)
         await asyncio.sleep(0.01)  # noqa: ASYNC110 - state owned by other tasks and threads
 
 
+def engine_spec(base: str, session: Path) -> tuple[Config, RunSpec]:
+    """The engine the UI benches run: the default config against the simulator at `base`, demo mode."""
+    config = default_config()
+    config = replace(config, exchange=ExchangeConfig(base_url=base), session=SessionConfig(path=session))
+    options = EngineOptions(mode="demo")
+    return config, RunSpec(config, Credentials(DEMO_API_KEY, DEMO_API_SECRET), session, options)
+
+
 async def measure(size: Size, session: Path, rate: int = RATE) -> dict[str, Any]:
     proc, base = start_sim()
     pacer = Pacer(base, rate)
     try:
-        config = default_config()
-        config = replace(config, exchange=ExchangeConfig(base_url=base), session=SessionConfig(path=session))
-        options = EngineOptions(mode="demo")
-        spec = RunSpec(config, Credentials(DEMO_API_KEY, DEMO_API_SECRET), session, options)
+        config, spec = engine_spec(base, session)
         backend = EngineBackend(Runtime(spec), session.name)
         app = _UiApp(backend, config.risk.kill_drawdown_pct, config.risk.breaker_drawdown_pct)
-        keys = KeyDriver(app, size, threading.get_native_id())
+
+        def ticks() -> int:
+            return int(backend.engine.market.ticks_seen) if backend.engine is not None else 0
+
+        keys = KeyDriver(app, size, threading.get_native_id(), ticks)
         async with app.run_test(size=SCREEN, notifications=True, message_hook=app.on_message_seen):
-            await _wait_until(
+            await wait_until(
                 lambda: backend.engine is not None and backend.engine.state.last_reconcile is not None,
                 30,
                 "the engine to start and reconcile",
             )
-            await _open_positions(base)
-            await _wait_until(
+            await open_positions(base)
+            await wait_until(
                 lambda: app.positions_pane.row_count == len(POSITIONS) + 1, 10, "the positions on screen"
             )
             pacer.start()
             await asyncio.sleep(size.warmup_s)  # the firehose up to speed before the first key
             loadavg = os.getloadavg()[0]
             keys.start()
-            await _wait_until(
+            await wait_until(
                 lambda: not keys.is_alive(),
                 (size.sort_samples + 3 * size.help_samples) * (TIMEOUT_S + 1),
                 "the key samples",
@@ -444,14 +457,14 @@ async def measure(size: Size, session: Path, rate: int = RATE) -> dict[str, Any]
     if not all(app.vscreen_checks):
         raise RuntimeError(f"the virtual screen differs from the compositor's render: {app.vscreen_checks}")
     return {
-        **_ms("key_to_render", keys.sort),
+        **ms_figures("key_to_render", keys.sort),
         **keys.sort_window.figures(),
         "key": "s: positions sort, until a frame shows the new label",
         "samples": len(keys.sort),
-        **_ms("key_to_dispatch", keys.sort_dispatch),
+        **ms_figures("key_to_dispatch", keys.sort_dispatch),
         "offered_ticks_per_s": round(offered),
         "loadavg_1m_before": round(loadavg, 2),
-        **_ms("help_open", keys.help, (50, 99)),
+        **ms_figures("help_open", keys.help, (50, 99)),
         "help_samples": len(keys.help),
         **keys.help_window.figures("help_"),
         "frames": app.frames,

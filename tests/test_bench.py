@@ -16,6 +16,20 @@ KEYS = {
     "flatten": {"positions", "seconds_to_verified_flat"},
     "ui": {"key_to_render_p99_ms", "ticks_per_s_during"},
     "memory": {"rss_mb_peak"},
+    "attach": {
+        "key_to_render_p99_ms",
+        "idle_key_to_render_p99_ms",
+        "key_to_render_p99_ratio",
+        "ticks_per_s_during",
+        "event_to_render_p50_ms",
+        "event_to_render_p90_ms",
+        "event_to_render_p99_ms",
+        "event_to_fold_p99_ms",
+        "events_ticks_per_s_during",
+        "ingest_ratio_0",
+        "ingest_ratio_3",
+        "ingest_ratio_3_vs_0",
+    },
 }
 
 
@@ -28,3 +42,5 @@ def test_bench_harness_runs_on_tiny_inputs_and_writes_json(tmp_path: Path) -> No
     assert results["store"]["tick_rows_per_s"] > 0 and results["store"]["raw_rows_per_s"] > 0
     assert results["restore"]["restored_seq"] == results["restore"]["events"]
     assert results["flatten"]["verified"] is True
+    attach = results["attach"]
+    assert attach["events_marked"] > 0 and attach["ingest_cockpit_attaches"] == 3 * attach["ingest_rounds"]
