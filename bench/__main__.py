@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench import attach, flatten, ingest, memory, replay_restore, store, ui
+from bench import attach, day, flatten, ingest, memory, replay_restore, store, ui
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         "ui": ui.run(work, size),
         "attach": attach.run(work, size),
         "memory": memory.run(work, size),
+        "day": day.run(work, size),
     }
     results["seconds"] = round(time.perf_counter() - started, 1)
     out = Path(args.out)
@@ -112,6 +113,22 @@ def table(results: dict[str, Any]) -> str:
             f"{m['rss_mb_peak']:.0f} MB",
             f"{m['seconds']:.0f} s at {m['ticks_per_s']:,} ticks/s",
             f"slope {m['growth_mb_per_hour']:+.0f} MB/h (target ≤ 250 MB)",
+        ),
+    ]
+    d = results["day"]
+    rows += [
+        (
+            "a day at 10 k ticks/s",
+            f"file {d['session_file_gb_per_day_all_ticks']:.1f} GB with every tick",
+            f"Parquet {d['parquet_gb_per_day']:.1f} GB/day, {d['archive_seconds_per_m_ticks']:.1f} s/M moved",
+            f"events alone {d['session_file_mb_per_day_events_only']:.0f} MB/day",
+        ),
+        (
+            "a day's events: start, verify",
+            f"restore {d['restore_seconds_day_of_events']:.2f} s",
+            f"verify {d['verify_seconds_day_of_events']:.1f} s"
+            f" (+{d['verify_seconds_per_m_ticks']:.2f} s/M ticks)",
+            f"{d['events_per_day']:,} events/day",
         ),
     ]
     width = [max(len(row[i]) for row in rows) for i in range(4)]

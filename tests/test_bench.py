@@ -16,6 +16,14 @@ KEYS = {
     "flatten": {"positions", "seconds_to_verified_flat"},
     "ui": {"key_to_render_p99_ms", "ticks_per_s_during"},
     "memory": {"rss_mb_peak"},
+    "day": {
+        "bytes_per_tick_in_file",
+        "session_file_gb_per_day_all_ticks",
+        "parquet_gb_per_day",
+        "archive_seconds_per_m_ticks",
+        "restore_seconds_day_of_events",
+        "verify_seconds_day_of_events",
+    },
     "attach": {
         "key_to_render_p99_ms",
         "idle_key_to_render_p99_ms",
@@ -42,5 +50,6 @@ def test_bench_harness_runs_on_tiny_inputs_and_writes_json(tmp_path: Path) -> No
     assert results["store"]["tick_rows_per_s"] > 0 and results["store"]["raw_rows_per_s"] > 0
     assert results["restore"]["restored_seq"] == results["restore"]["events"]
     assert results["flatten"]["verified"] is True
+    assert results["day"]["verify_ok"] is True and results["day"]["archive_ticks_moved"] > 0
     attach = results["attach"]
     assert attach["events_marked"] > 0 and attach["ingest_cockpit_attaches"] == 3 * attach["ingest_rounds"]

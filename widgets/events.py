@@ -109,10 +109,15 @@ class EventLog(RichLog):
         return list(self._shown)
 
     def add(self, events: Sequence[Event]) -> None:
+        written = False
         for event in events:
             (self._routine if event.kind in ROUTINE_KINDS else self._events).append(event)
             if self._visible(event):
-                self._write(event)
+                self._write(event, scroll=False if self._size_known else None)  # deferred: RichLog's
+                written = True
+        if written and self.auto_scroll and self._size_known:
+            # now, in the frame that shows the new lines (RichLog's own scroll waits for the next refresh)
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def reset(self, events: Sequence[Event] = ()) -> None:
         """Forget every event and show these instead (a replay that seeks)."""
@@ -159,7 +164,7 @@ class EventLog(RichLog):
         haystack = f"{event.kind}\n{event.source}\n{message}\n{summarize(event.payload)}".lower()
         return self._filter in haystack
 
-    def _write(self, event: Event) -> None:
+    def _write(self, event: Event, scroll: bool | None = None) -> None:
         line = event_line(event)
         self._shown.append(line)
         variable = SEVERITY_VARS.get(event.severity, "")
@@ -168,7 +173,10 @@ class EventLog(RichLog):
         width = self.scrollable_content_region.width
         self._width = width
         text = Text(line, style=style, no_wrap=True, overflow="ellipsis")
-        self.write(text, width=width) if width > 0 else self.write(text)
+        if width > 0:
+            self.write(text, width=width, scroll_end=scroll)
+        else:
+            self.write(text, scroll_end=scroll)
 
     def _all(self) -> Iterable[Event]:
         if not self._show_routine:

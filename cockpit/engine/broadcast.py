@@ -120,6 +120,7 @@ class Broadcast:
         self.attached: set[Attachment] = set()
         self.closed = False
         self.unrecorded_at = -1  # the seq at which an event was last folded unrecorded (-1: never)
+        self._telemetry_line: tuple[float, bytes] = (0.0, b"")
         self._unstream = engine.core.stream(self._on_event)
         self._unsubscribe = engine.core.subscribe(self._on_news)
 
@@ -243,12 +244,19 @@ class Broadcast:
             now = time.monotonic()
             if now >= next_telemetry:
                 next_telemetry = now + TELEMETRY_S
-                telemetry = dataclasses.asdict(self.engine.telemetry())
-                writer.write(_message("telemetry", **telemetry))
+                writer.write(self._telemetry(now))
             if not await _drained(writer):
                 log.warning("cockpit dropped: %s took nothing for %.0f s", attachment.who, STUCK_S)
                 writer.transport.abort()
                 return
+
+    def _telemetry(self, now: float) -> bytes:
+        """The live figures as a line, taken once per TELEMETRY_S for every cockpit."""
+        taken, line = self._telemetry_line
+        if now - taken >= TELEMETRY_S / 2 or not line:
+            line = _message("telemetry", **dataclasses.asdict(self.engine.telemetry()))
+            self._telemetry_line = (now, line)
+        return line
 
     def rotated(self) -> None:
         """The session went on in a new file, its seqs from 1 again: every cockpit gets the State afresh,

@@ -96,6 +96,7 @@ class CockpitApp(PanesApp):
     # ----- the engine: started with the panes, stopped however the app ends ----------------------------
     def panes_ready(self) -> None:
         if isinstance(self.backend, EngineBackend | AttachedBackend):
+            self.backend.on_change = self.repaint_soon
             self._start_engine()
 
     async def panes_closing(self) -> None:

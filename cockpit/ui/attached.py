@@ -98,6 +98,7 @@ class AttachedBackend:
         self.snapshots = 0  # snapshots taken (first attach, engine restarted, fell behind)
         self.seqs_seen: list[int] = []  # seq of every event folded, for tests of "no event missed"
         self.keep_seqs = False
+        self.on_change: Callable[[], None] | None = None  # told when events arrive (the app repaints soon)
         self._link: asyncio.Task[None] | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -216,6 +217,8 @@ class AttachedBackend:
             for line in lines:
                 if line:
                     self._take(orjson.loads(line))
+            if self._events and self.on_change is not None:
+                self.on_change()
 
     def _take(self, message: dict[str, Any]) -> None:
         kind = message.get("t")

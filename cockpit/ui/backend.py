@@ -83,10 +83,13 @@ class EngineBackend:
         self.label = label
         self.engine: Any = None
         self._events: list[Event] = []
+        self.on_change: Callable[[], None] | None = None  # told when events arrive (the app repaints soon)
         runtime.add_subscriber(self._collect)  # from session.started on, across restores
 
     def _collect(self, event: Event) -> None:
         self._events.append(event)
+        if self.on_change is not None:
+            self.on_change()
 
     async def start(self) -> None:
         self.engine = await self.runtime.start()

@@ -45,7 +45,8 @@ from widgets.positions import PositionsTable
 from widgets.ratelimit import RateLimitPane
 from widgets.theme_data import load_themes
 
-REFRESH_S = 0.2  # panes repaint at most 5 times a second, from the latest State
+REFRESH_S = 0.2  # panes repaint 5 times a second from the latest State (clocks, ages, marks)...
+SOON_S = 0.03  # ...and soon after new events arrive (`repaint_soon`), at most this often
 COMPACT_WIDTH = 110
 COMPACT_HEIGHT = 32
 PANE_TITLES = {
@@ -75,6 +76,8 @@ class PanesApp(App[int]):
         self.kill_pct = kill_pct
         self.breaker_pct = breaker_pct
         self._seq_shown = -1
+        self._repaint_due = False  # a repaint soon is scheduled
+        self._repainted_at = 0.0  # monotonic
         self._no_dialog = asyncio.Event()  # set while the main screen is on top
         self._no_dialog.set()
         for theme in load_themes((themes_dir() / "themes.toml").read_text(encoding="utf-8")):
@@ -189,10 +192,24 @@ class PanesApp(App[int]):
 
     # ----- State → panes ------------------------------------------------------------------------------
     def refresh_panes(self) -> None:
+        self._repainted_at = time.monotonic()
         try:
             self._repaint()
         except NoMatches:  # a pane is being torn down (the app is closing): nothing to paint
             return
+
+    def repaint_soon(self) -> None:
+        """New events: repaint now rather than at the next tick of the timer (an incident shows within a
+        frame, not within 200 ms), coalesced: at most one repaint every SOON_S whatever the event rate."""
+        if self._repaint_due or not self.is_running:
+            return
+        self._repaint_due = True
+        wait = max(0.0, self._repainted_at + SOON_S - time.monotonic())
+        self.set_timer(wait, self._repaint_soon_now)
+
+    def _repaint_soon_now(self) -> None:
+        self._repaint_due = False
+        self.refresh_panes()
 
     def _repaint(self) -> None:
         """Repaint from the latest State: the one place panes are updated (bounded, coalesced)."""
