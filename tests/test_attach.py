@@ -289,3 +289,24 @@ async def test_a_cockpit_that_comes_while_the_engine_stops_is_not_fed(runtime: R
     await writer.drain()
     assert await asyncio.wait_for(reader.read(), 10) == b"", "closed at once: no hello from a stopped engine"
     assert not hub.attached
+
+
+async def test_an_attached_cockpit_shows_new_events_without_waiting_for_its_timer(runtime: Runtime) -> None:
+    """New events repaint the panes at once (coalesced), not at the next tick of the 5 Hz timer: with the
+    timer stopped, every event still reaches the Events pane, including one right after a repaint."""
+    from cockpit.ui.app import CockpitApp
+
+    assert runtime.control is not None and runtime.engine is not None
+    backend = AttachedBackend(runtime.control.path)
+    app = CockpitApp(backend)
+    async with app.run_test():
+        await wait_until(backend.attached.is_set, 10, "attached")
+        app.refresh_timer.stop()
+        for n in range(5):
+            runtime.engine.emit("alert", {"message": f"shown at once {n}"}, "warning", "engine")
+            await wait_until(
+                lambda: any(f"shown at once {n}" in line for line in app.events_pane.shown_lines),  # noqa: B023
+                10,
+                f"alert {n} in the Events pane",
+            )
+        assert not app._repaint_due

@@ -204,8 +204,12 @@ class PanesApp(App[int]):
         if self._repaint_due or not self.is_running:
             return
         self._repaint_due = True
-        wait = max(0.0, self._repainted_at + SOON_S - time.monotonic())
-        self.set_timer(wait, self._repaint_soon_now)
+        wait = self._repainted_at + SOON_S - time.monotonic()
+        # not `set_timer`: a Textual timer whose moment has passed when it starts is skipped (never fires)
+        if wait <= 0:
+            self.call_later(self._repaint_soon_now)
+        else:
+            asyncio.get_running_loop().call_later(wait, self.call_later, self._repaint_soon_now)
 
     def _repaint_soon_now(self) -> None:
         self._repaint_due = False
