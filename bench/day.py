@@ -2,7 +2,8 @@
 (restore) time, verify time. Simulated time: a sample of the day is written through the real store at full
 speed, with the timestamps it would have had, and the day's figures are that sample scaled to 24 h.
 
-The sample. `TICKS` bookTicker-shaped rows over 5 symbols, ts 0.1 ms apart (10 k/s), written with
+The sample. bookTicker-shaped rows over 5 symbols (prices a random walk in steps of 0.01, sizes random at a
+0.001 step, so they compress as real ones do rather than better), ts 0.1 ms apart (10 k/s), written with
 `append_ticks` in 10 000-row batches as the engine flushes them; alongside, the events a day of a busy session
 holds, at their rates: one `market.marks` a second (5 symbols), a `ratelimit.updated` a second, a
 `clock.checked` every 5 s (~190 k events a day) — with a snapshot every 1 000 events as the engine takes
@@ -22,6 +23,7 @@ process at 10 k ticks/s for 30 s or 600 s).
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -94,16 +96,19 @@ def _write(path: Path, ticks: int) -> tuple[int, float]:
     seconds = ticks / RATE
     events = _events_for(seconds, 0, T0)
     state = State()
+    walk = random.Random(1)
+    prices = [90_000.0, 3_000.0, 150.0, 2.5, 600.0]
     started = time.perf_counter()
     e = 0
     for b in range(0, ticks, BATCH):
         ts0 = T0 + b / RATE
-        store.append_ticks(
-            [
-                (ts0 + i / RATE, SYMBOLS[i % 5], 100.0 + i % 7, 100.1 + i % 7, 1.0 + i % 3, 2.0)
-                for i in range(min(BATCH, ticks - b))
-            ]
-        )
+        rows = []
+        for i in range(min(BATCH, ticks - b)):  # a random walk per symbol, in ticks of 0.01
+            k = i % 5
+            prices[k] = round(prices[k] + walk.choice((-0.01, 0.0, 0.0, 0.01)), 2)
+            ask = round(prices[k] + 0.01, 2)
+            rows.append((ts0 + i / RATE, SYMBOLS[k], prices[k], ask, round(walk.random() * 5, 3), 0.5))
+        store.append_ticks(rows)
         while e < len(events) and events[e].ts < ts0 + BATCH / RATE:
             store.append(events[e])
             state = apply(state, events[e])

@@ -210,7 +210,7 @@ class SessionConfig:
             f"must be a number of hours from 0 to {RETENTION_MAX_H:g} (0: keep every tick in the file)",
             "use {default:g} (the default)",
         ),
-    ] = 24.0
+    ] = 1.0
     rotate: Annotated[
         Literal["daily", "never"],
         Field(

@@ -1,6 +1,7 @@
 """Market ticks older than `[session] tick_retention_h` move from the session file to Parquet partitions in
-`ticks/` beside it (cockpit/store/archive.py), every `archive_every_s`, so an engine that runs for weeks keeps
-a session file of bounded size. A failed move deletes nothing, is said once (an alert) and is tried again."""
+`ticks/` beside it (cockpit/store/archive.py), every `archive_every_s` (a minute), so an engine that runs for
+weeks keeps a session file of bounded size. A failed move deletes nothing, is said once (an alert) and is
+tried again."""
 
 from __future__ import annotations
 

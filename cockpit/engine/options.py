@@ -22,6 +22,6 @@ class EngineOptions:
     order_ttl_s: float = 60.0  # a partially filled order's remainder is canceled after this long
     backup_retention_days: float = 30.0
     rotation_check_s: float = 60.0  # is it a new day (UTC), or the file over [session] rotate_mb?
-    archive_every_s: float = 600.0  # ticks older than [session] tick_retention_h move to Parquet this often
+    archive_every_s: float = 60.0  # ticks older than [session] tick_retention_h move to Parquet this often
     critical_errors_to_kill: int = 5
     session_file_check_s: float = 2.0  # is the session path still the open file (deleted, replaced)?

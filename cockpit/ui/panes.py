@@ -46,7 +46,7 @@ from widgets.ratelimit import RateLimitPane
 from widgets.theme_data import load_themes
 
 REFRESH_S = 0.2  # panes repaint 5 times a second from the latest State (clocks, ages, marks)...
-SOON_S = 0.03  # ...and soon after new events arrive (`repaint_soon`), at most this often
+SOON_S = 0.02  # ...and soon after new events arrive (`repaint_soon`), at most this often
 COMPACT_WIDTH = 110
 COMPACT_HEIGHT = 32
 PANE_TITLES = {
