@@ -141,3 +141,35 @@ def test_rotated_files_are_named_by_the_time_beside_the_first(tmp_path: Path) ->
     assert next_file(dir_session, at).name == "session-20261206-000005.duckdb"
     (tmp_path / "live-20261206-000005.duckdb").touch()
     assert next_file(tmp_path / "live.duckdb", at).name == "live-20261206-000005-1.duckdb"
+
+
+async def test_a_new_file_that_cannot_be_opened_leaves_the_session_where_it_is(
+    sim: SimServer, tmp_path: Path, runtimes: list[Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from cockpit.engine import rotation
+    from cockpit.store.errors import SessionFileError
+
+    session = tmp_path / "live.duckdb"
+    spec = spec_for(sim, session)
+    runtime = Runtime(replace(spec, options=replace(spec.options, rotation_check_s=0.05)))
+    runtimes.append(runtime)
+    engine = await runtime.start()
+
+    def cannot_open(path: Path) -> object:
+        raise SessionFileError(f"cannot create {path}", "disk full", "free some space")
+
+    monkeypatch.setattr(engine, "open_store", cannot_open)
+    monkeypatch.setattr(rotation, "due", lambda *_: "daily")
+    seq_before = engine.state.seq  # the engine's own rotation worker checks every 0.05 s
+    await wait_until(
+        lambda: any("could not go on in a new file" in a.message for a in engine.state.alerts),
+        10,
+        "the failed rotation said",
+    )
+    await asyncio.sleep(0.3)  # several more failing checks
+    assert engine.session_file == session and engine.state.seq > seq_before, "the session stays where it is"
+    assert runtime.spec.session_file == session
+    said = [a for a in engine.state.alerts if "could not go on in a new file" in a.message]
+    assert len(said) == 1, "said once, not at every check"

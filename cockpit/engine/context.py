@@ -161,7 +161,7 @@ class TickContext(SessionFile, Protocol):  # market.py flush_ticks
     market: MarketBuffers
 
 
-class RotationContext(Events, Settings, TickContext, Protocol):  # rotation.py
+class RotationContext(Events, Settings, TickContext, Running, Protocol):  # rotation.py
     rotation_listeners: list[Callable[[Path], None]]
 
     def open_store(self, path: Path) -> SessionStore: ...

@@ -28,12 +28,19 @@ import duckdb
 import orjson
 
 from cockpit.core import events
+from cockpit.core.errors import CockpitError
 from cockpit.core.snapshot import state_to_json
 
 if TYPE_CHECKING:
     from cockpit.engine.context import RotationContext
 
 log = logging.getLogger(__name__)
+
+
+class RotationAbandoned(CockpitError):
+    """A rotation that could not switch: the session stays in its file."""
+
+
 _STAMPED = re.compile(r"^(?P<base>.*?)-?(?P<stamp>\d{8}-\d{6})(?:-\d+)?$")
 FOLLOW_MAX = 100_000  # files in one chain (a daily rotation: 270 years)
 
@@ -77,12 +84,29 @@ async def rotation_loop(engine: RotationContext) -> None:
     if session.rotate == "never" and not session.rotate_mb:
         return
     started = await asyncio.to_thread(_first_event_ts, engine)
+    failing = False
     while True:
         await asyncio.sleep(engine.options.rotation_check_s)
         reason = await asyncio.to_thread(due, engine, started, time.time())
-        if reason is not None:
+        if reason is None:
+            continue
+        try:
             await rotate(engine, reason)
-            started = time.time()
+        except (CockpitError, OSError, duckdb.Error) as exc:  # the session goes on in the file it is in
+            log.warning("session rotation failed: %s", exc)
+            if not failing:  # said once, not at every check while it lasts
+                engine.emit(
+                    "alert",
+                    events.alert(
+                        message=f"the session could not go on in a new file ({exc}); tried again every minute"
+                    ),
+                    "warning",
+                    "store",
+                )
+            failing = True
+            continue
+        failing = False
+        started = time.time()
 
 
 def _first_event_ts(engine: RotationContext) -> float:
@@ -100,6 +124,9 @@ async def rotate(engine: RotationContext, reason: str) -> Path:
     new_store = await asyncio.to_thread(engine.open_store, new_file)
     market.flush_ticks(engine)  # the ticks received so far belong to the old file
     await engine.core.drain()
+    if engine.core.store_failed or engine.stopping:  # nothing to go on from: leave the new file empty
+        await asyncio.to_thread(new_store.close)
+        raise RotationAbandoned("the engine is stopping, or its session file failed, before the switch")
     # from here to the first event of the new file, no await: nothing else can emit in between
     last_seq = engine.state.seq + 1
     engine.emit(
