@@ -310,3 +310,15 @@ async def test_an_attached_cockpit_shows_new_events_without_waiting_for_its_time
                 f"alert {n} in the Events pane",
             )
         assert not app._repaint_due
+
+
+async def test_attach_commands_say_what_is_wrong(sim: SimServer, tmp_path: Path) -> None:
+    from tests.test_cli_engine import cockpit as run_cockpit
+
+    code, _, err = await run_cockpit(tmp_path, "attach", str(tmp_path / "nothing.sock"))
+    assert code == 2 and "nothing.sock does not exist" in err and "ssh -N -L" in err
+    config = write_config(tmp_path, sim.base_url, tmp_path / "idle.duckdb")
+    code, _, err = await run_cockpit(tmp_path, "attach", "--config", str(config))
+    assert code == 1 and "no engine is running" in err
+    code, _, err = await run_cockpit(tmp_path, "attach", "x.sock", "--config", str(config))
+    assert code == 2 and "give a SOCKET or --config, not both" in err
