@@ -30,6 +30,13 @@ def ticks(
     ]
 
 
+@pytest.fixture(autouse=True)
+def _whole_moves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A move takes everything due at once here (these ticks are a minute apart, not 0.1 ms): slices have
+    their own test."""
+    monkeypatch.setattr(archive, "MOVE_SPAN_S", 30 * DAY)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SessionStore]:
     s = SessionStore.open(tmp_path / "live.duckdb", meta={"exchange": "binanceusdm", "mode": "sim"})
@@ -89,16 +96,19 @@ def test_a_move_cut_off_after_its_delete_is_finished_by_the_next(
         raise OSError("the process died here")
 
     monkeypatch.setattr(archive, "settle", crash)
-    with pytest.raises(OSError):  # the rows left the file; the Parquet files are still in staging
+    with pytest.raises(OSError):  # the first slice left the file; its Parquet files are still staged
         store.archive_ticks(T0 + 300 * 60, folder)
-    assert len(in_file(store)) == 300
+    staged = [r for r in rows[:300] if r not in in_file(store)]
+    assert staged and len(in_file(store)) == 600 - len(staged)
+    assert not folder.exists() or not archived(folder), "nothing in the archive yet"
     monkeypatch.setattr(archive, "settle", real_settle)
 
     result = store.archive_ticks(T0 + 300 * 60, folder)  # the next move (or the next start's) finishes it
 
-    assert result.rows == 0 and result.files >= 2
-    assert [r[:6] for r in archived(folder)] == rows[:300]
-    assert not [p for p in folder.iterdir() if p.name.startswith(".staging-")]
+    assert result.rows == 300 - len(staged) and result.files >= 2
+    assert [r[:6] for r in archived(folder)] == rows[:300], "every row once: the staged slice, then the rest"
+    assert in_file(store) == sorted(rows[300:])
+    assert not list(archive.staging_root(folder).iterdir())
 
 
 def test_a_move_cut_off_before_its_delete_is_dropped_and_done_again(store: SessionStore) -> None:
@@ -106,7 +116,7 @@ def test_a_move_cut_off_before_its_delete_is_dropped_and_done_again(store: Sessi
     store.append_ticks(rows)
     folder = archive_folder(store.path)
     # what a crash between the Parquet copy and the delete leaves: a staging folder no mark names
-    stale = folder / f".staging-{store.path.stem}-1"
+    stale = archive.staging_root(folder) / f"{store.path.stem}-1"
     (stale / "day=2025-12-06" / "market=BTC-USDT-USDT").mkdir(parents=True)
     duckdb.sql(
         f"COPY (SELECT 1.0 AS ts) TO '{stale}/day=2025-12-06/market=BTC-USDT-USDT/x.parquet' (FORMAT PARQUET)"
@@ -120,12 +130,28 @@ def test_a_move_cut_off_before_its_delete_is_dropped_and_done_again(store: Sessi
 
 
 def test_another_sessions_staging_is_left_alone(store: SessionStore) -> None:
+    """Sessions of a folder share the archive: one never drops another's move in progress, even one whose
+    name starts with its own (a rotated file's, `live-20261207-000000`)."""
     folder = archive_folder(store.path)
-    theirs = folder / ".staging-other-session-1"
-    theirs.mkdir(parents=True)
+    root = archive.staging_root(folder)
+    theirs = [root / "other-session-1", root / f"{store.path.stem}-20261207-000000-1765000000000"]
+    for staged in theirs:
+        staged.mkdir(parents=True)
     store.append_ticks(ticks(T0, 10))
     store.archive_ticks(T0 + DAY, folder)
-    assert theirs.exists()
+    assert all(staged.exists() for staged in theirs)
+
+
+def test_a_backlog_moves_a_slice_at_a_time(store: SessionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hours of ticks waiting (a retention lowered, the archive turned on for an old file) never hold the
+    writer for the whole backlog: each slice is its own turn of the writer."""
+    monkeypatch.setattr(archive, "MOVE_SPAN_S", 3600.0)
+    rows = ticks(T0, 600)  # 10 hours, a tick a minute: ten slices of an hour
+    store.append_ticks(rows)
+    folder = archive_folder(store.path)
+    result = store.archive_ticks(T0 + DAY, folder)
+    assert result.rows == 600 and result.files == 20  # ten slices × two markets
+    assert [r[:6] for r in archived(folder)] == rows
 
 
 async def test_the_engine_moves_old_ticks_out_as_it_runs(start_engine: Any) -> None:

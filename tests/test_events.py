@@ -107,6 +107,7 @@ SAMPLES: dict[str, list[Any]] = {
             restored=True,
             restored_seq=0,
             continues="s",
+            session_began=1.0,
         ),
     ],
     "session.stopped": [ev.session_stopped(seq=9)],

@@ -173,3 +173,89 @@ async def test_a_new_file_that_cannot_be_opened_leaves_the_session_where_it_is(
     assert runtime.spec.session_file == session
     said = [a for a in engine.state.alerts if "could not go on in a new file" in a.message]
     assert len(said) == 1, "said once, not at every check"
+
+
+async def test_after_a_rotation_nothing_looks_lost(
+    sim: SimServer, tmp_path: Path, runtimes: list[Runtime]
+) -> None:
+    """A rotation is not a lost session file (no incident, no kill switch), the commands find the engine
+    beside its new file, the open dead letters come along, and reconcile's trade history still starts where
+    the session began (a fill missed just before the rotation is recovered)."""
+    import asyncio
+
+    from cockpit.engine.control import engine_running
+    from cockpit.engine.reconcile import session_began, state_start_ms
+
+    session = tmp_path / "live.duckdb"
+    spec = spec_for(sim, session)
+    runtime = Runtime(replace(spec, options=replace(spec.options, session_file_check_s=0.05)))
+    runtimes.append(runtime)
+    engine = await runtime.start()
+    await asyncio.wrap_future(
+        engine.store.add_dead_letter(
+            op="cancel_order",
+            params={"symbol": "BTCUSDT"},
+            error_class="permanent",
+            error_type="OrderNotFound",
+            reason="failed for good",
+            attempts=3,
+        )
+    )
+    began = session_began(engine.store)
+
+    new = await rotate(engine, "daily")
+    await asyncio.sleep(0.3)  # several checks of the file watch
+
+    assert engine.session_lost is None and engine.state.health_of("database").ok
+    assert not engine.state.kill_switch.engaged
+    assert [d.op for d in engine.store.dead_letters(status="open")] == ["cancel_order"]
+    assert state_start_ms(engine) == began * 1000, "trade history is read from where the session began"
+    await wait_until(lambda: runtime.control is not None and runtime.control.path.parent.exists(), 5, "moved")
+    assert await asyncio.to_thread(engine_running, new), "`cockpit ctl/backup/restore` find the engine"
+
+
+def _chain_file(path: Path, continues: Path | None, next_file: Path | None, snapshot: bool = True) -> None:
+    from cockpit.core import events as ev
+    from cockpit.core.domain import Event
+    from cockpit.store import SessionStore
+
+    with SessionStore.open(path) as store:
+        store.start()
+        started = ev.session_started(
+            mode="live",
+            exchange="binanceusdm",
+            session_file=str(path),
+            restored=continues is not None,
+            restored_seq=0,
+            continues=str(continues) if continues else None,
+        )
+        store.append_critical(Event(1, 1.0, "session.started", "info", "engine", dict(started))).result()
+        if snapshot:
+            from cockpit.core.snapshot import state_to_json
+            from cockpit.core.state import State
+
+            store.put_snapshot(1, 1.0, state_to_json(State(seq=1)))
+        if next_file is not None:
+            rotated = ev.session_rotated(next_file=str(next_file), reason="daily", last_seq=2, message="m")
+            store.append_critical(Event(2, 2.0, "session.rotated", "info", "engine", dict(rotated))).result()
+
+
+def test_the_chain_is_followed_by_name_and_only_into_a_file_that_continues_it(tmp_path: Path) -> None:
+    first = tmp_path / "a" / "live.duckdb"
+    first.parent.mkdir()
+    second, third = (
+        first.with_name("live-20261207-000000.duckdb"),
+        first.with_name("live-20261208-000000.duckdb"),
+    )
+    _chain_file(first, None, second)
+    _chain_file(second, first, third)
+    _chain_file(third, second, None)
+    assert follow_rotations(first) == third
+    moved = tmp_path / "b"
+    first.parent.rename(moved)  # a session folder moved whole: followed by name, not by the old paths
+    assert follow_rotations(moved / "live.duckdb") == moved / third.name
+    # a successor a crash left without its first transaction (no carried State): not followed
+    for part in (moved / third.name, moved / f"{third.name}.wal"):
+        part.unlink(missing_ok=True)
+    _chain_file(moved / third.name, second, None, snapshot=False)
+    assert follow_rotations(moved / "live.duckdb") == moved / second.name

@@ -59,6 +59,7 @@ class SessionStarted(TypedDict):
     restored: bool
     restored_seq: int
     continues: NotRequired[str]  # a rotated session: the file before (its State carried, snapshot at seq 1)
+    session_began: NotRequired[float]  # a rotated session: when its first file's first event was written
 
 
 def session_started(
@@ -69,6 +70,7 @@ def session_started(
     restored: bool,
     restored_seq: int,
     continues: str | None = None,
+    session_began: float | None = None,
 ) -> SessionStarted:
     payload = {
         "mode": mode,
@@ -77,8 +79,9 @@ def session_started(
         "restored": restored,
         "restored_seq": restored_seq,
         "continues": continues,
+        "session_began": session_began,
     }
-    return cast(SessionStarted, _without_none(payload, ("continues",)))
+    return cast(SessionStarted, _without_none(payload, ("continues", "session_began")))
 
 
 class SessionRotated(TypedDict):

@@ -40,6 +40,9 @@ class BackupInfo:
     problem: str = ""
 
 
+_STAMPED = r"-\d{8}-\d{6}-\d{3}\.duckdb"  # a backup's name: <session stem>-<UTC time>-<ms>.duckdb
+
+
 def backups_dir(session_file: Path) -> Path:
     return session_file.parent / "backups"
 
@@ -100,7 +103,10 @@ def list_backups(session_file: Path, check: bool = False) -> list[BackupInfo]:
     if not folder.is_dir():
         return []
     found: list[BackupInfo] = []
+    mine = re.compile(re.escape(session_file.stem) + _STAMPED)  # not a rotated file's (live-2026…-…)
     for path in folder.glob(f"{session_file.stem}-*.duckdb"):
+        if not mine.fullmatch(path.name):
+            continue
         stat = path.stat()
         info = BackupInfo(path, stat.st_mtime, stat.st_size, None)
         if check:
@@ -115,12 +121,22 @@ def list_backups(session_file: Path, check: bool = False) -> list[BackupInfo]:
 
 
 def prune(session_file: Path, retention_days: float, now: float) -> list[str]:
-    """Delete this session's backups older than the retention (never the newest one)."""
-    found = list_backups(session_file)
-    old = [b for b in found[1:] if now - b.created > retention_days * 86400]
-    for info in old:
-        info.path.unlink(missing_ok=True)
-    return [b.path.name for b in old]
+    """Delete the backups in this session's folder older than the retention, never the newest of a session
+    file: this file's, and those of the files a rotation left behind (cockpit/engine/rotation.py)."""
+    folder = backups_dir(session_file)
+    stems = {
+        match.group(1)
+        for path in (folder.glob("*.duckdb") if folder.is_dir() else [])
+        if (match := re.fullmatch(r"(.+)" + _STAMPED, path.name))
+    }
+    removed: list[str] = []
+    for stem in sorted(stems):
+        found = list_backups(session_file.with_name(f"{stem}{session_file.suffix}"))
+        old = [b for b in found[1:] if now - b.created > retention_days * 86400]
+        for info in old:
+            info.path.unlink(missing_ok=True)
+        removed += [b.path.name for b in old]
+    return removed
 
 
 async def backup_loop(engine: BackupContext) -> None:

@@ -238,6 +238,22 @@ class ControlServer:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
 
+    async def move_to(self, path: Path) -> None:
+        """Listen at `path` from now on (a rotated session's socket sits beside its new file); connections
+        already open go on; the old socket goes."""
+        old_server, old_path = self._server, self.path
+        self.path = path
+        self._server = None
+        try:
+            await self.start()
+        except BaseException:
+            self._server, self.path = old_server, old_path
+            raise
+        if old_server is not None:
+            old_server.close()
+        with contextlib.suppress(FileNotFoundError):
+            old_path.unlink()
+
     def stop_listening(self) -> None:
         """Take no new connection (those open go on): the first step of a stop."""
         if self._server is not None:

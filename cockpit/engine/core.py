@@ -83,6 +83,11 @@ class EventCore:
         self.state = state
         self._seq = state.seq
 
+    @property
+    def pending(self) -> int:
+        """Events emitted and not yet committed."""
+        return len(self._pending)
+
     def switch_store(self, store: EventStore, state: State) -> None:
         """Go on in another store (a rotated session file), from `state` (its seq: the new file's, 0): the
         next event is state.seq + 1 there. Events still pending commit to the store they were queued to, and

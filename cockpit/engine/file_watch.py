@@ -36,16 +36,17 @@ log = logging.getLogger(__name__)
 
 
 async def session_file_loop(engine: FileWatchContext) -> None:
-    """Compare the session path's identity with the open file's every `session_file_check_s`; act once."""
-    opened = engine.session_identity
-    if opened is None:  # the engine could not see its own file at start (cannot happen once opened)
-        return
+    """Compare the session path's identity with the open file's every `session_file_check_s`; act once. Both
+    are read at each check: a rotation (cockpit/engine/rotation.py) switches them together."""
     while engine.session_lost is None:
         await asyncio.sleep(engine.options.session_file_check_s)
-        found = change_of(engine.session_file, opened)
+        opened, path = engine.session_identity, engine.session_file
+        if opened is None:  # the engine could not see its own file when it opened it
+            continue
+        found = change_of(path, opened)
         if found is not None:
             change, now = found
-            await session_file_lost(engine, LostFile(engine.session_file, change, opened, now))
+            await session_file_lost(engine, LostFile(path, change, opened, now))
 
 
 async def session_file_lost(engine: FileWatchContext, lost: LostFile) -> None:

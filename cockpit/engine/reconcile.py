@@ -25,6 +25,7 @@ from cockpit.exchange.reports import OrderReport, PositionReport
 
 if TYPE_CHECKING:
     from cockpit.engine.context import Events, Reads, ReconcileContext
+    from cockpit.store import SessionStore
 
 
 OVERLAP_MS = 5_000
@@ -142,9 +143,19 @@ def as_sent(value: Decimal) -> str:
 
 
 def state_start_ms(engine: ReconcileContext) -> float:
-    """Where a restored session's trade history starts: its first event, else the engine start."""
-    first = engine.store.read_events(after_seq=0, limit=1)
-    return (first[0].ts if first else engine.started_at) * 1000
+    """Where a restored session's trade history starts: its first event, else the engine start; a rotated
+    session's (its file continues another) where its first file began (cockpit/engine/rotation.py)."""
+    return session_began(engine.store, engine.started_at) * 1000
+
+
+def session_began(store: SessionStore, default: float | None = None) -> float:
+    """When the session in this file began: its first event's time, or, for a file that continues another
+    (a rotation), the time its session_began carries."""
+    first = store.read_events(after_seq=0, limit=1)
+    if not first:
+        return time.time() if default is None else default
+    began = first[0].payload.get("session_began") if first[0].kind == "session.started" else None
+    return float(began) if isinstance(began, int | float) else first[0].ts
 
 
 def _adopting(engine: ReconcileContext, trigger: str) -> bool:

@@ -69,11 +69,10 @@ def due(engine: RotationContext, started: float, now: float) -> str | None:
     if session.rotate == "daily" and utc_day(now) != utc_day(started):
         return "daily"
     if session.rotate_mb:
-        size = sum(
-            p.stat().st_size
-            for p in (engine.session_file, engine.session_file.with_name(engine.session_file.name + ".wal"))
-            if p.exists()
-        )
+        size = 0
+        for part in (engine.session_file, engine.session_file.with_name(engine.session_file.name + ".wal")):
+            with contextlib.suppress(OSError):  # the WAL comes and goes with each checkpoint
+                size += part.stat().st_size
         if size > session.rotate_mb * 1_000_000:
             return "size"
     return None
@@ -115,50 +114,74 @@ def _first_event_ts(engine: RotationContext) -> float:
 
 
 async def rotate(engine: RotationContext, reason: str) -> Path:
-    """Go on in a new session file now; returns it. A new file that cannot be opened leaves the session in
-    the old one (an alert says so; the next check tries again)."""
+    """Go on in a new session file now; returns it. RotationAbandoned (nothing switched, the new file
+    removed) when the old file still has events to commit, failed, or the engine is stopping."""
     from cockpit.engine import market
+    from cockpit.engine.reconcile import session_began
 
     old_file, old_store = engine.session_file, engine.store
     new_file = next_file(old_file, time.time())
+    began = await asyncio.to_thread(session_began, old_store)
     new_store = await asyncio.to_thread(engine.open_store, new_file)
-    market.flush_ticks(engine)  # the ticks received so far belong to the old file
-    await engine.core.drain()
-    if engine.core.store_failed or engine.stopping:  # nothing to go on from: leave the new file empty
-        await asyncio.to_thread(new_store.close)
-        raise RotationAbandoned("the engine is stopping, or its session file failed, before the switch")
-    # from here to the first event of the new file, no await: nothing else can emit in between
-    last_seq = engine.state.seq + 1
-    engine.emit(
-        "session.rotated",
-        events.session_rotated(
-            next_file=str(new_file),
-            reason=reason,
-            last_seq=last_seq,
-            message=f"{'a new day (UTC)' if reason == 'daily' else 'the file reached its size limit'}: "
-            f"the session goes on in {new_file.name}, its State carried over",
-        ),
-        "info",
-        "engine",
-    )
-    engine.core.switch_store(new_store, replace(engine.state, seq=0))
-    engine.switch_session_file(new_store, new_file)
-    new_store.start(on_trouble=engine.on_store_trouble)
-    started = engine.emit(
-        "session.started",
-        events.session_started(
-            mode=engine.options.mode,
-            exchange=engine.config.exchange.id,
-            session_file=str(new_file),
-            restored=True,
-            restored_seq=0,
-            continues=str(old_file),
-        ),
-        "info",
-        "engine",
-    )
-    if started is not None:  # the State carried over, so that a restart of the new file restores it
-        new_store.put_snapshot(started.seq, started.ts, state_to_json(engine.state))
+    letters = await asyncio.to_thread(old_store.dead_letters, status="open")
+    switched = False
+    try:
+        market.flush_ticks(engine)  # the ticks received so far belong to the old file
+        await engine.core.drain()
+        if engine.core.store_failed or engine.stopping or engine.core.pending or old_store.stats().retrying:
+            raise RotationAbandoned(
+                "the session file still has events to write (or failed), or the engine is stopping"
+            )
+        # from here to the first event of the new file, no await: nothing else can emit in between
+        engine.emit(
+            "session.rotated",
+            events.session_rotated(
+                next_file=str(new_file),
+                reason=reason,
+                last_seq=engine.state.seq + 1,
+                message=f"{'a new day (UTC)' if reason == 'daily' else 'the file reached its size limit'}: "
+                f"the session goes on in {new_file.name}, its State carried over",
+            ),
+            "info",
+            "engine",
+        )
+        engine.core.switch_store(new_store, replace(engine.state, seq=0))
+        engine.switch_session_file(new_store, new_file)
+        switched = True
+        started = engine.emit(
+            "session.started",
+            events.session_started(
+                mode=engine.options.mode,
+                exchange=engine.config.exchange.id,
+                session_file=str(new_file),
+                restored=True,
+                restored_seq=0,
+                continues=str(old_file),
+                session_began=began,
+            ),
+            "info",
+            "engine",
+        )
+        if started is not None:  # the State carried over, so that a restart of the new file restores it
+            new_store.put_snapshot(started.seq, started.ts, state_to_json(engine.state))
+        for letter in letters:  # the dead letters still open live in the file, not in State: carried too
+            new_store.add_dead_letter(
+                op=letter.op,
+                params=letter.params,
+                error_class=letter.error_class,
+                error_type=letter.error_type,
+                reason=letter.reason,
+                attempts=letter.attempts,
+                ts=letter.ts,
+            )
+        # started only now: the first event and the carried State go in the new file's first transaction
+        new_store.start(on_trouble=engine.on_store_trouble)
+    except BaseException:
+        if not switched:
+            await asyncio.to_thread(new_store.close)
+            with contextlib.suppress(OSError):
+                new_file.unlink()
+        raise
     for listener in engine.rotation_listeners:
         listener(new_file)
     await asyncio.to_thread(old_store.close)  # its queue (session.rotated last) is written first
@@ -168,27 +191,72 @@ async def rotate(engine: RotationContext, reason: str) -> Path:
 
 def follow_rotations(path: Path) -> Path:
     """The newest file of a rotated session: from `path`, each file's last event names the next while it is
-    `session.rotated`. A file that cannot be read (held by a running engine, damaged) ends the chain."""
-    seen = {path}
+    `session.rotated`, and that next file (by name, in the same folder: a folder moved whole still works)
+    must say it continues this one with the State it carried. A file that cannot be read (held by a running
+    engine, damaged) ends the chain there."""
     current = path
+    seen = {path.resolve()}
     for _ in range(FOLLOW_MAX):
         following = _successor(current)
-        if following is None or following in seen or not following.exists():
+        if following is None or following.resolve() in seen or not _continues(following, current):
             return current
-        seen.add(following)
+        seen.add(following.resolve())
         current = following
     return current
 
 
-def _successor(path: Path) -> Path | None:
+def _last_event(path: Path, order: str) -> tuple[str, dict[str, object]] | None:
     if not path.exists():
         return None
-    with contextlib.suppress(duckdb.Error, orjson.JSONDecodeError, KeyError, TypeError):
+    with contextlib.suppress(duckdb.Error, orjson.JSONDecodeError, TypeError):
         con = duckdb.connect(str(path), read_only=True)
         try:
-            row = con.execute("SELECT kind, payload FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            row = con.execute(f"SELECT kind, payload FROM events ORDER BY seq {order} LIMIT 1").fetchone()
+            snapshot = con.execute("SELECT count(*) FROM snapshots WHERE seq = 1").fetchone()
         finally:
             con.close()
-        if row is not None and row[0] == "session.rotated":
-            return Path(orjson.loads(row[1])["next_file"])
+        if row is not None:
+            payload = orjson.loads(row[1])
+            if isinstance(payload, dict):
+                payload["__snapshot_at_1"] = bool(snapshot and snapshot[0])
+                return str(row[0]), payload
     return None
+
+
+def _held(path: Path) -> bool:
+    """A DuckDB file another process holds (its lock refuses even a read-only open)."""
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.ConnectionException:  # open in this very process (an engine in it)
+        return True
+    except duckdb.IOException as exc:  # another process's lock
+        return "lock" in str(exc).lower()
+    except duckdb.Error:
+        return False
+    return False
+
+
+def _successor(path: Path) -> Path | None:
+    last = _last_event(path, "DESC")
+    if last is None or last[0] != "session.rotated":
+        return None
+    named = last[1].get("next_file")
+    return path.with_name(Path(named).name) if isinstance(named, str) and named else None
+
+
+def _continues(following: Path, current: Path) -> bool:
+    """`following` starts where `current` ended: its first event continues `current`, its State carried. A
+    file that exists but cannot be read is held by the engine running the session: it is the newest."""
+    if not following.exists():
+        return False
+    first = _last_event(following, "ASC")
+    if first is None:
+        return _held(following)
+    if first[0] != "session.started":
+        return False
+    continues = first[1].get("continues")
+    return (
+        isinstance(continues, str)
+        and Path(continues).name == current.name
+        and bool(first[1].get("__snapshot_at_1"))
+    )

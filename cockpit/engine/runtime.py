@@ -150,6 +150,7 @@ class Runtime:
         self.account = account_of(spec)
         self.lost: LostFile | None = None  # the last engine's session file was deleted or replaced
         self.restored_backup: Path | None = None  # the copy the last restore put in place
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
         """Told every event from the first (session.started), across restarts and restores."""
@@ -205,12 +206,22 @@ class Runtime:
         make_private(live_pointer(session_file.parent))  # an older one may be 0644
 
     def _rotated(self, session_file: Path) -> None:
-        """The engine went on in a new file: a restore restores that one; cockpits get its State afresh."""
+        """The engine went on in a new file: a restore restores that one; cockpits get its State afresh; the
+        socket moves beside the new file, where every command looks for it."""
         self.spec = replace(self.spec, session_file=session_file)
-        with contextlib.suppress(OSError):
-            self._announce(session_file)
         if self.broadcast is not None:
             self.broadcast.rotated()
+        task = asyncio.get_running_loop().create_task(self._move_socket(session_file))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _move_socket(self, session_file: Path) -> None:
+        try:
+            if self.control is not None:
+                await self.control.move_to(socket_path_for(session_file))
+            self._announce(session_file)
+        except (CockpitError, OSError) as exc:
+            log.error("the control socket could not move beside %s: %s", session_file, exc)
 
     async def restore(self, backup: Path) -> Engine:
         """Stop, swap the verified backup in (the current file kept aside), start again and reconcile."""

@@ -103,7 +103,7 @@ class Archive:
     before_ts: float
     folder: Path
     session: str
-    future: Future[tuple[int, Path]]
+    future: Future[tuple[int, Path, float]]
 
 
 @dataclass(slots=True)

@@ -352,13 +352,18 @@ class SessionStore:
         started = time.perf_counter()
         session = self.path.stem
         files_moved = self._settle_pending_archive(folder, session)
-        future: Future[tuple[int, Path]] = Future()
-        with self._cond:
-            self._enqueue_locked(Fence(Archive(before_ts, folder, session, future), self._ticks_queued))
-        rows, staging = future.result()
-        if rows:
-            files_moved += archive.settle(staging, folder)
-            self._set_meta(archive.PENDING_KEY, "")
+        rows = 0
+        while True:  # a slice at a time: between two, the writer serves what waits (critical events first)
+            future: Future[tuple[int, Path, float]] = Future()
+            with self._cond:
+                self._enqueue_locked(Fence(Archive(before_ts, folder, session, future), self._ticks_queued))
+            moved, staging, cut = future.result()
+            if moved:
+                files_moved += archive.settle(staging, folder)
+                self._set_meta(archive.PENDING_KEY, "")
+                rows += moved
+            if cut >= before_ts or not moved:
+                break
         return ArchiveResult(rows, files_moved, before_ts, folder, time.perf_counter() - started)
 
     def _settle_pending_archive(self, folder: Path, session: str) -> int:
@@ -724,7 +729,7 @@ class SessionStore:
             return
         try:
             moved = archive.move_out(self._wcur, item.before_ts, item.folder, item.session)
-        except (duckdb.Error, OSError) as exc:
+        except Exception as exc:  # never out of the writer thread: the caller is told, the writer goes on
             error = StoreError(
                 f"moving ticks to {item.folder} failed: nothing was deleted",
                 str(exc),
