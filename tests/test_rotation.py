@@ -68,9 +68,13 @@ async def test_the_session_goes_on_in_a_new_file_with_its_state_carried_over(
     before = engine.state
     old_seq = before.seq
 
+    await wait_until(lambda: engine.store.tick_count() > 0, 10, "ticks in the first file")
     new = await rotate(engine, "daily")
 
     assert new.parent == session.parent and new.name.startswith("live-") and new != session
+    # the first file's last ticks joined the Parquet archive when it closed (no gap in the archive)
+    assert rows(session, "SELECT count(*) FROM ticks") == [(0,)]
+    assert list((session.parent / "ticks").rglob(f"{session.stem}-*.parquet"))
     assert engine.session_file == new and runtime.spec.session_file == new
     # the old file ends with session.rotated naming the new one; the new one starts with where it came from
     kind, payload = rows(session, "SELECT kind, payload FROM events ORDER BY seq DESC LIMIT 1")[0]

@@ -30,6 +30,7 @@ import orjson
 from cockpit.core import events
 from cockpit.core.errors import CockpitError
 from cockpit.core.snapshot import state_to_json
+from cockpit.store.archive import archive_folder
 
 if TYPE_CHECKING:
     from cockpit.engine.context import RotationContext
@@ -184,6 +185,11 @@ async def rotate(engine: RotationContext, reason: str) -> Path:
         raise
     for listener in engine.rotation_listeners:
         listener(new_file)
+    if engine.config.session.tick_retention_h > 0:  # the old file's last ticks join the archive (its writer's
+        try:  # time, not the new file's)
+            await asyncio.to_thread(old_store.archive_ticks, time.time() + 1.0, archive_folder(old_file))
+        except (CockpitError, OSError) as exc:  # they stay in the old file, which keeps them as well
+            log.warning("the last ticks of %s stay in it: %s", old_file.name, exc)
     await asyncio.to_thread(old_store.close)  # its queue (session.rotated last) is written first
     log.info("session rotated (%s): %s -> %s", reason, old_file.name, new_file.name)
     return new_file
