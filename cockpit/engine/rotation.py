@@ -124,9 +124,9 @@ async def rotate(engine: RotationContext, reason: str) -> Path:
     new_file = next_file(old_file, time.time())
     began = await asyncio.to_thread(session_began, old_store)
     new_store = await asyncio.to_thread(engine.open_store, new_file)
-    letters = await asyncio.to_thread(old_store.dead_letters, status="open")
     switched = False
     try:
+        letters = await asyncio.to_thread(old_store.dead_letters, status="open")
         market.flush_ticks(engine)  # the ticks received so far belong to the old file
         await engine.core.drain()
         if engine.core.store_failed or engine.stopping or engine.core.pending or old_store.stats().retrying:
@@ -185,12 +185,16 @@ async def rotate(engine: RotationContext, reason: str) -> Path:
         raise
     for listener in engine.rotation_listeners:
         listener(new_file)
-    if engine.config.session.tick_retention_h > 0:  # the old file's last ticks join the archive (its writer's
-        try:  # time, not the new file's)
-            await asyncio.to_thread(old_store.archive_ticks, time.time() + 1.0, archive_folder(old_file))
-        except (CockpitError, OSError) as exc:  # they stay in the old file, which keeps them as well
-            log.warning("the last ticks of %s stay in it: %s", old_file.name, exc)
-    await asyncio.to_thread(old_store.close)  # its queue (session.rotated last) is written first
+    try:
+        if engine.config.session.tick_retention_h > 0:  # the old file's last ticks join the archive (by its
+            try:  # own writer, not the new file's)
+                await asyncio.to_thread(old_store.archive_ticks, time.time() + 1.0, archive_folder(old_file))
+            except (CockpitError, OSError) as exc:  # they stay in the old file, which keeps them as well
+                log.warning("the last ticks of %s stay in it: %s", old_file.name, exc)
+        await asyncio.to_thread(old_store.close)  # its queue (session.rotated last) is written first
+    except asyncio.CancelledError:  # the engine stops meanwhile: the old file is closed all the same
+        old_store.close()
+        raise
     log.info("session rotated (%s): %s -> %s", reason, old_file.name, new_file.name)
     return new_file
 
