@@ -20,9 +20,9 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
@@ -203,70 +203,80 @@ def follow_rotations(path: Path) -> Path:
     """The newest file of a rotated session: from `path`, each file's last event names the next while it is
     `session.rotated`, and that next file (by name, in the same folder: a folder moved whole still works)
     must say it continues this one with the State it carried. A file that cannot be read (held by a running
-    engine, damaged) ends the chain there."""
-    current = path
+    engine, damaged) ends the chain there. Each file is opened once."""
+    current, ends = path, _ends(path)
     seen = {path.resolve()}
     for _ in range(FOLLOW_MAX):
-        following = _successor(current)
-        if following is None or following.resolve() in seen or not _continues(following, current):
+        following = _successor(current, ends)
+        if following is None or following.resolve() in seen:
+            return current
+        following_ends = _ends(following)
+        if not _continues(following_ends, current):
             return current
         seen.add(following.resolve())
-        current = following
+        current, ends = following, following_ends
     return current
 
 
-def _last_event(path: Path, order: str) -> tuple[str, dict[str, object]] | None:
+@dataclass(frozen=True)
+class _Ends:
+    """What the chain needs of one file: its first and last events, whether it holds a carried State."""
+
+    exists: bool
+    held: bool = False  # open in an engine (its lock refuses even a read-only open): the live file
+    first: tuple[str, dict[str, Any]] | None = None
+    last: tuple[str, dict[str, Any]] | None = None
+    carried: bool = False  # a snapshot at seq 1
+
+
+def _ends(path: Path) -> _Ends:
     if not path.exists():
-        return None
-    with contextlib.suppress(duckdb.Error, orjson.JSONDecodeError, TypeError):
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            row = con.execute(f"SELECT kind, payload FROM events ORDER BY seq {order} LIMIT 1").fetchone()
-            snapshot = con.execute("SELECT count(*) FROM snapshots WHERE seq = 1").fetchone()
-        finally:
-            con.close()
-        if row is not None:
-            payload = orjson.loads(row[1])
-            if isinstance(payload, dict):
-                payload["__snapshot_at_1"] = bool(snapshot and snapshot[0])
-                return str(row[0]), payload
-    return None
-
-
-def _held(path: Path) -> bool:
-    """A DuckDB file another process holds (its lock refuses even a read-only open)."""
+        return _Ends(exists=False)
     try:
-        duckdb.connect(str(path), read_only=True).close()
+        con = duckdb.connect(str(path), read_only=True)
     except duckdb.ConnectionException:  # open in this very process (an engine in it)
-        return True
-    except duckdb.IOException as exc:  # another process's lock
-        return "lock" in str(exc).lower()
+        return _Ends(exists=True, held=True)
+    except duckdb.IOException as exc:  # another process's lock, or not a DuckDB file
+        return _Ends(exists=True, held="lock" in str(exc).lower())
     except duckdb.Error:
-        return False
-    return False
+        return _Ends(exists=True)
+    with contextlib.closing(con), contextlib.suppress(duckdb.Error, orjson.JSONDecodeError):
+        rows = [
+            con.execute(f"SELECT kind, payload FROM events ORDER BY seq {order} LIMIT 1").fetchone()
+            for order in ("ASC", "DESC")
+        ]
+        carried = con.execute("SELECT count(*) FROM snapshots WHERE seq = 1").fetchone()
+        first, last = (_event(row) for row in rows)
+        return _Ends(exists=True, first=first, last=last, carried=bool(carried and carried[0]))
+    return _Ends(exists=True)
 
 
-def _successor(path: Path) -> Path | None:
-    last = _last_event(path, "DESC")
-    if last is None or last[0] != "session.rotated":
+def _event(row: tuple[Any, ...] | None) -> tuple[str, dict[str, Any]] | None:
+    if row is None:
         return None
-    named = last[1].get("next_file")
+    payload = orjson.loads(row[1])
+    return (str(row[0]), payload) if isinstance(payload, dict) else None
+
+
+def _successor(path: Path, ends: _Ends) -> Path | None:
+    if ends.last is None or ends.last[0] != "session.rotated":
+        return None
+    named = ends.last[1].get("next_file")
     return path.with_name(Path(named).name) if isinstance(named, str) and named else None
 
 
-def _continues(following: Path, current: Path) -> bool:
+def _continues(following: _Ends, current: Path) -> bool:
     """`following` starts where `current` ended: its first event continues `current`, its State carried. A
     file that exists but cannot be read is held by the engine running the session: it is the newest."""
-    if not following.exists():
+    if not following.exists:
         return False
-    first = _last_event(following, "ASC")
-    if first is None:
-        return _held(following)
-    if first[0] != "session.started":
-        return False
-    continues = first[1].get("continues")
+    if following.first is None:
+        return following.held
+    kind, payload = following.first
+    continues = payload.get("continues")
     return (
-        isinstance(continues, str)
+        kind == "session.started"
+        and isinstance(continues, str)
         and Path(continues).name == current.name
-        and bool(first[1].get("__snapshot_at_1"))
+        and following.carried
     )
