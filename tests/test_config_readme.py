@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.config.schema import FileKey, file_keys
+from cockpit.config.schema import FileKey, file_keys, schema_key
 from cockpit.config.settings import ConfigError, default_config, load_config, parse_config
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 SECTION = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-ROW = re.compile(r"^\| `(?P<key>[a-z_.]+)` \| (?P<type>[^|]+) \| (?P<default>[^|]+) \| (?P<rule>[^|]+) \|$")
+ROW = re.compile(r"^\| `(?P<key>[a-z_.<>]+)` \| (?P<type>[^|]+) \| (?P<default>[^|]+) \| (?P<rule>[^|]+) \|$")
 XDG_DATA_HOME = "/XDG_DATA_HOME"  # a factory default is documented with the variable it follows
 
 
@@ -74,10 +74,12 @@ def test_example_file_names_every_key_and_loads_to_the_defaults() -> None:
     named: set[str] = set()
     current = ""
     for line in text.splitlines():
-        if header := re.match(r"^\[([a-z_.]+)\]$", line):
+        if header := re.match(
+            r"^(?:# )?\[([a-z_.]+)\](?:\s+#.*)?$", line
+        ):  # a named table is shown commented out
             current = header[1]
         elif assignment := re.match(r"^(?:# )?([a-z_]+) = ", line):
-            named.add(f"{current}.{assignment[1]}")
+            named.add(schema_key(f"{current}.{assignment[1]}"))
     assert named == {k.key for k in file_keys()}
     assert parse_config(tomllib.loads(text), None) == default_config()
 

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cockpit.config.rules import REDACTED, SECRETS_FIX, is_secret_key, redact_urls
-from cockpit.config.schema import RULE_ERROR, FileKey, file_keys, loader_keys, renamed_keys, tables
+from cockpit.config.schema import (
+    RULE_ERROR,
+    FileKey,
+    file_keys,
+    loader_keys,
+    renamed_keys,
+    schema_key,
+    tables,
+)
 from cockpit.core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -80,6 +88,7 @@ _WANTED: dict[str, tuple[str, str]] = {
     "array of strings": ("an array", "write a list, e.g. ['BTC/USDT:USDT', 'ETH/USDT:USDT']"),
 }
 _SECRET_WHY = "secrets are not allowed in a config file"
+_URL_KEYS = frozenset({"url", "urls", "uri", "webhook", "address"})
 
 
 def problems_of(data: Mapping[str, object], errors: Sequence[ErrorDetails]) -> list[ConfigProblem]:
@@ -119,7 +128,7 @@ class _Where:
 
 
 def _where(key: str) -> _Where:
-    base = key.split("[")[0]
+    base = schema_key(key.split("[")[0])
     field = next((k for k in file_keys() if k.key == base), None)
     return _Where(key, field, base != key)
 
@@ -134,11 +143,27 @@ def _problems(key: str, error: ErrorDetails) -> Iterator[ConfigProblem]:
         return
     if kind == "too_short" and isinstance(value, list) and value:
         return  # pydantic counts the valid items only: each bad one is named already
-    if kind in _UNKNOWN and key not in tables():
-        table = max((t for t in tables() if key.startswith(f"{t}.")), key=len, default="")
-        yield ConfigProblem(key, "", "unknown key", _suggest(table, key.removeprefix(f"{table}.")))
+    known = schema_key(key)
+    if kind in _UNKNOWN and known not in tables():
+        table = max((t for t in tables() if known.startswith(f"{t}.")), key=len, default="")
+        if table.startswith("notify.targets.") and known.rpartition(".")[2] in _URL_KEYS:
+            name = key.split(".")[2]
+            yield ConfigProblem(
+                key,
+                REDACTED,
+                "a target's URL carries its tokens: not in a config file",
+                (
+                    f"remove it; store it with `cockpit keys set notify:{name}` or export "
+                    f"COCKPIT_NOTIFY_{name.upper()}"
+                ),
+            )
+            return
+        fix = _suggest(table, known.removeprefix(f"{table}."))
+        if known != key:  # say the target's own name, not the schema's placeholder
+            fix = fix.replace(f"{table}.", ".".join(key.split(".")[: table.count(".") + 1]) + ".")
+        yield ConfigProblem(key, "", "unknown key", fix)
         return
-    if key in tables():  # a table written as a value, or a sub-table that is not a table
+    if known in tables():  # a table written as a value, or a sub-table that is not a table
         why = f"must be a table, not {_article(_toml_type(value))}"
         yield ConfigProblem(key, _shown(value), why, f"write a [{key}] header")
         return

@@ -10,6 +10,8 @@ file's folder, checked on disk and held to "path or dir, not both" only when a f
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -381,6 +383,186 @@ class FeedConfig:
     ] = DEFAULT_SYMBOLS
 
 
+# --- [metrics] ------------------------------------------------------------------------------------------
+
+LISTEN_RE = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>[0-9]{1,5})$")
+
+
+def _listen(address: str) -> str:
+    m = LISTEN_RE.match(address)
+    if m is None or not 1 <= int(m["port"]) <= 65535:
+        raise rule(
+            "is not HOST:PORT (a host name or IP address, then a port from 1 to 65535)",
+            'write e.g. "127.0.0.1:9464"',
+        )
+    return address
+
+
+@dataclass(frozen=True, config=_TABLE)
+class MetricsConfig:
+    listen: Annotated[
+        Annotated[str, Field(strict=True), AfterValidator(_listen)] | None,
+        Field(
+            description="`HOST:PORT` where Prometheus scrapes `/metrics`; none: no endpoint; keep it on "
+            "127.0.0.1 unless the port is firewalled to your Prometheus"
+        ),
+    ] = None
+
+
+# --- [notify], [notify.targets.<name>] and [watchdog] -------------------------------------------------------
+
+# what a target may ask for: the family of an incident's cause (cockpit/core/incidents.py), "other" for the
+# rest, "all" for every one; "engine" is the watchdog's (the engine stopped answering, committing or hearing)
+INCIDENT_FAMILIES = (
+    "feed",
+    "exchange",
+    "clock",
+    "drawdown",
+    "killswitch",
+    "ghost",
+    "database",
+    "backup",
+    "order",
+    "reconcile",
+    "flatten",
+    "dead_letter",
+    "bad_data",
+    "health",
+    "alert",
+    "notify",
+    "engine",
+    "other",
+)
+TARGET_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _family(name: str) -> str:
+    if name != "all" and name not in INCIDENT_FAMILIES:
+        close = difflib.get_close_matches(name, INCIDENT_FAMILIES, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise rule("is not an incident kind", f'{hint}use "all" or some of: {", ".join(INCIDENT_FAMILIES)}')
+    return name
+
+
+Family = Annotated[str, Field(strict=True), AfterValidator(_family)]
+
+
+@dataclass(frozen=True, config=_TABLE)
+class TargetConfig:
+    """One place notifications go; its URL (tokens inside) is in the keyring or an env var, never here."""
+
+    min_severity: Annotated[
+        Literal["warning", "critical"],
+        Field(description='"warning" or "critical"; incidents below it are not sent here'),
+        Explain('must be "warning" or "critical"', 'use "warning" (the default) or "critical"'),
+    ] = "warning"
+    kinds: Annotated[
+        tuple[Family, ...],
+        Field(
+            min_length=1,
+            description='incident kinds sent here: "all", or some of feed, exchange, clock, drawdown, '
+            "killswitch, ghost, database, backup, order, reconcile, flatten, dead_letter, bad_data, health, "
+            "alert, notify, engine, other",
+        ),
+        Explain("is empty", 'list at least one kind, or ["all"]', 'quote it: "feed"'),
+    ] = ("all",)
+    rate_per_hour: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=1,
+            le=3600,
+            description="1 ≤ x ≤ 3600; messages at most, per hour (beyond: folded into the next one)",
+        ),
+        Explain("must be a whole number from 1 to 3600", "use {default} (the default)"),
+    ] = 30
+    summary: Annotated[
+        bool, Field(strict=True, description="also send the daily summary here (`notify.summary_at`)")
+    ] = False
+
+
+def _target_names(targets: dict[str, TargetConfig]) -> dict[str, TargetConfig]:
+    bad = [name for name in targets if not TARGET_NAME_RE.match(name)]
+    if bad:
+        raise rule(
+            f"has a target named {bad[0]!r}: names are lowercase letters, digits and _ (up to 32), "
+            "starting with a letter",
+            f"rename [notify.targets.{bad[0]}], e.g. to [notify.targets.phone] (its URL then lives in "
+            "COCKPIT_NOTIFY_PHONE or `cockpit keys set notify:phone`)",
+        )
+    return targets
+
+
+def _clock_time(value: str) -> str:
+    m = re.match(r"^([01][0-9]|2[0-3]):([0-5][0-9])$", value)
+    if m is None:
+        raise rule("is not a time of day HH:MM (24 h, UTC)", 'write e.g. "08:00"')
+    return value
+
+
+@dataclass(frozen=True, config=_TABLE)
+class NotifyConfig:
+    targets: Annotated[
+        dict[str, TargetConfig],
+        Field(description="one table per target"),
+        AfterValidator(_target_names),
+    ] = dataclasses.field(default_factory=dict)
+    repeat_critical_min: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=0,
+            le=1440,
+            description="0 ≤ x ≤ 1440 (minutes); an open critical incident is sent again this often until "
+            "acknowledged (`a` in the cockpit, `cockpit ctl ack`); 0: once",
+        ),
+        Explain("must be a whole number of minutes from 0 to 1440 (0: never repeat)", "use {default}"),
+    ] = 15
+    summary_at: Annotated[
+        Annotated[str, Field(strict=True), AfterValidator(_clock_time)] | None,
+        Field(description="`HH:MM` UTC; the daily summary of the last 24 h, to targets with `summary`"),
+    ] = "08:00"
+    heartbeat_every_s: Annotated[
+        float,
+        Field(
+            strict=True,
+            ge=10,
+            le=3600,
+            allow_inf_nan=False,
+            description="10 ≤ x ≤ 3600 (seconds); how often the engine calls its heartbeat URL "
+            "(`COCKPIT_HEARTBEAT_URL` or `cockpit keys set notify:heartbeat`), if it has one",
+        ),
+        Explain("must be a number of seconds from 10 to 3600", "use {default:g} (the default)"),
+    ] = 60.0
+
+
+@dataclass(frozen=True, config=_TABLE)
+class WatchdogConfig:
+    every_s: Annotated[
+        float,
+        Field(
+            strict=True,
+            ge=1,
+            le=600,
+            allow_inf_nan=False,
+            description="1 ≤ x ≤ 600 (seconds); how often `cockpit watchdog` asks the engine",
+        ),
+        Explain("must be a number of seconds from 1 to 600", "use {default:g} (the default)"),
+    ] = 10.0
+    silent_after_s: Annotated[
+        float,
+        Field(
+            strict=True,
+            ge=5,
+            le=3600,
+            allow_inf_nan=False,
+            description="5 ≤ x ≤ 3600 (seconds); no event committed, or no market data, for this long is an "
+            "engine fallen silent",
+        ),
+        Explain("must be a number of seconds from 5 to 3600", "use {default:g} (the default)"),
+    ] = 60.0
+
+
 # --- the whole file -------------------------------------------------------------------------------------
 
 
@@ -390,6 +572,9 @@ class Config:
     session: SessionConfig = dataclasses.field(default_factory=SessionConfig)
     risk: RiskConfig = dataclasses.field(default_factory=RiskConfig)
     feeds: FeedConfig = dataclasses.field(default_factory=FeedConfig)
+    metrics: MetricsConfig = dataclasses.field(default_factory=MetricsConfig)
+    notify: NotifyConfig = dataclasses.field(default_factory=NotifyConfig)
+    watchdog: WatchdogConfig = dataclasses.field(default_factory=WatchdogConfig)
     source: Annotated[Path | None, Field(exclude=True)] = None  # set by the loader, not a key of the file
 
 
@@ -432,6 +617,8 @@ def kind_of(annotation: object) -> str:
         return kind_of(args[0])
     if origin is tuple:
         return f"array of {kind_of(args[0])}s"
+    if origin is dict:  # [notify.targets.<name>]: tables named by the file
+        return "table of tables"
     if origin is Literal:  # one of named words
         return kind_of(type(args[0]))
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
@@ -475,6 +662,10 @@ def _walk() -> tuple[tuple[FileKey, ...], dict[str, tuple[str, ...]]]:
                 assert isinstance(info.annotation, type)
                 visit(info.annotation, dotted)
                 continue
+            if kind_of(info.annotation) == "table of tables":
+                tables[dotted] = [NAMED]
+                visit(typing.get_args(info.annotation)[1], f"{dotted}.{NAMED}")
+                continue
             explain = next((m for m in info.metadata if isinstance(m, Explain)), None)
             factory = typing.cast("Callable[[], object] | None", info.default_factory)
             default = dataclasses.MISSING if factory is not None else info.default
@@ -489,6 +680,20 @@ def _walk() -> tuple[tuple[FileKey, ...], dict[str, tuple[str, ...]]]:
 
 def _join(table: str, key: str) -> str:
     return f"{table}.{key}" if table else key
+
+
+NAMED = "<name>"  # the name of a table the file names ([notify.targets.phone]), as the schema writes it
+
+
+def schema_key(key: str) -> str:
+    """A key as the file writes it, as the schema names it: `notify.targets.phone.kinds` is
+    `notify.targets.<name>.kinds`."""
+    parts = key.split(".")
+    known = tables()
+    for index in range(1, len(parts)):
+        if known.get(".".join(parts[:index])) == (NAMED,):
+            parts[index] = NAMED
+    return ".".join(parts)
 
 
 def file_keys() -> tuple[FileKey, ...]:
