@@ -20,6 +20,7 @@ from cockpit.commands import (
     dlq,
     doctor,
     keys,
+    notify,
     replay,
     run,
     service,
@@ -56,6 +57,8 @@ def _register_ctl(commands: Commands) -> None:
         "reset-peak", help="start the drawdown's peak again from the equity now (after a bad sample)"
     )
     reset_peak.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
+    ack = ctl_sub.add_parser("ack", help="acknowledge incident N (or every open one): its notifications stop")
+    ack.add_argument("number", nargs="?", type=int, metavar="N", help="the incident number its message gives")
     ctl.set_defaults(handler=_run_ctl)
 
 
@@ -80,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     analytics.register(commands)  # sessions, report, export
     verify.register(commands)
     keys.register(commands)
+    notify.register(commands)
     return parser
 
 

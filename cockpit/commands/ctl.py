@@ -12,6 +12,8 @@ import orjson
 from cockpit.config.secrets import load_credentials
 from cockpit.config.settings import Config, load_config
 from cockpit.core.commands import (
+    Acknowledge,
+    AckResult,
     Flatten,
     FlattenResult,
     KillSwitch,
@@ -71,10 +73,14 @@ def _confirm(word: str, what: str, yes: bool) -> None:
         raise UsageError("not confirmed", f"expected {word!r}, got {answer!r}", "nothing was done")
 
 
-def ctl_request(args: argparse.Namespace) -> Status | Reconcile | Flatten | KillSwitch | ResetPeak:
+def ctl_request(
+    args: argparse.Namespace,
+) -> Status | Reconcile | Flatten | KillSwitch | ResetPeak | Acknowledge:
     """The command the arguments name (asking to confirm a destructive one)."""
     if args.ctl_command == "status":
         return Status(by=BY)
+    if args.ctl_command == "ack":
+        return Acknowledge(number=args.number, by=BY)
     if args.ctl_command == "reconcile":
         return Reconcile(by=BY)
     if args.ctl_command == "flatten":
@@ -107,6 +113,8 @@ def ctl_command(args: argparse.Namespace) -> int:
     result: Result = asyncio.run(ask(path, command, wait_s=wait_s))
     if isinstance(result, StatusReport) and not getattr(args, "json", False):
         print(render_status(result))
+    elif isinstance(result, AckResult):
+        print(result.message)
     else:
         print(orjson.dumps(result_to_json(result), option=orjson.OPT_INDENT_2).decode())
     if isinstance(result, FlattenResult) and not result.verified:

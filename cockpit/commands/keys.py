@@ -1,4 +1,5 @@
-"""`cockpit keys set|check|delete EXCHANGE`: API keys into and out of the OS keyring, never echoed."""
+"""`cockpit keys set|check|delete EXCHANGE`: API keys into and out of the OS keyring, never echoed; and
+`notify:NAME`: a notification target's URL (its tokens inside)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    keys = commands.add_parser("keys", help="API keys in the OS keyring")
+    keys = commands.add_parser("keys", help="API keys and notification URLs in the OS keyring")
     keys.add_argument("action", choices=["set", "check", "delete"])
-    keys.add_argument("exchange", metavar="EXCHANGE", help="ccxt exchange id, e.g. binanceusdm")
+    keys.add_argument(
+        "exchange",
+        metavar="EXCHANGE|notify:NAME",
+        help="ccxt exchange id (e.g. binanceusdm), or notify:NAME for [notify.targets.NAME]'s URL",
+    )
     keys.set_defaults(handler=lambda args: keys_command(args.action, args.exchange))
 
 
@@ -122,6 +127,93 @@ def _delete(exchange: str) -> int:
     return 0
 
 
+def _set_notify(name: str) -> int:
+    """One URL (its tokens inside), checked by apprise before it is stored."""
+    import apprise
+
+    from cockpit.config.secrets import (
+        USER_URL,
+        SecretsError,
+        describe_backend,
+        keyring_backend,
+        keyring_errors,
+        notify_env,
+        notify_service,
+    )
+
+    backend = keyring_backend()
+    url = _read_secret(f"URL for notification target {name} (e.g. tgram://BOT_TOKEN/CHAT_ID): ")
+    if not url:
+        raise UsageError("empty URL", "nothing was entered, so nothing was stored", "paste the target's URL")
+    if not apprise.Apprise().add(url):
+        raise UsageError(
+            f"apprise does not understand the URL for {name}",
+            "nothing was stored",
+            "see https://github.com/caronc/apprise/wiki for each service's URL form, e.g. tgram://, "
+            "slack://, mailto://, ntfy://, json://",
+        )
+    service = notify_service(name)
+    with keyring_errors(backend, url):
+        backend.set_password(service, USER_URL, url)
+        kept = backend.get_password(service, USER_URL)
+    if kept != url:
+        raise SecretsError(
+            "the keyring did not keep the URL",
+            f"read-back from {describe_backend(backend)} differs from what was stored",
+            f"check the keyring backend, or export {notify_env(name)}",
+        )
+    print(
+        f"ok: stored the URL of {name} in {describe_backend(backend)}; try it: cockpit notify test --config F"
+    )
+    _notes(backend)
+    return 0
+
+
+def _check_notify(name: str) -> int:
+    from cockpit.config.secrets import locate_notify_url, notify_env
+
+    url, where = locate_notify_url(name)
+    if url is None:
+        print(f"no URL for {name}: {where}; `cockpit keys set notify:{name}` or export {notify_env(name)}")
+        return 1
+    print(f"ok: URL of {name} from {where} ({url.split('://', 1)[0]}://…)")
+    return 0
+
+
+def _delete_notify(name: str) -> int:
+    from keyring.errors import PasswordDeleteError
+
+    from cockpit.config.secrets import (
+        USER_URL,
+        describe_backend,
+        keyring_backend,
+        keyring_errors,
+        notify_service,
+    )
+
+    backend = keyring_backend()
+    with keyring_errors(backend):
+        try:
+            backend.delete_password(notify_service(name), USER_URL)
+        except PasswordDeleteError:
+            print(f"no URL stored for {name} in {describe_backend(backend)}", file=sys.stderr)
+            return 1
+    print(f"ok: deleted the URL of {name} from {describe_backend(backend)}")
+    return 0
+
+
+def _notify_keys(action: str, name: str) -> int:
+    from cockpit.config.schema import TARGET_NAME_RE
+
+    if not TARGET_NAME_RE.match(name):
+        raise UsageError(
+            f"{name!r} is not a target name",
+            "names are lowercase letters, digits and _ (as in [notify.targets.NAME]), or heartbeat",
+            "e.g. `cockpit keys set notify:phone`",
+        )
+    return {"set": _set_notify, "check": _check_notify, "delete": _delete_notify}[action](name)
+
+
 def keys_command(action: str, exchange: str) -> int:
     """`cockpit keys set|check|delete EXCHANGE`; errors are printed (never a secret) as the exit code says."""
     from cockpit.config.rules import exchange_id_problem
@@ -130,6 +222,8 @@ def keys_command(action: str, exchange: str) -> int:
     try:
         if action not in actions:
             raise UsageError(f"unknown action {action!r}", "", "use one of: set, check, delete")
+        if exchange.startswith("notify:"):
+            return _notify_keys(action, exchange.removeprefix("notify:"))
         problem = exchange_id_problem(exchange, gateway_only=False)
         if problem:
             raise UsageError(f"exchange {exchange!r} {problem[0]}", "", problem[1])

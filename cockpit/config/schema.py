@@ -507,6 +507,18 @@ class NotifyConfig:
         Field(description="one table per target"),
         AfterValidator(_target_names),
     ] = dataclasses.field(default_factory=dict)
+    grace_s: Annotated[
+        float,
+        Field(
+            strict=True,
+            ge=0,
+            le=3600,
+            allow_inf_nan=False,
+            description="0 ≤ x ≤ 3600 (seconds); a warning incident is sent once it has been open this long "
+            "(one cockpit resolves sooner is left to the daily summary); criticals are sent at once",
+        ),
+        Explain("must be a number of seconds from 0 to 3600", "use {default:g} (the default)"),
+    ] = 30.0
     repeat_critical_min: Annotated[
         int,
         Field(
@@ -514,7 +526,7 @@ class NotifyConfig:
             ge=0,
             le=1440,
             description="0 ≤ x ≤ 1440 (minutes); an open critical incident is sent again this often until "
-            "acknowledged (`a` in the cockpit, `cockpit ctl ack`); 0: once",
+            "acknowledged (`A` in the cockpit, `cockpit ctl ack`); 0: once",
         ),
         Explain("must be a whole number of minutes from 0 to 1440 (0: never repeat)", "use {default}"),
     ] = 15

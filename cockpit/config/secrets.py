@@ -137,3 +137,59 @@ def locate_credentials(exchange_id: str, env: Mapping[str, str] | None = None) -
 def load_credentials(exchange_id: str, env: Mapping[str, str] | None = None) -> Credentials:
     """Env vars COCKPIT_API_KEY + COCKPIT_API_SECRET if set, else keyring service `cockpit:<exchange_id>`."""
     return locate_credentials(exchange_id, env)[0]
+
+
+# ----- notification targets' URLs (their tokens inside) ---------------------------------------------------
+USER_URL = "url"
+HEARTBEAT = "heartbeat"  # the engine's heartbeat URL (a dead man's switch), kept like a target's
+
+
+def notify_env(name: str) -> str:
+    """The env var of target `name` ([notify.targets.phone] → COCKPIT_NOTIFY_PHONE)."""
+    return "COCKPIT_HEARTBEAT_URL" if name == HEARTBEAT else f"COCKPIT_NOTIFY_{name.upper()}"
+
+
+def notify_service(name: str) -> str:
+    return f"cockpit:notify:{name}"
+
+
+def locate_notify_url(name: str, env: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """Target `name`'s URL and where it came from: its env var, else the keyring (None: in neither). A keyring
+    that cannot be used is an error only when the env var is not set."""
+    environ = os.environ if env is None else env
+    variable = notify_env(name)
+    if environ.get(variable, "").strip():
+        return environ[variable].strip(), f"environment ({variable})"
+    try:
+        backend = keyring_backend()
+    except SecretsError:
+        return None, f"{variable} is not set and there is no usable keyring"
+    with keyring_errors(backend):
+        url = backend.get_password(notify_service(name), USER_URL)
+    return (url or None), f"keyring {describe_backend(backend)}"
+
+
+class NotifyUrlMissing(SecretsError):
+    """A target is configured and has no URL: bad input (exit 2: a supervisor does not restart into it)."""
+
+    exit_code = 2
+
+
+def load_notify_urls(names: list[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every target's URL; a target without one is an error that names where to put it."""
+    urls: dict[str, str] = {}
+    missing: list[str] = []
+    for name in names:
+        url, _ = locate_notify_url(name, env)
+        if url is None:
+            missing.append(name)
+        else:
+            urls[name] = url
+    if missing:
+        fixes = "; ".join(f"`cockpit keys set notify:{n}` or export {notify_env(n)}" for n in missing)
+        raise NotifyUrlMissing(
+            f"no URL for notification target{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            "a target's URL (tokens inside) lives in the keyring or an env var, never in the config file",
+            f"{fixes} (e.g. tgram://BOT_TOKEN/CHAT_ID, mailto://user:pass@host, json://host/path)",
+        )
+    return urls

@@ -150,6 +150,16 @@ class PeakResetResult:
 
 
 @dataclass(frozen=True)
+class AckResult:
+    """Incidents whose reminders stop (`acknowledged`: the engine's incident numbers, as its notifications
+    name them)."""
+
+    acknowledged: tuple[int, ...]
+    by: str
+    message: str
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     id: int
     ts: float
@@ -205,6 +215,7 @@ Result: TypeAlias = (
     | BackupResult
     | AdoptResult
     | PeakResetResult
+    | AckResult
     | DeadLetters
     | DeadLetterStats
     | RetryResult
@@ -325,6 +336,15 @@ class ResetPeak(Asks[PeakResetResult]):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Acknowledge(Asks[AckResult]):
+    """The operator has seen incident `number` (None: every open incident): its notifications stop repeating.
+    Recorded as an `operator.action` before it takes effect."""
+
+    cmd: ClassVar[str] = "ack"
+    number: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class DlqList(Asks[DeadLetters]):
     """The dead letters, filtered. `status`: open, retried, removed, or all (or None: all)."""
 
@@ -369,5 +389,14 @@ class DlqCleanup(Asks[CleanupResult]):
 
 DeadLetterCommand: TypeAlias = DlqList | DlqStats | DlqRetry | DlqRemove | DlqCleanup
 Command: TypeAlias = (
-    Status | Reconcile | Flatten | KillSwitch | Backup | ReadCopy | Adopt | ResetPeak | DeadLetterCommand
+    Status
+    | Reconcile
+    | Flatten
+    | KillSwitch
+    | Backup
+    | ReadCopy
+    | Adopt
+    | ResetPeak
+    | Acknowledge
+    | DeadLetterCommand
 )

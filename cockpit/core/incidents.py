@@ -71,6 +71,7 @@ CLOSABLE_PREFIXES = (
     "database",
     "backup",
     "bad_data",
+    "health:notify",
 )
 # what the operator does, and what it changes, is no trouble (its outcome may be: flatten.done)
 NOT_TROUBLE = ("operator.action", "flatten.started", "position.changed", "db.restored")
@@ -390,6 +391,7 @@ _HEALTH_CAUSES = {
     "database": ("database",),
     "clock": ("clock",),
     "data": ("bad_data",),  # ok again after a quiet minute (engine/baddata.py)
+    "notify": ("health:notify",),  # a notification target delivers again (cockpit/notify/delivery.py)
 }
 
 
@@ -439,6 +441,7 @@ _LABELS = {
     "drawdown": "Drawdown",
     "database": "Database writes failing",
     "health:database": "Database",
+    "health:notify": "Notification target failing",
     "backup": "Backup failed",
     "killswitch": "Kill switch engaged",
     "order:rejected": "Order rejected",

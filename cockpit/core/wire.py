@@ -24,6 +24,8 @@ from types import UnionType
 from typing import TYPE_CHECKING, Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from cockpit.core.commands import (
+    Acknowledge,
+    AckResult,
     Adopt,
     AdoptResult,
     Answer,
@@ -72,6 +74,7 @@ COMMANDS = (
     "read_copy",
     "adopt",
     "reset_peak",
+    "ack",
     "dlq",
 )
 DLQ_ACTIONS = ("list", "stats", "retry", "remove", "cleanup")
@@ -83,6 +86,7 @@ EXAMPLES = {  # the fix for a bad field: a request that works
     "kill_switch": '{"cmd": "kill_switch", "on": true, "cause": "why"} (the cause may be left out)',
     "adopt": '{"cmd": "adopt", "symbol": "BTCUSDT", "confirm": "ADOPT"}',
     "reset_peak": '{"cmd": "reset_peak", "confirm": "RESET"}',
+    "ack": '{"cmd": "ack", "number": 3} (or "number": null for every open incident)',
     "dlq list": '{"cmd": "dlq", "action": "list", "op": null, "reason": null, "status": "open"}',
     "dlq retry": '{"cmd": "dlq", "action": "retry", "id": 3, "confirm": "RETRY"}',
     "dlq remove": '{"cmd": "dlq", "action": "remove", "id": 3}',
@@ -162,6 +166,11 @@ def _whole(data: Mapping[str, Any], name: str, key: str) -> int:
     return value
 
 
+def _int_or_null(data: Mapping[str, Any], name: str, key: str) -> int | None:
+    """A whole number, or null (or left out)."""
+    return None if _value(data, name, key, None) is None else _whole(data, name, key)
+
+
 def _number(data: Mapping[str, Any], name: str, key: str) -> float:
     """A finite number: 30, 0.5 or "30"."""
     value = _value(data, name, key)
@@ -238,6 +247,8 @@ def _command(data: Mapping[str, Any], by: str) -> Command:
         return Adopt(symbol=_text(data, cmd, "symbol"), by=by)
     if cmd == "reset_peak":
         return ResetPeak(by=by)
+    if cmd == "ack":
+        return Acknowledge(number=_int_or_null(data, cmd, "number"), by=by)
     if cmd == "dlq":
         return _dead_letter_command(data, by)
     raise BadCommand(f"unknown command {cmd!r}; use {_listed(COMMANDS)}")
@@ -371,6 +382,7 @@ _READERS: dict[type[Asks[Any]], Callable[[Any], Result]] = {
     ReadCopy: lambda data: _build(BackupResult, data),
     Adopt: lambda data: _build(AdoptResult, data),
     ResetPeak: lambda data: _build(PeakResetResult, data),
+    Acknowledge: lambda data: _build(AckResult, data),
     DlqList: _dead_letters,
     DlqStats: lambda data: _build(DeadLetterStats, data),
     DlqRetry: lambda data: _build(RetryResult, data),

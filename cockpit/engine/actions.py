@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from cockpit.core import events
 from cockpit.core.commands import (
+    Acknowledge,
+    AckResult,
     Adopt,
     AdoptResult,
     Backup,
@@ -140,6 +142,21 @@ async def adopt(engine: ActionContext, command: Adopt) -> AdoptResult:
     )
     engine.emit("position.changed", adopted_payload(result), "warning", "operator")
     return result
+
+
+async def acknowledge(engine: ActionContext, command: Acknowledge) -> AckResult:
+    """The operator has seen the incident (or every open one): its notifications stop repeating."""
+    await _record(engine, "info", events.operator_action(action="ack", id=command.number, by=command.by))
+    if engine.acknowledger is None:
+        return AckResult((), command.by, "no notification targets: nothing repeats, nothing to acknowledge")
+    acked = tuple(engine.acknowledger(command.number))
+    if acked:
+        message = f"acknowledged incident{'s' if len(acked) > 1 else ''} {', '.join(f'#{n}' for n in acked)}"
+    elif command.number is not None:
+        message = f"incident #{command.number} is not open (or was acknowledged already)"
+    else:
+        message = "no open incident to acknowledge"
+    return AckResult(acked, command.by, message)
 
 
 async def reset_peak(engine: Events, command: ResetPeak) -> PeakResetResult:

@@ -186,6 +186,9 @@ class RiskContext(Risk, KillSwitchContext, Protocol):  # workers.py: drawdown, m
 
 
 class ActionContext(ReconcileContext, FlattenContext, BackupContext, Protocol):  # actions.py
+    # the notifier's: stops the reminders of incident N (None: all open); the numbers it stopped
+    acknowledger: Callable[[int | None], list[int]] | None
+
     def resolve_symbol(self, text: str) -> str: ...
 
 

@@ -20,6 +20,7 @@ from typing import Any, assert_never, cast
 from cockpit.config.settings import Config
 from cockpit.core import events
 from cockpit.core.commands import (
+    Acknowledge,
     Adopt,
     Answer,
     Asks,
@@ -120,6 +121,7 @@ class Engine:
         self.stopping = False
         self.rotation_listeners: list[Callable[[Path], None]] = []  # told the new file of a rotation
         self.store_options: dict[str, Any] = {}  # how a rotation opens the next file (SessionStore.open)
+        self.acknowledger: Callable[[int | None], list[int]] | None = None  # the notifier's (runtime.py)
 
     # ----- state and events ------------------------------------------------------------------------
     @property
@@ -334,6 +336,8 @@ class Engine:
                 return await actions.adopt(self, command)
             case ResetPeak():
                 return await actions.reset_peak(self, command)
+            case Acknowledge():
+                return await actions.acknowledge(self, command)
             case DlqList(op=op, reason=reason, status=status):
                 return dead_letters.list_letters(self.store, op, reason, status)
             case DlqStats():

@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -23,8 +24,9 @@ import orjson
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import Config
 from cockpit.core import events
-from cockpit.core.domain import ROUTINE_KINDS, Event
+from cockpit.core.domain import ROUTINE_KINDS, Event, Severity
 from cockpit.core.errors import CockpitError
+from cockpit.core.state import State
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.broadcast import Broadcast
 from cockpit.engine.control import ControlServer, live_pointer, prepare_socket_folder, socket_path_for
@@ -34,6 +36,7 @@ from cockpit.engine.session_identity import LostFile
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway, RetryPolicy
+from cockpit.notify.notifier import Notifier
 from cockpit.store import SessionStore
 from cockpit.store.private import make_private, private_dir
 
@@ -50,6 +53,8 @@ class RunSpec:
     options: EngineOptions = field(default_factory=EngineOptions)
     store_options: dict[str, Any] = field(default_factory=dict)  # e.g. retry_delays for SessionStore.open
     gateway_policy: RetryPolicy | None = None  # the gateway's retries (None: its defaults)
+    notify_retry_s: tuple[float, ...] | None = None  # a target's retry delays (None: delivery.py's)
+    notify_settle_s: float | None = None  # how long a resolution waits for a relapse (None: MERGE_S)
 
 
 def ws_base_for(config: Config) -> str:
@@ -151,6 +156,8 @@ class Runtime:
         self.lost: LostFile | None = None  # the last engine's session file was deleted or replaced
         self.restored_backup: Path | None = None  # the copy the last restore put in place
         self._tasks: set[asyncio.Task[None]] = set()
+        self.notifier: Notifier | None = None  # kept across restores: one for the whole run
+        self._last_engine: Engine | None = None
 
     def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
         """Told every event from the first (session.started), across restarts and restores."""
@@ -167,12 +174,17 @@ class Runtime:
         except BaseException:
             self.account.release()
             raise
-        self.engine = engine
+        self.engine = self._last_engine = engine
         if recovery is not None:
             engine.startup_events.extend(recovery.events())
         for subscriber in self.subscribers:
             engine.subscribe(subscriber)
         try:
+            if self.notifier is None:
+                self.notifier = make_notifier(self.spec, self._notifier_emit, self._notifier_state)
+            if self.notifier is not None:
+                engine.core.stream(self.notifier.on_event)  # committed events, in order, from session.started
+                engine.acknowledger = self.notifier.acknowledge
             # before the engine acts: a socket path too long, or a folder not ours and 0700, is refused
             socket = socket_path_for(engine.session_file)
             prepare_socket_folder(socket)
@@ -181,6 +193,8 @@ class Runtime:
             self.control = ControlServer(engine, socket, self.broadcast)
             await engine.start()
             await self.control.start()
+            if self.notifier is not None:
+                self.notifier.start()
         except BaseException:
             await self.stop()
             raise
@@ -188,6 +202,14 @@ class Runtime:
         self._announce(engine.session_file)
         engine.rotation_listeners.append(self._rotated)
         return engine
+
+    def _notifier_emit(self, kind: str, payload: events.Payload, severity: Severity, source: str) -> None:
+        if self.engine is not None:
+            self.engine.emit(kind, payload, severity, source)
+
+    def _notifier_state(self) -> State:
+        engine = self.engine or self._last_engine
+        return engine.state if engine is not None else State()
 
     def _announce(self, session_file: Path) -> None:
         """Where this engine's session and socket are: the account's record, and the session folder's."""
@@ -289,6 +311,9 @@ class Runtime:
             if self.control is not None:
                 await self.control.stop()
                 self.control = None
+            if self.notifier is not None and not keep_account:  # a restore keeps it: the run goes on
+                notifier, self.notifier = self.notifier, None
+                await notifier.stop()
 
     async def _stop_engine(self, engine: Engine, keep_account: bool) -> None:
         pointer = live_pointer(engine.session_file.parent)
@@ -305,6 +330,36 @@ class Runtime:
                 engine.store.close()
                 if not keep_account:
                     self.account.release()
+
+
+def make_notifier(
+    spec: RunSpec, emit: Callable[[str, events.Payload, Severity, str], None], state: Callable[[], State]
+) -> Notifier | None:
+    """The run's notifier, when it has targets or a heartbeat URL. A target without a URL is refused here,
+    before the engine acts (exit 2, naming where the URL goes)."""
+    from cockpit.config.secrets import HEARTBEAT, load_notify_urls, locate_notify_url
+    from cockpit.notify.messages import Composer
+    from cockpit.notify.notifier import Notifier
+
+    config = spec.config
+    urls = load_notify_urls(list(config.notify.targets))
+    heartbeat, _ = locate_notify_url(HEARTBEAT)
+    if not urls and heartbeat is None:
+        return None
+    exchange = config.exchange.id + (" testnet" if config.exchange.testnet else "")
+    where = f"{exchange} on {socket.gethostname()}"
+    notifier = Notifier(
+        config.notify,
+        urls,
+        Composer(where, config.source),
+        emit,
+        state,
+        heartbeat_url=heartbeat,
+        retry_delays_s=spec.notify_retry_s,
+    )
+    if spec.notify_settle_s is not None:
+        notifier.router.settle_s = spec.notify_settle_s
+    return notifier
 
 
 def _written_since(path: Path, at: float) -> bool:

@@ -32,7 +32,7 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.worker import Worker
 
-from cockpit.core.commands import Adopt, Asks, Backup, Flatten, KillSwitch, Reconcile, ResetPeak
+from cockpit.core.commands import Acknowledge, Adopt, Asks, Backup, Flatten, KillSwitch, Reconcile, ResetPeak
 from cockpit.core.commands import Answer as Reply
 from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError
@@ -79,6 +79,7 @@ class CockpitApp(PanesApp):
         Binding("R", "restore", "Restore", id="restore"),
         Binding("d", "dead_letters", "DLQ", id="dead_letters", show=False),  # in help and the palette
         Binding("a", "stats", "Stats", id="stats", show=False),
+        Binding("A", "acknowledge", "Ack", id="acknowledge", show=False),  # stops critical reminders
         Binding("slash", "filter_events", "Filter", id="filter"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_cockpit", "Quit", id="quit"),
@@ -339,6 +340,13 @@ class CockpitApp(PanesApp):
             return
         if await self._act(KillSwitch(on=False, by=BY).confirmed(), "release") is not None:
             self.notify("kill switch released")
+
+    @work(group="actions", exit_on_error=False)
+    async def action_acknowledge(self) -> None:
+        """Every open incident acknowledged: the notifications of critical ones stop repeating."""
+        result = await self._act(Acknowledge(by=BY), "acknowledge")
+        if result is not None:
+            self.notify(result.message, title="acknowledge", timeout=5)
 
     @work(group="actions", exit_on_error=False)
     async def action_backup(self) -> None:

@@ -1,2 +1,2 @@
-"""The watchdog: outside the engine's process, it tells the operator when the engine stops answering, committing or
-hearing the market."""
+"""The watchdog: outside the engine's process, it tells the operator when the engine stops answering,
+committing or hearing the market."""
