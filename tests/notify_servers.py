@@ -48,7 +48,9 @@ class Webhook:
 
     async def _post(self, request: web.Request) -> web.Response:
         data = await request.json()
-        self.got.append(Received(time.time(), data.get("title", ""), data.get("message", ""), data.get("type", "")))
+        self.got.append(
+            Received(time.time(), data.get("title", ""), data.get("message", ""), data.get("type", ""))
+        )
         return web.Response(text="ok")
 
     async def stop(self) -> None:

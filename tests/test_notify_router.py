@@ -183,3 +183,26 @@ def test_one_off_incidents_are_sent_once_their_episode_is_over() -> None:
     sent = world.sent("team")
     assert [o.message.change for o in sent] == ["opened"]
     assert "5 events" in sent[0].message.body
+
+
+def test_a_stream_the_feed_calls_critical_wakes_the_phone_only_once_down_a_minute() -> None:
+    world = World(grace_s=5.0)
+    world.drop()
+    world.seq += 1
+    payload = ev.feed_disconnected(
+        stream="market:public",
+        feed="market",
+        attempt=3,
+        failures=3,
+        retry_in_s=8.0,
+        reason="connection refused",
+        close_code=None,
+        down_for_s=14.0,
+    )
+    world.event("feed.disconnected", payload, "critical")  # the third failed reconnect
+    world.wait(10)
+    assert [o.target for o in world.sent(change="opened")] == ["team"]
+    world.wait(45)
+    assert [o.target for o in world.sent(change="opened")] == ["team"]
+    world.wait(10)  # down more than a minute: runbook 000's critical
+    assert [o.target for o in world.sent(change="opened")] == ["team", "phone"]

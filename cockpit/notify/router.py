@@ -8,6 +8,8 @@ with the messages to deliver; delivery is cockpit/notify/delivery.py.
   the same incident, and then nothing is sent — no "resolved … opened again" pairs from a flapping stream.
 - An incident merged into another one (streams dropping into exchange maintenance) says nothing more: the one
   it joined speaks for it.
+- A stream's incident is a warning for the targets until it has been down `FEED_CRITICAL_AFTER_S` (the
+  runbook's threshold), however early the feed calls it critical.
 - A critical incident still open is sent again every `repeat_critical_min` until acknowledged.
 - Each target takes at most `rate_per_hour` messages in any hour; what it cannot take now is held and folded
   into one digest when it can.
@@ -20,11 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cockpit.config.schema import NotifyConfig, TargetConfig
-from cockpit.core.domain import SEVERITIES
+from cockpit.core.domain import SEVERITIES, Severity
 from cockpit.core.incidents import MERGE_S, Incident, IncidentChange
 from cockpit.notify.messages import Composer, Message, family
 
 HOUR_S = 3600.0
+# runbook 000: "websocket down > 60 s" is what is critical; the feed marks a stream critical from its third
+# failed reconnect (seconds, with a fast backoff): until a stream incident has been open this long it is a
+# warning for the targets, so a phone is not woken by a reconnect that takes a few tries
+FEED_CRITICAL_AFTER_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,15 +158,21 @@ class Router:
         """Tell the targets that should know of this incident and were not told yet (a warning once it has
         been open `grace_s`, unless `graced`)."""
         incident = tracked.incident
-        critical = incident.severity == "critical"
-        if not critical and not graced and now - incident.start < self.config.grace_s:
+        severity = incident.severity
+        if (
+            severity == "critical"
+            and family(incident.cause) == "feed"
+            and now - incident.start < FEED_CRITICAL_AFTER_S
+        ):
+            severity = "warning"
+        if severity != "critical" and not graced and now - incident.start < self.config.grace_s:
             return []
         failing = self.failing()
         names = [
             name
             for name, target in self.config.targets.items()
             if name not in tracked.sent_to
-            and wants(target, incident)
+            and wants(target, incident, severity)
             and not (family(incident.cause) == "notify" and failing.get(name, False))
         ]
         if not names:
@@ -184,7 +196,8 @@ class Router:
         return [n for n, t in self._tracked.items() if t.incident.open]
 
 
-def wants(target: TargetConfig, incident: Incident) -> bool:
-    if SEVERITIES.index(incident.severity) < SEVERITIES.index(target.min_severity):
+def wants(target: TargetConfig, incident: Incident, severity: Severity | None = None) -> bool:
+    """Whether `target` hears `incident` (as of `severity`: its own unless said)."""
+    if SEVERITIES.index(severity or incident.severity) < SEVERITIES.index(target.min_severity):
         return False
     return "all" in target.kinds or family(incident.cause) in target.kinds
