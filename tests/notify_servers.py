@@ -1,6 +1,6 @@
-"""Real local servers that notifications are delivered to: an HTTP endpoint for apprise's `json://` and an SMTP
-server (aiosmtpd) for `mailto://`, both on loopback in the test's event loop; and one that accepts and never
-answers (a target that hangs)."""
+"""Real local servers that notifications are delivered to: an HTTP endpoint for apprise's `json://` and an
+SMTP server (aiosmtpd) for `mailto://`, both on loopback in the test's event loop; and one that accepts and
+never answers (a target that hangs)."""
 
 from __future__ import annotations
 
