@@ -148,6 +148,8 @@ async def test_a_target_that_hangs_or_is_down_never_blocks_the_engine_and_is_sho
         await wait_until(
             lambda: any("Notification target failing" in t for t in hook.titles()), 15, "the team told"
         )
+        reported = await engine.control(Status(by="test"))  # what `cockpit ctl status` shows
+        assert reported.health["notify"] == "failing" and "pager" in reported.health_detail["notify"]
         assert runtime.notifier.targets_status()["pager"][0] is False
         assert runtime.notifier.targets_status()["team"] == (True, 0)
     finally:

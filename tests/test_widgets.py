@@ -517,6 +517,22 @@ async def test_health_shows_bad_exchange_data_only_once_some_was_refused() -> No
         assert pane.line("health-data").has_class("-warn")
 
 
+async def test_health_shows_a_failing_notification_target_while_it_fails() -> None:
+    pane = HealthPane()
+    async with OneWidget(pane).run_test(size=(100, 20)) as pilot:
+        pane.show(make_state(), TELEMETRY)
+        await pilot.pause()
+        assert not any(line.startswith("Notify") for line in pane.lines_text)
+        failing = HealthItem("failing", "phone: no answer within 30 s", NOW)
+        pane.show(make_state(health={**make_state().health, "notify": failing}), TELEMETRY)
+        await pilot.pause()
+        line = next(line for line in pane.lines_text if line.startswith("Notify"))
+        assert "FAILING" in line and "phone: no answer within 30 s" in line
+        pane.show(make_state(health={**make_state().health, "notify": HealthItem("ok", "", NOW)}), TELEMETRY)
+        await pilot.pause()
+        assert not any(line.startswith("Notify") for line in pane.lines_text)
+
+
 # ----- rate limit ------------------------------------------------------------------------------------------
 async def test_rate_limit_gauge_counts_down_a_ban() -> None:
     pane = RateLimitPane()

@@ -75,7 +75,7 @@ def stream_text(status: StreamStatus, now: float) -> tuple[str, str]:
 
 class HealthPane(Widget):
     """Exchange, market feed (one line per stream), user stream, database, clock, bad exchange data (once
-    there was some), mode and kill switch."""
+    there was some), a failing notification target (while it fails), mode and kill switch."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(name=name, id=id, classes=classes)
@@ -90,6 +90,9 @@ class HealthPane(Widget):
         data = StatusLine(_line("Data", DASH), id="health-data")
         data.display = False  # shown once the exchange sent something cockpit refused (data.rejected)
         yield data
+        notify = StatusLine(_line("Notify", DASH), id="health-notify")
+        notify.display = False  # shown while a notification target fails (cockpit/notify/delivery.py)
+        yield notify
         yield StatusLine(_line("Mode", DASH), id="health-mode")
         yield StatusLine(_line("Kill", DASH), id="health-kill")
 
@@ -152,6 +155,16 @@ class HealthPane(Widget):
             if data.detail and not data.ok:
                 parts.append(truncate(one_line(data.detail), ERROR_WIDTH))
             line.set(_line("Data", " · ".join(parts)), _health_class(data))
+
+        # Notification targets: a line while one fails (it says which, and why)
+        notify = state.health.get("notify")
+        line = self.line("health-notify")
+        line.display = notify is not None and not notify.ok
+        if notify is not None and not notify.ok:
+            parts = [_word(notify.status)]
+            if notify.detail:
+                parts.append(truncate(one_line(notify.detail), ERROR_WIDTH))
+            line.set(_line("Notify", " · ".join(parts)), "-warn")
 
         # Mode and kill switch
         mode = MODE_WORDS.get(state.mode, state.mode.upper())

@@ -66,8 +66,9 @@ def _counters(state: State) -> CounterStatus:
 
 
 def _items(state: State) -> tuple[str, ...]:
-    """The health items, and "data" once bad exchange data was refused (`data.rejected`)."""
-    return (*HEALTH_ITEMS, "data") if "data" in state.health else HEALTH_ITEMS
+    """The health items, "data" once bad exchange data was refused (`data.rejected`), "notify" once a
+    notification target failed."""
+    return (*HEALTH_ITEMS, *(item for item in ("data", "notify") if item in state.health))
 
 
 def status_of(state: State, kill_switch_file: str) -> StatusReport:
