@@ -22,23 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
 from cockpit.analytics import build_report, open_for_reading
+from cockpit.config.schema import TargetConfig
 from cockpit.config.secrets import Credentials
 from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
 from cockpit.core.domain import Event
+from cockpit.core.incidents import Incident
 from cockpit.engine.options import EngineOptions
 from cockpit.engine.runtime import RunSpec, Runtime
 from cockpit.sim.server import SimServer
 from tests.chaos import FaultRun, ScheduledFault, analyse, render_table, schedule
 from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.notify_servers import Webhook
 from tests.waiting import wait_until
 
 FOLLOWED = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT")  # not BNB
@@ -61,6 +66,8 @@ def chaos_spec(base_url: str, session: Path) -> RunSpec:
         exchange=ExchangeConfig(id="binanceusdm", base_url=base_url),
         session=SessionConfig(path=session, dir=session.parent),
         feeds=replace(config.feeds, stale_after_s=STALE_AFTER_S, symbols=FOLLOWED),
+        # every incident is told to the team at once (no grace): one message each, never one per event
+        notify=replace(config.notify, grace_s=0.0, targets={"team": TargetConfig(rate_per_hour=3600)}),
     )
     return RunSpec(
         config=config,
@@ -111,8 +118,12 @@ def stored_events(session: Path) -> list[Event]:
 
 
 @pytest.mark.timeout(420)
-async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(tmp_path: Path) -> None:
+async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started = time.monotonic()
+    hook = await Webhook().start()  # the team's notifications arrive here, over HTTP, through apprise
+    monkeypatch.setenv("COCKPIT_NOTIFY_TEAM", hook.url)
     sim = SimServer(
         api_key=TEST_KEY,
         api_secret=TEST_SECRET,
@@ -148,9 +159,12 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(tmp_path: 
             for o in sim.account.orders.values()
             if o.starved
         ]
+        assert runtime.notifier is not None
+        incidents = runtime.notifier.builder.incidents  # the engine's own, as its messages number them
     finally:
         await runtime.stop()
         await sim.stop()
+        await hook.stop()
 
     events = stored_events(session)  # the file is the truth
     report = build_report(session)
@@ -165,6 +179,8 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(tmp_path: 
         **analysis.figures,
         "failures": analysis.failures,
     }
+    told = notified(hook, incidents, runs)
+    figures["notifications"] = told
     out = orjson.dumps(figures, option=orjson.OPT_INDENT_2, default=str)
     (tmp_path / "chaos.json").write_bytes(out)
     if os.environ.get("COCKPIT_CHAOS_JSON"):
@@ -177,4 +193,49 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(tmp_path: 
         f"{analysis.figures['critical_outside_windows']} critical events outside every window; "
         f"kill switch: {analysis.figures['kill_switch'] or 'never'}"
     )
+    p50, p99 = told["fault_to_delivered_p50_s"], told["fault_to_delivered_p99_s"]
+    print(
+        f"notifications: {told['opened']} opened for {told['incidents']} incidents, "
+        f"{told['messages']} in all; fault → delivered p50 {p50} s, p99 {p99} s"
+    )
     assert not analysis.failures, f"{len(analysis.failures)} problem(s):\n" + "\n".join(analysis.failures)
+    assert told["duplicates"] == [], f"incidents told more than once: {told['duplicates']}"
+    assert told["untold"] == [], f"incidents never told: {told['untold']}"
+    assert told["opened"] <= told["incidents"], "more messages than incidents"
+
+
+def notified(hook: Webhook, incidents: list[Incident], runs: list[FaultRun]) -> dict[str, Any]:
+    """What the team heard: one opening per incident (none twice, none missed), and how soon after each fault
+    its first message was delivered (received by the local server)."""
+    opened: dict[int, float] = {}
+    duplicates: list[int] = []
+    for received in hook.got:
+        found = re.match(r"^\[cockpit (?:WARNING|CRITICAL)\] #(\d+) ", received.title)
+        if found:
+            number = int(found[1])
+            if number in opened:
+                duplicates.append(number)
+            opened.setdefault(number, received.at)
+    announced = [i for i in incidents if i.severity != "info"]
+    untold = [f"#{i.number} {i.title}" for i in announced if i.number not in opened]
+    delays = []
+    for run in runs:
+        after = [at for at in opened.values() if run.injected_at <= at <= run.window_end]
+        if after:
+            delays.append(min(after) - run.injected_at)
+    delays.sort()
+
+    def pct(p: float) -> float | None:
+        return round(delays[min(len(delays) - 1, int(p * len(delays)))], 2) if delays else None
+
+    return {
+        "incidents": len(announced),
+        "opened": len(opened),
+        "messages": len(hook.got),
+        "duplicates": duplicates,
+        "untold": untold,
+        "faults_told": len(delays),
+        "fault_to_delivered_s": [round(d, 2) for d in delays],
+        "fault_to_delivered_p50_s": pct(0.5),
+        "fault_to_delivered_p99_s": pct(0.99),
+    }

@@ -11,6 +11,8 @@ import orjson
 import pytest
 
 from cockpit.core.commands import (
+    Acknowledge,
+    AckResult,
     Adopt,
     AdoptResult,
     Asks,
@@ -78,6 +80,8 @@ COMMANDS: list[Command] = [
     DlqRemove(id=7, by="ctl"),
     DlqCleanup(older_than_days=1.5, by="ctl"),
     ResetPeak(by="ctl"),
+    Acknowledge(number=3, by="ctl"),
+    Acknowledge(by="ui"),
 ]
 
 
@@ -131,7 +135,7 @@ def test_an_unknown_command_lists_the_known_ones() -> None:
     assert bad.value.title == "bad request"
     assert bad.value.detail == (
         "unknown command 'sell_everything'; use status, reconcile, flatten, kill_switch, backup, read_copy, "
-        "adopt, reset_peak or dlq"
+        "adopt, reset_peak, ack or dlq"
     )
     assert bad.value.fix == "see `cockpit ctl --help`"
     with pytest.raises(BadCommand) as bad:
@@ -223,7 +227,7 @@ POSITION_KEYS = [
 STATUS_KEYS = [
     "seq", "mode", "exchange", "session_file", "positions", "open_orders", "health", "health_detail",
     "kill_switch", "equity", "wallet", "drawdown_pct", "drawdown_band", "rate_limit", "clock_offset_ms",
-    "counters", "kill_switch_file",
+    "counters", "kill_switch_file", "market_data_ts",
 ]  # fmt: skip
 KILL_SWITCH_KEYS = ["engaged", "cause", "by", "since"]
 RECONCILE_KEYS = [
@@ -259,6 +263,7 @@ STATUS = StatusReport(
         fills=3, orders_submitted=4, orders_rejected=1, ghosts=0, dead_letters=2, fill_rate=0.75
     ),
     kill_switch_file="/a/kill_switch.json",
+    market_data_ts=1_800_000_000.5,
 )
 RECONCILED = reconcile_done(
     trigger="operator:ui",
@@ -330,6 +335,10 @@ RESULTS: list[tuple[Asks[Any], Result]] = [
     (
         ResetPeak(by="ctl"),
         PeakResetResult(old_peak="5E+305", new_peak="10000", drawdown_pct=0.0, by="ctl", message="reset"),
+    ),
+    (
+        Acknowledge(number=None, by="ui"),
+        AckResult(acknowledged=(1, 3), by="ui", message="acknowledged #1, #3"),
     ),
 ]
 

@@ -85,6 +85,7 @@ class StatusReport:
     clock_offset_ms: float | None
     counters: CounterStatus
     kill_switch_file: str  # the account's kill switch state file
+    market_data_ts: float | None  # when the newest mark arrived (what `cockpit watchdog` checks)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ def status_of(state: State, kill_switch_file: str) -> StatusReport:
         clock_offset_ms=state.clock_offset_ms,
         counters=_counters(state),
         kill_switch_file=kill_switch_file,
+        market_data_ts=max(state.mark_ts.values(), default=None),
     )
 
 
