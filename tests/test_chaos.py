@@ -159,12 +159,13 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(
             for o in sim.account.orders.values()
             if o.starved
         ]
-        assert runtime.notifier is not None
-        incidents = runtime.notifier.builder.incidents  # the engine's own, as its messages number them
+        notifier = runtime.notifier
+        assert notifier is not None
     finally:
         await runtime.stop()
         await sim.stop()
         await hook.stop()
+    incidents = notifier.builder.incidents  # the engine's own, as its messages number them (all, at stop)
 
     events = stored_events(session)  # the file is the truth
     report = build_report(session)

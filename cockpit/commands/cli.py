@@ -26,6 +26,7 @@ from cockpit.commands import (
     service,
     sim,
     verify,
+    watchdog,
 )
 from cockpit.commands.parsing import DEFAULT_CONFIG, Commands, Handler, config_option
 from cockpit.core.errors import CockpitError
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.register(commands)
     keys.register(commands)
     notify.register(commands)
+    watchdog.register(commands)
     return parser
 
 

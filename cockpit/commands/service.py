@@ -54,6 +54,11 @@ def register(commands: Commands) -> None:
     scope.add_argument(
         "--system", dest="system", action="store_true", help="a system unit running as you (User=)"
     )
+    unit.add_argument(
+        "--watchdog",
+        action="store_true",
+        help="the unit of `cockpit watchdog` for this config (cockpit-NAME-watchdog), not the engine's",
+    )
     unit.set_defaults(handler=service_unit_command, system=False)
 
 
@@ -68,10 +73,11 @@ class UnitSpec:
     system: bool = False
     user: str | None = None  # User= of a system unit
     environment: tuple[tuple[str, str], ...] = ()  # beyond PYTHONUNBUFFERED=1
+    watchdog: bool = False  # the unit of `cockpit watchdog`, not the engine's
 
     @property
     def unit_name(self) -> str:
-        return f"cockpit-{self.name}"
+        return f"cockpit-{self.name}" + ("-watchdog" if self.watchdog else "")
 
 
 # ----- systemd's syntax -------------------------------------------------------------------------------------
@@ -152,21 +158,19 @@ def _given_name(name: str) -> str:
 def render_unit(spec: UnitSpec) -> str:
     """The unit file's text."""
     config = str(spec.config)
-    command = " ".join(
-        [
-            _executable(spec.interpreter),
-            *("-m", "cockpit", "run", "--config"),
-            _word(config, "config file"),
-            "--headless",
-        ]
-    )
+    if spec.watchdog:
+        words = [*("-m", "cockpit", "watchdog", "--config"), _word(config, "config file")]
+    else:
+        words = [*("-m", "cockpit", "run", "--config"), _word(config, "config file"), "--headless"]
+    command = " ".join([_executable(spec.interpreter), *words])
     no_restart = " ".join(str(code) for code in NO_RESTART_EXIT_CODES)
+    what = "watchdog" if spec.watchdog else "engine"
     unit = [
-        f"# {spec.unit_name}.service: the cockpit engine for {_checked(config, 'config file')}",
+        f"# {spec.unit_name}.service: the cockpit {what} for {_checked(config, 'config file')}",
         '# written by `cockpit service unit`; README.md, "Running the engine as a service", says how to '
         "install it.",
         "[Unit]",
-        f"Description=cockpit engine ({_path_value(spec.config.name, 'config file')})",
+        f"Description=cockpit {what} ({_path_value(spec.config.name, 'config file')})",
     ]
     if spec.system:  # a user manager has no network-online.target
         unit += ["Wants=network-online.target", "After=network-online.target"]
@@ -201,6 +205,8 @@ def render_unit(spec: UnitSpec) -> str:
             f"# and hold two lines: {ENV_KEY}=… and {ENV_SECRET}=… (no quotes, no `export`).",
             f"EnvironmentFile={_path_value(spec.env_file, 'environment file')}",
         ]
+    if spec.watchdog:
+        return "\n".join([*unit, *_watchdog_tail(spec)]) + "\n"
     unit += [
         "# Restart=on-failure: a crash, a kill -9 (the OOM killer) or exit 1 (a runtime error, e.g. the",
         "# exchange unreachable at start) is restarted after RestartSec; the engine restores the session",
@@ -219,6 +225,23 @@ def render_unit(spec: UnitSpec) -> str:
         f"WantedBy={'multi-user.target' if spec.system else 'default.target'}",
     ]
     return "\n".join(unit) + "\n"
+
+
+def _watchdog_tail(spec: UnitSpec) -> list[str]:
+    return [
+        "# The watchdog reads the notification targets' URLs like the engine: COCKPIT_NOTIFY_<NAME> or the",
+        "# keyring (`cockpit keys set notify:NAME`); give them in the EnvironmentFile= on a server.",
+        "# Restart=always: a watchdog that stopped is no watchdog; exit 2 (a bad config, a target without",
+        "# a URL) is not restarted: a person has to fix it.",
+        "Restart=always",
+        "RestartSec=15",
+        "RestartPreventExitStatus=2",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=30",
+        "",
+        "[Install]",
+        f"WantedBy={'multi-user.target' if spec.system else 'default.target'}",
+    ]
 
 
 def install_steps(spec: UnitSpec, cockpit: str, again: str) -> str:
@@ -316,6 +339,8 @@ def _command_line(args: argparse.Namespace, config: Path, env_file: Path | None)
         words += ["--env-file", str(env_file)]
     if args.system:
         words.append("--system")
+    if getattr(args, "watchdog", False):
+        words.append("--watchdog")
     return f"{_cockpit()} {shlex.join(words)}"
 
 
@@ -358,6 +383,7 @@ def build_spec(args: argparse.Namespace) -> UnitSpec:
         system=args.system,
         user=user,
         environment=tuple(environment),
+        watchdog=getattr(args, "watchdog", False),
     )
 
 
