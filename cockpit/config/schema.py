@@ -390,9 +390,9 @@ LISTEN_RE = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(?P<port>[
 
 def _listen(address: str) -> str:
     m = LISTEN_RE.match(address)
-    if m is None or not 1 <= int(m["port"]) <= 65535:
+    if m is None or not 0 <= int(m["port"]) <= 65535:  # port 0: any free port (the log names it)
         raise rule(
-            "is not HOST:PORT (a host name or IP address, then a port from 1 to 65535)",
+            "is not HOST:PORT (a host name or IP address, then a port from 0 to 65535)",
             'write e.g. "127.0.0.1:9464"',
         )
     return address

@@ -192,6 +192,16 @@ class ActionContext(ReconcileContext, FlattenContext, BackupContext, Protocol): 
     def resolve_symbol(self, text: str) -> str: ...
 
 
+class MetricsContext(Reads, Settings, Exchange, SessionFile, Protocol):  # metrics_source.py (read at scrapes)
+    core: EventCore
+    market: MarketBuffers
+    feeds: list[Any]
+    started_at: float
+    loop: asyncio.AbstractEventLoop | None
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]: ...
+
+
 # ----- the union --------------------------------------------------------------------------------------------
 
 
@@ -207,6 +217,7 @@ class EngineContext(
     ArchiveContext,
     RotationContext,
     BroadcastContext,
+    MetricsContext,
     Protocol,
 ):
     """Everything above, plus what only the market feed (market.py) and the engine's wiring use."""

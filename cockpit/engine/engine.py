@@ -158,11 +158,13 @@ class Engine:
     # ----- the session file --------------------------------------------------------------------------
     def open_store(self, path: Path) -> SessionStore:
         """A new session file for this engine (a rotation: cockpit/engine/rotation.py)."""
-        return SessionStore.open(
+        store = SessionStore.open(
             path,
             meta={"exchange": self.config.exchange.id, "mode": self.options.mode},
             **self.store_options,
         )
+        store.commit_observers = self.store.commit_observers  # the same list: /metrics follows the rotation
+        return store
 
     def switch_session_file(self, store: SessionStore, path: Path) -> None:
         """The engine's file is now `path` (a rotation); the core switched first."""

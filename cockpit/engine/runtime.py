@@ -31,6 +31,7 @@ from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.broadcast import Broadcast
 from cockpit.engine.control import ControlServer, live_pointer, prepare_socket_folder, socket_path_for
 from cockpit.engine.engine import Engine
+from cockpit.engine.metrics_source import MetricsEndpoint, serve_metrics
 from cockpit.engine.options import EngineOptions
 from cockpit.engine.session_identity import LostFile
 from cockpit.exchange.ccxt_client import make_ccxt_client
@@ -158,6 +159,12 @@ class Runtime:
         self._tasks: set[asyncio.Task[None]] = set()
         self.notifier: Notifier | None = None  # kept across restores: one for the whole run
         self._last_engine: Engine | None = None
+        self.metrics: MetricsEndpoint | None = None  # /metrics ([metrics] listen), kept across a restore
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) /metrics is served on (the port bound for "HOST:0"), or None."""
+        return self.metrics.address if self.metrics is not None else None
 
     def add_subscriber(self, subscriber: Callable[[Event], None]) -> None:
         """Told every event from the first (session.started), across restarts and restores."""
@@ -191,6 +198,8 @@ class Runtime:
             risk = self.spec.config.risk
             self.broadcast = Broadcast(engine, risk.kill_drawdown_pct, risk.breaker_drawdown_pct)
             self.control = ControlServer(engine, socket, self.broadcast)
+            # bound before the engine acts too: an address in use fails the start at once (exit 2)
+            self.metrics = await serve_metrics(self.metrics, self.spec.config, engine, self.notifier)
             await engine.start()
             await self.control.start()
             if self.notifier is not None:
@@ -302,6 +311,11 @@ class Runtime:
         broadcast, self.broadcast = self.broadcast, None
         if self.control is not None:
             self.control.stop_listening()
+        if self.metrics is not None:  # a restore (keep_account) keeps the endpoint for the next engine
+            self.metrics.forget()
+            if not keep_account:
+                await self.metrics.stop()
+                self.metrics = None
         try:
             if engine is not None:
                 await self._stop_engine(engine, keep_account)

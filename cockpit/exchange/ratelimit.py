@@ -42,7 +42,8 @@ class RateLimitSnapshot:
     limit: int
     queued: int  # requests waiting for budget, a cooldown or a ban to end
     rejected_recent: int  # 429s in the last five minutes
-    rejected_total: int
+    rejected_total: int  # 429s and 418s since the limiter started
+    banned_total: int  # of which 418 bans
     cooldown_until: float | None  # wall-clock time Retry-After ends, if one is in force
     banned_until: float | None  # wall-clock time a 418 ban ends, if one is in force
 
@@ -64,6 +65,7 @@ class RateLimiter:
         self._queued = 0
         self._rejections = SlidingWindow(REJECTIONS_SPAN_S)
         self._rejected_total = 0
+        self._banned_total = 0
         self._cooldown_until = 0.0  # monotonic
         self._banned_until = 0.0  # monotonic
         self._lock = asyncio.Lock()
@@ -108,6 +110,7 @@ class RateLimiter:
         now = time.monotonic()
         self._rejections.add(now)
         self._rejected_total += 1
+        self._banned_total += 1 if banned else 0
         wait = retry_after_s if retry_after_s is not None else (60.0 if banned else 5.0)
         if banned:
             self._banned_until = max(self._banned_until, now + wait)
@@ -124,6 +127,7 @@ class RateLimiter:
             queued=self._queued,
             rejected_recent=self._rejections.total(now),
             rejected_total=self._rejected_total,
+            banned_total=self._banned_total,
             cooldown_until=wall + (self._cooldown_until - now) if self._cooldown_until > now else None,
             banned_until=wall + (self._banned_until - now) if self._banned_until > now else None,
         )

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import threading
 import time
@@ -77,6 +78,8 @@ from cockpit.store.reads import READ_CHUNK, Readers
 from cockpit.store.reports import StoreStats, StoreTrouble
 from cockpit.store.schema import set_meta
 from cockpit.store.verify import MARK_KEY, VerifyReport, mark_text
+
+log = logging.getLogger(__name__)
 
 __all__ = [  # also the constants and tick helpers that moved to batches, reads and checkpoints
     "CACHE_TRIM_LIMIT",
@@ -173,6 +176,8 @@ class SessionStore:
         self._retrying = False
         self._last_commit_at: float | None = None
         self._last_commit_ms: float | None = None
+        # told each commit's latency in seconds, on the writer thread (the /metrics histogram): quick ones
+        self.commit_observers: list[Callable[[float], None]] = []
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -659,6 +664,11 @@ class SessionStore:
                 _settle(item.future)
         for index, op in enumerate(prepared.dlq_ops):
             self._settle_dlq(op, results[index])
+        for observer in self.commit_observers:
+            try:
+                observer(elapsed_ms / 1000.0)
+            except Exception:  # an observer never stops the writer
+                log.exception("commit observer failed")
         return bool(prepared.futures)
 
     def _settle_dlq(self, op: DlqAdd | DlqStatus | DlqPurge | MetaSet, result: object) -> None:
