@@ -58,10 +58,12 @@ class HeadlessEngine:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, config: Path, tmp_path: Path, *extra: str) -> HeadlessEngine:
+    async def start(
+        cls, config: Path, tmp_path: Path, *extra: str, env: dict[str, str] | None = None
+    ) -> HeadlessEngine:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "cockpit", "run", "--config", str(config), "--headless", "--json", *extra,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env(tmp_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env or cli_env(tmp_path),
         )  # fmt: skip
         return cls(proc)
 
