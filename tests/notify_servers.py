@@ -28,12 +28,14 @@ class Webhook:
     """apprise `json://127.0.0.1:PORT/notify` posts here."""
 
     got: list[Received] = field(default_factory=list)
+    pings: list[float] = field(default_factory=list)  # GET /ping: a heartbeat
     port: int = 0
     _runner: web.AppRunner | None = None
 
     async def start(self) -> Webhook:
         app = web.Application()
         app.router.add_post("/notify", self._post)
+        app.router.add_get("/ping", self._ping)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -51,6 +53,10 @@ class Webhook:
         self.got.append(
             Received(time.time(), data.get("title", ""), data.get("message", ""), data.get("type", ""))
         )
+        return web.Response(text="ok")
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        self.pings.append(time.time())
         return web.Response(text="ok")
 
     async def stop(self) -> None:

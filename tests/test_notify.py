@@ -208,3 +208,21 @@ async def test_notify_test_sends_to_each_target_and_says_which_failed(
     missing = await asyncio.to_thread(cockpit, "notify", "test", "--config", str(config), env={})
     assert missing.returncode == 2
     assert "cockpit keys set notify:team" in missing.stderr
+
+
+async def test_the_engine_calls_its_heartbeat_url_while_it_runs(
+    sim: SimServer, tmp_path: Path, hook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COCKPIT_HEARTBEAT_URL", f"http://127.0.0.1:{hook.port}/ping")
+    runtime = Runtime(spec_for(sim, tmp_path, {}))  # no target: the heartbeat alone
+    engine = await runtime.start()
+    try:
+        assert runtime.notifier is not None
+        notifier = runtime.notifier
+        await wait_until(lambda: hook.pings and notifier.heartbeat_ok, 15, "the first heartbeat answered")
+        assert engine.state.mode == "live"
+    finally:
+        await runtime.stop()
+    count = len(hook.pings)
+    assert hook.got == []  # a heartbeat is not a message
+    assert count >= 1
