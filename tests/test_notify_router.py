@@ -206,3 +206,17 @@ def test_a_stream_the_feed_calls_critical_wakes_the_phone_only_once_down_a_minut
     assert [o.target for o in world.sent(change="opened")] == ["team"]
     world.wait(10)  # down more than a minute: runbook 000's critical
     assert [o.target for o in world.sent(change="opened")] == ["team", "phone"]
+
+
+def test_fills_recovered_after_an_outage_neither_lose_its_resolution_nor_reopen_it() -> None:
+    world = World(grace_s=10.0)
+    world.drop()
+    world.wait(20)
+    world.back()
+    world.wait(5)
+    recovered = {"recovered": True, "symbol": "BTC/USDT:USDT", "message": "fill recovered by reconcile"}
+    world.event("order.filled", recovered, "warning", "reconcile")  # joins the outage that hid it
+    world.wait(60)
+    assert [o.message.change for o in world.sent("team")] == ["opened", "resolved"]
+    assert world.router.open_numbers == []
+    assert world.router._tracked == {}  # nothing kept once it is said

@@ -40,7 +40,7 @@ def socket_asker(config_file: Path, config: Config) -> Asker:
     folder = config.session.path.parent if config.session.path is not None else config.session.dir
     timeout_s = min(10.0, max(2.0, config.watchdog.every_s))
 
-    async def reading() -> Reading:
+    async def once() -> Reading:
         now = time.time()
         recorded = live_pointer(folder).exists()
         try:
@@ -53,7 +53,19 @@ def socket_asker(config_file: Path, config: Config) -> Asker:
             return Reading(now, error=error, recorded_running=recorded)
         return Reading(time.time(), status=status)
 
+    async def reading() -> Reading:
+        """A failure is asked again RETRY_S later: the socket moving at a rotation, or a clean stop between
+        closing the socket and removing its live record, is not an engine that stopped answering."""
+        first = await once()
+        if first.status is not None:
+            return first
+        await asyncio.sleep(RETRY_S)
+        return await once()
+
     return reading
+
+
+RETRY_S = 2.0
 
 
 def watchdog_command(args: argparse.Namespace) -> int:

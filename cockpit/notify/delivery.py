@@ -8,9 +8,11 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cockpit.notify.messages import Message
@@ -20,6 +22,11 @@ log = logging.getLogger(__name__)
 QUEUE_MAX = 200  # messages waiting per target; beyond, the oldest is dropped (and counted)
 SEND_TIMEOUT_S = 30.0
 RETRY_DELAYS_S = (2.0, 5.0, 15.0)  # after the first failure, the second, the third; then it is failed
+
+
+# sends run here, not in the event loop's default pool: a target that hangs past its timeout keeps a thread,
+# and the engine's own work (rotation, backups, the archive, DNS) must never queue behind it
+SENDERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="notify")
 
 
 class DeliveryFailed(Exception):
@@ -41,11 +48,28 @@ def apprise_send(url: str, message: Message) -> None:
     sender = apprise.Apprise()
     if not sender.add(url):
         raise DeliveryFailed("apprise does not understand the target's URL")
-    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
+    said = _ThisThread()  # apprise logs to one logger for every target: only this send's lines
+    logger = logging.getLogger("apprise")
+    logger.addHandler(said)
+    try:
         ok = sender.notify(body=message.body, title=message.title, notify_type=notify_type)
+    finally:
+        logger.removeHandler(said)
     if not ok:
-        said = [line.strip() for line in captured.getvalue().splitlines() if line.strip()]
-        raise DeliveryFailed(scrub(said[-1] if said else "apprise reported a failed send", url))
+        raise DeliveryFailed(scrub(said.lines[-1] if said.lines else "apprise reported a failed send", url))
+
+
+class _ThisThread(logging.Handler):
+    """The warnings and errors apprise logs from the thread that made this handler."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.lines.append(record.getMessage().strip())
 
 
 def scrub(text: str, url: str) -> str:
@@ -163,7 +187,9 @@ class Courier:
         delays = self.retry_delays_s if self.health.ok else ()
         for attempt in range(len(delays) + 1):
             try:
-                await asyncio.wait_for(asyncio.to_thread(self._send, self._url, message), self.timeout_s)
+                loop = asyncio.get_running_loop()
+                sending = loop.run_in_executor(SENDERS, self._send, self._url, message)
+                await asyncio.wait_for(sending, self.timeout_s)
                 return
             except TimeoutError:
                 error = DeliveryFailed(f"no answer within {self.timeout_s:g} s")

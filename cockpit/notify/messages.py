@@ -104,16 +104,21 @@ class Composer:
 
     where: str
     config: Path | None = None
+    ackable: bool = True  # the engine's incidents are acknowledged with `ctl ack N`; the watchdog's are not
 
-    def opened(self, incident: Incident, now: float, repeat: bool = False) -> Message:
-        tag = incident.severity.upper() + (", still open" if repeat else "")
+    def opened(
+        self, incident: Incident, now: float, repeat: bool = False, severity: Severity | None = None
+    ) -> Message:
+        """`severity`: as the targets are told it (a stream is a warning for its first minute)."""
+        severity = severity or incident.severity
+        tag = severity.upper() + (", still open" if repeat else "")
         lines = [
             incident.title,
             f"Since {utc(incident.start)} (open {span(now - incident.start)}) · {self.where}",
             f"Cockpit already: {done_for(incident.cause)}",
             f"Do: {help_for(incident.cause, self.config)}",
         ]
-        if incident.severity == "critical":
+        if severity == "critical" and self.ackable:
             with_config = f" --config {self.config}" if self.config is not None else ""
             lines.append(
                 f"Acknowledge: A in the cockpit, or cockpit ctl ack {incident.number}{with_config}"
@@ -123,7 +128,7 @@ class Composer:
         return Message(
             f"[cockpit {tag}] #{incident.number} {_label(incident.title)}",
             "\n".join(lines),
-            incident.severity,
+            severity,
             incident.number,
             incident.cause,
             "repeat" if repeat else "opened",

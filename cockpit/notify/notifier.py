@@ -112,6 +112,9 @@ class Notifier:
 
     # ----- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> None:
+        """Idempotent: a restore starts the engine again with the same notifier."""
+        if self._tasks:
+            return
         loop = asyncio.get_running_loop()
         for courier in self.couriers.values():
             courier.start()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from cockpit.config.schema import NotifyConfig, TargetConfig
 from cockpit.core.domain import SEVERITIES, Severity
-from cockpit.core.incidents import MERGE_S, Incident, IncidentChange
+from cockpit.core.incidents import CLOSABLE_PREFIXES, MERGE_S, Incident, IncidentChange
 from cockpit.notify.messages import Composer, Message, family
 
 HOUR_S = 3600.0
@@ -82,7 +82,8 @@ class Router:
         incident = change.incident
         tracked = self._tracked.get(incident.number)
         if tracked is None:
-            tracked = self._tracked[incident.number] = _Tracked(incident, one_off=not incident.open)
+            one_off = not incident.cause.startswith(CLOSABLE_PREFIXES)
+            tracked = self._tracked[incident.number] = _Tracked(incident, one_off=one_off)
         tracked.incident = incident
         if tracked.one_off:  # a critical one is said at once; a warning once its episode is over
             return (
@@ -95,6 +96,8 @@ class Router:
             return []
         if change.change == "resolved":
             tracked.resolved_at = now
+            return []
+        if not incident.open:  # joined after it ended (fills an outage hid): its resolution still stands
             return []
         tracked.resolved_at = None  # open (again): a resolution not yet sent is not sent
         if tracked.done and incident.open:
@@ -179,7 +182,7 @@ class Router:
             return []
         tracked.sent_to.update(names)
         tracked.last_sent = now
-        message = self.composer.opened(incident, now)
+        message = self.composer.opened(incident, now, severity=severity)
         return [self._through(name, message, now) for name in names]
 
     def _through(self, name: str, message: Message, now: float) -> Outgoing:

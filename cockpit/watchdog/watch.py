@@ -67,6 +67,7 @@ class Watch:
     last_seq: int | None = None
     seq_since: float = 0.0  # when the seq last moved
     down_since: float | None = None  # when the engine was first found not running
+    answering_since: float | None = None  # when it answered first after not answering (or at the start)
 
     def read(self, reading: Reading) -> list[IncidentChange]:
         now = reading.at
@@ -80,8 +81,11 @@ class Watch:
                 if now - self.down_since >= self.silent_after_s:
                     found["engine:stopped"] = f"{reading.error} (for {now - self.down_since:.0f} s)"
             self.last_seq = None
+            self.answering_since = None
         else:
             self.down_since = None
+            if self.answering_since is None:
+                self.answering_since = now
             if status.seq != self.last_seq:
                 self.last_seq, self.seq_since = status.seq, now
             elif now - self.seq_since >= self.silent_after_s:
@@ -90,6 +94,8 @@ class Watch:
                     f"{status.session_file}"
                 )
             market = status.market_data_ts
+            if market is not None:  # a restarted engine's restored marks are old: counted from its answer
+                market = max(market, self.answering_since)
             if market is not None and now - market >= self.silent_after_s:
                 found["engine:no_market_data"] = f"the newest mark is {now - market:.0f} s old"
         return self._changes(found, now)
@@ -136,9 +142,10 @@ class Watchdog:
         self.ask = ask
         self.couriers = {name: Courier(name, url, self._health, send) for name, url in urls.items()}
         # the watchdog's own messages are never held back by a grace: it speaks of the engine itself
+        # no reminders: nothing can acknowledge the watchdog's messages (its numbers are not the engine's)
         self.router = Router(
-            replace(config.notify, grace_s=0.0, summary_at=None),
-            Composer(f"watchdog of {where}", config.source),
+            replace(config.notify, grace_s=0.0, summary_at=None, repeat_critical_min=0),
+            Composer(f"watchdog of {where}", config.source, ackable=False),
             settle_s=0.0,
         )
         self.readings = 0
