@@ -82,7 +82,7 @@ class Router:
         incident = change.incident
         tracked = self._tracked.get(incident.number)
         if tracked is None:
-            one_off = not incident.cause.startswith(CLOSABLE_PREFIXES)
+            one_off = not incident.cause.startswith((*CLOSABLE_PREFIXES, "engine:"))  # engine: the watchdog's
             tracked = self._tracked[incident.number] = _Tracked(incident, one_off=one_off)
         tracked.incident = incident
         if tracked.one_off:  # a critical one is said at once; a warning once its episode is over
