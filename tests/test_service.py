@@ -280,3 +280,25 @@ async def test_the_units_command_line_runs_the_engine_and_sigterm_stops_it_clean
     assert code == 0
     assert any(" session.stopped " in line for line in lines)
     assert (config.parent / "run.duckdb").is_file()  # relative to the config's folder
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_watchdog_unit_runs_the_watchdog_always_and_verifies(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "cfg")
+    code, unit, err = unit_command(capsys, "--config", str(config), "--watchdog")
+    assert code == 0
+    found = settings(unit)
+    assert systemd_words(found["ExecStart"][0]) == [
+        *(sys.executable, "-m", "cockpit", "watchdog", "--config", str(config))
+    ]
+    assert found["Restart"] == ["always"] and found["RestartPreventExitStatus"] == ["2"]
+    assert found["Description"] == ["cockpit watchdog (live.toml)"]
+    assert "cockpit-live-watchdog" in err  # how to install it names its own unit
+    units = tmp_path / "units"
+    units.mkdir()
+    ours = units / "cockpit-live-watchdog.service"
+    ours.write_text(unit)
+    assert _verify(ours, tmp_path) == []
+    assert _verify(ours, tmp_path, "--user") == []
