@@ -58,6 +58,7 @@ def spec_for(sim: SimServer, tmp_path: Path, targets: dict[str, TargetConfig], *
         options=EngineOptions(**{"mode": "live", **FAST_OPTIONS}),  # type: ignore[arg-type]
         notify_retry_s=(0.2, 0.2),
         notify_settle_s=1.0,
+        notify_stream_hold_s=1.0,  # no maintenance comes to absorb these streams' drops
     )
 
 

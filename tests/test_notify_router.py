@@ -12,7 +12,7 @@ from cockpit.core import events as ev
 from cockpit.core.domain import Event, Severity
 from cockpit.core.incidents import IncidentBuilder
 from cockpit.notify.messages import Composer
-from cockpit.notify.router import Outgoing, Router
+from cockpit.notify.router import STREAM_HOLD_S, Outgoing, Router
 
 T0 = 1_800_000_000.0
 
@@ -200,9 +200,9 @@ def test_a_stream_the_feed_calls_critical_wakes_the_phone_only_once_down_a_minut
         down_for_s=14.0,
     )
     world.event("feed.disconnected", payload, "critical")  # the third failed reconnect
-    world.wait(10)
+    world.wait(STREAM_HOLD_S + 1)
     assert [o.target for o in world.sent(change="opened")] == ["team"]
-    world.wait(45)
+    world.wait(58 - STREAM_HOLD_S)
     assert [o.target for o in world.sent(change="opened")] == ["team"]
     world.wait(10)  # down more than a minute: runbook 000's critical
     assert [o.target for o in world.sent(change="opened")] == ["team", "phone"]
@@ -220,3 +220,25 @@ def test_fills_recovered_after_an_outage_neither_lose_its_resolution_nor_reopen_
     assert [o.message.change for o in world.sent("team")] == ["opened", "resolved"]
     assert world.router.open_numbers == []
     assert world.router._tracked == {}  # nothing kept once it is said
+
+
+def test_streams_that_drop_just_before_maintenance_are_told_as_the_maintenance_only() -> None:
+    # the sockets close first and the exchange's 503 comes seconds later: the builder folds the stream's
+    # incident into the maintenance one, and the team must not have been told of it first, even with no grace
+    world = World(grace_s=0.0)
+    world.drop()
+    world.wait(6)
+    notice = ev.exchange_maintenance(op="fetch_positions", message="503 maintenance", notices=1)
+    world.event("exchange.maintenance", notice, "warning", "exchange")
+    world.wait(30)
+    opened = world.sent("team", "opened")
+    assert [o.message.cause for o in opened] == ["exchange:maintenance"]
+
+
+def test_a_stream_down_with_no_maintenance_is_told_once_it_can_no_longer_be_absorbed() -> None:
+    world = World(grace_s=0.0)
+    world.drop()
+    world.wait(STREAM_HOLD_S - 1)
+    assert world.out == []
+    world.wait(2)
+    assert [o.message.change for o in world.sent("team")] == ["opened"]

@@ -56,6 +56,7 @@ class RunSpec:
     gateway_policy: RetryPolicy | None = None  # the gateway's retries (None: its defaults)
     notify_retry_s: tuple[float, ...] | None = None  # a target's retry delays (None: delivery.py's)
     notify_settle_s: float | None = None  # how long a resolution waits for a relapse (None: MERGE_S)
+    notify_stream_hold_s: float | None = None  # how long a stream's incident waits (None: STREAM_HOLD_S)
 
 
 def ws_base_for(config: Config) -> str:
@@ -373,6 +374,8 @@ def make_notifier(
     )
     if spec.notify_settle_s is not None:
         notifier.router.settle_s = spec.notify_settle_s
+    if spec.notify_stream_hold_s is not None:
+        notifier.router.stream_hold_s = spec.notify_stream_hold_s
     return notifier
 
 

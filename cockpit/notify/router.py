@@ -7,7 +7,9 @@ with the messages to deliver; delivery is cockpit/notify/delivery.py.
 - A resolution is sent `settle_s` after it (the incident builder's merge window): a symptom within it reopens
   the same incident, and then nothing is sent — no "resolved … opened again" pairs from a flapping stream.
 - An incident merged into another one (streams dropping into exchange maintenance) says nothing more: the one
-  it joined speaks for it.
+  it joined speaks for it. So that it has said nothing before either, a stream's incident waits
+  `STREAM_HOLD_S` (the builder's absorbing window and a margin for the events' way here), whatever
+  `grace_s` is.
 - A stream's incident is a warning for the targets until it has been down `FEED_CRITICAL_AFTER_S` (the
   runbook's threshold), however early the feed calls it critical.
 - A critical incident still open is sent again every `repeat_critical_min` until acknowledged.
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 from cockpit.config.schema import NotifyConfig, TargetConfig
 from cockpit.core.domain import SEVERITIES, Severity
-from cockpit.core.incidents import CLOSABLE_PREFIXES, MERGE_S, Incident, IncidentChange
+from cockpit.core.incidents import ABSORB_S, CLOSABLE_PREFIXES, MERGE_S, Incident, IncidentChange
 from cockpit.notify.messages import Composer, Message, family
 
 HOUR_S = 3600.0
@@ -31,6 +33,10 @@ HOUR_S = 3600.0
 # failed reconnect (seconds, with a fast backoff): until a stream incident has been open this long it is a
 # warning for the targets, so a phone is not woken by a reconnect that takes a few tries
 FEED_CRITICAL_AFTER_S = 60.0
+# a stream incident can still be absorbed by maintenance or a ban opening up to ABSORB_S after it started (the
+# exchange's notice comes after the sockets close): it is not told before then, plus the time an event takes
+# from the engine to the router (committed, then handed on)
+STREAM_HOLD_S = ABSORB_S + 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,7 @@ class Router:
         self.config = notify
         self.composer = composer
         self.settle_s = settle_s
+        self.stream_hold_s = STREAM_HOLD_S
         self.failing = failing  # targets whose delivery keeps failing: not sent news of their own failure
         self._tracked: dict[int, _Tracked] = {}
         self._budgets = {name: _Budget(t.rate_per_hour) for name, t in notify.targets.items()}
@@ -170,6 +177,8 @@ class Router:
             severity = "warning"
         if severity != "critical" and not graced and now - incident.start < self.config.grace_s:
             return []
+        if incident.cause.startswith("feed:") and now - incident.start < self.stream_hold_s:
+            return []  # maintenance may yet absorb it
         failing = self.failing()
         names = [
             name
