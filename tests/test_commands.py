@@ -18,6 +18,8 @@ from cockpit.core.commands import (
     Asks,
     Backup,
     BackupResult,
+    CancelOrders,
+    CancelResult,
     CleanupResult,
     Command,
     CounterStatus,
@@ -33,6 +35,9 @@ from cockpit.core.commands import (
     FlattenResult,
     KillSwitch,
     KillSwitchStatus,
+    Orders,
+    OrdersReport,
+    OrderStatus,
     PeakResetResult,
     PositionStatus,
     RateLimitStatus,
@@ -82,6 +87,10 @@ COMMANDS: list[Command] = [
     ResetPeak(by="ctl"),
     Acknowledge(number=3, by="ctl"),
     Acknowledge(by="ui"),
+    Orders(by="ctl"),
+    CancelOrders(order="cockpit-1a2b", by="ui"),
+    CancelOrders(symbols=("BTCUSDT",), by="ctl"),
+    CancelOrders(by="ui"),
 ]
 
 
@@ -135,7 +144,7 @@ def test_an_unknown_command_lists_the_known_ones() -> None:
     assert bad.value.title == "bad request"
     assert bad.value.detail == (
         "unknown command 'sell_everything'; use status, reconcile, flatten, kill_switch, backup, read_copy, "
-        "adopt, reset_peak, ack or dlq"
+        "adopt, reset_peak, ack, orders, cancel or dlq"
     )
     assert bad.value.fix == "see `cockpit ctl --help`"
     with pytest.raises(BadCommand) as bad:
@@ -339,6 +348,43 @@ RESULTS: list[tuple[Asks[Any], Result]] = [
     (
         Acknowledge(number=None, by="ui"),
         AckResult(acknowledged=(1, 3), by="ui", message="acknowledged #1, #3"),
+    ),
+    (Orders(by="ctl"), OrdersReport(())),
+    (
+        Orders(by="ctl"),
+        OrdersReport(
+            (
+                OrderStatus(
+                    client_order_id="ck-1",
+                    order_id="42",
+                    symbol=BTC,
+                    side="sell",
+                    type="stop_market",
+                    amount="0.01",
+                    filled="0",
+                    price=None,
+                    trigger="61000.5",
+                    reduce_only=True,
+                    origin="external",
+                    status="open",
+                    age_s=12.5,
+                    price_step="0.1",
+                    amount_step="0.001",
+                ),
+            )
+        ),
+    ),
+    (
+        CancelOrders(symbols=None, by="ctl"),
+        CancelResult(
+            scope="all",
+            by="ctl",
+            canceled=("ck-1", "ck-2"),
+            remaining=(),
+            errors=(),
+            verified=True,
+            message="canceled 2 orders; none left open (verified)",
+        ),
     ),
 ]
 

@@ -60,6 +60,13 @@ def _register_ctl(commands: Commands) -> None:
     reset_peak.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
     ack = ctl_sub.add_parser("ack", help="acknowledge incident N (or every open one): its notifications stop")
     ack.add_argument("number", nargs="?", type=int, metavar="N", help="the incident number its message gives")
+    orders = ctl_sub.add_parser("orders", help="the open orders (and conditional orders), oldest first")
+    orders.add_argument("--json", action="store_true", help="machine-readable output")
+    cancel = ctl_sub.add_parser("cancel", help="cancel one open order, every order of a symbol, or all")
+    cancel.add_argument("order", nargs="?", metavar="ORDER", help="its client order id or exchange order id")
+    cancel.add_argument("--symbol", action="append", metavar="SYMBOL", help="every open order of SYMBOL")
+    cancel.add_argument("--all", action="store_true", help="every open order on the account")
+    cancel.add_argument("--yes", action="store_true", help="confirm without the prompt")
     ctl.set_defaults(handler=_run_ctl)
 
 

@@ -1,4 +1,5 @@
-"""`cockpit ctl --config FILE status|reconcile|flatten|kill-switch|reset-peak`: talk to the running engine."""
+"""`cockpit ctl --config FILE status|reconcile|flatten|kill-switch|reset-peak|ack|orders|cancel`: talk to the
+running engine."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from cockpit.config.settings import Config, load_config
 from cockpit.core.commands import (
     Acknowledge,
     AckResult,
+    CancelOrders,
+    CancelResult,
     Flatten,
     FlattenResult,
     KillSwitch,
+    Orders,
+    OrdersReport,
     Reconcile,
     ResetPeak,
     Result,
@@ -27,7 +32,7 @@ from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.wire import result_to_json
 from cockpit.engine.account_files import AccountFiles, account_key
 from cockpit.engine.control import ask, live_pointer, socket_path_for
-from cockpit.engine.status import render_status
+from cockpit.engine.status import render_orders, render_status
 
 BY = "ctl"
 
@@ -73,12 +78,44 @@ def _confirm(word: str, what: str, yes: bool) -> None:
         raise UsageError("not confirmed", f"expected {word!r}, got {answer!r}", "nothing was done")
 
 
+def _yes_no(what: str, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what} needs confirmation", "stdin is not a terminal", "add --yes to confirm")
+    if input(f"{what}? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise UsageError("not confirmed", "nothing was done")
+
+
+def _cancel_request(args: argparse.Namespace) -> CancelOrders:
+    given = [bool(args.order), bool(args.symbol), bool(args.all)]
+    if sum(given) != 1:
+        raise UsageError(
+            "cancel needs exactly one of ORDER, --symbol SYMBOL or --all",
+            f"got {'none' if not any(given) else 'more than one'}",
+            "e.g. `cockpit ctl --config F cancel cockpit-1a2b` (`cockpit ctl orders` lists the ids), "
+            "`cancel --symbol BTCUSDT` or `cancel --all`",
+        )
+    if args.order:
+        _yes_no(f"Cancel order {args.order}", args.yes)
+        return CancelOrders(order=args.order, by=BY)
+    target = (
+        "EVERY open order on the account" if args.all else f"every open order of {', '.join(args.symbol)}"
+    )
+    _confirm("CANCEL", f"Cancel {target} (conditional orders too)", args.yes)
+    return CancelOrders(symbols=None if args.all else tuple(args.symbol), by=BY)
+
+
 def ctl_request(
     args: argparse.Namespace,
-) -> Status | Reconcile | Flatten | KillSwitch | ResetPeak | Acknowledge:
+) -> Status | Reconcile | Flatten | KillSwitch | ResetPeak | Acknowledge | Orders | CancelOrders:
     """The command the arguments name (asking to confirm a destructive one)."""
     if args.ctl_command == "status":
         return Status(by=BY)
+    if args.ctl_command == "orders":
+        return Orders(by=BY)
+    if args.ctl_command == "cancel":
+        return _cancel_request(args)
     if args.ctl_command == "ack":
         return Acknowledge(number=args.number, by=BY)
     if args.ctl_command == "reconcile":
@@ -113,10 +150,12 @@ def ctl_command(args: argparse.Namespace) -> int:
     result: Result = asyncio.run(ask(path, command, wait_s=wait_s))
     if isinstance(result, StatusReport) and not getattr(args, "json", False):
         print(render_status(result))
+    elif isinstance(result, OrdersReport) and not getattr(args, "json", False):
+        print(render_orders(result))
     elif isinstance(result, AckResult):
         print(result.message)
     else:
         print(orjson.dumps(result_to_json(result), option=orjson.OPT_INDENT_2).decode())
-    if isinstance(result, FlattenResult) and not result.verified:
+    if isinstance(result, FlattenResult | CancelResult) and not result.verified:
         return 1
     return 0

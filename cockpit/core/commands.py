@@ -161,6 +161,49 @@ class AckResult:
 
 
 @dataclass(frozen=True)
+class OrderStatus:
+    """One open order, as the cockpit's Orders pane and `cockpit ctl orders` show it (decimals as strings, at
+    the exchange's precision)."""
+
+    client_order_id: str
+    order_id: str | None  # None until the exchange has accepted it
+    symbol: str
+    side: str  # buy | sell
+    type: str  # limit | market | stop_market | take_profit_market | stop | take_profit | trailing_stop_market
+    amount: str
+    filled: str
+    price: str | None  # the limit price; None for a market order
+    trigger: str | None  # a conditional order's trigger price; None for a plain order
+    reduce_only: bool
+    origin: str  # cockpit | external (another client on the account)
+    status: str  # submitted | open | partially_filled
+    age_s: float
+    price_step: str | None  # the market's tick and amount step, to show them at its precision
+    amount_step: str | None
+
+
+@dataclass(frozen=True)
+class OrdersReport:
+    """Every open order the engine knows of, oldest first."""
+
+    orders: tuple[OrderStatus, ...]
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """What a cancel did: the orders canceled, and what the exchange still holds open in its scope when asked
+    afterwards (`verified`: nothing)."""
+
+    scope: str  # "order <id>", the symbols, or "all"
+    by: str
+    canceled: tuple[str, ...]  # client order ids (or exchange ids) of the orders that were open
+    remaining: tuple[str, ...]  # still open at the exchange in the scope, read after the cancel
+    errors: tuple[str, ...]
+    verified: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     id: int
     ts: float
@@ -217,6 +260,8 @@ Result: TypeAlias = (
     | AdoptResult
     | PeakResetResult
     | AckResult
+    | OrdersReport
+    | CancelResult
     | DeadLetters
     | DeadLetterStats
     | RetryResult
@@ -346,6 +391,27 @@ class Acknowledge(Asks[AckResult]):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Orders(Asks[OrdersReport]):
+    """The open orders. A read: not recorded."""
+
+    cmd: ClassVar[str] = "orders"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelOrders(Asks[CancelResult]):
+    """Cancel one open order (`order`: its client order id or the exchange's order id), every open order of
+    `symbols`, or (neither) every open order on the account. Cancelling more than one order needs the word
+    CANCEL; one order is confirmed by the operator's dialog or prompt."""
+
+    cmd: ClassVar[str] = "cancel"
+    order: str | None = None
+    symbols: tuple[str, ...] | None = None
+
+    def confirmation(self) -> str | None:
+        return None if self.order is not None else "CANCEL"
+
+
+@dataclass(frozen=True, kw_only=True)
 class DlqList(Asks[DeadLetters]):
     """The dead letters, filtered. `status`: open, retried, removed, or all (or None: all)."""
 
@@ -399,5 +465,7 @@ Command: TypeAlias = (
     | Adopt
     | ResetPeak
     | Acknowledge
+    | Orders
+    | CancelOrders
     | DeadLetterCommand
 )

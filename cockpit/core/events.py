@@ -1275,8 +1275,9 @@ def dlq_added(
 
 # ----- the operator, and anything else ----------------------------------------------------------------
 class OperatorAction(TypedDict):
-    action: str  # reconcile | flatten | kill_switch | backup | adopt | dlq.retry
-    symbols: NotRequired[list[str] | str]  # flatten: the symbols, or "all"
+    action: str  # reconcile | flatten | kill_switch | backup | adopt | dlq.retry | cancel | ack
+    symbols: NotRequired[list[str] | str]  # flatten, cancel: the symbols, or "all"
+    order: NotRequired[str]  # cancel: the one order (client order id or exchange id)
     on: NotRequired[bool]  # kill_switch
     symbol: NotRequired[str]  # adopt
     id: NotRequired[int]  # dlq.retry: the dead letter
@@ -1291,9 +1292,18 @@ def operator_action(
     on: bool | None = None,
     symbol: str | None = None,
     id: int | None = None,  # noqa: A002 - the payload's key
+    order: str | None = None,
 ) -> OperatorAction:
-    payload = {"action": action, "symbols": symbols, "on": on, "symbol": symbol, "id": id, "by": by}
-    return cast(OperatorAction, _without_none(payload, ("symbols", "on", "symbol", "id")))
+    payload = {
+        "action": action,
+        "symbols": symbols,
+        "order": order,
+        "on": on,
+        "symbol": symbol,
+        "id": id,
+        "by": by,
+    }
+    return cast(OperatorAction, _without_none(payload, ("symbols", "order", "on", "symbol", "id")))
 
 
 class Alert(TypedDict):

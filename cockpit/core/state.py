@@ -141,11 +141,12 @@ class Order:
     client_order_id: str
     symbol: str
     side: str  # buy | sell
-    type: str  # market | limit
+    type: str  # market | limit | stop_market | take_profit_market | stop | take_profit | trailing_stop_market
     amount: Decimal
     filled: Decimal = ZERO
     price: Decimal | None = None
     average: Decimal | None = None
+    trigger: Decimal | None = None  # a conditional order's trigger (stop) price
     status: str = "submitted"  # submitted | open | partially_filled
     reduce_only: bool = False
     origin: str = "cockpit"  # cockpit | external (another client on the account)

@@ -8,6 +8,7 @@ field and the fix) and a result becomes the reply's JSON (`result_to_json`: the 
 Requests, one JSON object a line: {"cmd": "status"}, {"cmd": "reconcile"}, {"cmd": "flatten", "symbols":
 [...] | null} (null: all positions), {"cmd": "kill_switch", "on": true|false, "cause": "…"} (cause optional),
 {"cmd": "backup"}, {"cmd": "read_copy"}, {"cmd": "adopt", "symbol": "…"}, {"cmd": "reset_peak"},
+{"cmd": "orders"}, {"cmd": "cancel", "order": "…"} | {"cmd": "cancel", "symbols": [...] | null},
 {"cmd": "dlq", "action": "list",
 "op": …, "reason": …, "status": "open"}, {"cmd": "dlq", "action": "stats"}, {"cmd": "dlq", "action":
 "retry"|"remove", "id": N}, {"cmd": "dlq", "action": "cleanup", "older_than_days": D}; each may name who asks
@@ -32,6 +33,8 @@ from cockpit.core.commands import (
     Asks,
     Backup,
     BackupResult,
+    CancelOrders,
+    CancelResult,
     CleanupResult,
     Command,
     CounterStatus,
@@ -47,6 +50,9 @@ from cockpit.core.commands import (
     FlattenResult,
     KillSwitch,
     KillSwitchStatus,
+    Orders,
+    OrdersReport,
+    OrderStatus,
     PeakResetResult,
     PositionStatus,
     RateLimitStatus,
@@ -75,6 +81,8 @@ COMMANDS = (
     "adopt",
     "reset_peak",
     "ack",
+    "orders",
+    "cancel",
     "dlq",
 )
 DLQ_ACTIONS = ("list", "stats", "retry", "remove", "cleanup")
@@ -87,6 +95,8 @@ EXAMPLES = {  # the fix for a bad field: a request that works
     "adopt": '{"cmd": "adopt", "symbol": "BTCUSDT", "confirm": "ADOPT"}',
     "reset_peak": '{"cmd": "reset_peak", "confirm": "RESET"}',
     "ack": '{"cmd": "ack", "number": 3} (or "number": null for every open incident)',
+    "cancel": '{"cmd": "cancel", "order": "cockpit-1a2b"} (one order), or {"cmd": "cancel", "symbols": '
+    '["BTCUSDT"], "confirm": "CANCEL"} ("symbols": null for every open order on the account)',
     "dlq list": '{"cmd": "dlq", "action": "list", "op": null, "reason": null, "status": "open"}',
     "dlq retry": '{"cmd": "dlq", "action": "retry", "id": 3, "confirm": "RETRY"}',
     "dlq remove": '{"cmd": "dlq", "action": "remove", "id": 3}',
@@ -184,13 +194,24 @@ def _number(data: Mapping[str, Any], name: str, key: str) -> float:
     return float(value)
 
 
-def _symbols(data: Mapping[str, Any]) -> tuple[str, ...] | None:
+def _symbols(data: Mapping[str, Any], name: str = "flatten") -> tuple[str, ...] | None:
     value = data.get("symbols")  # not given: null, all positions (as ever)
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise _wrong("flatten", "symbols", "a list of symbols or null (all positions)", value)
+        everything = "all positions" if name == "flatten" else "every open order"
+        raise _wrong(name, "symbols", f"a list of symbols or null ({everything})", value)
     return tuple(value)
+
+
+def _cancel(data: Mapping[str, Any], by: str) -> CancelOrders:
+    order = _text_or_null(data, "cancel", "order")
+    symbols = _symbols(data, "cancel")
+    if order is not None and symbols is not None:
+        raise BadCommand('cancel: give "order" or "symbols", not both', _fix("cancel"))
+    if order is not None and not order.strip():
+        raise _wrong("cancel", "order", "an order's client order id or exchange order id", order)
+    return CancelOrders(order=order, symbols=symbols, by=by)
 
 
 def _by(data: Mapping[str, Any]) -> str:
@@ -249,6 +270,10 @@ def _command(data: Mapping[str, Any], by: str) -> Command:
         return ResetPeak(by=by)
     if cmd == "ack":
         return Acknowledge(number=_int_or_null(data, cmd, "number"), by=by)
+    if cmd == "orders":
+        return Orders(by=by)
+    if cmd == "cancel":
+        return _cancel(data, by)
     if cmd == "dlq":
         return _dead_letter_command(data, by)
     raise BadCommand(f"unknown command {cmd!r}; use {_listed(COMMANDS)}")
@@ -383,6 +408,10 @@ _READERS: dict[type[Asks[Any]], Callable[[Any], Result]] = {
     Adopt: lambda data: _build(AdoptResult, data),
     ResetPeak: lambda data: _build(PeakResetResult, data),
     Acknowledge: lambda data: _build(AckResult, data),
+    Orders: lambda data: _build(
+        OrdersReport, data, orders=lambda rows: tuple(_build(OrderStatus, row) for row in rows)
+    ),
+    CancelOrders: lambda data: _build(CancelResult, data),
     DlqList: _dead_letters,
     DlqStats: lambda data: _build(DeadLetterStats, data),
     DlqRetry: lambda data: _build(RetryResult, data),

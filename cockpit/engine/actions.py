@@ -7,6 +7,7 @@ reader's copy, listing dead letters) are not.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from cockpit.core import events
@@ -17,10 +18,14 @@ from cockpit.core.commands import (
     AdoptResult,
     Backup,
     BackupResult,
+    CancelOrders,
+    CancelResult,
     Flatten,
     FlattenResult,
     KillSwitch,
     KillSwitchStatus,
+    Orders,
+    OrdersReport,
     PeakResetResult,
     ReadCopy,
     Reconcile,
@@ -32,10 +37,11 @@ from cockpit.core.domain import Severity, dstr
 from cockpit.engine import killswitch, peak
 from cockpit.engine.backups import backup as take_backup
 from cockpit.engine.backups import read_copy as take_read_copy
+from cockpit.engine.cancel import cancel_many, cancel_one, cancel_symbols, find_order
 from cockpit.engine.flatten import flatten as flatten_positions
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.engine.reconcile import reconcile as reconcile_pass
-from cockpit.engine.status import kill_switch_status, status_of
+from cockpit.engine.status import kill_switch_status, orders_of, status_of
 
 if TYPE_CHECKING:
     from cockpit.engine.context import (
@@ -88,6 +94,26 @@ async def flatten(engine: ActionContext, command: Flatten) -> FlattenResult:
         engine, "warning", events.operator_action(action="flatten", symbols=symbols or "all", by=command.by)
     )
     return await flatten_positions(engine, symbols, command.by)
+
+
+def orders(engine: KillSwitchContext, command: Orders) -> OrdersReport:
+    return orders_of(engine.state, time.time())
+
+
+async def cancel_orders(engine: ActionContext, command: CancelOrders) -> CancelResult:
+    """Checked (the order exists and is accepted, the symbols are known), recorded, then sent."""
+    if command.order is not None:
+        order = find_order(engine.state, command.order)
+        payload = events.operator_action(
+            action="cancel", order=order.client_order_id, symbols=[order.symbol], by=command.by
+        )
+        await _record(engine, "warning", payload)
+        return await cancel_one(engine, order, command.by)
+    symbols = None if command.symbols is None else cancel_symbols(engine, command.symbols)
+    await _record(
+        engine, "warning", events.operator_action(action="cancel", symbols=symbols or "all", by=command.by)
+    )
+    return await cancel_many(engine, symbols, command.by)
 
 
 async def kill_switch(engine: KillSwitchContext, command: KillSwitch) -> KillSwitchStatus:

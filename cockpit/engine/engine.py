@@ -25,6 +25,7 @@ from cockpit.core.commands import (
     Answer,
     Asks,
     Backup,
+    CancelOrders,
     Command,
     DlqCleanup,
     DlqList,
@@ -33,6 +34,7 @@ from cockpit.core.commands import (
     DlqStats,
     Flatten,
     KillSwitch,
+    Orders,
     ReadCopy,
     Reconcile,
     ResetPeak,
@@ -340,6 +342,10 @@ class Engine:
                 return await actions.reset_peak(self, command)
             case Acknowledge():
                 return await actions.acknowledge(self, command)
+            case Orders():
+                return actions.orders(self, command)
+            case CancelOrders():
+                return await actions.cancel_orders(self, command)
             case DlqList(op=op, reason=reason, status=status):
                 return dead_letters.list_letters(self.store, op, reason, status)
             case DlqStats():

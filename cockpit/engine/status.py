@@ -8,12 +8,14 @@ from decimal import Decimal
 from cockpit.core.commands import (
     CounterStatus,
     KillSwitchStatus,
+    OrdersReport,
+    OrderStatus,
     PositionStatus,
     RateLimitStatus,
     StatusReport,
 )
 from cockpit.core.domain import dstr
-from cockpit.core.state import HEALTH_ITEMS, Position, State
+from cockpit.core.state import HEALTH_ITEMS, Order, Position, State
 from cockpit.core.text import fmt_money, fmt_step
 
 _CENT = Decimal("0.01")
@@ -35,6 +37,33 @@ def _position(state: State, p: Position) -> PositionStatus:
         amount_step=dstr(market.amount_step) if market is not None else None,
         ghost=p.ghost,
     )
+
+
+def _order(state: State, o: Order, now: float) -> OrderStatus:
+    market = state.markets.get(o.symbol)
+    return OrderStatus(
+        client_order_id=o.client_order_id,
+        order_id=o.order_id,
+        symbol=o.symbol,
+        side=o.side,
+        type=o.type,
+        amount=dstr(o.amount),
+        filled=dstr(o.filled),
+        price=dstr(o.price) if o.price is not None else None,
+        trigger=dstr(o.trigger) if o.trigger is not None else None,
+        reduce_only=o.reduce_only,
+        origin=o.origin,
+        status=o.status,
+        age_s=round(max(0.0, now - o.created), 1),
+        price_step=dstr(market.price_step) if market is not None else None,
+        amount_step=dstr(market.amount_step) if market is not None else None,
+    )
+
+
+def orders_of(state: State, now: float) -> OrdersReport:
+    """The open orders, oldest first (`cockpit ctl orders`)."""
+    ordered = sorted(state.orders.values(), key=lambda o: (o.created, o.client_order_id))
+    return OrdersReport(tuple(_order(state, o, now) for o in ordered))
 
 
 def kill_switch_status(state: State) -> KillSwitchStatus:
@@ -148,5 +177,32 @@ def render_status(status: StatusReport) -> str:
             f"  {p.symbol:<16} {p.side:<5} {qty:>12} entry {_at(p.entry, tick)} "
             f"mark {_at(p.mark, tick)} upnl {_money(p.upnl, signed=True)} {leverage} "
             f"{_liquidation(p)}{ghost}"
+        )
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
+
+
+def render_orders(report: OrdersReport) -> str:
+    """The open orders as `cockpit ctl orders` prints them, prices and sizes at the market's precision."""
+    if not report.orders:
+        return "no open orders"
+    lines = [f"{len(report.orders)} open order{'s' if len(report.orders) != 1 else ''}"]
+    for o in report.orders:
+        tick, step = o.price_step, o.amount_step
+        at = f"@ {_at(o.price, tick)}" if o.price is not None else "@ market"
+        trigger = f" trigger {_at(o.trigger, tick)}" if o.trigger is not None else ""
+        filled = f" filled {_at(o.filled, step, pad=False)}" if Decimal(o.filled) else ""
+        flags = " reduce-only" if o.reduce_only else ""
+        lines.append(
+            f"  {o.symbol:<16} {o.side:<4} {o.type:<20} {_at(o.amount, step, pad=False):>10} {at}{trigger}"
+            f"{filled}{flags} · {o.origin} · {_age(o.age_s)} · {o.client_order_id}"
+            + (f" (#{o.order_id})" if o.order_id else "")
         )
     return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""Cancel open orders: one (by its client order id or the exchange's id), every order of some symbols, or
+every order on the account; then ask the exchange what is still open in that scope, so the answer is verified
+rather than hoped. The operator's action is recorded before anything is sent (cockpit/engine/actions.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cockpit.core.commands import CancelResult
+from cockpit.core.state import Order, State
+from cockpit.engine.killswitch import ActionRefused
+from cockpit.exchange.gateway import GatewayError
+from cockpit.exchange.reports import OrderReport
+
+if TYPE_CHECKING:
+    from cockpit.engine.context import ActionContext
+
+
+def find_order(state: State, wanted: str) -> Order:
+    """The open order `wanted` names (its client order id, or the exchange's order id), once the exchange has
+    accepted it."""
+    text = wanted.strip()
+    for order in state.orders.values():
+        if text in (order.client_order_id, order.order_id):
+            if order.order_id is None:
+                raise ActionRefused(
+                    f"{order.client_order_id} is not yet accepted by the exchange",
+                    "it has no exchange order id to cancel yet",
+                    "try again in a moment; `cockpit ctl orders` shows when it is open",
+                )
+            return order
+    known = ", ".join(sorted(o.client_order_id for o in state.orders.values())[:10]) or "none"
+    raise ActionRefused(
+        f"no open order {wanted!r}",
+        f"the open orders cockpit knows: {known}",
+        "`cockpit ctl orders` lists them with both ids (a filled or canceled order has nothing to cancel)",
+    )
+
+
+def cancel_symbols(engine: ActionContext, named: tuple[str, ...]) -> list[str]:
+    """The unified symbols the operator named (BTCUSDT or BTC/USDT:USDT): one cockpit follows or holds, or
+    one an open order is on (another client's order on a symbol cockpit does not follow)."""
+    on_orders = {o.symbol for o in engine.state.orders.values()}
+    symbols = []
+    for text in named:
+        match = next((s for s in on_orders if text in (s, s.split(":")[0].replace("/", ""))), None)
+        symbols.append(match if match is not None else engine.resolve_symbol(text))
+    if not symbols:
+        raise ActionRefused(
+            "cancel of an empty selection", fix="name symbols, or null for every order on the account"
+        )
+    return sorted(set(symbols))
+
+
+def _label(report: OrderReport) -> str:
+    return report.client_order_id or report.order_id
+
+
+async def cancel_one(engine: ActionContext, order: Order, by: str) -> CancelResult:
+    """One order (`find_order`'s), then whether the exchange still lists it open."""
+    assert order.order_id is not None  # find_order refuses one the exchange has not accepted
+    scope = f"order {order.client_order_id}"
+    errors = []
+    try:
+        await engine.gateway.cancel_order(order.order_id, order.symbol, gone_ok=True)
+    except GatewayError as exc:
+        errors.append(f"{order.client_order_id}: {exc.detail}")
+    still = [
+        _label(r)
+        for r in await engine.gateway.fetch_open_orders(order.symbol)
+        if r.order_id == order.order_id
+    ]
+    return _outcome(scope, by, (order.client_order_id,), still, errors)
+
+
+async def cancel_many(engine: ActionContext, symbols: list[str] | None, by: str) -> CancelResult:
+    """Every open order of `symbols` (None: of the account), as the exchange lists them."""
+    gateway = engine.gateway
+    before = await gateway.fetch_open_orders()
+    in_scope = [r for r in before if symbols is None or r.symbol in symbols]
+    known = [o for o in engine.state.orders.values() if symbols is None or o.symbol in symbols]
+    targets = sorted({r.symbol for r in in_scope} | {o.symbol for o in known if o.order_id is not None})
+    errors = []
+    for symbol in targets:
+        try:
+            await gateway.cancel_all_orders(symbol)
+        except GatewayError as exc:
+            errors.append(f"{symbol}: {exc.detail}")
+    after = await gateway.fetch_open_orders()
+    still = [_label(r) for r in after if symbols is None or r.symbol in symbols]
+    scope = "all" if symbols is None else ", ".join(symbols)
+    return _outcome(scope, by, tuple(_label(r) for r in in_scope), still, errors)
+
+
+def _outcome(
+    scope: str, by: str, canceled: tuple[str, ...], still: list[str], errors: list[str]
+) -> CancelResult:
+    gone = tuple(c for c in canceled if c not in still)
+    if still:
+        message = f"NOT all canceled: {len(still)} still open at the exchange ({', '.join(still[:5])})"
+    elif gone:
+        message = f"canceled {len(gone)} order{'s' if len(gone) != 1 else ''}; none left open (verified)"
+    else:
+        message = "no open order to cancel; none open at the exchange (verified)"
+    return CancelResult(
+        scope=scope,
+        by=by,
+        canceled=gone,
+        remaining=tuple(still),
+        errors=tuple(errors),
+        verified=not still,
+        message=message,
+    )
