@@ -204,9 +204,7 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(
     assert told["duplicates"] == [], f"incidents told more than once: {told['duplicates']}"
     assert told["untold"] == [], f"incidents never told: {told['untold']}"
     assert told["blips_told"] == [], f"stream blips told though held: {told['blips_told']}"
-    assert told["unknown"] == [], (
-        f"told of incidents merged away after: {told['unknown']}"
-    )
+    assert told["unknown"] == [], f"told of incidents merged away after: {told['unknown']}"
 
 
 def notified(hook: Webhook, incidents: list[Incident], runs: list[FaultRun]) -> dict[str, Any]:
