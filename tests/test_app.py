@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ from cockpit.ui.screens.confirm import ConfirmScreen
 from cockpit.ui.screens.dialogs import DeadLettersScreen, HelpScreen, ReconcileScreen, RestoreScreen
 from tests.conftest import FAST_OPTIONS, TEST_KEY, TEST_SECRET, make_config
 from tests.test_engine import trade
+from tests.test_orders import open_at_exchange, rest_order
 from tests.waiting import wait_until
 from widgets.events import EventLog
+from widgets.orders import OrdersTable
 from widgets.positions import PositionsTable
 
 BTC = "BTC/USDT:USDT"
@@ -87,9 +90,9 @@ async def test_main_screen_shows_every_pane_and_live_positions(cockpit: Cockpit)
     app = cockpit.app
     titles = {
         str(app.query_one(f"#{i}").border_title)
-        for i in ("positions", "health", "ratelimit", "drawdown", "events")
+        for i in ("positions", "health", "ratelimit", "drawdown", "orders", "events")
     }
-    assert titles == {"Positions", "Health", "Rate limit", "Drawdown", "Events"}
+    assert titles == {"Positions", "Health", "Rate limit", "Drawdown", "Orders", "Events"}
     await trade(cockpit.sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
     table = app.query_one("#positions", PositionsTable)
     await wait_until(lambda: BTC in [k.value for k in table.rows], what="the BTC row")
@@ -271,6 +274,10 @@ async def test_every_action_is_in_the_command_palette(cockpit: Cockpit) -> None:
         "Backup the session now",
         "Restore from a backup",
         "Dead-letter queue",
+        "Orders: show the open orders (and back)",
+        "Cancel the selected order",
+        "Cancel every order of the selected order's symbol",
+        "Cancel every open order on the account",
         "Filter events",
         "Help: keys and runbook scenarios",
         "Quit cockpit",
@@ -348,3 +355,49 @@ async def test_a_deleted_session_file_turns_the_database_critical_on_screen(cock
     assert "DELETED" in database.text
     toasts = [n for n in cockpit.app._notifications if n.title.startswith("incident")]
     assert any("CRITICAL" in n.title and "deleted" in n.message for n in toasts)
+
+
+async def test_x_cancels_the_order_chosen_in_the_orders_pane_after_a_second_press(cockpit: Cockpit) -> None:
+    await rest_order(cockpit.sim, "BTCUSDT", "BUY", "0.01", Decimal("30000"), "strat-a")
+    await rest_order(cockpit.sim, "ETHUSDT", "BUY", "0.5", Decimal("1000"), "strat-b")
+    orders = cockpit.app.query_one("#orders", OrdersTable)
+    await wait_until(lambda: orders.row_count == 2, what="two orders in the Orders pane")
+    assert (
+        orders.cell_text("strat-a", "price") == "30000.0" and orders.cell_text("strat-a", "by") == "external"
+    )
+    await cockpit.press("x")  # the positions have the focus: no order is chosen, nothing opens
+    assert not isinstance(cockpit.app.screen, ConfirmScreen)
+    await cockpit.press("o")
+    assert orders.has_focus and orders.selected_order == "strat-a"
+    await cockpit.press("down", "x")
+    dialog = await cockpit.wait_screen(ConfirmScreen)
+    assert "strat-b" in dialog.title_text
+    await cockpit.press("escape")  # not confirmed: nothing sent
+    assert await open_at_exchange(cockpit.sim) == {"strat-a", "strat-b"}
+    await cockpit.press("x", "x")  # typed ahead: the second x confirms in the dialog the first opened
+    await wait_until(lambda: orders.row_count == 1, within=10, what="the order gone from the pane")
+    assert await open_at_exchange(cockpit.sim) == {"strat-a"}
+    await cockpit.press("X")
+    await cockpit.wait_screen(ConfirmScreen)
+    await cockpit.press(*"CANCEL", "enter")
+    await wait_until(lambda: orders.row_count == 0, within=10, what="no order left in the pane")
+    assert await open_at_exchange(cockpit.sim) == set()
+    actions = [e.payload for e in cockpit.engine.store.read_events() if e.kind == "operator.action"]
+    assert [(a["action"], a.get("order"), a["symbols"]) for a in actions] == [
+        ("cancel", "strat-b", ["ETH/USDT:USDT"]),
+        ("cancel", None, "all"),
+    ]
+
+
+async def test_in_a_narrow_terminal_o_shows_the_orders_in_the_positions_place(cockpit: Cockpit) -> None:
+    await rest_order(cockpit.sim, "BTCUSDT", "BUY", "0.01", Decimal("30000"), "strat-a")
+    app = cockpit.app
+    await cockpit.pilot.resize_terminal(80, 24)
+    await cockpit.pilot.pause()
+    positions, orders = app.query_one("#positions", PositionsTable), app.query_one("#orders", OrdersTable)
+    await wait_until(lambda: "o orders: 1 open" in str(positions.border_subtitle), what="the orders hint")
+    assert not orders.display or orders.region.height == 0
+    await cockpit.press("o")
+    assert orders.region.height > 3 and positions.region.height == 0 and orders.has_focus
+    await cockpit.press("escape")
+    assert positions.region.height > 3 and positions.has_focus

@@ -24,6 +24,7 @@ from cockpit.core.state import (
     HealthItem,
     KillSwitch,
     MarketInfo,
+    Order,
     Position,
     RateLimitView,
     State,
@@ -35,6 +36,7 @@ from widgets.drawdown import HISTORY, DrawdownPane, band_of
 from widgets.events import MAX_LINES, EventLog, summarize
 from widgets.header import CockpitHeader
 from widgets.health import HealthPane
+from widgets.orders import OrdersTable
 from widgets.positions import TOTAL_KEY, PositionsTable, display_symbol
 from widgets.ratelimit import RateLimitPane
 from widgets.theme_data import REQUIRED_VARIABLES, load_themes
@@ -68,6 +70,16 @@ def positions() -> dict[str, Position]:
     }
 
 
+def orders() -> dict[str, Order]:
+    """A strategy's resting limit order and cockpit's reduce-only stop on the short."""
+    return {
+        "strat-7": Order("strat-7", BTC, "buy", "limit", D("0.005"), price=D("60000.00"), status="open",
+                         origin="external", order_id="8101", created=NOW - 300),
+        "ck-stop-1": Order("ck-stop-1", ETH, "buy", "stop_market", D("0.5"), trigger=D("3300.123"),
+                           status="open", reduce_only=True, order_id="8102", created=NOW - 4000),
+    }  # fmt: skip
+
+
 MARKETS = {
     BTC: MarketInfo(D("0.1"), D("0.001")),
     ETH: MarketInfo(D("0.01"), D("0.001")),
@@ -83,6 +95,7 @@ def make_state(**overrides: Any) -> State:
         exchange="binanceusdm",
         session_file="/var/lib/cockpit/2026-09-21-live.duckdb",
         positions=positions(),
+        orders=orders(),
         markets=MARKETS,
         mark_ts=dict.fromkeys([BTC, ETH, SOL], NOW - 1),
         wallet=D("10000"),
@@ -168,17 +181,19 @@ class CockpitLayout(ThemedApp):
             yield HealthPane(id="health")
             yield RateLimitPane(id="ratelimit")
             yield DrawdownPane(id="drawdown")
+            yield OrdersTable(id="orders")
             yield EventLog(id="events")
         yield Footer()
 
     def on_mount(self) -> None:
         titles = {"positions": "Positions", "health": "Health", "ratelimit": "Rate limit"}
-        titles |= {"drawdown": "Drawdown", "events": "Events"}
+        titles |= {"drawdown": "Drawdown", "orders": "Orders", "events": "Events"}
         for pane, title in titles.items():
             self.query_one(f"#{pane}").border_title = title
         self.query_one(CockpitHeader).show(self.state, NOW)
         self.query_one(AlertBanner).show(self.state, 5.0)
         self.query_one(PositionsTable).show(self.state)
+        self.query_one(OrdersTable).show(self.state, NOW)
         self.query_one(HealthPane).show(self.state, TELEMETRY)
         self.query_one(RateLimitPane).show(self.state.rate_limit, NOW)
         drawdown = self.query_one(DrawdownPane)
@@ -384,6 +399,38 @@ async def test_no_positions_shows_an_empty_table_and_zero_open() -> None:
         assert table.row_count == 0
         assert table.selected_symbol is None
         assert str(table.border_subtitle).startswith("0 open")
+
+
+async def test_orders_show_at_the_markets_precision_and_follow_state_keeping_the_cursor() -> None:
+    table = OrdersTable()
+    async with OneWidget(table).run_test(size=(100, 10)) as pilot:
+        table.show(make_state(), NOW)
+        await pilot.pause()
+        assert [k.value for k in table.rows] == ["strat-7", "ck-stop-1"]  # by symbol, then age
+        assert (
+            table.cell_text("strat-7", "price") == "60000.0" and table.cell_text("strat-7", "trigger") == "—"
+        )
+        assert table.cell_text("ck-stop-1", "trigger") == "3300.12"  # the tick is 0.01
+        assert (
+            table.cell_text("ck-stop-1", "type") == "STOP MKT"
+            and table.cell_text("ck-stop-1", "flags") == "RO"
+        )
+        assert table.cell_text("strat-7", "age") == "5m" and table.cell_text("ck-stop-1", "age") == "1h"
+        assert table.cell_text("strat-7", "by") == "external"
+        assert str(table.border_subtitle) == "2 open · 1 conditional"
+        table.move_cursor(row=1)
+        assert table.selected_order == "ck-stop-1"
+        partly = {**orders(), "strat-7": replace(orders()["strat-7"], filled=D("0.002"))}
+        table.show(make_state(orders=partly), NOW + 60)
+        await pilot.pause()
+        assert table.cell_text("strat-7", "filled") == "0.002" and table.cell_text("strat-7", "age") == "6m"
+        table.show(make_state(orders={"ck-stop-1": orders()["ck-stop-1"]}), NOW + 61)
+        await pilot.pause()
+        assert table.row_count == 1 and table.selected_order == "ck-stop-1"  # the cursor stays on its order
+        table.show(make_state(orders={}), NOW + 62)
+        await pilot.pause()
+        assert table.row_count == 0 and table.selected_order is None
+        assert str(table.border_subtitle) == "none open"
 
 
 XRP = "XRP/USDT:USDT"

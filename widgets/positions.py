@@ -109,6 +109,7 @@ class PositionsTable(DataTable[Text]):
         self._display_key: dict[str, str] = {}
         self.stale_after_s: float | None = None  # None: State's (the engine's feeds.stale_after_s)
         self.stale: tuple[str, ...] = ()
+        self.hint = ""  # what the app adds to the subtitle (the orders, where they are one key away)
 
     def on_mount(self) -> None:
         for key, label, right in COLUMNS:
@@ -269,9 +270,16 @@ class PositionsTable(DataTable[Text]):
         if keep is not None and keep in self._rendered:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
+    def set_hint(self, hint: str) -> None:
+        """A note after the subtitle (e.g. "orders 2 open · o"); "" for none."""
+        if hint != self.hint:
+            self.hint = hint
+            self._update_subtitle()
+
     def _update_subtitle(self) -> None:
         count = len(self._rendered) - (1 if TOTAL_KEY in self._rendered else 0)
-        self.border_subtitle = f"{count} open · sort {SORT_LABELS[self.sort_column]}"
+        subtitle = f"{count} open · sort {SORT_LABELS[self.sort_column]}"
+        self.border_subtitle = f"{subtitle} · {self.hint}" if self.hint else subtitle
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key is not None else None  # an empty table: no row

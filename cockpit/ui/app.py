@@ -29,10 +29,21 @@ from textual import events, work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker
 
-from cockpit.core.commands import Acknowledge, Adopt, Asks, Backup, Flatten, KillSwitch, Reconcile, ResetPeak
+from cockpit.core.commands import (
+    Acknowledge,
+    Adopt,
+    Asks,
+    Backup,
+    CancelOrders,
+    Flatten,
+    KillSwitch,
+    Reconcile,
+    ResetPeak,
+)
 from cockpit.core.commands import Answer as Reply
 from cockpit.core.domain import Event
 from cockpit.core.errors import CockpitError
@@ -54,6 +65,10 @@ PALETTE_TITLES = {
     "backup": "Backup the session now",
     "restore": "Restore from a backup",
     "dead_letters": "Dead-letter queue",
+    "orders": "Orders: show the open orders (and back)",
+    "cancel_order": "Cancel the selected order",
+    "cancel_symbol_orders": "Cancel every order of the selected order's symbol",
+    "cancel_all_orders": "Cancel every open order on the account",
     "filter_events": "Filter events",
     "stats": "Session stats and analytics",
     "help": "Help: keys and runbook scenarios",
@@ -80,6 +95,10 @@ class CockpitApp(PanesApp):
         Binding("d", "dead_letters", "DLQ", id="dead_letters", show=False),  # in help and the palette
         Binding("a", "stats", "Stats", id="stats", show=False),
         Binding("A", "acknowledge", "Ack", id="acknowledge", show=False),  # stops critical reminders
+        Binding("o", "orders", "Orders", id="orders", show=False),
+        Binding("x", "cancel_order", "Cancel order", id="cancel_order", show=False),
+        Binding("ctrl+x", "cancel_symbol_orders", "Cancel symbol's", id="cancel_symbol_orders", show=False),
+        Binding("X", "cancel_all_orders", "Cancel all", id="cancel_all_orders", show=False),
         Binding("slash", "filter_events", "Filter", id="filter"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_cockpit", "Quit", id="quit"),
@@ -340,6 +359,59 @@ class CockpitApp(PanesApp):
             return
         if await self._act(KillSwitch(on=False, by=BY).confirmed(), "release") is not None:
             self.notify("kill switch released")
+
+    # ----- orders: cancel the selected one (x again), its symbol's or all (type CANCEL) ----------------
+    def _chosen_order(self, key: str) -> tuple[str, str] | None:
+        """(client order id, symbol) under the orders pane's cursor, when the orders are on screen and focused
+        (an order is never canceled from a row the trader cannot see); else None, said why."""
+        pane = self.orders_pane
+        chosen = pane.selected_order if pane.has_focus else None
+        order = self.backend.state.orders.get(chosen) if chosen is not None else None
+        if order is None:
+            hint = (
+                "no open orders" if not self.backend.state.orders else "press o, pick an order (arrow keys)"
+            )
+            self.notify(f"{hint}, then press {key}", severity="warning")
+            return None
+        return order.client_order_id, order.symbol
+
+    def action_cancel_order(self) -> None:
+        self._refuse_over_a_dialog()
+        chosen = self._chosen_order("x")
+        if chosen is None:
+            return
+        cid, symbol = chosen
+        order = self.backend.state.orders[cid]
+        what = f"{order.side.upper()} {order.type} {order.amount} {symbol}"
+        dialog = ConfirmScreen(f"Cancel order {cid}?", f"Cancel {what} at the exchange.", key="x")
+        self._cancel_worker(CancelOrders(order=cid, by=BY), self._open(dialog))
+
+    def action_cancel_symbol_orders(self) -> None:
+        self._refuse_over_a_dialog()
+        chosen = self._chosen_order("ctrl+x")
+        if chosen is None:
+            return
+        symbol = chosen[1]
+        body = f"Cancel every open order of {symbol} (conditional orders too), then verify none is left."
+        dialog = ConfirmScreen(f"Cancel all {symbol} orders?", body, word="CANCEL")
+        self._cancel_worker(CancelOrders(symbols=(symbol,), by=BY).confirmed(), self._open(dialog))
+
+    def action_cancel_all_orders(self) -> None:
+        self._refuse_over_a_dialog()
+        body = "Cancel EVERY open order on the account (conditional orders too), then verify none is left."
+        dialog = ConfirmScreen("Cancel all orders?", body, word="CANCEL")
+        self._cancel_worker(CancelOrders(by=BY).confirmed(), self._open(dialog))
+
+    @work(group="actions", exit_on_error=False)
+    async def _cancel_worker(self, command: CancelOrders, answer: asyncio.Future[bool | None]) -> None:
+        if not await answer:
+            self.notify("nothing canceled")
+            return
+        result = await self._act(command, "cancel")
+        if result is not None:
+            severity: SeverityLevel = "information" if result.verified and not result.errors else "error"
+            detail = "\n".join(result.errors)
+            self.notify(f"{result.message}\n{detail}".strip(), title="cancel", severity=severity, timeout=8)
 
     @work(group="actions", exit_on_error=False)
     async def action_acknowledge(self) -> None:

@@ -41,6 +41,7 @@ from widgets.drawdown import DrawdownPane
 from widgets.events import EventLog
 from widgets.header import CockpitHeader
 from widgets.health import HealthPane
+from widgets.orders import OrdersTable, orders_summary
 from widgets.positions import PositionsTable
 from widgets.ratelimit import RateLimitPane
 from widgets.theme_data import load_themes
@@ -54,6 +55,7 @@ PANE_TITLES = {
     "health": "Health",
     "ratelimit": "Rate limit",
     "drawdown": "Drawdown",
+    "orders": "Orders",
     "events": "Events",
 }
 Answer = TypeVar("Answer")
@@ -96,6 +98,7 @@ class PanesApp(App[int]):
             yield HealthPane(id="health")
             yield RateLimitPane(id="ratelimit")
             yield DrawdownPane(id="drawdown")
+            yield OrdersTable(id="orders")
             yield EventLog(id="events")
         yield Input(placeholder="filter events (Enter applies, Escape clears)", id="event-filter")
         yield Footer()
@@ -108,6 +111,7 @@ class PanesApp(App[int]):
         self.health_pane = self.query_one("#health", HealthPane)
         self.ratelimit_pane = self.query_one("#ratelimit", RateLimitPane)
         self.drawdown_pane = self.query_one("#drawdown", DrawdownPane)
+        self.orders_pane = self.query_one("#orders", OrdersTable)
         self.events_pane = self.query_one("#events", EventLog)
         self.filter_box = self.query_one("#event-filter", Input)
         for pane_id, title in PANE_TITLES.items():
@@ -141,6 +145,16 @@ class PanesApp(App[int]):
             footer.compact = compact
             footer.show_command_palette = not compact
             footer.refresh(recompose=True)
+
+    # ----- the orders: a pane of their own, or (narrow terminals) in the positions' place ----------------
+    def action_orders(self) -> None:
+        """`o`: to the orders and back. Wide, it moves the focus; compact, the orders take the positions'
+        place until `o` again (or Escape)."""
+        self._refuse_over_a_dialog()
+        showing = self.screen.has_class("-orders") or self.orders_pane.has_focus
+        self.screen.set_class(not showing, "-orders")
+        (self.positions_pane if showing else self.orders_pane).focus()
+        self.refresh_panes()
 
     def watch_theme(self, theme: str) -> None:
         save_theme(theme)
@@ -233,6 +247,9 @@ class PanesApp(App[int]):
             # on every repaint, not only on new events: a mark goes STALE precisely when nothing arrives
             self.banner_pane.show(state, self.breaker_pct, now, self.backend.link_problem())
             self.positions_pane.show(state, now)
+            self.orders_pane.show(state, now)
+            compact = self.screen.has_class("-compact") and not self.screen.has_class("-orders")
+            self.positions_pane.set_hint(f"o orders: {orders_summary(state)}" if compact else "")
             if state.seq != self._seq_shown:
                 self._seq_shown = state.seq
                 self.drawdown_pane.show(state, self.kill_pct, self.breaker_pct)
@@ -268,6 +285,11 @@ class PanesApp(App[int]):
 
     def on_key(self, event: events.Key) -> None:
         box = self.filter_box
+        if event.key == "escape" and self.screen.has_class("-orders") and not self._dialog_open():
+            self.screen.remove_class("-orders")
+            self.positions_pane.focus()
+            event.stop()
+            return
         if event.key == "escape" and box.has_focus:
             box.value = ""
             box.display = False

@@ -68,6 +68,7 @@ class ReplayApp(PanesApp, inherit_bindings=False):
         Binding("g", "go_to_time", "Go to", id="replay.goto"),
         Binding("slash", "filter_events", "Filter", id="filter"),
         Binding("a", "stats", "Stats", id="stats"),
+        Binding("o", "orders", "Orders", id="orders", show=False),
         Binding("q", "quit_replay", "Quit", id="replay.quit"),
         Binding("question_mark", "help", "Help", id="help", show=False),
     ]
