@@ -178,6 +178,43 @@ async def test_ctl_controls_a_running_engine_from_another_process(sim: SimServer
     assert not sock.exists()
 
 
+async def test_ctl_lists_and_cancels_open_orders_from_another_process(sim: SimServer, tmp_path: Path) -> None:
+    from tests.test_orders import open_at_exchange, rest_order
+
+    session = tmp_path / "orders.duckdb"
+    config = write_config(tmp_path, sim.base_url, session)
+    engine = await HeadlessEngine.start(config, tmp_path)
+    ctl = ("ctl", "--config", str(config))
+    try:
+        await engine.wait_for("reconcile.done")
+        await rest_order(sim, "BTCUSDT", "BUY", "0.01", Decimal("30000"), "strat-a")
+        await rest_order(sim, "ETHUSDT", "SELL", "0.5", Decimal("9000"), "strat-b")
+        await wait_until(lambda: engine.kinds().count("order.accepted") == 2, 15, "both orders accepted")
+        code, out, _ = await cockpit(tmp_path, *ctl, "orders")
+        assert code == 0 and out.startswith("2 open orders")
+        assert "BTC/USDT:USDT" in out and "@ 30000.0" in out and "strat-b" in out and "external" in out
+        code, out, _ = await cockpit(tmp_path, *ctl, "orders", "--json")
+        assert [o["client_order_id"] for o in orjson.loads(out)["orders"]] == ["strat-a", "strat-b"]
+
+        code, _, err = await cockpit(tmp_path, *ctl, "cancel")
+        assert code == 2 and "exactly one of ORDER, --symbol SYMBOL or --all" in err
+        code, _, err = await cockpit(tmp_path, *ctl, "cancel", "strat-a")
+        assert code == 2 and "--yes" in err  # not a terminal: the y/N prompt cannot be answered
+        code, _, err = await cockpit(tmp_path, *ctl, "cancel", "nope", "--yes")
+        assert code != 0 and "no open order 'nope'" in err and "strat-a" in err
+        code, out, _ = await cockpit(tmp_path, *ctl, "cancel", "strat-a", "--yes")
+        assert code == 0 and orjson.loads(out)["canceled"] == ["strat-a"]
+        assert await open_at_exchange(sim) == {"strat-b"}
+        code, out, _ = await cockpit(tmp_path, *ctl, "cancel", "--all", "--yes")
+        result = orjson.loads(out)
+        assert code == 0 and result["verified"] is True and result["canceled"] == ["strat-b"]
+        assert await open_at_exchange(sim) == set()
+    finally:
+        assert await engine.finish() == 0
+    actions = [e["payload"] for e in engine.events if e["kind"] == "operator.action"]
+    assert [(a["action"], a.get("order")) for a in actions] == [("cancel", "strat-a"), ("cancel", None)]
+
+
 async def test_ctl_says_when_no_engine_is_running(sim: SimServer, tmp_path: Path) -> None:
     config = write_config(tmp_path, sim.base_url, tmp_path / "idle.duckdb")
     code, _, err = await cockpit(tmp_path, "ctl", "--config", str(config), "status")
