@@ -181,6 +181,17 @@ SAMPLES: dict[str, list[Any]] = {
         ),
         ev.order_accepted(
             **ORDER,
+            order_id="3358",
+            price=None,
+            filled="0",
+            reduce_only=True,
+            origin="external",
+            status="open",
+            trigger="61000",
+            conditional=True,
+        ),
+        ev.order_accepted(
+            **ORDER,
             order_id="11",
             price=None,
             filled="0",
@@ -238,6 +249,21 @@ SAMPLES: dict[str, list[Any]] = {
     "order.canceled": [
         ev.order_canceled(client_order_id="ck-1", symbol="BTC/USDT:USDT", status="gone"),
         ev.order_canceled(**REPORT | {"status": "canceled"}, remaining="0.5", reason="TTL"),
+    ],
+    "order.triggered": [
+        ev.order_triggered(
+            client_order_id="ck-stop-1",
+            order_id="3358",
+            symbol="BTC/USDT:USDT",
+            side="sell",
+            type="stop_market",
+            amount="0.01",
+            trigger="61000",
+            reduce_only=True,
+            origin="cockpit",
+            status="triggered",
+            placed="8101",
+        ),
     ],
     "position.changed": [
         ev.position_changed(symbol="BTC/USDT:USDT", qty="1", entry="100", reason="ORDER"),
@@ -345,7 +371,7 @@ SAMPLES: dict[str, list[Any]] = {
     "operator.action": [
         ev.operator_action(action="backup", by="ctl"),
         ev.operator_action(action="flatten", by="ctl", symbols="all"),
-        ev.operator_action(action="x", by="ctl", symbols=["a"], on=True, symbol="a", id=3),
+        ev.operator_action(action="x", by="ctl", symbols=["a"], on=True, symbol="a", id=3, order="o"),
     ],
     "alert": [
         ev.alert(message="m"),

@@ -12,11 +12,13 @@ import pytest
 
 from cockpit.feeds import (
     AccountUpdate,
+    AlgoUpdate,
     FeedState,
     FeedStatus,
     ListenKeyInvalid,
     OrderUpdate,
     OtherUserEvent,
+    ParseError,
     Severity,
     UserFeed,
 )
@@ -179,6 +181,60 @@ def test_recorded_binance_user_payloads_parse_with_exact_decimals() -> None:
     assert (
         isinstance(other, OtherUserEvent) and other.event == "MARGIN_CALL" and other.raw["cw"] == "3.16812045"
     )
+
+
+def test_a_conditional_orders_algo_update_parses_as_binance_documents_it() -> None:
+    # ALGO_UPDATE (Binance USD-M's Algo Service, since December 2025): a take-profit canceled
+    update = user_event(
+        {
+            "e": "ALGO_UPDATE",
+            "T": 1750515742297,
+            "E": 1750515742303,
+            "o": {
+                "caid": "Q5xaq5EGKgXXa0fD7fs0Ip",
+                "aid": 2148719,
+                "at": "CONDITIONAL",
+                "o": "TAKE_PROFIT",
+                "s": "BNBUSDT",
+                "S": "SELL",
+                "ps": "BOTH",
+                "f": "GTC",
+                "q": "0.01",
+                "X": "CANCELED",
+                "ai": "",
+                "ap": "0.00000",
+                "aq": "0.00000",
+                "act": "0",
+                "tp": "750",
+                "p": "750.5",
+                "V": "EXPIRE_MAKER",
+                "wt": "CONTRACT_PRICE",
+                "pm": "NONE",
+                "cp": False,
+                "pP": False,
+                "R": False,
+                "tt": 0,
+                "gtd": 0,
+                "rm": "Reduce Only reject",
+            },
+        }
+    )
+    assert isinstance(update, AlgoUpdate)
+    assert (update.client_algo_id, update.algo_id, update.order_type) == (
+        "Q5xaq5EGKgXXa0fD7fs0Ip",
+        2148719,
+        "TAKE_PROFIT",
+    )
+    assert update.trigger_price == Decimal("750") and update.price == Decimal("750.5")
+    assert update.quantity == Decimal("0.01") and update.status == "CANCELED" and update.placed_order_id == ""
+    assert (
+        update.reason == "Reduce Only reject"
+        and not update.close_position
+        and update.event_time == 1750515742303
+    )
+    bad = {"caid": "x", "aid": 1, "o": "STOP_MARKET", "s": "BTCUSDT", "S": "BUY", "X": "NEW", "tp": "-5"}
+    with pytest.raises(ParseError, match="ALGO_UPDATE: .*o.tp"):
+        user_event({"e": "ALGO_UPDATE", "E": 1, "o": bad})
 
 
 # ----- against the simulator -------------------------------------------------------------------------------

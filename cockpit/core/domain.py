@@ -38,6 +38,7 @@ EVENT_KINDS: dict[str, str] = {
     "order.partially_filled": "an order filled in part; remaining quantity tracked",
     "order.rejected": "the exchange refused an order; the reason is recorded, never retried blindly",
     "order.canceled": "an order was canceled (or expired)",
+    "order.triggered": "a conditional order's trigger was hit: the exchange placed the order it stood for",
     "position.changed": "a position's size or entry changed (from the exchange)",
     "position.ghost": "the exchange holds a position no recorded trade explains",
     "balance.updated": "wallet, available margin and unrealized PnL from the exchange",

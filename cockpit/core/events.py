@@ -426,6 +426,8 @@ class OrderAccepted(TypedDict):
     origin: str  # cockpit | external
     status: str
     resolved_by_lookup: NotRequired[bool]  # cockpit's own orders: the ack was looked up after a timeout
+    trigger: NotRequired[str]  # a conditional order's trigger price
+    conditional: NotRequired[bool]  # placed through the exchange's conditional (algo) service
 
 
 def order_accepted(
@@ -443,6 +445,8 @@ def order_accepted(
     status: str,
     average: str | None = None,
     resolved_by_lookup: bool | None = None,
+    trigger: str | None = None,
+    conditional: bool | None = None,
 ) -> OrderAccepted:
     payload = {
         "client_order_id": client_order_id,
@@ -458,8 +462,58 @@ def order_accepted(
         "origin": origin,
         "status": status,
         "resolved_by_lookup": resolved_by_lookup,
+        "trigger": trigger,
+        "conditional": conditional,
     }
-    return cast(OrderAccepted, _without_none(payload, ("average", "resolved_by_lookup")))
+    optional = ("average", "resolved_by_lookup", "trigger", "conditional")
+    return cast(OrderAccepted, _without_none(payload, optional))
+
+
+class OrderTriggered(TypedDict):
+    """A conditional order's trigger was hit: it is no longer open as itself; the exchange placed the order
+    it stood for (`placed`: that order's id, when the exchange says), whose fills follow as usual."""
+
+    client_order_id: str
+    order_id: str
+    symbol: str
+    side: str
+    type: str
+    amount: str
+    trigger: str
+    reduce_only: bool
+    origin: str
+    status: str  # triggered | finished
+    placed: NotRequired[str]
+
+
+def order_triggered(
+    *,
+    client_order_id: str,
+    order_id: str,
+    symbol: str,
+    side: str,
+    type: str,  # noqa: A002 - the payload's key
+    amount: str,
+    trigger: str,
+    reduce_only: bool,
+    origin: str,
+    status: str,
+    placed: str | None = None,
+) -> OrderTriggered:
+    payload = {
+        "client_order_id": client_order_id,
+        "order_id": order_id,
+        "symbol": symbol,
+        "side": side,
+        "type": type,
+        "amount": amount,
+        "trigger": trigger,
+        "reduce_only": reduce_only,
+        "origin": origin,
+        "status": status,
+        "placed": placed,
+    }
+    return cast(OrderTriggered, _without_none(payload, ("placed",)))
 
 
 class _Fill(TypedDict):
@@ -1362,6 +1416,7 @@ PAYLOADS: dict[str, type] = {
     "order.partially_filled": OrderPartiallyFilled,
     "order.rejected": OrderRejected,
     "order.canceled": OrderCanceled,
+    "order.triggered": OrderTriggered,
     "position.changed": PositionChanged,
     "position.ghost": PositionGhost,
     "balance.updated": BalanceUpdated,
@@ -1411,6 +1466,7 @@ Payload = (
     | OrderPartiallyFilled
     | OrderRejected
     | OrderCanceled
+    | OrderTriggered
     | PositionChanged
     | PositionGhost
     | BalanceUpdated

@@ -147,6 +147,7 @@ class Order:
     price: Decimal | None = None
     average: Decimal | None = None
     trigger: Decimal | None = None  # a conditional order's trigger (stop) price
+    conditional: bool = False  # the exchange's conditional (algo) service holds it: canceled through it
     status: str = "submitted"  # submitted | open | partially_filled
     reduce_only: bool = False
     origin: str = "cockpit"  # cockpit | external (another client on the account)
@@ -646,8 +647,11 @@ def _order_from(p: ev.OrderRead, ts: float, existing: Order | None) -> Order:
     # order_id, filled and average: not in order.submitted; filled, price, average: not in a recovered fill
     order_id, amount, filled = p.get("order_id"), p.get("amount"), p.get("filled")
     price, average = p.get("price"), p.get("average")
+    trigger = p.get("trigger")
     return evolve(
         base,
+        trigger=dec(trigger) if trigger not in (None, "0") else base.trigger,
+        conditional=bool(p.get("conditional", base.conditional)),
         order_id=str(order_id) if order_id is not None else base.order_id,
         amount=dec(amount) if amount is not None else base.amount,
         filled=dec(filled) if filled is not None else base.filled,
@@ -710,6 +714,11 @@ def _order_canceled(state: State, e: Event, p: ev.OrderCanceled) -> Changes:
     orders = {k: v for k, v in state.orders.items() if k != p.get("client_order_id")}
     counters = evolve(state.counters, orders_canceled=state.counters.orders_canceled + 1)
     return {"orders": orders, "counters": counters}
+
+
+def _order_triggered(state: State, e: Event, p: ev.OrderTriggered) -> Changes:
+    """No longer open as itself: the order it placed is followed under its own id."""
+    return {"orders": {k: v for k, v in state.orders.items() if k != p.get("client_order_id")}}
 
 
 def _position(state: State, e: Event, p: ev.PositionRead) -> Changes:
@@ -915,6 +924,7 @@ HANDLERS: dict[str, Handler] = {
     "order.filled": _order_fill,
     "order.rejected": _order_rejected,
     "order.canceled": _order_canceled,
+    "order.triggered": _order_triggered,
     "position.changed": _position,
     "position.ghost": _position,
     "balance.updated": _balance,

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr
 from cockpit.engine import baddata
-from cockpit.engine.guard import guard
+from cockpit.engine.guard import guard, guard_conditional
 from cockpit.exchange.gateway import GatewayError
 from cockpit.exchange.reports import BalanceReport, PositionReport
-from cockpit.feeds import AccountUpdate, OrderUpdate, UserFeed
+from cockpit.feeds import AccountUpdate, AlgoUpdate, OrderUpdate, UserFeed
 from cockpit.feeds.messages import UserEvent
 
 if TYPE_CHECKING:
@@ -56,6 +56,80 @@ def on_user_event(engine: AccountContext, event: UserEvent) -> None:
         on_order_update(engine, event)
     elif isinstance(event, AccountUpdate):
         on_account_update(engine, event)
+    elif isinstance(event, AlgoUpdate):
+        on_algo_update(engine, event)
+
+
+def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
+    """A conditional order (Binance's Algo Service): open, canceled, rejected, or triggered — then the order
+    it placed arrives as an ORDER_TRADE_UPDATE of its own."""
+    cid = u.client_algo_id
+    report = events.order_report(
+        client_order_id=cid,
+        order_id=str(u.algo_id),
+        symbol=engine.symbols.unified(u.symbol),
+        side=u.side.lower(),
+        type=u.order_type.lower(),
+        amount=dstr(u.quantity),
+        price=dstr(u.price),
+        filled="0",
+        average="0",
+        reduce_only=u.reduce_only or u.close_position,
+        origin=order_origin(engine, cid),
+        status=u.status.lower(),
+    )
+    known = cid in engine.state.orders
+    if u.status == "NEW":
+        if engine.state.kill_switch.engaged and report["origin"] != "cockpit":
+            guard_conditional(engine, report, u.close_position)
+        payload = events.order_accepted(
+            client_order_id=cid,
+            order_id=report["order_id"],
+            symbol=report["symbol"],
+            side=report["side"],
+            type=report["type"],
+            amount=report["amount"],
+            price=dstr(u.price) if u.price else None,
+            filled="0",
+            reduce_only=report["reduce_only"],
+            origin=report["origin"],
+            status="open",
+            trigger=dstr(u.trigger_price),
+            conditional=True,
+        )
+        engine.emit("order.accepted", payload, "info", "user_stream")
+    elif u.status in ("CANCELED", "EXPIRED") and known:
+        engine.emit("order.canceled", events.order_canceled(**report), "info", "user_stream")
+    elif u.status == "REJECTED":
+        rejected = events.order_rejected(
+            client_order_id=cid,
+            order_id=report["order_id"],
+            symbol=report["symbol"],
+            side=report["side"],
+            type=report["type"],
+            amount=report["amount"],
+            price=dstr(u.price) if u.price else None,
+            reduce_only=report["reduce_only"],
+            origin=report["origin"],
+            status="rejected",
+            reason=u.reason or "rejected by the exchange's conditional order service",
+        )
+        engine.emit("order.rejected", rejected, "warning", "user_stream")
+    elif u.status in ("TRIGGERED", "FINISHED") and known:
+        triggered = events.order_triggered(
+            client_order_id=cid,
+            order_id=str(u.algo_id),
+            symbol=report["symbol"],
+            side=report["side"],
+            type=report["type"],
+            amount=report["amount"],
+            trigger=dstr(u.trigger_price),
+            reduce_only=report["reduce_only"],
+            origin=report["origin"],
+            status=u.status.lower(),
+            placed=u.placed_order_id or None,
+        )
+        engine.emit("order.triggered", triggered, "info", "user_stream")
 
 
 def order_origin(engine: Reads, client_order_id: str) -> str:

@@ -61,32 +61,41 @@ async def cancel_one(engine: ActionContext, order: Order, by: str) -> CancelResu
     assert order.order_id is not None  # find_order refuses one the exchange has not accepted
     scope = f"order {order.client_order_id}"
     errors = []
+    gateway = engine.gateway
     try:
-        await engine.gateway.cancel_order(order.order_id, order.symbol, gone_ok=True)
+        if order.conditional:
+            await gateway.cancel_conditional_order(order.order_id, order.symbol, gone_ok=True)
+        else:
+            await gateway.cancel_order(order.order_id, order.symbol, gone_ok=True)
     except GatewayError as exc:
         errors.append(f"{order.client_order_id}: {exc.detail}")
-    still = [
-        _label(r)
-        for r in await engine.gateway.fetch_open_orders(order.symbol)
-        if r.order_id == order.order_id
-    ]
+    listed = (
+        await gateway.fetch_open_conditional_orders()
+        if order.conditional
+        else await gateway.fetch_open_orders(order.symbol)
+    )
+    still = [_label(r) for r in listed if r.order_id == order.order_id]
     return _outcome(scope, by, (order.client_order_id,), still, errors)
 
 
 async def cancel_many(engine: ActionContext, symbols: list[str] | None, by: str) -> CancelResult:
-    """Every open order of `symbols` (None: of the account), as the exchange lists them."""
+    """Every open order of `symbols` (None: of the account), plain and conditional, as the exchange lists
+    them."""
     gateway = engine.gateway
-    before = await gateway.fetch_open_orders()
+    before = await gateway.fetch_all_open_orders()
     in_scope = [r for r in before if symbols is None or r.symbol in symbols]
     known = [o for o in engine.state.orders.values() if symbols is None or o.symbol in symbols]
     targets = sorted({r.symbol for r in in_scope} | {o.symbol for o in known if o.order_id is not None})
     errors = []
+    conditional = {r.symbol for r in in_scope if r.conditional} | {o.symbol for o in known if o.conditional}
     for symbol in targets:
         try:
             await gateway.cancel_all_orders(symbol)
+            if symbol in conditional:
+                await gateway.cancel_all_conditional_orders(symbol)
         except GatewayError as exc:
             errors.append(f"{symbol}: {exc.detail}")
-    after = await gateway.fetch_open_orders()
+    after = await gateway.fetch_all_open_orders()
     still = [_label(r) for r in after if symbols is None or r.symbol in symbols]
     scope = "all" if symbols is None else ", ".join(symbols)
     return _outcome(scope, by, tuple(_label(r) for r in in_scope), still, errors)

@@ -16,7 +16,7 @@ from cockpit.core.domain import dstr
 from cockpit.engine.account import positions_from_exchange
 from cockpit.engine.killswitch import engage
 from cockpit.engine.orders import submit
-from cockpit.exchange.gateway import GatewayError, OrderIntent
+from cockpit.exchange.gateway import ExchangeGateway, GatewayError, OrderIntent
 
 if TYPE_CHECKING:
     from cockpit.engine.context import FlattenContext
@@ -41,20 +41,60 @@ def done_payload(result: FlattenResult) -> events.FlattenDone:
 
 
 def _outcome(
-    targets: list[str], by: str, rounds: int, remaining: dict[str, Decimal], errors: list[str]
+    targets: list[str],
+    by: str,
+    rounds: int,
+    remaining: dict[str, Decimal],
+    errors: list[str],
+    orders_left: tuple[str, ...] = (),
 ) -> FlattenResult:
-    """What a flatten did, once the exchange says what `remaining` is still open."""
+    """What a flatten did, once the exchange says what `remaining` is still open (positions) and which
+    orders that could open one again are (`orders_left`)."""
     left = {s: dstr(q) for s, q in remaining.items()}
+    if remaining:
+        message = f"NOT flat: {', '.join(f'{s} {q}' for s, q in left.items())}"
+    elif orders_left:
+        message = f"flat, but {len(orders_left)} order(s) that could open a position are still open: " + (
+            ", ".join(orders_left[:5])
+        )
+    else:
+        message = "flat, no order left that could re-open a position; verified at the exchange"
     return FlattenResult(
         symbols=tuple(targets),
         by=by,
-        verified=not remaining,
+        verified=not remaining and not orders_left,
         rounds=rounds,
         remaining=left,
-        errors=tuple(errors),
-        message="flat, verified at the exchange"
-        if not remaining
-        else f"NOT flat: {', '.join(f'{s} {q}' for s, q in left.items())}",
+        errors=tuple([*errors, *(f"{o}: still open after the flatten" for o in orders_left)]),
+        message=message,
+    )
+
+
+async def _cancel_orders(gateway: ExchangeGateway, targets: list[str]) -> list[str]:
+    """Cancel every order of `targets`, plain and conditional (a stop left behind can open a position
+    again once the market reaches it); the errors, by symbol."""
+    errors: list[str] = []
+    try:
+        conditional = {o.symbol for o in await gateway.fetch_open_conditional_orders()}
+    except GatewayError as exc:
+        conditional = set(targets)  # cannot tell: ask for every symbol
+        errors.append(f"conditional orders: {exc.detail}")
+    for symbol in targets:
+        try:
+            await gateway.cancel_all_orders(symbol)
+            if symbol in conditional:
+                await gateway.cancel_all_conditional_orders(symbol)
+        except GatewayError as exc:
+            errors.append(f"{symbol}: cancel orders: {exc.detail}")
+    return errors
+
+
+async def _orders_left(gateway: ExchangeGateway, targets: list[str]) -> tuple[str, ...]:
+    """Orders of `targets` still open that could open a position again (reduce-only ones cannot)."""
+    return tuple(
+        f"{o.symbol} {o.client_order_id or o.order_id}"
+        for o in await gateway.fetch_all_open_orders()
+        if o.symbol in targets and not o.reduce_only
     )
 
 
@@ -75,12 +115,7 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
             "warning",
             "operator",
         )
-        errors: list[str] = []
-        for symbol in targets:
-            try:
-                await gateway.cancel_all_orders(symbol)
-            except GatewayError as exc:
-                errors.append(f"{symbol}: cancel orders: {exc.detail}")
+        errors = await _cancel_orders(gateway, targets)
         rounds = 0
         remaining: dict[str, Decimal] = {}
         while rounds < engine.options.flatten_rounds:
@@ -99,7 +134,11 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
             )
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
         remaining = {s: remote[s].quantity for s in targets if s in remote}
-        result = _outcome(targets, by, rounds, remaining, errors)
+        try:
+            orders_left = await _orders_left(gateway, targets)
+        except GatewayError as exc:
+            orders_left = (f"(the open orders could not be read: {exc.detail})",)
+        result = _outcome(targets, by, rounds, remaining, errors, orders_left)
         await engine.record(
             "flatten.done", done_payload(result), "info" if result.verified else "critical", "operator"
         )

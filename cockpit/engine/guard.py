@@ -55,27 +55,7 @@ def guard(engine: GuardContext, u: OrderUpdate, order: events.OrderReport) -> No
     episode = episode_of(engine)
     episode.symbols.add(symbol)  # a summary of what follows comes REPORT_EVERY_S after the first event
     if u.execution_type == "NEW":
-        first = episode.canceled + episode.already_gone + episode.cancel_failed == 0
-        episode.canceled += 1  # corrected by the cancel's outcome
-        if first:
-            engine.emit(
-                "killswitch.guard",
-                events.killswitch_guard(
-                    order=order,
-                    action="cancel",
-                    **episode.counts(),
-                    message=f"kill switch: canceling {symbol} {order['side']} {order['amount']} from "
-                    f"another client ({u.client_order_id}) — it adds exposure; make that strategy read the "
-                    "kill-switch file",
-                ),
-                "critical",
-                "risk",
-            )
-        else:
-            _later(engine, episode)
-        task = asyncio.create_task(_cancel(engine, episode, str(u.order_id), symbol))
-        engine.guard_tasks.add(task)
-        task.add_done_callback(engine.guard_tasks.discard)
+        _cancel_new(engine, episode, order, conditional=False)
     elif u.execution_type == "TRADE":
         episode.flagged += 1
         if episode.flagged == 1:
@@ -96,11 +76,56 @@ def guard(engine: GuardContext, u: OrderUpdate, order: events.OrderReport) -> No
             _later(engine, episode)
 
 
-async def _cancel(engine: GuardContext, episode: GuardEpisode, order_id: str, symbol: str) -> None:
+def guard_conditional(engine: GuardContext, order: events.OrderReport, close_position: bool) -> None:
+    """Kill switch engaged and another client places a conditional order (stop, take-profit) that would add
+    exposure once triggered: cancel it before it can. One that only closes (reduce-only, close-all) stays."""
+    if close_position or not adds_exposure(engine, order["symbol"], order["side"], order["reduce_only"]):
+        return
+    episode = episode_of(engine)
+    episode.symbols.add(order["symbol"])
+    _cancel_new(engine, episode, order, conditional=True)
+
+
+def _cancel_new(
+    engine: GuardContext, episode: GuardEpisode, order: events.OrderReport, conditional: bool
+) -> None:
+    symbol = order["symbol"]
+    first = episode.canceled + episode.already_gone + episode.cancel_failed == 0
+    episode.canceled += 1  # corrected by the cancel's outcome
+    if first:
+        what = "conditional order" if conditional else "order"
+        engine.emit(
+            "killswitch.guard",
+            events.killswitch_guard(
+                order=order,
+                action="cancel",
+                **episode.counts(),
+                message=f"kill switch: canceling {symbol} {order['side']} {order['amount']} {what} from "
+                f"another client ({order['client_order_id']}) — it adds exposure; make that strategy read "
+                "the kill-switch file",
+            ),
+            "critical",
+            "risk",
+        )
+    else:
+        _later(engine, episode)
+    task = asyncio.create_task(_cancel(engine, episode, order["order_id"], symbol, conditional))
+    engine.guard_tasks.add(task)
+    task.add_done_callback(engine.guard_tasks.discard)
+
+
+async def _cancel(
+    engine: GuardContext, episode: GuardEpisode, order_id: str, symbol: str, conditional: bool = False
+) -> None:
     from cockpit.exchange.gateway import GatewayError
 
+    gateway = engine.gateway
     try:
-        answer = await engine.gateway.cancel_order(order_id, symbol, gone_ok=True)
+        if conditional:
+            await gateway.cancel_conditional_order(order_id, symbol, gone_ok=True)
+            answer: object = True  # triggered first: its order is guarded as any other
+        else:
+            answer = await gateway.cancel_order(order_id, symbol, gone_ok=True)
     except GatewayError:  # rate-limited or the exchange is down: counted, the summary says so
         episode.canceled -= 1
         episode.cancel_failed += 1

@@ -65,7 +65,7 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
         if stable:  # two reads agree and the stream had its time: what is left is a real difference
             break
     orders_read_at = time.time()
-    remote_orders = await gateway.fetch_open_orders()
+    remote_orders = await gateway.fetch_all_open_orders()  # conditional orders too
     held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     denied = peak.denied(engine, ghosts, held)
@@ -339,6 +339,8 @@ def _orders(engine: Events, remote_orders: list[OrderReport], read_at: float) ->
                 reduce_only=o.reduce_only,
                 origin="cockpit" if cid.startswith("ck-") else "external",
                 status="open",
+                trigger=as_sent(o.trigger_price) if o.trigger_price is not None else None,
+                conditional=o.conditional or None,
             ),
             "info",
             "reconcile",

@@ -188,7 +188,20 @@ def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None)
         filled=_number(info.get("executedQty") or order.get("filled") or "0", f"{where} executedQty"),
         average_price=_average_price(info, order, where),
         reduce_only=bool(order.get("reduceOnly")),
+        trigger_price=_trigger(info, order, where),
+        conditional="algoId" in info,  # the Algo Service's (Binance USD-M conditional orders since 2025-12)
     )
+
+
+def _trigger(info: Mapping[str, Any], order: Mapping[str, Any], where: str) -> Decimal | None:
+    """A conditional order's trigger price (Binance's triggerPrice or stopPrice; "0" on a plain order)."""
+    for raw in (info.get("triggerPrice"), info.get("stopPrice"), order.get("triggerPrice")):
+        if raw in (None, ""):
+            continue
+        price = _number(raw, f"{where} triggerPrice")
+        if price:
+            return price
+    return None
 
 
 def _order_quantity(raw: Any, sent_quantity: Decimal | None, where: str) -> Decimal:

@@ -447,6 +447,45 @@ class ExchangeGateway:
         await self.ensure_markets()
         await self.call("cancel_all_orders", self.client.cancel_all_orders, symbol)
 
+    # ----- conditional orders: Binance USD-M's Algo Service (stop, take-profit, trailing) ------------------
+    async def fetch_open_conditional_orders(self) -> list[OrderReport]:
+        """Every open conditional order on the account (`GET /fapi/v1/openAlgoOrders`)."""
+        await self.ensure_markets()
+        rows: Any = await self.call(
+            "fetch_open_conditional_orders", self.client.fapiPrivateGetOpenAlgoOrders, {}
+        )
+        orders = rows.get("orders", rows) if isinstance(rows, dict) else rows  # a list on Binance
+        parsed: list[dict[str, Any]] = self.client.parse_orders(orders)
+        return [self._read("fetch_open_conditional_orders", answers.order_report, row) for row in parsed]
+
+    async def cancel_conditional_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> None:
+        """Cancel one conditional order by its algo id. With `gone_ok`, one already triggered or canceled
+        (`OrderNotFound`) is an answer, not a failure."""
+        await self.ensure_markets()
+        try:
+            await self.call(
+                "cancel_conditional_order",
+                self.client.cancel_order,
+                order_id,
+                symbol,
+                {"trigger": True},
+                answers=(ccxt.OrderNotFound,) if gone_ok else (),
+            )
+        except ccxt.OrderNotFound:
+            if not gone_ok:
+                raise
+
+    async def cancel_all_conditional_orders(self, symbol: str) -> None:
+        """Every conditional order of `symbol` (`DELETE /fapi/v1/algoOpenOrders`)."""
+        await self.ensure_markets()
+        await self.call(
+            "cancel_all_conditional_orders", self.client.cancel_all_orders, symbol, {"trigger": True}
+        )
+
+    async def fetch_all_open_orders(self) -> list[OrderReport]:
+        """Plain and conditional: every order that could still trade on the account."""
+        return [*(await self.fetch_open_orders()), *(await self.fetch_open_conditional_orders())]
+
     async def create_listen_key(self) -> str:
         result = await self.call("listen_key", self.client.fapiPrivatePostListenKey)
         return str(result["listenKey"])

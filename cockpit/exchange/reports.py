@@ -77,3 +77,5 @@ class OrderReport:
     filled: Decimal
     average_price: Decimal | None  # of its fills; None before the first
     reduce_only: bool
+    trigger_price: Decimal | None = None  # a conditional order's trigger
+    conditional: bool = False  # held by the exchange's conditional (algo) service, canceled through it

@@ -13,6 +13,7 @@ from cockpit.feeds.market import FetchMarks, MarketFeed, book_stream, mark_strea
 from cockpit.feeds.messages import (
     AccountUpdate,
     AggTrade,
+    AlgoUpdate,
     BalanceUpdate,
     BookTicker,
     FeedState,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_BACKOFF",
     "AccountUpdate",
     "AggTrade",
+    "AlgoUpdate",
     "Backoff",
     "reconnect_backoff",
     "ConnectBudget",

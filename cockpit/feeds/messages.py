@@ -158,6 +158,27 @@ class AccountUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class AlgoUpdate:
+    """ALGO_UPDATE: a conditional order of Binance USD-M's Algo Service (stop, take-profit, trailing)."""
+
+    symbol: str  # s
+    client_algo_id: str  # caid
+    algo_id: int  # aid
+    order_type: str  # o: STOP_MARKET, TAKE_PROFIT, …
+    side: str  # S
+    position_side: str  # ps
+    quantity: Decimal  # q ("0" with close-all)
+    status: str  # X: NEW, CANCELED, TRIGGERING, TRIGGERED, FINISHED, REJECTED, EXPIRED
+    trigger_price: Decimal  # tp
+    price: Decimal  # p ("0": a market order once triggered)
+    close_position: bool  # cp
+    reduce_only: bool  # R
+    placed_order_id: str  # ai: the order placed in the matching engine once triggered ("" before)
+    reason: str  # rm: why it failed
+    event_time: int  # E, ms
+
+
+@dataclass(frozen=True, slots=True)
 class OtherUserEvent:
     """A user-stream event with no type here yet (MARGIN_CALL, TRADE_LITE, …): passed on, not lost."""
 
@@ -166,4 +187,4 @@ class OtherUserEvent:
     raw: dict[str, Any]
 
 
-UserEvent = OrderUpdate | AccountUpdate | OtherUserEvent
+UserEvent = OrderUpdate | AccountUpdate | AlgoUpdate | OtherUserEvent

@@ -31,6 +31,7 @@ from cockpit.core.plausible import (
 from cockpit.feeds.messages import (
     AccountUpdate,
     AggTrade,
+    AlgoUpdate,
     BalanceUpdate,
     BookTicker,
     MarketMessage,
@@ -256,6 +257,29 @@ def _entry(p: dict[str, Any]) -> Decimal:
     return entry
 
 
+def algo_update(msg: dict[str, Any]) -> AlgoUpdate:
+    o = msg["o"]
+    if not isinstance(o, dict):
+        raise BadFigure(f"o (the conditional order) is not an object: {type(o).__name__}")
+    return AlgoUpdate(
+        symbol=text(o["s"], "o.s (symbol)"),
+        client_algo_id=text(o["caid"], "o.caid (client algo id)"),
+        algo_id=whole(o["aid"], "o.aid (algo id)"),
+        order_type=text(o["o"], "o.o (order type)"),
+        side=text(o["S"], "o.S (side)"),
+        position_side=str(o.get("ps", "BOTH")),
+        quantity=size(o.get("q", "0"), "o.q (quantity)"),
+        status=text(o["X"], "o.X (algo status)"),
+        trigger_price=_opt(price_or_zero, o.get("tp"), "o.tp (trigger price)"),
+        price=_opt(price_or_zero, o.get("p"), "o.p (price)"),
+        close_position=o.get("cp", False) is True,
+        reduce_only=o.get("R", False) is True,
+        placed_order_id=str(o.get("ai") or ""),
+        reason=str(o.get("rm") or ""),
+        event_time=whole(msg.get("E", msg.get("T", 0)), "E (event time)"),
+    )
+
+
 def user_event(msg: dict[str, Any]) -> UserEvent:
     kind = msg.get("e", "")
     try:
@@ -263,6 +287,8 @@ def user_event(msg: dict[str, Any]) -> UserEvent:
             return order_update(msg)
         if kind == "ACCOUNT_UPDATE":
             return account_update(msg)
+        if kind == "ALGO_UPDATE":
+            return algo_update(msg)
         return OtherUserEvent(str(kind), whole(msg.get("E", 0), "E (event time)"), msg)
     except BadFigure as exc:
         raise ParseError(f"{kind}: {exc}") from exc
