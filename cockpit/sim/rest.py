@@ -16,18 +16,23 @@ import orjson
 from aiohttp import web
 
 from cockpit.core.window import SlidingWindow
-from cockpit.sim import hostile
-from cockpit.sim.account import ZERO, OrderRequest, SimOrder, SimTrade, fmt
-from cockpit.sim.errors import MAINTENANCE_MESSAGE, ApiError
+from cockpit.sim import hostile, views
+from cockpit.sim.account import CROSS, ISOLATED, OrderRequest, SimOrder, fmt
+from cockpit.sim.algo import ALGO_TYPES, AlgoRequest
+from cockpit.sim.errors import BINANCE_ERRORS, MAINTENANCE_MESSAGE, ApiError
 
 if TYPE_CHECKING:
     from cockpit.sim.venue import Venue
 
 WEIGHT_LIMIT_1M = 2400
 ORDER_LIMIT_1M = 1200
+ORDER_LIMIT_10S = 300
 LISTEN_KEY_TTL_MS = 60 * 60 * 1000
 MAX_RECV_WINDOW = 60_000
 BODY = web.RequestKey("body", str)
+SUCCESS = {"code": 200, "msg": "success"}
+MARGIN_TYPES = {"ISOLATED": ISOLATED, "CROSSED": CROSS}
+ORDER_ROUTES = {("POST", "/fapi/v1/order"), ("POST", "/fapi/v1/algoOrder")}  # counted per account
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -58,12 +63,43 @@ class WeightWindow:
         return None
 
 
+class OrderCount:
+    """Orders placed on the account in the last 10 seconds and the last minute, as Binance reports them in
+    `X-MBX-ORDER-COUNT-10S` / `X-MBX-ORDER-COUNT-1M`; beyond 300 / 1200 an order gets 429 -1015."""
+
+    def __init__(self) -> None:
+        self._ten_seconds = SlidingWindow(10.0)
+        self._minute = SlidingWindow(60.0)
+
+    def take(self) -> None:
+        now = time.monotonic()
+        for window, limit, interval in (
+            (self._ten_seconds, ORDER_LIMIT_10S, "10 seconds"),
+            (self._minute, ORDER_LIMIT_1M, "1 minute"),
+        ):
+            if not window.fits(now, 1, limit):
+                msg = BINANCE_ERRORS[-1015][1].format(limit=limit, interval=interval)
+                raise ApiError(
+                    -1015, msg, status=429, headers={"Retry-After": str(int(window.wait(now) + 1))}
+                )
+        self._ten_seconds.add(now)
+        self._minute.add(now)
+
+    def headers(self) -> dict[str, str]:
+        now = time.monotonic()
+        return {
+            "X-MBX-ORDER-COUNT-10S": str(self._ten_seconds.total(now)),
+            "X-MBX-ORDER-COUNT-1M": str(self._minute.total(now)),
+        }
+
+
 class RestApi:
     """The REST half of the simulator. Routes are registered on the server's aiohttp app."""
 
     def __init__(self, sim: Venue) -> None:
         self.sim = sim
         self.weights = WeightWindow()
+        self.order_count = OrderCount()
         self.requests_served = 0
 
     # ----- routing ----------------------------------------------------------------------------------
@@ -84,16 +120,28 @@ class RestApi:
             ("GET", "/fapi/v3/balance", self.balance, 5, "SIGNED"),
             ("GET", "/fapi/v1/leverageBracket", self.leverage_bracket, 1, "SIGNED"),
             ("POST", "/fapi/v1/leverage", self.set_leverage, 1, "SIGNED"),
+            ("GET", "/fapi/v1/symbolConfig", self.symbol_config, 5, "SIGNED"),
             ("GET", "/fapi/v1/positionSide/dual", self.position_mode, 30, "SIGNED"),
+            ("POST", "/fapi/v1/positionSide/dual", self.set_position_mode, 1, "SIGNED"),
+            ("POST", "/fapi/v1/marginType", self.set_margin_type, 1, "SIGNED"),
+            ("POST", "/fapi/v1/positionMargin", self.position_margin, 1, "SIGNED"),
             ("GET", "/fapi/v2/positionRisk", self.position_risk, 5, "SIGNED"),
             ("GET", "/fapi/v3/positionRisk", self.position_risk, 5, "SIGNED"),
+            ("GET", "/fapi/v1/income", self.income, 30, "SIGNED"),
             ("POST", "/fapi/v1/order", self.create_order, 1, "SIGNED"),
             ("GET", "/fapi/v1/order", self.get_order, 1, "SIGNED"),
+            ("GET", "/fapi/v1/openOrder", self.get_open_order, 1, "SIGNED"),
             ("DELETE", "/fapi/v1/order", self.cancel_order, 1, "SIGNED"),
             ("DELETE", "/fapi/v1/allOpenOrders", self.cancel_all, 1, "SIGNED"),
             ("GET", "/fapi/v1/openOrders", self.open_orders, 1, "SIGNED"),
             ("GET", "/fapi/v1/allOrders", self.all_orders, 5, "SIGNED"),
             ("GET", "/fapi/v1/userTrades", self.user_trades, 5, "SIGNED"),
+            ("POST", "/fapi/v1/algoOrder", self.create_algo_order, 0, "SIGNED"),
+            ("GET", "/fapi/v1/algoOrder", self.get_algo_order, 1, "SIGNED"),
+            ("DELETE", "/fapi/v1/algoOrder", self.cancel_algo_order, 1, "SIGNED"),
+            ("GET", "/fapi/v1/openAlgoOrders", self.open_algo_orders, 1, "SIGNED"),
+            ("GET", "/fapi/v1/allAlgoOrders", self.all_algo_orders, 5, "SIGNED"),
+            ("DELETE", "/fapi/v1/algoOpenOrders", self.cancel_all_algo_orders, 1, "SIGNED"),
             ("POST", "/fapi/v1/listenKey", self.listen_key_new, 1, "KEY"),
             ("PUT", "/fapi/v1/listenKey", self.listen_key_keepalive, 1, "KEY"),
             ("DELETE", "/fapi/v1/listenKey", self.listen_key_close, 1, "KEY"),
@@ -101,9 +149,12 @@ class RestApi:
 
     def register(self, app: web.Application) -> None:
         for method, path, handler, weight, security in self.routes():
-            app.router.add_route(method, path, self._wrap(handler, weight, security, path))
+            counted = (method, path) in ORDER_ROUTES
+            app.router.add_route(method, path, self._wrap(handler, weight, security, path, counted))
 
-    def _wrap(self, handler: Handler, weight: int, security: str, path: str) -> Handler:
+    def _wrap(
+        self, handler: Handler, weight: int, security: str, path: str, counted: bool = False
+    ) -> Handler:
         async def endpoint(request: web.Request) -> web.StreamResponse:
             self.requests_served += 1
             request[BODY] = (await request.text()) if request.body_exists else ""
@@ -114,6 +165,8 @@ class RestApi:
                     raise ApiError(-1003, status=429, headers={"Retry-After": str(int(wait + 0.999))})
                 if security != "NONE":
                     await self._authenticate(request, signed=security == "SIGNED")
+                if counted:
+                    self.order_count.take()
                 response = await handler(request)
             except ApiError as exc:
                 if exc.html is not None:
@@ -123,6 +176,8 @@ class RestApi:
                 else:
                     response = _json(exc.body(), status=exc.status, headers=exc.headers)
             response.headers["X-MBX-USED-WEIGHT-1M"] = str(self.weights.used)
+            if counted:
+                response.headers.update(self.order_count.headers())
             return response
 
         return endpoint
@@ -381,65 +436,19 @@ class RestApi:
         )
 
     # ----- account ----------------------------------------------------------------------------------
-    def _balance_row(self) -> dict[str, Any]:
-        acct = self.sim.account
-        upnl = acct.total_unrealized()
-        margin = acct.total_position_margin()
-        open_margin = acct.open_order_margin()
-        available = acct.available()
-        return {
-            "asset": "USDT",
-            "walletBalance": fmt(acct.wallet),
-            "unrealizedProfit": fmt(upnl),
-            "marginBalance": fmt(acct.wallet + upnl),
-            "maintMargin": fmt(margin * Decimal("0.1")),
-            "initialMargin": fmt(margin + open_margin),
-            "positionInitialMargin": fmt(margin),
-            "openOrderInitialMargin": fmt(open_margin),
-            "crossWalletBalance": fmt(acct.wallet),
-            "crossUnPnl": fmt(upnl),
-            "availableBalance": fmt(available),
-            "maxWithdrawAmount": fmt(max(available, ZERO)),
-            "marginAvailable": True,
-            "updateTime": acct.update_time,
-        }
-
     async def account(self, request: web.Request) -> web.Response:
+        """v2: fee tier and permissions, and every symbol's position; v3: only the positions held."""
         acct = self.sim.account
-        row = self._balance_row()
-        positions = []
-        for symbol, pos in acct.positions.items():
-            if pos.qty == 0:
-                continue
-            positions.append(
-                {
-                    "symbol": symbol,
-                    "positionSide": "BOTH",
-                    "positionAmt": fmt(pos.qty),
-                    "unrealizedProfit": fmt(acct.unrealized(symbol)),
-                    "isolatedMargin": "0",
-                    "notional": fmt(pos.qty * acct.mark(symbol)),
-                    "isolatedWallet": "0",
-                    "initialMargin": fmt(acct.position_margin(symbol)),
-                    "maintMargin": fmt(acct.position_margin(symbol) * Decimal("0.1")),
-                    "updateTime": pos.update_time,
-                }
-            )
-        answer = {
-            "totalInitialMargin": row["initialMargin"],
-            "totalMaintMargin": row["maintMargin"],
-            "totalWalletBalance": row["walletBalance"],
-            "totalUnrealizedProfit": row["unrealizedProfit"],
-            "totalMarginBalance": row["marginBalance"],
-            "totalPositionInitialMargin": row["positionInitialMargin"],
-            "totalOpenOrderInitialMargin": row["openOrderInitialMargin"],
-            "totalCrossWalletBalance": row["crossWalletBalance"],
-            "totalCrossUnPnl": row["crossUnPnl"],
-            "availableBalance": row["availableBalance"],
-            "maxWithdrawAmount": row["maxWithdrawAmount"],
-            "assets": [row],
-            "positions": positions,
-        }
+        row = views.balance_row(acct)
+        v2 = request.path.startswith("/fapi/v2")
+        if v2:
+            positions = [views.account_position_v2(acct, p) for s in acct.specs for p in acct.legs_of(s)]
+            answer: dict[str, Any] = {**views.account_v2_header(), **views.account_totals(row)}
+        else:
+            positions = [views.account_position_v3(acct, p) for p in acct.open_legs()]
+            answer = views.account_totals(row)
+        answer["assets"] = [row]
+        answer["positions"] = positions
         bad = self.sim.faults.take("hostile", target="balance")
         if bad is not None:
             return _json(hostile.served(answer, bad.params))
@@ -449,7 +458,7 @@ class RestApi:
         return _json(answer)
 
     async def balance(self, request: web.Request) -> web.Response:
-        row = self._balance_row()
+        row = views.balance_row(self.sim.account)
         rows = [{"accountAlias": "SgsR", "balance": row["walletBalance"], **row}]
         bad = self.sim.faults.take("hostile", target="balance")
         return _json(hostile.served_rows(rows, bad.params) if bad is not None else rows)
@@ -487,7 +496,7 @@ class RestApi:
 
     async def set_leverage(self, request: web.Request) -> web.Response:
         params = await _params(request)
-        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        symbol = self._symbol(params)
         try:
             leverage = int(params["leverage"])
         except (KeyError, ValueError):
@@ -499,53 +508,108 @@ class RestApi:
         self.sim.account.leverage[symbol] = leverage
         return _json({"leverage": leverage, "maxNotionalValue": "50000", "symbol": symbol})
 
-    async def position_mode(self, request: web.Request) -> web.Response:
-        return _json({"dualSidePosition": False})
-
-    async def position_risk(self, request: web.Request) -> web.Response:
+    async def symbol_config(self, request: web.Request) -> web.Response:
+        """Each symbol's leverage and margin type (v3 positionRisk carries neither)."""
         params = await _params(request)
         acct = self.sim.account
-        rows = []
-        for symbol in self._symbols_from(params):
-            pos = acct.positions[symbol]
-            if pos.qty == 0 and "symbol" not in params and request.path.startswith("/fapi/v3"):
-                continue
-            mark = acct.mark(symbol)
-            rows.append(
+        return _json(
+            [
                 {
                     "symbol": symbol,
-                    "positionSide": "BOTH",
-                    "positionAmt": fmt(pos.qty),
-                    "entryPrice": fmt(pos.entry),
-                    "breakEvenPrice": fmt(pos.entry),
-                    "markPrice": fmt(mark),
-                    "unRealizedProfit": fmt(acct.unrealized(symbol)),
-                    "liquidationPrice": fmt(self.sim.liquidation_price(symbol)),
-                    "isolatedMargin": "0",
-                    "notional": fmt(pos.qty * mark),
-                    "marginAsset": "USDT",
-                    "isolatedWallet": "0",
-                    "initialMargin": fmt(acct.position_margin(symbol)),
-                    "maintMargin": fmt(acct.position_margin(symbol) * Decimal("0.1")),
-                    "positionInitialMargin": fmt(acct.position_margin(symbol)),
-                    "openOrderInitialMargin": "0",
-                    "adl": 0,
-                    "bidNotional": "0",
-                    "askNotional": "0",
-                    "updateTime": pos.update_time,
-                    "leverage": str(acct.leverage[symbol]),
-                    "marginType": "cross",
-                    "maxNotionalValue": "50000",
+                    "marginType": "ISOLATED" if acct.is_isolated(symbol) else "CROSSED",
                     "isAutoAddMargin": "false",
+                    "leverage": acct.leverage[symbol],
+                    "maxNotionalValue": views.MAX_NOTIONAL,
                 }
+                for symbol in self._symbols_from(params)
+            ]
+        )
+
+    async def position_mode(self, request: web.Request) -> web.Response:
+        return _json({"dualSidePosition": self.sim.account.dual_side})
+
+    async def set_position_mode(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        self.sim.account.set_dual_side(_bool(params, "dualSidePosition", required=True))
+        return _json(SUCCESS)
+
+    async def set_margin_type(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbol(params)
+        margin_type = MARGIN_TYPES.get(params.get("marginType", "").upper())
+        if margin_type is None:
+            raise ApiError(
+                -1102, "Mandatory parameter 'marginType' was not sent, was empty/null, or malformed."
             )
+        self.sim.account.set_margin_type(symbol, margin_type)
+        return _json(SUCCESS)
+
+    async def position_margin(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbol(params)
+        acct = self.sim.account
+        side = params.get("positionSide", "BOTH")
+        if side not in acct.sides:
+            raise ApiError(-4061)
+        amount = _decimal(params, "amount")
+        kind = params.get("type")
+        if amount is None or kind not in ("1", "2"):
+            raise ApiError(
+                -1102, "Mandatory parameter 'amount' or 'type' was not sent, was empty/null, or malformed."
+            )
+        acct.move_isolated_margin(symbol, side, amount, add=kind == "1")
+        return _json(
+            {
+                "amount": float(amount),
+                "code": 200,
+                "msg": "Successfully modify position margin.",
+                "type": int(kind),
+            }
+        )
+
+    async def position_risk(self, request: web.Request) -> web.Response:
+        """v2: every symbol's position(s); v3: only those held, unless a symbol is asked for."""
+        params = await _params(request)
+        acct = self.sim.account
+        v3 = request.path.startswith("/fapi/v3")
+        rows = []
+        for symbol in self._symbols_from(params):
+            for pos in acct.legs_of(symbol):
+                if v3 and pos.qty == 0 and "symbol" not in params:
+                    continue
+                liquidation = acct.liquidation_price(symbol, pos.side)
+                shape = views.position_risk_v3 if v3 else views.position_risk_v2
+                rows.append(shape(acct, pos, liquidation))
         bad = self.sim.faults.take("hostile", target="positions")
         return _json(hostile.served_rows(rows, bad.params) if bad is not None else rows)
+
+    async def income(self, request: web.Request) -> web.Response:
+        """Income history: REALIZED_PNL, COMMISSION and FUNDING_FEE entries, oldest first; the last 7 days
+        unless a time range is given; `limit` (100, at most 1000) per `page`."""
+        params = await _params(request)
+        entries = self.sim.account.income.entries
+        if "symbol" in params:
+            symbol = self._symbol(params)
+            entries = [e for e in entries if e.symbol == symbol]
+        if "incomeType" in params:
+            entries = [e for e in entries if e.income_type == params["incomeType"]]
+        if "startTime" not in params and "endTime" not in params:
+            week_ago = self.sim.clock.now_ms() - 7 * 24 * 3600 * 1000
+            entries = [e for e in entries if e.time >= week_ago]
+        entries = [e for e in entries if int(params.get("startTime", 0)) <= e.time]
+        if "endTime" in params:
+            entries = [e for e in entries if e.time <= int(params["endTime"])]
+        limit = min(max(1, _int(params, "limit", 100)), 1000)
+        page = max(1, _int(params, "page", 1))
+        return _json([views.income_json(e) for e in entries[(page - 1) * limit : page * limit]])
 
     # ----- orders -----------------------------------------------------------------------------------
     async def create_order(self, request: web.Request) -> web.Response:
         params = await _params(request)
         req = _order_request(params, self.sim.specs)
+        answer = params.get("newOrderRespType", "ACK")
+        if answer not in ("ACK", "RESULT"):
+            raise ApiError(-1136, "Invalid newOrderRespType.")
         faults = self.sim.faults
         rejected = faults.consume("reject_orders")
         if rejected is not None:
@@ -557,53 +621,108 @@ class RestApi:
             faults.consume("partial_fill")
         if faults.consume("apply_then_fail") is not None:
             raise ApiError(-1007)
-        return _json(_order_json(order))
+        return _json(views.order_json(order, query=False) if answer == "RESULT" else views.ack_json(order))
 
     async def get_order(self, request: web.Request) -> web.Response:
         params = await _params(request)
         order = self._find(params)
         if order is None:
             raise ApiError(-2013)
-        return _json(_order_json(order))
+        return _json(views.order_json(order))
+
+    async def get_open_order(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        order = self._find(params)
+        if order is None or not order.is_open:
+            raise ApiError(-2013)
+        return _json(views.order_json(order))
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         params = await _params(request)
-        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        symbol = self._symbol(params)
         order_id, client_id = _order_ids(params)
-        return _json(_order_json(self.sim.account.cancel(symbol, order_id, client_id)))
+        return _json(views.order_json(self.sim.account.cancel(symbol, order_id, client_id), query=False))
 
     async def cancel_all(self, request: web.Request) -> web.Response:
         params = await _params(request)
-        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
-        self.sim.account.cancel_all(symbol)
+        self.sim.account.cancel_all(self._symbol(params))
         return _json({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     async def open_orders(self, request: web.Request) -> web.Response:
         params = await _params(request)
         symbols = set(self._symbols_from(params))
-        return _json([_order_json(o) for o in self.sim.account.open_orders() if o.symbol in symbols])
+        return _json([views.order_json(o) for o in self.sim.account.open_orders() if o.symbol in symbols])
 
     async def all_orders(self, request: web.Request) -> web.Response:
         params = await _params(request)
-        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        symbol = self._symbol(params)
         orders = [o for o in self.sim.account.orders.values() if o.symbol == symbol]
         return _json(
-            [_order_json(o) for o in _window(orders, params, lambda o: o.time, lambda o: o.order_id)]
+            [views.order_json(o) for o in _window(orders, params, lambda o: o.time, lambda o: o.order_id)]
         )
 
     async def user_trades(self, request: web.Request) -> web.Response:
         params = await _params(request)
-        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        symbol = self._symbol(params)
         trades = [t for t in self.sim.account.trades if t.symbol == symbol]
+        if "orderId" in params:
+            trades = [t for t in trades if t.order_id == _int(params, "orderId", 0)]
         if "fromId" in params:
             trades = [t for t in trades if t.trade_id >= int(params["fromId"])]
         trades = _window(trades, params, lambda t: t.time, lambda t: t.trade_id)
-        return _json([_trade_json(t) for t in trades])
+        return _json([views.trade_json(t) for t in trades])
 
     def _find(self, params: dict[str, str]) -> SimOrder | None:
-        symbol = self._symbols_from({"symbol": params.get("symbol", "")})[0]
+        symbol = self._symbol(params)
         order_id, client_id = _order_ids(params)
         return self.sim.account.find(symbol, order_id, client_id)
+
+    def _symbol(self, params: dict[str, str]) -> str:
+        return self._symbols_from({"symbol": params.get("symbol", "")})[0]
+
+    # ----- algo orders (conditional: stop, take-profit, trailing stop) ------------------------------
+    async def create_algo_order(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        if params.get("algoType") != "CONDITIONAL":
+            raise ApiError(
+                -1102, "Mandatory parameter 'algoType' was not sent, was empty/null, or malformed."
+            )
+        rejected = self.sim.faults.consume("reject_orders")
+        if rejected is not None:
+            raise ApiError(int(rejected.params["code"]))
+        return _json(views.algo_json(self.sim.algos.place(_algo_request(params))))
+
+    async def get_algo_order(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        algo = self.sim.algos.find(*_algo_ids(params))
+        if algo is None:
+            raise ApiError(-2013)
+        return _json(views.algo_json(algo))
+
+    async def cancel_algo_order(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        algo = self.sim.algos.cancel(*_algo_ids(params))
+        return _json(
+            {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200", "msg": "success"}
+        )
+
+    async def open_algo_orders(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbols = set(self._symbols_from(params))
+        return _json([views.algo_json(a) for a in self.sim.algos.open_orders() if a.symbol in symbols])
+
+    async def all_algo_orders(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        symbol = self._symbol(params)
+        algos = [a for a in self.sim.algos.orders.values() if a.symbol == symbol]
+        return _json(
+            [views.algo_json(a) for a in _window(algos, params, lambda a: a.create_time, lambda a: a.algo_id)]
+        )
+
+    async def cancel_all_algo_orders(self, request: web.Request) -> web.Response:
+        params = await _params(request)
+        self.sim.algos.cancel_all(self._symbol(params))
+        return _json({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     # ----- user data stream -------------------------------------------------------------------------
     async def listen_key_new(self, request: web.Request) -> web.Response:
@@ -666,6 +785,27 @@ def _decimal(params: dict[str, str], name: str) -> Decimal | None:
     return value
 
 
+def _int(params: dict[str, str], name: str, default: int) -> int:
+    try:
+        return int(params.get(name, default))
+    except ValueError:
+        raise ApiError(-1102, f"Parameter '{name}' was malformed.") from None
+
+
+def _bool(params: dict[str, str], name: str, required: bool = False) -> bool:
+    value = params.get(name)
+    if value is None and not required:
+        return False
+    if value is None or value.lower() not in ("true", "false"):
+        raise ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return value.lower() == "true"
+
+
+def _sent_bool(params: dict[str, str], name: str) -> bool | None:
+    """A boolean parameter, or None when it was not sent at all."""
+    return _bool(params, name) if name in params else None
+
+
 def _order_request(params: dict[str, str], specs: dict[str, Any]) -> OrderRequest:
     symbol = params.get("symbol", "")
     if symbol not in specs:
@@ -674,6 +814,8 @@ def _order_request(params: dict[str, str], specs: dict[str, Any]) -> OrderReques
     if side not in ("BUY", "SELL"):
         raise ApiError(-1117)
     order_type = params.get("type", "")
+    if order_type in ALGO_TYPES:
+        raise ApiError(-4120)  # Binance moved conditional orders to the algo endpoints (December 2025)
     if order_type not in ("MARKET", "LIMIT"):
         raise ApiError(-1116)
     quantity = _decimal(params, "quantity")
@@ -691,9 +833,44 @@ def _order_request(params: dict[str, str], specs: dict[str, Any]) -> OrderReques
         quantity=quantity,
         price=_decimal(params, "price"),
         time_in_force=tif,
-        reduce_only=params.get("reduceOnly", "false").lower() == "true",
+        reduce_only=_sent_bool(params, "reduceOnly"),
         client_order_id=params.get("newClientOrderId"),
+        position_side=_position_side(params),
     )
+
+
+def _position_side(params: dict[str, str]) -> str | None:
+    side = params.get("positionSide")
+    if side is not None and side not in ("BOTH", "LONG", "SHORT"):
+        raise ApiError(-4060)
+    return side
+
+
+def _algo_request(params: dict[str, str]) -> AlgoRequest:
+    return AlgoRequest(
+        symbol=params.get("symbol", ""),
+        side=params.get("side", ""),
+        type=params.get("type", ""),
+        quantity=_decimal(params, "quantity"),
+        trigger_price=_decimal(params, "triggerPrice"),
+        price=_decimal(params, "price"),
+        position_side=_position_side(params),
+        time_in_force=params.get("timeInForce", "GTC"),
+        working_type=params.get("workingType", "CONTRACT_PRICE"),
+        reduce_only=_sent_bool(params, "reduceOnly"),
+        close_position=_bool(params, "closePosition"),
+        price_protect=_bool(params, "priceProtect"),
+        client_algo_id=params.get("clientAlgoId"),
+        activate_price=_decimal(params, "activatePrice"),
+        callback_rate=_decimal(params, "callbackRate"),
+    )
+
+
+def _algo_ids(params: dict[str, str]) -> tuple[int | None, str | None]:
+    algo_id, client_id = params.get("algoId"), params.get("clientAlgoId")
+    if algo_id is None and client_id is None:
+        raise ApiError(-1102, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!")
+    return (_int(params, "algoId", 0) if algo_id is not None else None), client_id
 
 
 def _order_ids(params: dict[str, str]) -> tuple[int | None, str | None]:
@@ -720,52 +897,3 @@ def _window(
     limit = min(int(params.get("limit", "500")), 1000)
     # Binance: from startTime or fromId, the oldest `limit` onwards; with neither, the newest `limit`
     return items[:limit] if "fromId" in params or "startTime" in params else items[-limit:]
-
-
-def _order_json(order: SimOrder) -> dict[str, Any]:
-    return {
-        "orderId": order.order_id,
-        "symbol": order.symbol,
-        "status": order.status,
-        "clientOrderId": order.client_order_id,
-        "price": fmt(order.price),
-        "avgPrice": fmt(order.avg_price),
-        "origQty": fmt(order.orig_qty),
-        "executedQty": fmt(order.executed_qty),
-        "cumQty": fmt(order.executed_qty),
-        "cumQuote": fmt(order.cum_quote),
-        "timeInForce": order.time_in_force,
-        "type": order.type,
-        "reduceOnly": order.reduce_only,
-        "closePosition": False,
-        "side": order.side,
-        "positionSide": "BOTH",
-        "stopPrice": "0",
-        "workingType": "CONTRACT_PRICE",
-        "priceProtect": False,
-        "origType": order.type,
-        "priceMatch": "NONE",
-        "selfTradePreventionMode": "NONE",
-        "goodTillDate": 0,
-        "time": order.time,
-        "updateTime": order.update_time,
-    }
-
-
-def _trade_json(trade: SimTrade) -> dict[str, Any]:
-    return {
-        "buyer": trade.side == "BUY",
-        "commission": fmt(trade.commission),
-        "commissionAsset": "USDT",
-        "id": trade.trade_id,
-        "maker": trade.maker,
-        "orderId": trade.order_id,
-        "price": fmt(trade.price),
-        "qty": fmt(trade.qty),
-        "quoteQty": fmt(trade.price * trade.qty),
-        "realizedPnl": fmt(trade.realized_pnl),
-        "side": trade.side,
-        "positionSide": "BOTH",
-        "symbol": trade.symbol,
-        "time": trade.time,
-    }

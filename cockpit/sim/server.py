@@ -5,8 +5,11 @@
     await sim.inject({"kind": "ws_drop", "refuse_s": 3})
     await sim.stop()
 
+    sim = SimServer(activity=False, dual_side=True, funding_interval_s=2)   # hedge mode, funding every 2 s
+
 Control API (no auth, loopback only): `POST /_sim/faults` with a fault object, `DELETE /_sim/faults`,
-`GET /_sim/faults`, `GET /_sim/state`.
+`GET /_sim/faults`, `GET /_sim/state`, `GET|POST /_sim/settings` (`dual_side`, `funding_interval_s`,
+`funding_rate`, `margin_type`), `POST /_sim/funding` (settle funding now).
 """
 
 from __future__ import annotations
@@ -21,16 +24,18 @@ import orjson
 from aiohttp import web
 
 from cockpit.sim import hostile
-from cockpit.sim.account import ZERO, Account, fmt
+from cockpit.sim.account import CROSS, ISOLATED, Account, fmt
+from cockpit.sim.algo import AlgoBook
 from cockpit.sim.clock import SimClock
+from cockpit.sim.errors import ApiError
 from cockpit.sim.faults import Fault, FaultBoard, FaultError, parse_fault
+from cockpit.sim.funding import BINANCE_INTERVAL_S, DEFAULT_RATE, FundingSchedule
 from cockpit.sim.market import DEFAULT_SYMBOLS, PriceWalk, SymbolSpec
 from cockpit.sim.rest import RestApi
 from cockpit.sim.streams import StreamHub
 
 DEMO_API_KEY = "cockpit-demo-key"
 DEMO_API_SECRET = "cockpit-demo-secret"
-MAINT_MARGIN_RATE = Decimal("0.004")
 
 
 class SimServer:
@@ -45,7 +50,14 @@ class SimServer:
         specs: tuple[SymbolSpec, ...] = DEFAULT_SYMBOLS,
         scenario: list[tuple[float, dict[str, Any]]] | None = None,
         trader_pause_s: tuple[float, float] = (1.5, 5.0),
+        dual_side: bool = False,
+        funding_interval_s: float = BINANCE_INTERVAL_S,
+        funding_rate: Decimal = DEFAULT_RATE,
+        isolated: tuple[str, ...] = (),
     ) -> None:
+        """`dual_side`: start in hedge mode (LONG and SHORT legs per symbol); `funding_interval_s`: how often
+        funding is paid (Binance: 8 h); `funding_rate`: each symbol's rate; `isolated`: symbols that start on
+        isolated margin."""
         self.api_key = api_key
         self.api_secret = api_secret
         self.seed = seed
@@ -56,7 +68,12 @@ class SimServer:
         self.specs = {s.symbol: s for s in specs}
         self.clock = SimClock()
         self.prices = PriceWalk(specs, seed)
-        self.account = Account(self.specs, self.prices, self.clock, wallet=wallet)
+        self.account = Account(self.specs, self.prices, self.clock, wallet=wallet, dual_side=dual_side)
+        for symbol in isolated:
+            self.account.set_margin_type(symbol, ISOLATED)
+        self.funding = FundingSchedule(
+            self.clock, list(self.specs), funding_interval_s, Decimal(funding_rate)
+        )
         self.faults = FaultBoard()
         self.listen_keys: dict[str, int] = {}
         self.hub = StreamHub(self.faults, self.listen_keys)
@@ -71,6 +88,9 @@ class SimServer:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.account.listeners.append(self._on_user_event)
+        self.algos = AlgoBook(
+            self.account
+        )  # after the server's listener: a fill is pushed before its ALGO_UPDATE
 
     # ----- lifecycle --------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -87,6 +107,9 @@ class SimServer:
         app.router.add_get("/_sim/faults", self._get_faults)
         app.router.add_get("/_sim/state", self._get_state)
         app.router.add_post("/_sim/firehose", self._post_firehose)
+        app.router.add_get("/_sim/settings", self._get_settings)
+        app.router.add_post("/_sim/settings", self._post_settings)
+        app.router.add_post("/_sim/funding", self._post_funding)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -97,6 +120,7 @@ class SimServer:
         self.port = int(sockets[0].getsockname()[1])
         self.base_url = f"http://{host}:{self.port}"
         self._tasks.append(asyncio.create_task(self._market_loop(), name="sim-market"))
+        self._tasks.append(asyncio.create_task(self._funding_loop(), name="sim-funding"))
         if self.activity:
             from cockpit.sim.trader import DemoTrader
 
@@ -154,7 +178,8 @@ class SimServer:
                 params["symbol"], params["side"], Decimal(params["qty"]), pushed=params["pushed"]
             )
         elif kind == "price_move":
-            self.prices.move(params["symbol"], float(params["pct"]))
+            moved = self.prices.move(params["symbol"], float(params["pct"]))
+            self.account.last_trade[params["symbol"]] = moved  # the jump trades: the contract price moves too
             self.account.on_prices()
             self._publish_prices()
         elif kind == "hostile" and params["target"] in hostile.STREAM_TARGETS:
@@ -196,14 +221,16 @@ class SimServer:
             },
             "positions": [
                 {
-                    "symbol": s,
+                    "symbol": p.symbol,
+                    "side": p.side,
                     "qty": fmt(p.qty),
                     "entry": fmt(p.entry),
-                    "mark": fmt(acct.mark(s)),
-                    "unrealized_pnl": fmt(acct.unrealized(s)),
+                    "mark": fmt(acct.mark(p.symbol)),
+                    "unrealized_pnl": fmt(acct.leg_unrealized(p)),
+                    "margin_type": acct.margin_types[p.symbol],
+                    "isolated_wallet": fmt(p.isolated_wallet),
                 }
-                for s, p in acct.positions.items()
-                if p.qty != 0
+                for p in acct.open_legs()
             ],
             "orders": [
                 {
@@ -217,9 +244,26 @@ class SimServer:
                     "price": fmt(o.price),
                     "status": o.status,
                     "reduce_only": o.reduce_only,
+                    "position_side": o.position_side,
                 }
                 for o in acct.open_orders()
             ],
+            "algo_orders": [
+                {
+                    "algo_id": a.algo_id,
+                    "client_algo_id": a.client_algo_id,
+                    "symbol": a.symbol,
+                    "side": a.side,
+                    "type": a.type,
+                    "qty": fmt(a.quantity),
+                    "trigger_price": fmt(a.trigger_price),
+                    "status": a.status,
+                    "position_side": a.position_side,
+                }
+                for a in self.algos.open_orders()
+            ],
+            "dual_side": acct.dual_side,
+            "next_funding_time": self.funding.next_time,
             "trades": len(acct.trades),
             "prices": {s: fmt(p) for s, p in self.prices.prices.items()},
             "faults": self.faults.to_json(),
@@ -235,23 +279,39 @@ class SimServer:
             "markPrice": fmt(mark),
             "indexPrice": fmt(mark),
             "estimatedSettlePrice": fmt(mark),
-            "lastFundingRate": "0.00010000",
+            "lastFundingRate": fmt_rate(self.funding.rates[symbol]),
             "interestRate": "0.00010000",
-            "nextFundingTime": (now // 28_800_000 + 1) * 28_800_000,
+            "nextFundingTime": self.funding.next_time,
             "time": now,
         }
 
-    def liquidation_price(self, symbol: str) -> Decimal:
-        acct = self.account
-        qty = acct.positions[symbol].qty
-        if qty == 0:
-            return ZERO
-        others = sum((acct.unrealized(s) for s in acct.positions if s != symbol), ZERO)
-        wallet = acct.wallet + others
-        entry = acct.positions[symbol].entry
-        denom = qty - abs(qty) * MAINT_MARGIN_RATE
-        price = (qty * entry - wallet) / denom
-        return max(price, ZERO)
+    def liquidation_price(self, symbol: str, side: str | None = None) -> Decimal:
+        return self.account.liquidation_price(symbol, side)
+
+    # ----- funding ----------------------------------------------------------------------------------
+    def settle_funding(self) -> None:
+        """Pay funding now on every open position (as at a funding time) and move on to the next one."""
+        self.account.settle_funding(dict(self.funding.rates))
+        self.funding.advance()
+
+    def set_funding_rate(self, symbol: str, rate: Decimal) -> None:
+        if symbol not in self.specs:
+            raise FaultError(f"symbol {symbol!r} is not listed; use one of {list(self.specs)}")
+        self.funding.rates[symbol] = Decimal(rate)
+
+    def _restart_funding_loop(self) -> None:
+        """The funding loop sleeps until the old schedule's next time: start it again on the new one."""
+        for task in [t for t in self._tasks if t.get_name() == "sim-funding"]:
+            task.cancel()
+            self._tasks.remove(task)
+        if self._runner is not None:
+            self._tasks.append(asyncio.create_task(self._funding_loop(), name="sim-funding"))
+
+    async def _funding_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.funding.seconds_to_next())
+            if self.clock.now_ms() >= self.funding.next_time:
+                self.settle_funding()
 
     # ----- control routes ---------------------------------------------------------------------------
     async def _post_fault(self, request: web.Request) -> web.Response:
@@ -298,6 +358,53 @@ class SimServer:
         ]
         sent = await self.hub.blast(symbol.lower() + "@bookTicker", frames, count)
         return web.json_response({"sent": sent})
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "dual_side": self.account.dual_side,
+            "funding_interval_s": self.funding.interval_ms / 1000.0,
+            "funding_rate": {s: fmt_rate(r) for s, r in self.funding.rates.items()},
+            "margin_type": dict(self.account.margin_types),
+        }
+
+    def apply_settings(self, spec: dict[str, Any]) -> None:
+        """Account settings as Binance's own endpoints change them (same refusals: -4059/-4067/-4068 for the
+        position mode, -4046/-4047/-4048 for a margin type), plus the simulator's funding clock."""
+        unknown = sorted(set(spec) - {"dual_side", "funding_interval_s", "funding_rate", "margin_type"})
+        if unknown:
+            raise FaultError(f"unknown setting(s) {unknown}")
+        if "dual_side" in spec and bool(spec["dual_side"]) != self.account.dual_side:
+            self.account.set_dual_side(bool(spec["dual_side"]))
+        for symbol, margin_type in (spec.get("margin_type") or {}).items():
+            wanted = ISOLATED if str(margin_type).lower() == ISOLATED else CROSS
+            if self.account.margin_types.get(symbol) != wanted:
+                self.account.set_margin_type(symbol, wanted)
+        if "funding_interval_s" in spec:
+            self.funding = _rescheduled(self.funding, self.clock, float(spec["funding_interval_s"]))
+            self._restart_funding_loop()
+        for symbol, rate in (spec.get("funding_rate") or {}).items():
+            self.set_funding_rate(symbol, Decimal(str(rate)))
+
+    async def _get_settings(self, request: web.Request) -> web.Response:
+        return web.json_response(self.settings())
+
+    async def _post_settings(self, request: web.Request) -> web.Response:
+        try:
+            spec = orjson.loads(await request.read())
+            if not isinstance(spec, dict):
+                raise FaultError("settings must be a JSON object")
+            self.apply_settings(spec)
+        except orjson.JSONDecodeError as exc:
+            return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
+        except (FaultError, ValueError, ArithmeticError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except ApiError as exc:
+            return web.json_response({"error": exc.msg, "code": exc.code}, status=400)
+        return web.json_response({"ok": True, **self.settings()})
+
+    async def _post_funding(self, request: web.Request) -> web.Response:
+        self.settle_funding()
+        return web.json_response({"ok": True, "next_funding_time": self.funding.next_time})
 
     async def _get_state(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(self.state()), content_type="application/json")
@@ -365,6 +472,7 @@ class SimServer:
                     hub.publish(low + "@markPrice", payload)
 
     def _publish_trade(self, symbol: str, price: Decimal, qty: Decimal, buyer_maker: bool) -> None:
+        self.account.last_trade[symbol] = price  # the contract price a CONTRACT_PRICE trigger watches
         stream = symbol.lower() + "@aggTrade"
         self._agg_id += 1
         if self.hub.has_subscribers(stream):
@@ -397,3 +505,15 @@ class SimServer:
         for at, spec in sorted(self.scenario, key=lambda item: item[0]):
             await asyncio.sleep(max(0.0, started + at - loop.time()))
             await self.inject(spec)
+
+
+def fmt_rate(rate: Decimal) -> str:
+    """A funding rate as Binance writes it: eight decimals ("0.00010000")."""
+    return format(rate.quantize(Decimal("0.00000001")), "f")
+
+
+def _rescheduled(schedule: FundingSchedule, clock: SimClock, interval_s: float) -> FundingSchedule:
+    """A new funding clock at `interval_s` that keeps each symbol's rate."""
+    fresh = FundingSchedule(clock, list(schedule.rates), interval_s)
+    fresh.rates.update(schedule.rates)
+    return fresh

@@ -2,8 +2,9 @@
 
 Paths served: raw `/ws/<stream>[/<stream>…]`, `/public/ws/…`, `/market/ws/…`; combined
 `/stream?streams=a/b` (also under `/public` and `/market`), wrapped as `{"stream", "data"}`; user data on
-`/private/ws?listenKey=…` and `/ws/<listenKey>`. `SUBSCRIBE` / `UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` work
-on any market connection.
+`/private/ws?listenKey=…` and `/ws/<listenKey>`, or `/private/ws` (and any `/ws`) opened without one and then
+sent `SUBSCRIBE` with the listenKey as a parameter, as Binance's current SDKs do. `SUBSCRIBE` /
+`UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` work on any connection.
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ class StreamHub:
         return await self._serve(request, combined=True, streams=_split(request.query.get("streams", "")))
 
     async def handle_private(self, request: web.Request) -> web.StreamResponse:
-        key = request.query.get("listenKey", "")
-        if key not in self._listen_keys:
+        """`?listenKey=…` in the URL, or none: then the key comes later in a SUBSCRIBE."""
+        key = request.query.get("listenKey")
+        if key is not None and key not in self._listen_keys:
             return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
         return await self._serve(request, combined="stream" in request.path, listen_key=key)
 
@@ -164,8 +166,7 @@ class StreamHub:
         except (ConnectionResetError, RuntimeError):
             return
 
-    @staticmethod
-    def _control(conn: Connection, text: str) -> dict[str, Any] | None:
+    def _control(self, conn: Connection, text: str) -> dict[str, Any] | None:
         try:
             msg = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -173,14 +174,22 @@ class StreamHub:
         if not isinstance(msg, dict):
             return {"error": {"code": 3, "msg": "Invalid request"}}
         method, params, req_id = msg.get("method"), msg.get("params") or [], msg.get("id")
+        names = [str(p) for p in params]
         if method == "SUBSCRIBE":
-            conn.streams.update(str(p) for p in params)
+            for name in names:
+                if name in self._listen_keys:
+                    conn.listen_key = name  # the user data stream of that listenKey
+                else:
+                    conn.streams.add(name)
             return {"result": None, "id": req_id}
         if method == "UNSUBSCRIBE":
-            conn.streams.difference_update(str(p) for p in params)
+            if conn.listen_key in names:
+                conn.listen_key = None
+            conn.streams.difference_update(names)
             return {"result": None, "id": req_id}
         if method == "LIST_SUBSCRIPTIONS":
-            return {"result": sorted(conn.streams), "id": req_id}
+            held = sorted(conn.streams) + ([conn.listen_key] if conn.listen_key else [])
+            return {"result": held, "id": req_id}
         return {"error": {"code": 2, "msg": f"Invalid request: unknown method {method!r}"}, "id": req_id}
 
 

@@ -7,8 +7,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from cockpit.sim.account import Account
+from cockpit.sim.algo import AlgoBook
 from cockpit.sim.clock import SimClock
 from cockpit.sim.faults import FaultBoard
+from cockpit.sim.funding import FundingSchedule
 from cockpit.sim.market import PriceWalk, SymbolSpec
 from cockpit.sim.streams import StreamHub
 
@@ -21,6 +23,8 @@ class Venue(Protocol):
     clock: SimClock
     prices: PriceWalk
     account: Account
+    algos: AlgoBook
+    funding: FundingSchedule
     faults: FaultBoard
     listen_keys: dict[str, int]
     hub: StreamHub
@@ -28,4 +32,4 @@ class Venue(Protocol):
 
     def mark_price_row(self, symbol: str) -> dict[str, Any]: ...
 
-    def liquidation_price(self, symbol: str) -> Decimal: ...
+    def liquidation_price(self, symbol: str, side: str | None = None) -> Decimal: ...
