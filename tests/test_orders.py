@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from cockpit.core.commands import CancelOrders, NotConfirmed, Orders
+from cockpit.core.commands import CancelOrders, Flatten, KillSwitch, NotConfirmed, Orders
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.engine.status import render_orders
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun
+from tests.test_engine import trade
 from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
@@ -121,3 +122,137 @@ async def test_an_unknown_order_is_refused_naming_the_fix_and_nothing_is_recorde
         await run.engine.control(CancelOrders(symbols=("DOGEUSDT",), by="test").confirmed())
     assert not run.of("operator.action")
     assert await open_at_exchange(sim) == {"strat-btc-1", "strat-btc-2", "strat-eth-1"}
+
+
+# ----- conditional orders (Binance's Algo Service) ------------------------------------------------------
+def at(sim: SimServer, ratio: str, symbol: str = "BTCUSDT") -> str:
+    """A price `ratio` times the symbol's price now, on its tick."""
+    return str(sim.specs[symbol].round_price(sim.prices.prices[symbol] * Decimal(ratio)))
+
+
+async def conditional(sim: SimServer, **params: Any) -> Any:
+    """Another client on the account places a conditional order (stop, take-profit): the Algo Service."""
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        body = await client.request(
+            "POST", "/fapi/v1/algoOrder", {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", **params}
+        )
+    assert "code" not in body, body
+    return body
+
+
+async def open_conditional_at_exchange(sim: SimServer) -> set[str]:
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        rows = await client.request("GET", "/fapi/v1/openAlgoOrders", {})
+    return {row["clientAlgoId"] for row in rows}
+
+
+async def test_a_stop_is_shown_with_its_trigger_then_recorded_as_triggered_and_its_fill_follows(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await wait_until(lambda: run.engine.state.health_of("user_stream").ok, 10, "the user stream up")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await wait_until(lambda: BTC in run.engine.state.positions, 10, "the long")
+    trigger = at(sim, "0.99")
+    await conditional(
+        sim, side="SELL", type="STOP_MARKET", quantity="0.02", triggerPrice=trigger, reduceOnly="true",
+        clientAlgoId="strat-stop-1", workingType="MARK_PRICE",
+    )  # fmt: skip
+    await wait_until(lambda: "strat-stop-1" in run.engine.state.orders, 10, "the stop in State")
+    stop = run.engine.state.orders["strat-stop-1"]
+    assert stop.conditional and stop.trigger == Decimal(trigger) and stop.type == "stop_market"
+    assert stop.reduce_only and stop.origin == "external" and stop.price is None
+    listed = (await run.engine.control(Orders(by="test"))).orders
+    assert [(o.client_order_id, Decimal(o.trigger or 0)) for o in listed] == [
+        ("strat-stop-1", Decimal(trigger))
+    ]
+
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -2})
+    triggered = await run.wait_for("order.triggered", within=10)
+    assert triggered.payload["client_order_id"] == "strat-stop-1"
+    assert Decimal(triggered.payload["trigger"]) == Decimal(trigger)
+    await wait_until(lambda: BTC not in run.engine.state.positions, 10, "the long closed by the stop")
+    assert "strat-stop-1" not in run.engine.state.orders
+    fills = [e for e in run.of("order.filled") if e.payload["side"] == "sell"]
+    assert fills and fills[-1].payload["last_qty"] == "0.02"
+
+
+async def test_conditional_orders_are_canceled_one_and_all_and_reconcile_finds_them(
+    sim: SimServer, start_engine: Any
+) -> None:
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await conditional(sim, side="SELL", type="STOP_MARKET", quantity="0.02", triggerPrice=at(sim, "0.95"),
+                      reduceOnly="true", clientAlgoId="strat-sl")  # fmt: skip
+    await conditional(sim, side="BUY", type="TAKE_PROFIT_MARKET", quantity="0.01",
+                      triggerPrice=at(sim, "0.9"), clientAlgoId="strat-dip")  # fmt: skip
+    await rest_order(sim, "BTCUSDT", "BUY", "0.01", Decimal("30000"), "strat-limit")
+    run: EngineRun = await start_engine()  # placed before it started: the startup reconcile finds them
+    await run.wait_for("reconcile.done")
+    await wait_until(lambda: len(run.engine.state.orders) == 3, 10, "three orders from the reconcile")
+    assert {cid for cid, o in run.engine.state.orders.items() if o.conditional} == {"strat-sl", "strat-dip"}
+
+    one = await run.engine.control(CancelOrders(order="strat-dip", by="test"))
+    assert one.verified and one.canceled == ("strat-dip",)
+    assert await open_conditional_at_exchange(sim) == {"strat-sl"}
+    await wait_until(lambda: "strat-dip" not in run.engine.state.orders, 10, "the dip buy gone from State")
+
+    every = await run.engine.control(CancelOrders(symbols=("BTCUSDT",), by="test").confirmed())
+    assert every.verified and set(every.canceled) == {"strat-sl", "strat-limit"}
+    assert await open_conditional_at_exchange(sim) == set() and await open_at_exchange(sim) == set()
+    await wait_until(lambda: not run.engine.state.orders, 10, "no order left in State")
+
+
+async def test_flatten_leaves_no_order_or_conditional_order_that_could_open_a_position_again(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """Property over random books: whatever mix of plain and conditional orders, reduce-only or not, either
+    side, on the positions' symbols, flatten all ends flat with no order left at the exchange."""
+    import random
+
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    rng = random.Random(20261206)
+    symbols = {"BTCUSDT": "0.01", "ETHUSDT": "0.1", "SOLUSDT": "1"}
+    for round_ in range(3):
+        for symbol, qty in symbols.items():
+            side = rng.choice(["BUY", "SELL"])
+            await trade(sim, symbol=symbol, side=side, quantity=qty)
+            for n in range(rng.randrange(1, 4)):
+                cid = f"r{round_}-{symbol}-{n}"
+                kind = rng.choice(["limit", "stop", "take_profit"])
+                buy = rng.random() < 0.5
+                if kind == "limit":
+                    far = at(sim, "0.7" if buy else "1.3", symbol)
+                    await rest_order(sim, symbol, "BUY" if buy else "SELL", qty, Decimal(far), cid)
+                    continue
+                below = (
+                    kind == "stop"
+                ) != buy  # a sell stop waits below, a buy stop above; take-profits flip
+                await conditional(
+                    sim, symbol=symbol, side="BUY" if buy else "SELL",
+                    type="STOP_MARKET" if kind == "stop" else "TAKE_PROFIT_MARKET", quantity=qty,
+                    triggerPrice=at(sim, "0.8" if below else "1.2", symbol), clientAlgoId=cid,
+                    reduceOnly="true" if rng.random() < 0.3 and (side == "BUY") != buy else "false",
+                )  # fmt: skip
+        await wait_until(lambda: len(run.engine.state.positions) == 3, 10, "three positions")
+        result = await run.engine.control(Flatten(symbols=None, by="test").confirmed())
+        assert result.verified, result.message
+        assert sim.state()["positions"] == []
+        assert await open_at_exchange(sim) == set() and await open_conditional_at_exchange(sim) == set()
+        await run.engine.control(KillSwitch(on=False, by="test").confirmed())  # flatten all engaged it
+
+
+async def test_the_kill_switch_guard_cancels_another_clients_stop_that_would_add_exposure(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await wait_until(lambda: run.engine.state.health_of("user_stream").ok, 10, "the user stream up")
+    await run.engine.control(KillSwitch(on=True, by="test"))
+    await conditional(sim, side="BUY", type="STOP_MARKET", quantity="0.01", triggerPrice=at(sim, "1.05"),
+                      clientAlgoId="strat-breakout")  # fmt: skip
+    guard = await run.wait_for("killswitch.guard", within=10)
+    assert "conditional order" in guard.payload["message"] and guard.severity == "critical"
+    await wait_until(lambda: "strat-breakout" not in run.engine.state.orders, 10, "the breakout canceled")
+    assert await open_conditional_at_exchange(sim) == set()

@@ -651,7 +651,7 @@ def _order_from(p: ev.OrderRead, ts: float, existing: Order | None) -> Order:
     return evolve(
         base,
         trigger=dec(trigger) if trigger not in (None, "0") else base.trigger,
-        conditional=bool(p.get("conditional", base.conditional)),
+        conditional=bool(p.get("conditional", base.conditional if "order_id" not in p else False)),
         order_id=str(order_id) if order_id is not None else base.order_id,
         amount=dec(amount) if amount is not None else base.amount,
         filled=dec(filled) if filled is not None else base.filled,

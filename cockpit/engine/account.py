@@ -78,7 +78,7 @@ def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
         origin=order_origin(engine, cid),
         status=u.status.lower(),
     )
-    known = cid in engine.state.orders
+    known = _conditional(engine, cid, str(u.algo_id))  # not the order it placed, under the same client id
     if u.status == "NEW":
         if engine.state.kill_switch.engaged and report["origin"] != "cockpit":
             guard_conditional(engine, report, u.close_position)
@@ -116,20 +116,7 @@ def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
         )
         engine.emit("order.rejected", rejected, "warning", "user_stream")
     elif u.status in ("TRIGGERED", "FINISHED") and known:
-        triggered = events.order_triggered(
-            client_order_id=cid,
-            order_id=str(u.algo_id),
-            symbol=report["symbol"],
-            side=report["side"],
-            type=report["type"],
-            amount=report["amount"],
-            trigger=dstr(u.trigger_price),
-            reduce_only=report["reduce_only"],
-            origin=report["origin"],
-            status=u.status.lower(),
-            placed=u.placed_order_id or None,
-        )
-        engine.emit("order.triggered", triggered, "info", "user_stream")
+        _triggered(engine, cid, u.placed_order_id or None, u.status.lower())
 
 
 def order_origin(engine: Reads, client_order_id: str) -> str:
@@ -139,7 +126,38 @@ def order_origin(engine: Reads, client_order_id: str) -> str:
     return "cockpit" if client_order_id.startswith("ck-") else "external"
 
 
+def _triggered(engine: Events, cid: str, placed: str | None, status: str) -> None:
+    """The conditional order `cid` triggered: no longer open as itself (the order it placed, if the exchange
+    says which, is `placed`)."""
+    o = engine.state.orders[cid]
+    payload = events.order_triggered(
+        client_order_id=cid,
+        order_id=o.order_id or "",
+        symbol=o.symbol,
+        side=o.side,
+        type=o.type,
+        amount=dstr(o.amount),
+        trigger=dstr(o.trigger) if o.trigger is not None else "0",
+        reduce_only=o.reduce_only,
+        origin=o.origin,
+        status=status,
+        placed=placed,
+    )
+    engine.emit("order.triggered", payload, "info", "user_stream")
+
+
+def _conditional(engine: Reads, cid: str, algo_id: str | None = None) -> bool:
+    """Whether State holds `cid` as a conditional order (with that algo id, when given)."""
+    o = engine.state.orders.get(cid)
+    return o is not None and o.conditional and (algo_id is None or o.order_id == algo_id)
+
+
 def on_order_update(engine: AccountContext, u: OrderUpdate) -> None:
+    if _conditional(engine, u.client_order_id) and engine.state.orders[u.client_order_id].order_id != str(
+        u.order_id
+    ):  # the order a conditional order placed when it triggered, under the same client id: the trigger
+        # is recorded first (its ALGO_UPDATE may come after the fill), then this order as any other
+        _triggered(engine, u.client_order_id, str(u.order_id), "triggered")
     report = events.order_report(
         client_order_id=u.client_order_id,
         order_id=str(u.order_id),
