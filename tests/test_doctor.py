@@ -24,6 +24,7 @@ CHECKS = [
     "secrets",
     "exchange",
     "key permissions",
+    "position mode",
     "clock",
     "session file",
     "backups",
@@ -97,8 +98,8 @@ async def test_doctor_passes_every_check_on_a_healthy_setup(sim: SimServer, tmp_
     code, out, _ = await doctor(tmp_path, config)
     assert code == 0, out
     lines = out.splitlines()
-    assert [line[:4] for line in lines[:9]] == ["OK  "] * 9
-    assert lines[-1] == "all 9 checks ok"
+    assert [line[:4] for line in lines[:10]] == ["OK  "] * 10
+    assert lines[-1] == "all 10 checks ok"
 
     code, checks = await doctor_json(tmp_path, config)
     assert code == 0
@@ -141,7 +142,7 @@ async def test_doctor_exits_2_on_an_invalid_config_and_skips_the_rest(tmp_path: 
     code, out, _ = await doctor(tmp_path, config)
     assert code == 2
     assert out.splitlines()[0].startswith("FAIL  config") and "kill_drawdown_pct = 150" in out
-    assert sum(line.startswith("SKIP") for line in out.splitlines()) == 8
+    assert sum(line.startswith("SKIP") for line in out.splitlines()) == 9
 
     code, checks = await doctor_json(tmp_path, config)
     assert code == 2 and checks["config"]["status"] == "fail"
@@ -218,3 +219,26 @@ async def test_doctor_says_the_account_kill_switch_is_engaged_when_no_engine_run
     kill = checks["kill switch"]
     assert kill["status"] == "fail" and "ENGAGED on this account since" in kill["detail"]
     assert "the next engine starts with it engaged" in kill["detail"] and "kill-switch off" in kill["fix"]
+
+
+async def test_a_hedge_mode_account_fails_doctor_and_is_refused_at_start_naming_the_fix(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    from cockpit.sim.client import SignedClient
+    from tests.conftest import TEST_KEY
+
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        answer = await client.request("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"})
+    assert answer.get("code") == 200, answer
+    config = write_config(tmp_path, sim.base_url, tmp_path / "hedge.duckdb")
+    code, checks = await doctor_json(tmp_path, config)
+    assert code == 1 and checks["position mode"]["status"] == "fail"
+    assert "hedge mode" in checks["position mode"]["detail"] and "One-way" in checks["position mode"]["fix"]
+    code, _, err = await cockpit(tmp_path, "run", "--config", str(config), "--headless")
+    assert code == 2 and "is in hedge mode" in err and "switch the account to one-way mode" in err
+    assert not (tmp_path / "hedge.duckdb.wal").exists()
+
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        await client.request("POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "false"})
+    code, checks = await doctor_json(tmp_path, config)
+    assert checks["position mode"]["status"] == "ok" and "one-way" in checks["position mode"]["detail"]

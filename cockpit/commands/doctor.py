@@ -170,7 +170,7 @@ async def measure_clock(gateway: Any) -> tuple[float, float]:
 
 
 async def exchange_checks(config: Config, creds: Credentials | None) -> list[Check]:
-    """exchange, key permissions and clock, over one client."""
+    """exchange, key permissions, position mode and clock, over one client."""
     from cockpit.exchange.ccxt_client import make_ccxt_client
     from cockpit.exchange.gateway import ExchangeGateway, RetryPolicy
 
@@ -203,13 +203,32 @@ async def _exchange_checks(gateway: Any, config: Config, creds: Credentials | No
         return [
             exchange_failure("exchange", exc, config),
             skipped("key permissions", reason),
+            skipped("position mode", reason),
             skipped("clock", reason),
         ]
     reach = passed(
         "exchange",
         f"{where} answers: {len(markets)} markets in {markets_ms:.0f} ms, REST latency {rtt_ms:.0f} ms",
     )
-    return [reach, await check_key(gateway, config, creds), clock_check(offset_ms, rtt_ms, config)]
+    key = await check_key(gateway, config, creds)
+    mode = await check_position_mode(gateway, config, creds) if key.ok else skipped("position mode", "no key")
+    return [reach, key, mode, clock_check(offset_ms, rtt_ms, config)]
+
+
+async def check_position_mode(gateway: Any, config: Config, creds: Credentials | None) -> Check:
+    """The account's position mode, and whether cockpit follows it (one-way: yes; hedge: not yet)."""
+    if creds is None:
+        return skipped("position mode", "no API keys (see secrets)")
+    try:
+        hedged = await within(gateway.fetch_hedge_mode())
+    except Exception as exc:
+        return exchange_failure("position mode", exc, config)
+    if not hedged:
+        return passed("position mode", "one-way (one position per symbol): supported")
+    from cockpit.engine.startup import hedge_mode_refused
+
+    refused = hedge_mode_refused(config)
+    return failed("position mode", f"hedge mode (dual-side): {refused.detail}", refused.fix)
 
 
 async def check_key(gateway: Any, config: Config, creds: Credentials | None) -> Check:
@@ -351,7 +370,7 @@ def check_kill_switch(
 
 # ----- running and printing --------------------------------------------------------------------------------
 
-EXCHANGE_CHECKS = ("exchange", "key permissions", "clock")
+EXCHANGE_CHECKS = ("exchange", "key permissions", "position mode", "clock")
 LOCAL_CHECKS = ("session file", "backups", "disk space", "kill switch")
 
 

@@ -226,6 +226,8 @@ class Engine:
         unlisted = startup.unlisted_symbols(self.config, markets)
         if unlisted is not None:
             raise unlisted
+        if await self.gateway.fetch_hedge_mode():
+            raise startup.hedge_mode_refused(self.config)
         self.symbols = SymbolMap.from_markets(markets, self.config.feeds.symbols)  # every market, ids unified
         precision.follow(self, markets)  # market.info: ticks and steps of the followed and held symbols
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]

@@ -244,3 +244,13 @@ def _required(row: Mapping[str, Any], key: str, what: str) -> str:
     if value is None or value == "":
         raise MalformedReport(f"{what} has no {key}")
     return str(value)
+
+
+def hedge_mode(answer: Any) -> bool:
+    """`GET /fapi/v1/positionSide/dual`'s dualSidePosition: true in hedge mode (LONG and SHORT legs)."""
+    value = answer.get("dualSidePosition") if isinstance(answer, Mapping) else None
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise MalformedReport(f"the position mode answer has no dualSidePosition: {str(answer)[:120]}")
+    return value

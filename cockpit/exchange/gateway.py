@@ -447,6 +447,11 @@ class ExchangeGateway:
         await self.ensure_markets()
         await self.call("cancel_all_orders", self.client.cancel_all_orders, symbol)
 
+    async def fetch_hedge_mode(self) -> bool:
+        """Whether the account is in hedge mode (`GET /fapi/v1/positionSide/dual`: dualSidePosition)."""
+        answer: Any = await self.call("fetch_position_mode", self.client.fapiPrivateGetPositionSideDual, {})
+        return self._read("fetch_position_mode", answers.hedge_mode, answer)
+
     # ----- conditional orders: Binance USD-M's Algo Service (stop, take-profit, trailing) ------------------
     async def fetch_open_conditional_orders(self) -> list[OrderReport]:
         """Every open conditional order on the account (`GET /fapi/v1/openAlgoOrders`)."""
