@@ -277,6 +277,14 @@ SAMPLES: dict[str, list[Any]] = {
             ghost=False,
             message="adopted",
         ),
+        ev.position_changed(
+            symbol="BTC/USDT:USDT",
+            qty="1",
+            entry="100",
+            reason="account-poll",
+            margin="isolated",
+            isolated_margin="12.5",
+        ),
     ],
     "position.ghost": [
         ev.position_ghost(

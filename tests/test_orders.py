@@ -256,3 +256,36 @@ async def test_the_kill_switch_guard_cancels_another_clients_stop_that_would_add
     assert "conditional order" in guard.payload["message"] and guard.severity == "critical"
     await wait_until(lambda: "strat-breakout" not in run.engine.state.orders, 10, "the breakout canceled")
     assert await open_conditional_at_exchange(sim) == set()
+
+
+async def test_an_isolated_position_shows_its_margin_type_and_own_margin(
+    sim: SimServer, start_engine: Any
+) -> None:
+    from cockpit.core.commands import Status
+    from cockpit.engine.status import render_status
+    from widgets.positions import _leverage_cell
+
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        answer = await client.request(
+            "POST", "/fapi/v1/marginType", {"symbol": "BTCUSDT", "marginType": "ISOLATED"}
+        )
+    assert answer.get("code") == 200, answer
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await trade(sim, symbol="ETHUSDT", side="SELL", quantity="0.5")  # cross, as every symbol by default
+    await wait_until(
+        lambda: (p := run.engine.state.positions.get(BTC)) is not None and p.isolated_margin is not None,
+        10,
+        "the isolated margin from the account poll",
+    )
+    btc, eth = run.engine.state.positions[BTC], run.engine.state.positions[ETH]
+    assert btc.margin == "isolated" and btc.isolated_margin is not None and btc.isolated_margin > 0
+    assert btc.liquidation is not None and btc.liquidation > 0
+    await wait_until(lambda: run.engine.state.positions[ETH].margin == "cross", 10, "ETH cross")
+    assert run.engine.state.positions[ETH].isolated_margin is None
+    assert _leverage_cell(btc).endswith(" iso") and not _leverage_cell(eth).endswith("iso")
+    status = await run.engine.control(Status(by="test"))
+    row = next(p for p in status.positions if p.symbol == BTC)
+    assert row.margin == "isolated" and row.isolated_margin is not None
+    assert "isolated (margin " in render_status(status)

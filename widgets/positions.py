@@ -72,6 +72,12 @@ def stale_symbols(state: State, now: float, stale_after_s: float | None = None) 
     return tuple(s for s in sorted(state.positions) if (t := times.get(s)) is not None and now - t > limit)
 
 
+def _leverage_cell(p: Position) -> str:
+    """10x, or 10x iso for an isolated-margin position (its own margin is in `cockpit ctl status`)."""
+    lev = f"{p.leverage}x" if p.leverage else DASH
+    return f"{lev} iso" if p.margin == "isolated" else lev
+
+
 def _signed_var(value: Decimal) -> str:
     return "pnl-up" if value > 0 else "pnl-down" if value < 0 else ""
 
@@ -215,7 +221,7 @@ class PositionsTable(DataTable[Text]):
             (f"{mark} {STALE}", "stale", True) if stale else (mark, "", False),
             (fmt_money(upnl, signed=True), _signed_var(upnl) if upnl is not None else "", False),
             (fmt_money(p.notional), "", False),
-            (f"{p.leverage}x" if p.leverage else DASH, "", False),
+            (_leverage_cell(p), "", False),
             liq_cell,
         )
         sort = {

@@ -37,6 +37,8 @@ class PositionStatus:
     price_step: str | None  # the market's tick and step, when known
     amount_step: str | None
     ghost: bool
+    margin: str | None = None  # cross | isolated, as the exchange says
+    isolated_margin: str | None = None  # an isolated position's own margin (USDT)
 
 
 @dataclass(frozen=True)

@@ -807,6 +807,8 @@ class PositionChanged(TypedDict):
     ghost: NotRequired[bool]  # False: no longer a ghost (adopted, or explained by recorded fills)
     reason: str
     message: NotRequired[str]
+    margin: NotRequired[str]  # REST only: cross | isolated
+    isolated_margin: NotRequired[str]  # REST only: an isolated position's own margin
 
 
 def position_changed(
@@ -819,6 +821,8 @@ def position_changed(
     liquidation: str | None = None,
     ghost: bool | None = None,
     message: str | None = None,
+    margin: str | None = None,
+    isolated_margin: str | None = None,
 ) -> PositionChanged:
     payload = {
         "symbol": symbol,
@@ -829,8 +833,11 @@ def position_changed(
         "ghost": ghost,
         "reason": reason,
         "message": message,
+        "margin": margin,
+        "isolated_margin": isolated_margin,
     }
-    return cast(PositionChanged, _without_none(payload, ("leverage", "liquidation", "ghost", "message")))
+    optional = ("leverage", "liquidation", "ghost", "message", "margin", "isolated_margin")
+    return cast(PositionChanged, _without_none(payload, optional))
 
 
 class PositionGhost(TypedDict):

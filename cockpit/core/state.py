@@ -114,6 +114,8 @@ class Position:
     ghost: bool = False  # the exchange holds it and no recorded trade explains it
     updated: float = 0.0
     booked: Decimal | None = None  # while a ghost: the quantity the recorded trades explain
+    margin: str | None = None  # cross | isolated, as the exchange last said (REST)
+    isolated_margin: Decimal | None = None  # an isolated position's own margin
 
     @property
     def side(self) -> str:
@@ -745,6 +747,8 @@ def _position(state: State, e: Event, p: ev.PositionRead) -> Changes:
             ghost=ghost,
             updated=e.ts,
             booked=booked if ghost else None,
+            margin=_margin(p, old),
+            isolated_margin=_isolated(p, old),
         )
     changes: Changes = {"positions": positions}
     leverage = p.get("leverage")
@@ -756,6 +760,22 @@ def _position(state: State, e: Event, p: ev.PositionRead) -> Changes:
         changes["counters"] = evolve(state.counters, ghosts=state.counters.ghosts + 1)
     changes.update(_valuation(state.wallet, positions, state.peak_equity))
     return changes
+
+
+def _margin(p: ev.PositionRead, old: Position | None) -> str | None:
+    """cross | isolated as the payload says (REST), else as last known."""
+    margin = p.get("margin")
+    return str(margin) if margin else (old.margin if old is not None else None)
+
+
+def _isolated(p: ev.PositionRead, old: Position | None) -> Decimal | None:
+    """The payload's isolated margin; a position the payload calls cross has none; else the last known."""
+    isolated = p.get("isolated_margin")
+    if isolated is not None:
+        return dec(str(isolated))
+    if p.get("margin") == "cross":
+        return None
+    return old.isolated_margin if old is not None else None
 
 
 def _leverage(state: State, p: ev.PositionRead, symbol: str, old: Position | None) -> int | None:

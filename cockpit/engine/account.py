@@ -319,7 +319,10 @@ def refresh_risk_figures(engine: Events, remote: dict[str, PositionReport]) -> N
             continue  # a size difference is reconcile's business; fills in flight: the next poll
         leverage = theirs.leverage if theirs.leverage is not None else ours.leverage
         liquidation = theirs.liquidation_price
-        if leverage == ours.leverage and not _moved(ours.liquidation, liquidation):
+        margin = theirs.margin_mode or ours.margin
+        isolated = theirs.isolated_margin
+        same_margin = margin == ours.margin and not _moved(ours.isolated_margin, isolated)
+        if leverage == ours.leverage and not _moved(ours.liquidation, liquidation) and same_margin:
             continue
         payload = events.position_changed(
             symbol=symbol,
@@ -328,6 +331,8 @@ def refresh_risk_figures(engine: Events, remote: dict[str, PositionReport]) -> N
             reason="account-poll",
             leverage=leverage,
             liquidation=dstr(liquidation) if liquidation is not None else None,
+            margin=margin,
+            isolated_margin=dstr(isolated) if isolated is not None else None,
         )
         engine.emit("position.changed", payload, "info", "exchange")
 

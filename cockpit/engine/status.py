@@ -36,6 +36,8 @@ def _position(state: State, p: Position) -> PositionStatus:
         price_step=dstr(market.price_step) if market is not None else None,
         amount_step=dstr(market.amount_step) if market is not None else None,
         ghost=p.ghost,
+        margin=p.margin,
+        isolated_margin=dstr(p.isolated_margin) if p.isolated_margin is not None else None,
     )
 
 
@@ -173,9 +175,12 @@ def render_status(status: StatusReport) -> str:
         tick, step = p.price_step, p.amount_step
         leverage = f"{p.leverage}x" if p.leverage else "—x"
         qty = _at(p.qty, step, pad=False)
+        isolated = ""
+        if p.margin == "isolated":
+            isolated = f" isolated (margin {_money(p.isolated_margin)})" if p.isolated_margin else " isolated"
         lines.append(
             f"  {p.symbol:<16} {p.side:<5} {qty:>12} entry {_at(p.entry, tick)} "
-            f"mark {_at(p.mark, tick)} upnl {_money(p.upnl, signed=True)} {leverage} "
+            f"mark {_at(p.mark, tick)} upnl {_money(p.upnl, signed=True)} {leverage}{isolated} "
             f"{_liquidation(p)}{ghost}"
         )
     return "\n".join(lines)

@@ -102,12 +102,16 @@ def position_report(row: Mapping[str, Any]) -> PositionReport:
         else _lenient(raw_entry) or Decimal(0)
     )
     leverage = _lenient(row.get("leverage") or info.get("leverage"))
+    mode = row.get("marginMode") or info.get("marginType")
+    margin_mode = str(mode).lower() if str(mode).lower() in ("cross", "isolated") else None
     return PositionReport(
         symbol=str(symbol),
         quantity=quantity,
         entry_price=entry,
         leverage=int(leverage) if leverage is not None else None,
         liquidation_price=_lenient(info.get("liquidationPrice")),
+        margin_mode=margin_mode,
+        isolated_margin=_lenient(info.get("isolatedWallet")) if margin_mode == "isolated" else None,
     )
 
 

@@ -36,6 +36,8 @@ class PositionReport:
     entry_price: Decimal  # 0 when flat or not given
     leverage: int | None
     liquidation_price: Decimal | None  # as the exchange says it (Binance: 0 when there is none)
+    margin_mode: str | None = None  # cross | isolated (None: not said)
+    isolated_margin: Decimal | None = None  # an isolated position's own margin (its isolated wallet)
 
 
 @dataclass(frozen=True, slots=True)
