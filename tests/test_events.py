@@ -250,6 +250,16 @@ SAMPLES: dict[str, list[Any]] = {
         ev.order_canceled(client_order_id="ck-1", symbol="BTC/USDT:USDT", status="gone"),
         ev.order_canceled(**REPORT | {"status": "canceled"}, remaining="0.5", reason="TTL"),
     ],
+    "funding.paid": [
+        ev.funding_paid(
+            symbol="BTC/USDT:USDT",
+            amount="-0.64210000",
+            asset="USDT",
+            income_id="4480321991774044580",
+            time_ms=1621584000000,
+            recovered=False,
+        ),
+    ],
     "order.triggered": [
         ev.order_triggered(
             client_order_id="ck-stop-1",

@@ -148,6 +148,7 @@ class SessionMetrics:
     actions: list[Action]
     realized_pnl: Decimal
     commission: Decimal
+    funding: Decimal  # received > 0, paid < 0 (each payment once: `funding.paid` is recorded once per id)
     dead_letters: int
     equity: EquityCurve
     notes: list[str] = field(default_factory=list)
@@ -228,6 +229,7 @@ def compute(session: ReadableSession) -> SessionMetrics:
         actions=notable.actions,
         realized_pnl=_decimal_sum(fills["realized_pnl"]),
         commission=_decimal_sum(fills["commission"]),
+        funding=_funding(session),
         dead_letters=dead_letters,
         equity=equity_curve(session),
     )
@@ -286,6 +288,14 @@ def _latency(orders: pl.DataFrame) -> pl.Series:
         .agg(pl.col("ts").min())
     )
     return ((first["ts"] - first["ts0"]) * 1000.0).alias("latency_ms")
+
+
+def _funding(session: ReadableSession) -> Decimal:
+    rows = session.rows(
+        "SELECT DISTINCT payload->>'$.income_id', payload->>'$.amount' FROM events "
+        "WHERE kind = 'funding.paid'"
+    )
+    return sum((dec(amount) for _, amount in rows if amount), Decimal(0))
 
 
 def _decimal_sum(values: pl.Series) -> Decimal:

@@ -121,7 +121,8 @@ def report_from_metrics(m: SessionMetrics) -> dict[str, Any]:
         "pnl": {
             "realized": dstr(m.realized_pnl),
             "commission": dstr(m.commission),
-            "net": dstr(m.realized_pnl - m.commission),
+            "funding": dstr(m.funding),
+            "net": dstr(m.realized_pnl - m.commission + m.funding),
             "equity_change": _round(equity_end - equity_start, 8)
             if equity_start is not None and equity_end is not None
             else None,
@@ -260,7 +261,7 @@ def _summary(r: Mapping[str, Any]) -> str:
     pnl = r["pnl"]
     dd = r["max_drawdown_pct"]
     text.append(
-        f"Realized PnL {pnl['realized']} (commission {pnl['commission']})"
+        f"Realized PnL {pnl['realized']} (commission {pnl['commission']}, funding {pnl['funding']})"
         + (f"; max drawdown {float(dd):.2f} %." if dd is not None else "; no equity recorded.")
     )
     return " ".join(text)
@@ -326,7 +327,8 @@ def _impact(r: Mapping[str, Any]) -> list[str]:
     pnl = r["pnl"]
     change = pnl["equity_change"]
     lines.append(
-        f"- Financial: realized PnL {pnl['realized']}, commission {pnl['commission']}, net {pnl['net']}"
+        f"- Financial: realized PnL {pnl['realized']}, commission {pnl['commission']}, "
+        f"funding {pnl['funding']}, net {pnl['net']}"
         + (f"; equity change {change:+.2f}" if change is not None else "")
         + (
             f"; max drawdown {float(r['max_drawdown_pct']):.2f} %"

@@ -39,6 +39,7 @@ EVENT_KINDS: dict[str, str] = {
     "order.rejected": "the exchange refused an order; the reason is recorded, never retried blindly",
     "order.canceled": "an order was canceled (or expired)",
     "order.triggered": "a conditional order's trigger was hit: the exchange placed the order it stood for",
+    "funding.paid": "a funding payment on a position (paid or received), from the exchange's income history",
     "position.changed": "a position's size or entry changed (from the exchange)",
     "position.ghost": "the exchange holds a position no recorded trade explains",
     "balance.updated": "wallet, available margin and unrealized PnL from the exchange",

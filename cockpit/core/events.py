@@ -797,6 +797,31 @@ def order_canceled(
     return cast(OrderCanceled, {k: v for k, v in payload.items() if v is not None or k in required})
 
 
+class FundingPaid(TypedDict):
+    """One funding payment on a position: `amount` < 0 paid, > 0 received (already in the exchange's wallet;
+    recorded so PnL, the report and the stats can say how much of it was funding)."""
+
+    symbol: str
+    amount: str
+    asset: str
+    income_id: str  # the exchange's id (Binance's tranId): recorded once
+    time_ms: int  # exchange time
+    recovered: bool  # read from the income history after the engine was down (or the stream missed it)
+
+
+def funding_paid(
+    *, symbol: str, amount: str, asset: str, income_id: str, time_ms: int, recovered: bool
+) -> FundingPaid:
+    return {
+        "symbol": symbol,
+        "amount": amount,
+        "asset": asset,
+        "income_id": income_id,
+        "time_ms": time_ms,
+        "recovered": recovered,
+    }
+
+
 # ----- positions and balance --------------------------------------------------------------------------
 class PositionChanged(TypedDict):
     symbol: str
@@ -1424,6 +1449,7 @@ PAYLOADS: dict[str, type] = {
     "order.rejected": OrderRejected,
     "order.canceled": OrderCanceled,
     "order.triggered": OrderTriggered,
+    "funding.paid": FundingPaid,
     "position.changed": PositionChanged,
     "position.ghost": PositionGhost,
     "balance.updated": BalanceUpdated,
@@ -1474,6 +1500,7 @@ Payload = (
     | OrderRejected
     | OrderCanceled
     | OrderTriggered
+    | FundingPaid
     | PositionChanged
     | PositionGhost
     | BalanceUpdated

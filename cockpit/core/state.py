@@ -276,6 +276,9 @@ class State:
     counters: Counters = field(default_factory=Counters)
     trade_ids: tuple[str, ...] = ()  # the most recent recorded trade ids (reconcile skips these)
     reconciled_through_ms: int = 0  # exchange time up to which the trade history has been checked
+    funding: Decimal = ZERO  # the session's funding payments, signed (received > 0), in the settlement asset
+    funding_ids: tuple[str, ...] = ()  # the most recent recorded payments' ids (never recorded twice)
+    funding_through_ms: int = 0  # exchange time of the newest recorded payment
     # per symbol, the signed quantity of the fills recorded since the exchange last reported the position:
     # what a reconcile may still see missing from the position although the trades are recorded
     unbooked: Mapping[str, Decimal] = field(default_factory=dict)
@@ -718,6 +721,17 @@ def _order_canceled(state: State, e: Event, p: ev.OrderCanceled) -> Changes:
     return {"orders": orders, "counters": counters}
 
 
+def _funding_paid(state: State, e: Event, p: ev.FundingPaid) -> Changes:
+    income_id = str(p["income_id"])
+    if income_id in state.funding_ids:
+        return {}
+    return {
+        "funding": state.funding + dec(p["amount"]),
+        "funding_ids": (*state.funding_ids[-(TRADE_IDS_KEPT - 1) :], income_id),
+        "funding_through_ms": max(state.funding_through_ms, int(p["time_ms"])),
+    }
+
+
 def _order_triggered(state: State, e: Event, p: ev.OrderTriggered) -> Changes:
     """No longer open as itself: the order it placed is followed under its own id."""
     return {"orders": {k: v for k, v in state.orders.items() if k != p.get("client_order_id")}}
@@ -945,6 +959,7 @@ HANDLERS: dict[str, Handler] = {
     "order.rejected": _order_rejected,
     "order.canceled": _order_canceled,
     "order.triggered": _order_triggered,
+    "funding.paid": _funding_paid,
     "position.changed": _position,
     "position.ghost": _position,
     "balance.updated": _balance,

@@ -210,6 +210,8 @@ def on_order_update(engine: AccountContext, u: OrderUpdate) -> None:
 
 
 def on_account_update(engine: AccountContext, a: AccountUpdate) -> None:
+    if a.reason == "FUNDING_FEE":  # the stream does not say which payment: the income history does
+        engine.reconcile_requests.put_nowait("funding")
     for balance in a.balances:
         if balance.asset == "USDT" and balance.wallet_balance != engine.state.wallet:
             engine.emit(

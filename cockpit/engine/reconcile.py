@@ -70,6 +70,7 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     denied = peak.denied(engine, ghosts, held)
     added, removed = _orders(engine, remote_orders, orders_read_at)
+    await record_funding(engine, trigger)
 
     result = events.reconcile_done(
         trigger=trigger,
@@ -135,6 +136,35 @@ async def _recover_fills(
             engine.emit("order.filled", payload, "warning", "reconcile")
             recovered.setdefault(symbol, []).append(payload)
     return recovered
+
+
+async def record_funding(engine: ReconcileContext, trigger: str) -> int:
+    """Funding payments since the newest recorded one (or the session's start), each recorded once as
+    `funding.paid`: the stream's FUNDING_FEE asks for this read (`trigger` "funding"); any other pass finds
+    what was paid while the engine was down or the stream missed it (`recovered`). The payments are already in
+    the exchange's wallet (and so in equity): recorded so PnL and the report can say how much was funding."""
+    state = engine.state
+    began = engine.started_at if engine.new_session else state_start_ms(engine) / 1000
+    floor = int(began * 1000 + (state.clock_offset_ms or 0.0))
+    since = max(floor, state.funding_through_ms - OVERLAP_MS) if state.funding_through_ms else floor
+    payments = await engine.gateway.fetch_funding(since)
+    known = set(engine.state.funding_ids)  # after the await
+    recorded = 0
+    for payment in payments:
+        if payment.income_id in known or payment.time_ms < floor:
+            continue
+        known.add(payment.income_id)
+        recorded += 1
+        payload = events.funding_paid(
+            symbol=engine.symbols.unified(payment.symbol),
+            amount=as_sent(payment.amount),
+            asset=payment.asset,
+            income_id=payment.income_id,
+            time_ms=payment.time_ms,
+            recovered=trigger != "funding",
+        )
+        engine.emit("funding.paid", payload, "info", "exchange")
+    return recorded
 
 
 def as_sent(value: Decimal) -> str:

@@ -20,6 +20,7 @@ from cockpit.core.domain import dec
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
+    FundingReport,
     MalformedReport,
     MarketReport,
     OrderReport,
@@ -258,3 +259,31 @@ def hedge_mode(answer: Any) -> bool:
     if not isinstance(value, bool):
         raise MalformedReport(f"the position mode answer has no dualSidePosition: {str(answer)[:120]}")
     return value
+
+
+def funding_reports(rows: Any) -> list[FundingReport]:
+    """`GET /fapi/v1/income?incomeType=FUNDING_FEE`: Binance's rows, read exactly (ccxt's parse turns the
+    amount into a float)."""
+    if not isinstance(rows, list):
+        raise MalformedReport(f"the income answer is not a list: {type(rows).__name__}")
+    out = []
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise MalformedReport(f"an income row is not an object: {type(row).__name__}")
+        income_id = _required(row, "tranId", "an income row")
+        where = f"income {income_id}"
+        raw_time = row.get("time")
+        try:
+            time_ms = int(str(raw_time))
+        except ValueError:
+            raise MalformedReport(f"{where} time is not a whole number of ms: {raw_time!r}") from None
+        out.append(
+            FundingReport(
+                income_id=income_id,
+                symbol=_required(row, "symbol", where),
+                amount=_number(row.get("income"), f"{where} income"),
+                asset=str(row.get("asset") or "USDT"),
+                time_ms=time_ms,
+            )
+        )
+    return out

@@ -42,6 +42,7 @@ from cockpit.exchange.ratelimit import ENDPOINT_WEIGHTS, RateLimiter, retry_afte
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
+    FundingReport,
     MalformedReport,
     MarketReport,
     OrderReport,
@@ -49,6 +50,8 @@ from cockpit.exchange.reports import (
 )
 
 TRADES_PAGE = 1000  # Binance's largest userTrades page
+INCOME_PAGE = 1000  # Binance's largest income page
+INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far past any session's gap
 BAN_UNTIL = re.compile(r"banned until (\d{13})")
 Row = TypeVar("Row")
 Report = TypeVar("Report")
@@ -446,6 +449,21 @@ class ExchangeGateway:
     async def cancel_all_orders(self, symbol: str) -> None:
         await self.ensure_markets()
         await self.call("cancel_all_orders", self.client.cancel_all_orders, symbol)
+
+    async def fetch_funding(self, since_ms: int) -> list[FundingReport]:
+        """Every funding payment from `since_ms`, oldest first (`GET /fapi/v1/income`, FUNDING_FEE, paged)."""
+        found: list[FundingReport] = []
+        page = 1
+        while True:
+            params = {"incomeType": "FUNDING_FEE", "startTime": since_ms, "limit": INCOME_PAGE, "page": page}
+            rows: Any = await self.call("fetch_funding", self.client.fapiPrivateGetIncome, params)
+            batch = self._read("fetch_funding", answers.funding_reports, rows)
+            found.extend(batch)
+            if len(batch) < INCOME_PAGE or page >= INCOME_PAGES_MAX:
+                break
+            page += 1
+        unique = {f.income_id: f for f in found}  # a page boundary moved by a new payment: no double count
+        return sorted(unique.values(), key=lambda f: (f.time_ms, f.income_id))
 
     async def fetch_hedge_mode(self) -> bool:
         """Whether the account is in hedge mode (`GET /fapi/v1/positionSide/dual`: dualSidePosition)."""

@@ -29,7 +29,8 @@ ENDPOINT_WEIGHTS: dict[str, int] = {
     "create_order": 1,
     "cancel_order": 1,
     "cancel_all_orders": 1,
-    "fetch_position_mode": 30,  # GET /fapi/v1/positionSide/dual
+    "fetch_position_mode": 30,
+    "fetch_funding": 30,  # GET /fapi/v1/income  # GET /fapi/v1/positionSide/dual
     "fetch_open_conditional_orders": 40,  # GET /fapi/v1/openAlgoOrders without a symbol
     "cancel_conditional_order": 1,
     "cancel_all_conditional_orders": 1,

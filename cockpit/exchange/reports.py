@@ -50,6 +50,17 @@ class BalanceReport:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingReport:
+    """One funding payment (the exchange's income history): paid < 0, received > 0."""
+
+    income_id: str  # Binance's tranId
+    symbol: str  # the exchange's id (BTCUSDT)
+    amount: Decimal
+    asset: str
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class FillReport:
     """One trade on the account (a fill of one of its orders)."""
 

@@ -1,0 +1,97 @@
+"""Funding payments: recorded once each from the exchange's income history — when the stream says funding was
+paid, and after the engine was down — in the session's funding total, the report's PnL, and an equity that
+matches the exchange's to the cent. Against the simulator over real sockets."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from cockpit.analytics import build_report
+from cockpit.sim.client import SignedClient
+from cockpit.sim.server import SimServer
+from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
+from tests.test_engine import BTC, trade
+from tests.waiting import wait_until
+
+CENT = Decimal("0.01")
+
+
+async def income(sim: SimServer) -> dict[str, Decimal]:
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        rows = await client.request("GET", "/fapi/v1/income", {"incomeType": "FUNDING_FEE", "limit": 1000})
+    return {
+        row["tranId"] if isinstance(row["tranId"], str) else str(row["tranId"]): Decimal(row["income"])
+        for row in rows
+    }
+
+
+def equity_gap(run: EngineRun, sim: SimServer) -> Decimal:
+    """|cockpit's equity − the exchange's| valued at the same marks (the exchange's wallet, its entries and
+    quantities, at the marks cockpit holds): marks move every tick, so comparing at two instants would
+    measure the market, not cockpit."""
+    state = run.engine.state
+    exchange = sim.state()
+    wallet = Decimal(exchange["balance"]["wallet"])
+    upnl = Decimal(0)
+    for p in exchange["positions"]:
+        symbol = f"{p['symbol'][:-4]}/USDT:USDT"
+        mark = state.marks.get(symbol)
+        if mark is None:
+            return Decimal("Infinity")
+        upnl += Decimal(p["qty"]) * (mark - Decimal(p["entry"]))
+    if state.equity is None or state.wallet is None:
+        return Decimal("Infinity")
+    return max(abs(state.wallet - wallet), abs(state.equity - (wallet + upnl)))
+
+
+def recorded(run: EngineRun) -> dict[str, Decimal]:
+    return {e.payload["income_id"]: Decimal(e.payload["amount"]) for e in run.of("funding.paid")}
+
+
+async def test_funding_is_recorded_once_while_running_and_after_a_restart_and_equity_matches_to_the_cent(
+    sim: SimServer, start_engine: Any, tmp_path: Any
+) -> None:
+    session = tmp_path / "funding.duckdb"
+    run: EngineRun = await start_engine(session=session)
+    await run.wait_for("reconcile.done")
+    await wait_until(lambda: run.engine.state.health_of("user_stream").ok, 10, "the user stream up")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.05")
+    await trade(sim, symbol="ETHUSDT", side="SELL", quantity="1")
+    await wait_until(lambda: len(run.engine.state.positions) == 2, 10, "two positions")
+
+    sim.settle_funding()  # a long pays and a short receives at a positive rate
+    await wait_until(lambda: len(run.of("funding.paid")) == 2, 15, "both payments recorded")
+    paid = await income(sim)
+    assert recorded(run) == paid and len(paid) == 2
+    assert all(e.payload["recovered"] is False for e in run.of("funding.paid"))  # the stream asked for them
+    by_symbol = {e.payload["symbol"]: Decimal(e.payload["amount"]) for e in run.of("funding.paid")}
+    assert by_symbol[BTC] < 0 < by_symbol["ETH/USDT:USDT"]
+    assert run.engine.state.funding == sum(paid.values())
+
+    def equity_matches() -> bool:
+        return equity_gap(run, sim) < CENT
+
+    await wait_until(equity_matches, 10, "equity as the exchange's, to the cent")
+    await stop(run)
+
+    sim.settle_funding()  # paid while the engine is down
+    sim.settle_funding()
+    again: EngineRun = await start_engine(session=session)
+    await again.wait_for("reconcile.done")
+    await wait_until(lambda: len(again.of("funding.paid")) == 4, 15, "the four missed payments recovered")
+    assert all(e.payload["recovered"] is True for e in again.of("funding.paid"))
+    everything = await income(sim)
+    assert {**recorded(run), **recorded(again)} == everything and len(everything) == 6
+    assert again.engine.state.funding == sum(everything.values())  # restored, then the missed ones: once each
+    sim.settle_funding()
+    await wait_until(lambda: len(again.of("funding.paid")) == 6, 15, "the next payments")
+    assert again.engine.state.funding == sum((await income(sim)).values())
+    await wait_until(
+        lambda: abs((again.engine.state.equity or 0) - Decimal(sim.state()["balance"]["equity"])) < CENT,
+        10,
+        "equity",
+    )
+    await stop(again)
+    report = build_report(session)
+    assert Decimal(report["pnl"]["funding"]) == sum((await income(sim)).values())
