@@ -401,3 +401,16 @@ async def test_in_a_narrow_terminal_o_shows_the_orders_in_the_positions_place(co
     assert orders.region.height > 3 and positions.region.height == 0 and orders.has_focus
     await cockpit.press("escape")
     assert positions.region.height > 3 and positions.has_focus
+
+
+async def test_escape_in_the_event_filter_still_clears_it_after_o(cockpit: Cockpit) -> None:
+    app = cockpit.app
+    box = app.query_one("#event-filter", Input)
+    await cockpit.press("o", "slash", *"zzz")
+    assert box.has_focus and box.value == "zzz"
+    await cockpit.press("escape")
+    assert box.value == "" and not box.display and app.positions_pane.has_focus
+    await cockpit.press("o")
+    assert app.orders_pane.has_focus
+    await cockpit.press("o")  # back
+    assert app.positions_pane.has_focus

@@ -88,7 +88,7 @@ COMMANDS: list[Command] = [
     Acknowledge(number=3, by="ctl"),
     Acknowledge(by="ui"),
     Orders(by="ctl"),
-    CancelOrders(order="cockpit-1a2b", by="ui"),
+    CancelOrders(order="ck-1a2b", order_id="8101", by="ui"),
     CancelOrders(symbols=("BTCUSDT",), by="ctl"),
     CancelOrders(by="ui"),
 ]

@@ -63,6 +63,7 @@ async def test_a_short_position_is_a_negative_quantity_with_the_exchanges_figure
         entry_price=held.entry,
         leverage=sim.account.leverage["BTCUSDT"],
         liquidation_price=sim_figure(sim.liquidation_price("BTCUSDT")),  # the only position: fixed by wallet
+        margin_mode="cross",
     )
     assert isinstance(short.quantity, Decimal) and short.liquidation_price > short.entry_price
 
@@ -82,7 +83,7 @@ async def test_a_flat_row_is_a_zero_quantity_and_not_a_position(gateway: Exchang
     client = gateway.client
     [raw] = await client.fapiPrivateV3GetPositionRisk({"symbol": "SOLUSDT"})
     flat = position_report(client.parse_position_risk(raw))
-    assert flat == PositionReport(SOL, Decimal(0), Decimal(0), 20, Decimal(0))
+    assert flat == PositionReport(SOL, Decimal(0), Decimal(0), 20, Decimal(0), margin_mode="cross")
     assert positions_from_exchange([flat]) == {}
 
 

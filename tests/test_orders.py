@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from cockpit.core.commands import CancelOrders, Flatten, KillSwitch, NotConfirmed, Orders
+from cockpit.engine.cancel import cancel_one
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.engine.status import render_orders
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
-from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun
+from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
 from tests.test_engine import trade
 from tests.waiting import wait_until
 
@@ -289,3 +290,82 @@ async def test_an_isolated_position_shows_its_margin_type_and_own_margin(
     row = next(p for p in status.positions if p.symbol == BTC)
     assert row.margin == "isolated" and row.isolated_margin is not None
     assert "isolated (margin " in render_status(status)
+
+
+async def test_a_stop_that_triggered_while_the_engine_was_down_is_seen_as_the_order_it_placed(
+    sim: SimServer, start_engine: Any, tmp_path: Any
+) -> None:
+    session = tmp_path / "down.duckdb"
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    run: EngineRun = await start_engine(session=session)
+    await run.wait_for("reconcile.done")
+    await wait_until(lambda: run.engine.state.health_of("user_stream").ok, 10, "the user stream up")
+    resting = at(sim, "1.10")  # once triggered, its limit rests far above the market
+    await conditional(sim, side="SELL", type="TAKE_PROFIT", quantity="0.02", triggerPrice=at(sim, "1.01"),
+                      price=resting, timeInForce="GTC", reduceOnly="true",
+                      clientAlgoId="strat-tp")  # fmt: skip
+    await wait_until(lambda: "strat-tp" in run.engine.state.orders, 10, "the take-profit in State")
+    algo_id = run.engine.state.orders["strat-tp"].order_id
+    await stop(run)
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 2})  # triggers while nobody looks
+    await wait_until(
+        lambda: any(o["client_order_id"] == "strat-tp" for o in sim.state()["orders"]), 5, "placed"
+    )
+    again: EngineRun = await start_engine(session=session)
+    await again.wait_for("reconcile.done")
+    order = again.engine.state.orders.get("strat-tp")
+    assert order is not None and not order.conditional and order.order_id != algo_id
+    assert order.type == "limit" and order.price == Decimal(resting)
+    assert again.of("order.triggered")[0].payload["placed"] == order.order_id
+    # the operator was shown the take-profit (its algo id): the order changed, so that cancel is refused
+    with pytest.raises(ActionRefused, match="changed since it was chosen"):
+        await again.engine.control(CancelOrders(order="strat-tp", order_id=algo_id, by="test"))
+    result = await again.engine.control(CancelOrders(order="strat-tp", by="test"))
+    assert result.verified and result.canceled == ("strat-tp",)
+    assert await open_at_exchange(sim) == set()
+
+
+async def test_canceling_an_order_that_already_filled_says_nothing_was_canceled(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await three_resting_orders(sim, run)
+    held = run.engine.state.orders["strat-btc-1"]
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:  # gone behind the engine's back
+        await client.request("DELETE", "/fapi/v1/order", {"symbol": "BTCUSDT", "orderId": held.order_id})
+    # what State showed when the operator chose it: the exchange no longer holds it
+    result = await cancel_one(run.engine, held, "test")
+    assert result.canceled == () and "nothing canceled" in result.message and result.verified
+
+
+async def test_flatten_all_cancels_a_stop_on_a_symbol_without_a_position(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine(flatten_engages_kill_switch=False)
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
+    await conditional(sim, symbol="ETHUSDT", side="BUY", type="STOP_MARKET", quantity="0.1",
+                      triggerPrice=at(sim, "1.2", "ETHUSDT"), clientAlgoId="strat-eth-breakout")  # fmt: skip
+    await wait_until(lambda: BTC in run.engine.state.positions, 10, "the long")
+    result = await run.engine.control(Flatten(symbols=None, by="test").confirmed())
+    assert result.verified, result.message
+    assert await open_conditional_at_exchange(sim) == set() and sim.state()["positions"] == []
+
+
+async def test_another_clients_leftover_stop_rejected_at_its_trigger_is_said_not_alarmed(
+    sim: SimServer, start_engine: Any
+) -> None:
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await wait_until(lambda: run.engine.state.health_of("user_stream").ok, 10, "the user stream up")
+    await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.02")
+    await conditional(sim, side="SELL", type="STOP_MARKET", quantity="0.02", triggerPrice=at(sim, "0.99"),
+                      reduceOnly="true", clientAlgoId="strat-leftover")  # fmt: skip
+    await wait_until(lambda: "strat-leftover" in run.engine.state.orders, 10, "the stop in State")
+    await trade(sim, symbol="BTCUSDT", side="SELL", quantity="0.02")  # the strategy closed by hand
+    await wait_until(lambda: BTC not in run.engine.state.positions, 10, "flat")
+    await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -2})
+    rejected = await run.wait_for("order.rejected", within=10)
+    assert rejected.payload["client_order_id"] == "strat-leftover" and rejected.severity == "info"
+    await wait_until(lambda: "strat-leftover" not in run.engine.state.orders, 10, "gone from State")
+    assert not [e for e in run.events if e.severity != "info" and e.kind.startswith("order.")]

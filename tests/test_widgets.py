@@ -76,7 +76,8 @@ def orders() -> dict[str, Order]:
         "strat-7": Order("strat-7", BTC, "buy", "limit", D("0.005"), price=D("60000.00"), status="open",
                          origin="external", order_id="8101", created=NOW - 300),
         "ck-stop-1": Order("ck-stop-1", ETH, "buy", "stop_market", D("0.5"), trigger=D("3300.123"),
-                           status="open", reduce_only=True, order_id="8102", created=NOW - 4000),
+                           status="open", reduce_only=True, order_id="8102", created=NOW - 4000,
+                           conditional=True),
     }  # fmt: skip
 
 

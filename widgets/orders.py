@@ -38,10 +38,6 @@ TYPE_LABELS = {  # short enough for 80 columns, in the words of an exchange's or
     "take_profit": "TP LMT",
     "trailing_stop_market": "TRAILING",
 }
-CONDITIONAL_TYPES = frozenset(
-    {"stop_market", "stop", "take_profit_market", "take_profit", "trailing_stop_market"}
-)
-
 CellSpec = tuple[str, str, bool]  # text, theme variable for its colour (or ""), bold
 
 
@@ -56,7 +52,8 @@ def order_age(seconds: float) -> str:
 
 
 def is_conditional(order: Order) -> bool:
-    return order.trigger is not None or order.type in CONDITIONAL_TYPES
+    """Held by the exchange's conditional service (the order a triggered stop placed is a plain order)."""
+    return order.conditional
 
 
 def orders_summary(state: State) -> str:
@@ -105,6 +102,7 @@ class OrdersTable(DataTable[Text]):
         rows = {o.client_order_id: self._row(o, state.markets.get(o.symbol), now) for o in ordered}
         keys = list(rows)
         selected = self.selected_order
+        at = self.cursor_row
         with self.app.batch_update():
             if keys != self._order:  # an order came or went: rebuild (a handful of rows), keep the cursor
                 self._order = keys
@@ -113,8 +111,10 @@ class OrdersTable(DataTable[Text]):
                     self.add_row(
                         *(self._text(c, col[2]) for c, col in zip(cells, COLUMNS, strict=True)), key=key
                     )
-                if selected in rows:
-                    self.move_cursor(row=keys.index(selected), animate=False)
+                # on the same order; if it went, on the row where it was (never back to the top)
+                row = keys.index(selected) if selected in rows else min(at, len(keys) - 1)
+                if keys:
+                    self.move_cursor(row=max(0, row), animate=False)
             else:
                 for key, cells in rows.items():
                     old = self._rendered.get(key, ())

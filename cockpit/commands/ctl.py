@@ -93,7 +93,7 @@ def _cancel_request(args: argparse.Namespace) -> CancelOrders:
         raise UsageError(
             "cancel needs exactly one of ORDER, --symbol SYMBOL or --all",
             f"got {'none' if not any(given) else 'more than one'}",
-            "e.g. `cockpit ctl --config F cancel cockpit-1a2b` (`cockpit ctl orders` lists the ids), "
+            "e.g. `cockpit ctl --config F cancel ck-1a2b` (`cockpit ctl orders` lists the ids), "
             "`cancel --symbol BTCUSDT` or `cancel --all`",
         )
     if args.order:
@@ -156,6 +156,8 @@ def ctl_command(args: argparse.Namespace) -> int:
         print(result.message)
     else:
         print(orjson.dumps(result_to_json(result), option=orjson.OPT_INDENT_2).decode())
-    if isinstance(result, FlattenResult | CancelResult) and not result.verified:
+    if isinstance(result, FlattenResult) and not result.verified:
+        return 1
+    if isinstance(result, CancelResult) and (not result.verified or result.errors):
         return 1
     return 0

@@ -408,6 +408,7 @@ class CancelOrders(Asks[CancelResult]):
     cmd: ClassVar[str] = "cancel"
     order: str | None = None
     symbols: tuple[str, ...] | None = None
+    order_id: str | None = None  # the exchange id the operator was shown: refused if the order changed since
 
     def confirmation(self) -> str | None:
         return None if self.order is not None else "CANCEL"

@@ -95,7 +95,7 @@ EXAMPLES = {  # the fix for a bad field: a request that works
     "adopt": '{"cmd": "adopt", "symbol": "BTCUSDT", "confirm": "ADOPT"}',
     "reset_peak": '{"cmd": "reset_peak", "confirm": "RESET"}',
     "ack": '{"cmd": "ack", "number": 3} (or "number": null for every open incident)',
-    "cancel": '{"cmd": "cancel", "order": "cockpit-1a2b"} (one order), or {"cmd": "cancel", "symbols": '
+    "cancel": '{"cmd": "cancel", "order": "ck-1a2b"} (one order), or {"cmd": "cancel", "symbols": '
     '["BTCUSDT"], "confirm": "CANCEL"} ("symbols": null for every open order on the account)',
     "dlq list": '{"cmd": "dlq", "action": "list", "op": null, "reason": null, "status": "open"}',
     "dlq retry": '{"cmd": "dlq", "action": "retry", "id": 3, "confirm": "RETRY"}',
@@ -211,7 +211,8 @@ def _cancel(data: Mapping[str, Any], by: str) -> CancelOrders:
         raise BadCommand('cancel: give "order" or "symbols", not both', _fix("cancel"))
     if order is not None and not order.strip():
         raise _wrong("cancel", "order", "an order's client order id or exchange order id", order)
-    return CancelOrders(order=order, symbols=symbols, by=by)
+    order_id = _text_or_null(data, "cancel", "order_id")
+    return CancelOrders(order=order, symbols=symbols, order_id=order_id, by=by)
 
 
 def _by(data: Mapping[str, Any]) -> str:

@@ -100,7 +100,9 @@ def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
         engine.emit("order.accepted", payload, "info", "user_stream")
     elif u.status in ("CANCELED", "EXPIRED") and known:
         engine.emit("order.canceled", events.order_canceled(**report), "info", "user_stream")
-    elif u.status == "REJECTED":
+    elif u.status == "REJECTED" and known:
+        # routine for another client's leftover stop (its position closed first): said, not alarmed
+        severity: Severity = "warning" if report["origin"] == "cockpit" else "info"
         rejected = events.order_rejected(
             client_order_id=cid,
             order_id=report["order_id"],
@@ -114,7 +116,7 @@ def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
             status="rejected",
             reason=u.reason or "rejected by the exchange's conditional order service",
         )
-        engine.emit("order.rejected", rejected, "warning", "user_stream")
+        engine.emit("order.rejected", rejected, severity, "user_stream")
     elif u.status in ("TRIGGERED", "FINISHED") and known:
         _triggered(engine, cid, u.placed_order_id or None, u.status.lower())
 

@@ -103,7 +103,7 @@ def orders(engine: KillSwitchContext, command: Orders) -> OrdersReport:
 async def cancel_orders(engine: ActionContext, command: CancelOrders) -> CancelResult:
     """Checked (the order exists and is accepted, the symbols are known), recorded, then sent."""
     if command.order is not None:
-        order = find_order(engine.state, command.order)
+        order = find_order(engine.state, command.order, command.order_id)
         payload = events.operator_action(
             action="cancel", order=order.client_order_id, symbols=[order.symbol], by=command.by
         )

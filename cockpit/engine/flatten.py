@@ -17,6 +17,7 @@ from cockpit.engine.account import positions_from_exchange
 from cockpit.engine.killswitch import engage
 from cockpit.engine.orders import submit
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, OrderIntent
+from cockpit.exchange.reports import OrderReport
 
 if TYPE_CHECKING:
     from cockpit.engine.context import FlattenContext
@@ -53,6 +54,8 @@ def _outcome(
     left = {s: dstr(q) for s, q in remaining.items()}
     if remaining:
         message = f"NOT flat: {', '.join(f'{s} {q}' for s, q in left.items())}"
+    elif orders_left and orders_left[0].startswith("("):
+        message = f"flat, but the open orders could not be verified: {orders_left[0]}"
     elif orders_left:
         message = f"flat, but {len(orders_left)} order(s) that could open a position are still open: " + (
             ", ".join(orders_left[:5])
@@ -71,31 +74,46 @@ def _outcome(
 
 
 async def _cancel_orders(gateway: ExchangeGateway, targets: list[str]) -> list[str]:
-    """Cancel every order of `targets`, plain and conditional (a stop left behind can open a position
-    again once the market reaches it); the errors, by symbol."""
+    """Cancel every order of `targets`, plain and conditional (a stop left behind opens a position again once
+    the market reaches it), each kind on its own (one failing does not keep the other); the errors. Weight 1
+    a call, nothing read first: the closing orders go out as soon as possible."""
     errors: list[str] = []
-    try:
-        conditional = {o.symbol for o in await gateway.fetch_open_conditional_orders()}
-    except GatewayError as exc:
-        conditional = set(targets)  # cannot tell: ask for every symbol
-        errors.append(f"conditional orders: {exc.detail}")
     for symbol in targets:
         try:
             await gateway.cancel_all_orders(symbol)
-            if symbol in conditional:
-                await gateway.cancel_all_conditional_orders(symbol)
         except GatewayError as exc:
             errors.append(f"{symbol}: cancel orders: {exc.detail}")
+        try:
+            await gateway.cancel_all_conditional_orders(symbol)
+        except GatewayError as exc:
+            errors.append(f"{symbol}: cancel conditional orders: {exc.detail}")
     return errors
 
 
-async def _orders_left(gateway: ExchangeGateway, targets: list[str]) -> tuple[str, ...]:
-    """Orders of `targets` still open that could open a position again (reduce-only ones cannot)."""
-    return tuple(
-        f"{o.symbol} {o.client_order_id or o.order_id}"
+async def _orders_left(gateway: ExchangeGateway, targets: list[str] | None) -> list[OrderReport]:
+    """Orders of `targets` (None: of the account) still open that could open a position (reduce-only and
+    close-position ones cannot)."""
+    return [
+        o
         for o in await gateway.fetch_all_open_orders()
-        if o.symbol in targets and not o.reduce_only
-    )
+        if (targets is None or o.symbol in targets) and not o.reduce_only
+    ]
+
+
+async def _clear_orders(
+    gateway: ExchangeGateway, targets: list[str], everything: bool, errors: list[str]
+) -> tuple[str, ...]:
+    """What is still open that could open a position, after one more cancel of the symbols such orders are on
+    (a flatten of everything: any symbol, with a position or not)."""
+    scope = None if everything else targets
+    try:
+        left = await _orders_left(gateway, scope)
+        if left:
+            errors.extend(await _cancel_orders(gateway, sorted({o.symbol for o in left})))
+            left = await _orders_left(gateway, scope)
+    except GatewayError as exc:
+        return (f"(the open orders could not be read to verify: {exc.detail})",)
+    return tuple(f"{o.symbol} {o.client_order_id or o.order_id}" for o in left)
 
 
 async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) -> FlattenResult:
@@ -134,10 +152,7 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
             )
         remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
         remaining = {s: remote[s].quantity for s in targets if s in remote}
-        try:
-            orders_left = await _orders_left(gateway, targets)
-        except GatewayError as exc:
-            orders_left = (f"(the open orders could not be read: {exc.detail})",)
+        orders_left = await _clear_orders(gateway, targets, symbols is None, errors)
         result = _outcome(targets, by, rounds, remaining, errors, orders_left)
         await engine.record(
             "flatten.done", done_payload(result), "info" if result.verified else "critical", "operator"

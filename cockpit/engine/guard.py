@@ -38,19 +38,26 @@ def episode_of(engine: GuardContext) -> GuardEpisode:
     return episode
 
 
-def adds_exposure(engine: Reads, symbol: str, side: str, reduce_only: bool) -> bool:
+def adds_exposure(
+    engine: Reads, symbol: str, side: str, reduce_only: bool, amount: Decimal | None = None
+) -> bool:
+    """Whether an order could leave more exposure than there is: on the position's side, or against it for
+    more than it holds (a stop-and-reverse). Reduce-only orders never can."""
     if reduce_only:
         return False
     position = engine.state.positions.get(symbol)
     qty = position.qty if position is not None else Decimal(0)
-    return (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0)
+    qty += engine.state.unbooked.get(symbol, Decimal(0))  # fills recorded since the exchange last said
+    if (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0):
+        return True
+    return amount is not None and amount > abs(qty)
 
 
 def guard(engine: GuardContext, u: OrderUpdate, order: events.OrderReport) -> None:
     """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
     what already filled. `order` is the user stream's report of the order (`events.order_report`)."""
     symbol = order["symbol"]
-    if not adds_exposure(engine, symbol, order["side"], u.reduce_only):
+    if not adds_exposure(engine, symbol, order["side"], u.reduce_only, u.orig_qty):
         return
     episode = episode_of(engine)
     episode.symbols.add(symbol)  # a summary of what follows comes REPORT_EVERY_S after the first event
@@ -79,7 +86,10 @@ def guard(engine: GuardContext, u: OrderUpdate, order: events.OrderReport) -> No
 def guard_conditional(engine: GuardContext, order: events.OrderReport, close_position: bool) -> None:
     """Kill switch engaged and another client places a conditional order (stop, take-profit) that would add
     exposure once triggered: cancel it before it can. One that only closes (reduce-only, close-all) stays."""
-    if close_position or not adds_exposure(engine, order["symbol"], order["side"], order["reduce_only"]):
+    amount = Decimal(order["amount"])
+    if close_position or not adds_exposure(
+        engine, order["symbol"], order["side"], order["reduce_only"], amount
+    ):
         return
     episode = episode_of(engine)
     episode.symbols.add(order["symbol"])
@@ -121,9 +131,9 @@ async def _cancel(
 
     gateway = engine.gateway
     try:
-        if conditional:
-            await gateway.cancel_conditional_order(order_id, symbol, gone_ok=True)
-            answer: object = True  # triggered first: its order is guarded as any other
+        if conditional:  # triggered first: the order it placed is guarded as any other
+            found = await gateway.cancel_conditional_order(order_id, symbol, gone_ok=True)
+            answer: object = True if found else None
         else:
             answer = await gateway.cancel_order(order_id, symbol, gone_ok=True)
     except GatewayError:  # rate-limited or the exchange is down: counted, the summary says so

@@ -65,11 +65,16 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
         if stable:  # two reads agree and the stream had its time: what is left is a real difference
             break
     orders_read_at = time.time()
-    remote_orders = await gateway.fetch_all_open_orders()  # conditional orders too
+    remote_orders = await gateway.fetch_open_orders()
+    try:  # conditional orders, apart: a venue or account that does not serve them must not stop the pass
+        remote_orders += await gateway.fetch_open_conditional_orders()
+        conditional_read = True
+    except GatewayError:
+        conditional_read = False  # said by the gateway (bad data / exchange notices); read again next pass
     held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     denied = peak.denied(engine, ghosts, held)
-    added, removed = _orders(engine, remote_orders, orders_read_at)
+    added, removed = _orders(engine, remote_orders, orders_read_at, conditional_read)
     await record_funding(engine, trigger)
 
     result = events.reconcile_done(
@@ -347,12 +352,36 @@ def _positions(
     return matched, ghosts, adopted, corrected
 
 
-def _orders(engine: Events, remote_orders: list[OrderReport], read_at: float) -> tuple[int, int]:
+def _orders(
+    engine: Events, remote_orders: list[OrderReport], read_at: float, conditional_read: bool = True
+) -> tuple[int, int]:
     state = engine.state
     remote_by_cid = {o.client_order_id or o.order_id: o for o in remote_orders}
     added = removed = 0
     for cid, o in remote_by_cid.items():
-        if cid in state.orders:
+        held = state.orders.get(cid)
+        if held is not None and held.conditional and not o.conditional and held.order_id != o.order_id:
+            # the conditional order triggered unseen (engine down, stream gap): the order open under its
+            # client id is the one it placed
+            engine.emit(
+                "order.triggered",
+                events.order_triggered(
+                    client_order_id=cid,
+                    order_id=held.order_id or "",
+                    symbol=held.symbol,
+                    side=held.side,
+                    type=held.type,
+                    amount=dstr(held.amount),
+                    trigger=dstr(held.trigger) if held.trigger is not None else "0",
+                    reduce_only=held.reduce_only,
+                    origin=held.origin,
+                    status="triggered",
+                    placed=o.order_id,
+                ),
+                "info",
+                "reconcile",
+            )
+        elif held is not None:
             continue
         added += 1
         engine.emit(
@@ -375,7 +404,9 @@ def _orders(engine: Events, remote_orders: list[OrderReport], read_at: float) ->
             "info",
             "reconcile",
         )
-    for cid, order in state.orders.items():
+    for cid, order in engine.state.orders.items():
+        if order.conditional and not conditional_read:
+            continue  # not listed this pass: not known to be gone
         if cid in remote_by_cid or order.status == "submitted" or order.updated >= read_at - 1.0:
             # still at the exchange, not sent yet, or changed while we were reading: not "gone"
             continue

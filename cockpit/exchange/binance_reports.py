@@ -188,11 +188,13 @@ def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None)
         side=_required(order, "side", where),
         type=str(order.get("type") or "unknown"),  # shown only; the side and quantities are what count
         status=str(status) if status is not None else None,
-        quantity=_order_quantity(info.get("origQty") or order.get("amount"), sent_quantity, where),
+        quantity=_order_quantity(
+            info.get("origQty") or info.get("quantity") or order.get("amount"), sent_quantity, where
+        ),
         price=_number(info.get("price") or order.get("price") or "0", f"{where} price"),
         filled=_number(info.get("executedQty") or order.get("filled") or "0", f"{where} executedQty"),
         average_price=_average_price(info, order, where),
-        reduce_only=bool(order.get("reduceOnly")),
+        reduce_only=bool(order.get("reduceOnly")) or info.get("closePosition") in (True, "true"),
         trigger_price=_trigger(info, order, where),
         conditional="algoId" in info,  # the Algo Service's (Binance USD-M conditional orders since 2025-12)
     )

@@ -471,19 +471,24 @@ class ExchangeGateway:
         return self._read("fetch_position_mode", answers.hedge_mode, answer)
 
     # ----- conditional orders: Binance USD-M's Algo Service (stop, take-profit, trailing) ------------------
-    async def fetch_open_conditional_orders(self) -> list[OrderReport]:
-        """Every open conditional order on the account (`GET /fapi/v1/openAlgoOrders`)."""
+    async def fetch_open_conditional_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        """The open conditional orders of `symbol`, or of the account (`GET /fapi/v1/openAlgoOrders`: weight
+        1 with a symbol, 40 without)."""
         await self.ensure_markets()
+        params = {"symbol": self.client.market_id(symbol)} if symbol is not None else {}
         rows: Any = await self.call(
-            "fetch_open_conditional_orders", self.client.fapiPrivateGetOpenAlgoOrders, {}
+            "fetch_open_conditional_orders",
+            self.client.fapiPrivateGetOpenAlgoOrders,
+            params,
+            weight=1 if symbol is not None else None,
         )
         orders = rows.get("orders", rows) if isinstance(rows, dict) else rows  # a list on Binance
         parsed: list[dict[str, Any]] = self.client.parse_orders(orders)
         return [self._read("fetch_open_conditional_orders", answers.order_report, row) for row in parsed]
 
-    async def cancel_conditional_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> None:
-        """Cancel one conditional order by its algo id. With `gone_ok`, one already triggered or canceled
-        (`OrderNotFound`) is an answer, not a failure."""
+    async def cancel_conditional_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> bool:
+        """Cancel one conditional order by its algo id: True when it was open and is canceled. With
+        `gone_ok`, one already triggered or canceled (`OrderNotFound`) answers False, not a failure."""
         await self.ensure_markets()
         try:
             await self.call(
@@ -497,6 +502,8 @@ class ExchangeGateway:
         except ccxt.OrderNotFound:
             if not gone_ok:
                 raise
+            return False
+        return True
 
     async def cancel_all_conditional_orders(self, symbol: str) -> None:
         """Every conditional order of `symbol` (`DELETE /fapi/v1/algoOpenOrders`)."""
@@ -505,9 +512,10 @@ class ExchangeGateway:
             "cancel_all_conditional_orders", self.client.cancel_all_orders, symbol, {"trigger": True}
         )
 
-    async def fetch_all_open_orders(self) -> list[OrderReport]:
-        """Plain and conditional: every order that could still trade on the account."""
-        return [*(await self.fetch_open_orders()), *(await self.fetch_open_conditional_orders())]
+    async def fetch_all_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        """Plain and conditional: every order that could still trade, on `symbol` or on the account."""
+        plain = await self.fetch_open_orders(symbol)
+        return [*plain, *(await self.fetch_open_conditional_orders(symbol))]
 
     async def create_listen_key(self) -> str:
         result = await self.call("listen_key", self.client.fapiPrivatePostListenKey)

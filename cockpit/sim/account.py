@@ -21,92 +21,31 @@ from cockpit.sim.errors import BINANCE_ERRORS, ApiError
 from cockpit.sim.income import COMMISSION, FUNDING_FEE, REALIZED_PNL, IncomeLedger
 from cockpit.sim.market import PriceWalk, SymbolSpec
 from cockpit.sim.numbers import ZERO, fmt
+from cockpit.sim.records import BOTH, LONG, SHORT, SimOrder, SimPosition, SimTrade
 
-__all__ = ["ZERO", "Account", "OrderRequest", "SimOrder", "SimPosition", "SimTrade", "fmt"]
+__all__ = [
+    "BOTH",
+    "LONG",
+    "SHORT",
+    "ZERO",
+    "Account",
+    "OrderRequest",
+    "SimOrder",
+    "SimPosition",
+    "SimTrade",
+    "fmt",
+]
 
 TAKER_FEE = Decimal("0.0005")
 MAKER_FEE = Decimal("0.0002")
 MAINT_MARGIN_RATE = Decimal("0.004")
 DEFAULT_LEVERAGE = 20
-BOTH, LONG, SHORT = "BOTH", "LONG", "SHORT"
 CROSS, ISOLATED = "cross", "isolated"
 # Binance's expiry reasons ("er") for what the simulator expires
 EXPIRED_IOC, EXPIRED_MARKET, EXPIRED_FOK = 2, 9, 10
 
 UserEvent = dict[str, Any]
 UserListener = Callable[[UserEvent], None]
-
-
-@dataclass
-class SimPosition:
-    """A position: the symbol's only one in one-way mode (`BOTH`), or its LONG or SHORT leg in hedge mode."""
-
-    symbol: str
-    side: str = BOTH
-    qty: Decimal = ZERO  # signed: long > 0, short < 0; a LONG leg is never short, a SHORT leg never long
-    entry: Decimal = ZERO
-    update_time: int = 0
-    isolated_wallet: Decimal = ZERO  # the margin an isolated position holds
-    realized: Decimal = ZERO  # realized PnL accumulated ("cr")
-
-
-@dataclass
-class SimOrder:
-    order_id: int
-    client_order_id: str
-    symbol: str
-    side: str  # BUY | SELL
-    type: str  # MARKET | LIMIT
-    orig_qty: Decimal
-    price: Decimal
-    time_in_force: str
-    reduce_only: bool
-    time: int
-    status: str = "NEW"
-    executed_qty: Decimal = ZERO
-    cum_quote: Decimal = ZERO
-    update_time: int = 0
-    starved: bool = (
-        False  # a partial_fill fault ate the liquidity at its price: the rest waits to be canceled
-    )
-    position_side: str = BOTH
-    closing: bool = False  # it can only shrink its position: reduce-only, or a hedge-mode close
-    orig_type: str = ""  # the conditional order's type when an algo order placed it
-    stop_price: Decimal = ZERO
-    working_type: str = "CONTRACT_PRICE"
-    close_position: bool = False
-    price_protect: bool = False
-    expiry_reason: int = 0
-
-    def __post_init__(self) -> None:
-        self.orig_type = self.orig_type or self.type
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.orig_qty - self.executed_qty
-
-    @property
-    def avg_price(self) -> Decimal:
-        return self.cum_quote / self.executed_qty if self.executed_qty else ZERO
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED")
-
-
-@dataclass
-class SimTrade:
-    trade_id: int
-    order_id: int
-    symbol: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    realized_pnl: Decimal
-    maker: bool
-    time: int
-    position_side: str = BOTH
 
 
 @dataclass

@@ -23,15 +23,15 @@ from decimal import Decimal
 from typing import Any
 
 from cockpit.sim import events
-from cockpit.sim.account import BOTH, LONG, SHORT, Account, OrderRequest
+from cockpit.sim.account import Account, OrderRequest
 from cockpit.sim.errors import ApiError
 from cockpit.sim.numbers import ZERO
+from cockpit.sim.records import BOTH, LONG, SHORT, AlgoOrder
 
 ALGO_TYPES = ("STOP_MARKET", "STOP", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 LIMIT_TYPES = ("STOP", "TAKE_PROFIT")
 CLOSE_ALL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
 WORKING_TYPES = ("MARK_PRICE", "CONTRACT_PRICE")
-OPEN_STATUSES = ("NEW", "TRIGGERING")
 DONE_ORDER_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH")
 MIN_CALLBACK, MAX_CALLBACK = Decimal("0.1"), Decimal("10")
 
@@ -53,40 +53,6 @@ class AlgoRequest:
     client_algo_id: str | None = None
     activate_price: Decimal | None = None
     callback_rate: Decimal | None = None
-
-
-@dataclass
-class AlgoOrder:
-    algo_id: int
-    client_algo_id: str
-    symbol: str
-    side: str
-    position_side: str
-    type: str
-    quantity: Decimal  # 0 for a close-all (closePosition) order
-    trigger_price: Decimal
-    price: Decimal
-    time_in_force: str
-    working_type: str
-    reduce_only: bool
-    close_position: bool
-    price_protect: bool
-    create_time: int
-    update_time: int
-    activate_price: Decimal | None = None
-    callback_rate: Decimal | None = None
-    status: str = "NEW"
-    trigger_time: int = 0
-    actual_order_id: int | None = None
-    actual_type: str = ""
-    executed_qty: Decimal = ZERO
-    avg_price: Decimal = ZERO
-    reject_reason: str = ""
-    extreme: Decimal | None = None  # a trailing stop's best price since activation
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
 
 
 class AlgoBook:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 from cockpit.sim.numbers import fmt
 
 if TYPE_CHECKING:
-    from cockpit.sim.account import SimOrder, SimPosition, SimTrade
-    from cockpit.sim.algo import AlgoOrder
+    from cockpit.sim.records import AlgoOrder, SimOrder, SimPosition, SimTrade
 
 UserEvent = dict[str, Any]
 

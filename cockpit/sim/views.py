@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from cockpit.sim.account import Account, SimOrder, SimPosition, SimTrade
-from cockpit.sim.algo import AlgoOrder
 from cockpit.sim.income import IncomeEntry
 from cockpit.sim.numbers import ZERO, fmt
+from cockpit.sim.records import AlgoOrder
 
 MAX_NOTIONAL = "50000"
 

@@ -384,7 +384,8 @@ class CockpitApp(PanesApp):
         order = self.backend.state.orders[cid]
         what = f"{order.side.upper()} {order.type} {order.amount} {symbol}"
         dialog = ConfirmScreen(f"Cancel order {cid}?", f"Cancel {what} at the exchange.", key="x")
-        self._cancel_worker(CancelOrders(order=cid, by=BY), self._open(dialog))
+        command = CancelOrders(order=cid, order_id=order.order_id, by=BY)  # refused if it changed meanwhile
+        self._cancel_worker(command, self._open(dialog))
 
     def action_cancel_symbol_orders(self) -> None:
         self._refuse_over_a_dialog()

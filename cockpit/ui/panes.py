@@ -151,7 +151,7 @@ class PanesApp(App[int]):
         """`o`: to the orders and back. Wide, it moves the focus; compact, the orders take the positions'
         place until `o` again (or Escape)."""
         self._refuse_over_a_dialog()
-        showing = self.screen.has_class("-orders") or self.orders_pane.has_focus
+        showing = self.orders_pane.has_focus
         self.screen.set_class(not showing, "-orders")
         (self.positions_pane if showing else self.orders_pane).focus()
         self.refresh_panes()
@@ -285,7 +285,7 @@ class PanesApp(App[int]):
 
     def on_key(self, event: events.Key) -> None:
         box = self.filter_box
-        if event.key == "escape" and self.screen.has_class("-orders") and not self._dialog_open():
+        if event.key == "escape" and not box.has_focus and self.orders_pane.has_focus:
             self.screen.remove_class("-orders")
             self.positions_pane.focus()
             event.stop()
