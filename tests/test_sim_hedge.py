@@ -18,6 +18,7 @@ from cockpit.exchange.ccxt_client import rewrite_api_urls
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
 
@@ -164,3 +165,17 @@ async def test_ccxt_trades_both_legs_in_hedge_mode(hedge: SimServer) -> None:
         assert hedge.account.leg("BTCUSDT", "LONG").qty == 0
     finally:
         await client.close()
+
+
+async def test_the_demo_trader_trades_both_legs_in_hedge_mode() -> None:
+    sim = SimServer(
+        api_key=TEST_KEY, api_secret=TEST_SECRET, seed=3, activity=True, tick_interval=0.05,
+        trader_pause_s=(0.01, 0.03), dual_side=True,
+    )  # fmt: skip
+    await sim.start()
+    try:
+        await wait_until(lambda: len(sim.account.trades) >= 8, within=15, what="the demo trader's fills")
+    finally:
+        await sim.stop()
+    assert {t.position_side for t in sim.account.trades} <= {"LONG", "SHORT"}
+    assert all(leg.side != "BOTH" for leg in sim.account.open_legs())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cockpit.sim.client import SignedClient
 
@@ -36,20 +36,12 @@ class DemoTrader:
     async def _act(self, client: SignedClient) -> None:
         symbol = self._rng.choice(list(self._sim.specs))
         spec = self._sim.specs[symbol]
-        position = self._sim.account.positions[symbol].qty
+        acct = self._sim.account
+        held = [leg for leg in acct.legs_of(symbol) if leg.qty != 0]
         self.orders_sent += 1
-        if position != 0 and self._rng.random() < 0.45:
-            await client.request(
-                "POST",
-                "/fapi/v1/order",
-                {
-                    "symbol": symbol,
-                    "side": "SELL" if position > 0 else "BUY",
-                    "type": "MARKET",
-                    "quantity": format(abs(position), "f"),
-                    "reduceOnly": True,
-                },
-            )
+        if held and self._rng.random() < 0.45:
+            leg = self._rng.choice(held)
+            await client.request("POST", "/fapi/v1/order", self._closing(symbol, leg.side, leg.qty))
             return
         notional = Decimal(self._rng.randrange(150, 1500))
         price = self._sim.prices.prices[symbol]
@@ -58,12 +50,11 @@ class DemoTrader:
         if qty * price < spec.min_notional:
             return
         side = self._rng.choice(("BUY", "SELL"))
+        order: dict[str, Any] = {"symbol": symbol, "side": side, "quantity": format(qty, "f")}
+        if acct.dual_side:  # hedge mode: a buy opens the LONG leg, a sell the SHORT one
+            order["positionSide"] = "LONG" if side == "BUY" else "SHORT"
         if self._rng.random() < 0.7:
-            await client.request(
-                "POST",
-                "/fapi/v1/order",
-                {"symbol": symbol, "side": side, "type": "MARKET", "quantity": format(qty, "f")},
-            )
+            await client.request("POST", "/fapi/v1/order", {**order, "type": "MARKET"})
         else:
             offset = spec.tick_size * self._rng.randrange(1, 20)
             limit = price - offset if side == "BUY" else price + offset
@@ -71,11 +62,24 @@ class DemoTrader:
                 "POST",
                 "/fapi/v1/order",
                 {
-                    "symbol": symbol,
-                    "side": side,
+                    **order,
                     "type": "LIMIT",
                     "timeInForce": "GTC",
-                    "quantity": format(qty, "f"),
                     "price": format(spec.round_price(limit), "f"),
                 },
             )
+
+    @staticmethod
+    def _closing(symbol: str, leg: str, qty: Decimal) -> dict[str, Any]:
+        """A market order that closes a position: reduce-only in one-way mode, on its leg in hedge mode."""
+        order: dict[str, Any] = {
+            "symbol": symbol,
+            "side": "SELL" if qty > 0 else "BUY",
+            "type": "MARKET",
+            "quantity": format(abs(qty), "f"),
+        }
+        if leg == "BOTH":
+            order["reduceOnly"] = True
+        else:
+            order["positionSide"] = leg
+        return order
