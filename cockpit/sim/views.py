@@ -192,11 +192,6 @@ def position_risk_v3(acct: Account, pos: SimPosition, liquidation: Decimal) -> d
         "bidNotional": "0",
         "askNotional": "0",
         "updateTime": pos.update_time,
-        # v2-only fields, kept until the engine reads leverage elsewhere (the next commit drops them)
-        "leverage": str(acct.leverage[pos.symbol]),
-        "marginType": acct.margin_types[pos.symbol],
-        "maxNotionalValue": MAX_NOTIONAL,
-        "isAutoAddMargin": "false",
     }
 
 
