@@ -18,6 +18,7 @@ from cockpit.exchange.dlq import DeadLetterBuffer
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, GatewayNotice, OrderIntent, RetryPolicy
 from cockpit.exchange.reports import MalformedReport, MarketReport, OrderReport, PositionReport
 from cockpit.sim.account import fmt
+from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET
 
@@ -83,7 +84,8 @@ async def test_a_flat_row_is_a_zero_quantity_and_not_a_position(gateway: Exchang
     client = gateway.client
     [raw] = await client.fapiPrivateV3GetPositionRisk({"symbol": "SOLUSDT"})
     flat = position_report(client.parse_position_risk(raw))
-    assert flat == PositionReport(SOL, Decimal(0), Decimal(0), 20, Decimal(0), margin_mode="cross")
+    # positionRisk v3 carries no leverage (the gateway fills it in from the symbols' configuration)
+    assert flat == PositionReport(SOL, Decimal(0), Decimal(0), None, Decimal(0), margin_mode="cross")
     assert positions_from_exchange([flat]) == {}
 
 
@@ -95,7 +97,19 @@ async def test_without_binances_figures_a_position_is_read_from_ccxts(gateway: E
     assert position.quantity == Decimal("-0.01") and position.entry_price == Decimal(
         row["info"]["entryPrice"]
     )
-    assert position.leverage == 20 and position.liquidation_price is None
+    assert position.leverage is None and position.liquidation_price is None  # v3 says neither here
+
+
+async def test_the_leverage_v3_leaves_out_comes_from_the_symbols_configuration(
+    sim: SimServer, gateway: ExchangeGateway
+) -> None:
+    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
+        await client.request("POST", "/fapi/v1/leverage", {"symbol": "ETHUSDT", "leverage": 7})
+    await gateway.create_order(OrderIntent(ETH, "buy", "market", Decimal("0.1")))
+    [raw] = await gateway.client.fapiPrivateV3GetPositionRisk({"symbol": "ETHUSDT"})
+    assert "leverage" not in raw  # as Binance's v3 answers
+    held = positions_from_exchange(await gateway.fetch_positions())
+    assert held[ETH].leverage == 7
 
 
 async def test_balance_is_the_wallet_and_free_margin(sim: SimServer, gateway: ExchangeGateway) -> None:

@@ -289,3 +289,18 @@ def funding_reports(rows: Any) -> list[FundingReport]:
             )
         )
     return out
+
+
+def leverages(rows: Any) -> dict[str, int]:
+    """`GET /fapi/v1/symbolConfig`: each symbol's leverage setting, by the exchange's id. A row without a
+    readable leverage is left out (shown as unknown), never a failure of the rest."""
+    if not isinstance(rows, list):
+        raise MalformedReport(f"the symbol configuration answer is not a list: {type(rows).__name__}")
+    out: dict[str, int] = {}
+    for row in rows:
+        if not isinstance(row, Mapping) or not row.get("symbol"):
+            continue
+        leverage = _lenient(row.get("leverage"))
+        if leverage is not None and leverage > 0:
+            out[str(row["symbol"])] = int(leverage)
+    return out

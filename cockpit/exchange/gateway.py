@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -51,6 +51,7 @@ from cockpit.exchange.reports import (
 
 TRADES_PAGE = 1000  # Binance's largest userTrades page
 INCOME_PAGE = 1000  # Binance's largest income page
+LEVERAGES_TTL_S = 60.0  # how long a read of the symbols' leverage settings stands
 INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far past any session's gap
 BAN_UNTIL = re.compile(r"banned until (\d{13})")
 Row = TypeVar("Row")
@@ -184,6 +185,8 @@ class ExchangeGateway:
         self._trouble: str | None = None  # the notice kind in force, cleared by a success
         self._resync_clock = False
         self._markets_loaded = False
+        self._leverages: dict[str, int] = {}  # by unified symbol (`GET /fapi/v1/symbolConfig`)
+        self._leverages_read_at = -LEVERAGES_TTL_S
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -373,10 +376,32 @@ class ExchangeGateway:
         return self._read("fetch_balance", answers.balance_report, balance)
 
     async def fetch_positions(self) -> list[PositionReport]:
-        """Every position the exchange reports (flat ones included, if it sends them)."""
+        """Every position the exchange reports (flat ones included, if it sends them). Binance's positionRisk
+        v3 no longer carries the leverage: it comes from the symbols' configuration, read at most once a
+        minute (a leverage changed since shows within the minute)."""
         await self.ensure_markets()
         rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
-        return self._read("fetch_positions", answers.position_reports, rows)
+        reports = self._read("fetch_positions", answers.position_reports, rows)
+        if any(r.leverage is None and r.quantity for r in reports):
+            leverages = await self._symbol_leverages()
+            reports = [
+                replace(r, leverage=leverages.get(r.symbol)) if r.leverage is None else r for r in reports
+            ]
+        return reports
+
+    async def _symbol_leverages(self) -> dict[str, int]:
+        """Each symbol's leverage setting (`GET /fapi/v1/symbolConfig`), cached LEVERAGES_TTL_S; what it had
+        when a read fails (a position without its leverage is shown so, never dropped)."""
+        if time.monotonic() - self._leverages_read_at < LEVERAGES_TTL_S:
+            return self._leverages
+        self._leverages_read_at = time.monotonic()
+        try:
+            rows: Any = await self.call("fetch_leverages", self.client.fapiPrivateGetSymbolConfig, {})
+            by_id = self._read("fetch_leverages", answers.leverages, rows)
+        except GatewayError:
+            return self._leverages
+        self._leverages = {self.client.safe_symbol(i, None, None, "swap"): v for i, v in by_id.items()}
+        return self._leverages
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         await self.ensure_markets()
