@@ -101,6 +101,15 @@ class EventCore:
         if self._notifier is None:
             self._notifier = asyncio.create_task(self._notify_loop(), name="event-notifier")
 
+    async def committed_through(self, seq: int, within_s: float = 10.0) -> None:
+        """Wait until every event up to `seq` has been committed (or `within_s` has passed, or the store has
+        failed): a reader of the session file then finds them all."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                while self._pending and self._pending[0][0].seq <= seq and not self.store_failed:
+                    self._wake.set()
+                    await asyncio.sleep(0.01)
+
     async def drain(self, within_s: float = 10.0) -> None:
         """Wait until every emitted event has been committed and delivered."""
         with contextlib.suppress(TimeoutError):
