@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
@@ -75,7 +76,8 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
     matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
     denied = peak.denied(engine, ghosts, held)
     added, removed = _orders(engine, remote_orders, orders_read_at, conditional_read)
-    await record_funding(engine, trigger)
+    with contextlib.suppress(GatewayError):  # said by the gateway's notices; the next pass reads again
+        await record_funding(engine, trigger)
 
     result = events.reconcile_done(
         trigger=trigger,
