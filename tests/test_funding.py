@@ -87,11 +87,7 @@ async def test_funding_is_recorded_once_while_running_and_after_a_restart_and_eq
     sim.settle_funding()
     await wait_until(lambda: len(again.of("funding.paid")) == 6, 15, "the next payments")
     assert again.engine.state.funding == sum((await income(sim)).values())
-    await wait_until(
-        lambda: abs((again.engine.state.equity or 0) - Decimal(sim.state()["balance"]["equity"])) < CENT,
-        10,
-        "equity",
-    )
+    await wait_until(lambda: equity_gap(again, sim) < CENT, 10, "equity as the exchange's, to the cent")
     await stop(again)
     report = build_report(session)
     assert Decimal(report["pnl"]["funding"]) == sum((await income(sim)).values())

@@ -369,3 +369,21 @@ async def test_another_clients_leftover_stop_rejected_at_its_trigger_is_said_not
     assert rejected.payload["client_order_id"] == "strat-leftover" and rejected.severity == "info"
     await wait_until(lambda: "strat-leftover" not in run.engine.state.orders, 10, "gone from State")
     assert not [e for e in run.events if e.severity != "info" and e.kind.startswith("order.")]
+
+
+def test_the_guard_reads_a_close_in_several_fills_as_a_close_and_a_reversal_as_exposure() -> None:
+    from types import SimpleNamespace
+
+    from cockpit.core.state import Position, State
+    from cockpit.engine.guard import adds_exposure
+
+    long_one = {BTC: Position(BTC, Decimal("1"), Decimal("60000"))}
+    # another client closes the long with a plain market sell that fills 0.4, then 0.6
+    before_first = SimpleNamespace(state=State(positions=long_one))
+    assert not adds_exposure(before_first, BTC, "sell", False, Decimal("0.4"))
+    after_first = SimpleNamespace(state=State(positions=long_one, unbooked={BTC: Decimal("-0.4")}))
+    assert not adds_exposure(after_first, BTC, "sell", False, Decimal("0.6"))  # what is left of the long
+    assert adds_exposure(after_first, BTC, "sell", False, Decimal("0.7"))  # past it: a short opens
+    assert adds_exposure(before_first, BTC, "buy", False, Decimal("0.01"))  # more of the long
+    assert not adds_exposure(before_first, BTC, "buy", True, Decimal("5"))  # reduce-only never adds
+    assert adds_exposure(before_first, BTC, "sell", False, Decimal("2"))  # a stop-and-reverse

@@ -90,7 +90,12 @@ async def cancel_one(engine: ActionContext, order: Order, by: str) -> CancelResu
             found = await gateway.cancel_order(order.order_id, order.symbol, gone_ok=True) is not None
     except GatewayError as exc:
         errors.append(f"{order.client_order_id}: {exc.detail}")
-    listed = await gateway.fetch_all_open_orders(order.symbol)
+    listed = await gateway.fetch_open_orders(order.symbol)
+    try:  # a venue that cannot list conditional orders still verifies a plain cancel
+        listed += await gateway.fetch_open_conditional_orders(order.symbol)
+    except GatewayError:
+        if order.conditional:
+            raise
     cid = order.client_order_id
     still = [_label(r) for r in listed if r.order_id == order.order_id or r.client_order_id == cid]
     if not found and not errors:

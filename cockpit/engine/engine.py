@@ -226,7 +226,13 @@ class Engine:
         unlisted = startup.unlisted_symbols(self.config, markets)
         if unlisted is not None:
             raise unlisted
-        if await self.gateway.fetch_hedge_mode():
+        try:
+            hedged = await self.gateway.fetch_hedge_mode()
+        except GatewayError as exc:  # a bad key or an exchange hiccup: said, and the start goes on as before
+            hedged = False
+            message = f"the account's position mode could not be read ({exc.title}); assumed one-way"
+            self.emit("alert", events.alert(message=message), "warning", "engine")
+        if hedged:
             raise startup.hedge_mode_refused(self.config)
         self.symbols = SymbolMap.from_markets(markets, self.config.feeds.symbols)  # every market, ids unified
         precision.follow(self, markets)  # market.info: ticks and steps of the followed and held symbols

@@ -68,7 +68,12 @@ def _outcome(
         verified=not remaining and not orders_left,
         rounds=rounds,
         remaining=left,
-        errors=tuple([*errors, *(f"{o}: still open after the flatten" for o in orders_left)]),
+        errors=tuple(
+            [
+                *errors,
+                *(o if o.startswith("(") else f"{o}: still open after the flatten" for o in orders_left),
+            ]
+        ),
         message=message,
     )
 
@@ -119,7 +124,7 @@ async def _clear_orders(
 async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) -> FlattenResult:
     async with engine.flatten_lock:
         gateway = engine.gateway
-        remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
+        remote = positions_from_exchange(await gateway.fetch_positions(with_leverage=False), engine.symbols)
         targets = (
             sorted(symbols) if symbols is not None else sorted(set(remote) | set(engine.state.positions))
         )
@@ -134,12 +139,26 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
             "operator",
         )
         errors = await _cancel_orders(gateway, targets)
+        everything = symbols is None
         rounds = 0
         remaining: dict[str, Decimal] = {}
-        while rounds < engine.options.flatten_rounds:
-            remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
-            remaining = {s: remote[s].quantity for s in targets if s in remote}
+        orders_left: tuple[str, ...] = ()
+        while True:
+            remote = positions_from_exchange(
+                await gateway.fetch_positions(with_leverage=False), engine.symbols
+            )
+            # flatten all: any position, also one an order filled on while this ran
+            remaining = {s: p.quantity for s, p in remote.items() if everything or s in targets}
             if not remaining:
+                # flat: now clear what could open a position again, and read the positions once more after
+                orders_left = await _clear_orders(gateway, targets, everything, errors)
+                remote = positions_from_exchange(
+                    await gateway.fetch_positions(with_leverage=False), engine.symbols
+                )
+                remaining = {s: p.quantity for s, p in remote.items() if everything or s in targets}
+                if not remaining or rounds >= engine.options.flatten_rounds:
+                    break
+            if rounds >= engine.options.flatten_rounds:
                 break
             rounds += 1
             acks = await asyncio.gather(
@@ -150,9 +169,9 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
                 for s, ack in zip(remaining, acks, strict=True)
                 if ack is None
             )
-        remote = positions_from_exchange(await gateway.fetch_positions(), engine.symbols)
-        remaining = {s: remote[s].quantity for s in targets if s in remote}
-        orders_left = await _clear_orders(gateway, targets, symbols is None, errors)
+        if remaining and not orders_left:
+            orders_left = await _clear_orders(gateway, targets, everything, errors)
+        targets = sorted(set(targets) | set(remaining))
         result = _outcome(targets, by, rounds, remaining, errors, orders_left)
         await engine.record(
             "flatten.done", done_payload(result), "info" if result.verified else "critical", "operator"

@@ -57,7 +57,10 @@ def guard(engine: GuardContext, u: OrderUpdate, order: events.OrderReport) -> No
     """Kill switch engaged and another client on the account adds exposure: cancel what is still open, flag
     what already filled. `order` is the user stream's report of the order (`events.order_report`)."""
     symbol = order["symbol"]
-    if not adds_exposure(engine, symbol, order["side"], u.reduce_only, u.orig_qty):
+    # a new order: what it could still fill; a trade: this fill, against the position as it stood before it
+    # (an order that closes a position in several fills never reads as more than the position)
+    amount = u.last_fill_qty if u.execution_type == "TRADE" else u.orig_qty - u.executed_qty
+    if not adds_exposure(engine, symbol, order["side"], u.reduce_only, amount):
         return
     episode = episode_of(engine)
     episode.symbols.add(symbol)  # a summary of what follows comes REPORT_EVERY_S after the first event

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 
 OVERLAP_MS = 5_000
+FUNDING_OVERLAP_MS = 600_000  # 10 minutes
 SETTLE_READS = 3  # extra position reads while a difference may be a fill still on its way
 SETTLE_S = 0.5  # trade history is re-read this far back; known trade ids are skipped
 
@@ -153,7 +154,10 @@ async def record_funding(engine: ReconcileContext, trigger: str) -> int:
     state = engine.state
     began = engine.started_at if engine.new_session else state_start_ms(engine) / 1000
     floor = int(began * 1000 + (state.clock_offset_ms or 0.0))
-    since = max(floor, state.funding_through_ms - OVERLAP_MS) if state.funding_through_ms else floor
+    # payments of one funding time carry times seconds apart and appear over a while: read well back (each
+    # is recorded once, by its id)
+    through = state.funding_through_ms
+    since = max(floor, through - FUNDING_OVERLAP_MS) if through else floor
     payments = await engine.gateway.fetch_funding(since)
     known = set(engine.state.funding_ids)  # after the await
     recorded = 0

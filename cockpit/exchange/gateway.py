@@ -13,6 +13,7 @@ ccxt's and Binance's fields. The engine sees nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
 import time
@@ -375,14 +376,14 @@ class ExchangeGateway:
         balance: dict[str, Any] = await self.call("fetch_balance", self.client.fetch_balance)
         return self._read("fetch_balance", answers.balance_report, balance)
 
-    async def fetch_positions(self) -> list[PositionReport]:
+    async def fetch_positions(self, with_leverage: bool = True) -> list[PositionReport]:
         """Every position the exchange reports (flat ones included, if it sends them). Binance's positionRisk
         v3 no longer carries the leverage: it comes from the symbols' configuration, read at most once a
         minute (a leverage changed since shows within the minute)."""
         await self.ensure_markets()
         rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
         reports = self._read("fetch_positions", answers.position_reports, rows)
-        if any(r.leverage is None and r.quantity for r in reports):
+        if with_leverage and any(r.leverage is None and r.quantity for r in reports):
             leverages = await self._symbol_leverages()
             reports = [
                 replace(r, leverage=leverages.get(r.symbol)) if r.leverage is None else r for r in reports
@@ -531,11 +532,17 @@ class ExchangeGateway:
         return True
 
     async def cancel_all_conditional_orders(self, symbol: str) -> None:
-        """Every conditional order of `symbol` (`DELETE /fapi/v1/algoOpenOrders`)."""
+        """Every conditional order of `symbol` (`DELETE /fapi/v1/algoOpenOrders`); none to cancel
+        (`OrderNotFound`, as some venues answer then) is an answer, not a failure."""
         await self.ensure_markets()
-        await self.call(
-            "cancel_all_conditional_orders", self.client.cancel_all_orders, symbol, {"trigger": True}
-        )
+        with contextlib.suppress(ccxt.OrderNotFound):
+            await self.call(
+                "cancel_all_conditional_orders",
+                self.client.cancel_all_orders,
+                symbol,
+                {"trigger": True},
+                answers=(ccxt.OrderNotFound,),
+            )
 
     async def fetch_all_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         """Plain and conditional: every order that could still trade, on `symbol` or on the account."""

@@ -29,9 +29,9 @@ ENDPOINT_WEIGHTS: dict[str, int] = {
     "create_order": 1,
     "cancel_order": 1,
     "cancel_all_orders": 1,
-    "fetch_position_mode": 30,
+    "fetch_position_mode": 30,  # GET /fapi/v1/positionSide/dual
     "fetch_funding": 30,  # GET /fapi/v1/income
-    "fetch_leverages": 5,  # GET /fapi/v1/symbolConfig  # GET /fapi/v1/positionSide/dual
+    "fetch_leverages": 5,  # GET /fapi/v1/symbolConfig
     "fetch_open_conditional_orders": 40,  # GET /fapi/v1/openAlgoOrders without a symbol
     "cancel_conditional_order": 1,
     "cancel_all_conditional_orders": 1,

@@ -285,7 +285,8 @@ class PanesApp(App[int]):
 
     def on_key(self, event: events.Key) -> None:
         box = self.filter_box
-        if event.key == "escape" and not box.has_focus and self.orders_pane.has_focus:
+        orders_shown = self.orders_pane.has_focus or self.screen.has_class("-orders")
+        if event.key == "escape" and not box.has_focus and orders_shown:
             self.screen.remove_class("-orders")
             self.positions_pane.focus()
             event.stop()
