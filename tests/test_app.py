@@ -304,6 +304,8 @@ async def test_a_shows_the_live_sessions_stats(cockpit: Cockpit) -> None:
     await cockpit.press("a")
     screen = await cockpit.wait_screen(StatsScreen)
     assert screen.report["fills"] == 1
+    body = str(screen.query_one("#dialog-body").render())
+    assert "realized PnL" in body and "funding 0.00" in body and "net " in body
     session = cockpit.engine.session_file
     assert session.name in str(screen.query_one("#dialog-title").render())  # the live session, not its copy
     await cockpit.press("escape")

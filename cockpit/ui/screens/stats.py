@@ -30,6 +30,22 @@ def _ms(value: Any) -> str:
 INCIDENTS_SHOWN = 5
 
 
+def _pnl_line(pnl: dict[str, Any]) -> str:
+    """Realized PnL, commission, funding and net, at cents (USDT)."""
+    from decimal import Decimal
+
+    from cockpit.core.text import fmt_money
+
+    def cents(key: str, signed: bool = True) -> str:
+        value = pnl.get(key)
+        return fmt_money(Decimal(value) if value is not None else None, signed=signed)
+
+    return (
+        f"realized PnL {cents('realized')} · commission {cents('commission', False)} · "
+        f"funding {cents('funding')} · net {cents('net')}"
+    )
+
+
 def _incident_line(i: dict[str, Any]) -> str:
     """`  02:14:07  37 s  CRITICAL  Exchange maintenance — …` (an incident of the report)."""
     duration = f"{i.get('duration_s', 0):.0f} s" + ("" if i.get("end_ts") is not None else " open")
@@ -57,6 +73,7 @@ class StatsScreen(ViewScreen[None]):
             f"({r.get('duration_s', 0):.0f} s, {r.get('events', 0):,} events)",
             f"fills {r.get('fills', 0)} · fill rate {'—' if fill_rate is None else f'{fill_rate:.0%}'} · "
             f"max drawdown {'—' if drawdown is None else f'{drawdown:.2f}%'}",
+            _pnl_line(r.get("pnl") or {}),
             f"order latency p50 {_ms(r.get('latency_p50_ms'))} · p95 {_ms(r.get('latency_p95_ms'))} · "
             f"p99 {_ms(r.get('latency_p99_ms'))}",
             f"429s {r.get('rate_limited', 0)} · bans {r.get('bans', 0)} · feed disconnects "
