@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from cockpit.engine.context import AccountContext, EngineContext, Events, Reads
     from cockpit.engine.symbols import SymbolMap
 
+FUNDING_READ_AGAIN_S = 10.0
+
 ORDER_KINDS = {
     "NEW": "order.accepted",
     "CANCELED": "order.canceled",
@@ -214,6 +216,10 @@ def on_order_update(engine: AccountContext, u: OrderUpdate) -> None:
 def on_account_update(engine: AccountContext, a: AccountUpdate) -> None:
     if a.reason == "FUNDING_FEE":  # the stream does not say which payment: the income history does
         engine.reconcile_requests.put_nowait("funding")
+        # the income rows of one funding time appear over a few seconds: ask once more after them
+        asyncio.get_running_loop().call_later(
+            FUNDING_READ_AGAIN_S, engine.reconcile_requests.put_nowait, "funding"
+        )
     for balance in a.balances:
         if balance.asset == "USDT" and balance.wallet_balance != engine.state.wallet:
             engine.emit(
