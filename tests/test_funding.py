@@ -91,3 +91,21 @@ async def test_funding_is_recorded_once_while_running_and_after_a_restart_and_eq
     await stop(again)
     report = build_report(session)
     assert Decimal(report["pnl"]["funding"]) == sum((await income(sim)).values())
+
+
+def test_the_fold_counts_each_payment_once_and_only_the_settlement_assets() -> None:
+    from cockpit.core import events as ev
+    from cockpit.core.domain import Event
+    from cockpit.core.state import fold
+
+    def paid(seq: int, income_id: str, amount: str, asset: str = "USDT") -> Event:
+        payload = ev.funding_paid(
+            symbol=BTC, amount=amount, asset=asset, income_id=income_id, time_ms=1_000 * seq, recovered=False
+        )
+        return Event(seq, float(seq), "funding.paid", "info", "exchange", dict(payload))
+
+    state = fold(
+        [paid(1, "a", "-0.32"), paid(2, "b", "0.11"), paid(3, "a", "-0.32"), paid(4, "c", "5", "BNFCR")]
+    )
+    assert state.funding == Decimal("-0.21")  # "a" once; the BNFCR credit recorded, not added to USDT
+    assert state.funding_ids == ("a", "b", "c") and state.funding_through_ms == 4_000

@@ -293,7 +293,7 @@ def _latency(orders: pl.DataFrame) -> pl.Series:
 def _funding(session: ReadableSession) -> Decimal:
     rows = session.rows(
         "SELECT DISTINCT payload->>'$.income_id', payload->>'$.amount' FROM events "
-        "WHERE kind = 'funding.paid'"
+        "WHERE kind = 'funding.paid' AND coalesce(payload->>'$.asset', 'USDT') = 'USDT'"
     )
     return sum((dec(amount) for _, amount in rows if amount), Decimal(0))
 

@@ -722,11 +722,14 @@ def _order_canceled(state: State, e: Event, p: ev.OrderCanceled) -> Changes:
 
 
 def _funding_paid(state: State, e: Event, p: ev.FundingPaid) -> Changes:
+    """Counted once by its id; the total is in the settlement asset (USDT) only: a payment in another asset
+    (multi-assets mode) is recorded, not added to it."""
     income_id = str(p["income_id"])
     if income_id in state.funding_ids:
         return {}
+    usdt = p.get("asset", "USDT") == "USDT"
     return {
-        "funding": state.funding + dec(p["amount"]),
+        "funding": state.funding + (dec(p["amount"]) if usdt else ZERO),
         "funding_ids": (*state.funding_ids[-(TRADE_IDS_KEPT - 1) :], income_id),
         "funding_through_ms": max(state.funding_through_ms, int(p["time_ms"])),
     }

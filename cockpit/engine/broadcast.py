@@ -214,7 +214,8 @@ class Broadcast:
             return []
         # the snapshot's State is through `upto`, and some of those events may still be on their way to the
         # file (they reach the ring, and the cockpits, only at their commit): read once they are all there
-        await self.engine.core.committed_through(upto, within_s=5.0)
+        # (at most 2 s: the cockpit hears nothing meanwhile, and takes 3 s of silence for a lost engine)
+        await self.engine.core.committed_through(upto, within_s=2.0)
         try:
             events = await asyncio.to_thread(self.engine.store.read_events, start, upto - start)
         except Exception as exc:  # the log is nice to have; the snapshot is what counts
