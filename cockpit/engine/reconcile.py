@@ -66,6 +66,11 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
         remote_positions = again
         if stable:  # two reads agree and the stream had its time: what is left is a real difference
             break
+    # compared now, with no await since the last read: a fill the stream records meanwhile would otherwise
+    # be a difference the exchange's answer (read before it) cannot explain — a false ghost
+    held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
+    matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
+    denied = peak.denied(engine, ghosts, held)
     orders_read_at = time.time()
     remote_orders = await gateway.fetch_open_orders()
     try:  # conditional orders, apart: a venue or account that does not serve them must not stop the pass
@@ -73,9 +78,6 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
         conditional_read = True
     except GatewayError:
         conditional_read = False  # said by the gateway (bad data / exchange notices); read again next pass
-    held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
-    matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
-    denied = peak.denied(engine, ghosts, held)
     added, removed = _orders(engine, remote_orders, orders_read_at, conditional_read)
     with contextlib.suppress(GatewayError):  # said by the gateway's notices; the next pass reads again
         await record_funding(engine, trigger)
