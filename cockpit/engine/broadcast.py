@@ -165,12 +165,15 @@ class Broadcast:
         attachment = Attachment(writer, who)
         writer.write(_message("hello", **self.hello))
         same = known == self.instance and not self.engine.core.store_failed
-        self._start(attachment, after if same else None)
+        recent_last = self._start(attachment, after if same else None)
         log.info("cockpit attached: %s (%d attached)", who, len(self.attached))
         closed = asyncio.ensure_future(reader.read(1))  # a cockpit says nothing more: b"" when it leaves
         try:
-            if not same and after > 0:  # a cockpit of an engine before this one: the events it missed
-                missed = await self._missed(after, attachment.after)
+            # for the log: a cockpit of an engine before this one, the events it missed; any snapshot, the
+            # events its State holds that were not committed yet when it was taken (not in its `recent`)
+            since = after if not same and after > 0 else recent_last
+            if since is not None and since < attachment.after:
+                missed = await self._missed(since, attachment.after)
                 if missed and not self.closed:
                     for chunk in _chunks([event_line(e) for e in missed]):
                         writer.write(_events_message(chunk, "log"))
@@ -180,9 +183,10 @@ class Broadcast:
             self.attached.discard(attachment)
             log.info("cockpit detached: %s (%d attached)", who, len(self.attached))
 
-    def _start(self, attachment: Attachment, after: int | None) -> None:
+    def _start(self, attachment: Attachment, after: int | None) -> int | None:
         """Queue what the cockpit needs first, and attach it, without an await: from here on it is told every
-        event after what it was sent."""
+        event after what it was sent. After a snapshot: the seq of the last event sent with it for the log
+        (0: none); after the events only: None."""
         state = self.engine.state
         ring = self.ring
         if (
@@ -193,9 +197,12 @@ class Broadcast:
             attachment.after = after  # the same engine, and everything since is in memory: the events only
             for chunk in _chunks([event_line(e) for e in ring if e.seq > after]):
                 attachment.writer.write(_events_message(chunk))
-        else:
-            self._snapshot(attachment, [e for e in list(ring)[-RECENT:] if e.seq <= state.seq])
+            self.attached.add(attachment)
+            return None
+        recent = [e for e in list(ring)[-RECENT:] if e.seq <= state.seq]
+        self._snapshot(attachment, recent)
         self.attached.add(attachment)
+        return recent[-1].seq if recent else 0
 
     def _snapshot(self, attachment: Attachment, recent: list[Event]) -> None:
         state = self.engine.state
