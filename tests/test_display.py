@@ -29,8 +29,10 @@ async def test_market_info_arrives_and_liquidation_and_leverage_reach_state(
     await run.wait_for("reconcile.done")
     state = run.engine.state
     assert state.markets[BNB].price_step == Decimal("0.01") and state.stale_after_s == 1.0
+    # the leverage: the simulator's default, from the symbols' configuration at the account poll
+    await wait_until(lambda: run.engine.state.positions[BNB].leverage == 20, what="the leverage")
+    state = run.engine.state
     short = state.positions[BNB]
-    assert short.leverage == 20  # the simulator's default, from positionRisk
     assert short.liquidation is not None and short.liquidation > short.entry  # a short liquidates above
     await wait_until(lambda: BNB in run.engine.state.mark_ts, what="a BNB mark with its time")
 

@@ -48,7 +48,8 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
     engine.emit("reconcile.started", events.reconcile_started(trigger=trigger), "info", "reconcile")
     gateway = engine.gateway
     symbols = engine.symbols
-    remote_positions = positions_from_exchange(await gateway.fetch_positions(), symbols)
+    # no leverage read here (the account poll brings it): no extra wait after the exchange's answer
+    remote_positions = positions_from_exchange(await gateway.fetch_positions(with_leverage=False), symbols)
     emit_balance(engine, await gateway.fetch_balance())
 
     recovered = await _recover_fills(engine, remote_positions)
@@ -61,7 +62,7 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
         await asyncio.sleep(SETTLE_S)
         for symbol, fills in (await _recover_fills(engine, remote_positions)).items():
             recovered.setdefault(symbol, []).extend(fills)
-        again = positions_from_exchange(await gateway.fetch_positions(), symbols)
+        again = positions_from_exchange(await gateway.fetch_positions(with_leverage=False), symbols)
         stable = again == remote_positions
         remote_positions = again
         if stable:  # two reads agree and the stream had its time: what is left is a real difference
