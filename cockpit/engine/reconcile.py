@@ -230,9 +230,15 @@ def _explanation(
     since the exchange last reported the position (e.g. recovered by an earlier pass after it read the
     positions, or delivered by the stream ahead of its position update)."""
     local_qty = _held(engine, symbol)
-    for explained in (_signed_sum(recovered.get(symbol, [])), engine.state.unbooked.get(symbol, Decimal(0))):
-        if local_qty + explained == remote_qty:
-            return explained
+    unbooked = engine.state.unbooked.get(symbol, Decimal(0))
+    if local_qty + unbooked == remote_qty:
+        return unbooked
+    this_pass = _signed_sum(recovered.get(symbol, []))
+    # the fills this pass recovered alone, only when no other fill was recorded since the exchange's last
+    # report: a fill the stream recorded after the exchange answered is not in that answer, and taking the
+    # answer would drop it (a false ghost at the next pass); the positions are read again instead
+    if unbooked == this_pass and local_qty + this_pass == remote_qty:
+        return this_pass
     return None
 
 
