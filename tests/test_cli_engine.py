@@ -245,7 +245,7 @@ async def test_report_sessions_and_export_read_the_session_the_engine_is_writing
         report = orjson.loads(out)
         assert report["file"] == str(session) and report["live"] is True
         assert report["fills"] == 2 and report["events"] >= filled and report["exchange"] == "binanceusdm"
-        assert report["pnl"]["realized"] == str(realized) and realized != 0
+        assert Decimal(report["pnl"]["realized"]) == realized and realized != 0  # exact; written normalized
         read_from = Path(report["read_from"])
         assert read_from.parent == reads and read_from.name.startswith("live-")
         assert not read_from.exists()  # deleted once read
