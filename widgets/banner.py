@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
+from cockpit.core.domain import key_symbol
 from cockpit.core.state import State
 from cockpit.core.text import DASH, fmt_age, fmt_pct, hms
 from widgets.positions import display_symbol, stale_symbols
@@ -34,8 +35,9 @@ def banner_text(
     at = state.ts if now is None else now
     stale = stale_symbols(state, at)
     if stale:
-        oldest = min(state.mark_ts[s] for s in stale)
-        names = ", ".join(display_symbol(s) for s in stale)
+        symbols = dict.fromkeys(key_symbol(k) for k in stale)  # a hedge symbol's two legs: named once
+        oldest = min(state.mark_ts[s] for s in symbols)
+        names = ", ".join(display_symbol(s) for s in symbols)
         parts.append(
             f"MARKET DATA DOWN — {names} marks {fmt_age(at - oldest)} old; uPnL and drawdown are stale"
         )

@@ -14,7 +14,7 @@ from textual.widgets import DataTable
 from cockpit.core.state import MarketInfo, Order, State
 from cockpit.core.text import DASH, fmt_step
 from widgets._style import theme_style
-from widgets.positions import display_symbol
+from widgets.positions import LEG_MARK, display_symbol
 
 # (key, label, right-aligned)
 COLUMNS: tuple[tuple[str, str, bool], ...] = (
@@ -133,7 +133,7 @@ class OrdersTable(DataTable[Text]):
         step = market.amount_step if market is not None else None
         side_var = "pnl-up" if o.side == "buy" else "pnl-down"
         return (
-            (display_symbol(o.symbol), "", False),
+            (display_symbol(o.symbol) + LEG_MARK[o.leg], "", False),  # a hedge leg's: L or S
             (o.side.upper(), side_var, False),
             (TYPE_LABELS.get(o.type, o.type.upper()), "warn" if is_conditional(o) else "", False),
             (fmt_step(o.price, tick) if o.price is not None else DASH, "", False),

@@ -66,10 +66,23 @@ def display_symbol(symbol: str) -> str:
 
 
 def stale_symbols(state: State, now: float, stale_after_s: float | None = None) -> tuple[str, ...]:
-    """Held symbols whose mark is older than `stale_after_s` (State's, from the engine's config) at `now`."""
+    """Positions (their keys: a hedge leg's "<symbol> <leg>") whose symbol's mark is older than
+    `stale_after_s` (State's, from the engine's config) at `now`."""
     limit = state.stale_after_s if stale_after_s is None else stale_after_s
     times = state.mark_ts
-    return tuple(s for s in sorted(state.positions) if (t := times.get(s)) is not None and now - t > limit)
+    return tuple(
+        k
+        for k, p in sorted(state.positions.items())
+        if (t := times.get(p.symbol)) is not None and now - t > limit
+    )
+
+
+LEG_MARK = {"long": " L", "short": " S", "both": ""}  # a hedge leg's row: "BTC/USDT L"
+
+
+def display_position(p: Position) -> str:
+    """A position's name in a narrow pane: its symbol shortened, and a hedge leg's L or S."""
+    return display_symbol(p.symbol) + LEG_MARK[p.leg]
 
 
 def _leverage_cell(p: Position) -> str:
@@ -83,7 +96,8 @@ def _signed_var(value: Decimal) -> str:
 
 
 class PositionsTable(DataTable[Text]):
-    """Positions keyed by symbol, a `__total__` row at the bottom, `s` cycles the sort column."""
+    """Positions keyed by position (the symbol; a hedge leg's "<symbol> <leg>"), a `__total__` row at the
+    bottom, `s` cycles the sort column."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "cycle_sort", "Sort", id="positions.sort", show=False),  # in help; the footer is full
@@ -146,14 +160,14 @@ class PositionsTable(DataTable[Text]):
         self._last_key = key
         restyle = theme != self._theme_seen
         self._theme_seen = theme
-        shown = {symbol: display_symbol(symbol) for symbol in state.positions}
+        shown = {key: display_position(p) for key, p in state.positions.items()}
         taken = list(shown.values())
-        shown = {s: d if taken.count(d) == 1 else s for s, d in shown.items()}
-        self._display_key = {d: s for s, d in shown.items()}
+        shown = {k: d if taken.count(d) == 1 else k for k, d in shown.items()}
+        self._display_key = {d: k for k, d in shown.items()}
         markets = state.markets
-        rows = {
-            symbol: self._row(p, shown[symbol], markets.get(symbol), symbol in stale)
-            for symbol, p in state.positions.items()
+        rows = {  # keyed by position: a hedge account's two legs of a symbol are two rows
+            key: self._row(p, shown[key], markets.get(p.symbol), key in stale)
+            for key, p in state.positions.items()
         }
         if rows:
             rows[TOTAL_KEY] = self._total_row(state)
@@ -225,7 +239,7 @@ class PositionsTable(DataTable[Text]):
             liq_cell,
         )
         sort = {
-            "symbol": p.symbol,
+            "symbol": p.key,
             "side": side,
             "size": abs(p.qty),
             "entry": p.entry,

@@ -50,6 +50,12 @@ def _register_ctl(commands: Commands) -> None:
     flatten = ctl_sub.add_parser("flatten", help="close one position or all with reduce-only market orders")
     flatten.add_argument("symbol", nargs="?", metavar="SYMBOL", help="e.g. BTCUSDT or BTC/USDT:USDT")
     flatten.add_argument("--all", action="store_true", help="every open position")
+    flatten.add_argument(
+        "--leg",
+        choices=["long", "short"],
+        default=None,
+        help="hedge mode: only this leg of SYMBOL (without it, every leg of SYMBOL)",
+    )
     flatten.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
     kill = ctl_sub.add_parser("kill-switch", help="engage (on) or release (off) the kill switch")
     kill.add_argument("state", choices=["on", "off"])

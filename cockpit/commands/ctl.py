@@ -127,9 +127,13 @@ def ctl_request(
             )
         if args.symbol and args.all:
             raise UsageError("give either a SYMBOL or --all, not both")
-        target = "ALL positions" if args.all else args.symbol
-        _confirm("FLATTEN", f"Flatten {target} with reduce-only market orders", args.yes)
-        return Flatten(symbols=None if args.all else (args.symbol,), by=BY)
+        leg = getattr(args, "leg", None)
+        if leg and args.all:
+            raise UsageError("--leg names one leg of a SYMBOL; --all flattens every leg", fix="drop one")
+        named = f"{args.symbol} {leg}" if leg else args.symbol
+        target = "ALL positions" if args.all else named
+        _confirm("FLATTEN", f"Flatten {target} with market orders that can only reduce", args.yes)
+        return Flatten(symbols=None if args.all else (named,), by=BY)
     if args.ctl_command == "reset-peak":
         _confirm(
             "RESET",

@@ -216,7 +216,7 @@ async def _exchange_checks(gateway: Any, config: Config, creds: Credentials | No
 
 
 async def check_position_mode(gateway: Any, config: Config, creds: Credentials | None) -> Check:
-    """The account's position mode, and whether cockpit follows it (one-way: yes; hedge: not yet)."""
+    """The account's position mode (one-way or hedge), and that cockpit follows it."""
     if creds is None:
         return skipped("position mode", "no API keys (see secrets)")
     try:
@@ -225,10 +225,11 @@ async def check_position_mode(gateway: Any, config: Config, creds: Credentials |
         return exchange_failure("position mode", exc, config)
     if not hedged:
         return passed("position mode", "one-way (one position per symbol): supported")
-    from cockpit.engine.startup import hedge_mode_refused
-
-    refused = hedge_mode_refused(config)
-    return failed("position mode", f"hedge mode (dual-side): {refused.detail}", refused.fix)
+    return passed(
+        "position mode",
+        "hedge (dual-side: a LONG and a SHORT leg per symbol): supported, each leg followed, reconciled and "
+        "flattened on its own",
+    )
 
 
 async def check_key(gateway: Any, config: Config, creds: Credentials | None) -> Check:

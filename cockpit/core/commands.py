@@ -39,6 +39,7 @@ class PositionStatus:
     ghost: bool
     margin: str | None = None  # cross | isolated, as the exchange says
     isolated_margin: str | None = None  # an isolated position's own margin (USDT)
+    leg: str = "both"  # a hedge-mode leg: long | short
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class OrderStatus:
     age_s: float
     price_step: str | None  # the market's tick and amount step, to show them at its precision
     amount_step: str | None
+    leg: str = "both"  # the hedge-mode leg it is on: long | short
 
 
 @dataclass(frozen=True)

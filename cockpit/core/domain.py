@@ -145,3 +145,43 @@ def dstr(value: Decimal) -> str:
     """A Decimal as a plain string for payloads: no exponent, no trailing zeros."""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "") else text
+
+
+# Position legs. A one-way account holds one position per symbol (leg "both"); a hedge-mode account may hold
+# a LONG and a SHORT leg on the same symbol at once. A position is keyed by its symbol alone on a one-way
+# account (so one-way State, files and messages read as they always did), by "<symbol> <leg>" for a hedge leg.
+Leg = Literal["both", "long", "short"]
+LEGS: tuple[Leg, ...] = ("both", "long", "short")
+
+
+def leg_of(position_side: Any) -> Leg:
+    """The leg an exchange's position side names (Binance's positionSide LONG | SHORT | BOTH; none: both)."""
+    text = str(position_side or "").strip().lower()
+    return "long" if text == "long" else "short" if text == "short" else "both"
+
+
+def position_key(symbol: str, leg: Any = "both") -> str:
+    """Where State keeps a position: the symbol on a one-way account, "<symbol> long|short" in hedge mode."""
+    side = leg_of(leg)
+    return symbol if side == "both" else f"{symbol} {side}"
+
+
+def key_symbol(key: str) -> str:
+    """The symbol of a position key."""
+    return key.rsplit(" ", 1)[0] if key.endswith((" long", " short")) else key
+
+
+def key_leg(key: str) -> Leg:
+    """The leg of a position key ("both" for a one-way position)."""
+    return "long" if key.endswith(" long") else "short" if key.endswith(" short") else "both"
+
+
+def exchange_side(leg: Leg) -> str:
+    """The position side an order on this leg carries (Binance's positionSide)."""
+    return "LONG" if leg == "long" else "SHORT" if leg == "short" else "BOTH"
+
+
+def closes_leg(leg: Leg, side: str) -> bool:
+    """Whether an order of `side` on a hedge leg can only reduce it (sell on LONG, buy on SHORT): the exchange
+    never lets such an order open or flip a position. On a one-way position ("both") this says nothing."""
+    return (leg == "long" and side == "sell") or (leg == "short" and side == "buy")

@@ -17,7 +17,7 @@ Deliberately without `from __future__ import annotations`: on Python 3.11 it hid
 TypedDicts' `__required_keys__`, which the tests read.
 """
 
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, TypeVar, cast
 
 from cockpit.core.domain import EVENT_KINDS
 
@@ -41,6 +41,18 @@ def _without_none(payload: dict[str, Any], optional: tuple[str, ...]) -> dict[st
 
 
 # ----- what any event may say about itself -------------------------------------------------------------
+
+
+_P = TypeVar("_P")
+
+
+def _legged(payload: _P, leg: str | None) -> _P:
+    """The payload with its hedge-mode leg (long | short); a one-way position's ("both", None) is left out."""
+    if leg in ("long", "short"):
+        cast(dict[str, Any], payload)["leg"] = leg
+    return payload
+
+
 class Wording(TypedDict, total=False):
     """The keys a reader of any kind looks at to word an event: the fold's alert message, incident titles,
     the event log (the first of message, reason, cause, detail that is set)."""
@@ -343,6 +355,7 @@ class OrderReport(TypedDict):
     reduce_only: bool
     origin: str  # cockpit | external
     status: str
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def order_report(
@@ -359,10 +372,11 @@ def order_report(
     reduce_only: bool,
     origin: str,
     status: str,
+    leg: str | None = None,
 ) -> OrderReport:
     """Not a kind of its own: the keys each order kind built from the user stream starts with, in their order
     (`order_accepted(**report)`, `order_filled(**report, trade_id=…)`, the guard's `killswitch.guard`)."""
-    return {
+    payload: OrderReport = {
         "client_order_id": client_order_id,
         "order_id": order_id,
         "symbol": symbol,
@@ -376,6 +390,7 @@ def order_report(
         "origin": origin,
         "status": status,
     }
+    return _legged(payload, leg)
 
 
 class OrderSubmitted(TypedDict):
@@ -387,6 +402,7 @@ class OrderSubmitted(TypedDict):
     price: str | None
     reduce_only: bool
     origin: str  # cockpit
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def order_submitted(
@@ -399,8 +415,9 @@ def order_submitted(
     price: str | None,
     reduce_only: bool,
     origin: str,
+    leg: str | None = None,
 ) -> OrderSubmitted:
-    return {
+    payload: OrderSubmitted = {
         "client_order_id": client_order_id,
         "symbol": symbol,
         "side": side,
@@ -410,6 +427,7 @@ def order_submitted(
         "reduce_only": reduce_only,
         "origin": origin,
     }
+    return _legged(payload, leg)
 
 
 class OrderAccepted(TypedDict):
@@ -428,6 +446,7 @@ class OrderAccepted(TypedDict):
     resolved_by_lookup: NotRequired[bool]  # cockpit's own orders: the ack was looked up after a timeout
     trigger: NotRequired[str]  # a conditional order's trigger price
     conditional: NotRequired[bool]  # placed through the exchange's conditional (algo) service
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def order_accepted(
@@ -447,6 +466,7 @@ def order_accepted(
     resolved_by_lookup: bool | None = None,
     trigger: str | None = None,
     conditional: bool | None = None,
+    leg: str | None = None,
 ) -> OrderAccepted:
     payload = {
         "client_order_id": client_order_id,
@@ -466,7 +486,7 @@ def order_accepted(
         "conditional": conditional,
     }
     optional = ("average", "resolved_by_lookup", "trigger", "conditional")
-    return cast(OrderAccepted, _without_none(payload, optional))
+    return _legged(cast(OrderAccepted, _without_none(payload, optional)), leg)
 
 
 class OrderTriggered(TypedDict):
@@ -484,6 +504,7 @@ class OrderTriggered(TypedDict):
     origin: str
     status: str  # triggered | finished
     placed: NotRequired[str]
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def order_triggered(
@@ -499,6 +520,7 @@ def order_triggered(
     origin: str,
     status: str,
     placed: str | None = None,
+    leg: str | None = None,
 ) -> OrderTriggered:
     payload = {
         "client_order_id": client_order_id,
@@ -513,7 +535,7 @@ def order_triggered(
         "status": status,
         "placed": placed,
     }
-    return cast(OrderTriggered, _without_none(payload, ("placed",)))
+    return _legged(cast(OrderTriggered, _without_none(payload, ("placed",))), leg)
 
 
 class _Fill(TypedDict):
@@ -544,6 +566,7 @@ class _Fill(TypedDict):
     maker: NotRequired[bool]
     # always written now; files written before lack it on the user stream's fills (read it as False there)
     recovered: NotRequired[bool]
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 _FILL_OPTIONAL = ("price", "filled", "average", "reduce_only", "status", "maker")
@@ -622,8 +645,9 @@ def order_filled(
     reduce_only: bool | None = None,
     status: str | None = None,
     maker: bool | None = None,
+    leg: str | None = None,
 ) -> OrderFilled:
-    return cast(
+    payload = cast(
         OrderFilled,
         _fill(
             client_order_id, order_id, symbol, side, type, amount, origin, trade_id, last_qty, last_price,
@@ -631,6 +655,7 @@ def order_filled(
             maker,
         ),
     )  # fmt: skip
+    return _legged(payload, leg)
 
 
 class OrderPartiallyFilled(_Fill):
@@ -659,8 +684,9 @@ def order_partially_filled(
     reduce_only: bool | None = None,
     status: str | None = None,
     maker: bool | None = None,
+    leg: str | None = None,
 ) -> OrderPartiallyFilled:
-    return cast(
+    payload = cast(
         OrderPartiallyFilled,
         _fill(
             client_order_id, order_id, symbol, side, type, amount, origin, trade_id, last_qty, last_price,
@@ -668,6 +694,7 @@ def order_partially_filled(
             maker,
         ),
     )  # fmt: skip
+    return _legged(payload, leg)
 
 
 class OrderRejected(TypedDict):
@@ -688,6 +715,7 @@ class OrderRejected(TypedDict):
     dry_run: NotRequired[bool]  # a dry run: never sent
     error_class: NotRequired[str]  # the exchange refused it
     error_type: NotRequired[str]
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def order_rejected(
@@ -709,6 +737,7 @@ def order_rejected(
     dry_run: bool | None = None,
     error_class: str | None = None,
     error_type: str | None = None,
+    leg: str | None = None,
 ) -> OrderRejected:
     payload = {
         "client_order_id": client_order_id,
@@ -740,7 +769,7 @@ def order_rejected(
         "error_class",
         "error_type",
     )
-    return cast(OrderRejected, _without_none(payload, optional))
+    return _legged(cast(OrderRejected, _without_none(payload, optional)), leg)
 
 
 class OrderCanceled(TypedDict):
@@ -758,6 +787,7 @@ class OrderCanceled(TypedDict):
     status: str  # canceled | expired | gone (not open at the exchange: reconcile)
     remaining: NotRequired[str]  # TTL cancel: the remainder canceled
     reason: NotRequired[str]
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def order_canceled(
@@ -776,6 +806,7 @@ def order_canceled(
     origin: str | None = None,
     remaining: str | None = None,
     reason: str | None = None,
+    leg: str | None = None,
 ) -> OrderCanceled:
     payload = {
         "client_order_id": client_order_id,
@@ -794,7 +825,9 @@ def order_canceled(
         "reason": reason,
     }
     required = ("client_order_id", "symbol", "status")
-    return cast(OrderCanceled, {k: v for k, v in payload.items() if v is not None or k in required})
+    return _legged(
+        cast(OrderCanceled, {k: v for k, v in payload.items() if v is not None or k in required}), leg
+    )
 
 
 class FundingPaid(TypedDict):
@@ -834,6 +867,7 @@ class PositionChanged(TypedDict):
     message: NotRequired[str]
     margin: NotRequired[str]  # REST only: cross | isolated
     isolated_margin: NotRequired[str]  # REST only: an isolated position's own margin
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def position_changed(
@@ -848,6 +882,7 @@ def position_changed(
     message: str | None = None,
     margin: str | None = None,
     isolated_margin: str | None = None,
+    leg: str | None = None,
 ) -> PositionChanged:
     payload = {
         "symbol": symbol,
@@ -862,7 +897,7 @@ def position_changed(
         "isolated_margin": isolated_margin,
     }
     optional = ("leverage", "liquidation", "ghost", "message", "margin", "isolated_margin")
-    return cast(PositionChanged, _without_none(payload, optional))
+    return _legged(cast(PositionChanged, _without_none(payload, optional)), leg)
 
 
 class PositionGhost(TypedDict):
@@ -876,6 +911,7 @@ class PositionGhost(TypedDict):
     unexplained_qty: str
     booked_qty: str  # what the recorded trades explain
     message: str
+    leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
 
 
 def position_ghost(
@@ -890,6 +926,7 @@ def position_ghost(
     message: str,
     leverage: int | None = None,
     liquidation: str | None = None,
+    leg: str | None = None,
 ) -> PositionGhost:
     payload = {
         "symbol": symbol,
@@ -903,7 +940,7 @@ def position_ghost(
         "booked_qty": booked_qty,
         "message": message,
     }
-    return cast(PositionGhost, _without_none(payload, ("leverage", "liquidation")))
+    return _legged(cast(PositionGhost, _without_none(payload, ("leverage", "liquidation"))), leg)
 
 
 class BalanceUpdated(TypedDict):

@@ -14,7 +14,7 @@ from itertools import groupby
 from typing import Any, TypeVar
 
 from cockpit.core import events as ev
-from cockpit.core.domain import Event
+from cockpit.core.domain import Event, Leg, leg_of, position_key
 from cockpit.core.domain import dec as _any_dec
 
 ZERO = Decimal(0)
@@ -116,6 +116,12 @@ class Position:
     booked: Decimal | None = None  # while a ghost: the quantity the recorded trades explain
     margin: str | None = None  # cross | isolated, as the exchange last said (REST)
     isolated_margin: Decimal | None = None  # an isolated position's own margin
+    leg: Leg = "both"  # a hedge-mode leg (long | short); "both" on a one-way account
+
+    @property
+    def key(self) -> str:
+        """Where State keeps it: the symbol, or "<symbol> long|short" for a hedge leg."""
+        return position_key(self.symbol, self.leg)
 
     @property
     def side(self) -> str:
@@ -156,6 +162,7 @@ class Order:
     order_id: str | None = None
     created: float = 0.0
     updated: float = 0.0
+    leg: Leg = "both"  # the hedge-mode leg it is on (long | short)
 
     @property
     def remaining(self) -> Decimal:
@@ -248,7 +255,7 @@ class State:
     mode: str = "starting"  # starting (no session.started yet) | live | dry-run | demo | replay
     exchange: str = ""
     session_file: str = ""
-    positions: Mapping[str, Position] = field(default_factory=dict)
+    positions: Mapping[str, Position] = field(default_factory=dict)  # by key: symbol, or "<symbol> <leg>"
     orders: Mapping[str, Order] = field(default_factory=dict)  # open orders by client order id
     marks: Mapping[str, Decimal] = field(default_factory=dict)
     marks_source: str = "ws"  # ws | rest
@@ -279,7 +286,8 @@ class State:
     funding: Decimal = ZERO  # the session's funding payments, signed (received > 0), in the settlement asset
     funding_ids: tuple[str, ...] = ()  # the most recent recorded payments' ids (never recorded twice)
     funding_through_ms: int = 0  # exchange time of the newest recorded payment
-    # per symbol, the signed quantity of the fills recorded since the exchange last reported the position:
+    # per position (its key: the symbol, or a hedge leg's "<symbol> long|short"), the signed quantity of the
+    # fills recorded since the exchange last reported the position:
     # what a reconcile may still see missing from the position although the trades are recorded
     unbooked: Mapping[str, Decimal] = field(default_factory=dict)
     last_reconcile: ReconcileSummary | None = None
@@ -448,7 +456,7 @@ class Fold:
         self._times = dict(start.mark_ts)
         positions = start.positions if start.wallet is not None else {}
         self._wallet = start.wallet if start.wallet is not None else ZERO  # unused without one: no terms
-        self._terms = [(s, p.qty, p.entry, p.mark) for s, p in positions.items()]
+        self._terms = [(p.symbol, p.qty, p.entry, p.mark) for p in positions.values()]
         self._equity, self._peak, self._last = start.equity, start.peak_equity, None
 
     def _end_run(self) -> None:
@@ -602,8 +610,8 @@ def _marks(state: State, e: Event, p: ev.MarketMarks) -> Changes:
 def _marked(positions: Mapping[str, Position], marks: Mapping[str, Decimal]) -> dict[str, Position]:
     """The positions, each with its symbol's latest mark (as written: `100.0` stays `100.0`)."""
     return {
-        s: evolve(p, mark=marks[s]) if s in marks and p.mark is not marks[s] else p
-        for s, p in positions.items()
+        k: evolve(p, mark=marks[p.symbol]) if p.symbol in marks and p.mark is not marks[p.symbol] else p
+        for k, p in positions.items()
     }
 
 
@@ -648,6 +656,7 @@ def _order_from(p: ev.OrderRead, ts: float, existing: Order | None) -> Order:
         reduce_only=bool(p.get("reduce_only", False)),
         origin=str(p.get("origin", "cockpit")),
         created=ts,
+        leg=leg_of(p.get("leg")),
     )
     # order_id, filled and average: not in order.submitted; filled, price, average: not in a recovered fill
     order_id, amount, filled = p.get("order_id"), p.get("amount"), p.get("filled")
@@ -694,10 +703,11 @@ def _order_fill(state: State, e: Event, p: ev.OrderFilled | ev.OrderPartiallyFil
     symbol, last_qty = p.get("symbol"), p.get("last_qty")
     if trade_id is not None and symbol is not None and last_qty is not None:
         signed = dec(last_qty) if p.get("side") == "buy" else -dec(last_qty)
-        changes["unbooked"] = {**state.unbooked, symbol: state.unbooked.get(symbol, ZERO) + signed}
-        held = state.positions.get(symbol)
+        key = position_key(str(symbol), p.get("leg"))  # a hedge leg's fills move that leg alone
+        changes["unbooked"] = {**state.unbooked, key: state.unbooked.get(key, ZERO) + signed}
+        held = state.positions.get(key)
         if held is not None and held.booked is not None:  # a ghost: what its recorded trades explain moves
-            changes["positions"] = {**state.positions, symbol: evolve(held, booked=held.booked + signed)}
+            changes["positions"] = {**state.positions, key: evolve(held, booked=held.booked + signed)}
     orders = dict(state.orders)
     if e.kind == "order.filled":
         orders.pop(cid, None)
@@ -742,19 +752,21 @@ def _order_triggered(state: State, e: Event, p: ev.OrderTriggered) -> Changes:
 
 def _position(state: State, e: Event, p: ev.PositionRead) -> Changes:
     symbol = str(p["symbol"])
+    leg = leg_of(p.get("leg"))
+    key = position_key(symbol, leg)  # a hedge leg is a position of its own
     qty = dec(p["qty"])
     positions = dict(state.positions)
     if qty == 0:
-        positions.pop(symbol, None)
+        positions.pop(key, None)
     else:
-        old = positions.get(symbol)
+        old = positions.get(key)
         entry = dec(p.get("entry", "0"))
         ghost = bool(p.get("ghost", e.kind == "position.ghost" or (old is not None and old.ghost)))
         booked = old.booked if old is not None else None
         booked_qty = p.get("booked_qty")  # position.ghost's
         if booked_qty is not None:
             booked = dec(booked_qty)
-        positions[symbol] = Position(
+        positions[key] = Position(
             symbol=symbol,
             qty=qty,
             entry=entry,
@@ -766,13 +778,14 @@ def _position(state: State, e: Event, p: ev.PositionRead) -> Changes:
             booked=booked if ghost else None,
             margin=_margin(p, old),
             isolated_margin=_isolated(p, old),
+            leg=leg,
         )
     changes: Changes = {"positions": positions}
     leverage = p.get("leverage")
     if leverage is not None and state.leverages.get(symbol) != int(leverage):
         changes["leverages"] = {**state.leverages, symbol: int(leverage)}
-    if symbol in state.unbooked:  # the exchange's own figure: every fill recorded so far is in it
-        changes["unbooked"] = {s: q for s, q in state.unbooked.items() if s != symbol}
+    if key in state.unbooked:  # the exchange's own figure: every fill recorded so far is in it
+        changes["unbooked"] = {k: q for k, q in state.unbooked.items() if k != key}
     if e.kind == "position.ghost":
         changes["counters"] = evolve(state.counters, ghosts=state.counters.ghosts + 1)
     changes.update(_valuation(state.wallet, positions, state.peak_equity))

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from cockpit.core import events
-from cockpit.core.domain import Severity, dec, dstr
+from cockpit.core.domain import Severity, dec, dstr, leg_of, position_key
 from cockpit.engine import baddata
 from cockpit.engine.guard import guard, guard_conditional
 from cockpit.exchange.gateway import GatewayError
@@ -79,6 +79,7 @@ def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
         reduce_only=u.reduce_only or u.close_position,
         origin=order_origin(engine, cid),
         status=u.status.lower(),
+        leg=leg_of(u.position_side),
     )
     known = _conditional(engine, cid, str(u.algo_id))  # not the order it placed, under the same client id
     if u.status == "NEW":
@@ -98,6 +99,7 @@ def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
             status="open",
             trigger=dstr(u.trigger_price),
             conditional=True,
+            leg=report.get("leg"),
         )
         engine.emit("order.accepted", payload, "info", "user_stream")
     elif u.status in ("CANCELED", "EXPIRED") and known:
@@ -117,6 +119,7 @@ def on_algo_update(engine: AccountContext, u: AlgoUpdate) -> None:
             origin=report["origin"],
             status="rejected",
             reason=u.reason or "rejected by the exchange's conditional order service",
+            leg=report.get("leg"),
         )
         engine.emit("order.rejected", rejected, severity, "user_stream")
     elif u.status in ("TRIGGERED", "FINISHED") and known:
@@ -146,6 +149,7 @@ def _triggered(engine: Events, cid: str, placed: str | None, status: str) -> Non
         origin=o.origin,
         status=status,
         placed=placed,
+        leg=o.leg,
     )
     engine.emit("order.triggered", payload, "info", "user_stream")
 
@@ -175,6 +179,7 @@ def on_order_update(engine: AccountContext, u: OrderUpdate) -> None:
         reduce_only=u.reduce_only,
         origin=order_origin(engine, u.client_order_id),
         status=u.status.lower(),
+        leg=leg_of(u.position_side),
     )
     if engine.state.kill_switch.engaged and report["origin"] != "cockpit":
         guard(engine, u, report)
@@ -195,7 +200,7 @@ def on_order_update(engine: AccountContext, u: OrderUpdate) -> None:
             recovered=False,
         )
         engine.emit("order.filled" if done else "order.partially_filled", fill, "info", "user_stream")
-        apply_pending_size(engine, report["symbol"])
+        apply_pending_size(engine, position_key(report["symbol"], report.get("leg")))
         return
     other = ORDER_KINDS.get(u.execution_type)
     if other is None:
@@ -229,19 +234,19 @@ def on_account_update(engine: AccountContext, a: AccountUpdate) -> None:
                 "user_stream",
             )
     for p in a.positions:
-        if p.position_side not in ("BOTH", ""):
-            continue
         symbol = engine.symbols.unified(p.symbol)
-        current = engine.state.positions.get(symbol)
+        leg = leg_of(p.position_side)  # a hedge-mode account reports each leg on its own
+        key = position_key(symbol, leg)
+        current = engine.state.positions.get(key)
         qty = current.qty if current else Decimal(0)
-        explained = qty + engine.state.unbooked.get(symbol, Decimal(0))  # + fills recorded since
+        explained = qty + engine.state.unbooked.get(key, Decimal(0))  # + fills recorded since
         payload = events.position_changed(
-            symbol=symbol, qty=dstr(p.amount), entry=dstr(p.entry_price), reason=a.reason
+            symbol=symbol, qty=dstr(p.amount), entry=dstr(p.entry_price), reason=a.reason, leg=leg
         )
         if p.amount not in (qty, explained):
-            hold_size(engine, symbol, payload)
+            hold_size(engine, key, payload)
             continue
-        engine.pending_sizes.pop(symbol, None)  # this figure supersedes a held one
+        engine.pending_sizes.pop(key, None)  # this figure supersedes a held one
         if qty != p.amount or (current is not None and current.entry != p.entry_price):
             engine.emit("position.changed", payload, "info", "user_stream")
 
@@ -249,49 +254,51 @@ def on_account_update(engine: AccountContext, a: AccountUpdate) -> None:
 PENDING_GRACE_S = 2.0  # how long a position size may wait for the fills that explain it
 
 
-def hold_size(engine: AccountContext, symbol: str, payload: events.PositionChanged) -> None:
+def hold_size(engine: AccountContext, key: str, payload: events.PositionChanged) -> None:
     """The exchange's new size is more than the fills recorded since it last spoke: a fill on its way (Binance
     often sends the position before the order update), or a ghost. Taking the figure as it is would hide a
     ghost inside the next trade, so it waits for its fills; if they do not come within PENDING_GRACE_S,
     reconcile decides (it recovers missed fills, and names what is left)."""
-    held = engine.pending_sizes.get(symbol)
+    held = engine.pending_sizes.get(key)
     since = held[1] if held is not None else time.monotonic()  # a newer figure keeps the first deadline
-    engine.pending_sizes[symbol] = (payload, since)
+    engine.pending_sizes[key] = (payload, since)
     if held is None:
-        asyncio.get_running_loop().call_later(PENDING_GRACE_S, _still_unexplained, engine, symbol, since)
+        asyncio.get_running_loop().call_later(PENDING_GRACE_S, _still_unexplained, engine, key, since)
 
 
-def apply_pending_size(engine: AccountContext, symbol: str) -> None:
-    """A fill was recorded: the held size of its symbol may now be explained."""
-    held = engine.pending_sizes.get(symbol)
+def apply_pending_size(engine: AccountContext, key: str) -> None:
+    """A fill was recorded: the held size of its position (`key`: symbol, or a hedge leg's) may now be
+    explained."""
+    held = engine.pending_sizes.get(key)
     if held is None:
         return
-    current = engine.state.positions.get(symbol)
+    current = engine.state.positions.get(key)
     qty = current.qty if current is not None else Decimal(0)
-    if dec(held[0]["qty"]) == qty + engine.state.unbooked.get(symbol, Decimal(0)):
-        del engine.pending_sizes[symbol]
+    if dec(held[0]["qty"]) == qty + engine.state.unbooked.get(key, Decimal(0)):
+        del engine.pending_sizes[key]
         engine.emit("position.changed", held[0], "info", "user_stream")
 
 
-def _still_unexplained(engine: AccountContext, symbol: str, since: float) -> None:
-    held = engine.pending_sizes.get(symbol)
+def _still_unexplained(engine: AccountContext, key: str, since: float) -> None:
+    held = engine.pending_sizes.get(key)
     if held is not None and held[1] == since:
-        del engine.pending_sizes[symbol]
+        del engine.pending_sizes[key]
         engine.reconcile_requests.put_nowait("stream-mismatch")
 
 
 def positions_from_exchange(
     reports: list[PositionReport], symbols: SymbolMap | None = None
 ) -> dict[str, PositionReport]:
-    """The open positions the exchange reports, by symbol (flat ones left out). With the engine's symbol
-    map, a position the exchange client could not unify (an exchange id) is unified here."""
+    """The open positions the exchange reports, by position key (the symbol; a hedge leg's "<symbol> <leg>"),
+    flat ones left out. With the engine's symbol map, a position the exchange client could not unify (an
+    exchange id) is unified here."""
     unified = symbols.unified if symbols is not None else str
     out: dict[str, PositionReport] = {}
     for position in reports:
         if position.quantity == 0:
             continue
         symbol = unified(position.symbol)
-        out[symbol] = replace(position, symbol=symbol)
+        out[position_key(symbol, position.leg)] = replace(position, symbol=symbol)
     return out
 
 
@@ -323,9 +330,9 @@ async def poll_account(engine: AccountContext) -> None:
 def refresh_risk_figures(engine: Events, remote: dict[str, PositionReport]) -> None:
     """Leverage and liquidation price come only from REST (the user stream carries neither): when the exchange
     reports other figures for a position of the same size, record them."""
-    for symbol, theirs in remote.items():
-        ours = engine.state.positions.get(symbol)
-        if ours is None or ours.qty != theirs.quantity or symbol in engine.state.unbooked:
+    for key, theirs in remote.items():
+        ours = engine.state.positions.get(key)
+        if ours is None or ours.qty != theirs.quantity or key in engine.state.unbooked:
             continue  # a size difference is reconcile's business; fills in flight: the next poll
         leverage = theirs.leverage if theirs.leverage is not None else ours.leverage
         liquidation = theirs.liquidation_price
@@ -335,7 +342,8 @@ def refresh_risk_figures(engine: Events, remote: dict[str, PositionReport]) -> N
         if leverage == ours.leverage and not _moved(ours.liquidation, liquidation) and same_margin:
             continue
         payload = events.position_changed(
-            symbol=symbol,
+            symbol=theirs.symbol,
+            leg=theirs.leg,
             qty=dstr(ours.qty),
             entry=dstr(theirs.entry_price),
             reason="account-poll",

@@ -33,7 +33,7 @@ from cockpit.core.commands import (
     ResetPeak,
     StatusReport,
 )
-from cockpit.core.domain import Severity, dstr
+from cockpit.core.domain import Severity, dstr, key_leg, key_symbol
 from cockpit.engine import killswitch, peak
 from cockpit.engine.backups import backup as take_backup
 from cockpit.engine.backups import read_copy as take_read_copy
@@ -87,7 +87,7 @@ async def reconcile(engine: ReconcileContext, command: Reconcile) -> ReconcileRe
 
 async def flatten(engine: ActionContext, command: Flatten) -> FlattenResult:
     named = command.symbols
-    symbols = None if named is None else [engine.resolve_symbol(s) for s in named]
+    symbols = None if named is None else [engine.resolve_position(s) for s in named]
     if symbols == []:
         raise ActionRefused("flatten of an empty selection", fix="name symbols, or null for all positions")
     await _record(
@@ -140,7 +140,8 @@ async def read_copy(engine: BackupContext, command: ReadCopy) -> BackupResult:
 def adopted_payload(result: AdoptResult) -> events.PositionChanged:
     """The `position.changed` event of an adoption."""
     return events.position_changed(
-        symbol=result.symbol,
+        symbol=key_symbol(result.symbol),
+        leg=key_leg(result.symbol),
         qty=result.qty,
         entry=result.entry,
         ghost=result.ghost,
@@ -151,7 +152,10 @@ def adopted_payload(result: AdoptResult) -> events.PositionChanged:
 
 async def adopt(engine: ActionContext, command: Adopt) -> AdoptResult:
     """Accept a ghost position as the account's own: it stays open, no longer flagged."""
-    symbol = engine.resolve_symbol(command.symbol)
+    symbol = engine.resolve_position(command.symbol)  # a hedge leg: "<symbol> long|short"
+    ghost_legs = [k for k, p in engine.state.positions.items() if p.symbol == symbol and p.ghost]
+    if symbol not in engine.state.positions and len(ghost_legs) == 1:  # the symbol's one ghost leg
+        symbol = ghost_legs[0]
     await _record(engine, "warning", events.operator_action(action="adopt", symbol=symbol, by=command.by))
     position = engine.state.positions.get(symbol)
     if position is None or not position.ghost:

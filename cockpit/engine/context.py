@@ -191,6 +191,8 @@ class ActionContext(ReconcileContext, FlattenContext, BackupContext, Protocol): 
 
     def resolve_symbol(self, text: str) -> str: ...
 
+    def resolve_position(self, text: str) -> str: ...
+
 
 class MetricsContext(Reads, Settings, Exchange, SessionFile, Protocol):  # metrics_source.py (read at scrapes)
     core: EventCore

@@ -18,6 +18,7 @@ from cockpit.core.commands import (
     RemoveResult,
     RetryResult,
 )
+from cockpit.core.domain import leg_of
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.exchange.gateway import OrderIntent
 from cockpit.store import DeadLetterRow, SessionStore
@@ -116,6 +117,7 @@ async def retry(engine: DeadLetterContext, letter_id: int, by: str) -> RetryResu
         amount=Decimal(str(p["amount"])),
         price=Decimal(str(p["price"])) if p.get("price") else None,
         reduce_only=bool(p.get("reduce_only", False)),
+        leg=leg_of(p.get("leg")),
     )
     ack = await submit(engine, intent, source=f"dlq:{by}")
     if ack is not None:

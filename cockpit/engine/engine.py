@@ -42,7 +42,7 @@ from cockpit.core.commands import (
     Status,
     check_confirmed,
 )
-from cockpit.core.domain import Event, Severity, Telemetry
+from cockpit.core.domain import Event, Severity, Telemetry, key_symbol, position_key
 from cockpit.core.incidents import Repeats
 from cockpit.core.retry import Backoff
 from cockpit.core.snapshot import state_from_json
@@ -226,14 +226,6 @@ class Engine:
         unlisted = startup.unlisted_symbols(self.config, markets)
         if unlisted is not None:
             raise unlisted
-        try:
-            hedged = await self.gateway.fetch_hedge_mode()
-        except GatewayError as exc:  # a bad key or an exchange hiccup: said, and the start goes on as before
-            hedged = False
-            message = f"the account's position mode could not be read ({exc.title}); assumed one-way"
-            self.emit("alert", events.alert(message=message), "warning", "engine")
-        if hedged:
-            raise startup.hedge_mode_refused(self.config)
         self.symbols = SymbolMap.from_markets(markets, self.config.feeds.symbols)  # every market, ids unified
         precision.follow(self, markets)  # market.info: ticks and steps of the followed and held symbols
         self.feeds = [market.build_market_feed(self), account.build_user_feed(self)]
@@ -392,7 +384,7 @@ class Engine:
         from cockpit.engine.killswitch import ActionRefused
 
         candidate = text if "/" in text else self.symbols.unified(text.upper())
-        known = set(self.symbols.unified_symbols) | set(self.state.positions)
+        known = set(self.symbols.unified_symbols) | {key_symbol(k) for k in self.state.positions}
         if candidate not in known:
             raise ActionRefused(
                 f"unknown symbol {text!r}",
@@ -400,6 +392,14 @@ class Engine:
                 "use one of those (exchange ids like BTCUSDT work too)",
             )
         return candidate
+
+    def resolve_position(self, text: str) -> str:
+        """A position as the operator names it → its key: `BTCUSDT` (the symbol: every leg of it), or one
+        hedge leg, `BTCUSDT long` / `BTC/USDT:USDT short`."""
+        words = text.split()
+        if len(words) == 2 and words[1].lower() in ("long", "short"):
+            return position_key(self.resolve_symbol(words[0]), words[1].lower())
+        return self.resolve_symbol(text)
 
     # ----- what the gateway and store report ------------------------------------------------------
     def _on_gateway_notice(self, notice: GatewayNotice) -> None:

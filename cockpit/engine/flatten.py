@@ -1,18 +1,22 @@
 """Emergency flatten: cancel open orders, close with reduce-only market orders at the exchange's precision,
 retry what remains (partial fills, rejections), then verify flat from the exchange itself.
 
-Reduce-only orders for at most the open quantity can only shrink a position: flatten never adds exposure.
+Reduce-only orders for at most the open quantity can only shrink a position: flatten never adds exposure. In
+hedge mode a position is a leg ("<symbol> long|short"): it closes with a market order on its own position side
+(the exchange refuses reduce-only there, and lets the closing side of a leg only shrink it). A flatten names
+positions by key — a symbol (every leg of it) or one leg — and touches nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from cockpit.core import events
 from cockpit.core.commands import FlattenResult
-from cockpit.core.domain import dstr
+from cockpit.core.domain import closes_leg, dstr, key_leg, key_symbol, position_key
 from cockpit.engine.account import positions_from_exchange
 from cockpit.engine.killswitch import engage
 from cockpit.engine.orders import submit
@@ -23,9 +27,26 @@ if TYPE_CHECKING:
     from cockpit.engine.context import FlattenContext
 
 
-def closing_intent(symbol: str, qty: Decimal) -> OrderIntent:
-    """The order that closes a signed position `qty`: opposite side, same size, reduce-only, market."""
-    return OrderIntent(symbol, "sell" if qty > 0 else "buy", "market", abs(qty), reduce_only=True)
+def closing_intent(key: str, qty: Decimal) -> OrderIntent:
+    """The order that closes the signed position `qty` held under `key` (a symbol, or a hedge leg): opposite
+    side, same size, market; reduce-only on a one-way account, on the leg's own position side in hedge
+    mode."""
+    leg = key_leg(key)
+    side = "sell" if qty > 0 else "buy"
+    return OrderIntent(key_symbol(key), side, "market", abs(qty), reduce_only=leg == "both", leg=leg)
+
+
+def covers(targets: Collection[str], key: str) -> bool:
+    """Whether a flatten of `targets` (position keys; a symbol names every leg of it) includes `key`."""
+    return key in targets or key_symbol(key) in targets
+
+
+def _can_open(order: OrderReport) -> bool:
+    """Whether an open order could open (or add to) a position: not reduce-only, and on a hedge leg, on the
+    leg's own side (sell LONG and buy SHORT can only close it)."""
+    if order.leg != "both":
+        return not closes_leg(order.leg, order.side)
+    return not order.reduce_only
 
 
 def done_payload(result: FlattenResult) -> events.FlattenDone:
@@ -80,10 +101,22 @@ def _outcome(
 
 async def _cancel_orders(gateway: ExchangeGateway, targets: list[str]) -> list[str]:
     """Cancel every order of `targets`, plain and conditional (a stop left behind opens a position again once
-    the market reaches it), each kind on its own (one failing does not keep the other); the errors. Weight 1
-    a call, nothing read first: the closing orders go out as soon as possible."""
+    the market reaches it), each kind on its own (one failing does not keep the other); the errors. A whole
+    symbol: weight 1 a call, nothing read first (the closing orders go out as soon as possible); a hedge leg
+    alone: its symbol's orders are listed and that leg's canceled one by one (the other leg's stay)."""
     errors: list[str] = []
-    for symbol in targets:
+    symbols = sorted({key_symbol(t) for t in targets if key_leg(t) == "both" or key_symbol(t) in targets})
+    legs = [t for t in targets if key_leg(t) != "both" and key_symbol(t) not in targets]
+    for key in legs:
+        try:
+            listed = await gateway.fetch_all_open_orders(key_symbol(key))
+        except GatewayError as exc:
+            errors.append(f"{key}: list orders: {exc.detail}")
+            continue
+        errors.extend(
+            await _cancel_each(gateway, [o for o in listed if position_key(o.symbol, o.leg) == key])
+        )
+    for symbol in symbols:
         try:
             await gateway.cancel_all_orders(symbol)
         except GatewayError as exc:
@@ -95,26 +128,44 @@ async def _cancel_orders(gateway: ExchangeGateway, targets: list[str]) -> list[s
     return errors
 
 
+async def _cancel_each(gateway: ExchangeGateway, orders: list[OrderReport]) -> list[str]:
+    """Cancel these orders one by one (each through its own kind's endpoint); the errors. One already gone
+    is no error."""
+    errors: list[str] = []
+    for o in orders:
+        try:
+            if o.conditional:
+                await gateway.cancel_conditional_order(o.order_id, o.symbol, gone_ok=True)
+            else:
+                await gateway.cancel_order(o.order_id, o.symbol, gone_ok=True)
+        except GatewayError as exc:
+            errors.append(f"{o.symbol} {o.client_order_id or o.order_id}: cancel: {exc.detail}")
+    return errors
+
+
 async def _orders_left(gateway: ExchangeGateway, targets: list[str] | None) -> list[OrderReport]:
-    """Orders of `targets` (None: of the account) still open that could open a position (reduce-only and
-    close-position ones cannot)."""
+    """Orders of `targets` (None: of the account) still open that could open a position (reduce-only,
+    close-position and a hedge leg's closing-side ones cannot)."""
     return [
         o
         for o in await gateway.fetch_all_open_orders()
-        if (targets is None or o.symbol in targets) and not o.reduce_only
+        if (targets is None or covers(targets, position_key(o.symbol, o.leg))) and _can_open(o)
     ]
 
 
 async def _clear_orders(
     gateway: ExchangeGateway, targets: list[str], everything: bool, errors: list[str]
 ) -> tuple[str, ...]:
-    """What is still open that could open a position, after one more cancel of the symbols such orders are on
-    (a flatten of everything: any symbol, with a position or not)."""
+    """What is still open that could open a position, after one more cancel of such orders (a flatten of
+    everything: of every symbol they are on, any symbol, with a position or not)."""
     scope = None if everything else targets
     try:
         left = await _orders_left(gateway, scope)
-        if left:
+        if left and everything:  # whole symbols: also what was placed on them since
             errors.extend(await _cancel_orders(gateway, sorted({o.symbol for o in left})))
+        elif left:  # exactly these orders (a hedge leg's flatten leaves the other leg's)
+            errors.extend(await _cancel_each(gateway, left))
+        if left:
             left = await _orders_left(gateway, scope)
     except GatewayError as exc:
         return (f"(the open orders could not be read to verify: {exc.detail})",)
@@ -133,7 +184,7 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
             events.flatten_started(
                 symbols=targets,
                 by=by,
-                positions={s: dstr(remote[s].quantity) for s in targets if s in remote},
+                positions={k: dstr(p.quantity) for k, p in remote.items() if covers(targets, k)},
             ),
             "warning",
             "operator",
@@ -148,14 +199,14 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
                 await gateway.fetch_positions(with_leverage=False), engine.symbols
             )
             # flatten all: any position, also one an order filled on while this ran
-            remaining = {s: p.quantity for s, p in remote.items() if everything or s in targets}
+            remaining = {k: p.quantity for k, p in remote.items() if everything or covers(targets, k)}
             if not remaining:
                 # flat: now clear what could open a position again, and read the positions once more after
                 orders_left = await _clear_orders(gateway, targets, everything, errors)
                 remote = positions_from_exchange(
                     await gateway.fetch_positions(with_leverage=False), engine.symbols
                 )
-                remaining = {s: p.quantity for s, p in remote.items() if everything or s in targets}
+                remaining = {k: p.quantity for k, p in remote.items() if everything or covers(targets, k)}
                 if not remaining or rounds >= engine.options.flatten_rounds:
                     break
             if rounds >= engine.options.flatten_rounds:

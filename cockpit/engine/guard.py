@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from cockpit.core import events
-from cockpit.core.domain import dstr
+from cockpit.core.domain import closes_leg, dstr, leg_of, position_key
 from cockpit.engine.shared import GuardEpisode
 from cockpit.feeds import OrderUpdate
 
@@ -39,15 +39,25 @@ def episode_of(engine: GuardContext) -> GuardEpisode:
 
 
 def adds_exposure(
-    engine: Reads, symbol: str, side: str, reduce_only: bool, amount: Decimal | None = None
+    engine: Reads,
+    symbol: str,
+    side: str,
+    reduce_only: bool,
+    amount: Decimal | None = None,
+    leg: str | None = None,
 ) -> bool:
     """Whether an order could leave more exposure than there is: on the position's side, or against it for
-    more than it holds (a stop-and-reverse). Reduce-only orders never can."""
+    more than it holds (a stop-and-reverse). Reduce-only orders never can; on a hedge leg, an order opens
+    exactly when it is on the leg's own side (buy LONG, sell SHORT) — the other side can only close it."""
+    hedge_leg = leg_of(leg)
+    if hedge_leg != "both":
+        return not closes_leg(hedge_leg, side)
     if reduce_only:
         return False
-    position = engine.state.positions.get(symbol)
+    key = position_key(symbol)
+    position = engine.state.positions.get(key)
     qty = position.qty if position is not None else Decimal(0)
-    qty += engine.state.unbooked.get(symbol, Decimal(0))  # fills recorded since the exchange last said
+    qty += engine.state.unbooked.get(key, Decimal(0))  # fills recorded since the exchange last said
     if (side == "buy" and qty >= 0) or (side == "sell" and qty <= 0):
         return True
     return amount is not None and amount > abs(qty)
@@ -60,7 +70,7 @@ def guard(engine: GuardContext, u: OrderUpdate, order: events.OrderReport) -> No
     # a new order: what it could still fill; a trade: this fill, against the position as it stood before it
     # (an order that closes a position in several fills never reads as more than the position)
     amount = u.last_fill_qty if u.execution_type == "TRADE" else u.orig_qty - u.executed_qty
-    if not adds_exposure(engine, symbol, order["side"], u.reduce_only, amount):
+    if not adds_exposure(engine, symbol, order["side"], u.reduce_only, amount, order.get("leg")):
         return
     episode = episode_of(engine)
     episode.symbols.add(symbol)  # a summary of what follows comes REPORT_EVERY_S after the first event
@@ -91,7 +101,7 @@ def guard_conditional(engine: GuardContext, order: events.OrderReport, close_pos
     exposure once triggered: cancel it before it can. One that only closes (reduce-only, close-all) stays."""
     amount = Decimal(order["amount"])
     if close_position or not adds_exposure(
-        engine, order["symbol"], order["side"], order["reduce_only"], amount
+        engine, order["symbol"], order["side"], order["reduce_only"], amount, order.get("leg")
     ):
         return
     episode = episode_of(engine)

@@ -89,7 +89,8 @@ def restored_marks(state: State, symbols: SymbolMap, now: float) -> dict[str, fl
 def held_elsewhere(engine: EngineContext) -> set[str]:
     """The (unified) symbols of positions on markets cockpit does not follow."""
     symbols = engine.symbols
-    return {s for s in engine.state.positions if not symbols.is_followed(s) and symbols.exchange_id(s) != s}
+    held = {p.symbol for p in engine.state.positions.values()}  # a hedge symbol's legs: one symbol
+    return {s for s in held if not symbols.is_followed(s) and symbols.exchange_id(s) != s}
 
 
 async def follow_held_positions(engine: EngineContext) -> None:

@@ -27,12 +27,14 @@ def intent_payload(intent: OrderIntent, client_order_id: str) -> events.OrderSub
         price=dstr(intent.price) if intent.price is not None else None,
         reduce_only=intent.reduce_only,
         origin="cockpit",
+        leg=intent.leg,
     )
 
 
 def refusal(engine: OrderContext, intent: OrderIntent) -> str | None:
-    """Why the risk rules refuse this order before it is sent, or None. Reduce-only orders always pass."""
-    if intent.reduce_only:
+    """Why the risk rules refuse this order before it is sent, or None. Orders that can only shrink a position
+    (reduce-only, or the closing side of a hedge leg) always pass."""
+    if intent.closes:
         return None
     state = engine.state
     if state.kill_switch.engaged:
@@ -102,6 +104,7 @@ async def submit(engine: OrderContext, intent: OrderIntent, source: str = "opera
                 origin=payload["origin"],
                 status=ack.status,
                 resolved_by_lookup=ack.resolved_by_lookup,
+                leg=intent.leg,
             ),
             "info",
             "exchange",

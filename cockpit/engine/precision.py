@@ -53,9 +53,8 @@ def market_info(
 def follow(engine: PrecisionContext, markets: Mapping[str, MarketReport]) -> None:
     """Emit what the account needs now, and keep it complete as positions appear on other symbols."""
     stale_after_s = engine.config.feeds.stale_after_s
-    payload = market_info(
-        engine, markets, [*engine.config.feeds.symbols, *engine.state.positions], stale_after_s
-    )
+    held = [p.symbol for p in engine.state.positions.values()]
+    payload = market_info(engine, markets, [*engine.config.feeds.symbols, *held], stale_after_s)
     if payload["markets"] or engine.state.stale_after_s != stale_after_s:
         engine.emit("market.info", payload, "info", "engine")
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
 
 from cockpit.core import events
-from cockpit.core.domain import Severity, dec, dstr
+from cockpit.core.domain import Severity, dec, dstr, key_leg, key_symbol, position_key
 from cockpit.engine import baddata, peak
 from cockpit.engine.account import emit_balance, positions_from_exchange
 from cockpit.exchange.gateway import GatewayError
@@ -109,7 +109,8 @@ async def _recover_fills(
     engine: ReconcileContext, remote: dict[str, PositionReport]
 ) -> dict[str, list[events.OrderFilled]]:
     state = engine.state
-    symbols = set(engine.symbols.unified_symbols) | set(remote) | set(state.positions)
+    held = {key_symbol(key) for key in (*remote, *state.positions)}  # hedge legs: their symbol's history
+    symbols = set(engine.symbols.unified_symbols) | held
     # a session owns no trade before it started: the positions open then were adopted as they stood, so a
     # trade from before (however close) is never recovered, or it would be counted twice (exchange time)
     began = engine.started_at if engine.new_session else state_start_ms(engine) / 1000
@@ -143,9 +144,10 @@ async def _recover_fills(
                 trade_time_ms=fill.timestamp_ms,
                 origin=order.origin if order else "unknown",
                 recovered=True,
+                leg=fill.leg,
             )
             engine.emit("order.filled", payload, "warning", "reconcile")
-            recovered.setdefault(symbol, []).append(payload)
+            recovered.setdefault(position_key(symbol, fill.leg), []).append(payload)
     return recovered
 
 
@@ -208,13 +210,13 @@ def _adopting(engine: ReconcileContext, trigger: str) -> bool:
     return trigger == "startup" and (engine.new_session or not engine.state.reconciled_through_ms)
 
 
-def _held(engine: Reads, symbol: str) -> Decimal:
-    position = engine.state.positions.get(symbol)
+def _held(engine: Reads, key: str) -> Decimal:
+    position = engine.state.positions.get(key)
     return position.qty if position is not None else Decimal(0)
 
 
-def _remote_qty(remote: dict[str, PositionReport], symbol: str) -> Decimal:
-    position = remote.get(symbol)
+def _remote_qty(remote: dict[str, PositionReport], key: str) -> Decimal:
+    position = remote.get(key)
     return position.quantity if position is not None else Decimal(0)
 
 
@@ -222,24 +224,15 @@ def _signed_sum(fills: list[events.OrderFilled]) -> Decimal:
     return sum((dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in fills), Decimal(0))
 
 
-def _explanation(
-    engine: Reads, symbol: str, remote_qty: Decimal, recovered: dict[str, list[events.OrderFilled]]
-) -> Decimal | None:
-    """The quantity recorded fills add to the position cockpit holds so that it is the exchange's, or None
-    when none does. A fill recorded is never a ghost: the ones this pass recovered, and every fill recorded
-    since the exchange last reported the position (e.g. recovered by an earlier pass after it read the
-    positions, or delivered by the stream ahead of its position update)."""
-    local_qty = _held(engine, symbol)
-    unbooked = engine.state.unbooked.get(symbol, Decimal(0))
-    if local_qty + unbooked == remote_qty:
-        return unbooked
-    this_pass = _signed_sum(recovered.get(symbol, []))
-    # the fills this pass recovered alone, only when no other fill was recorded since the exchange's last
-    # report: a fill the stream recorded after the exchange answered is not in that answer, and taking the
-    # answer would drop it (a false ghost at the next pass); the positions are read again instead
-    if unbooked == this_pass and local_qty + this_pass == remote_qty:
-        return this_pass
-    return None
+def _explanation(engine: Reads, key: str, remote_qty: Decimal) -> Decimal | None:
+    """The quantity recorded fills add to the position cockpit holds (`key`: a symbol, or a hedge leg) so that
+    it is the exchange's, or None when none does. A fill recorded is never a ghost: every fill recorded since
+    the exchange last reported the position counts (recovered by this pass or an earlier one, or delivered
+    by the stream ahead of its position update) — all of them, never a part: a fill the stream recorded
+    after the exchange answered is not in that answer, and taking the answer would drop it (a false ghost at
+    the next pass); the positions are read again instead."""
+    unbooked = engine.state.unbooked.get(key, Decimal(0))
+    return unbooked if _held(engine, key) + unbooked == remote_qty else None
 
 
 def _unexplained(
@@ -252,10 +245,10 @@ def _unexplained(
     if _adopting(engine, trigger):
         return []
     return [
-        symbol
-        for symbol in set(remote) | set(engine.state.positions)
-        if _held(engine, symbol) != _remote_qty(remote, symbol)
-        and _explanation(engine, symbol, _remote_qty(remote, symbol), recovered) is None
+        key
+        for key in set(remote) | set(engine.state.positions)
+        if _held(engine, key) != _remote_qty(remote, key)
+        and _explanation(engine, key, _remote_qty(remote, key)) is None
     ]
 
 
@@ -264,16 +257,18 @@ class _Figures(TypedDict):
     (leverage and liquidation price left out when it does not say)."""
 
     symbol: str
+    leg: str
     qty: str
     entry: str
     leverage: int | None
     liquidation: str | None
 
 
-def _figures(symbol: str, qty: Decimal, entry: Decimal, theirs: PositionReport | None) -> _Figures:
+def _figures(key: str, qty: Decimal, entry: Decimal, theirs: PositionReport | None) -> _Figures:
     liquidation = theirs.liquidation_price if theirs is not None else None
     return {
-        "symbol": symbol,
+        "symbol": key_symbol(key),
+        "leg": key_leg(key),
         "qty": dstr(qty),
         "entry": dstr(entry),
         "leverage": theirs.leverage if theirs is not None else None,
@@ -292,16 +287,16 @@ def _positions(
     ghosts: list[str] = []
     adopted: list[str] = []
     corrected: list[str] = []
-    for symbol in sorted(set(remote) | set(state.positions)):
-        local = state.positions.get(symbol)
+    for key in sorted(set(remote) | set(state.positions)):
+        local = state.positions.get(key)
         local_qty = local.qty if local else Decimal(0)
-        theirs = remote.get(symbol)
+        theirs = remote.get(key)
         remote_qty = theirs.quantity if theirs else Decimal(0)
         entry = theirs.entry_price if theirs else Decimal(0)
-        base = _figures(symbol, remote_qty, entry, theirs)
+        base = _figures(key, remote_qty, entry, theirs)
         if local is not None and local.ghost and local.booked == remote_qty:
             # flagged earlier, and the recorded trades now give exactly what the exchange holds
-            corrected.append(symbol)
+            corrected.append(key)
             engine.emit(
                 "position.changed",
                 events.position_changed(
@@ -309,7 +304,7 @@ def _positions(
                     ghost=False,
                     reason="explained by recorded fills",
                     message=(
-                        f"{symbol}: recorded trades explain the exchange's {dstr(remote_qty)}: not a ghost"
+                        f"{key}: recorded trades explain the exchange's {dstr(remote_qty)}: not a ghost"
                     ),
                 ),
                 "warning",
@@ -326,9 +321,9 @@ def _positions(
                     "reconcile",
                 )
             continue
-        explained = _explanation(engine, symbol, remote_qty, recovered)
+        explained = _explanation(engine, key, remote_qty)
         if _adopting(engine, trigger) and local is None:
-            adopted.append(symbol)
+            adopted.append(key)
             engine.emit(
                 "position.changed",
                 events.position_changed(**base, reason="open before this session"),
@@ -336,7 +331,7 @@ def _positions(
                 "reconcile",
             )
         elif explained is not None:
-            corrected.append(symbol)
+            corrected.append(key)
             engine.emit(
                 "position.changed",
                 events.position_changed(**base, reason="explained by recorded fills"),
@@ -345,10 +340,10 @@ def _positions(
             )
         else:
             # every fill recorded since the exchange last reported the position (recovered ones included)
-            expected = local_qty + state.unbooked.get(symbol, _signed_sum(recovered.get(symbol, [])))
+            expected = local_qty + state.unbooked.get(key, _signed_sum(recovered.get(key, [])))
             # what the recorded trades explain: the flagged figure if already a ghost, else what is expected
             booked = local.booked if local is not None and local.booked is not None else expected
-            ghosts.append(symbol)
+            ghosts.append(key)
             engine.emit(
                 "position.ghost",
                 events.position_ghost(
@@ -357,7 +352,7 @@ def _positions(
                     exchange_qty=dstr(remote_qty),
                     unexplained_qty=dstr(remote_qty - expected),
                     booked_qty=dstr(booked),
-                    message=f"{symbol}: exchange holds {dstr(remote_qty)}, cockpit expected "
+                    message=f"{key}: exchange holds {dstr(remote_qty)}, cockpit expected "
                     f"{dstr(expected)} — no recorded trade explains the difference; "
                     "adopt it or flatten it",
                 ),
@@ -392,6 +387,7 @@ def _orders(
                     origin=held.origin,
                     status="triggered",
                     placed=o.order_id,
+                    leg=held.leg,
                 ),
                 "info",
                 "reconcile",
@@ -415,6 +411,7 @@ def _orders(
                 status="open",
                 trigger=as_sent(o.trigger_price) if o.trigger_price is not None else None,
                 conditional=o.conditional or None,
+                leg=o.leg,
             ),
             "info",
             "reconcile",
@@ -433,6 +430,7 @@ def _orders(
                 symbol=order.symbol,
                 status="gone",
                 reason="not open at the exchange (reconcile)",
+                leg=order.leg,
             ),
             "info",
             "reconcile",

@@ -47,22 +47,3 @@ def exchange_unreachable(config: Config, exc: GatewayError, elapsed_s: float) ->
         "again (it does not retry once it has exited; under a supervisor such as systemd with "
         "Restart=on-failure it is started again for you)",
     )
-
-
-class HedgeModeNotSupported(CockpitError):
-    """The account holds positions in hedge mode (LONG and SHORT legs per symbol), which cockpit cannot yet
-    follow: refused at start (exit 2, like a setting that must change) rather than shown wrong."""
-
-    exit_code = 2
-
-
-def hedge_mode_refused(config: Config) -> HedgeModeNotSupported:
-    where = config.exchange.base_url or ("testnet" if config.exchange.testnet else config.exchange.id)
-    return HedgeModeNotSupported(
-        f"cannot start: the account on {redact_urls(where)} is in hedge mode (dual-side positions)",
-        "cockpit follows one-way accounts (one position per symbol) for now; in hedge mode a symbol's LONG "
-        "and SHORT legs would be read as one position and its exposure, drawdown and flatten would be wrong",
-        "switch the account to one-way mode (Binance: Futures → Preferences → Position Mode → One-way, with "
-        "no open position or order; or POST /fapi/v1/positionSide/dual dualSidePosition=false), then start "
-        "again; `cockpit doctor` shows the mode",
-    )

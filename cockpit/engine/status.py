@@ -38,6 +38,7 @@ def _position(state: State, p: Position) -> PositionStatus:
         ghost=p.ghost,
         margin=p.margin,
         isolated_margin=dstr(p.isolated_margin) if p.isolated_margin is not None else None,
+        leg=p.leg,
     )
 
 
@@ -59,6 +60,7 @@ def _order(state: State, o: Order, now: float) -> OrderStatus:
         age_s=round(max(0.0, now - o.created), 1),
         price_step=dstr(market.price_step) if market is not None else None,
         amount_step=dstr(market.amount_step) if market is not None else None,
+        leg=o.leg,
     )
 
 
@@ -110,9 +112,7 @@ def status_of(state: State, kill_switch_file: str) -> StatusReport:
         mode=state.mode,
         exchange=state.exchange,
         session_file=state.session_file,
-        positions=tuple(
-            _position(state, p) for p in sorted(state.positions.values(), key=lambda p: p.symbol)
-        ),
+        positions=tuple(_position(state, p) for p in sorted(state.positions.values(), key=lambda p: p.key)),
         open_orders=len(state.orders),
         health={item: state.health_of(item).status for item in _items(state)},
         health_detail={
@@ -155,6 +155,11 @@ def _liquidation(p: PositionStatus) -> str:
     return text
 
 
+def _named(symbol: str, leg: str) -> str:
+    """A symbol, and a hedge leg's long or short after it."""
+    return symbol if leg == "both" else f"{symbol} {leg}"
+
+
 def render_status(status: StatusReport) -> str:
     """A short human text of a status, for `cockpit ctl status` without --json."""
     lines = [f"{status.exchange} · {status.mode} · {status.session_file}"]
@@ -179,7 +184,7 @@ def render_status(status: StatusReport) -> str:
         if p.margin == "isolated":
             isolated = f" isolated (margin {_money(p.isolated_margin)})" if p.isolated_margin else " isolated"
         lines.append(
-            f"  {p.symbol:<16} {p.side:<5} {qty:>12} entry {_at(p.entry, tick)} "
+            f"  {_named(p.symbol, p.leg):<16} {p.side:<5} {qty:>12} entry {_at(p.entry, tick)} "
             f"mark {_at(p.mark, tick)} upnl {_money(p.upnl, signed=True)} {leverage}{isolated} "
             f"{_liquidation(p)}{ghost}"
         )
@@ -206,7 +211,8 @@ def render_orders(report: OrdersReport) -> str:
         filled = f" filled {_at(o.filled, step, pad=False)}" if Decimal(o.filled) else ""
         flags = " reduce-only" if o.reduce_only else ""
         lines.append(
-            f"  {o.symbol:<16} {o.side:<4} {o.type:<20} {_at(o.amount, step, pad=False):>10} {at}{trigger}"
+            f"  {_named(o.symbol, o.leg):<16} {o.side:<4} {o.type:<20} {_at(o.amount, step, pad=False):>10} "
+            f"{at}{trigger}"
             f"{filled}{flags} · {o.origin} · {_age(o.age_s)} · {o.client_order_id}"
             + (f" (#{o.order_id})" if o.order_id else "")
         )

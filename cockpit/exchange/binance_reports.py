@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from cockpit.core import plausible
-from cockpit.core.domain import dec
+from cockpit.core.domain import dec, leg_of
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -113,6 +113,7 @@ def position_report(row: Mapping[str, Any]) -> PositionReport:
         liquidation_price=_lenient(info.get("liquidationPrice")),
         margin_mode=margin_mode,
         isolated_margin=_lenient(info.get("isolatedWallet")) if margin_mode == "isolated" else None,
+        leg=leg_of(info.get("positionSide")),
     )
 
 
@@ -170,6 +171,7 @@ def fill_report(trade: Mapping[str, Any]) -> FillReport:
         fee=_number(info.get("commission") or "0", f"{where} commission"),
         realized_pnl=_number(info.get("realizedPnl") or "0", f"{where} realizedPnl"),
         timestamp_ms=int(trade.get("timestamp") or 0),
+        leg=leg_of(info.get("positionSide")),
     )
 
 
@@ -197,6 +199,7 @@ def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None)
         reduce_only=bool(order.get("reduceOnly")) or info.get("closePosition") in (True, "true"),
         trigger_price=_trigger(info, order, where),
         conditional="algoId" in info,  # the Algo Service's (Binance USD-M conditional orders since 2025-12)
+        leg=leg_of(info.get("positionSide")),
     )
 
 

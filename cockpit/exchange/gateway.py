@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import ccxt
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from cockpit.core.domain import Leg, closes_leg, exchange_side
 from cockpit.core.errors import CockpitError
 from cockpit.core.retry import Backoff
 from cockpit.exchange import binance_reports as answers
@@ -142,6 +143,13 @@ class OrderIntent:
     reduce_only: bool = False
     time_in_force: str | None = None
     client_order_id: str | None = None
+    leg: Leg = "both"  # a hedge-mode leg (long | short): sent as its position side, never reduce-only
+
+    @property
+    def closes(self) -> bool:
+        """Whether the exchange lets this order only shrink a position: reduce-only, or the closing side of a
+        hedge leg (sell on LONG, buy on SHORT)."""
+        return self.reduce_only or closes_leg(self.leg, self.side)
 
 
 @dataclass(frozen=True)
@@ -583,7 +591,9 @@ class ExchangeGateway:
             )
         price = self.price_to_precision(intent.symbol, intent.price) if intent.price is not None else None
         params: dict[str, Any] = {"clientOrderId": cid}
-        if intent.reduce_only:
+        if intent.leg != "both":  # hedge mode: the leg says it; the exchange refuses reduceOnly there
+            params["positionSide"] = exchange_side(intent.leg)
+        elif intent.reduce_only:
             params["reduceOnly"] = True
         if intent.time_in_force:
             params["timeInForce"] = intent.time_in_force
@@ -595,6 +605,7 @@ class ExchangeGateway:
             "price": format(price, "f") if price is not None else None,
             "reduce_only": intent.reduce_only,
             "client_order_id": cid,
+            "leg": intent.leg,
         }
         attempts = 0
         while True:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from cockpit.core.domain import Leg
+
 
 class MalformedReport(ValueError):
     """An exchange answer lacks a field cockpit needs, or holds one it cannot read."""
@@ -29,7 +31,8 @@ class MarketReport:
 
 @dataclass(frozen=True, slots=True)
 class PositionReport:
-    """One position as the exchange holds it (one-way mode: one per symbol)."""
+    """One position as the exchange holds it: one per symbol on a one-way account, one per leg in hedge
+    mode."""
 
     symbol: str  # unified; the exchange id when the client could not unify it
     quantity: Decimal  # signed: > 0 long, < 0 short, 0 flat
@@ -38,6 +41,7 @@ class PositionReport:
     liquidation_price: Decimal | None  # as the exchange says it (Binance: 0 when there is none)
     margin_mode: str | None = None  # cross | isolated (None: not said)
     isolated_margin: Decimal | None = None  # an isolated position's own margin (its isolated wallet)
+    leg: Leg = "both"  # long | short: a hedge-mode leg (its quantity still signed: a short leg's < 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ class FillReport:
     fee: Decimal  # commission, in the settlement asset
     realized_pnl: Decimal  # 0 for a fill that opens or adds
     timestamp_ms: int  # 0 when the exchange does not say
+    leg: Leg = "both"  # the hedge-mode leg the trade was on (long | short)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +97,4 @@ class OrderReport:
     reduce_only: bool
     trigger_price: Decimal | None = None  # a conditional order's trigger
     conditional: bool = False  # held by the exchange's conditional (algo) service, canceled through it
+    leg: Leg = "both"  # the hedge-mode leg the order is on (long | short)

@@ -187,15 +187,16 @@ class CockpitCollector(Collector):
         ghost = GaugeMetricFamily(
             "cockpit_position_ghost",
             "1 for a position no recorded trade explains (a ghost)",
-            labels=["symbol"],
+            labels=["symbol", "side"],
         )
-        for symbol, p in sorted(state.positions.items()):
-            labels = [symbol, p.side]
+        # by symbol and side: a hedge account's LONG and SHORT legs of one symbol are two series
+        for _key, p in sorted(state.positions.items()):
+            labels = [p.symbol, p.side]
             size.add_metric(labels, float(abs(p.qty)))
             notional.add_metric(labels, float(p.notional))
             if p.mark is not None:
                 upnl.add_metric(labels, float(p.upnl))
-            ghost.add_metric([symbol], 1.0 if p.ghost else 0.0)
+            ghost.add_metric(labels, 1.0 if p.ghost else 0.0)
         yield from (size, notional, upnl, ghost)
         yield GaugeMetricFamily("cockpit_open_orders", "Open orders", value=len(state.orders))
 

@@ -301,7 +301,8 @@ class CockpitApp(PanesApp):
         """One position: press f again. All of them: type FLATTEN."""
         target = ", ".join(symbols) if symbols else "ALL positions"
         body = (
-            f"Close {target} with reduce-only market orders at the exchange's precision, then verify flat"
+            f"Close {target} with market orders that can only reduce (reduce-only; on a hedge leg, its "
+            "closing side) at the exchange's precision, then verify flat"
             + (" (the kill switch stays as it is)." if symbols else " and engage the kill switch.")
         )
         if symbols:
