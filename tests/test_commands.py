@@ -231,7 +231,7 @@ def test_a_bad_field_is_named_with_the_fix(request_: dict[str, Any], detail: str
 
 POSITION_KEYS = [
     "symbol", "side", "qty", "entry", "mark", "upnl", "leverage", "liquidation", "mark_ts", "price_step",
-    "amount_step", "ghost", "margin", "isolated_margin",
+    "amount_step", "ghost", "margin", "isolated_margin", "leg",
 ]  # fmt: skip
 STATUS_KEYS = [
     "seq", "mode", "exchange", "session_file", "positions", "open_orders", "health", "health_detail",

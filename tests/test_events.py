@@ -168,7 +168,10 @@ SAMPLES: dict[str, list[Any]] = {
             used=10, limit=2400, queued=0, rejected_recent=0, cooldown_until=None, banned_until=None
         )
     ],
-    "order.submitted": [ev.order_submitted(**ORDER, price=None, reduce_only=False, origin="cockpit")],
+    "order.submitted": [
+        ev.order_submitted(**ORDER, price=None, reduce_only=False, origin="cockpit"),
+        ev.order_submitted(**ORDER, price=None, reduce_only=False, origin="cockpit", leg="long"),
+    ],
     "order.accepted": [
         ev.order_accepted(
             **ORDER,
@@ -189,6 +192,7 @@ SAMPLES: dict[str, list[Any]] = {
             status="open",
             trigger="61000",
             conditional=True,
+            leg="short",
         ),
         ev.order_accepted(
             **ORDER,
@@ -213,6 +217,7 @@ SAMPLES: dict[str, list[Any]] = {
             reduce_only=False,
             status="filled",
             maker=False,
+            leg="long",
         ),
     ],
     "order.partially_filled": [
@@ -226,6 +231,7 @@ SAMPLES: dict[str, list[Any]] = {
             reduce_only=False,
             status="partially_filled",
             maker=True,
+            leg="short",
         ),
     ],
     "order.rejected": [
@@ -244,11 +250,12 @@ SAMPLES: dict[str, list[Any]] = {
             dry_run=True,
             error_class="invalid",
             error_type="InvalidOrder",
+            leg="long",
         ),
     ],
     "order.canceled": [
         ev.order_canceled(client_order_id="ck-1", symbol="BTC/USDT:USDT", status="gone"),
-        ev.order_canceled(**REPORT | {"status": "canceled"}, remaining="0.5", reason="TTL"),
+        ev.order_canceled(**REPORT | {"status": "canceled"}, remaining="0.5", reason="TTL", leg="short"),
     ],
     "funding.paid": [
         ev.funding_paid(
@@ -273,6 +280,7 @@ SAMPLES: dict[str, list[Any]] = {
             origin="cockpit",
             status="triggered",
             placed="8101",
+            leg="long",
         ),
     ],
     "position.changed": [
@@ -294,6 +302,7 @@ SAMPLES: dict[str, list[Any]] = {
             reason="account-poll",
             margin="isolated",
             isolated_margin="12.5",
+            leg="short",
         ),
     ],
     "position.ghost": [
@@ -308,6 +317,7 @@ SAMPLES: dict[str, list[Any]] = {
             message="ghost",
             leverage=5,
             liquidation="61.5",
+            leg="long",
         )
     ],
     "balance.updated": [
@@ -430,7 +440,8 @@ def test_the_views_of_several_kinds_have_only_their_keys() -> None:
 def test_the_order_report_is_what_the_order_kinds_built_from_it_start_with() -> None:
     """`order_report` is the user stream's report of an order (engine/account.py): every key of
     OrderReport, in the order each order kind built from it gives them first."""
-    assert list(REPORT) == list(typing.get_type_hints(ev.OrderReport))
+    # every key but the optional leg (a hedge-mode order's: long | short), which comes last when it is there
+    assert [*REPORT, "leg"] == list(typing.get_type_hints(ev.OrderReport))
     trade = {
         k: FILL[k]
         for k in ("trade_id", "last_qty", "last_price", "commission", "realized_pnl", "trade_time_ms")

@@ -100,6 +100,25 @@ def test_a_ghost_ends_when_reconcile_no_longer_lists_it_or_the_operator_adopts_i
     assert eth.cause == "ghost:ETH/USDT:USDT" and eth.end == 1_110.0
 
 
+def test_a_ghost_hedge_leg_is_an_incident_of_its_own_that_stays_open_while_reconcile_lists_it() -> None:
+    """A hedge account's ghost leg is named by its key ("<symbol> short"), as reconcile.done lists it: the
+    incident stays open while it is listed (never closed by the next pass for want of the bare symbol), and
+    ends when the leg is adopted."""
+    tape = Tape()
+    tape.at(0, "position.ghost", "critical", "reconcile", symbol="BTC/USDT:USDT", leg="short")
+    short = "BTC/USDT:USDT short"
+    tape.at(0.1, "reconcile.done", "warning", "reconcile", ghosts=[short], ghosts_open=[short])
+    tape.at(60, "reconcile.done", "info", "reconcile", ghosts=[], ghosts_open=[short])
+    builder = IncidentBuilder()
+    for e in tape.events:
+        builder.add(e)
+    (open_one,) = builder.open_incidents
+    assert open_one.cause == f"ghost:{short}" and "Ghost position BTC/USDT:USDT short" in open_one.title
+    tape.at(70, "position.changed", "warning", "operator", symbol="BTC/USDT:USDT", leg="short", ghost=False)
+    (ended,) = incidents_from(tape.events)
+    assert ended.end == 1_070.0
+
+
 def test_streams_dropping_during_maintenance_belong_to_the_maintenance() -> None:
     tape = Tape()
     tape.at(0, "exchange.maintenance", "warning", "exchange", message="503")

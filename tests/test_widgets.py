@@ -434,6 +434,41 @@ async def test_orders_show_at_the_markets_precision_and_follow_state_keeping_the
         assert str(table.border_subtitle) == "none open"
 
 
+async def test_a_hedge_accounts_legs_are_rows_of_their_own_and_their_orders_say_which_leg() -> None:
+    long = Position(BTC, D("0.030"), D("64000.5"), D("64210.1"), 10, D("58000"), leg="long")
+    short = Position(BTC, D("-0.010"), D("64500.0"), D("64210.1"), 10, D("70000"), leg="short")
+    legs = {long.key: long, short.key: short}
+    stop = Order("tp-long", BTC, "sell", "limit", D("0.01"), price=D("70000"), status="open",
+                 origin="external", order_id="9", created=NOW - 60, leg="long")  # fmt: skip
+    state = make_state(positions=legs, orders={"tp-long": stop}, mark_ts={BTC: NOW - 30}, stale_after_s=5.0)
+    table = PositionsTable()
+    async with OneWidget(table).run_test(size=(120, 20)) as pilot:
+        table.show(state)
+        await pilot.pause()
+        assert row_keys(table) == [f"{BTC} long", f"{BTC} short", TOTAL_KEY]
+        assert table.cell_text(f"{BTC} long", "symbol") == "BTC/USDT L"
+        assert table.cell_text(f"{BTC} short", "symbol") == "BTC/USDT S"
+        assert (table.cell_text(f"{BTC} long", "side"), table.cell_text(f"{BTC} short", "side")) == (
+            "LONG",
+            "SHORT",
+        )
+        assert table.cell_text(f"{BTC} long", "upnl") == "+6.29"
+        assert table.cell_text(f"{BTC} short", "upnl") == "+2.90"
+        assert table.cell_text(TOTAL_KEY, "upnl") == "+9.19"  # both legs, each at the mark
+        table.move_cursor(row=1)
+        assert table.selected_symbol == f"{BTC} short"  # f flattens this leg alone
+    orders_table = OrdersTable()
+    async with OneWidget(orders_table).run_test(size=(100, 6)) as pilot:
+        orders_table.show(state, NOW)
+        await pilot.pause()
+        assert orders_table.cell_text("tp-long", "symbol") == "BTC/USDT L"
+    banner = AlertBanner()
+    async with OneWidget(banner).run_test(size=(120, 5)) as pilot:
+        banner.show(state, 5.0, now=NOW)
+        await pilot.pause()
+        assert banner.text.startswith("MARKET DATA DOWN — BTC/USDT marks 30.0s old")  # named once
+
+
 XRP = "XRP/USDT:USDT"
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from cockpit.core import events as ev
-from cockpit.core.domain import SEVERITIES, Event, Severity
+from cockpit.core.domain import SEVERITIES, Event, Severity, position_key
 
 MERGE_S = 30.0  # a symptom this soon after its cause's incident ended belongs to that incident
 
@@ -357,11 +357,12 @@ def _route(e: Event, opened: set[str]) -> list[Step]:
         return [("close", "killswitch")]
     if kind == "position.ghost":
         ghost = cast(ev.PositionGhost, e.payload)
-        return [("symptom", f"ghost:{ghost.get('symbol', '?')}")]
+        return [("symptom", f"ghost:{position_key(ghost.get('symbol', '?'), ghost.get('leg'))}")]
     if kind == "position.changed":
         changed = cast(ev.PositionChanged, e.payload)
         if changed.get("ghost") is False:  # adopted, or explained by recorded fills
-            return [("close", f"ghost:{changed.get('symbol', '?')}")]
+            # a hedge leg's cause is its key ("ghost:BTC/USDT:USDT short"), as reconcile.done names it
+            return [("close", f"ghost:{position_key(changed.get('symbol', '?'), changed.get('leg'))}")]
         return []
     if kind == "reconcile.done":
         return _reconcile(e, opened)
