@@ -233,3 +233,31 @@ async def test_the_kill_switch_guard_cancels_what_opens_a_leg_and_leaves_what_cl
     guard = await run.wait_for("killswitch.guard")
     assert guard.payload["client_order_id"] == "adds-long" and guard.payload["leg"] == "long"
     assert await open_orders(sim) == {"tp-long", "tp-short"}
+
+
+async def test_the_hedge_demo_trades_both_legs_and_cries_no_ghost(tmp_path: Any) -> None:
+    """`cockpit demo --hedge`: the demo's strategy trades LONG and SHORT legs while the engine follows; every
+    leg it opens is explained by its fills — no ghost, no incident for a routine trade."""
+    import asyncio
+    import sys
+
+    import orjson
+
+    session = tmp_path / "demo.duckdb"
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "cockpit", "demo", "--headless", "--json", "--hedge"),
+        *("--duration", "25", "--session", str(session), "--seed", "3"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    printed = [orjson.loads(line) for line in out.splitlines() if line.startswith(b"{")]
+    kinds = [e["kind"] for e in printed]
+    legs = {
+        e["payload"].get("leg") for e in printed if e["kind"] in ("order.filled", "order.partially_filled")
+    }
+    assert legs & {"long", "short"}, kinds  # the strategy traded legs, and the fills say which
+    assert "position.ghost" not in kinds
+    done = [e["payload"] for e in printed if e["kind"] == "reconcile.done"]
+    assert done and all(not d["ghosts"] for d in done)

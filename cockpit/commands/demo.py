@@ -28,6 +28,9 @@ def register(commands: Commands) -> None:
     demo.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     demo.add_argument("--seed", type=int, default=1, help="seed of the simulator (default 1)")
     demo.add_argument("--json", action="store_true", help="with --headless: one JSON object per event")
+    demo.add_argument(
+        "--hedge", action="store_true", help="the simulated account in hedge mode (LONG and SHORT legs)"
+    )
     demo.set_defaults(handler=run_demo_command)
 
 
@@ -101,11 +104,11 @@ def run_demo_command(args: argparse.Namespace) -> int:
     if args.headless:
         import asyncio
 
-        return asyncio.run(_headless(session, args.seed, args.duration, args.json))
-    return _engine_and_cockpit(session, args.seed)
+        return asyncio.run(_headless(session, args.seed, args.duration, args.json, args.hedge))
+    return _engine_and_cockpit(session, args.seed, args.hedge)
 
 
-def _engine_and_cockpit(session: Path, seed: int) -> int:
+def _engine_and_cockpit(session: Path, seed: int, hedge: bool = False) -> int:
     """The demo as cockpit is meant to run: the engine (with its simulator) in a process of its own, as a
     service would run it, and the cockpit attached to it. The demo's engine stops with the demo."""
     import subprocess
@@ -117,7 +120,8 @@ def _engine_and_cockpit(session: Path, seed: int) -> int:
     with log.open("ab") as out:
         engine = subprocess.Popen(
             [sys.executable, "-m", "cockpit", "demo", "--headless", "--session", str(session)]
-            + ["--seed", str(seed)],
+            + ["--seed", str(seed)]
+            + (["--hedge"] if hedge else []),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
@@ -184,11 +188,13 @@ def _wait_for_engine(
     )
 
 
-async def _headless(session: Path, seed: int, duration: float | None, as_json: bool) -> int:
+async def _headless(
+    session: Path, seed: int, duration: float | None, as_json: bool, hedge: bool = False
+) -> int:
     from cockpit.engine.runtime import json_printer, run, text_printer
     from cockpit.sim.server import SimServer
 
-    sim = SimServer(seed=seed, activity=True)
+    sim = SimServer(seed=seed, activity=True, dual_side=hedge)
     base_url = await sim.start()
     print(f"cockpit demo: simulator on {base_url}, session {session}", file=sys.stderr, flush=True)
     try:

@@ -24,6 +24,9 @@ def register(commands: Commands) -> None:
     sim.add_argument("--seed", type=int, default=1, help="seed of the price random walk (default 1)")
     sim.add_argument("--no-activity", action="store_true", help="do not run the built-in demo trader")
     sim.add_argument("--scenario", default=None, metavar="FILE", help="TOML file of scheduled faults")
+    sim.add_argument(
+        "--hedge", action="store_true", help="the account in hedge mode (LONG and SHORT legs per symbol)"
+    )
     sim.set_defaults(handler=run_sim_command)
 
 
@@ -40,6 +43,7 @@ def run_sim_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         activity=not args.no_activity,
         scenario=scenario,
+        dual_side=args.hedge,
     )
     return asyncio.run(_serve(sim, args.host, args.port))
 
