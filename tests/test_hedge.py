@@ -8,9 +8,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from cockpit.analytics.metrics import equity_curve
+from cockpit.analytics.reading import open_for_reading
 from cockpit.core.commands import Adopt, Flatten, KillSwitch, Orders, Reconcile, Status
 from cockpit.core.snapshot import state_from_json, state_to_json
 from cockpit.core.state import fold
+from cockpit.engine.killswitch import ActionRefused
 from cockpit.engine.status import render_orders, render_status
 from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
@@ -90,7 +95,7 @@ async def both_legs(sim: SimServer, run: EngineRun) -> None:
 
 
 async def test_both_legs_of_a_symbol_are_two_positions_shown_reconciled_and_valued(
-    sim: SimServer, start_engine: Any
+    sim: SimServer, start_engine: Any, tmp_path: Any
 ) -> None:
     await hedge_mode(sim)
     run = await started(sim, start_engine)
@@ -127,6 +132,15 @@ async def test_both_legs_of_a_symbol_are_two_positions_shown_reconciled_and_valu
     # the session file folds to the same legs, and a snapshot keeps them apart
     assert fold(run.engine.store.read_events()).positions.keys() == state.positions.keys()
     assert state_from_json(state_to_json(state)).positions == state.positions
+
+    # the report values both legs too, by the fold and column-wise (large sessions) alike
+    final = run.engine.state.equity
+    await stop(run)
+    with open_for_reading(tmp_path / "session.duckdb") as session:
+        by_fold = equity_curve(session, method="fold").points
+        by_columns = equity_curve(session, method="columns").points
+    assert by_fold["equity"][-1] == pytest.approx(float(final), abs=0.01)
+    assert by_columns["equity"][-1] == pytest.approx(by_fold["equity"][-1], abs=1e-6)
 
 
 async def test_flatten_one_leg_leaves_the_other_leg_and_its_orders(sim: SimServer, start_engine: Any) -> None:
@@ -261,3 +275,26 @@ async def test_the_hedge_demo_trades_both_legs_and_cries_no_ghost(tmp_path: Any)
     assert "position.ghost" not in kinds
     done = [e["payload"] for e in printed if e["kind"] == "reconcile.done"]
     assert done and all(not d["ghosts"] for d in done)
+
+
+async def test_a_leg_named_on_a_one_way_position_is_refused_not_called_flat(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """On a one-way account a "long leg" names nothing the exchange holds: refused, naming the fix — never a
+    "verified flat" while the position stays open."""
+    run = await started(sim, start_engine)
+    body = await request(
+        sim,
+        "POST",
+        "/fapi/v1/order",
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.03"},
+    )
+    assert "code" not in body, body
+    await wait_until(lambda: qty(run, BTC) == Decimal("0.03"), 10, "the one-way position in State")
+    with pytest.raises(ActionRefused) as refused:
+        await run.engine.control(Flatten(symbols=("BTCUSDT long",), by="test").confirmed())
+    assert "one-way position" in str(refused.value) and "without a leg" in refused.value.fix
+    assert await exchange_legs(sim) == {("BTCUSDT", "BOTH"): Decimal("0.03")}
+    assert run.of("flatten.started") == []
+    result = await run.engine.control(Flatten(symbols=("BTCUSDT",), by="test").confirmed())
+    assert result.verified and await exchange_legs(sim) == {}

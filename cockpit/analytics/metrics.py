@@ -572,27 +572,28 @@ def _curve_by_fold(session: ReadableSession) -> pl.DataFrame:
 
 
 def _curve_by_columns(session: ReadableSession, resets: pl.DataFrame) -> pl.DataFrame:
+    # one column set per position: a symbol, or each leg of it on a hedge account (both valued at its mark)
     held = [
-        str(s)
-        for (s,) in session.rows(
-            "SELECT DISTINCT payload->>'$.symbol' FROM events "
-            "WHERE kind IN ('position.changed', 'position.ghost') ORDER BY 1"
+        (str(s), str(leg))
+        for (s, leg) in session.rows(
+            "SELECT DISTINCT payload->>'$.symbol', coalesce(payload->>'$.leg', 'both') FROM events "
+            "WHERE kind IN ('position.changed', 'position.ghost') ORDER BY 1, 2"
         )
-        if s is not None and '"' not in str(s)
+        if s is not None and '"' not in str(s) and str(leg) in ("both", "long", "short")
     ]
     columns = [
         "CASE WHEN kind = 'balance.updated' THEN TRY_CAST(payload->>'$.wallet' AS DOUBLE) END AS wallet"
     ]
     is_position = "kind IN ('position.changed', 'position.ghost')"
-    for i, symbol in enumerate(held):
+    for i, (symbol, leg) in enumerate(held):
         lit = symbol.replace("'", "''")
+        this = f"{is_position} AND payload->>'$.symbol' = '{lit}'"
+        this += f" AND coalesce(payload->>'$.leg', 'both') = '{leg}'"
         columns += [
             f"CASE WHEN kind = 'market.marks' "
             f"""THEN TRY_CAST(payload->>'$.marks."{lit}"' AS DOUBLE) END AS m{i}""",
-            f"CASE WHEN {is_position} AND payload->>'$.symbol' = '{lit}' "
-            f"THEN TRY_CAST(payload->>'$.qty' AS DOUBLE) END AS q{i}",
-            f"CASE WHEN {is_position} AND payload->>'$.symbol' = '{lit}' "
-            f"THEN TRY_CAST(payload->>'$.entry' AS DOUBLE) END AS e{i}",
+            f"CASE WHEN {this} THEN TRY_CAST(payload->>'$.qty' AS DOUBLE) END AS q{i}",
+            f"CASE WHEN {this} THEN TRY_CAST(payload->>'$.entry' AS DOUBLE) END AS e{i}",
         ]
     kinds = ", ".join(f"'{k}'" for k in EQUITY_KINDS)
     frame = session.frame(

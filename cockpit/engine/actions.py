@@ -158,6 +158,10 @@ async def adopt(engine: ActionContext, command: Adopt) -> AdoptResult:
         symbol = ghost_legs[0]
     await _record(engine, "warning", events.operator_action(action="adopt", symbol=symbol, by=command.by))
     position = engine.state.positions.get(symbol)
+    if position is None and len(ghost_legs) > 1:
+        raise ActionRefused(
+            f"both legs of {symbol} are ghosts", fix=f"name the leg: '{symbol} long' or '{symbol} short'"
+        )
     if position is None or not position.ghost:
         raise ActionRefused(
             f"{symbol} is not a ghost position", fix="adopt applies to positions marked GHOST"

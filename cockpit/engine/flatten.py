@@ -18,7 +18,7 @@ from cockpit.core import events
 from cockpit.core.commands import FlattenResult
 from cockpit.core.domain import closes_leg, dstr, key_leg, key_symbol, position_key
 from cockpit.engine.account import positions_from_exchange
-from cockpit.engine.killswitch import engage
+from cockpit.engine.killswitch import ActionRefused, engage
 from cockpit.engine.orders import submit
 from cockpit.exchange.gateway import ExchangeGateway, GatewayError, OrderIntent
 from cockpit.exchange.reports import OrderReport
@@ -99,24 +99,37 @@ def _outcome(
     )
 
 
-async def _cancel_orders(gateway: ExchangeGateway, targets: list[str]) -> list[str]:
+def _whole_symbols(targets: Collection[str], everything: bool) -> list[str]:
+    """The symbols of `targets` every order of which goes: all of them in a flatten of everything, a symbol
+    named whole (a one-way position, or every leg of it), or both its legs named."""
+    symbols = {key_symbol(t) for t in targets}
+    return sorted(
+        s for s in symbols if everything or s in targets or {f"{s} long", f"{s} short"} <= set(targets)
+    )
+
+
+async def _cancel_orders(gateway: ExchangeGateway, targets: list[str], everything: bool = False) -> list[str]:
     """Cancel every order of `targets`, plain and conditional (a stop left behind opens a position again once
     the market reaches it), each kind on its own (one failing does not keep the other); the errors. A whole
     symbol: weight 1 a call, nothing read first (the closing orders go out as soon as possible); a hedge leg
     alone: its symbol's orders are listed and that leg's canceled one by one (the other leg's stay)."""
     errors: list[str] = []
-    symbols = sorted({key_symbol(t) for t in targets if key_leg(t) == "both" or key_symbol(t) in targets})
-    legs = [t for t in targets if key_leg(t) != "both" and key_symbol(t) not in targets]
-    for key in legs:
-        try:
-            listed = await gateway.fetch_all_open_orders(key_symbol(key))
-        except GatewayError as exc:
-            errors.append(f"{key}: list orders: {exc.detail}")
-            continue
-        errors.extend(
-            await _cancel_each(gateway, [o for o in listed if position_key(o.symbol, o.leg) == key])
+    whole = _whole_symbols(targets, everything)
+    for key in [t for t in targets if key_symbol(t) not in whole]:
+        listings = (
+            ("orders", gateway.fetch_open_orders),
+            ("conditional orders", gateway.fetch_open_conditional_orders),
         )
-    for symbol in symbols:
+        for kind, listing in listings:
+            try:
+                listed = await listing(key_symbol(key))
+            except GatewayError as exc:
+                errors.append(f"{key}: list {kind}: {exc.detail}")
+                continue
+            errors.extend(
+                await _cancel_each(gateway, [o for o in listed if position_key(o.symbol, o.leg) == key])
+            )
+    for symbol in whole:
         try:
             await gateway.cancel_all_orders(symbol)
         except GatewayError as exc:
@@ -161,11 +174,11 @@ async def _clear_orders(
     scope = None if everything else targets
     try:
         left = await _orders_left(gateway, scope)
-        if left and everything:  # whole symbols: also what was placed on them since
-            errors.extend(await _cancel_orders(gateway, sorted({o.symbol for o in left})))
-        elif left:  # exactly these orders (a hedge leg's flatten leaves the other leg's)
-            errors.extend(await _cancel_each(gateway, left))
-        if left:
+        if left:  # whole symbols: also what was placed on them since; a leg alone: exactly its orders
+            whole = _whole_symbols(targets, everything)
+            swept = sorted({o.symbol for o in left if everything or o.symbol in whole})
+            errors.extend(await _cancel_orders(gateway, swept, everything=True))
+            errors.extend(await _cancel_each(gateway, [o for o in left if o.symbol not in swept]))
             left = await _orders_left(gateway, scope)
     except GatewayError as exc:
         return (f"(the open orders could not be read to verify: {exc.detail})",)
@@ -176,6 +189,12 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
     async with engine.flatten_lock:
         gateway = engine.gateway
         remote = positions_from_exchange(await gateway.fetch_positions(with_leverage=False), engine.symbols)
+        one_way = sorted(t for t in symbols or () if key_leg(t) != "both" and key_symbol(t) in remote)
+        if one_way:  # a leg named on a one-way position: nothing of it would be closed, nor "flat" true
+            raise ActionRefused(
+                f"{', '.join(one_way)}: the exchange holds {key_symbol(one_way[0])} as a one-way position",
+                fix=f"flatten {key_symbol(one_way[0])} without a leg",
+            )
         targets = (
             sorted(symbols) if symbols is not None else sorted(set(remote) | set(engine.state.positions))
         )
@@ -189,8 +208,8 @@ async def flatten(engine: FlattenContext, symbols: list[str] | None, by: str) ->
             "warning",
             "operator",
         )
-        errors = await _cancel_orders(gateway, targets)
         everything = symbols is None
+        errors = await _cancel_orders(gateway, targets, everything)
         rounds = 0
         remaining: dict[str, Decimal] = {}
         orders_left: tuple[str, ...] = ()

@@ -57,7 +57,7 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
     # shows up on one side before the other. Re-read until two reads agree or the local state catches up;
     # each round looks at the trade history again (a fill made since, while the user stream is down).
     for _ in range(SETTLE_READS):
-        if not _unexplained(engine, remote_positions, recovered, trigger):
+        if not _unexplained(engine, remote_positions, trigger):
             break
         await asyncio.sleep(SETTLE_S)
         for symbol, fills in (await _recover_fills(engine, remote_positions)).items():
@@ -238,7 +238,6 @@ def _explanation(engine: Reads, key: str, remote_qty: Decimal) -> Decimal | None
 def _unexplained(
     engine: ReconcileContext,
     remote: dict[str, PositionReport],
-    recovered: dict[str, list[events.OrderFilled]],
     trigger: str,
 ) -> list[str]:
     """Symbols whose exchange quantity neither the local state nor the recorded fills explain."""

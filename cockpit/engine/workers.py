@@ -157,6 +157,7 @@ async def order_ttl_loop(engine: Trading) -> None:
                         filled=str(order.filled),
                         remaining=str(order.remaining),
                         reason=f"TTL {engine.options.order_ttl_s:g} s: remainder canceled",
+                        leg=order.leg,
                     ),
                     "info",
                     "risk",
