@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cockpit.engine.account import positions_from_exchange
-from cockpit.exchange.binance_reports import balance_report, position_report
+from cockpit.exchange.binance.reports import balance_report, position_report
 from cockpit.exchange.ccxt_client import make_ccxt_client
 from cockpit.exchange.classify import ErrorClass
 from cockpit.exchange.dlq import DeadLetterBuffer

@@ -248,9 +248,7 @@ async def test_limiter_queues_requests_beyond_the_budget() -> None:
 async def test_trade_history_is_read_page_by_page(
     sim: SimServer, gw: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cockpit.exchange import gateway as gateway_module
-
-    monkeypatch.setattr(gateway_module, "TRADES_PAGE", 3)  # Binance's page is 1000; 3 keeps the test small
+    monkeypatch.setattr(gw.gateway.dialect, "trades_page", 3)  # Binance's page is 1000; 3 keeps it small
     since = sim.clock.now_ms()
     for _ in range(7):
         await gw.gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.002")))

@@ -6,8 +6,9 @@ retried blindly: when create_order ends in a timeout or a 5xx, the order is look
 until it is found or the exchange's receive window has passed (after which it can no longer be applied), and
 only then sent again.
 
-Answers come back as typed reports (`reports.py`) in cockpit's words; `binance_reports.py` reads them out of
-ccxt's and Binance's fields. The engine sees nothing else.
+Answers come back as typed reports (`reports.py`) in cockpit's words; the exchange's dialect (dialect.py; e.g.
+`binance/`) reads them out of ccxt's and the exchange's fields, and holds the calls only that exchange has.
+The engine sees nothing else.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ from typing import Any, TypeVar
 import ccxt
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from cockpit.core.domain import Leg, closes_leg, exchange_side
 from cockpit.core.errors import CockpitError
 from cockpit.core.retry import Backoff
-from cockpit.exchange import binance_reports as answers
 from cockpit.exchange.classify import (
     ErrorClass,
     classify,
@@ -38,9 +37,11 @@ from cockpit.exchange.classify import (
     is_rate_limit,
     outcome_unknown,
 )
+from cockpit.exchange.dialect import Dialect, dialect_for
 from cockpit.exchange.dlq import DeadLetter, DeadLetterBuffer, DeadLetterSink
+from cockpit.exchange.intents import OrderAck, OrderIntent, new_client_order_id
 from cockpit.exchange.latency import LatencyRecorder
-from cockpit.exchange.ratelimit import ENDPOINT_WEIGHTS, RateLimiter, retry_after_seconds
+from cockpit.exchange.ratelimit import RateLimiter, retry_after_seconds
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -51,10 +52,9 @@ from cockpit.exchange.reports import (
     PositionReport,
 )
 
-TRADES_PAGE = 1000  # Binance's largest userTrades page
-INCOME_PAGE = 1000  # Binance's largest income page
+__all__ = ["ExchangeGateway", "GatewayError", "OrderAck", "OrderIntent", "new_client_order_id"]
+
 LEVERAGES_TTL_S = 60.0  # how long a read of the symbols' leverage settings stands
-INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far past any session's gap
 BAN_UNTIL = re.compile(r"banned until (\d{13})")
 Row = TypeVar("Row")
 Report = TypeVar("Report")
@@ -133,45 +133,6 @@ class OrderOutcomeUnknown(GatewayError):
     """create_order failed ambiguously and the lookup could not settle whether the order exists."""
 
 
-@dataclass(frozen=True)
-class OrderIntent:
-    symbol: str  # ccxt unified symbol, e.g. BTC/USDT:USDT
-    side: str  # buy | sell
-    type: str  # market | limit
-    amount: Decimal
-    price: Decimal | None = None
-    reduce_only: bool = False
-    time_in_force: str | None = None
-    client_order_id: str | None = None
-    leg: Leg = "both"  # a hedge-mode leg (long | short): sent as its position side, never reduce-only
-
-    @property
-    def closes(self) -> bool:
-        """Whether the exchange lets this order only shrink a position: reduce-only, or the closing side of a
-        hedge leg (sell on LONG, buy on SHORT)."""
-        return self.reduce_only or closes_leg(self.leg, self.side)
-
-
-@dataclass(frozen=True)
-class OrderAck:
-    client_order_id: str
-    order_id: str
-    symbol: str
-    side: str
-    type: str
-    status: str  # ccxt unified: open | closed | canceled | expired | rejected
-    amount: Decimal  # what was sent, at the exchange's precision
-    filled: Decimal
-    average: Decimal | None
-    price: Decimal | None
-    reduce_only: bool
-    resolved_by_lookup: bool = False
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.amount - self.filled
-
-
 Listener = Callable[[GatewayNotice], None]
 
 
@@ -183,8 +144,10 @@ class ExchangeGateway:
         policy: RetryPolicy | None = None,
         dead_letters: DeadLetterSink | None = None,
         listener: Listener | None = None,
+        dialect: Dialect | None = None,
     ) -> None:
         self.client = client
+        self.dialect = dialect or dialect_for(str(client.id))  # what is this exchange's own
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
         self.dead_letters: DeadLetterSink = dead_letters or DeadLetterBuffer()
@@ -194,7 +157,7 @@ class ExchangeGateway:
         self._trouble: str | None = None  # the notice kind in force, cleared by a success
         self._resync_clock = False
         self._markets_loaded = False
-        self._leverages: dict[str, int] = {}  # by unified symbol (`GET /fapi/v1/symbolConfig`)
+        self._leverages: dict[str, int] = {}  # by unified symbol (the dialect's leverage settings)
         self._leverages_read_at = -LEVERAGES_TTL_S
 
     def add_listener(self, listener: Listener) -> None:
@@ -218,7 +181,7 @@ class ExchangeGateway:
         Exceptions in `answers` are replies, not failures (e.g. OrderNotFound for a lookup): they are raised
         as they are, without retry or dead letter.
         """
-        weight = ENDPOINT_WEIGHTS.get(op, 1) if weight is None else weight
+        weight = self.dialect.weights.get(op, 1) if weight is None else weight
         attempts = 0
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: self.policy.retries(classify(exc)) > 0),
@@ -327,6 +290,10 @@ class ExchangeGateway:
             listener(notice)
 
     # ----- reads ----------------------------------------------------------------------------------
+    def read(self, op: str, mapping: Callable[[Row], Report], answer: Row) -> Report:
+        """`_read` for a dialect's own calls."""
+        return self._read(op, mapping, answer)
+
     def _read(self, op: str, mapping: Callable[[Row], Report], answer: Row) -> Report:
         """The answer as a report. One cockpit cannot read (a figure missing, not finite, out of range, or
         an answer of the wrong shape) is bad data: the listeners hear a `bad_data` notice naming it, and the
@@ -347,7 +314,7 @@ class ExchangeGateway:
         """Every market the exchange lists, by unified symbol."""
         markets: dict[str, Any] = await self.call("load_markets", self.client.load_markets)
         self._markets_loaded = True
-        return self._read("load_markets", answers.market_reports, markets)
+        return self._read("load_markets", self.dialect.market_reports, markets)
 
     async def ensure_markets(self) -> None:
         if not self._markets_loaded:
@@ -365,7 +332,7 @@ class ExchangeGateway:
         call. Nothing is dead-lettered: a clock sample has nothing to replay.
         """
         op = "fetch_time"
-        await self.limiter.acquire(ENDPOINT_WEIGHTS[op])
+        await self.limiter.acquire(self.dialect.weights[op])
         sent_at = time.time()
         started = time.perf_counter()
         try:
@@ -382,15 +349,15 @@ class ExchangeGateway:
 
     async def fetch_balance(self) -> BalanceReport:
         balance: dict[str, Any] = await self.call("fetch_balance", self.client.fetch_balance)
-        return self._read("fetch_balance", answers.balance_report, balance)
+        return self._read("fetch_balance", self.dialect.balance_report, balance)
 
     async def fetch_positions(self, with_leverage: bool = True) -> list[PositionReport]:
-        """Every position the exchange reports (flat ones included, if it sends them). Binance's positionRisk
-        v3 no longer carries the leverage: it comes from the symbols' configuration, read at most once a
-        minute (a leverage changed since shows within the minute)."""
+        """Every position the exchange reports (flat ones included, if it sends them). A position without its
+        leverage (Binance's positionRisk v3 no longer carries it) takes it from the symbols' settings, read
+        at most once a minute (a leverage changed since shows within the minute)."""
         await self.ensure_markets()
         rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
-        reports = self._read("fetch_positions", answers.position_reports, rows)
+        reports = self._read("fetch_positions", self.dialect.position_reports, rows)
         if with_leverage and any(r.leverage is None and r.quantity for r in reports):
             leverages = await self._symbol_leverages()
             reports = [
@@ -399,41 +366,36 @@ class ExchangeGateway:
         return reports
 
     async def _symbol_leverages(self) -> dict[str, int]:
-        """Each symbol's leverage setting (`GET /fapi/v1/symbolConfig`), cached LEVERAGES_TTL_S; what it had
-        when a read fails (a position without its leverage is shown so, never dropped)."""
+        """Each symbol's leverage setting (the dialect's read), cached LEVERAGES_TTL_S; what it had when a
+        read fails (a position without its leverage is shown so, never dropped)."""
         if time.monotonic() - self._leverages_read_at < LEVERAGES_TTL_S:
             return self._leverages
         self._leverages_read_at = time.monotonic()
-        try:
-            rows: Any = await self.call("fetch_leverages", self.client.fapiPrivateGetSymbolConfig, {})
-            by_id = self._read("fetch_leverages", answers.leverages, rows)
-        except GatewayError:
-            return self._leverages
-        self._leverages = {self.client.safe_symbol(i, None, None, "swap"): v for i, v in by_id.items()}
+        with contextlib.suppress(GatewayError):  # said by the gateway; the last read stands
+            self._leverages = await self.dialect.fetch_leverages(self)
         return self._leverages
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         await self.ensure_markets()
-        op_weight = ENDPOINT_WEIGHTS["fetch_open_orders" if symbol else "fetch_open_orders_all"]
+        op_weight = self.dialect.weights["fetch_open_orders" if symbol else "fetch_open_orders_all"]
         rows: list[dict[str, Any]] = await self.call(
             "fetch_open_orders", self.client.fetch_open_orders, symbol, weight=op_weight
         )
-        return [self._read("fetch_open_orders", answers.order_report, row) for row in rows]
+        return [self._read("fetch_open_orders", self.dialect.order_report, row) for row in rows]
 
     async def fetch_mark_prices(self, symbols: list[str]) -> dict[str, Decimal]:
         """Mark prices by unified symbol (the REST fallback while the market feed is down)."""
         await self.ensure_markets()
         rows: dict[str, Any] = await self.call("fetch_mark_prices", self.client.fetch_mark_prices, symbols)
-        return self._read("fetch_mark_prices", lambda r: answers.mark_prices(r, symbols), rows)
+        return self._read("fetch_mark_prices", lambda r: self.dialect.mark_prices(r, symbols), rows)
 
     async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[FillReport]:
         """Every trade on `symbol` from `since_ms`, oldest first, following pages by trade id."""
         await self.ensure_markets()
         fills = await self._trades_page(symbol, since_ms)
         page = fills
-        while len(page) == TRADES_PAGE:
-            after = max(int(f.trade_id) for f in page) + 1
-            page = await self._trades_page(symbol, None, {"fromId": after})
+        while (more := self.dialect.next_trades_page(page)) is not None:
+            page = await self._trades_page(symbol, None, more)
             fills.extend(page)
         return fills
 
@@ -441,9 +403,14 @@ class ExchangeGateway:
         self, symbol: str, since_ms: int | None, *params: dict[str, Any]
     ) -> list[FillReport]:
         rows: list[dict[str, Any]] = await self.call(
-            "fetch_my_trades", self.client.fetch_my_trades, symbol, since_ms, TRADES_PAGE, *params
+            "fetch_my_trades",
+            self.client.fetch_my_trades,
+            symbol,
+            since_ms,
+            self.dialect.trades_page,
+            *params,
         )
-        return [self._read("fetch_my_trades", answers.fill_report, row) for row in rows]
+        return [self._read("fetch_my_trades", self.dialect.fill_report, row) for row in rows]
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderReport | None:
         """The order with this client order id, or None when the exchange does not know it."""
@@ -454,12 +421,12 @@ class ExchangeGateway:
                 self.client.fetch_order,
                 None,
                 symbol,
-                {"origClientOrderId": client_order_id},
+                self.dialect.lookup_params(client_order_id),
                 answers=(ccxt.OrderNotFound,),
             )
         except ccxt.OrderNotFound:
             return None
-        return self._read("fetch_order", answers.order_report, order)
+        return self._read("fetch_order", self.dialect.order_report, order)
 
     # ----- writes ---------------------------------------------------------------------------------
     async def cancel_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> OrderReport | None:
@@ -478,79 +445,33 @@ class ExchangeGateway:
             if gone_ok:
                 return None
             raise
-        return self._read("cancel_order", answers.order_report, order)
+        return self._read("cancel_order", self.dialect.order_report, order)
 
     async def cancel_all_orders(self, symbol: str) -> None:
         await self.ensure_markets()
         await self.call("cancel_all_orders", self.client.cancel_all_orders, symbol)
 
     async def fetch_funding(self, since_ms: int) -> list[FundingReport]:
-        """Every funding payment from `since_ms`, oldest first (`GET /fapi/v1/income`, FUNDING_FEE, paged)."""
-        found: list[FundingReport] = []
-        page = 1
-        while True:
-            params = {"incomeType": "FUNDING_FEE", "startTime": since_ms, "limit": INCOME_PAGE, "page": page}
-            rows: Any = await self.call("fetch_funding", self.client.fapiPrivateGetIncome, params)
-            batch = self._read("fetch_funding", answers.funding_reports, rows)
-            found.extend(batch)
-            if len(batch) < INCOME_PAGE or page >= INCOME_PAGES_MAX:
-                break
-            page += 1
-        unique = {f.income_id: f for f in found}  # a page boundary moved by a new payment: no double count
-        return sorted(unique.values(), key=lambda f: (f.time_ms, f.income_id))
+        """Every funding payment from `since_ms`, oldest first, each once (the exchange's history, exact)."""
+        return await self.dialect.fetch_funding(self, since_ms)
 
     async def fetch_hedge_mode(self) -> bool:
-        """Whether the account is in hedge mode (`GET /fapi/v1/positionSide/dual`: dualSidePosition)."""
-        answer: Any = await self.call("fetch_position_mode", self.client.fapiPrivateGetPositionSideDual, {})
-        return self._read("fetch_position_mode", answers.hedge_mode, answer)
+        """Whether the account is in hedge mode (a LONG and a SHORT leg per symbol)."""
+        return await self.dialect.fetch_hedge_mode(self)
 
-    # ----- conditional orders: Binance USD-M's Algo Service (stop, take-profit, trailing) ------------------
+    # ----- conditional orders (stop, take-profit, trailing): where the exchange holds them ----------------
     async def fetch_open_conditional_orders(self, symbol: str | None = None) -> list[OrderReport]:
-        """The open conditional orders of `symbol`, or of the account (`GET /fapi/v1/openAlgoOrders`: weight
-        1 with a symbol, 40 without)."""
-        await self.ensure_markets()
-        params = {"symbol": self.client.market_id(symbol)} if symbol is not None else {}
-        rows: Any = await self.call(
-            "fetch_open_conditional_orders",
-            self.client.fapiPrivateGetOpenAlgoOrders,
-            params,
-            weight=1 if symbol is not None else None,
-        )
-        orders = rows.get("orders", rows) if isinstance(rows, dict) else rows  # a list on Binance
-        parsed: list[dict[str, Any]] = self.client.parse_orders(orders)
-        return [self._read("fetch_open_conditional_orders", answers.order_report, row) for row in parsed]
+        """The open conditional orders of `symbol`, or of the account."""
+        return await self.dialect.fetch_open_conditional_orders(self, symbol)
 
     async def cancel_conditional_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> bool:
-        """Cancel one conditional order by its algo id: True when it was open and is canceled. With
-        `gone_ok`, one already triggered or canceled (`OrderNotFound`) answers False, not a failure."""
-        await self.ensure_markets()
-        try:
-            await self.call(
-                "cancel_conditional_order",
-                self.client.cancel_order,
-                order_id,
-                symbol,
-                {"trigger": True},
-                answers=(ccxt.OrderNotFound,) if gone_ok else (),
-            )
-        except ccxt.OrderNotFound:
-            if not gone_ok:
-                raise
-            return False
-        return True
+        """Cancel one conditional order: True when it was open and is canceled. With `gone_ok`, one already
+        triggered or canceled (`OrderNotFound`) answers False, not a failure."""
+        return await self.dialect.cancel_conditional_order(self, order_id, symbol, gone_ok)
 
     async def cancel_all_conditional_orders(self, symbol: str) -> None:
-        """Every conditional order of `symbol` (`DELETE /fapi/v1/algoOpenOrders`); none to cancel
-        (`OrderNotFound`, as some venues answer then) is an answer, not a failure."""
-        await self.ensure_markets()
-        with contextlib.suppress(ccxt.OrderNotFound):
-            await self.call(
-                "cancel_all_conditional_orders",
-                self.client.cancel_all_orders,
-                symbol,
-                {"trigger": True},
-                answers=(ccxt.OrderNotFound,),
-            )
+        """Every conditional order of `symbol`; none to cancel is an answer, not a failure."""
+        await self.dialect.cancel_all_conditional_orders(self, symbol)
 
     async def fetch_all_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         """Plain and conditional: every order that could still trade, on `symbol` or on the account."""
@@ -590,13 +511,7 @@ class ExchangeGateway:
                 0,
             )
         price = self.price_to_precision(intent.symbol, intent.price) if intent.price is not None else None
-        params: dict[str, Any] = {"clientOrderId": cid}
-        if intent.leg != "both":  # hedge mode: the leg says it; the exchange refuses reduceOnly there
-            params["positionSide"] = exchange_side(intent.leg)
-        elif intent.reduce_only:
-            params["reduceOnly"] = True
-        if intent.time_in_force:
-            params["timeInForce"] = intent.time_in_force
+        params = self.dialect.order_params(intent, cid)
         record = {
             "symbol": intent.symbol,
             "side": intent.side,
@@ -624,7 +539,7 @@ class ExchangeGateway:
                         params,
                     ),
                     {},
-                    ENDPOINT_WEIGHTS["create_order"],
+                    self.dialect.weights["create_order"],
                 )
             except Exception as exc:
                 klass = classify(exc)
@@ -653,7 +568,7 @@ class ExchangeGateway:
         """The exchange took the order: its answer, read. An answer cockpit cannot read leaves the outcome
         unknown — the order may well exist, so it is never dead-lettered as a rejection."""
         try:
-            report = answers.order_report(answer, sent_quantity=amount)
+            report = self.dialect.order_report(answer, sent_quantity=amount)
         except MalformedReport as exc:
             raise self._outcome_unknown(exc, exc, attempts, record) from exc
         return _ack(report, cid, intent, resolved=False)
@@ -700,11 +615,6 @@ def unreadable(exc: BaseException) -> bool:
     return isinstance(
         exc, ValueError | TypeError | KeyError | IndexError | ArithmeticError
     ) and not isinstance(exc, ccxt.BaseError)
-
-
-def new_client_order_id() -> str:
-    """Binance accepts up to 36 characters of [.A-Z:/a-z0-9_-]."""
-    return "ck-" + secrets.token_hex(12)
 
 
 def _ack(order: OrderReport, cid: str, intent: OrderIntent, resolved: bool) -> OrderAck:

@@ -14,29 +14,6 @@ from dataclasses import dataclass
 
 from cockpit.core.window import SlidingWindow
 
-# Binance USD-M request weights by ccxt method (the documented weight of the endpoint each one calls).
-ENDPOINT_WEIGHTS: dict[str, int] = {
-    "load_markets": 1,
-    "fetch_time": 1,
-    "fetch_balance": 5,
-    "fetch_positions": 5,
-    "fetch_open_orders": 1,
-    "fetch_open_orders_all": 40,
-    "fetch_ticker": 1,
-    "fetch_mark_prices": 10,
-    "fetch_my_trades": 5,
-    "fetch_order": 1,
-    "create_order": 1,
-    "cancel_order": 1,
-    "cancel_all_orders": 1,
-    "fetch_position_mode": 30,  # GET /fapi/v1/positionSide/dual
-    "fetch_funding": 30,  # GET /fapi/v1/income
-    "fetch_leverages": 5,  # GET /fapi/v1/symbolConfig
-    "fetch_open_conditional_orders": 40,  # GET /fapi/v1/openAlgoOrders without a symbol
-    "cancel_conditional_order": 1,
-    "cancel_all_conditional_orders": 1,
-    "listen_key": 1,
-}
 DEFAULT_LIMIT_1M = 2400
 WINDOW_S = 60.0
 REJECTIONS_SPAN_S = 300.0  # 429s counted as recent for five minutes

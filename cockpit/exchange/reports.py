@@ -1,7 +1,7 @@
 """What the exchange reports, in cockpit's words: the gateway's answers, typed and exact.
 
 The gateway returns these and nothing else, so the engine never reads an exchange's (or ccxt's) own field
-names. Each exchange has one module that maps its answers into them (`binance_reports.py` for Binance USD-M
+names. Each exchange has one module that maps its answers into them (`binance/reports.py` for Binance USD-M
 through ccxt): a second exchange plugs in there. Prices and quantities are exact `Decimal`s. Each report holds
 what the engine reads, no more.
 """

@@ -1,0 +1,188 @@
+"""Binance USD-M's dialect: its weights, its answers read (reports.py), its order parameters, and the calls
+only it has — the symbols' leverage settings, the income history (funding), the position mode, and the Algo
+Service that holds conditional orders since December 2025."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from cockpit.core.domain import exchange_side
+from cockpit.exchange.binance import reports
+from cockpit.exchange.binance.client import binance_usdm_client
+from cockpit.exchange.dialect import Caller
+from cockpit.exchange.intents import OrderIntent
+from cockpit.exchange.reports import (
+    BalanceReport,
+    FillReport,
+    FundingReport,
+    MarketReport,
+    OrderReport,
+    PositionReport,
+)
+
+# Binance USD-M request weights by ccxt method (the documented weight of the endpoint each one calls).
+ENDPOINT_WEIGHTS: dict[str, int] = {
+    "load_markets": 1,
+    "fetch_time": 1,
+    "fetch_balance": 5,
+    "fetch_positions": 5,
+    "fetch_open_orders": 1,
+    "fetch_open_orders_all": 40,
+    "fetch_ticker": 1,
+    "fetch_mark_prices": 10,
+    "fetch_my_trades": 5,
+    "fetch_order": 1,
+    "create_order": 1,
+    "cancel_order": 1,
+    "cancel_all_orders": 1,
+    "fetch_position_mode": 30,  # GET /fapi/v1/positionSide/dual
+    "fetch_funding": 30,  # GET /fapi/v1/income
+    "fetch_leverages": 5,  # GET /fapi/v1/symbolConfig
+    "fetch_open_conditional_orders": 40,  # GET /fapi/v1/openAlgoOrders without a symbol
+    "cancel_conditional_order": 1,
+    "cancel_all_conditional_orders": 1,
+    "listen_key": 1,
+}
+TRADES_PAGE = 1000  # Binance's largest userTrades page
+INCOME_PAGE = 1000  # Binance's largest income page
+INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far past any session's gap
+
+
+class BinanceUsdm:
+    id = "binanceusdm"
+    weights: Mapping[str, int] = ENDPOINT_WEIGHTS
+    trades_page = TRADES_PAGE
+
+    def make_client(
+        self,
+        api_key: str | None,
+        api_secret: str | None,
+        base_url: str | None,
+        timeout_ms: int,
+        testnet: bool,
+    ) -> Any:
+        return binance_usdm_client(api_key, api_secret, base_url, timeout_ms, testnet)
+
+    # ----- answers as reports ---------------------------------------------------------------------------
+    def market_reports(self, answer: Any) -> dict[str, MarketReport]:
+        return reports.market_reports(answer)
+
+    def position_reports(self, answer: Any) -> list[PositionReport]:
+        return reports.position_reports(answer)
+
+    def balance_report(self, answer: Any) -> BalanceReport:
+        return reports.balance_report(answer)
+
+    def fill_report(self, answer: Any) -> FillReport:
+        return reports.fill_report(answer)
+
+    def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport:
+        return reports.order_report(answer, sent_quantity=sent_quantity)
+
+    def mark_prices(self, answer: Any, symbols: list[str]) -> dict[str, Decimal]:
+        return reports.mark_prices(answer, symbols)
+
+    # ----- what the gateway sends -------------------------------------------------------------------------
+    def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]:
+        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        if intent.leg != "both":  # hedge mode: the leg says it; Binance refuses reduceOnly there
+            params["positionSide"] = exchange_side(intent.leg)
+        elif intent.reduce_only:
+            params["reduceOnly"] = True
+        if intent.time_in_force:
+            params["timeInForce"] = intent.time_in_force
+        return params
+
+    def lookup_params(self, client_order_id: str) -> dict[str, Any]:
+        return {"origClientOrderId": client_order_id}
+
+    def next_trades_page(self, page: list[FillReport]) -> dict[str, Any] | None:
+        """userTrades pages by trade id: the next page starts after the highest id of a full one."""
+        if len(page) < self.trades_page:
+            return None
+        return {"fromId": max(int(f.trade_id) for f in page) + 1}
+
+    # ----- calls only Binance has ---------------------------------------------------------------------------
+    async def fetch_leverages(self, gateway: Caller) -> dict[str, int]:
+        """Each symbol's leverage setting (`GET /fapi/v1/symbolConfig`), by unified symbol: Binance's
+        positionRisk v3, which ccxt reads, no longer carries it."""
+        rows: Any = await gateway.call("fetch_leverages", gateway.client.fapiPrivateGetSymbolConfig, {})
+        by_id = gateway.read("fetch_leverages", reports.leverages, rows)
+        return {gateway.client.safe_symbol(i, None, None, "swap"): v for i, v in by_id.items()}
+
+    async def fetch_funding(self, gateway: Caller, since_ms: int) -> list[FundingReport]:
+        """Every funding payment from `since_ms`, oldest first (`GET /fapi/v1/income`, FUNDING_FEE, paged)."""
+        found: list[FundingReport] = []
+        page = 1
+        while True:
+            params = {"incomeType": "FUNDING_FEE", "startTime": since_ms, "limit": INCOME_PAGE, "page": page}
+            rows: Any = await gateway.call("fetch_funding", gateway.client.fapiPrivateGetIncome, params)
+            batch = gateway.read("fetch_funding", reports.funding_reports, rows)
+            found.extend(batch)
+            if len(batch) < INCOME_PAGE or page >= INCOME_PAGES_MAX:
+                break
+            page += 1
+        unique = {f.income_id: f for f in found}  # a page boundary moved by a new payment: no double count
+        return sorted(unique.values(), key=lambda f: (f.time_ms, f.income_id))
+
+    async def fetch_hedge_mode(self, gateway: Caller) -> bool:
+        """`GET /fapi/v1/positionSide/dual`: dualSidePosition."""
+        answer: Any = await gateway.call(
+            "fetch_position_mode", gateway.client.fapiPrivateGetPositionSideDual, {}
+        )
+        return gateway.read("fetch_position_mode", reports.hedge_mode, answer)
+
+    async def fetch_open_conditional_orders(self, gateway: Caller, symbol: str | None) -> list[OrderReport]:
+        """`GET /fapi/v1/openAlgoOrders`: weight 1 with a symbol, 40 without."""
+        await gateway.ensure_markets()
+        client = gateway.client
+        params = {"symbol": client.market_id(symbol)} if symbol is not None else {}
+        rows: Any = await gateway.call(
+            "fetch_open_conditional_orders",
+            client.fapiPrivateGetOpenAlgoOrders,
+            params,
+            weight=1 if symbol is not None else None,
+        )
+        orders = rows.get("orders", rows) if isinstance(rows, dict) else rows  # a list on Binance
+        parsed: list[dict[str, Any]] = client.parse_orders(orders)
+        return [gateway.read("fetch_open_conditional_orders", reports.order_report, row) for row in parsed]
+
+    async def cancel_conditional_order(
+        self, gateway: Caller, order_id: str, symbol: str, gone_ok: bool
+    ) -> bool:
+        """By its algo id (`DELETE /fapi/v1/algoOrder`, ccxt's cancel_order with trigger)."""
+        await gateway.ensure_markets()
+        try:
+            await gateway.call(
+                "cancel_conditional_order",
+                gateway.client.cancel_order,
+                order_id,
+                symbol,
+                {"trigger": True},
+                answers=(ccxt.OrderNotFound,) if gone_ok else (),
+            )
+        except ccxt.OrderNotFound:
+            if not gone_ok:
+                raise
+            return False
+        return True
+
+    async def cancel_all_conditional_orders(self, gateway: Caller, symbol: str) -> None:
+        """`DELETE /fapi/v1/algoOpenOrders`; none to cancel (`OrderNotFound`) is an answer."""
+        await gateway.ensure_markets()
+        with contextlib.suppress(ccxt.OrderNotFound):
+            await gateway.call(
+                "cancel_all_conditional_orders",
+                gateway.client.cancel_all_orders,
+                symbol,
+                {"trigger": True},
+                answers=(ccxt.OrderNotFound,),
+            )
+
+
+BINANCE_USDM = BinanceUsdm()

@@ -1,0 +1,110 @@
+"""What differs from one exchange to the next behind the gateway: its dialect.
+
+The gateway (gateway.py) owns the generic path every call takes — the limiter, retries by error class, dead
+letters, the exactly-once order — and asks the exchange's dialect for the rest: the ccxt client it needs, the
+weight of each call, how its answers read as cockpit's reports (reports.py), the parameters an order or a
+lookup carries, and the calls only that exchange has (its leverage settings, funding history, position mode,
+conditional orders). Each exchange's dialect lives in a folder of its own (`binance/`); `dialect_for` finds it
+by the ccxt exchange id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from cockpit.exchange.intents import OrderIntent
+from cockpit.exchange.reports import (
+    BalanceReport,
+    FillReport,
+    FundingReport,
+    MarketReport,
+    OrderReport,
+    PositionReport,
+)
+
+Row = TypeVar("Row")
+Report = TypeVar("Report")
+
+
+class Caller(Protocol):
+    """What a dialect's own calls use of the gateway: the generic path, and reading an answer as a report."""
+
+    client: Any
+
+    async def call(
+        self,
+        op: str,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        weight: int | None = None,
+        answers: tuple[type[BaseException], ...] = (),
+        **kwargs: Any,
+    ) -> Any: ...
+
+    def read(self, op: str, mapping: Callable[[Row], Report], answer: Row) -> Report: ...
+
+    async def ensure_markets(self) -> None: ...
+
+
+class Dialect(Protocol):
+    id: str  # the ccxt exchange id
+    weights: Mapping[str, int]  # the request budget each gateway operation costs
+    trades_page: int  # the largest page of the account's trades
+
+    def make_client(
+        self,
+        api_key: str | None,
+        api_secret: str | None,
+        base_url: str | None,
+        timeout_ms: int,
+        testnet: bool,
+    ) -> Any: ...
+
+    # ----- answers as reports ---------------------------------------------------------------------------
+    def market_reports(self, answer: Any) -> dict[str, MarketReport]: ...
+
+    def position_reports(self, answer: Any) -> list[PositionReport]: ...
+
+    def balance_report(self, answer: Any) -> BalanceReport: ...
+
+    def fill_report(self, answer: Any) -> FillReport: ...
+
+    def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport: ...
+
+    def mark_prices(self, answer: Any, symbols: list[str]) -> dict[str, Decimal]: ...
+
+    # ----- what the gateway sends -------------------------------------------------------------------------
+    def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]: ...
+
+    def lookup_params(self, client_order_id: str) -> dict[str, Any]: ...
+
+    def next_trades_page(self, page: list[FillReport]) -> dict[str, Any] | None: ...
+
+    # ----- calls only this exchange has (through the gateway's generic path) ------------------------------
+    async def fetch_leverages(self, gateway: Caller) -> dict[str, int]: ...
+
+    async def fetch_funding(self, gateway: Caller, since_ms: int) -> list[FundingReport]: ...
+
+    async def fetch_hedge_mode(self, gateway: Caller) -> bool: ...
+
+    async def fetch_open_conditional_orders(
+        self, gateway: Caller, symbol: str | None
+    ) -> list[OrderReport]: ...
+
+    async def cancel_conditional_order(
+        self, gateway: Caller, order_id: str, symbol: str, gone_ok: bool
+    ) -> bool: ...
+
+    async def cancel_all_conditional_orders(self, gateway: Caller, symbol: str) -> None: ...
+
+
+def dialect_for(exchange_id: str) -> Dialect:
+    """The dialect of a supported exchange (ValueError naming the supported ones otherwise)."""
+    from cockpit.exchange.binance import BINANCE_USDM
+
+    dialects: dict[str, Dialect] = {BINANCE_USDM.id: BINANCE_USDM}
+    if exchange_id not in dialects:
+        raise ValueError(f"exchange {exchange_id!r} is not supported; supported: {', '.join(dialects)}")
+    return dialects[exchange_id]
