@@ -52,6 +52,8 @@ class Dialect(Protocol):
     id: str  # the ccxt exchange id
     weights: Mapping[str, int]  # the request budget each gateway operation costs
     trades_page: int  # the largest page of the account's trades
+    trades_params: Mapping[str, Any]  # what the first page of a trade history read adds
+    open_orders_params: Mapping[str, Any]  # what a read of the (plain) open orders adds
 
     def make_client(
         self,
@@ -73,8 +75,6 @@ class Dialect(Protocol):
 
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport: ...
 
-    def mark_prices(self, answer: Any, symbols: list[str]) -> dict[str, Decimal]: ...
-
     # ----- what the gateway sends -------------------------------------------------------------------------
     def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]: ...
 
@@ -83,6 +83,8 @@ class Dialect(Protocol):
     def next_trades_page(self, page: list[FillReport]) -> dict[str, Any] | None: ...
 
     # ----- calls only this exchange has (through the gateway's generic path) ------------------------------
+    async def fetch_mark_prices(self, gateway: Caller, symbols: list[str]) -> dict[str, Decimal]: ...
+
     async def fetch_leverages(self, gateway: Caller) -> dict[str, int]: ...
 
     async def fetch_funding(self, gateway: Caller, since_ms: int) -> list[FundingReport]: ...
@@ -103,8 +105,9 @@ class Dialect(Protocol):
 def dialect_for(exchange_id: str) -> Dialect:
     """The dialect of a supported exchange (ValueError naming the supported ones otherwise)."""
     from cockpit.exchange.binance import BINANCE_USDM
+    from cockpit.exchange.bybit import BYBIT
 
-    dialects: dict[str, Dialect] = {BINANCE_USDM.id: BINANCE_USDM}
+    dialects: dict[str, Dialect] = {BINANCE_USDM.id: BINANCE_USDM, BYBIT.id: BYBIT}
     if exchange_id not in dialects:
         raise ValueError(f"exchange {exchange_id!r} is not supported; supported: {', '.join(dialects)}")
     return dialects[exchange_id]

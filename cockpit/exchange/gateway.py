@@ -379,20 +379,24 @@ class ExchangeGateway:
         await self.ensure_markets()
         op_weight = self.dialect.weights["fetch_open_orders" if symbol else "fetch_open_orders_all"]
         rows: list[dict[str, Any]] = await self.call(
-            "fetch_open_orders", self.client.fetch_open_orders, symbol, weight=op_weight
+            "fetch_open_orders",
+            self.client.fetch_open_orders,
+            symbol,
+            None,
+            None,
+            dict(self.dialect.open_orders_params),
+            weight=op_weight,
         )
         return [self._read("fetch_open_orders", self.dialect.order_report, row) for row in rows]
 
     async def fetch_mark_prices(self, symbols: list[str]) -> dict[str, Decimal]:
         """Mark prices by unified symbol (the REST fallback while the market feed is down)."""
-        await self.ensure_markets()
-        rows: dict[str, Any] = await self.call("fetch_mark_prices", self.client.fetch_mark_prices, symbols)
-        return self._read("fetch_mark_prices", lambda r: self.dialect.mark_prices(r, symbols), rows)
+        return await self.dialect.fetch_mark_prices(self, symbols)
 
     async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[FillReport]:
         """Every trade on `symbol` from `since_ms`, oldest first, following pages by trade id."""
         await self.ensure_markets()
-        fills = await self._trades_page(symbol, since_ms)
+        fills = await self._trades_page(symbol, since_ms, dict(self.dialect.trades_params))
         page = fills
         while (more := self.dialect.next_trades_page(page)) is not None:
             page = await self._trades_page(symbol, None, more)

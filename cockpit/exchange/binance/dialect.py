@@ -57,6 +57,8 @@ class BinanceUsdm:
     id = "binanceusdm"
     weights: Mapping[str, int] = ENDPOINT_WEIGHTS
     trades_page = TRADES_PAGE
+    trades_params: Mapping[str, Any] = {}
+    open_orders_params: Mapping[str, Any] = {}
 
     def make_client(
         self,
@@ -84,9 +86,6 @@ class BinanceUsdm:
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport:
         return reports.order_report(answer, sent_quantity=sent_quantity)
 
-    def mark_prices(self, answer: Any, symbols: list[str]) -> dict[str, Decimal]:
-        return reports.mark_prices(answer, symbols)
-
     # ----- what the gateway sends -------------------------------------------------------------------------
     def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": client_order_id}
@@ -108,6 +107,12 @@ class BinanceUsdm:
         return {"fromId": max(int(f.trade_id) for f in page) + 1}
 
     # ----- calls only Binance has ---------------------------------------------------------------------------
+    async def fetch_mark_prices(self, gateway: Caller, symbols: list[str]) -> dict[str, Decimal]:
+        """premiumIndex (ccxt's fetch_mark_prices): the REST marks while the market stream is down."""
+        await gateway.ensure_markets()
+        rows: Any = await gateway.call("fetch_mark_prices", gateway.client.fetch_mark_prices, symbols)
+        return gateway.read("fetch_mark_prices", lambda r: reports.mark_prices(r, symbols), rows)
+
     async def fetch_leverages(self, gateway: Caller) -> dict[str, int]:
         """Each symbol's leverage setting (`GET /fapi/v1/symbolConfig`), by unified symbol: Binance's
         positionRisk v3, which ccxt reads, no longer carries it."""

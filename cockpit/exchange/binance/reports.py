@@ -11,12 +11,17 @@ positions".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from cockpit.core import plausible
-from cockpit.core.domain import dec, leg_of
+from cockpit.core.domain import leg_of
+from cockpit.exchange.fields import checked as _checked
+from cockpit.exchange.fields import lenient as _lenient
+from cockpit.exchange.fields import number as _number
+from cockpit.exchange.fields import required as _required
+from cockpit.exchange.fields import step as _step
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -48,15 +53,6 @@ def market_report(symbol: str, market: Mapping[str, Any]) -> MarketReport:
         price_step=_step(precision.get("price")),
         amount_step=_step(precision.get("amount")),
     )
-
-
-def _step(value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        return dec(value)
-    except (InvalidOperation, ValueError, TypeError):
-        return None
 
 
 def mark_prices(rows: Mapping[str, Mapping[str, Any]], symbols: Iterable[str]) -> dict[str, Decimal]:
@@ -115,12 +111,6 @@ def position_report(row: Mapping[str, Any]) -> PositionReport:
         isolated_margin=_lenient(info.get("isolatedWallet")) if margin_mode == "isolated" else None,
         leg=leg_of(info.get("positionSide")),
     )
-
-
-def _lenient(value: Any) -> Decimal | None:
-    """A figure that may be missing or unreadable (None): shown when known, never relied on."""
-    number = _step(value)
-    return number if number is not None and number.is_finite() else None
 
 
 def _signed_quantity(row: Mapping[str, Any], info: Mapping[str, Any], symbol: str) -> Decimal:
@@ -233,29 +223,7 @@ def _average_price(info: Mapping[str, Any], order: Mapping[str, Any], where: str
     return None
 
 
-# ----- reading one field ------------------------------------------------------------------------------------
-def _number(value: Any, what: str) -> Decimal:
-    """An exact Decimal from a decimal string, an int or a float (through its repr): finite and in range."""
-    if value is None or isinstance(value, bool):
-        raise MalformedReport(f"{what} is missing" if value is None else f"{what} is not a number: {value!r}")
-    return _checked(plausible.money, value, what)
-
-
-def _checked(check: Callable[[Any, str], Decimal], value: Any, what: str) -> Decimal:
-    """`value` through one of plausible's checks; a refused figure is a MalformedReport naming it."""
-    try:
-        return check(value, what)
-    except plausible.BadFigure as exc:
-        raise MalformedReport(str(exc)) from exc
-
-
-def _required(row: Mapping[str, Any], key: str, what: str) -> str:
-    value = row.get(key)
-    if value is None or value == "":
-        raise MalformedReport(f"{what} has no {key}")
-    return str(value)
-
-
+# ----- Binance's own calls ----------------------------------------------------------------------------------
 def hedge_mode(answer: Any) -> bool:
     """`GET /fapi/v1/positionSide/dual`'s dualSidePosition: true in hedge mode (LONG and SHORT legs)."""
     value = answer.get("dualSidePosition") if isinstance(answer, Mapping) else None

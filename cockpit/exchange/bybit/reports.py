@@ -1,0 +1,274 @@
+"""Bybit v5 answers (linear USDT perpetuals, a unified trading account), as ccxt's bybit returns them, mapped
+into cockpit's reports.
+
+The one place that knows Bybit's field names (`info.size`, `info.positionIdx`, `walletBalance`, `execQty`,
+`orderLinkId`, …). Bybit's own figure (in `info`, exact decimal strings; "" for none) wins over ccxt's
+float. A figure cockpit needs that is missing, unreadable or implausible raises `MalformedReport`, and the
+whole answer is refused (the gateway reports bad data; the read is retried), never read as empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from cockpit.core import plausible
+from cockpit.core.domain import Leg
+from cockpit.exchange.fields import checked, lenient, number, required, step
+from cockpit.exchange.reports import (
+    BalanceReport,
+    FillReport,
+    FundingReport,
+    MalformedReport,
+    MarketReport,
+    OrderReport,
+    PositionReport,
+)
+
+SETTLEMENT_ASSET = "USDT"
+LEGS: dict[str, Leg] = {"0": "both", "1": "long", "2": "short"}  # positionIdx: one-way, hedge buy, hedge sell
+# Bybit's open statuses of a conditional order that has not triggered
+CONDITIONAL_STATUSES = ("Untriggered",)
+
+
+def _info(row: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(row, Mapping):
+        raise MalformedReport(f"{what} is not an object: {type(row).__name__}")
+    info = row.get("info") or {}
+    if not isinstance(info, Mapping):
+        raise MalformedReport(f"{what}'s info is not an object: {type(info).__name__}")
+    return info
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == ""
+
+
+# ----- markets ----------------------------------------------------------------------------------------------
+def market_reports(markets: Mapping[str, Mapping[str, Any]]) -> dict[str, MarketReport]:
+    """ccxt's `load_markets()` (instruments-info, linear): precision mode TICK_SIZE, so `precision.price` is
+    the tick and `precision.amount` the quantity step."""
+    out: dict[str, MarketReport] = {}
+    for symbol, market in markets.items():
+        precision = market.get("precision") or {}
+        out[symbol] = MarketReport(
+            symbol=symbol,
+            exchange_id=str(market.get("id") or ""),
+            contract=bool(market.get("contract") or market.get("swap")),
+            price_step=step(precision.get("price")),
+            amount_step=step(precision.get("amount")),
+        )
+    return out
+
+
+def mark_prices(tickers: Mapping[str, Mapping[str, Any]], symbols: Iterable[str]) -> dict[str, Decimal]:
+    """ccxt's `fetch_tickers()` (`GET /v5/market/tickers`): each asked-for symbol's `markPrice`."""
+    if not isinstance(tickers, Mapping):
+        raise MalformedReport(f"the tickers are not a table by symbol: {type(tickers).__name__}")
+    wanted = set(symbols)
+    out: dict[str, Decimal] = {}
+    for symbol, row in tickers.items():
+        info = row.get("info") if isinstance(row, Mapping) else None
+        raw = info.get("markPrice") if isinstance(info, Mapping) else None
+        if symbol in wanted and not _blank(raw):
+            out[symbol] = checked(plausible.price, raw, f"{symbol} markPrice")
+    return out
+
+
+# ----- account ----------------------------------------------------------------------------------------------
+def position_reports(rows: Any) -> list[PositionReport]:
+    """ccxt's `fetch_positions()` (`GET /v5/position/list`): one row per symbol on a one-way account
+    (positionIdx 0), one per leg in hedge mode (1 long, 2 short). Any other shape, or one unreadable row,
+    fails the whole answer."""
+    if not isinstance(rows, list):
+        raise MalformedReport(f"the positions answer is not a list: {type(rows).__name__}")
+    return [position_report(row) for row in rows]
+
+
+def position_report(row: Mapping[str, Any]) -> PositionReport:
+    info = _info(row, "a position row")
+    symbol = row.get("symbol") or info.get("symbol")
+    if not symbol or not isinstance(symbol, str):
+        raise MalformedReport("a position without a symbol")
+    leg = LEGS.get(str(info.get("positionIdx", "0")))
+    if leg is None:
+        raise MalformedReport(f"{symbol} positionIdx {info.get('positionIdx')!r} is none of 0, 1, 2")
+    size = checked(plausible.size, info.get("size"), f"{symbol} size") if "size" in info else None
+    if size is None:
+        raise MalformedReport(f"{symbol} size is missing")
+    side = info.get("side")
+    if size and side not in ("Buy", "Sell"):
+        raise MalformedReport(f"{symbol} side {side!r} of an open position is neither Buy nor Sell")
+    quantity = size if side == "Buy" else -size
+    raw_entry = info.get("avgPrice") if not _blank(info.get("avgPrice")) else info.get("entryPrice")
+    entry = checked(plausible.price, raw_entry, f"{symbol} avgPrice") if size else lenient(raw_entry)
+    leverage = lenient(info.get("leverage"))
+    isolated = str(info.get("tradeMode", "")) == "1"  # 1: isolated margin (classic accounts); 0: cross
+    liquidation = lenient(info.get("liqPrice")) if not _blank(info.get("liqPrice")) else Decimal(0)
+    return PositionReport(
+        symbol=str(symbol),
+        quantity=quantity if size else Decimal(0),
+        entry_price=entry if entry is not None else Decimal(0),
+        leverage=int(leverage) if leverage is not None and leverage > 0 else None,
+        liquidation_price=liquidation,
+        margin_mode="isolated" if isolated else "cross",
+        isolated_margin=lenient(info.get("positionIM")) if isolated else None,
+        leg=leg,
+    )
+
+
+def balance_report(balance: Mapping[str, Any]) -> BalanceReport:
+    """ccxt's `fetch_balance()` (`GET /v5/account/wallet-balance?accountType=UNIFIED`): USDT's wallet
+    balance; free margin is the account's `totalAvailableBalance` (in USD, which a USDT-only account holds),
+    else ccxt's free USDT."""
+    info = _info(balance, "the balance")
+    accounts = ((info.get("result") or {}).get("list")) or []
+    if not isinstance(accounts, list) or not accounts or not isinstance(accounts[0], Mapping):
+        raise MalformedReport("the wallet balance has no account")
+    account = accounts[0]
+    coins = account.get("coin") or []
+    usdt = next((c for c in coins if isinstance(c, Mapping) and c.get("coin") == SETTLEMENT_ASSET), None)
+    wallet = number(usdt.get("walletBalance"), "USDT walletBalance") if usdt is not None else None
+    raw_available = account.get("totalAvailableBalance")
+    available: Decimal | None
+    if not _blank(raw_available):
+        available = number(raw_available, "totalAvailableBalance")
+    else:
+        free = (balance.get(SETTLEMENT_ASSET) or {}).get("free")
+        available = number(free, "USDT free") if free is not None else None
+    held = sorted(
+        str(c.get("coin"))
+        for c in coins
+        if isinstance(c, Mapping) and not _blank(c.get("walletBalance")) and lenient(c.get("walletBalance"))
+    )
+    return BalanceReport(wallet=wallet, available=available, assets_held=tuple(held))
+
+
+def fill_report(trade: Mapping[str, Any]) -> FillReport:
+    """One trade of ccxt's `fetch_my_trades()` (`GET /v5/execution/list`, execType Trade): Bybit's exact
+    figures. `execPnl` is the realized PnL of a closing execution (0 when it opens or adds)."""
+    info = _info(trade, "a trade")
+    trade_id = required(trade, "id", "a trade")
+    where = f"trade {trade_id}"
+    side = str(info.get("side") or trade.get("side") or "").lower()
+    if side not in ("buy", "sell"):
+        raise MalformedReport(f"{where} side {side!r} is neither buy nor sell")
+    order_type = str(info.get("orderType") or trade.get("type") or "").lower() or None
+    return FillReport(
+        trade_id=trade_id,
+        order_id=str(info.get("orderId") or trade.get("order") or ""),
+        side=side,
+        order_type=order_type,
+        quantity=checked(plausible.size, info.get("execQty") or trade.get("amount"), f"{where} execQty"),
+        price=checked(plausible.price, info.get("execPrice") or trade.get("price"), f"{where} execPrice"),
+        fee=number(info.get("execFee") or "0", f"{where} execFee"),
+        realized_pnl=number(info.get("execPnl") or "0", f"{where} execPnl"),
+        timestamp_ms=int(info.get("execTime") or trade.get("timestamp") or 0),
+    )
+
+
+ORDER_STATUSES = {
+    "New": "open",
+    "PartiallyFilled": "open",
+    "Untriggered": "open",
+    "Triggered": "open",
+    "Active": "open",
+    "Created": "open",
+    "Filled": "closed",
+    "PartiallyFilledCanceled": "canceled",
+    "Cancelled": "canceled",
+    "Deactivated": "canceled",
+    "Rejected": "rejected",
+}
+
+
+def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None) -> OrderReport:
+    """One order as ccxt's bybit parses it (create, cancel, `GET /v5/order/realtime`). A create or cancel
+    answer carries only the ids: `sent_quantity` stands in for its quantity."""
+    info = _info(order, "an order")
+    order_id = required(order, "id", "an order")
+    where = f"order {order_id}"
+    link = info.get("orderLinkId") or order.get("clientOrderId")
+    raw_qty = info.get("qty")
+    if _blank(raw_qty):
+        if sent_quantity is None:
+            raise MalformedReport(f"{where} has no quantity (qty)")
+        quantity = sent_quantity
+    else:
+        quantity = number(raw_qty, f"{where} qty")
+    status = info.get("orderStatus")
+    trigger = lenient(info.get("triggerPrice")) if not _blank(info.get("triggerPrice")) else None
+    stop_type = str(info.get("stopOrderType") or "")
+    conditional = status in CONDITIONAL_STATUSES or (stop_type not in ("", "UNKNOWN") and status != "New")
+    side = str(info.get("side") or order.get("side") or "").lower()
+    symbol = order.get("symbol")
+    if not symbol:
+        raise MalformedReport(f"{where} has no symbol")
+    average = lenient(info.get("avgPrice")) if not _blank(info.get("avgPrice")) else None
+    return OrderReport(
+        order_id=order_id,
+        client_order_id=str(link) if link else None,
+        symbol=str(symbol),
+        side=side or str(order.get("side") or ""),
+        type=_order_type(info, order, conditional),
+        status=ORDER_STATUSES.get(str(status), str(order.get("status")))
+        if status or order.get("status")
+        else None,
+        quantity=quantity,
+        price=number(info.get("price") or "0", f"{where} price")
+        if not _blank(info.get("price"))
+        else Decimal(0),
+        filled=number(info.get("cumExecQty") or "0", f"{where} cumExecQty"),
+        average_price=average if average else None,
+        reduce_only=bool(info.get("reduceOnly")) or bool(info.get("closeOnTrigger")),
+        trigger_price=trigger if trigger else None,
+        conditional=conditional,
+        leg=LEGS.get(str(info.get("positionIdx", "0")), "both"),
+    )
+
+
+def _order_type(info: Mapping[str, Any], order: Mapping[str, Any], conditional: bool) -> str:
+    """market | limit, or a conditional order's stop_market / stop (Bybit's Market / Limit with a trigger)."""
+    kind = str(info.get("orderType") or order.get("type") or "unknown").lower()
+    if conditional and kind in ("market", "limit"):
+        return "stop_market" if kind == "market" else "stop"
+    return kind
+
+
+def funding_reports(rows: Any) -> list[FundingReport]:
+    """`GET /v5/execution/list?execType=Funding`'s rows, raw: Bybit's `execFee` is what the account paid
+    (> 0 paid, < 0 received); cockpit's amount is the other way round (paid < 0)."""
+    if not isinstance(rows, list):
+        raise MalformedReport(f"the funding answer is not a list: {type(rows).__name__}")
+    out = []
+    for info in rows:
+        if not isinstance(info, Mapping):
+            raise MalformedReport(f"a funding row is not an object: {type(info).__name__}")
+        income_id = required(info, "execId", "a funding row")
+        where = f"funding {income_id}"
+        raw_time = info.get("execTime")
+        try:
+            time_ms = int(str(raw_time))
+        except ValueError:
+            raise MalformedReport(f"{where} execTime is not a whole number of ms: {raw_time!r}") from None
+        out.append(
+            FundingReport(
+                income_id=income_id,
+                symbol=required(info, "symbol", where),
+                amount=-number(info.get("execFee"), f"{where} execFee"),
+                asset=SETTLEMENT_ASSET,
+                time_ms=time_ms,
+            )
+        )
+    return out
+
+
+def hedge_mode(answer: Any) -> bool:
+    """Bybit says the position mode only through its positions: one symbol's list (`GET /v5/position/list`
+    with a symbol) holds every leg, flat or not — positionIdx 0 one-way, 1 and 2 in hedge mode."""
+    result = answer.get("result") if isinstance(answer, Mapping) else None
+    rows = result.get("list") if isinstance(result, Mapping) else None
+    if not isinstance(rows, list):
+        raise MalformedReport(f"the position list has no list: {str(answer)[:120]}")
+    return any(str(r.get("positionIdx", "0")) in ("1", "2") for r in rows if isinstance(r, Mapping))
