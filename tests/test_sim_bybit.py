@@ -28,15 +28,8 @@ ETH = "ETH/USDT:USDT"
 
 
 def _server(**options: Any) -> SimServer:
-    return SimServer(
-        api_key=TEST_KEY,
-        api_secret=TEST_SECRET,
-        seed=7,
-        activity=False,
-        tick_interval=0.05,
-        exchange="bybit",
-        **options,
-    )
+    settings: dict[str, Any] = {"seed": 7, "activity": False, "tick_interval": 0.05, **options}
+    return SimServer(api_key=TEST_KEY, api_secret=TEST_SECRET, exchange="bybit", **settings)
 
 
 @pytest.fixture
@@ -587,10 +580,38 @@ async def test_ws_drop_closes_sockets_and_idle_ones_are_cut(bybit_sim: SimServer
     assert bybit_sim.dialect.streams.sockets == set()  # type: ignore[union-attr]
 
 
-async def test_cli_offers_the_bybit_dialect() -> None:
+async def test_hostile_values_reach_the_bybit_streams(bybit_sim: SimServer) -> None:
+    async with websockets.connect(ws_url(bybit_sim, "/v5/public/linear")) as ws:
+        await ws.send(orjson.dumps({"op": "subscribe", "args": ["tickers.BTCUSDT"]}).decode())
+        await recv(ws, lambda f: f.get("type") == "snapshot")
+        fault = {"kind": "hostile", "target": "mark", "field": "data.markPrice", "value": "NaN"}
+        await bybit_sim.inject(fault)
+        bad = await recv(ws, lambda f: f.get("data", {}).get("markPrice") == "NaN")
+        assert bad["topic"] == "tickers.BTCUSDT"
+    async with websockets.connect(ws_url(bybit_sim, "/v5/private")) as ws:
+        await login(ws)
+        await ws.send(orjson.dumps({"op": "subscribe", "args": ["position"]}).decode())
+        await recv(ws)
+        await bybit_sim.inject(
+            {"kind": "hostile", "target": "account", "field": "data.0.size", "value": "1e400"}
+        )
+        pushed = await recv(ws)
+        assert pushed["topic"] == "position" and pushed["data"][0]["size"] == "1e400"
+
+
+async def test_demo_trader_trades_on_bybits_wire() -> None:
+    server = _server(activity=True, trader_pause_s=(0.01, 0.05))
+    await server.start()
+    try:
+        await wait_until(lambda: len(server.account.orders) >= 3, within=10, what="the demo trader's orders")
+        assert server.dialect is not None and server.dialect.rest.requests_served >= 3
+    finally:
+        await server.stop()
+
+
+def test_cli_offers_the_bybit_dialect() -> None:
     from cockpit.commands.cli import build_parser
 
     args = build_parser().parse_args(["sim", "--exchange", "bybit"])
     assert args.exchange == "bybit"
     assert build_parser().parse_args(["sim"]).exchange == "binance"
-    await wait_until(lambda: True)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import random
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -34,6 +34,9 @@ from cockpit.sim.funding import BINANCE_INTERVAL_S, DEFAULT_RATE, FundingSchedul
 from cockpit.sim.market import DEFAULT_SYMBOLS, PriceWalk, SymbolSpec
 from cockpit.sim.rest import RestApi
 from cockpit.sim.streams import StreamHub
+
+if TYPE_CHECKING:
+    from cockpit.sim.trader import OrderClient
 
 DEMO_API_KEY = "cockpit-demo-key"
 DEMO_API_SECRET = "cockpit-demo-secret"
@@ -54,6 +57,8 @@ class Dialect(Protocol):
     def stream_urls(self, base_url: str) -> str: ...
 
     def push_hostile(self, params: dict[str, Any], count: int) -> None: ...
+
+    def order_client(self, base_url: str, api_key: str, api_secret: str) -> OrderClient: ...
 
 
 class SimServer:
@@ -154,12 +159,13 @@ class SimServer:
         if self.activity:
             from cockpit.sim.trader import DemoTrader
 
-            self._tasks.append(
-                asyncio.create_task(
-                    DemoTrader(self, self._rng.randrange(1 << 30), self.trader_pause_s).run(),
-                    name="sim-trader",
-                )
+            seed = self._rng.randrange(1 << 30)
+            trader = (
+                DemoTrader(self, seed, self.trader_pause_s, self.dialect.order_client)
+                if self.dialect is not None
+                else DemoTrader(self, seed, self.trader_pause_s)
             )
+            self._tasks.append(asyncio.create_task(trader.run(), name="sim-trader"))
         if self.scenario:
             self._tasks.append(asyncio.create_task(self._scenario_loop(), name="sim-scenario"))
         return self.base_url

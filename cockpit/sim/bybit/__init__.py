@@ -18,6 +18,7 @@ from aiohttp import web
 
 from cockpit.sim.bybit import views
 from cockpit.sim.bybit.book import Entry, OrderBook
+from cockpit.sim.bybit.client import BybitOrderClient
 from cockpit.sim.bybit.executions import Executions
 from cockpit.sim.bybit.pushes import PrivatePushes
 from cockpit.sim.bybit.rest import BybitRest
@@ -56,6 +57,10 @@ class BybitDialect:
     def stream_urls(self, base_url: str) -> str:
         ws = base_url.replace("http", "ws", 1)
         return f"{ws}{PUBLIC_PATH} and {ws}{PRIVATE_PATH}"
+
+    def order_client(self, base_url: str, api_key: str, api_secret: str) -> BybitOrderClient:
+        """The demo trader's client: its orders on Bybit's wire."""
+        return BybitOrderClient(base_url, api_key, api_secret)
 
     def push_hostile(self, params: dict[str, Any], count: int) -> None:
         """A hostile fault on a stream target: a plausible `position` (`account`) or `order` (`order`) push
