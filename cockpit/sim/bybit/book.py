@@ -8,7 +8,8 @@ never listed apart from it. `triggerDirection` 1 (rise) fires when the trigger p
 
 An order placed without `orderLinkId` gets a hidden client id (a `~` prefix no Bybit link id can have) and
 is shown with `orderLinkId: ""`. Link ids must be unique across every order the account ever placed
-(110072). The account model's Binance refusals are translated to retCodes (errors.py).
+(110072). The account model's Binance refusals are translated to retCodes (errors.py). A PostOnly order
+that would take liquidity is refused (10001) rather than accepted and then cancelled as Bybit does.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ Time window (Bybit's): neither startTime nor endTime → the last 7 days; only s
 only endTime → 7 days up to it; a window longer than 7 days is refused (10001). `limit` 1..100 (default
 50); `cursor` is the opaque `nextPageCursor` of the previous page. ccxt's funding-history call also sends
 `size`, which Bybit does not know: ignored, as Bybit does.
+
+A funding row's `execFee` is what the account paid: positive when it paid, negative when it received (Bybit's
+sign for fees; its documentation does not settle it for funding rows, so this follows the fee convention),
+`feeRate` the funding rate, `execQty`/`execPrice`/`execValue` the leg's size, the mark and their product,
+`side` the leg's side (Buy for a long).
 """
 
 from __future__ import annotations

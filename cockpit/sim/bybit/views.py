@@ -3,7 +3,9 @@
 Decimals are strings — prices at the symbol's tick, quantities at its step, money to 8 places without
 trailing zeros — times inside records are ms strings, and "" stands for no value (ccxt reads "" as
 absent). A REST position row carries `avgPrice`, a pushed one `entryPrice` (as Bybit's do); no position row
-carries `closedSize`, which marks closed-position history to ccxt.
+carries `closedSize`, which marks closed-position history to ccxt. A market order's `price` is "0" (Bybit
+shows a protection price whose rule it does not document). A fill's `closedSize` is its whole quantity when
+it realized PnL, else "0" (a fill that flips a position is not split).
 """
 
 from __future__ import annotations

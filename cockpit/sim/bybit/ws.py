@@ -6,7 +6,8 @@ Requests are `{"req_id"?, "op": "subscribe" | "unsubscribe" | "ping" | "auth", "
 sends a snapshot, deltas when the top of the book moves, and a new snapshot after 3 s without change. An
 unknown topic or symbol is refused (`success: false`). Private: `auth` with `[key, expires, sign]`; topics
 `order`, `execution`, `position`, `wallet` (or `order.linear` etc.) only once authenticated. Pushes are
-`{id, topic, creationTime, data: [...]}`.
+`{id, topic, creationTime, data: [...]}`. Bybit does not document the refusal of a private subscription
+before `auth`; the simulator answers `success: false` with "Request not authorized".
 
 Application-level `{"op": "ping"}` is answered in each socket's own pong shape and keeps the socket alive;
 one without a ping for `idle_s` seconds (600 by default, Bybit's 10 minutes; a private URL may shorten it
