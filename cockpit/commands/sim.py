@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    sim = commands.add_parser("sim", help="run the Binance USD-M exchange simulator on loopback")
+    sim = commands.add_parser(
+        "sim", help="run the exchange simulator on loopback (Binance USD-M, or Bybit v5 linear)"
+    )
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
     sim.add_argument("--api-key", default=None, help="API key the simulator accepts (default: demo key)")
@@ -26,6 +28,12 @@ def register(commands: Commands) -> None:
     sim.add_argument("--scenario", default=None, metavar="FILE", help="TOML file of scheduled faults")
     sim.add_argument(
         "--hedge", action="store_true", help="the account in hedge mode (LONG and SHORT legs per symbol)"
+    )
+    sim.add_argument(
+        "--exchange",
+        choices=("binance", "bybit"),
+        default="binance",
+        help="the wire it speaks: binance (USD-M, default) or bybit (v5 linear USDT perpetuals)",
     )
     sim.set_defaults(handler=run_sim_command)
 
@@ -44,6 +52,7 @@ def run_sim_command(args: argparse.Namespace) -> int:
         activity=not args.no_activity,
         scenario=scenario,
         dual_side=args.hedge,
+        exchange=args.exchange,
     )
     return asyncio.run(_serve(sim, args.host, args.port))
 
@@ -62,10 +71,12 @@ async def _serve(sim: SimServer, host: str, port: int) -> int:
         return 1
     print(f"cockpit sim listening on {url}", flush=True)
     print(f"  api key: {sim.api_key}  (secret given with --api-secret, or the demo secret)", flush=True)
-    print(
-        f"  streams: {url.replace('http', 'ws', 1)}/ws/btcusdt@bookTicker  faults: POST {url}/_sim/faults",
-        flush=True,
+    streams = (
+        sim.dialect.stream_urls(url)
+        if sim.dialect is not None
+        else f"{url.replace('http', 'ws', 1)}/ws/btcusdt@bookTicker"
     )
+    print(f"  exchange: {sim.exchange}  streams: {streams}  faults: POST {url}/_sim/faults", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

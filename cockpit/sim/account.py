@@ -343,7 +343,7 @@ class Account:
             if self.is_isolated(pos.symbol):
                 pos.isolated_wallet += fee
             self.update_time = now
-            self.income.record(pos.symbol, FUNDING_FEE, fee, now)
+            self.income.record(pos.symbol, FUNDING_FEE, fee, now, position_side=pos.side)
             # Binance: a cross position's funding pushes the balance only; an isolated one adds its position
             rows = [self._position_row(pos)] if self.is_isolated(pos.symbol) else []
             self._publish(

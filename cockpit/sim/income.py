@@ -25,6 +25,7 @@ class IncomeEntry:
     time: int
     trade_id: int | None = None
     asset: str = "USDT"
+    position_side: str = "BOTH"  # the leg a funding payment was on (BOTH, LONG or SHORT)
 
 
 class IncomeLedger:
@@ -35,9 +36,16 @@ class IncomeLedger:
         self._tran_ids = {kind: itertools.count(9_689_000_000) for kind in INCOME_TYPES}
 
     def record(
-        self, symbol: str, income_type: str, income: Decimal, time: int, trade_id: int | None = None
+        self,
+        symbol: str,
+        income_type: str,
+        income: Decimal,
+        time: int,
+        trade_id: int | None = None,
+        position_side: str = "BOTH",
     ) -> IncomeEntry:
-        entry = IncomeEntry(next(self._tran_ids[income_type]), symbol, income_type, income, time, trade_id)
+        tran_id = next(self._tran_ids[income_type])
+        entry = IncomeEntry(tran_id, symbol, income_type, income, time, trade_id, position_side=position_side)
         self.entries.append(entry)
         return entry
 

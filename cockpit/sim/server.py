@@ -6,6 +6,7 @@
     await sim.stop()
 
     sim = SimServer(activity=False, dual_side=True, funding_interval_s=2)   # hedge mode, funding every 2 s
+    sim = SimServer(exchange="bybit")      # the same exchange on Bybit v5's wire (cockpit/sim/bybit)
 
 Control API (no auth, loopback only): `POST /_sim/faults` with a fault object, `DELETE /_sim/faults`,
 `GET /_sim/faults`, `GET /_sim/state`, `GET|POST /_sim/settings` (`dual_side`, `funding_interval_s`,
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import random
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from aiohttp import web
@@ -34,8 +35,30 @@ from cockpit.sim.market import DEFAULT_SYMBOLS, PriceWalk, SymbolSpec
 from cockpit.sim.rest import RestApi
 from cockpit.sim.streams import StreamHub
 
+if TYPE_CHECKING:
+    from cockpit.sim.trader import OrderClient
+
 DEMO_API_KEY = "cockpit-demo-key"
 DEMO_API_SECRET = "cockpit-demo-secret"
+EXCHANGES = ("binance", "bybit")
+
+
+class Dialect(Protocol):
+    """An exchange's wire on the simulated exchange, other than Binance's (served by `rest` and `hub`)."""
+
+    name: str
+
+    def register(self, app: web.Application) -> None: ...
+
+    def start(self) -> list[asyncio.Task[None]]: ...
+
+    async def close_sockets(self, code: int = 1001, message: bytes = b"going away") -> None: ...
+
+    def stream_urls(self, base_url: str) -> str: ...
+
+    def push_hostile(self, params: dict[str, Any], count: int) -> None: ...
+
+    def order_client(self, base_url: str, api_key: str, api_secret: str) -> OrderClient: ...
 
 
 class SimServer:
@@ -54,10 +77,13 @@ class SimServer:
         funding_interval_s: float = BINANCE_INTERVAL_S,
         funding_rate: Decimal = DEFAULT_RATE,
         isolated: tuple[str, ...] = (),
+        exchange: str = "binance",
     ) -> None:
         """`dual_side`: start in hedge mode (LONG and SHORT legs per symbol); `funding_interval_s`: how often
         funding is paid (Binance: 8 h); `funding_rate`: each symbol's rate; `isolated`: symbols that start on
-        isolated margin."""
+        isolated margin; `exchange`: the wire it speaks, `binance` (USD-M) or `bybit` (v5 linear)."""
+        if exchange not in EXCHANGES:
+            raise ValueError(f"exchange {exchange!r} is not simulated; use one of {', '.join(EXCHANGES)}")
         self.api_key = api_key
         self.api_secret = api_secret
         self.seed = seed
@@ -91,17 +117,24 @@ class SimServer:
         self.algos = AlgoBook(
             self.account
         )  # after the server's listener: a fill is pushed before its ALGO_UPDATE
+        self.exchange = exchange
+        self.dialect = self._dialect(exchange)
+
+    def _dialect(self, exchange: str) -> Dialect | None:
+        """The wire the simulator speaks: None for Binance's (its routes below), else the dialect's own."""
+        if exchange == "bybit":
+            from cockpit.sim.bybit import BybitDialect
+
+            return BybitDialect(self, self.tick_interval)
+        return None
 
     # ----- lifecycle --------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application()
-        self.rest.register(app)
-        for prefix in ("", "/public", "/market"):
-            app.router.add_get(prefix + "/ws", self.hub.handle_raw)
-            app.router.add_get(prefix + "/ws/{streams:.*}", self.hub.handle_raw)
-            app.router.add_get(prefix + "/stream", self.hub.handle_combined)
-        app.router.add_get("/private/ws", self.hub.handle_private)
-        app.router.add_get("/private/stream", self.hub.handle_private)
+        if self.dialect is not None:
+            self.dialect.register(app)
+        else:
+            self._register_binance(app)
         app.router.add_post("/_sim/faults", self._post_fault)
         app.router.add_delete("/_sim/faults", self._delete_faults)
         app.router.add_get("/_sim/faults", self._get_faults)
@@ -121,18 +154,35 @@ class SimServer:
         self.base_url = f"http://{host}:{self.port}"
         self._tasks.append(asyncio.create_task(self._market_loop(), name="sim-market"))
         self._tasks.append(asyncio.create_task(self._funding_loop(), name="sim-funding"))
+        if self.dialect is not None:
+            self._tasks.extend(self.dialect.start())
         if self.activity:
             from cockpit.sim.trader import DemoTrader
 
-            self._tasks.append(
-                asyncio.create_task(
-                    DemoTrader(self, self._rng.randrange(1 << 30), self.trader_pause_s).run(),
-                    name="sim-trader",
-                )
+            seed = self._rng.randrange(1 << 30)
+            trader = (
+                DemoTrader(self, seed, self.trader_pause_s, self.dialect.order_client)
+                if self.dialect is not None
+                else DemoTrader(self, seed, self.trader_pause_s)
             )
+            self._tasks.append(asyncio.create_task(trader.run(), name="sim-trader"))
         if self.scenario:
             self._tasks.append(asyncio.create_task(self._scenario_loop(), name="sim-scenario"))
         return self.base_url
+
+    def _register_binance(self, app: web.Application) -> None:
+        self.rest.register(app)
+        for prefix in ("", "/public", "/market"):
+            app.router.add_get(prefix + "/ws", self.hub.handle_raw)
+            app.router.add_get(prefix + "/ws/{streams:.*}", self.hub.handle_raw)
+            app.router.add_get(prefix + "/stream", self.hub.handle_combined)
+        app.router.add_get("/private/ws", self.hub.handle_private)
+        app.router.add_get("/private/stream", self.hub.handle_private)
+
+    async def _close_sockets(self, code: int, message: bytes) -> None:
+        await self.hub.close_all(code=code, message=message)
+        if self.dialect is not None:
+            await self.dialect.close_sockets(code=code, message=message)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -141,7 +191,7 @@ class SimServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        await self.hub.close_all(code=1001, message=b"server shutdown")
+        await self._close_sockets(code=1001, message=b"server shutdown")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -183,11 +233,14 @@ class SimServer:
             self.account.on_prices()
             self._publish_prices()
         elif kind == "hostile" and params["target"] in hostile.STREAM_TARGETS:
-            self._push_hostile(params, int(params["count"]))
+            if self.dialect is not None:
+                self.dialect.push_hostile(params, int(params["count"]))
+            else:
+                self._push_hostile(params, int(params["count"]))
             return fault  # served now, nothing left to serve later
         self.faults.add(fault)
         if kind in ("ws_drop", "maintenance"):
-            await self.hub.close_all(code=1001, message=b"going away")
+            await self._close_sockets(code=1001, message=b"going away")
         return fault
 
     def _push_hostile(self, params: dict[str, Any], count: int) -> None:

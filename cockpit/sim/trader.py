@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cockpit.sim.client import SignedClient
 
@@ -17,15 +18,34 @@ if TYPE_CHECKING:
     from cockpit.sim.venue import Venue
 
 
+class OrderClient(Protocol):
+    """What the trader sends its orders through: Binance's signed client, or another dialect's (it takes the
+    same Binance-shaped `POST /fapi/v1/order` parameters)."""
+
+    async def __aenter__(self) -> OrderClient: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def request(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any: ...
+
+
 class DemoTrader:
-    def __init__(self, sim: Venue, seed: int, pause_s: tuple[float, float] = (1.5, 5.0)) -> None:
+    def __init__(
+        self,
+        sim: Venue,
+        seed: int,
+        pause_s: tuple[float, float] = (1.5, 5.0),
+        client: Callable[[str, str, str], OrderClient] = SignedClient,
+    ) -> None:
+        """`client(base_url, api_key, api_secret)`: what it trades through (Binance's REST by default)."""
         self._sim = sim
         self._rng = random.Random(seed)
         self._pause = pause_s
+        self._client = client
         self.orders_sent = 0
 
     async def run(self) -> None:
-        async with SignedClient(self._sim.base_url, self._sim.api_key, self._sim.api_secret) as client:
+        async with self._client(self._sim.base_url, self._sim.api_key, self._sim.api_secret) as client:
             while True:
                 await asyncio.sleep(self._rng.uniform(*self._pause))
                 try:
@@ -33,7 +53,7 @@ class DemoTrader:
                 except (TimeoutError, OSError, ValueError):
                     continue  # a fault is in force; an external strategy keeps going
 
-    async def _act(self, client: SignedClient) -> None:
+    async def _act(self, client: OrderClient) -> None:
         symbol = self._rng.choice(list(self._sim.specs))
         spec = self._sim.specs[symbol]
         acct = self._sim.account
