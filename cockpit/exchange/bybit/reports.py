@@ -185,19 +185,20 @@ ORDER_STATUSES = {
 
 def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None) -> OrderReport:
     """One order as ccxt's bybit parses it (create, cancel, `GET /v5/order/realtime`). A create or cancel
-    answer carries only the ids: `sent_quantity` stands in for its quantity."""
+    answer carries only the ids: `sent_quantity` (what was sent; 0 for a cancel) stands in for its quantity,
+    and it has no status."""
     info = _info(order, "an order")
     order_id = required(order, "id", "an order")
     where = f"order {order_id}"
     link = info.get("orderLinkId") or order.get("clientOrderId")
     raw_qty = info.get("qty")
-    if _blank(raw_qty):
-        if sent_quantity is None:
-            raise MalformedReport(f"{where} has no quantity (qty)")
-        quantity = sent_quantity
-    else:
-        quantity = number(raw_qty, f"{where} qty")
     status = info.get("orderStatus")
+    if not _blank(raw_qty):
+        quantity = number(raw_qty, f"{where} qty")
+    elif _blank(status):  # an acknowledgement (create, cancel): the ids only
+        quantity = sent_quantity if sent_quantity is not None else Decimal(0)
+    else:
+        raise MalformedReport(f"{where} has no quantity (qty)")
     trigger = lenient(info.get("triggerPrice")) if not _blank(info.get("triggerPrice")) else None
     stop_type = str(info.get("stopOrderType") or "")
     conditional = status in CONDITIONAL_STATUSES or (stop_type not in ("", "UNKNOWN") and status != "New")

@@ -1,0 +1,167 @@
+"""The gateway on Bybit: cockpit's own exchange path (limiter, retries, typed reports) through ccxt's bybit and
+Bybit's dialect (cockpit/exchange/bybit/), against the simulator speaking Bybit v5 over real sockets. The
+same reports the engine reads on Binance: markets, balance, positions (one-way and hedge legs), orders and
+conditional orders, fills, funding, the position mode, marks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from cockpit.exchange.ccxt_client import make_ccxt_client
+from cockpit.exchange.gateway import ExchangeGateway, OrderIntent, RetryPolicy
+from cockpit.sim.server import SimServer
+from tests.conftest import TEST_KEY, TEST_SECRET
+from tests.waiting import wait_until
+
+BTC = "BTC/USDT:USDT"
+ETH = "ETH/USDT:USDT"
+FAST = RetryPolicy(
+    transient_retries=1, transient_wait_s=0.05, recoverable_retries=1, recoverable_initial_s=0.05
+)
+
+
+async def _started(**options: Any) -> SimServer:
+    sim = SimServer(
+        api_key=TEST_KEY, api_secret=TEST_SECRET, seed=7, activity=False, tick_interval=0.05, exchange="bybit",
+        **options,
+    )  # fmt: skip
+    await sim.start()
+    return sim
+
+
+@pytest.fixture
+async def bybit_sim() -> AsyncIterator[SimServer]:
+    sim = await _started()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+@pytest.fixture
+async def gateway(bybit_sim: SimServer) -> AsyncIterator[ExchangeGateway]:
+    client = make_ccxt_client("bybit", TEST_KEY, TEST_SECRET, base_url=bybit_sim.base_url, timeout_ms=3000)
+    gw = ExchangeGateway(client, policy=FAST)
+    try:
+        yield gw
+    finally:
+        await gw.close()
+
+
+async def test_markets_balance_and_marks_read_as_cockpits_reports(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    assert gateway.dialect.id == "bybit"
+    markets = await gateway.load_markets()
+    btc = markets[BTC]
+    spec = bybit_sim.specs["BTCUSDT"]
+    assert btc.exchange_id == "BTCUSDT" and btc.contract
+    assert btc.price_step == spec.tick_size and btc.amount_step == spec.step_size
+    balance = await gateway.fetch_balance()
+    assert balance.wallet == Decimal("10000") and balance.available == Decimal("10000")
+    marks = await gateway.fetch_mark_prices([BTC, ETH])
+    assert set(marks) == {BTC, ETH}
+    assert abs(marks[BTC] - bybit_sim.account.mark("BTCUSDT")) / marks[BTC] < Decimal("0.01")
+    assert await gateway.fetch_time() > 0
+    assert await gateway.fetch_hedge_mode() is False
+
+
+async def test_an_order_its_fill_and_the_position_are_exact(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    since = bybit_sim.clock.now_ms() - 1000
+    ack = await gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.0157")))
+    assert ack.amount == Decimal("0.015")  # truncated to the step
+    assert ack.client_order_id.startswith("ck-")
+    found = await gateway.fetch_order_by_client_id(BTC, ack.client_order_id)
+    assert found is not None and found.order_id == ack.order_id and found.filled == Decimal("0.015")
+    positions = {p.symbol: p for p in await gateway.fetch_positions() if p.quantity}
+    held = positions[BTC]
+    sim_leg = bybit_sim.account.leg("BTCUSDT")
+    assert held.quantity == Decimal("0.015") == sim_leg.qty and held.entry_price == sim_leg.entry
+    assert held.leg == "both" and held.leverage is not None and held.margin_mode == "cross"
+    fills = await gateway.fetch_my_trades(BTC, since)
+    assert len(fills) == 1
+    (fill,) = fills
+    assert (fill.side, fill.quantity, fill.order_id) == ("buy", Decimal("0.015"), ack.order_id)
+    assert fill.price == sim_leg.entry and fill.fee > 0
+
+    closed = await gateway.create_order(
+        OrderIntent(BTC, "sell", "market", Decimal("0.015"), reduce_only=True)
+    )
+    assert closed.reduce_only
+    assert not [p for p in await gateway.fetch_positions() if p.quantity]
+    again = await gateway.fetch_my_trades(BTC, since)
+    assert [f.side for f in again] == ["buy", "sell"] or [f.side for f in again] == ["sell", "buy"]
+    assert sum(f.realized_pnl for f in again) == sum(f.realized_pnl for f in again if f.side == "sell")
+
+
+async def test_resting_and_conditional_orders_listed_apart_and_canceled(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    await gateway.load_markets()
+    mark = bybit_sim.account.mark("BTCUSDT")
+    below = gateway.price_to_precision(BTC, mark * Decimal("0.9"))
+    resting = await gateway.create_order(OrderIntent(BTC, "buy", "limit", Decimal("0.01"), price=below))
+    stop = await gateway.client.create_order(
+        BTC, "market", "sell", 0.01, None, {"triggerPrice": float(below), "triggerDirection": "below"}
+    )
+    plain = await gateway.fetch_open_orders(BTC)
+    conditional = await gateway.fetch_open_conditional_orders(BTC)
+    assert [o.order_id for o in plain] == [resting.order_id]  # each kind once, never both lists
+    assert [o.order_id for o in conditional] == [stop["id"]]
+    (held_stop,) = conditional
+    assert held_stop.conditional and held_stop.trigger_price == below and held_stop.type == "stop_market"
+    assert plain[0].price == below and plain[0].client_order_id == resting.client_order_id
+    everything = await gateway.fetch_all_open_orders()
+    assert {o.order_id for o in everything} == {resting.order_id, stop["id"]}
+
+    assert await gateway.cancel_conditional_order(stop["id"], BTC, gone_ok=True) is True
+    assert await gateway.cancel_conditional_order(stop["id"], BTC, gone_ok=True) is False  # already gone
+    assert await gateway.cancel_order(resting.order_id, BTC, gone_ok=True) is not None
+    assert await gateway.cancel_order(resting.order_id, BTC, gone_ok=True) is None
+    await gateway.client.create_order(
+        BTC, "market", "sell", 0.01, None, {"triggerPrice": float(below), "triggerDirection": "below"}
+    )
+    await gateway.cancel_all_conditional_orders(BTC)
+    await gateway.cancel_all_conditional_orders(BTC)  # none left: an answer, not a failure
+    assert await gateway.fetch_all_open_orders() == []
+
+
+async def test_hedge_legs_are_positions_of_their_own_and_close_on_their_side() -> None:
+    sim = await _started(dual_side=True)
+    client = make_ccxt_client("bybit", TEST_KEY, TEST_SECRET, base_url=sim.base_url, timeout_ms=3000)
+    gateway = ExchangeGateway(client, policy=FAST)
+    try:
+        assert await gateway.fetch_hedge_mode() is True
+        await gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.03"), leg="long"))
+        await gateway.create_order(OrderIntent(BTC, "sell", "market", Decimal("0.01"), leg="short"))
+        legs = {p.leg: p.quantity for p in await gateway.fetch_positions() if p.quantity}
+        assert legs == {"long": Decimal("0.03"), "short": Decimal("-0.01")}
+        # the long leg closes with a sell on its own positionIdx, no reduce-only (as flatten sends it)
+        await gateway.create_order(OrderIntent(BTC, "sell", "market", Decimal("0.03"), leg="long"))
+        legs = {p.leg: p.quantity for p in await gateway.fetch_positions() if p.quantity}
+        assert legs == {"short": Decimal("-0.01")}
+    finally:
+        await gateway.close()
+        await sim.stop()
+
+
+async def test_funding_payments_read_exactly_paid_negative(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    since = bybit_sim.clock.now_ms() - 1000
+    await gateway.create_order(OrderIntent(ETH, "buy", "market", Decimal("0.5")))
+    bybit_sim.settle_funding()
+    await wait_until(lambda: bool(bybit_sim.account.income.of("FUNDING_FEE")), 5, "a funding payment")
+    payments = await gateway.fetch_funding(since)
+    assert len(payments) == 1
+    (paid,) = payments
+    entries = bybit_sim.account.income.of("FUNDING_FEE")
+    assert paid.symbol == "ETHUSDT" and paid.asset == "USDT"
+    assert paid.amount == entries[0].income  # the account's own figure, signed as cockpit reads it
+    assert await gateway.fetch_funding(since) == payments  # read again: the same, once each
