@@ -1,5 +1,5 @@
-"""The gateway on Bybit: cockpit's own exchange path (limiter, retries, typed reports) through ccxt's bybit and
-Bybit's dialect (cockpit/exchange/bybit/), against the simulator speaking Bybit v5 over real sockets. The
+"""The gateway on Bybit: cockpit's own exchange path (limiter, retries, typed reports) through ccxt's bybit
+and Bybit's dialect (cockpit/exchange/bybit/), against the simulator speaking Bybit v5 over real sockets. The
 same reports the engine reads on Binance: markets, balance, positions (one-way and hedge legs), orders and
 conditional orders, fills, funding, the position mode, marks."""
 
@@ -25,10 +25,8 @@ FAST = RetryPolicy(
 
 
 async def _started(**options: Any) -> SimServer:
-    sim = SimServer(
-        api_key=TEST_KEY, api_secret=TEST_SECRET, seed=7, activity=False, tick_interval=0.05, exchange="bybit",
-        **options,
-    )  # fmt: skip
+    settings: dict[str, Any] = {"seed": 7, "activity": False, "tick_interval": 0.05, **options}
+    sim = SimServer(api_key=TEST_KEY, api_secret=TEST_SECRET, exchange="bybit", **settings)
     await sim.start()
     return sim
 
