@@ -102,7 +102,7 @@ class OrderUpdate:
 
     symbol: str
     client_order_id: str
-    order_id: int
+    order_id: int | str  # Binance: a number; Bybit: a string (a UUID on the real exchange)
     side: str  # BUY / SELL
     type: str  # MARKET, LIMIT, …
     status: str  # X: NEW, PARTIALLY_FILLED, FILLED, CANCELED, EXPIRED, …
@@ -120,7 +120,7 @@ class OrderUpdate:
     reduce_only: bool  # R
     position_side: str  # ps
     is_maker: bool  # m
-    trade_id: int  # t (0 when no fill)
+    trade_id: int | str  # t (0 when no fill); Bybit's execId is a string
     event_time: int  # E, ms
     transaction_time: int  # T (outer), ms
 
@@ -163,7 +163,7 @@ class AlgoUpdate:
 
     symbol: str  # s
     client_algo_id: str  # caid
-    algo_id: int  # aid
+    algo_id: int | str  # aid; Bybit: the conditional order's own id
     order_type: str  # o: STOP_MARKET, TAKE_PROFIT, …
     side: str  # S
     position_side: str  # ps
