@@ -1,5 +1,5 @@
-"""Bybit's stream frames read as cockpit's typed messages (cockpit/feeds/bybit/parse.py): frames taken from the
-simulator's Bybit sockets over real connections, after orders placed through ccxt's bybit; and hostile
+"""Bybit's stream frames read as cockpit's typed messages (cockpit/feeds/bybit/parse.py): frames taken from
+the simulator's Bybit sockets over real connections, after orders placed through ccxt's bybit; and hostile
 frames refused whole, naming the field."""
 
 from __future__ import annotations
@@ -99,10 +99,9 @@ async def test_an_orders_life_reads_as_the_user_streams_typed_events() -> None:
             await recv(ws, lambda f: f.get("op") == "subscribe")
             mark = float(sim.account.mark("BTCUSDT"))
             placed = await client.create_order(BTC, "market", "sell", 0.02, None, {"positionIdx": 2})
-            stop = await client.create_order(
-                BTC, "market", "buy", 0.02, None,
-                {"positionIdx": 2, "triggerPrice": client.price_to_precision(BTC, mark * 1.2), "triggerDirection": "above"},
-            )  # fmt: skip
+            trigger = client.price_to_precision(BTC, mark * 1.2)
+            params = {"positionIdx": 2, "triggerPrice": trigger, "triggerDirection": "above"}
+            stop = await client.create_order(BTC, "market", "buy", 0.02, None, params)
             await client.cancel_order(stop["id"], BTC)
 
             def parsed(frame: dict[str, Any]) -> bool:
