@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cockpit.exchange.ccxt_client import make_ccxt_client
+from cockpit.exchange.dlq import DeadLetterBuffer
 from cockpit.exchange.gateway import ExchangeGateway, OrderIntent, RetryPolicy
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET
@@ -163,3 +164,56 @@ async def test_funding_payments_read_exactly_paid_negative(
     assert paid.symbol == "ETHUSDT" and paid.asset == "USDT"
     assert paid.amount == entries[0].income  # the account's own figure, signed as cockpit reads it
     assert await gateway.fetch_funding(since) == payments  # read again: the same, once each
+
+
+async def test_an_order_whose_answer_was_lost_is_found_by_its_link_id_not_sent_twice(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    await bybit_sim.inject({"kind": "apply_then_fail", "count": 1})
+    ack = await gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.01")))
+    assert ack.resolved_by_lookup and ack.filled == Decimal("0.01")
+    assert bybit_sim.account.leg("BTCUSDT").qty == Decimal("0.01")  # once
+    dead = gateway.dead_letters
+    assert isinstance(dead, DeadLetterBuffer) and not dead.letters  # nothing dead-lettered as refused
+
+
+async def test_every_trade_since_a_week_ago_and_every_open_order_are_read_past_one_page(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    week_and_a_day = 8 * 24 * 3600 * 1000
+    since = bybit_sim.clock.now_ms() - week_and_a_day  # older than the execution list's 7-day window
+    for _ in range(101):  # more than a page of executions (100)
+        await gateway.create_order(OrderIntent(ETH, "buy", "market", Decimal("0.01")))
+    fills = await gateway.fetch_my_trades(ETH, since)
+    assert len(fills) == 101 and sum(f.quantity for f in fills) == Decimal("1.01")
+    mark = bybit_sim.account.mark("BTCUSDT")
+    await gateway.load_markets()
+    for i in range(51):  # more than a page of open orders (50)
+        price = gateway.price_to_precision(BTC, mark * Decimal("0.8") - i)
+        await gateway.create_order(OrderIntent(BTC, "buy", "limit", Decimal("0.003"), price=price))
+    assert len(await gateway.fetch_open_orders(BTC)) == 51
+    assert len(await gateway.fetch_open_orders()) == 51
+    payments_since = await gateway.fetch_funding(since)
+    assert payments_since == []
+
+
+async def test_recovered_fills_on_a_hedge_account_say_their_leg() -> None:
+    sim = await _started(dual_side=True)
+    client = make_ccxt_client("bybit", TEST_KEY, TEST_SECRET, base_url=sim.base_url, timeout_ms=3000)
+    gateway = ExchangeGateway(client, policy=FAST)
+    try:
+        since = sim.clock.now_ms() - 1000
+        await gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.03"), leg="long"))
+        await gateway.create_order(OrderIntent(BTC, "sell", "market", Decimal("0.01"), leg="short"))
+        await gateway.create_order(OrderIntent(BTC, "sell", "market", Decimal("0.01"), leg="long"))  # closes
+        await gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.01"), leg="short"))  # closes
+        fills = await gateway.fetch_my_trades(BTC, since)
+        assert [(f.side, f.leg) for f in fills] == [
+            ("buy", "long"),
+            ("sell", "short"),
+            ("sell", "long"),
+            ("buy", "short"),
+        ]
+    finally:
+        await gateway.close()
+        await sim.stop()

@@ -51,9 +51,6 @@ class Caller(Protocol):
 class Dialect(Protocol):
     id: str  # the ccxt exchange id
     weights: Mapping[str, int]  # the request budget each gateway operation costs
-    trades_page: int  # the largest page of the account's trades
-    trades_params: Mapping[str, Any]  # what the first page of a trade history read adds
-    open_orders_params: Mapping[str, Any]  # what a read of the (plain) open orders adds
 
     def make_client(
         self,
@@ -71,19 +68,21 @@ class Dialect(Protocol):
 
     def balance_report(self, answer: Any) -> BalanceReport: ...
 
-    def fill_report(self, answer: Any) -> FillReport: ...
-
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport: ...
 
     # ----- what the gateway sends -------------------------------------------------------------------------
     def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]: ...
 
-    def lookup_params(self, client_order_id: str) -> dict[str, Any]: ...
-
-    def next_trades_page(self, page: list[FillReport]) -> dict[str, Any] | None: ...
-
     # ----- calls only this exchange has (through the gateway's generic path) ------------------------------
     async def fetch_mark_prices(self, gateway: Caller, symbols: list[str]) -> dict[str, Decimal]: ...
+
+    async def fetch_open_orders(self, gateway: Caller, symbol: str | None) -> list[OrderReport]: ...
+
+    async def fetch_trades(self, gateway: Caller, symbol: str, since_ms: int | None) -> list[FillReport]: ...
+
+    async def lookup_order(
+        self, gateway: Caller, symbol: str, client_order_id: str
+    ) -> OrderReport | None: ...
 
     async def fetch_leverages(self, gateway: Caller) -> dict[str, int]: ...
 

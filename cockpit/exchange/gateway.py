@@ -376,61 +376,23 @@ class ExchangeGateway:
         return self._leverages
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
+        """The open (plain) orders of `symbol`, or of the account: every one, however many pages."""
         await self.ensure_markets()
-        op_weight = self.dialect.weights["fetch_open_orders" if symbol else "fetch_open_orders_all"]
-        rows: list[dict[str, Any]] = await self.call(
-            "fetch_open_orders",
-            self.client.fetch_open_orders,
-            symbol,
-            None,
-            None,
-            dict(self.dialect.open_orders_params),
-            weight=op_weight,
-        )
-        return [self._read("fetch_open_orders", self.dialect.order_report, row) for row in rows]
+        return await self.dialect.fetch_open_orders(self, symbol)
 
     async def fetch_mark_prices(self, symbols: list[str]) -> dict[str, Decimal]:
         """Mark prices by unified symbol (the REST fallback while the market feed is down)."""
         return await self.dialect.fetch_mark_prices(self, symbols)
 
     async def fetch_my_trades(self, symbol: str, since_ms: int | None = None) -> list[FillReport]:
-        """Every trade on `symbol` from `since_ms`, oldest first, following pages by trade id."""
+        """Every trade on `symbol` from `since_ms` up to now, oldest first, however many pages."""
         await self.ensure_markets()
-        fills = await self._trades_page(symbol, since_ms, dict(self.dialect.trades_params))
-        page = fills
-        while (more := self.dialect.next_trades_page(page)) is not None:
-            page = await self._trades_page(symbol, None, more)
-            fills.extend(page)
-        return fills
-
-    async def _trades_page(
-        self, symbol: str, since_ms: int | None, *params: dict[str, Any]
-    ) -> list[FillReport]:
-        rows: list[dict[str, Any]] = await self.call(
-            "fetch_my_trades",
-            self.client.fetch_my_trades,
-            symbol,
-            since_ms,
-            self.dialect.trades_page,
-            *params,
-        )
-        return [self._read("fetch_my_trades", self.dialect.fill_report, row) for row in rows]
+        return await self.dialect.fetch_trades(self, symbol, since_ms)
 
     async def fetch_order_by_client_id(self, symbol: str, client_order_id: str) -> OrderReport | None:
         """The order with this client order id, or None when the exchange does not know it."""
         await self.ensure_markets()
-        try:
-            order: dict[str, Any] = await self.call(
-                "fetch_order",
-                self.client.fetch_order,
-                None,
-                symbol,
-                self.dialect.lookup_params(client_order_id),
-                answers=(ccxt.OrderNotFound,),
-            )
-        except ccxt.OrderNotFound:
-            return None
-        return self._read("fetch_order", self.dialect.order_report, order)
+        return await self.dialect.lookup_order(self, symbol, client_order_id)
 
     # ----- writes ---------------------------------------------------------------------------------
     async def cancel_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> OrderReport | None:
@@ -628,7 +590,7 @@ def _ack(order: OrderReport, cid: str, intent: OrderIntent, resolved: bool) -> O
         symbol=intent.symbol,
         side=intent.side,
         type=intent.type,
-        status=str(order.status),
+        status=str(order.status) if order.status is not None else "open",  # an answer of ids only: accepted
         amount=order.quantity,
         filled=order.filled,
         average=order.average_price,

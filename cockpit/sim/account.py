@@ -444,7 +444,9 @@ class Account:
     def _fill(self, order: SimOrder, qty: Decimal, price: Decimal, maker: bool) -> None:
         now = self.clock.now_ms()
         pos = self.legs[(order.symbol, order.position_side)]
-        realized = self._move_position(pos, Decimal(1) if order.side == "BUY" else Decimal(-1), qty, price)
+        sign = Decimal(1) if order.side == "BUY" else Decimal(-1)
+        closed = min(qty, abs(pos.qty)) if pos.qty and (pos.qty > 0) != (sign > 0) else Decimal(0)
+        realized = self._move_position(pos, sign, qty, price)
         pos.update_time = now
         commission = qty * price * (MAKER_FEE if maker else TAKER_FEE)
         self.wallet += realized - commission
@@ -466,6 +468,7 @@ class Account:
             maker=maker,
             time=now,
             position_side=order.position_side,
+            closed_qty=closed,
         )
         self.trades.append(trade)
         if realized != 0:

@@ -83,6 +83,7 @@ class SimTrade:
     maker: bool
     time: int
     position_side: str = BOTH
+    closed_qty: Decimal = ZERO  # of `qty`, what closed (part of) a position; the rest opened one
 
 
 @dataclass

@@ -57,8 +57,6 @@ class BinanceUsdm:
     id = "binanceusdm"
     weights: Mapping[str, int] = ENDPOINT_WEIGHTS
     trades_page = TRADES_PAGE
-    trades_params: Mapping[str, Any] = {}
-    open_orders_params: Mapping[str, Any] = {}
 
     def make_client(
         self,
@@ -80,9 +78,6 @@ class BinanceUsdm:
     def balance_report(self, answer: Any) -> BalanceReport:
         return reports.balance_report(answer)
 
-    def fill_report(self, answer: Any) -> FillReport:
-        return reports.fill_report(answer)
-
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport:
         return reports.order_report(answer, sent_quantity=sent_quantity)
 
@@ -97,16 +92,48 @@ class BinanceUsdm:
             params["timeInForce"] = intent.time_in_force
         return params
 
-    def lookup_params(self, client_order_id: str) -> dict[str, Any]:
-        return {"origClientOrderId": client_order_id}
-
-    def next_trades_page(self, page: list[FillReport]) -> dict[str, Any] | None:
-        """userTrades pages by trade id: the next page starts after the highest id of a full one."""
-        if len(page) < self.trades_page:
-            return None
-        return {"fromId": max(int(f.trade_id) for f in page) + 1}
-
     # ----- calls only Binance has ---------------------------------------------------------------------------
+    async def fetch_open_orders(self, gateway: Caller, symbol: str | None) -> list[OrderReport]:
+        """`GET /fapi/v1/openOrders`: weight 1 with a symbol, 40 without; every open order in one answer."""
+        op_weight = self.weights["fetch_open_orders" if symbol else "fetch_open_orders_all"]
+        rows: list[dict[str, Any]] = await gateway.call(
+            "fetch_open_orders", gateway.client.fetch_open_orders, symbol, weight=op_weight
+        )
+        return [gateway.read("fetch_open_orders", reports.order_report, row) for row in rows]
+
+    async def fetch_trades(self, gateway: Caller, symbol: str, since_ms: int | None) -> list[FillReport]:
+        """userTrades from `since_ms`, oldest first, page after page by trade id."""
+        fills = await self._trades_page(gateway, symbol, since_ms)
+        page = fills
+        while len(page) == self.trades_page:
+            after = max(int(f.trade_id) for f in page) + 1
+            page = await self._trades_page(gateway, symbol, None, {"fromId": after})
+            fills.extend(page)
+        return fills
+
+    async def _trades_page(
+        self, gateway: Caller, symbol: str, since_ms: int | None, *params: dict[str, Any]
+    ) -> list[FillReport]:
+        rows: list[dict[str, Any]] = await gateway.call(
+            "fetch_my_trades", gateway.client.fetch_my_trades, symbol, since_ms, self.trades_page, *params
+        )
+        return [gateway.read("fetch_my_trades", reports.fill_report, row) for row in rows]
+
+    async def lookup_order(self, gateway: Caller, symbol: str, client_order_id: str) -> OrderReport | None:
+        """`GET /fapi/v1/order?origClientOrderId=…`; None when Binance does not know it."""
+        try:
+            order: dict[str, Any] = await gateway.call(
+                "fetch_order",
+                gateway.client.fetch_order,
+                None,
+                symbol,
+                {"origClientOrderId": client_order_id},
+                answers=(ccxt.OrderNotFound,),
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return gateway.read("fetch_order", reports.order_report, order)
+
     async def fetch_mark_prices(self, gateway: Caller, symbols: list[str]) -> dict[str, Decimal]:
         """premiumIndex (ccxt's fetch_mark_prices): the REST marks while the market stream is down."""
         await gateway.ensure_markets()

@@ -49,17 +49,17 @@ OPS = (
     "cancel_all_conditional_orders",
 )
 WEIGHTS: dict[str, int] = dict.fromkeys(OPS, 1)
-TRADES_PAGE = 100  # Bybit's largest execution-list page
-FUNDING_PAGES_MAX = 50
-PROBE_SYMBOL = "BTCUSDT"  # the position list of one symbol answers with every leg, flat or not: the mode
+EXECUTIONS_PAGE = 100  # Bybit's largest execution-list page
+ORDERS_PAGE = 50  # Bybit's largest open-orders page
+PAGES_MAX = 200  # per window: 20 000 rows, far past any account's week
+WINDOW_MS = 7 * 24 * 3600 * 1000  # the execution list answers at most 7 days at a time
+PROBE_SYMBOL = "BTCUSDT"  # without a position held anywhere: the one symbol probed for the position mode
+HEDGE_IDX = ("1", "2")
 
 
 class Bybit:
     id = "bybit"
     weights: Mapping[str, int] = WEIGHTS
-    trades_page = TRADES_PAGE
-    trades_params: Mapping[str, Any] = {"paginate": True}  # ccxt follows Bybit's cursor through the pages
-    open_orders_params: Mapping[str, Any] = {"orderFilter": "Order"}  # conditional ones are read apart
 
     def make_client(
         self,
@@ -81,9 +81,6 @@ class Bybit:
     def balance_report(self, answer: Any) -> BalanceReport:
         return reports.balance_report(answer)
 
-    def fill_report(self, answer: Any) -> FillReport:
-        return reports.fill_report(answer)
-
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport:
         return reports.order_report(answer, sent_quantity=sent_quantity)
 
@@ -98,11 +95,98 @@ class Bybit:
             params["timeInForce"] = intent.time_in_force
         return params
 
-    def lookup_params(self, client_order_id: str) -> dict[str, Any]:
-        return {"orderLinkId": client_order_id}
+    # ----- reads, page by page (ccxt's own paging stops at 10 pages and cuts to its limit) ----------------
+    async def _pages(
+        self, gateway: Caller, op: str, fn: Any, params: dict[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        """Every row of a v5 list answer, following `nextPageCursor`."""
+        rows: list[Mapping[str, Any]] = []
+        cursor = ""
+        for _ in range(PAGES_MAX):
+            answer: Any = await gateway.call(op, fn, {**params, **({"cursor": cursor} if cursor else {})})
+            page, cursor = gateway.read(op, reports.page, answer)
+            rows.extend(page)
+            if not cursor or not page:
+                break
+        return rows
 
-    def next_trades_page(self, page: list[FillReport]) -> dict[str, Any] | None:
-        return None  # ccxt followed the cursor already (`paginate`)
+    async def _orders(self, gateway: Caller, op: str, symbol: str | None, kind: str) -> list[OrderReport]:
+        client = gateway.client
+        params: dict[str, Any] = {"category": "linear", "orderFilter": kind, "limit": ORDERS_PAGE}
+        if symbol is not None:
+            params["symbol"] = client.market_id(symbol)
+        else:
+            params["settleCoin"] = reports.SETTLEMENT_ASSET
+        rows = await self._pages(gateway, op, client.privateGetV5OrderRealtime, params)
+        parsed: list[dict[str, Any]] = client.parse_orders(rows)
+        return [gateway.read(op, reports.order_report, row) for row in parsed]
+
+    async def fetch_open_orders(self, gateway: Caller, symbol: str | None) -> list[OrderReport]:
+        """`GET /v5/order/realtime?orderFilter=Order`: the plain open orders (conditional ones apart)."""
+        return await self._orders(gateway, "fetch_open_orders", symbol, "Order")
+
+    async def fetch_open_conditional_orders(self, gateway: Caller, symbol: str | None) -> list[OrderReport]:
+        """`GET /v5/order/realtime?orderFilter=StopOrder`: the conditional orders not yet triggered."""
+        await gateway.ensure_markets()
+        return await self._orders(gateway, "fetch_open_conditional_orders", symbol, "StopOrder")
+
+    async def _windows(
+        self, gateway: Caller, op: str, params: dict[str, Any], since_ms: int | None
+    ) -> list[Mapping[str, Any]]:
+        """The execution list from `since_ms` up to now, seven days at a time (Bybit answers a window of at
+        most 7 days: a `startTime` alone reads [start, start + 7 days] and would miss everything after)."""
+        now = int(gateway.client.milliseconds())
+        rows: list[Mapping[str, Any]] = []
+        start = since_ms
+        fn = gateway.client.privateGetV5ExecutionList
+        while True:
+            window = dict(params)
+            if start is not None:
+                window.update(startTime=start, endTime=min(start + WINDOW_MS - 1, now))
+            rows.extend(await self._pages(gateway, op, fn, window))
+            if start is None or start + WINDOW_MS > now:
+                return rows
+            start += WINDOW_MS
+
+    async def fetch_trades(self, gateway: Caller, symbol: str, since_ms: int | None) -> list[FillReport]:
+        """`GET /v5/execution/list?execType=Trade`, every page of every 7-day window up to now, oldest
+        first. Bybit's executions do not say the hedge leg: on a symbol in hedge mode it follows from the
+        side and `closedSize` (a buy that closed nothing opened the LONG leg; one that closed, the SHORT)."""
+        market_id = gateway.client.market_id(symbol)
+        params = {"category": "linear", "execType": "Trade", "symbol": market_id, "limit": EXECUTIONS_PAGE}
+        rows = await self._windows(gateway, "fetch_my_trades", params, since_ms)
+        hedged = bool(rows) and await self._hedged(gateway, market_id)
+        fills = [
+            gateway.read("fetch_my_trades", lambda r: reports.execution_fill(r, hedged), r) for r in rows
+        ]
+        unique = {f.trade_id: f for f in fills}  # a row on a window's edge: once
+        return sorted(unique.values(), key=lambda f: (f.timestamp_ms, f.trade_id))
+
+    async def _hedged(self, gateway: Caller, market_id: str) -> bool:
+        """Whether `market_id` is in hedge mode: its position list holds every leg, flat or not."""
+        params = {"category": "linear", "symbol": market_id}
+        answer: Any = await gateway.call(
+            "fetch_position_mode", gateway.client.privateGetV5PositionList, params
+        )
+        return gateway.read("fetch_position_mode", reports.hedge_mode, answer)
+
+    async def lookup_order(self, gateway: Caller, symbol: str, client_order_id: str) -> OrderReport | None:
+        """By its orderLinkId alone (ccxt's fetch_order would send `orderId=None`, which Bybit looks up
+        first): open, else among the latest closed ones (`openOnly=1`); None when Bybit does not know it."""
+        client = gateway.client
+        for open_only in ("0", "1"):
+            params = {
+                "category": "linear",
+                "symbol": client.market_id(symbol),
+                "orderLinkId": client_order_id,
+                "openOnly": open_only,
+            }
+            answer: Any = await gateway.call("fetch_order", client.privateGetV5OrderRealtime, params)
+            rows, _ = gateway.read("fetch_order", reports.page, answer)
+            if rows:
+                parsed: dict[str, Any] = client.parse_order(rows[0])
+                return gateway.read("fetch_order", reports.order_report, parsed)
+        return None
 
     # ----- calls only Bybit has -----------------------------------------------------------------------------
     async def fetch_mark_prices(self, gateway: Caller, symbols: list[str]) -> dict[str, Decimal]:
@@ -115,48 +199,27 @@ class Bybit:
         return {}  # Bybit's positions carry their leverage
 
     async def fetch_funding(self, gateway: Caller, since_ms: int) -> list[FundingReport]:
-        """Every funding payment from `since_ms`, oldest first: the execution list's Funding rows
-        (`GET /v5/execution/list?execType=Funding`, read raw: ccxt's parse makes floats), cursor by cursor."""
-        found: list[FundingReport] = []
-        cursor = ""
-        for _ in range(FUNDING_PAGES_MAX):
-            params: dict[str, Any] = {"category": "linear", "execType": "Funding", "startTime": since_ms}
-            params["limit"] = TRADES_PAGE
-            if cursor:
-                params["cursor"] = cursor
-            answer: Any = await gateway.call(
-                "fetch_funding", gateway.client.privateGetV5ExecutionList, params
-            )
-            result = answer.get("result") if isinstance(answer, Mapping) else None
-            rows = result.get("list") if isinstance(result, Mapping) else None
-            found.extend(gateway.read("fetch_funding", reports.funding_reports, rows))
-            cursor = str(result.get("nextPageCursor") or "") if isinstance(result, Mapping) else ""
-            if not cursor or not rows:
-                break
+        """Every funding payment from `since_ms`, oldest first: the execution list's Funding rows (raw: ccxt's
+        parse makes floats), every page of every 7-day window up to now."""
+        params = {"category": "linear", "execType": "Funding", "limit": EXECUTIONS_PAGE}
+        rows = await self._windows(gateway, "fetch_funding", params, since_ms)
+        found = gateway.read("fetch_funding", reports.funding_reports, rows)
         unique = {f.income_id: f for f in found}
         return sorted(unique.values(), key=lambda f: (f.time_ms, f.income_id))
 
     async def fetch_hedge_mode(self, gateway: Caller) -> bool:
-        """Bybit has no position-mode read: one symbol's position list holds every leg, flat or not
-        (positionIdx 0 one-way; 1 and 2 in hedge mode)."""
-        params = {"category": "linear", "symbol": PROBE_SYMBOL}
-        answer: Any = await gateway.call(
-            "fetch_position_mode", gateway.client.privateGetV5PositionList, params
-        )
-        return gateway.read("fetch_position_mode", reports.hedge_mode, answer)
-
-    async def fetch_open_conditional_orders(self, gateway: Caller, symbol: str | None) -> list[OrderReport]:
-        """`GET /v5/order/realtime?orderFilter=StopOrder`: the conditional orders not yet triggered."""
+        """Bybit has no account-wide position-mode read (it is set per symbol or per coin): the positions
+        held say it (a leg with positionIdx 1 or 2); with none held, one symbol's list (every leg, flat or
+        not) does."""
         await gateway.ensure_markets()
-        rows: Any = await gateway.call(
-            "fetch_open_conditional_orders",
-            gateway.client.fetch_open_orders,
-            symbol,
-            None,
-            None,
-            {"orderFilter": "StopOrder"},
-        )
-        return [gateway.read("fetch_open_conditional_orders", reports.order_report, row) for row in rows]
+        client = gateway.client
+        params = {"category": "linear", "settleCoin": reports.SETTLEMENT_ASSET}
+        answer: Any = await gateway.call("fetch_position_mode", client.privateGetV5PositionList, params)
+        held, _ = gateway.read("fetch_position_mode", reports.page, answer)
+        if held:
+            return any(str(r.get("positionIdx", "0")) in HEDGE_IDX for r in held)
+        ids = [str(m.get("id")) for m in client.markets.values() if m.get("linear")]
+        return await self._hedged(gateway, PROBE_SYMBOL if PROBE_SYMBOL in ids or not ids else ids[0])
 
     async def cancel_conditional_order(
         self, gateway: Caller, order_id: str, symbol: str, gone_ok: bool

@@ -29,7 +29,7 @@ from cockpit.exchange.reports import (
 SETTLEMENT_ASSET = "USDT"
 LEGS: dict[str, Leg] = {"0": "both", "1": "long", "2": "short"}  # positionIdx: one-way, hedge buy, hedge sell
 # Bybit's open statuses of a conditional order that has not triggered
-CONDITIONAL_STATUSES = ("Untriggered",)
+CONDITIONAL_STATUSES = ("Untriggered", "Deactivated")
 
 
 def _info(row: Any, what: str) -> Mapping[str, Any]:
@@ -145,26 +145,46 @@ def balance_report(balance: Mapping[str, Any]) -> BalanceReport:
     return BalanceReport(wallet=wallet, available=available, assets_held=tuple(held))
 
 
-def fill_report(trade: Mapping[str, Any]) -> FillReport:
-    """One trade of ccxt's `fetch_my_trades()` (`GET /v5/execution/list`, execType Trade): Bybit's exact
-    figures. `execPnl` is the realized PnL of a closing execution (0 when it opens or adds)."""
-    info = _info(trade, "a trade")
-    trade_id = required(trade, "id", "a trade")
+def page(answer: Any) -> tuple[list[Mapping[str, Any]], str]:
+    """A v5 list answer's rows and its `nextPageCursor` ("" on the last page)."""
+    result = answer.get("result") if isinstance(answer, Mapping) else None
+    rows = result.get("list") if isinstance(result, Mapping) else None
+    if not isinstance(rows, list) or not all(isinstance(r, Mapping) for r in rows):
+        raise MalformedReport(f"the answer has no list of rows: {str(answer)[:120]}")
+    return rows, str(result.get("nextPageCursor") or "") if isinstance(result, Mapping) else ""
+
+
+def execution_fill(row: Mapping[str, Any], hedged: bool) -> FillReport:
+    """One `execType: Trade` row of `GET /v5/execution/list`, exactly. `execPnl` is the realized PnL of a
+    closing execution (0 when it opens or adds). On a symbol in hedge mode (`hedged`) the leg follows from
+    the side and `closedSize`, as Bybit's rows do not say it: a buy that closed nothing opened the LONG leg,
+    one that closed reduced the SHORT leg (and the other way round for a sell)."""
+    trade_id = required(row, "execId", "a trade")
     where = f"trade {trade_id}"
-    side = str(info.get("side") or trade.get("side") or "").lower()
+    side = str(row.get("side") or "").lower()
     if side not in ("buy", "sell"):
-        raise MalformedReport(f"{where} side {side!r} is neither buy nor sell")
-    order_type = str(info.get("orderType") or trade.get("type") or "").lower() or None
+        raise MalformedReport(f"{where} side {row.get('side')!r} is neither Buy nor Sell")
+    leg: Leg = "both"
+    if hedged:
+        closed = number(row.get("closedSize") or "0", f"{where} closedSize")
+        leg = ("short" if closed else "long") if side == "buy" else ("long" if closed else "short")
+    raw_time = row.get("execTime")
+    try:
+        time_ms = int(str(raw_time))
+    except ValueError:
+        raise MalformedReport(f"{where} execTime is not a whole number of ms: {raw_time!r}") from None
+    order_type = str(row.get("orderType") or "").lower()
     return FillReport(
         trade_id=trade_id,
-        order_id=str(info.get("orderId") or trade.get("order") or ""),
+        order_id=str(row.get("orderId") or ""),
         side=side,
-        order_type=order_type,
-        quantity=checked(plausible.size, info.get("execQty") or trade.get("amount"), f"{where} execQty"),
-        price=checked(plausible.price, info.get("execPrice") or trade.get("price"), f"{where} execPrice"),
-        fee=number(info.get("execFee") or "0", f"{where} execFee"),
-        realized_pnl=number(info.get("execPnl") or "0", f"{where} execPnl"),
-        timestamp_ms=int(info.get("execTime") or trade.get("timestamp") or 0),
+        order_type=order_type if order_type in ("market", "limit") else None,
+        quantity=checked(plausible.size, row.get("execQty"), f"{where} execQty"),
+        price=checked(plausible.price, row.get("execPrice"), f"{where} execPrice"),
+        fee=number(row.get("execFee") or "0", f"{where} execFee"),
+        realized_pnl=number(row.get("execPnl") or "0", f"{where} execPnl"),
+        timestamp_ms=time_ms,
+        leg=leg,
     )
 
 
@@ -200,8 +220,9 @@ def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None)
     else:
         raise MalformedReport(f"{where} has no quantity (qty)")
     trigger = lenient(info.get("triggerPrice")) if not _blank(info.get("triggerPrice")) else None
-    stop_type = str(info.get("stopOrderType") or "")
-    conditional = status in CONDITIONAL_STATUSES or (stop_type not in ("", "UNKNOWN") and status != "New")
+    # a conditional order until it triggers (and its cancel, Deactivated); once triggered it is an order
+    # like any other, under the same id
+    conditional = status in CONDITIONAL_STATUSES
     side = str(info.get("side") or order.get("side") or "").lower()
     symbol = order.get("symbol")
     if not symbol:
@@ -227,6 +248,13 @@ def order_report(order: Mapping[str, Any], sent_quantity: Decimal | None = None)
         conditional=conditional,
         leg=LEGS.get(str(info.get("positionIdx", "0")), "both"),
     )
+
+
+def _limit_price(info: Mapping[str, Any], where: str) -> Decimal:
+    """A limit order's price; 0 for a market order (Bybit shows its protection price there, not a limit)."""
+    if str(info.get("orderType") or "") == "Market" or _blank(info.get("price")):
+        return Decimal(0)
+    return number(info.get("price"), f"{where} price")
 
 
 def _order_type(info: Mapping[str, Any], order: Mapping[str, Any], conditional: bool) -> str:

@@ -105,8 +105,10 @@ class OrderBook:
         return Entry(order)
 
     def find(self, order_id: str | None, link_id: str | None) -> Entry | None:
+        """By `order_id` when given (Bybit's priority: an orderLinkId beside it is not looked at), else by
+        `link_id`."""
         for entry in self.entries():
-            if (order_id and entry.order_id == order_id) or (link_id and entry.link_id == link_id):
+            if (entry.order_id == order_id) if order_id else (link_id and entry.link_id == link_id):
                 return entry
         return None
 

@@ -4,8 +4,8 @@ Decimals are strings — prices at the symbol's tick, quantities at its step, mo
 trailing zeros — times inside records are ms strings, and "" stands for no value (ccxt reads "" as
 absent). A REST position row carries `avgPrice`, a pushed one `entryPrice` (as Bybit's do); no position row
 carries `closedSize`, which marks closed-position history to ccxt. A market order's `price` is "0" (Bybit
-shows a protection price whose rule it does not document). A fill's `closedSize` is its whole quantity when
-it realized PnL, else "0" (a fill that flips a position is not split).
+shows a protection price whose rule it does not document). A fill's `closedSize` is the part of it that
+closed a position (a break-even close too; a fill that flips a position closes only what was held).
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def trade_execution(acct: Account, trade: SimTrade, entry: Entry, ws: bool = Fal
         "execValue": money(trade.qty * trade.price),
         "execType": "Trade",
         "execQty": qty(spec, trade.qty),
-        "closedSize": qty(spec, trade.qty) if trade.realized_pnl else "0",
+        "closedSize": qty(spec, trade.closed_qty),
         "extraFees": "",
         "seq": trade.trade_id,
         "createType": "CreateByUser",
