@@ -27,6 +27,7 @@ from cockpit.exchange.reports import (
     OrderReport,
     PositionReport,
 )
+from cockpit.exchange.urls import ws_of
 
 OPS = (
     "load_markets",
@@ -49,6 +50,7 @@ OPS = (
     "cancel_all_conditional_orders",
 )
 WEIGHTS: dict[str, int] = dict.fromkeys(OPS, 1)
+WS_BASE, WS_TESTNET = "wss://stream.bybit.com", "wss://stream-testnet.bybit.com"
 TRADES_PAGE = 100  # Bybit's largest execution-list page
 FUNDING_PAGES_MAX = 50
 PROBE_SYMBOL = "BTCUSDT"  # the position list of one symbol answers with every leg, flat or not: the mode
@@ -70,6 +72,11 @@ class Bybit:
         testnet: bool,
     ) -> Any:
         return bybit_client(api_key, api_secret, base_url, timeout_ms, testnet)
+
+    def ws_base(self, base_url: str | None, testnet: bool) -> str:
+        if base_url is not None:
+            return ws_of(base_url)
+        return WS_TESTNET if testnet else WS_BASE
 
     # ----- answers as reports ---------------------------------------------------------------------------
     def market_reports(self, answer: Any) -> dict[str, MarketReport]:
