@@ -24,16 +24,12 @@ CCXT_ID = {"binance": "binanceusdm", "bybit": "bybit"}  # the exchange cockpit's
 @pytest.fixture
 async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimServer]:
     """A started simulator with no demo trader (tests decide what happens on the account), speaking Binance's
-    wire, or the one a test parametrises it with (indirect: "binance", "bybit")."""
-    exchange = getattr(request, "param", "binance")
-    server = SimServer(
-        api_key=TEST_KEY,
-        api_secret=TEST_SECRET,
-        seed=7,
-        activity=False,
-        tick_interval=0.05,
-        exchange=exchange,
-    )
+    wire, or the one a test parametrises it with (indirect: "binance", "bybit", or a dict of SimServer
+    options such as {"exchange": "bybit", "activity": True})."""
+    param = getattr(request, "param", "binance")
+    options: dict[str, Any] = {"exchange": param} if isinstance(param, str) else dict(param)
+    settings: dict[str, Any] = {"seed": 7, "activity": False, "tick_interval": 0.05, **options}
+    server = SimServer(api_key=TEST_KEY, api_secret=TEST_SECRET, **settings)
     await server.start()
     try:
         yield server
