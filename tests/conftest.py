@@ -14,10 +14,22 @@ TEST_KEY = "test-api-key-0001"
 TEST_SECRET = "test-api-secret-do-not-log-0001"
 
 
+EXCHANGES = (
+    "binance",
+    "bybit",
+)  # the simulator's wires: `@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)`
+CCXT_ID = {"binance": "binanceusdm", "bybit": "bybit"}  # the exchange cockpit's config names for each
+
+
 @pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    """A started simulator with no demo trader (tests decide what happens on the account)."""
-    server = SimServer(api_key=TEST_KEY, api_secret=TEST_SECRET, seed=7, activity=False, tick_interval=0.05)
+async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimServer]:
+    """A started simulator with no demo trader (tests decide what happens on the account), speaking Binance's
+    wire, or the one a test parametrises it with (indirect: "binance", "bybit", or a dict of SimServer
+    options such as {"exchange": "bybit", "activity": True})."""
+    param = getattr(request, "param", "binance")
+    options: dict[str, Any] = {"exchange": param} if isinstance(param, str) else dict(param)
+    settings: dict[str, Any] = {"seed": 7, "activity": False, "tick_interval": 0.05, **options}
+    server = SimServer(api_key=TEST_KEY, api_secret=TEST_SECRET, **settings)
     await server.start()
     try:
         yield server
@@ -84,7 +96,7 @@ class EngineRun:
         return found()
 
 
-def make_config(base_url: str, session: Any, **risk: Any) -> Any:
+def make_config(base_url: str, session: Any, exchange: str = "binanceusdm", **risk: Any) -> Any:
     from dataclasses import replace
 
     from cockpit.config.settings import ExchangeConfig, RiskConfig, SessionConfig, default_config
@@ -92,7 +104,7 @@ def make_config(base_url: str, session: Any, **risk: Any) -> Any:
     config = default_config()
     return replace(
         config,
-        exchange=ExchangeConfig(id="binanceusdm", base_url=base_url),
+        exchange=ExchangeConfig(id=exchange, base_url=base_url),
         session=SessionConfig(path=session, dir=session.parent),
         risk=replace(RiskConfig(), **risk),
         feeds=replace(config.feeds, stale_after_s=1.0),
@@ -119,7 +131,7 @@ async def start_engine(sim: SimServer, tmp_path: Any) -> AsyncIterator[Any]:
         from dataclasses import replace
 
         path = session or tmp_path / "session.duckdb"
-        config = make_config(sim.base_url, path, **(risk or {}))
+        config = make_config(sim.base_url, path, CCXT_ID[sim.exchange], **(risk or {}))
         if symbols is not None:  # the markets the config follows (feeds.symbols)
             config = replace(config, feeds=replace(config.feeds, symbols=symbols))
         spec = RunSpec(

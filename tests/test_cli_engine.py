@@ -28,10 +28,10 @@ from tests.test_engine import trade
 from tests.waiting import wait_until
 
 
-def write_config(tmp_path: Path, base_url: str, session: Path) -> Path:
+def write_config(tmp_path: Path, base_url: str, session: Path, exchange: str = "binanceusdm") -> Path:
     config = tmp_path / "cockpit.toml"
     config.write_text(
-        f'[exchange]\nid = "binanceusdm"\nbase_url = "{base_url}"\n\n[session]\npath = "{session}"\n\n'
+        f'[exchange]\nid = "{exchange}"\nbase_url = "{base_url}"\n\n[session]\npath = "{session}"\n\n'
         "[feeds]\nstale_after_s = 2.0\n"
     )
     return config

@@ -156,7 +156,7 @@ def test_paths_follow_xdg_and_ignore_relative_values(tmp_path: Path) -> None:
         ('[session]\ndir = "a\\nb"\n', "session.dir", "control character", "printable"),
         ('[exchange]\nbase_url = "http://h\\u0000:1"\n', "exchange.base_url", "control character", "host"),
         ("[exchange]\nid = 'binanceusd'\n", "exchange.id", "not a ccxt exchange id", "'binanceusdm'"),
-        ("[exchange]\nid = 'bybit'\n", "exchange.id", "only supports 'binanceusdm'", "binanceusdm"),
+        ("[exchange]\nid = 'okx'\n", "exchange.id", "only supports 'binanceusdm', 'bybit'", "'bybit'"),
         ("[exchange]\nbase_url = 'ftp://h'\n", "exchange.base_url", "http:// or https://", "scheme://host"),
         ("[exchange]\nbase_url = 'localhost:8080'\n", "exchange.base_url", "http:// or https://", "e.g."),
         ("[exchange]\nbase_url = 'http://'\n", "exchange.base_url", "no host", "scheme://host"),
@@ -207,7 +207,7 @@ def test_session_dir_with_tilde_expands_to_home(tmp_path: Path) -> None:
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "[exchange]\nid = 'bybit'\n[risk]\nkill_drawdown_pct = 150\nkill = 1\n[feeds]\nstale_after_s = -2\n",
+        "[exchange]\nid = 'okx'\n[risk]\nkill_drawdown_pct = 150\nkill = 1\n[feeds]\nstale_after_s = -2\n",
     )
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -295,7 +295,7 @@ def test_validate_returns_2_and_lists_problems_on_stderr(
 
 
 def test_cockpit_config_validate_subprocess_exits_2_without_traceback(tmp_path: Path) -> None:
-    path = write(tmp_path, f'[exchange]\nid = "bybit"\nsecret = "{SECRET}"\n[risk]\nwarn_drawdown_pct = 50\n')
+    path = write(tmp_path, f'[exchange]\nid = "okx"\nsecret = "{SECRET}"\n[risk]\nwarn_drawdown_pct = 50\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "cockpit", "config", "validate", str(path)],

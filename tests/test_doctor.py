@@ -11,12 +11,13 @@ from typing import Any
 
 import duckdb
 import orjson
+import pytest
 
 from cockpit.core.domain import Event
 from cockpit.engine.backups import backup_path
 from cockpit.sim.server import SimServer
 from cockpit.store import SessionStore
-from tests.conftest import TEST_SECRET
+from tests.conftest import CCXT_ID, EXCHANGES, TEST_SECRET
 from tests.test_cli_engine import HeadlessEngine, cli_env, cockpit, write_config
 
 CHECKS = [
@@ -90,10 +91,11 @@ def damage_events(path: Path) -> None:
         f.write(bytes(b ^ 0xFF for b in chunk))
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_doctor_passes_every_check_on_a_healthy_setup(sim: SimServer, tmp_path: Path) -> None:
     session = tmp_path / "healthy.duckdb"
     build_session(session)
-    config = write_config(tmp_path, sim.base_url, session)
+    config = write_config(tmp_path, sim.base_url, session, CCXT_ID[sim.exchange])
 
     code, out, _ = await doctor(tmp_path, config)
     assert code == 0, out
@@ -110,15 +112,17 @@ async def test_doctor_passes_every_check_on_a_healthy_setup(sim: SimServer, tmp_
     assert "no engine running" in checks["kill switch"]["detail"]
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_doctor_names_cockpit_keys_when_the_exchange_refuses_the_key(
     sim: SimServer, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, sim.base_url, tmp_path / "s.duckdb")
+    exchange = CCXT_ID[sim.exchange]
+    config = write_config(tmp_path, sim.base_url, tmp_path / "s.duckdb", exchange)
     code, out, _ = await doctor(tmp_path, config, COCKPIT_API_SECRET="not-the-secret-at-all-0001")
     assert code == 1
     failing = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert len(failing) == 1 and "key permissions" in failing[0]
-    assert "fix: store a valid key with `cockpit keys set binanceusdm`" in out
+    assert f"fix: store a valid key with `cockpit keys set {exchange}`" in out
     assert "IP whitelist" in out and "not-the-secret" not in out
 
 

@@ -128,3 +128,140 @@ async def test_an_orders_life_reads_as_the_user_streams_typed_events() -> None:
     assert algo[0].trigger_price > 0 and algo[0].position_side == "SHORT" and algo[0].side == "BUY"
     wallets = [b.wallet_balance for e in events if isinstance(e, AccountUpdate) for b in e.balances]
     assert wallets[-1] == sim.account.wallet
+
+
+# ----- the feeds on Bybit's sockets -------------------------------------------------------------------------
+def _ws_base(sim: SimServer) -> str:
+    return sim.base_url.replace("http", "ws", 1)
+
+
+async def test_the_market_feed_on_bybit_gives_books_and_marks_and_follows_streams_at_runtime(
+    bybit_sim: SimServer,
+) -> None:
+    from cockpit.feeds.bybit.market import BybitStreams
+    from cockpit.feeds.market import MarketFeed
+    from tests.waiting import wait_until
+
+    bybit_sim.dialect.streams.idle_s = 1.5  # type: ignore[union-attr]  # a socket without app pings dies
+    dialect = BybitStreams()
+    dialect.ping_every_s = 0.3
+    books: list[BookTicker] = []
+    marks: list[MarkPrice] = []
+    feed = MarketFeed(
+        _ws_base(bybit_sim),
+        [dialect.book_stream("btcusdt"), dialect.mark_stream("BTCUSDT")],
+        on_book_ticker=books.append,
+        on_mark_price=marks.append,
+        streams_dialect=dialect,
+        backoff=(0.1,),
+    )
+    assert feed.streams == ("orderbook.1.BTCUSDT", "tickers.BTCUSDT")
+    async with feed:
+        await wait_until(lambda: books and marks, 10, "a book and a mark")
+        assert books[-1].symbol == "BTCUSDT" and books[-1].bid < books[-1].ask
+        mark = Decimal(str(marks[-1].mark))
+        assert abs(mark - bybit_sim.account.mark("BTCUSDT")) / mark < Decimal("0.01")
+        assert await feed.subscribe([dialect.mark_stream("ETHUSDT")]) == ["tickers.ETHUSDT"]
+        await wait_until(lambda: any(m.symbol == "ETHUSDT" for m in marks), 10, "ETH's mark")
+        assert await feed.unsubscribe(["tickers.ETHUSDT"]) == ["tickers.ETHUSDT"]
+        first = marks[0].event_time
+        # past the socket's idle limit three times over: kept alive by the application pings alone
+        await wait_until(lambda: marks[-1].event_time - first > 4500, 15, "4.5 s of marks")
+        assert [c.connects for c in feed.connections] == [1]
+        assert feed.parse_errors == 0 and feed.rest_polls == 0
+
+
+async def test_a_bad_mark_on_bybit_is_refused_and_the_merged_ticker_keeps_the_good_one(
+    bybit_sim: SimServer,
+) -> None:
+    from cockpit.feeds.bybit.market import BybitStreams
+    from cockpit.feeds.market import MarketFeed
+    from cockpit.feeds.messages import Rejected
+    from tests.waiting import wait_until
+
+    marks: list[MarkPrice] = []
+    rejected: list[Rejected] = []
+    feed = MarketFeed(
+        _ws_base(bybit_sim),
+        ["tickers.BTCUSDT"],
+        on_mark_price=marks.append,
+        on_rejected=rejected.append,
+        streams_dialect=BybitStreams(),
+    )
+    async with feed:
+        await wait_until(lambda: marks, 10, "a mark")
+        await bybit_sim.inject(
+            {
+                "kind": "hostile",
+                "target": "mark",
+                "field": "data.markPrice",
+                "value": "NaN",
+                "symbol": "BTCUSDT",
+            }
+        )
+        await wait_until(lambda: rejected, 10, "the NaN refused")
+        seen = len(marks)
+        await wait_until(lambda: len(marks) > seen + 2, 10, "marks after it")
+    assert "markPrice" in rejected[0].reason and rejected[0].source == "market_feed"
+    assert all(m.mark > 0 for m in marks)
+
+
+async def test_the_private_feed_logs_in_subscribes_and_reads_the_accounts_pushes(
+    bybit_sim: SimServer,
+) -> None:
+    from cockpit.feeds.bybit.user import BybitUserFeed
+    from cockpit.feeds.messages import UserEvent
+    from tests.waiting import wait_until
+
+    seen: list[UserEvent] = []
+    auth: list[tuple[bool, str]] = []
+    feed = BybitUserFeed(
+        _ws_base(bybit_sim),
+        TEST_KEY,
+        TEST_SECRET,
+        on_user_event=seen.append,
+        on_auth=lambda ok, why: auth.append((ok, why)),
+        ping_every_s=0.3,
+    )
+    async with feed:
+        await feed.wait_connected()
+        client = make_ccxt_client("bybit", TEST_KEY, TEST_SECRET, base_url=bybit_sim.base_url)
+        try:
+            await client.create_order(BTC, "market", "buy", 0.01)
+        finally:
+            await client.close()
+        await wait_until(
+            lambda: any(isinstance(e, OrderUpdate) and e.execution_type == "TRADE" for e in seen),
+            10,
+            "the fill",
+        )
+        await wait_until(
+            lambda: any(isinstance(e, AccountUpdate) and e.positions for e in seen), 10, "position"
+        )
+    assert feed.logins == 1 and auth == [] and feed.parse_errors == 0
+    fill = next(e for e in seen if isinstance(e, OrderUpdate) and e.execution_type == "TRADE")
+    assert fill.last_fill_qty == Decimal("0.01") and fill.side == "BUY"
+
+
+async def test_a_refused_login_is_said_once_and_retried_with_backoff(bybit_sim: SimServer) -> None:
+    from cockpit.feeds.bybit.user import BybitUserFeed
+    from cockpit.feeds.messages import FeedState, FeedStatus, Severity
+    from tests.waiting import wait_until
+
+    auth: list[tuple[bool, str]] = []
+    statuses: list[FeedStatus] = []
+    feed = BybitUserFeed(
+        _ws_base(bybit_sim),
+        TEST_KEY,
+        "not-the-secret",
+        on_auth=lambda ok, why: auth.append((ok, why)),
+        on_status=statuses.append,
+        backoff=(0.05, 0.1),
+    )
+    async with feed:
+        await wait_until(lambda: feed.refusals >= 4, 10, "a first login and 3 retries refused")
+        assert not feed.connected
+    assert auth == [(False, "private socket login refused: Params Error")]  # once, not per attempt
+    retries = [s for s in statuses if s.state == FeedState.RECONNECTING]
+    assert retries and retries[-1].severity == Severity.CRITICAL  # after 3 failed reconnect attempts
+    assert feed.logins == 0

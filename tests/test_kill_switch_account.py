@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from cockpit.core import events
 from cockpit.core.commands import Flatten, KillSwitch, Status
 from cockpit.engine import guard
-from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
-from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
+from tests.conftest import EXCHANGES, EngineRun, stop
 from tests.test_cli_engine import HeadlessEngine, cli_env, cockpit
 from tests.test_engine import trade
 from tests.waiting import wait_until
@@ -51,6 +51,7 @@ async def test_kill_switch_survives_a_restart_with_a_new_session_file(
     assert released.payload["carried_over"] is True
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_flatten_one_position_leaves_the_kill_switch_off(sim: SimServer, start_engine: Any) -> None:
     run: EngineRun = await start_engine()
     await trade(sim, symbol="BTCUSDT", side="BUY", quantity="0.01")
@@ -66,6 +67,7 @@ async def test_flatten_one_position_leaves_the_kill_switch_off(sim: SimServer, s
     assert "flatten all" in engaged.payload["cause"]
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_another_clients_orders_under_the_kill_switch_are_one_episode_not_an_alarm_each(
     sim: SimServer, start_engine: Any, monkeypatch: Any
 ) -> None:
@@ -73,13 +75,8 @@ async def test_another_clients_orders_under_the_kill_switch_are_one_episode_not_
     run: EngineRun = await start_engine()
     await run.wait_for("reconcile.done")
     await run.engine.control(KillSwitch(on=True, by="test"))
-    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as other:
-        for _ in range(6):  # a strategy that ignores the kill switch: market orders, filled at once
-            await other.request(
-                "POST",
-                "/fapi/v1/order",
-                {"symbol": "SOLUSDT", "side": "BUY", "type": "MARKET", "quantity": "1"},
-            )
+    for _ in range(6):  # a strategy that ignores the kill switch: market orders, filled at once
+        await trade(sim, symbol="SOLUSDT", side="BUY", quantity="1")
     summary = await run.wait_for(
         "killswitch.guard",
         within=15,

@@ -21,7 +21,7 @@ def register(commands: Commands) -> None:
     keys.add_argument(
         "exchange",
         metavar="EXCHANGE|notify:NAME",
-        help="ccxt exchange id (e.g. binanceusdm), or notify:NAME for [notify.targets.NAME]'s URL",
+        help="ccxt exchange id (binanceusdm, bybit), or notify:NAME for [notify.targets.NAME]'s URL",
     )
     keys.set_defaults(handler=lambda args: keys_command(args.action, args.exchange))
 

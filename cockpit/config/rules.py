@@ -9,7 +9,7 @@ import difflib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-SUPPORTED_EXCHANGES = ("binanceusdm",)
+SUPPORTED_EXCHANGES = ("binanceusdm", "bybit")
 DEFAULT_SYMBOLS = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT", "BNB/USDT:USDT")
 REDACTED = "<redacted>"
 SECRETS_FIX = (
@@ -34,13 +34,17 @@ def exchange_id_problem(exchange_id: str, *, gateway_only: bool = True) -> tuple
     known: list[str] = list(ccxt.exchanges)
     if exchange_id not in known:
         close = difflib.get_close_matches(exchange_id, known, n=1)
-        fix = f"did you mean {close[0]!r}?" if close else "for Binance USD-M futures use 'binanceusdm'"
+        fix = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else "use 'binanceusdm' (Binance USD-M futures) or 'bybit' (Bybit linear USDT perpetuals)"
+        )
         return "is not a ccxt exchange id", fix
     if gateway_only:
         supported = ", ".join(repr(x) for x in SUPPORTED_EXCHANGES)
         return (
             f"is a ccxt exchange, but the cockpit gateway only supports {supported} for now",
-            "use 'binanceusdm' (Binance USD-M futures)",
+            "use 'binanceusdm' (Binance USD-M futures) or 'bybit' (Bybit linear USDT perpetuals)",
         )
     return None
 

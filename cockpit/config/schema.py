@@ -95,7 +95,10 @@ def _testnet(testnet: bool, info: ValidationInfo) -> bool:
 class ExchangeConfig:
     id: Annotated[
         str,
-        Field(strict=True, description="a ccxt exchange id; the gateway supports only `binanceusdm` for now"),
+        Field(
+            strict=True,
+            description="a ccxt exchange id: `binanceusdm` (Binance USD-M) or `bybit` (Bybit linear USDT)",
+        ),
         AfterValidator(_exchange_id),
     ] = "binanceusdm"
     base_url: Annotated[

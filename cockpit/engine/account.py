@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from cockpit.core import events
 from cockpit.core.domain import Severity, dec, dstr, leg_of, position_key
 from cockpit.engine import baddata
+from cockpit.engine.exchange_feeds import UserSinks, UserStream, feeds_of
 from cockpit.engine.guard import guard, guard_conditional
 from cockpit.exchange.gateway import GatewayError
 from cockpit.exchange.reports import BalanceReport, PositionReport
-from cockpit.feeds import AccountUpdate, AlgoUpdate, OrderUpdate, UserFeed
+from cockpit.feeds import AccountUpdate, AlgoUpdate, OrderUpdate
 from cockpit.feeds.messages import UserEvent
 
 if TYPE_CHECKING:
@@ -36,21 +37,17 @@ ORDER_KINDS = {
 }
 
 
-def build_user_feed(engine: EngineContext) -> UserFeed:
-    """The user stream, wired to this module's handlers and to `market.on_feed_status` (written against the
-    whole `EngineContext`, so this wiring takes it too)."""
+def build_user_feed(engine: EngineContext) -> UserStream:
+    """The exchange's user stream (exchange_feeds.py), wired to this module's handlers and to
+    `market.on_feed_status` (written against the whole `EngineContext`, so this wiring takes it too)."""
     from cockpit.engine.market import on_feed_status
 
-    return UserFeed(
-        engine.ws_base,
-        engine.gateway.create_listen_key,
-        engine.gateway.keepalive_listen_key,
+    sinks = UserSinks(
         on_user_event=lambda event: on_user_event(engine, event),
         on_status=lambda status: on_feed_status(engine, status),
         on_rejected=lambda rejection: baddata.on_rejected(engine, rejection),
-        backoff=engine.options.feed_backoff,
-        connect_budget=engine.connect_budget,
     )
+    return feeds_of(engine.config.exchange.id).user_feed(engine, sinks)
 
 
 def on_user_event(engine: AccountContext, event: UserEvent) -> None:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from cockpit.core import events
 from cockpit.core.domain import Severity
 from cockpit.engine import baddata
-from cockpit.feeds import BookTicker, MarketFeed, MarkPrice, book_stream, mark_stream
+from cockpit.engine.exchange_feeds import feeds_of
+from cockpit.feeds import BookTicker, MarketFeed, MarkPrice
 from cockpit.feeds.messages import FeedStatus
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ def build_market_feed(engine: EngineContext) -> MarketFeed:
     # the followed markets, and the mark of every position held elsewhere (a restored session's, say)
     buffers.held = held_elsewhere(engine)
     held_ids = [symbols.exchange_id(s) for s in sorted(buffers.held)]
-    streams = [book_stream(i) for i in ids] + [mark_stream(i) for i in (*ids, *held_ids)]
+    dialect = feeds_of(engine.config.exchange.id).market_streams()
+    streams = [dialect.book_stream(i) for i in ids] + [dialect.mark_stream(i) for i in (*ids, *held_ids)]
 
     def on_book(tick: BookTicker) -> None:
         buffers.ticks.append(
@@ -68,6 +70,7 @@ def build_market_feed(engine: EngineContext) -> MarketFeed:
         stale_after_s=engine.config.feeds.stale_after_s,
         backoff=engine.options.feed_backoff,
         connect_budget=engine.connect_budget,
+        streams_dialect=dialect,
     )
 
 
@@ -105,10 +108,10 @@ async def follow_held_positions(engine: EngineContext) -> None:
     opened, closed = held - buffers.held, buffers.held - held
     if opened:
         buffers.held |= opened
-        await feed.subscribe([mark_stream(symbols.exchange_id(s)) for s in sorted(opened)])
+        await feed.subscribe([feed.dialect.mark_stream(symbols.exchange_id(s)) for s in sorted(opened)])
     if closed:
         buffers.held -= closed
-        await feed.unsubscribe([mark_stream(symbols.exchange_id(s)) for s in sorted(closed)])
+        await feed.unsubscribe([feed.dialect.mark_stream(symbols.exchange_id(s)) for s in sorted(closed)])
 
 
 def flush_ticks(engine: TickContext) -> None:

@@ -23,6 +23,7 @@ from cockpit.core.state import State
 from cockpit.engine.context import MetricsContext
 from cockpit.exchange.ratelimit import RateLimitSnapshot
 from cockpit.feeds import MarketFeed, UserFeed
+from cockpit.feeds.bybit.user import BybitUserFeed
 from cockpit.metrics.collector import EngineMetrics
 from cockpit.metrics.server import MetricsServer
 
@@ -124,7 +125,7 @@ class EngineMetricsSource:
                         ages[conn.name] = now - conn.last_rx
                     for stream, at in list(group.last_rx.items()):
                         ages[f"{conn.name}/{stream}"] = now - at
-            elif isinstance(feed, UserFeed) and feed.conn.last_rx:
+            elif isinstance(feed, UserFeed | BybitUserFeed) and feed.conn.last_rx:
                 ages[feed.conn.name] = now - feed.conn.last_rx
         return ages
 

@@ -35,6 +35,7 @@ from cockpit.engine.metrics_source import MetricsEndpoint, serve_metrics
 from cockpit.engine.options import EngineOptions
 from cockpit.engine.session_identity import LostFile
 from cockpit.exchange.ccxt_client import make_ccxt_client
+from cockpit.exchange.dialect import dialect_for
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway, RetryPolicy
 from cockpit.notify.notifier import Notifier
@@ -42,8 +43,6 @@ from cockpit.store import SessionStore
 from cockpit.store.private import make_private, private_dir
 
 log = logging.getLogger(__name__)
-
-BINANCE_USDM_WS = "wss://fstream.binance.com"
 
 
 @dataclass
@@ -60,10 +59,9 @@ class RunSpec:
 
 
 def ws_base_for(config: Config) -> str:
-    base = config.exchange.base_url
-    if base is None:
-        return BINANCE_USDM_WS
-    return "ws" + base[len("http") :] if base.startswith("http") else base
+    """Where the exchange's websockets are (its dialect says: production, testnet or `base_url`'s host)."""
+    exchange = config.exchange
+    return dialect_for(exchange.id).ws_base(exchange.base_url, exchange.testnet)
 
 
 def session_file_for(config: Config) -> Path:

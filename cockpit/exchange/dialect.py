@@ -4,8 +4,8 @@ The gateway (gateway.py) owns the generic path every call takes — the limiter,
 letters, the exactly-once order — and asks the exchange's dialect for the rest: the ccxt client it needs, the
 weight of each call, how its answers read as cockpit's reports (reports.py), the parameters an order or a
 lookup carries, and the calls only that exchange has (its leverage settings, funding history, position mode,
-conditional orders). Each exchange's dialect lives in a folder of its own (`binance/`); `dialect_for` finds it
-by the ccxt exchange id.
+conditional orders), and where its websockets are. Each exchange's dialect lives in a folder of its own
+(`binance/`, `bybit/`); `dialect_for` finds it by the ccxt exchange id.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class Dialect(Protocol):
         timeout_ms: int,
         testnet: bool,
     ) -> Any: ...
+
+    def ws_base(self, base_url: str | None, testnet: bool) -> str:
+        """Where its websockets are: the exchange's own host, or `base_url`'s (a simulator) with ws://."""
+        ...
 
     # ----- answers as reports ---------------------------------------------------------------------------
     def market_reports(self, answer: Any) -> dict[str, MarketReport]: ...

@@ -10,6 +10,9 @@ A reconnect *attempt* fails when the handshake fails, or when the socket closes 
 (healthy = first frame received, or simply open when `healthy_on_open`). Consecutive failures pick the delay
 (2, 4, 8, 8 … s by default) and turn the status CRITICAL from the 3rd failure on, or once the socket has
 been down longer than `critical_down_s`. A healthy connection resets the count.
+
+An exchange that wants an application-level ping (Bybit: `{"op": "ping"}` every 20 s; the protocol's pings do
+not count) gets `app_ping()` sent every `app_ping_every_s` while the socket is open.
 """
 
 from __future__ import annotations
@@ -95,7 +98,11 @@ class StreamConnection:
         critical_after_failures: int = CRITICAL_AFTER_FAILURES,
         critical_down_s: float = CRITICAL_AFTER_DOWN_S,
         connect_budget: ConnectBudget | None = None,
+        app_ping: Callable[[], str] | None = None,
+        app_ping_every_s: float | None = None,
     ) -> None:
+        if app_ping is not None and (app_ping_every_s is None or app_ping_every_s <= 0):
+            raise ValueError(f"an application ping needs a positive period, got {app_ping_every_s}")
         if silent_reconnect_s is not None and silent_reconnect_s <= 0:
             raise ValueError(f"silent_reconnect_s must be positive seconds or None, got {silent_reconnect_s}")
         self.name = name
@@ -115,6 +122,8 @@ class StreamConnection:
         self._budget = connect_budget
         self._critical_after_failures = critical_after_failures
         self._critical_down_s = critical_down_s
+        self._app_ping = app_ping
+        self._app_ping_every_s = app_ping_every_s
 
         self.state = FeedState.CONNECTING
         self.failures = 0  # consecutive failed attempts
@@ -301,6 +310,8 @@ class StreamConnection:
             ]
             if self._silent_reconnect_s is not None:
                 tasks.append(asyncio.create_task(self._watch_silence(loop), name=f"{self.name}-silence"))
+            if self._app_ping is not None:
+                tasks.append(asyncio.create_task(self._ping(ws), name=f"{self.name}-ping"))
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -345,6 +356,18 @@ class StreamConnection:
                 # recv() does not suspend while frames are queued (up to max_queue): after a burst, let the
                 # rest of the loop in — the UI's keys and repaints, timers, the other stream.
                 await asyncio.sleep(0)
+
+    async def _ping(self, ws: ClientConnection) -> None:
+        """The application-level ping, for as long as the socket is open (a failed send: the reader sees
+        the socket close; this waits for that)."""
+        assert self._app_ping is not None and self._app_ping_every_s is not None  # noqa: S101 - only then
+        while True:
+            await asyncio.sleep(self._app_ping_every_s)
+            try:
+                await ws.send(self._app_ping())
+            except Exception as exc:  # closing: the reader reports why
+                log.debug("%s: application ping not sent (%s)", self.name, exc)
+                await asyncio.Event().wait()
 
     async def _watch_silence(self, loop: asyncio.AbstractEventLoop) -> None:
         limit = self._silent_reconnect_s

@@ -6,10 +6,10 @@
     ...
     await feed.stop()
 
-Routing: Binance's 2026 split (`routing="split"`, default) opens one socket per route — `/public/stream`
-for bookTicker/depth/trade, `/market/stream` for aggTrade/markPrice/kline/ticker; `routing="single"` puts
-every stream on one `/stream` socket (the legacy path). Subscription is by URL (`/stream?streams=a/b`) or,
-with `subscribe="message"`, by a `SUBSCRIBE` message after each connect. Every reconnect resubscribes.
+What is the exchange's own — stream names, which socket a stream rides on, URLs, (un)subscribe and ping
+requests, how frames read — is its stream dialect's (streams.py): Binance's by default (`routing` and
+`subscribe` are its options, see `BinanceStreams`), another with `streams_dialect=` (e.g. Bybit's,
+feeds/bybit/market.py). Every reconnect resubscribes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import orjson
 from websockets.asyncio.client import ClientConnection
 
 from cockpit.feeds.backoff import (
@@ -43,40 +42,31 @@ from cockpit.feeds.messages import (
     Rejected,
     Severity,
 )
-from cockpit.feeds.parse import combined_frame, market_event
 from cockpit.feeds.rejects import MarkCheck, RejectLog, RejectSink
+from cockpit.feeds.streams import (
+    PUBLIC_KINDS,
+    BinanceStreams,
+    StreamDialect,
+    book_stream,
+    is_mark_stream,
+    mark_stream,
+    normalize_stream,
+    route_of,
+)
 
 log = logging.getLogger(__name__)
 
 FetchMarks = Callable[[Sequence[str]], Awaitable[Mapping[str, float]]]
-PUBLIC_KINDS = ("bookTicker", "depth", "trade")  # Binance 2026: under /public; everything else under /market
-
-
-def normalize_stream(stream: str) -> str:
-    """`BTCUSDT@bookTicker` → `btcusdt@bookTicker` (Binance stream names have lower-case symbols)."""
-    symbol, sep, kind = stream.partition("@")
-    if not sep or not symbol or not kind:
-        raise ValueError(f"stream {stream!r} is not '<symbol>@<kind>', e.g. 'btcusdt@bookTicker'")
-    return f"{symbol.lower()}@{kind}"
-
-
-def route_of(stream: str) -> str:
-    kind = stream.partition("@")[2]
-    return "/public" if kind.split("@")[0] in PUBLIC_KINDS else "/market"
-
-
-def book_stream(exchange_id: str) -> str:
-    """The best bid/ask stream of a market (`BTCUSDT` → `btcusdt@bookTicker`)."""
-    return f"{exchange_id.lower()}@bookTicker"
-
-
-def mark_stream(exchange_id: str) -> str:
-    """The mark price stream of a market, once a second (`BTCUSDT` → `btcusdt@markPrice@1s`)."""
-    return f"{exchange_id.lower()}@markPrice@1s"
-
-
-def is_mark_stream(stream: str) -> bool:
-    return stream.partition("@")[2].startswith("markPrice")
+__all__ = [
+    "PUBLIC_KINDS",
+    "FetchMarks",
+    "MarketFeed",
+    "book_stream",
+    "is_mark_stream",
+    "mark_stream",
+    "normalize_stream",
+    "route_of",
+]
 
 
 @dataclass
@@ -126,18 +116,20 @@ class MarketFeed:
         critical_down_s: float = CRITICAL_AFTER_DOWN_S,
         connect_budget: ConnectBudget | None = None,
         name: str = "market",
+        streams_dialect: StreamDialect | None = None,
     ) -> None:
         if not streams:
             raise ValueError("MarketFeed needs at least one stream, e.g. 'btcusdt@bookTicker'")
         if stale_after_s <= 0 or rest_poll_s <= 0:
             raise ValueError(f"stale_after_s={stale_after_s} and rest_poll_s={rest_poll_s} must be positive")
+        self._s: StreamDialect = streams_dialect or BinanceStreams(routing, subscribe)
         self.ws_base = ws_base.rstrip("/")
-        self.streams = tuple(dict.fromkeys(normalize_stream(s) for s in streams))
+        self.streams = tuple(dict.fromkeys(self._s.normalize(s) for s in streams))
         self.name = name
         self.stale_after_s = stale_after_s
         self.silent_reconnect_s = 2 * stale_after_s if silent_reconnect_s is None else silent_reconnect_s
         self.rest_poll_s = rest_poll_s
-        self._stale_overrides = {normalize_stream(k): v for k, v in (stale_after_overrides or {}).items()}
+        self._stale_overrides = {self._s.normalize(k): v for k, v in (stale_after_overrides or {}).items()}
         self._on_status = on_status
         self._on_mark_price = on_mark_price
         self._sinks: dict[type, Callable[..., None] | None] = {
@@ -146,8 +138,6 @@ class MarketFeed:
             AggTrade: on_agg_trade,
         }
         self._fetch_marks = fetch_marks
-        self._subscribe = subscribe
-        self._sub_id = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._rest_task: asyncio.Task[None] | None = None
         self._marks_down = asyncio.Event()
@@ -160,7 +150,6 @@ class MarketFeed:
         # the last good mark per symbol (exchange id) known before this feed: the first mark is judged by it
         self.marks_check = MarkCheck(last=dict(last_marks or {}))
 
-        self._routing = routing
         self._schedule = reconnect_backoff(backoff)
         self._connection = functools.partial(
             StreamConnection,
@@ -173,6 +162,8 @@ class MarketFeed:
             critical_after_failures=critical_after_failures,
             critical_down_s=critical_down_s,
             connect_budget=connect_budget,
+            app_ping=self._s.ping if self._s.ping_every_s is not None else None,
+            app_ping_every_s=self._s.ping_every_s,
         )
         self.groups: list[_Group] = []
         for route, ss in self._by_route(self.streams).items():
@@ -181,7 +172,7 @@ class MarketFeed:
     def _by_route(self, streams: Sequence[str]) -> dict[str, list[str]]:
         by_route: dict[str, list[str]] = {}
         for s in streams:
-            by_route.setdefault(route_of(s) if self._routing == "split" else "", []).append(s)
+            by_route.setdefault(self._s.route_of(s), []).append(s)
         return by_route
 
     def _add_group(self, route: str, streams: Sequence[str]) -> _Group:
@@ -212,7 +203,7 @@ class MarketFeed:
         followed."""
         if not self._tasks or self._rest_task is not None or self._fetch_marks is None:
             return
-        if any(is_mark_stream(s) for s in self.streams):
+        if any(self._s.is_mark_stream(s) for s in self.streams):
             self._rest_task = asyncio.create_task(self._rest_fallback(), name=f"{self.name}-rest")
             self._tasks.append(self._rest_task)
 
@@ -229,6 +220,11 @@ class MarketFeed:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    @property
+    def dialect(self) -> StreamDialect:
+        """The exchange's stream names and requests (streams.py)."""
+        return self._s
 
     @property
     def connections(self) -> list[StreamConnection]:
@@ -255,14 +251,9 @@ class MarketFeed:
 
     # ----- sockets ----------------------------------------------------------------------------------------
     def _url_for(self, group: _Group) -> Callable[[], Awaitable[str]]:
-        base = f"{self.ws_base}{group.route}/stream"
-
         async def make() -> str:  # at each connect: streams subscribed at runtime are in the next URL
-            if self._subscribe == "message":
-                group.in_url = ()
-                return base
-            group.in_url = group.streams
-            return f"{base}?streams={'/'.join(group.streams)}"
+            url, group.in_url = self._s.url(self.ws_base, group.route, group.streams)
+            return url
 
         return make
 
@@ -271,22 +262,23 @@ class MarketFeed:
             group.stale.clear()
             group.last_rx.clear()
             group.last_good.clear()  # `starved` stays: only a believed mark ends that
+            self._s.opened(group.route)
             # by message: everything; by URL: what was subscribed while this connect was under way
             missing = [s for s in group.streams if s not in group.in_url]
             if missing:
-                await self._send(ws, "SUBSCRIBE", missing)
+                await self._send(ws, True, missing)
 
         return on_open
 
-    async def _send(self, ws: ClientConnection, method: str, streams: Sequence[str]) -> None:
-        self._sub_id += 1
-        await ws.send(orjson.dumps({"method": method, "params": list(streams), "id": self._sub_id}).decode())
+    async def _send(self, ws: ClientConnection, subscribe: bool, streams: Sequence[str]) -> None:
+        await ws.send(self._s.request(subscribe, streams))
 
     # ----- streams added and removed while running -------------------------------------------------------
     async def subscribe(self, streams: Sequence[str]) -> list[str]:
-        """Follow more streams while running: a `SUBSCRIBE` on the open socket of their route (a route with
-        no socket yet gets one); every later reconnect carries them. Returns the streams that were new."""
-        new = [s for s in dict.fromkeys(normalize_stream(x) for x in streams) if s not in self.streams]
+        """Follow more streams while running: a subscribe request on the open socket of their route (a route
+        with no socket yet gets one); every later reconnect carries them. Returns the streams that were
+        new."""
+        new = [s for s in dict.fromkeys(self._s.normalize(x) for x in streams) if s not in self.streams]
         if not new:
             return []
         self.streams = (*self.streams, *new)
@@ -305,7 +297,7 @@ class MarketFeed:
             ws = group.conn.ws if group.conn is not None and group.conn.is_open else None
             if ws is not None:
                 try:
-                    await self._send(ws, "SUBSCRIBE", added)
+                    await self._send(ws, True, added)
                 except Exception as exc:  # the socket is going down: its reconnect subscribes them
                     log.info(
                         "%s: SUBSCRIBE %s not sent (%s); the next connect carries it", self.name, added, exc
@@ -314,8 +306,9 @@ class MarketFeed:
         return new
 
     async def unsubscribe(self, streams: Sequence[str]) -> list[str]:
-        """Stop following streams while running (`UNSUBSCRIBE`). Returns the streams that were followed."""
-        gone = [s for s in dict.fromkeys(normalize_stream(x) for x in streams) if s in self.streams]
+        """Stop following streams while running (an unsubscribe request). Returns the streams that were
+        followed."""
+        gone = [s for s in dict.fromkeys(self._s.normalize(x) for x in streams) if s in self.streams]
         if not gone:
             return []
         self.streams = tuple(s for s in self.streams if s not in gone)
@@ -325,9 +318,9 @@ class MarketFeed:
                 continue
             group.streams = tuple(s for s in group.streams if s not in mine)
             for s in mine:
-                symbol = s.partition("@")[0].upper()
-                if is_mark_stream(s) and not any(
-                    is_mark_stream(x) and x.partition("@")[0].upper() == symbol for x in self.streams
+                symbol = self._s.symbol_of(s)
+                if self._s.is_mark_stream(s) and not any(
+                    self._s.is_mark_stream(x) and self._s.symbol_of(x) == symbol for x in self.streams
                 ):
                     self.marks_check.forget(symbol)
                     self._asked.discard(symbol)
@@ -339,7 +332,7 @@ class MarketFeed:
             ws = group.conn.ws if group.conn is not None and group.conn.is_open else None
             if ws is not None:
                 try:
-                    await self._send(ws, "UNSUBSCRIBE", mine)
+                    await self._send(ws, False, mine)
                 except Exception as exc:  # the socket is going down: its reconnect no longer names them
                     log.info("%s: UNSUBSCRIBE %s not sent (%s)", self.name, mine, exc)
         self._update_marks_down()
@@ -359,15 +352,16 @@ class MarketFeed:
         last_rx = group.last_rx
         stale = group.stale
         reported = group.reported_stale
+        split, message = self._s.split, self._s.message
 
         def on_frame(raw: bytes) -> None:
             stream: str | None = None
             try:
-                stream, data = combined_frame(raw)
+                stream, data = split(raw)
                 if stream is None:
                     self._control_reply(group, data)
                     return
-                msg: MarketMessage | None = market_event(data)
+                msg: MarketMessage | None = message(stream, data)
             except ValueError as exc:  # orjson.JSONDecodeError and ParseError are ValueErrors
                 self.parse_errors += 1
                 self._reject("market_feed", f"unparseable frame: {exc}", raw)
@@ -470,9 +464,10 @@ class MarketFeed:
         )
 
     def _control_reply(self, group: _Group, data: dict[str, object]) -> None:
-        if data.get("error") is not None and group.conn is not None:
-            group.conn.emit(FeedState.CONNECTED, Severity.WARNING, f"subscription error: {data['error']}")
-        elif "result" not in data:
+        known, error = self._s.control_error(data)
+        if error is not None and group.conn is not None:
+            group.conn.emit(FeedState.CONNECTED, Severity.WARNING, f"subscription error: {error}")
+        elif not known:
             log.debug("%s: ignoring frame without stream wrapper: %r", self.name, data)
 
     # ----- staleness --------------------------------------------------------------------------------------
@@ -490,7 +485,7 @@ class MarketFeed:
                 for s in g.streams:
                     age = now - max(g.last_rx.get(s, conn.opened_at), conn.opened_at)
                     limit = limits.get(s, self.stale_after_s)
-                    if is_mark_stream(s) and age <= limit and s not in g.starved:  # delivering
+                    if self._s.is_mark_stream(s) and age <= limit and s not in g.starved:  # delivering
                         self._watch_marks(
                             g, s, now - max(g.last_good.get(s, conn.opened_at), conn.opened_at), limit
                         )
@@ -530,9 +525,9 @@ class MarketFeed:
         disputed = self.marks_check.disputed
         for g in self.groups:
             for s in g.streams:
-                if not is_mark_stream(s):
+                if not self._s.is_mark_stream(s):
                     continue
-                symbol = s.partition("@")[0].upper()
+                symbol = self._s.symbol_of(s)
                 if g.down or s in g.stale or s in g.starved or symbol in disputed:
                     symbols[symbol] = None
         return list(symbols)

@@ -24,6 +24,7 @@ from cockpit.exchange.reports import (
     OrderReport,
     PositionReport,
 )
+from cockpit.exchange.urls import ws_of
 
 # Binance USD-M request weights by ccxt method (the documented weight of the endpoint each one calls).
 ENDPOINT_WEIGHTS: dict[str, int] = {
@@ -48,6 +49,7 @@ ENDPOINT_WEIGHTS: dict[str, int] = {
     "cancel_all_conditional_orders": 1,
     "listen_key": 1,
 }
+WS_BASE = "wss://fstream.binance.com"
 TRADES_PAGE = 1000  # Binance's largest userTrades page
 INCOME_PAGE = 1000  # Binance's largest income page
 INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far past any session's gap
@@ -67,6 +69,10 @@ class BinanceUsdm:
         testnet: bool,
     ) -> Any:
         return binance_usdm_client(api_key, api_secret, base_url, timeout_ms, testnet)
+
+    def ws_base(self, base_url: str | None, testnet: bool) -> str:
+        """Production's host whatever `testnet` says (as cockpit always did), or `base_url`'s."""
+        return WS_BASE if base_url is None else ws_of(base_url)
 
     # ----- answers as reports ---------------------------------------------------------------------------
     def market_reports(self, answer: Any) -> dict[str, MarketReport]:

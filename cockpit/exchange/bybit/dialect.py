@@ -27,6 +27,7 @@ from cockpit.exchange.reports import (
     OrderReport,
     PositionReport,
 )
+from cockpit.exchange.urls import ws_of
 
 OPS = (
     "load_markets",
@@ -55,6 +56,7 @@ PAGES_MAX = 200  # per window: 20 000 rows, far past any account's week
 WINDOW_MS = 7 * 24 * 3600 * 1000  # the execution list answers at most 7 days at a time
 PROBE_SYMBOL = "BTCUSDT"  # without a position held anywhere: the one symbol probed for the position mode
 HEDGE_IDX = ("1", "2")
+WS_BASE, WS_TESTNET = "wss://stream.bybit.com", "wss://stream-testnet.bybit.com"
 
 
 class Bybit:
@@ -70,6 +72,11 @@ class Bybit:
         testnet: bool,
     ) -> Any:
         return bybit_client(api_key, api_secret, base_url, timeout_ms, testnet)
+
+    def ws_base(self, base_url: str | None, testnet: bool) -> str:
+        if base_url is not None:
+            return ws_of(base_url)
+        return WS_TESTNET if testnet else WS_BASE
 
     # ----- answers as reports ---------------------------------------------------------------------------
     def market_reports(self, answer: Any) -> dict[str, MarketReport]:

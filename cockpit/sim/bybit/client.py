@@ -47,6 +47,8 @@ class BybitOrderClient:
             body["price"] = order["price"]
         if order.get("reduceOnly"):
             body["reduceOnly"] = True
+        if order.get("newClientOrderId"):
+            body["orderLinkId"] = order["newClientOrderId"]
         if order.get("positionSide") in POSITION_IDX:
             body["positionIdx"] = POSITION_IDX[order["positionSide"]]
         return await self._post("/v5/order/create", orjson.dumps(body).decode())
