@@ -194,6 +194,11 @@ class ActionContext(ReconcileContext, FlattenContext, BackupContext, Protocol): 
     def resolve_position(self, text: str) -> str: ...
 
 
+class FeedContext(Trading, Running, Protocol):  # exchange_feeds.py: an exchange's user stream, built
+    ws_base: str
+    connect_budget: ConnectBudget
+
+
 class MetricsContext(Reads, Settings, Exchange, SessionFile, Protocol):  # metrics_source.py (read at scrapes)
     core: EventCore
     market: MarketBuffers

@@ -24,7 +24,7 @@ from cockpit.feeds.rejects import RejectSink
 from cockpit.feeds.streams import BinanceStreams, StreamDialect
 
 if TYPE_CHECKING:
-    from cockpit.engine.context import EngineContext
+    from cockpit.engine.context import FeedContext
 
 UserStream = UserFeed | BybitUserFeed
 
@@ -41,10 +41,10 @@ class UserSinks:
 @dataclass(frozen=True)
 class ExchangeFeeds:
     market_streams: Callable[[], StreamDialect]
-    user_feed: Callable[[EngineContext, UserSinks], UserStream]
+    user_feed: Callable[[FeedContext, UserSinks], UserStream]
 
 
-def _binance_user(engine: EngineContext, sinks: UserSinks) -> UserStream:
+def _binance_user(engine: FeedContext, sinks: UserSinks) -> UserStream:
     return UserFeed(
         engine.ws_base,
         engine.gateway.create_listen_key,
@@ -57,7 +57,7 @@ def _binance_user(engine: EngineContext, sinks: UserSinks) -> UserStream:
     )
 
 
-def _bybit_user(engine: EngineContext, sinks: UserSinks) -> UserStream:
+def _bybit_user(engine: FeedContext, sinks: UserSinks) -> UserStream:
     client: Any = engine.gateway.client  # the account's key: the socket logs in with it, as REST signs
 
     def on_auth(ok: bool, reason: str) -> None:

@@ -35,9 +35,9 @@ from cockpit.engine.metrics_source import MetricsEndpoint, serve_metrics
 from cockpit.engine.options import EngineOptions
 from cockpit.engine.session_identity import LostFile
 from cockpit.exchange.ccxt_client import make_ccxt_client
-from cockpit.exchange.dialect import dialect_for
 from cockpit.exchange.dlq import DeadLetter
 from cockpit.exchange.gateway import ExchangeGateway, RetryPolicy
+from cockpit.exchange.venues import dialect_for
 from cockpit.notify.notifier import Notifier
 from cockpit.store import SessionStore
 from cockpit.store.private import make_private, private_dir

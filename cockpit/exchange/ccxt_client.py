@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cockpit.exchange.dialect import dialect_for
 from cockpit.exchange.urls import rewrite_api_urls
+from cockpit.exchange.venues import dialect_for
 
 __all__ = ["make_ccxt_client", "rewrite_api_urls"]
 

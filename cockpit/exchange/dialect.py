@@ -103,14 +103,3 @@ class Dialect(Protocol):
     ) -> bool: ...
 
     async def cancel_all_conditional_orders(self, gateway: Caller, symbol: str) -> None: ...
-
-
-def dialect_for(exchange_id: str) -> Dialect:
-    """The dialect of a supported exchange (ValueError naming the supported ones otherwise)."""
-    from cockpit.exchange.binance import BINANCE_USDM
-    from cockpit.exchange.bybit import BYBIT
-
-    dialects: dict[str, Dialect] = {BINANCE_USDM.id: BINANCE_USDM, BYBIT.id: BYBIT}
-    if exchange_id not in dialects:
-        raise ValueError(f"exchange {exchange_id!r} is not supported; supported: {', '.join(dialects)}")
-    return dialects[exchange_id]

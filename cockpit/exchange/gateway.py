@@ -37,7 +37,7 @@ from cockpit.exchange.classify import (
     is_rate_limit,
     outcome_unknown,
 )
-from cockpit.exchange.dialect import Dialect, dialect_for
+from cockpit.exchange.dialect import Dialect
 from cockpit.exchange.dlq import DeadLetter, DeadLetterBuffer, DeadLetterSink
 from cockpit.exchange.intents import OrderAck, OrderIntent, new_client_order_id
 from cockpit.exchange.latency import LatencyRecorder
@@ -51,6 +51,7 @@ from cockpit.exchange.reports import (
     OrderReport,
     PositionReport,
 )
+from cockpit.exchange.venues import dialect_for
 
 __all__ = ["ExchangeGateway", "GatewayError", "OrderAck", "OrderIntent", "new_client_order_id"]
 
