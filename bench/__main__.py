@@ -65,6 +65,12 @@ def table(results: dict[str, Any]) -> str:
             f"{i['ticks_per_s'] / i['raw_ws_msgs_per_s']:.2f}× (target ≥ 0.5×)",
         ),
         (
+            "ingest, Bybit",
+            f"{i['bybit_ticks_per_s']:,.0f} ticks/s",
+            f"raw {i['bybit_raw_ws_msgs_per_s']:,.0f} msg/s",
+            f"{i['bybit_ticks_per_s'] / i['bybit_raw_ws_msgs_per_s']:.2f}× (target ≥ 0.5×)",
+        ),
+        (
             "tick persistence",
             f"{s['tick_rows_per_s']:,.0f} rows/s",
             f"raw {s['raw_rows_per_s']:,.0f}",

@@ -9,7 +9,7 @@ import orjson
 from bench.__main__ import main
 
 KEYS = {
-    "ingest": {"ticks_per_s", "raw_ws_msgs_per_s"},
+    "ingest": {"ticks_per_s", "raw_ws_msgs_per_s", "bybit_ticks_per_s", "bybit_raw_ws_msgs_per_s"},
     "store": {"tick_rows_per_s", "raw_rows_per_s", "critical_commit_p99_ms", "raw_commit_p99_ms"},
     "restore": {"events", "seconds"},
     "replay": {"events_per_s", "raw_scan_rows_per_s"},

@@ -60,6 +60,8 @@ class Dialect(Protocol):
 
     def order_client(self, base_url: str, api_key: str, api_secret: str) -> OrderClient: ...
 
+    async def blast(self, symbol: str, count: int) -> int: ...  # the firehose: book frames, flat out
+
 
 class SimServer:
     def __init__(
@@ -385,7 +387,8 @@ class SimServer:
         return web.json_response({"faults": self.faults.to_json(), "injected": self.injected})
 
     async def _post_firehose(self, request: web.Request) -> web.Response:
-        """`{"symbol": "BTCUSDT", "count": N}`: N bookTicker frames to its subscribers, flat out."""
+        """`{"symbol": "BTCUSDT", "count": N}`: N book frames (Binance's bookTicker, Bybit's orderbook.1) to
+        its subscribers, flat out."""
         try:
             spec = orjson.loads(await request.read())
             symbol, count = str(spec["symbol"]).upper(), int(spec["count"])
@@ -393,6 +396,8 @@ class SimServer:
             return web.json_response({"error": f"firehose needs {{symbol, count}}: {exc}"}, status=400)
         if symbol not in self.specs:
             return web.json_response({"error": f"symbol {symbol!r} is not listed"}, status=400)
+        if self.dialect is not None:
+            return web.json_response({"sent": await self.dialect.blast(symbol, count)})
         bid, ask = self.prices.bid_ask(symbol)
         now = self.clock.now_ms()
         frames = [

@@ -58,6 +58,9 @@ class BybitDialect:
         ws = base_url.replace("http", "ws", 1)
         return f"{ws}{PUBLIC_PATH} and {ws}{PRIVATE_PATH}"
 
+    async def blast(self, symbol: str, count: int) -> int:
+        return await self.streams.blast(symbol, count)
+
     def order_client(self, base_url: str, api_key: str, api_secret: str) -> BybitOrderClient:
         """The demo trader's client: its orders on Bybit's wire."""
         return BybitOrderClient(base_url, api_key, api_secret)

@@ -163,6 +163,29 @@ class BybitStreams:
         }
         self._enqueue(sock, orjson.dumps(message))
 
+    async def blast(self, symbol: str, count: int) -> int:
+        """Send `count` `orderbook.1` deltas of `symbol` (the best bid and ask moving a tick in turn) to every
+        public socket subscribed to it, as fast as the sockets take them, bypassing the paced queue: the
+        firehose for throughput benchmarks."""
+        spec = self.sim.specs[symbol]
+        topic = f"orderbook.1.{symbol}"
+        bid, ask = self.sim.prices.bid_ask(symbol)
+        now = self.sim.clock.now_ms()
+        frames = []
+        for i in range(1000):
+            moved = spec.tick_size * (i % 10)
+            levels = {"b": [[views.px(spec, bid - moved), "10"]], "a": []} if i % 2 else {
+                "b": [], "a": [[views.px(spec, ask + moved), "10"]]}  # fmt: skip
+            data = {"s": symbol, **levels, "u": i + 2, "seq": i + 2}
+            message = {"topic": topic, "type": "delta", "ts": now + i, "data": data, "cts": now + i}
+            frames.append(orjson.dumps(message).decode())
+        sent = 0
+        for sock in [s for s in self.sockets if not s.private and topic in s.topics]:
+            for i in range(count):
+                await sock.ws.send_str(frames[i % len(frames)])
+            sent += count
+        return sent
+
     def _enqueue(self, sock: Socket, payload: bytes, control: bool = False) -> None:
         """Queue a frame for the socket's writer; a stalled stream (`ws_stall`) drops pushes, not replies."""
         if not control and self.sim.faults.active("ws_stall") is not None:
