@@ -161,13 +161,21 @@ class AttachedBackend:
         await writer.drain()
         self._reader, self._writer = reader, writer
 
-    async def _keep_attached(self, reading: asyncio.Task[None]) -> None:
+    def keep_trying(self, error: CockpitError) -> None:
+        """The first attach failed (`start` raised `error`): show the engine UNREACHABLE and keep trying every
+        RETRY_S, as after a loss (a fleet shows its other engines meanwhile)."""
+        self.unreachable_since = time.time()
+        self.why_unreachable = f"{error.title} ({error.detail})" if error.detail else error.title
+        self._link = asyncio.create_task(self._keep_attached(None), name="attached-engine")
+
+    async def _keep_attached(self, reading: asyncio.Task[None] | None) -> None:
         """Read the engine until the link ends, however it ends; then try again every RETRY_S, forever (an
         engine may be down for hours: the banner says so and for how long). Nothing escapes this loop."""
         while True:
             try:
-                await reading
-                self._lost("the engine closed the connection")
+                if reading is not None:
+                    await reading
+                    self._lost("the engine closed the connection")
             except CockpitError as exc:  # refused: not our user's engine, or it does not serve cockpits
                 self._lost(f"{exc.title}: {exc.detail}")
             except TimeoutError:
