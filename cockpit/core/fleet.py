@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Literal
 
 from cockpit.core.commands import FlattenResult, KillSwitchStatus
+from cockpit.core.errors import CockpitError
 from cockpit.core.state import State
 
 Link = Literal["ok", "silent", "unreachable", "attaching"]
@@ -115,6 +116,25 @@ def unknown(account: str, why: str, check_there: str) -> AccountOutcome:
 
 def refused(account: str, why: str) -> AccountOutcome:
     return AccountOutcome(account, False, True, f"refused: {why}")
+
+
+# the control socket's words for a command sent whose answer never came (engine/control.py `_request`)
+UNKNOWN_OUTCOME = (
+    "no answer within",
+    "the engine closed the control socket",
+    "the engine's answer could not",
+)
+NOT_SENT = ("no engine", "ENGINE UNREACHABLE", "cannot connect")
+
+
+def outcome_of_error(account: str, error: CockpitError, act_there: str, check_there: str) -> AccountOutcome:
+    """An account whose engine did not answer the action: not reached (nothing was sent: act there), sent but
+    no answer (it may have acted: check there), or refused by the engine (its words)."""
+    if error.title.startswith(NOT_SENT):
+        return not_reached(account, error.detail or error.title, act_there)
+    if error.title.startswith(UNKNOWN_OUTCOME):
+        return unknown(account, error.title, check_there)
+    return refused(account, f"{error.title} {error.detail}".strip())
 
 
 def outcomes_summary(action: str, outcomes: list[AccountOutcome]) -> str:

@@ -29,25 +29,18 @@ from cockpit.core.fleet import (
     flatten_outcome,
     kill_outcome,
     link_of,
-    not_reached,
-    refused,
+    outcome_of_error,
     unknown,
 )
 from cockpit.core.incidents import IncidentBuilder, IncidentChange
 from cockpit.core.state import State
 from cockpit.engine.backups import BackupInfo
 from cockpit.store import DeadLetterRow
-from cockpit.ui.attached import AttachedBackend, EngineUnreachable
+from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.backend import Backend, StatsSource
 
 RECENT = 2000  # events kept per account for its event log (the log's own bound)
 HISTORY = 600  # equity samples kept per account for its drawdown chart (the pane's own bound)
-# the control socket's words for a command sent whose answer never came (cockpit/engine/control.py `_request`)
-UNKNOWN_OUTCOME = (
-    "no answer within",
-    "the engine closed the control socket",
-    "the engine's answer could not",
-)
 FLATTEN_WAIT_S = 900.0  # a flatten under rate limits can take minutes (as `cockpit ctl flatten`)
 
 
@@ -248,18 +241,13 @@ class FleetBackend:
         self, action: Callable[[Account], Awaitable[AccountOutcome]], verb: str
     ) -> list[AccountOutcome]:
         async def one(account: Account) -> AccountOutcome:
-            there = f"`cockpit ctl {account.act_there} {verb}`".replace("  ", " ")
+            there = f"`cockpit ctl {account.act_there} {verb}`"
+            check = f"`cockpit ctl {account.act_there} status`"
             try:
                 return await action(account)
-            except EngineUnreachable as exc:
-                return not_reached(account.name, exc.detail, there)
-            except CockpitError as exc:
-                if exc.title.startswith("no engine"):  # nothing was sent
-                    return not_reached(account.name, exc.detail or exc.title, there)
-                if exc.title.startswith(UNKNOWN_OUTCOME):  # sent: it may have acted, or not
-                    return unknown(account.name, exc.title, f"`cockpit ctl {account.act_there} status`")
-                return refused(account.name, f"{exc.title} {exc.detail}".strip())
+            except CockpitError as exc:  # EngineUnreachable: nothing was sent
+                return outcome_of_error(account.name, exc, there, check)
             except (OSError, TimeoutError) as exc:  # lost mid-action: its outcome is unknown here
-                return unknown(account.name, type(exc).__name__, f"`cockpit ctl {account.act_there} status`")
+                return unknown(account.name, type(exc).__name__, check)
 
         return list(await asyncio.gather(*(one(account) for account in self.accounts)))
