@@ -327,3 +327,69 @@ async def test_ctl_acts_on_one_account_or_every_account(two_accounts: TwoAccount
     assert all(p.qty == 0 for p in fleet.sims[0].account.positions.values())
     code, out, _ = await run_cockpit(fleet.tmp_path, "ctl", "--fleet", path, "status", "--all")
     assert code == 1 and "UNREACHABLE" in out and "left out (unreachable): beta" in out
+
+
+def drive_fleet_in_tmux(fleet_file: Path, tmp_path: Path) -> None:
+    """The fleet cockpit in a detached tmux session at 80×24: both accounts and the totals shown, `]` selects
+    the next account, `q q` detaches (exit 0)."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.test_cli_engine import cli_env
+    from tests.test_tmux_e2e import TMUX, TmuxCockpit
+
+    assert TMUX is not None, "tmux is required for the end-to-end test (.ci/run installs it)"
+    name = f"cockpit-fleet-{uuid.uuid4().hex[:8]}"
+    exit_file = tmp_path / f"{name}.exit"
+    env = cli_env(tmp_path)
+    keys = ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "COCKPIT_API_KEY", "COCKPIT_API_SECRET")
+    exports = " ".join(f"{k}={env[k]}" for k in keys)
+    command = (
+        f"cd {Path.cwd()} && env {exports} TERM=screen-256color "
+        f"{sys.executable} -m cockpit attach --fleet {fleet_file}; echo $? > {exit_file}"
+    )
+    subprocess.run(
+        [TMUX, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", command],
+        check=True,
+        env={**os.environ, "TERM": "screen-256color"},
+    )
+    c = TmuxCockpit(name, exit_file)
+    try:
+        screen = c.wait(
+            lambda s: all(w in s for w in ("alpha", "beta", "TOTAL", "20,000.00")), "both accounts"
+        )
+        assert screen.count(" OK") >= 2 and "K Kill ALL" in screen and "alpha (1/2)" in screen, screen
+        c.keys("]")
+        c.wait(lambda s: "beta (2/2)" in s, "beta selected")
+        c.keys("q")
+        c.wait(lambda s: "keep running" in s, "the detach dialog")
+        c.keys("q")
+        deadline = time.monotonic() + 20
+        while not exit_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert exit_file.exists() and exit_file.read_text().strip() == "0", "the cockpit detached"
+    finally:
+        if c.alive():
+            subprocess.run([TMUX, "kill-session", "-t", name], capture_output=True)
+
+
+async def test_fleet_cockpit_in_tmux_at_80x24(two_accounts: TwoAccounts) -> None:
+    """`cockpit attach --fleet F` as a trader runs it: tmux, TERM=screen-256color, 80×24."""
+    import asyncio
+
+    await asyncio.to_thread(drive_fleet_in_tmux, two_accounts.fleet_file, two_accounts.tmp_path)
+    for index in range(2):
+        assert (await two_accounts.status(index)).seq > 0, "both engines keep running after the detach"
+
+
+async def test_attach_refuses_a_fleet_it_cannot_tell_apart(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "live.toml").write_text("")
+    both = ("--config", str(tmp_path / "a" / "live.toml"), "--config", str(tmp_path / "b" / "live.toml"))
+    code, _, err = await run_cockpit(tmp_path, "attach", *both)
+    assert code == 2 and "two engines would have the same account name" in err and "--fleet" in err
+    code, _, err = await run_cockpit(tmp_path, "attach", "--fleet", str(tmp_path / "fleet.toml"))
+    assert code == 2 and "fleet.toml" in err and "the fleet file does not exist" in err
