@@ -46,6 +46,7 @@ READ_LIMIT = 256 << 20  # one line from the engine: a snapshot of a big State, o
 CHUNK = 1 << 16
 TELEMETRY_FIELDS = frozenset(f.name for f in dataclasses.fields(Telemetry))
 CONNECT_S = 3.0
+STOP_TRIES = 50  # cancels sent to the link at stop, 0.1 s apart
 
 
 class EngineUnreachable(CockpitError):
@@ -136,9 +137,15 @@ class AttachedBackend:
     async def stop(self) -> None:
         link, self._link = self._link, None
         if link is not None:
-            link.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await link
+            # Asked again until it ends: on Python 3.11, `asyncio.wait_for` swallows a cancel that meets a
+            # read completing at that moment (telemetry comes four times a second): the link read on forever.
+            for _ in range(STOP_TRIES):
+                link.cancel()
+                await asyncio.wait({link}, timeout=0.1)
+                if link.done():
+                    break
+            if link.done() and not link.cancelled():
+                link.exception()  # retrieved: nothing is left to log at exit
         if self._writer is not None:
             self._writer.close()
         if self.stop_engine is not None:
