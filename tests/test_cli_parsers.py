@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ROOT / "cockpit" / "commands"
-NOT_COMMANDS = {"__init__", "cli", "parsing", "session_files", "ctl"}  # ctl's parser is built in cli.py
+NOT_COMMANDS = {"__init__", "cli", "parsing", "session_files", "ctl", "ctl_fleet"}  # ctl: built in cli.py
 HEAVY = ("duckdb", "textual", "ccxt", "polars", "pyarrow", "pydantic", "keyring", "aiohttp", "websockets")
 
 

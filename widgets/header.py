@@ -16,7 +16,8 @@ MODE_CLASSES = tuple(f"-mode-{m}" for m in MODE_WORDS)
 
 
 class CockpitHeader(Widget):
-    """`#hdr-title`, `#hdr-exchange`, `#hdr-mode` (class -mode-live/-dry-run/-demo/-replay), `#hdr-session`,
+    """`#hdr-title`, `#hdr-account` (-shown in a fleet),
+    `#hdr-exchange`, `#hdr-mode` (class -mode-live/-dry-run/-demo/-replay), `#hdr-session`,
     `#hdr-clock`."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
@@ -25,6 +26,7 @@ class CockpitHeader(Widget):
 
     def compose(self) -> ComposeResult:
         yield StatusLine("cockpit", id="hdr-title")
+        yield StatusLine("", id="hdr-account")  # a fleet's selected account (hidden with one engine)
         yield StatusLine(DASH, id="hdr-exchange")
         yield StatusLine(DASH, id="hdr-mode")
         yield StatusLine("", id="hdr-session")
@@ -32,8 +34,15 @@ class CockpitHeader(Widget):
 
     @property
     def text(self) -> str:
-        ids = ("hdr-title", "hdr-exchange", "hdr-mode", "hdr-session", "hdr-clock")
-        return " ".join(self.query_one(f"#{i}", StatusLine).text for i in ids)
+        ids = ("hdr-title", "hdr-account", "hdr-exchange", "hdr-mode", "hdr-session", "hdr-clock")
+        texts = [self.query_one(f"#{i}", StatusLine).text for i in ids]
+        return " ".join(t for i, t in zip(ids, texts, strict=True) if t or i != "hdr-account")
+
+    def show_account(self, account: str) -> None:
+        """Which account of the fleet the panes show ("" hides it: one engine)."""
+        line = self.query_one("#hdr-account", StatusLine)
+        line.set(account)
+        line.set_class(bool(account), "-shown")
 
     def show(self, state: State, now: float) -> None:
         self.query_one("#hdr-exchange", StatusLine).set(state.exchange or DASH)

@@ -43,9 +43,14 @@ def _run_ctl(args: argparse.Namespace) -> int:
 def _register_ctl(commands: Commands) -> None:
     ctl = commands.add_parser("ctl", help="control the running engine (works while the UI is frozen)")
     config_option(ctl, "the config the engine runs with")
+    ctl.add_argument("--fleet", default=None, metavar="FILE", help="a fleet file: its accounts' engines")
+    ctl.add_argument("--account", default=None, metavar="NAME", help="with --fleet: the account to act on")
     ctl_sub = ctl.add_subparsers(dest="ctl_command", metavar="ACTION", required=True)
     status = ctl_sub.add_parser("status", help="positions, health, kill switch, equity, drawdown, rate limit")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--all", "--all-accounts", dest="all_accounts", action="store_true", help="with --fleet: each account"
+    )
     ctl_sub.add_parser("reconcile", help="reconcile with the exchange now and print the differences")
     flatten = ctl_sub.add_parser("flatten", help="close one position or all with reduce-only market orders")
     flatten.add_argument("symbol", nargs="?", metavar="SYMBOL", help="e.g. BTCUSDT or BTC/USDT:USDT")
@@ -57,9 +62,13 @@ def _register_ctl(commands: Commands) -> None:
         help="hedge mode: only this leg of SYMBOL (without it, every leg of SYMBOL)",
     )
     flatten.add_argument("--yes", action="store_true", help="confirm without the typed prompt")
+    flatten.add_argument(
+        "--all-accounts", action="store_true", help="with --fleet and --all: every account (type FLATTEN ALL)"
+    )
     kill = ctl_sub.add_parser("kill-switch", help="engage (on) or release (off) the kill switch")
     kill.add_argument("state", choices=["on", "off"])
-    kill.add_argument("--yes", action="store_true", help="confirm a release without the typed prompt")
+    kill.add_argument("--all-accounts", action="store_true", help="with --fleet, on: each account (KILL ALL)")
+    kill.add_argument("--yes", action="store_true", help="confirm a release (or KILL ALL) without the prompt")
     reset_peak = ctl_sub.add_parser(
         "reset-peak", help="start the drawdown's peak again from the equity now (after a bad sample)"
     )
@@ -110,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if getattr(args, "needs_config", False):
+        if getattr(args, "needs_config", False) and getattr(args, "fleet", None) is None:
             from cockpit.config.location import config_file
 
             args.config = str(config_file(args.config))

@@ -148,7 +148,19 @@ def ctl_request(
 
 
 def ctl_command(args: argparse.Namespace) -> int:
-    path = resolve_socket(Path(args.config))
+    if getattr(args, "fleet", None) is not None:
+        from cockpit.commands.ctl_fleet import fleet_ctl
+
+        return fleet_ctl(args)
+    for option in ("account", "all_accounts"):
+        if getattr(args, option, None):
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} needs --fleet FILE", fix=f"`cockpit ctl --fleet FILE {flag} …`")
+    return ctl_on(resolve_socket(Path(args.config)), args)
+
+
+def ctl_on(path: Path, args: argparse.Namespace) -> int:
+    """The command the arguments name, sent to the engine at `path`, its answer printed; the exit code."""
     command = ctl_request(args).confirmed()  # the operator confirmed what needs it (or gave --yes)
     wait_s = 900.0 if isinstance(command, Flatten) else 120.0  # flatten under rate limits can take minutes
     result: Result = asyncio.run(ask(path, command, wait_s=wait_s))

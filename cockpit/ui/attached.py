@@ -46,6 +46,7 @@ READ_LIMIT = 256 << 20  # one line from the engine: a snapshot of a big State, o
 CHUNK = 1 << 16
 TELEMETRY_FIELDS = frozenset(f.name for f in dataclasses.fields(Telemetry))
 CONNECT_S = 3.0
+STOP_TRIES = 50  # cancels sent to the link at stop, 0.1 s apart
 
 
 class EngineUnreachable(CockpitError):
@@ -136,9 +137,15 @@ class AttachedBackend:
     async def stop(self) -> None:
         link, self._link = self._link, None
         if link is not None:
-            link.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await link
+            # Asked again until it ends: on Python 3.11, `asyncio.wait_for` swallows a cancel that meets a
+            # read completing at that moment (telemetry comes four times a second): the link read on forever.
+            for _ in range(STOP_TRIES):
+                link.cancel()
+                await asyncio.wait({link}, timeout=0.1)
+                if link.done():
+                    break
+            if link.done() and not link.cancelled():
+                link.exception()  # retrieved: nothing is left to log at exit
         if self._writer is not None:
             self._writer.close()
         if self.stop_engine is not None:
@@ -161,13 +168,21 @@ class AttachedBackend:
         await writer.drain()
         self._reader, self._writer = reader, writer
 
-    async def _keep_attached(self, reading: asyncio.Task[None]) -> None:
+    def keep_trying(self, error: CockpitError) -> None:
+        """The first attach failed (`start` raised `error`): show the engine UNREACHABLE and keep trying every
+        RETRY_S, as after a loss (a fleet shows its other engines meanwhile)."""
+        self.unreachable_since = time.time()
+        self.why_unreachable = f"{error.title} ({error.detail})" if error.detail else error.title
+        self._link = asyncio.create_task(self._keep_attached(None), name="attached-engine")
+
+    async def _keep_attached(self, reading: asyncio.Task[None] | None) -> None:
         """Read the engine until the link ends, however it ends; then try again every RETRY_S, forever (an
         engine may be down for hours: the banner says so and for how long). Nothing escapes this loop."""
         while True:
             try:
-                await reading
-                self._lost("the engine closed the connection")
+                if reading is not None:
+                    await reading
+                    self._lost("the engine closed the connection")
             except CockpitError as exc:  # refused: not our user's engine, or it does not serve cockpits
                 self._lost(f"{exc.title}: {exc.detail}")
             except TimeoutError:

@@ -43,6 +43,25 @@ def run_attached(find_socket: Callable[[], Path], stop_engine: Callable[[], None
     return int(code or 0)
 
 
+def run_fleet(accounts: list[tuple[str, Callable[[], Path], str]]) -> int:
+    """The cockpit over several running engines, one per account: (name, its socket's finder, the `ctl`
+    option that reaches it where it runs, e.g. `--config F`). Quitting leaves every engine running."""
+    from cockpit.ui.fleet import Account, FleetBackend
+    from cockpit.ui.fleet_app import FleetApp
+
+    fleet = FleetBackend(
+        [
+            Account(name, AttachedBackend(Path(name), label=name, find_socket=find), act_there=there)
+            for name, find, there in accounts
+        ]
+    )
+    app = FleetApp(fleet)
+    code = app.run()
+    if app.error is not None:
+        raise app.error
+    return int(code or 0)
+
+
 def run_live(spec: RunSpec) -> int:
     return run_app(Runtime(spec), spec, str(spec.session_file))
 

@@ -93,6 +93,7 @@ class PanesApp(App[int]):
     def compose(self) -> ComposeResult:
         yield CockpitHeader(id="header")
         yield AlertBanner(id="banner")
+        yield from self.compose_above_panes()
         with Container(id="panes"):
             yield PositionsTable(id="positions")
             yield HealthPane(id="health")
@@ -102,6 +103,10 @@ class PanesApp(App[int]):
             yield EventLog(id="events")
         yield Input(placeholder="filter events (Enter applies, Escape clears)", id="event-filter")
         yield Footer()
+
+    def compose_above_panes(self) -> ComposeResult:
+        """What an app shows between the banner and the panes (a fleet: its accounts); nothing here."""
+        yield from ()
 
     def on_mount(self) -> None:
         # the panes live on the main screen; keep them, so repaints work while a dialog is on top
