@@ -35,6 +35,10 @@ __all__ = ["DEFAULT_CONFIG", "Handler", "build_parser", "main"]
 
 
 def _run_ctl(args: argparse.Namespace) -> int:
+    if getattr(args, "fleet", None) is not None:
+        from cockpit.commands.ctl_fleet import fleet_ctl
+
+        return fleet_ctl(args)
     from cockpit.commands.ctl import ctl_command
 
     return ctl_command(args)

@@ -148,10 +148,7 @@ def ctl_request(
 
 
 def ctl_command(args: argparse.Namespace) -> int:
-    if getattr(args, "fleet", None) is not None:
-        from cockpit.commands.ctl_fleet import fleet_ctl
-
-        return fleet_ctl(args)
+    """One engine's ctl (a fleet's: ctl_fleet.py, chosen by the CLI)."""
     for option in ("account", "all_accounts"):
         if getattr(args, option, None):
             flag = "--" + option.replace("_", "-")
