@@ -147,11 +147,11 @@ async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clo
 
 
 # ----- two real engines, two accounts ----------------------------------------------------------------------
-def engine_config(folder: Path, name: str, base_url: str) -> Path:
+def engine_config(folder: Path, name: str, base_url: str, exchange: str = "binanceusdm") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / f"{name}.toml"
     config.write_text(
-        f'[exchange]\nid = "binanceusdm"\nbase_url = "{base_url}"\n\n'
+        f'[exchange]\nid = "{exchange}"\nbase_url = "{base_url}"\n\n'
         f'[session]\npath = "{folder / name}.duckdb"\n\n[feeds]\nstale_after_s = 2.0\n'
     )
     return config
@@ -162,7 +162,10 @@ class TwoAccounts:
         self.tmp_path = tmp_path
         self.sims = sims
         names = ("alpha", "beta")
-        self.configs = [engine_config(tmp_path / n, n, s.base_url) for n, s in zip(names, sims, strict=True)]
+        self.configs = [
+            engine_config(tmp_path / n, n, s.base_url, "bybit" if s.exchange == "bybit" else "binanceusdm")
+            for n, s in zip(names, sims, strict=True)
+        ]
         self.sockets = [socket_path_for(c.parent / f"{c.stem}.duckdb") for c in self.configs]
         self.engines: list[HeadlessEngine] = []
         self.fleet_file = tmp_path / "fleet.toml"
@@ -185,7 +188,10 @@ class TwoAccounts:
 
 @pytest.fixture
 async def two_accounts(sim: SimServer, tmp_path: Path) -> AsyncIterator[TwoAccounts]:
-    other = SimServer(api_key=TEST_KEY, api_secret=TEST_SECRET, seed=8, activity=False, tick_interval=0.05)
+    # a Binance account and a Bybit account in one fleet
+    other = SimServer(
+        api_key=TEST_KEY, api_secret=TEST_SECRET, seed=8, activity=False, tick_interval=0.05, exchange="bybit"
+    )
     await other.start()
     fleet = TwoAccounts(tmp_path, [sim, other])
     try:
