@@ -603,7 +603,7 @@ def _ack(order: OrderReport, cid: str, intent: OrderIntent, resolved: bool) -> O
 
 def _reason(exc: BaseException) -> str:
     text = re.sub(r"\?\S*", "?…", str(exc))  # ccxt puts signed URLs in some messages: keep no query string
-    match = re.search(r'"msg":"([^"]*)"', text)
+    match = re.search(r'"(?:msg|retMsg)":"([^"]*)"', text)  # Binance's message, or Bybit's
     return match.group(1) if match else (text[:300] or type(exc).__name__)
 
 
