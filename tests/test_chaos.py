@@ -60,11 +60,11 @@ LEAD_IN_S = 5.0  # quiet time after startup, before the first fault
 GAP_S = 5.0  # quiet time after each fault's window
 
 
-def chaos_spec(base_url: str, session: Path) -> RunSpec:
+def chaos_spec(base_url: str, session: Path, exchange_id: str = "binanceusdm") -> RunSpec:
     config = default_config()
     config = replace(
         config,
-        exchange=ExchangeConfig(id="binanceusdm", base_url=base_url),
+        exchange=ExchangeConfig(id=exchange_id, base_url=base_url),
         session=SessionConfig(path=session, dir=session.parent),
         feeds=replace(config.feeds, stale_after_s=STALE_AFTER_S, symbols=FOLLOWED),
         # every incident is told to the team at once (no grace): one message each, never one per event
@@ -119,8 +119,9 @@ def stored_events(session: Path) -> list[Event]:
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.parametrize("exchange", ["binance", "bybit"])
 async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: str
 ) -> None:
     started = time.monotonic()
     hook = await Webhook().start()  # the team's notifications arrive here, over HTTP, through apprise
@@ -132,10 +133,11 @@ async def test_chaos_schedule_every_fault_detected_and_no_false_alarm(
         activity=True,  # the demo trader trades on the account throughout
         tick_interval=0.1,
         trader_pause_s=(1.0, 3.0),
+        exchange=exchange,
     )
     await sim.start()
     session = tmp_path / "chaos.duckdb"
-    runtime = Runtime(chaos_spec(sim.base_url, session))
+    runtime = Runtime(chaos_spec(sim.base_url, session, "bybit" if exchange == "bybit" else "binanceusdm"))
     live: list[Event] = []
     runtime.add_subscriber(live.append)
     runs: list[FaultRun] = []

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from cockpit.exchange.ccxt_client import make_ccxt_client
-from cockpit.feeds.bybit.parse import PrivateParser, TickerBook
+from cockpit.feeds.bybit.parse import PrivateParser
 from cockpit.feeds.messages import AccountUpdate, AlgoUpdate, BookTicker, MarkPrice, OrderUpdate
 from cockpit.sim.server import SimServer
 from tests.conftest import TEST_KEY, TEST_SECRET
@@ -38,41 +38,24 @@ async def bybit_sim() -> AsyncIterator[SimServer]:
         await sim.stop()
 
 
-async def test_tickers_give_the_mark_and_the_book_from_snapshot_and_deltas(bybit_sim: SimServer) -> None:
-    book = TickerBook()
-    marks: list[MarkPrice] = []
-    tops: list[BookTicker] = []
-    async with websockets.connect(ws_url(bybit_sim, "/v5/public/linear")) as ws:
-        await ws.send(orjson.dumps({"op": "subscribe", "args": ["tickers.BTCUSDT"]}).decode())
-        assert book.frame(await recv(ws)) == []  # the subscribe ack
-        for _ in range(30):
-            for message in book.frame(await recv(ws)):
-                (marks if isinstance(message, MarkPrice) else tops).append(message)
-            if len(marks) >= 3 and tops:
-                break
-    assert marks and tops and all(m.symbol == "BTCUSDT" for m in marks)
-    first = marks[0]
-    assert first.funding_rate is not None and first.next_funding_time is not None  # from the snapshot
-    assert marks[-1].funding_rate == first.funding_rate  # a delta without it keeps the snapshot's
-    last = Decimal(str(marks[-1].mark))
-    assert abs(last - bybit_sim.account.mark("BTCUSDT")) / last < Decimal("0.01")
-    assert tops[-1].bid < tops[-1].ask
+def test_one_bad_ticker_figure_is_refused_alone_and_the_private_frames_are_checked() -> None:
+    """A refused figure in a ticker is left out, the good ones beside it kept: a NaN index price in the
+    snapshot does not hold back the marks after it, nor a bad mark a good funding time in the same delta."""
+    from cockpit.feeds.bybit.market import BybitStreams
 
-
-def test_a_delta_before_its_snapshot_is_held_and_a_bad_mark_is_refused_naming_it() -> None:
-    book = TickerBook()
-    delta = {
-        "topic": "tickers.BTCUSDT",
-        "type": "delta",
-        "ts": 1,
-        "data": {"symbol": "BTCUSDT", "markPrice": "1"},
-    }
-    assert book.frame(delta) == []
-    snapshot = {"topic": "tickers.BTCUSDT", "type": "snapshot", "ts": 2, "data": {"symbol": "BTCUSDT"}}
-    book.frame({**snapshot, "data": {"symbol": "BTCUSDT", "markPrice": "64000.5"}})
-    bad = {**delta, "data": {"symbol": "BTCUSDT", "markPrice": "NaN"}}
+    streams = BybitStreams()
+    topic = "tickers.BTCUSDT"
+    snapshot = {"symbol": "BTCUSDT", "markPrice": "64000.5", "indexPrice": "NaN", "nextFundingTime": "1000"}
+    with pytest.raises(ValueError, match="indexPrice"):
+        streams.message(topic, {"topic": topic, "type": "snapshot", "ts": 1, "data": snapshot})
+    mark = streams.message(topic, {"topic": topic, "type": "delta", "ts": 2, "data": {"markPrice": "64001"}})
+    assert isinstance(mark, MarkPrice) and mark.mark == 64001.0 and mark.next_funding_time == 1000
+    bad = {"markPrice": "-1", "nextFundingTime": "2000"}
     with pytest.raises(ValueError, match="markPrice"):
-        book.frame(bad)
+        streams.message(topic, {"topic": topic, "type": "delta", "ts": 3, "data": bad})
+    after = streams.message(topic, {"topic": topic, "type": "delta", "ts": 4, "data": {"markPrice": "64002"}})
+    assert isinstance(after, MarkPrice) and after.next_funding_time == 2000  # kept from the refused frame
+
     private = PrivateParser()
     with pytest.raises(ValueError, match="execQty"):
         private.frame(
@@ -80,6 +63,46 @@ def test_a_delta_before_its_snapshot_is_held_and_a_bad_mark_is_refused_naming_it
         )
     with pytest.raises(ValueError, match="positionIdx"):
         private.frame({"topic": "position", "creationTime": 1, "data": [{"positionIdx": 7, "size": "1"}]})
+
+
+def test_the_exchanges_own_executions_are_fills_with_their_leg_and_reduce_only() -> None:
+    """Auto-deleveraging, liquidation and delivery move a position as a trade does: recorded as fills (or
+    the position would be a ghost). A fill says its order's leg and reduce-only flag (Bybit's executions say
+    neither); an execution of an order never seen on this socket takes its leg from its side and closedSize
+    on a symbol known to be in hedge mode."""
+    parser = PrivateParser()
+    execution = {
+        "symbol": "BTCUSDT", "side": "Sell", "execQty": "0.01", "orderQty": "0.01", "leavesQty": "0",
+        "execPrice": "63000", "execTime": "5", "execId": "adl-1", "orderId": "o-adl", "closedSize": "0.01",
+        "execFee": "0", "execPnl": "-1.5",
+    }  # fmt: skip
+    (adl,) = parser.frame(
+        {"topic": "execution", "creationTime": 5, "data": [{**execution, "execType": "AdlTrade"}]}
+    )
+    assert (
+        isinstance(adl, OrderUpdate) and adl.execution_type == "TRADE" and adl.realized_pnl == Decimal("-1.5")
+    )
+    assert adl.position_side == "BOTH"
+    settle = {**execution, "execType": "Settle", "execId": "s-1"}
+    assert parser.frame({"topic": "execution", "creationTime": 6, "data": [settle]}) == []
+
+    order = {
+        "orderId": "o-1", "orderLinkId": "tp-1", "symbol": "BTCUSDT", "side": "Sell", "orderType": "Limit",
+        "orderStatus": "New", "qty": "0.01", "price": "70000", "positionIdx": 1, "reduceOnly": True,
+        "updatedTime": "7",
+    }  # fmt: skip
+    parser.frame({"topic": "order", "creationTime": 7, "data": [order]})
+    fill = {**execution, "execType": "Trade", "execId": "t-1", "orderId": "o-1"}
+    (update,) = parser.frame({"topic": "execution", "creationTime": 8, "data": [fill]})
+    assert isinstance(update, OrderUpdate) and update.reduce_only and update.position_side == "LONG"
+
+    leg = {"symbol": "ETHUSDT", "positionIdx": 2, "side": "Sell", "size": "0.5", "entryPrice": "3000"}
+    parser.frame({"topic": "position", "creationTime": 9, "data": [leg]})
+    unseen = {**execution, "symbol": "ETHUSDT", "execType": "Trade", "execId": "t-2", "orderId": "never-seen"}
+    (opened,) = parser.frame(
+        {"topic": "execution", "creationTime": 10, "data": [{**unseen, "closedSize": "0"}]}
+    )
+    assert isinstance(opened, OrderUpdate) and opened.position_side == "SHORT"  # a sell that closed nothing
 
 
 async def test_an_orders_life_reads_as_the_user_streams_typed_events() -> None:
@@ -265,3 +288,46 @@ async def test_a_refused_login_is_said_once_and_retried_with_backoff(bybit_sim: 
     retries = [s for s in statuses if s.state == FeedState.RECONNECTING]
     assert retries and retries[-1].severity == Severity.CRITICAL  # after 3 failed reconnect attempts
     assert feed.logins == 0
+
+
+async def test_a_quiet_bybit_market_is_no_outage_and_a_stalled_stream_still_is(bybit_sim: SimServer) -> None:
+    """Bybit pushes a ticker only when something in it changes: a market that does not move sends nothing.
+    The feed asks the silent stream again (its snapshot) before calling it stale — so a quiet market never
+    reads as an outage nor falls back to REST marks — while a stream that stops delivering is still stale."""
+    from cockpit.feeds.bybit.market import BybitStreams
+    from cockpit.feeds.market import MarketFeed
+    from cockpit.feeds.messages import FeedState, FeedStatus
+    from tests.waiting import wait_until
+
+    statuses: list[FeedStatus] = []
+    marks: list[MarkPrice] = []
+    polls: list[list[str]] = []
+
+    async def rest_marks(symbols: Any) -> dict[str, float]:
+        polls.append(list(symbols))
+        return {s: float(bybit_sim.account.mark(s)) for s in symbols}
+
+    feed = MarketFeed(
+        _ws_base(bybit_sim),
+        ["orderbook.1.BTCUSDT", "tickers.BTCUSDT"],
+        on_status=statuses.append,
+        on_mark_price=marks.append,
+        fetch_marks=rest_marks,
+        streams_dialect=BybitStreams(),
+        stale_after_s=1.0,
+    )
+    async with feed:
+        await wait_until(lambda: marks, 10, "a mark")
+        bybit_sim.prices.step = lambda: None  # type: ignore[method-assign]  # the market stops moving
+        quiet_from = len(marks)
+        # four stale limits of a market where nothing changes: asked again each time, answered each time
+        await wait_until(lambda: len(marks) >= quiet_from + 3, 10, "the quiet stream's snapshots")
+        assert not [s for s in statuses if s.state == FeedState.STALE], "a quiet market read as stale"
+        assert polls == [] and [c.connects for c in feed.connections] == [1]
+
+        await bybit_sim.inject({"kind": "ws_stall", "seconds": 30})  # now it delivers nothing at all
+        await wait_until(
+            lambda: any(s.state == FeedState.STALE and s.stream == "tickers.BTCUSDT" for s in statuses),
+            10,
+            "the stalled stream called stale",
+        )

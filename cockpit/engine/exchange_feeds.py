@@ -5,11 +5,12 @@ exchange; only what is listed here differs.
 - `binanceusdm`: combined market streams (`btcusdt@bookTicker`, `btcusdt@markPrice@1s`); the listenKey user
   stream (the key created and kept alive through the gateway).
 - `bybit`: `/v5/public/linear` (`orderbook.1.BTCUSDT`, `tickers.BTCUSDT`); `/v5/private`, logged in with the
-  account's API key (a refused login is `exchange.auth_failed`, its next success `exchange.recovered`).
+  account's API key (a refused login is a critical alert, the user stream's own trouble).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -61,17 +62,18 @@ def _bybit_user(engine: FeedContext, sinks: UserSinks) -> UserStream:
     client: Any = engine.gateway.client  # the account's key: the socket logs in with it, as REST signs
 
     def on_auth(ok: bool, reason: str) -> None:
-        if engine.stopping:
+        """The private socket's login: its own trouble, said as the user stream's (an alert now; the stream's
+        health and incident follow its reconnects) — never the exchange's health, which REST answers would
+        clear while the socket is still refused, nor recovered by it."""
+        if engine.stopping or ok:
             return
-        if ok:
-            recovered = events.exchange_recovered(op="user_stream.auth", message="private socket logged in")
-            engine.emit("exchange.recovered", recovered, "info", "user_stream")
-            return
-        fix = f"check the API key: cockpit keys check {engine.config.exchange.id}"
-        failed = events.exchange_auth_failed(
-            op="user_stream.auth", message=reason, fix=fix, error_class="critical"
+        exchange = engine.config.exchange.id
+        message = (
+            f"the private stream's login was refused ({reason}): the account's fills and positions reach "
+            f"cockpit by reconcile only — check the API key and secret (`cockpit keys check {exchange}`) "
+            "and this machine's clock (`cockpit doctor`)"
         )
-        engine.emit("exchange.auth_failed", failed, "critical", "user_stream")
+        engine.emit("alert", events.alert(message=message), "critical", "user_stream")
 
     return BybitUserFeed(
         engine.ws_base,
@@ -81,6 +83,8 @@ def _bybit_user(engine: FeedContext, sinks: UserSinks) -> UserStream:
         on_status=sinks.on_status,
         on_rejected=sinks.on_rejected,
         on_auth=on_auth,
+        # the login's expiry in the exchange's time: a clock behind it would read as a refused key
+        now_ms=lambda: int(time.time() * 1000 + (engine.state.clock_offset_ms or 0.0)),
         backoff=engine.options.feed_backoff,
         connect_budget=engine.connect_budget,
     )

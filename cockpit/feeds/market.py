@@ -87,6 +87,7 @@ class _Group:
     starved: set[str] = field(default_factory=set)
     down: bool = False  # link reported down (after having tried); not set before the first attempt
     in_url: tuple[str, ...] = ()  # the streams named in the URL of the socket's current (or next) connect
+    asked: dict[str, float] = field(default_factory=dict)  # a quiet stream asked again (loop time)
 
 
 class MarketFeed:
@@ -139,6 +140,7 @@ class MarketFeed:
         }
         self._fetch_marks = fetch_marks
         self._tasks: list[asyncio.Task[None]] = []
+        self._asking: set[asyncio.Task[None]] = set()  # quiet streams being asked again
         self._rest_task: asyncio.Task[None] | None = None
         self._marks_down = asyncio.Event()
         self.rest_polls = 0
@@ -208,7 +210,7 @@ class MarketFeed:
             self._tasks.append(self._rest_task)
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._asking], []
         self._rest_task = None
         await cancel_tasks(tasks)
         for conn in self.connections:
@@ -483,8 +485,19 @@ class MarketFeed:
                 if conn is None or conn.opened_at is None:
                     continue
                 for s in g.streams:
-                    age = now - max(g.last_rx.get(s, conn.opened_at), conn.opened_at)
+                    last = max(g.last_rx.get(s, conn.opened_at), conn.opened_at)
+                    age = now - last
                     limit = limits.get(s, self.stale_after_s)
+                    if age > limit and s not in g.stale and self._s.refresh_when_quiet:
+                        asked = g.asked.get(s)
+                        if asked is None or asked < last:  # silent since its last frame: ask again, once
+                            g.asked[s] = now
+                            task = asyncio.create_task(self._ask_again(g, s))
+                            self._asking.add(task)
+                            task.add_done_callback(self._asking.discard)
+                            continue
+                        if now - asked <= limit:
+                            continue  # asked: its snapshot has the stale limit to come
                     if self._s.is_mark_stream(s) and age <= limit and s not in g.starved:  # delivering
                         self._watch_marks(
                             g, s, now - max(g.last_good.get(s, conn.opened_at), conn.opened_at), limit
@@ -500,6 +513,20 @@ class MarketFeed:
                             stream=s,
                             age_s=round(age, 3),
                         )
+
+    async def _ask_again(self, group: _Group, stream: str) -> None:
+        """A stream the exchange sends only on change has been silent for its stale limit: unsubscribe and
+        subscribe it again, so that the exchange sends its snapshot — a quiet market answers at once, a dead
+        stream does not (and is then called stale)."""
+        conn = group.conn
+        ws = conn.ws if conn is not None and conn.is_open else None
+        if ws is None:
+            return
+        try:
+            await ws.send(self._s.request(False, [stream]))
+            await ws.send(self._s.request(True, [stream]))
+        except Exception as exc:  # the socket is going down: its reconnect subscribes it again
+            log.info("%s: could not ask for %s again (%s)", self.name, stream, exc)
 
     def _watch_marks(self, group: _Group, stream: str, age: float, limit: float) -> None:
         """A mark stream that delivers, but no mark believed for the stale limit (NaNs, marks held and never

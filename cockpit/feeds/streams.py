@@ -22,6 +22,9 @@ PUBLIC_KINDS = ("bookTicker", "depth", "trade")  # Binance 2026: under /public; 
 
 class StreamDialect(Protocol):
     ping_every_s: float | None  # an application-level ping this often (None: the protocol's ping is enough)
+    # the exchange sends a stream only when something in it changed: a silent one is asked again (its
+    # snapshot) before it is called stale — a quiet market is no outage
+    refresh_when_quiet: bool
 
     def normalize(self, stream: str) -> str:
         """The stream's name as the exchange spells it (ValueError for one that is no stream name)."""
@@ -79,6 +82,7 @@ class BinanceStreams:
     (`/stream?streams=a/b`) or, with `subscribe="message"`, by a `SUBSCRIBE` message after each connect."""
 
     ping_every_s: float | None = None
+    refresh_when_quiet = False  # bookTicker and markPrice@1s flow whatever the market does
 
     def __init__(
         self, routing: Literal["split", "single"] = "split", subscribe: Literal["url", "message"] = "url"

@@ -156,12 +156,14 @@ class Bybit:
             start += WINDOW_MS
 
     async def fetch_trades(self, gateway: Caller, symbol: str, since_ms: int | None) -> list[FillReport]:
-        """`GET /v5/execution/list?execType=Trade`, every page of every 7-day window up to now, oldest
+        """`GET /v5/execution/list`'s fills — trades, and the exchange's own (auto-deleveraging, liquidation,
+        delivery) that move a position as well — every page of every 7-day window up to now, oldest
         first. Bybit's executions do not say the hedge leg: on a symbol in hedge mode it follows from the
         side and `closedSize` (a buy that closed nothing opened the LONG leg; one that closed, the SHORT)."""
         market_id = gateway.client.market_id(symbol)
-        params = {"category": "linear", "execType": "Trade", "symbol": market_id, "limit": EXECUTIONS_PAGE}
-        rows = await self._windows(gateway, "fetch_my_trades", params, since_ms)
+        params = {"category": "linear", "symbol": market_id, "limit": EXECUTIONS_PAGE}
+        every = await self._windows(gateway, "fetch_my_trades", params, since_ms)
+        rows = [r for r in every if r.get("execType") in reports.FILL_TYPES]  # not funding, not settlement
         hedged = bool(rows) and await self._hedged(gateway, market_id)
         fills = [
             gateway.read("fetch_my_trades", lambda r: reports.execution_fill(r, hedged), r) for r in rows

@@ -154,8 +154,12 @@ def page(answer: Any) -> tuple[list[Mapping[str, Any]], str]:
     return rows, str(result.get("nextPageCursor") or "") if isinstance(result, Mapping) else ""
 
 
+# the executions that move a position (Funding pays, Settle settles: neither does)
+FILL_TYPES = ("Trade", "AdlTrade", "BustTrade", "Delivery", "MovePosition")
+
+
 def execution_fill(row: Mapping[str, Any], hedged: bool) -> FillReport:
-    """One `execType: Trade` row of `GET /v5/execution/list`, exactly. `execPnl` is the realized PnL of a
+    """One position-moving row of `GET /v5/execution/list`, exactly. `execPnl` is the realized PnL of a
     closing execution (0 when it opens or adds). On a symbol in hedge mode (`hedged`) the leg follows from
     the side and `closedSize`, as Bybit's rows do not say it: a buy that closed nothing opened the LONG leg,
     one that closed reduced the SHORT leg (and the other way round for a sell)."""

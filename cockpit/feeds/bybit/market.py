@@ -28,6 +28,7 @@ BOOK, TICKERS = "orderbook.1.", "tickers."
 
 class BybitStreams:
     ping_every_s: float | None = PING_EVERY_S
+    refresh_when_quiet = True  # tickers and orderbook.1 push only what changed (the book: again after 3 s)
 
     def __init__(self) -> None:
         self._tickers: dict[str, dict[str, Any]] = {}  # symbol → the ticker as snapshot + deltas left it
@@ -105,14 +106,20 @@ class BybitStreams:
         symbol = topic.removeprefix(TICKERS)
         ts = _ms(msg.get("ts"), f"{topic} ts")
         if msg.get("type") == "snapshot":
-            merged = dict(data)
+            base: dict[str, Any] = {}
         elif symbol in self._tickers:
-            merged = {**self._tickers[symbol], **data}
+            base = self._tickers[symbol]
         else:
             return None  # a delta before its snapshot: nothing to merge it into (the next snapshot resets)
+        # field by field: a refused figure is left out (the one before it stands), the good ones are kept —
+        # one bad index price must not hold back every mark after it, nor a good funding time beside it
+        good, refused = _checked_fields(topic, data)
+        merged = {**base, **good}
+        self._tickers[symbol] = merged
+        if refused:
+            raise ValueError(f"{topic}: refused {'; '.join(refused)}")
         changed = "markPrice" in data
         mark = _mark(topic, symbol, merged, ts) if merged.get("markPrice") not in (None, "") else None
-        self._tickers[symbol] = merged  # only once every figure in it was read
         if mark is None or (not changed and ts - self._marked.get(symbol, 0) < MARK_AGAIN_MS):
             return None
         self._marked[symbol] = ts
@@ -144,6 +151,30 @@ class BybitStreams:
             _ms(msg.get("cts", ts), f"{topic} cts"),
             ts,
         )
+
+
+MARK_FIELDS = {"markPrice": "price", "indexPrice": "price", "fundingRate": "rate", "nextFundingTime": "ms"}
+
+
+def _checked_fields(topic: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The frame's fields, those a mark reads checked one by one: (the good ones, what was refused)."""
+    good: dict[str, Any] = {}
+    refused: list[str] = []
+    for key, value in data.items():
+        kind = MARK_FIELDS.get(key)
+        try:
+            if kind is not None and value not in (None, ""):
+                if kind == "price":
+                    plausible.price_float(value, f"{topic} {key}")
+                elif kind == "rate":
+                    plausible.rate_float(value, f"{topic} {key}")
+                else:
+                    _ms(value, f"{topic} {key}")
+        except ValueError as exc:
+            refused.append(str(exc))
+            continue
+        good[key] = value
+    return good, refused
 
 
 def _mark(topic: str, symbol: str, ticker: Mapping[str, Any], ts: int) -> MarkPrice:

@@ -1,9 +1,7 @@
 """Bybit v5 stream frames → cockpit's typed feed messages (cockpit/feeds/messages.py), the same the engine
 reads from Binance's streams.
 
-Public (`/v5/public/linear`): `tickers.{symbol}` comes as a snapshot, then deltas carrying only what
-changed; `TickerBook` merges them per symbol, and a frame that carries a mark yields a `MarkPrice`, one that
-carries the best bid and ask a `BookTicker`.
+(The public streams are read by the market feed's Bybit dialect: cockpit/feeds/bybit/market.py.)
 
 Private (`/v5/private`): `order` rows → `OrderUpdate` (NEW, CANCELED, EXPIRED, REJECTED; a fill is reported by
 its `execution` row, not again by the order's Filled status) or, for a conditional order (Untriggered,
@@ -28,8 +26,6 @@ from cockpit.feeds.messages import (
     AccountUpdate,
     AlgoUpdate,
     BalanceUpdate,
-    BookTicker,
-    MarkPrice,
     OrderUpdate,
     PositionUpdate,
     UserEvent,
@@ -43,6 +39,9 @@ ORDER_STATUS = {  # Bybit's order status → Binance's execution type, for the s
     "Rejected": "REJECTED",
     "Expired": "EXPIRED",
 }
+# the executions that move a position: trades, and the exchange's own (auto-deleveraging, liquidation,
+# delivery, a position moved between accounts); Funding pays, Settle settles: neither moves one
+FILL_TYPES = ("Trade", "AdlTrade", "BustTrade", "Delivery", "MovePosition")
 ALGO_STATUS = {
     "Untriggered": "NEW",
     "Deactivated": "CANCELED",
@@ -81,69 +80,12 @@ def _rows(msg: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return rows
 
 
-# ----- public -----------------------------------------------------------------------------------------------
-class TickerBook:
-    """Each symbol's ticker as the snapshot and the deltas since left it."""
-
-    def __init__(self) -> None:
-        self.tickers: dict[str, dict[str, Any]] = {}
-
-    def frame(self, msg: Mapping[str, Any]) -> list[MarkPrice | BookTicker]:
-        topic = str(msg.get("topic") or "")
-        if not topic.startswith("tickers."):
-            return []
-        data = msg.get("data")
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{topic} data is not an object")
-        symbol = str(data.get("symbol") or topic.removeprefix("tickers."))
-        ts = _ms(msg, "ts", topic)
-        if msg.get("type") == "snapshot":
-            self.tickers[symbol] = dict(data)
-        elif symbol in self.tickers:
-            self.tickers[symbol].update(data)
-        else:
-            return []  # a delta before any snapshot: nothing to merge it into (the next snapshot resets)
-        merged = self.tickers[symbol]
-        out: list[MarkPrice | BookTicker] = []
-        if "markPrice" in data:
-            mark = float(_dec(merged, "markPrice", topic))
-            if not mark > 0:
-                raise ValueError(f"{topic} markPrice {merged.get('markPrice')!r} is not a price")
-            index = merged.get("indexPrice")
-            rate = merged.get("fundingRate")
-            next_time = merged.get("nextFundingTime")
-            out.append(
-                MarkPrice(
-                    symbol=symbol,
-                    mark=mark,
-                    index=float(_dec(merged, "indexPrice", topic)) if index not in (None, "") else None,
-                    funding_rate=float(_dec(merged, "fundingRate", topic))
-                    if rate not in (None, "")
-                    else None,
-                    next_funding_time=int(str(next_time)) if next_time not in (None, "") else None,
-                    event_time=ts,
-                )
-            )
-        if {"bid1Price", "ask1Price"} & set(data) and merged.get("bid1Price") and merged.get("ask1Price"):
-            out.append(
-                BookTicker(
-                    symbol,
-                    float(_dec(merged, "bid1Price", topic)),
-                    float(_dec(merged, "bid1Size", topic, "0")),
-                    float(_dec(merged, "ask1Price", topic)),
-                    float(_dec(merged, "ask1Size", topic, "0")),
-                    int(msg.get("cs") or 0),
-                    ts,
-                    ts,
-                )
-            )
-        return out
-
-
 # ----- private ----------------------------------------------------------------------------------------------
 class PrivateParser:
     def __init__(self) -> None:
-        self._legs: OrderedDict[str, str] = OrderedDict()  # order id → positionIdx, from its order rows
+        # order id → (positionIdx, reduce-only), from its order rows: Bybit's executions say neither
+        self._orders: OrderedDict[str, tuple[str, bool]] = OrderedDict()
+        self._hedged: set[str] = set()  # symbols whose position pushes name a hedge leg (positionIdx 1, 2)
 
     def frame(self, msg: Mapping[str, Any]) -> list[UserEvent]:
         topic = str(msg.get("topic") or "").split(".")[0]
@@ -163,16 +105,28 @@ class PrivateParser:
         if topic == "execution":
             return self._execution(row, at)
         if topic == "position":
-            return AccountUpdate("ORDER", (), (_position(row),), at, at)
+            position = _position(row)
+            if position.position_side != "BOTH":
+                self._hedged.add(position.symbol)
+            return AccountUpdate("ORDER", (), (position,), at, at)
         if topic == "wallet":
             return _wallet(row, at)
         return None
 
-    def _remember(self, order_id: str, idx: str) -> None:
-        self._legs[order_id] = idx
-        self._legs.move_to_end(order_id)
-        while len(self._legs) > ORDERS_REMEMBERED:
-            self._legs.popitem(last=False)
+    def _leg(self, row: Mapping[str, Any], known: tuple[str, bool] | None, side: str, what: str) -> str:
+        """The fill's hedge leg: its order's, else (an order never seen on this socket) from its side and
+        `closedSize` on a symbol known to be in hedge mode; BOTH on a one-way account."""
+        if known is not None:
+            return POSITION_SIDES.get(known[0], "BOTH")
+        if str(row.get("symbol") or "") in self._hedged:
+            return _closing_leg(side, _dec(row, "closedSize", what, "0"))
+        return "BOTH"
+
+    def _remember(self, order_id: str, idx: str, reduce_only: bool) -> None:
+        self._orders[order_id] = (idx, reduce_only)
+        self._orders.move_to_end(order_id)
+        while len(self._orders) > ORDERS_REMEMBERED:
+            self._orders.popitem(last=False)
 
     def _order(self, row: Mapping[str, Any], at: int) -> UserEvent | None:
         what = f"order {row.get('orderId')}"
@@ -182,7 +136,7 @@ class PrivateParser:
         idx = str(row.get("positionIdx", "0"))
         if idx not in POSITION_SIDES:
             raise ValueError(f"{what} positionIdx {idx!r} is none of 0, 1, 2")
-        self._remember(order_id, idx)
+        self._remember(order_id, idx, bool(row.get("reduceOnly")) or bool(row.get("closeOnTrigger")))
         status = str(row.get("orderStatus") or "")
         symbol = str(row.get("symbol") or "")
         side = str(row.get("side") or "").upper()
@@ -243,8 +197,8 @@ class PrivateParser:
         kind = row.get("execType")
         if kind == "Funding":  # which payment, and how much: the income read says (exactly, once)
             return AccountUpdate("FUNDING_FEE", (), (), at, at)
-        if kind != "Trade":
-            return None  # liquidation and delivery trades reach cockpit through reconcile
+        if kind not in FILL_TYPES:
+            return None  # a settlement moves no position
         order_id = str(row.get("orderId") or "")
         side = str(row.get("side") or "").upper()
         if side not in ("BUY", "SELL"):
@@ -256,6 +210,7 @@ class PrivateParser:
         if not qty > 0 or not price > 0:
             raise ValueError(f"{what} execQty {qty} at {price} is not a fill")
         time = _ms(row, "execTime", what)
+        known = self._orders.get(order_id)
         return OrderUpdate(
             symbol=str(row.get("symbol") or ""),
             client_order_id=str(row.get("orderLinkId") or order_id),
@@ -274,13 +229,21 @@ class PrivateParser:
             commission=_dec(row, "execFee", what, "0"),
             commission_asset=str(row.get("feeCurrency") or "USDT"),
             realized_pnl=_dec(row, "execPnl", what, "0"),
-            reduce_only=False,
-            position_side=POSITION_SIDES.get(self._legs.get(order_id, "0"), "BOTH"),
+            reduce_only=known[1] if known is not None else False,
+            position_side=self._leg(row, known, side, what),
             is_maker=bool(row.get("isMaker")),
             trade_id=str(row.get("execId") or ""),
             event_time=time,
             transaction_time=time,
         )
+
+
+def _closing_leg(side: str, closed: Decimal) -> str:
+    """On a hedge account: a buy that closed nothing opened the LONG leg, one that closed reduced the SHORT
+    (and the other way round for a sell)."""
+    if side == "BUY":
+        return "SHORT" if closed else "LONG"
+    return "LONG" if closed else "SHORT"
 
 
 def _position(row: Mapping[str, Any]) -> PositionUpdate:
