@@ -74,6 +74,11 @@ class Dialect(Protocol):
 
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport: ...
 
+    # ----- what the exchange's refusals mean -------------------------------------------------------------
+    def is_ban(self, exc: BaseException) -> bool: ...  # every request refused for a while (not one limit)
+
+    def is_maintenance(self, exc: BaseException) -> bool: ...
+
     # ----- what the gateway sends -------------------------------------------------------------------------
     def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]: ...
 

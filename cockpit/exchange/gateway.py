@@ -32,8 +32,6 @@ from cockpit.exchange.classify import (
     ErrorClass,
     classify,
     is_auth_failure,
-    is_ban,
-    is_maintenance,
     is_rate_limit,
     outcome_unknown,
 )
@@ -270,12 +268,12 @@ class ExchangeGateway:
             self._trouble = "auth_failed"
             self._notify(GatewayNotice("auth_failed", op, _reason(exc), ErrorClass.CRITICAL))
         elif is_rate_limit(exc):
-            banned = is_ban(exc)
+            banned = self.dialect.is_ban(exc)
             retry_after = retry_after_seconds(headers) or _ban_seconds(exc)
             self.limiter.on_rate_limited(retry_after, banned=banned)
             self._trouble = "banned" if banned else "rate_limited"
             self._notify(GatewayNotice(self._trouble, op, _reason(exc), ErrorClass.RECOVERABLE, retry_after))
-        elif is_maintenance(exc):
+        elif self.dialect.is_maintenance(exc):
             self._trouble = "maintenance"
             self._notify(GatewayNotice("maintenance", op, _reason(exc), ErrorClass.RECOVERABLE))
         elif isinstance(exc, ccxt.InvalidNonce):

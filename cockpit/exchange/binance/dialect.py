@@ -14,6 +14,7 @@ import ccxt
 from cockpit.core.domain import exchange_side
 from cockpit.exchange.binance import reports
 from cockpit.exchange.binance.client import binance_usdm_client
+from cockpit.exchange.classify import is_ban, is_maintenance
 from cockpit.exchange.dialect import Caller
 from cockpit.exchange.intents import OrderIntent
 from cockpit.exchange.reports import (
@@ -86,6 +87,14 @@ class BinanceUsdm:
 
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport:
         return reports.order_report(answer, sent_quantity=sent_quantity)
+
+    # ----- what the exchange's refusals mean --------------------------------------------------------
+    def is_ban(self, exc: BaseException) -> bool:
+        """HTTP 418: the IP banned until the time the answer names."""
+        return is_ban(exc)
+
+    def is_maintenance(self, exc: BaseException) -> bool:
+        return is_maintenance(exc)
 
     # ----- what the gateway sends -------------------------------------------------------------------------
     def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]:

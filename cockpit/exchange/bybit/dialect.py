@@ -17,6 +17,7 @@ import ccxt
 
 from cockpit.exchange.bybit import reports
 from cockpit.exchange.bybit.client import bybit_client
+from cockpit.exchange.classify import is_maintenance, is_rate_limit
 from cockpit.exchange.dialect import Caller
 from cockpit.exchange.intents import OrderIntent
 from cockpit.exchange.reports import (
@@ -90,6 +91,16 @@ class Bybit:
 
     def order_report(self, answer: Any, sent_quantity: Decimal | None = None) -> OrderReport:
         return reports.order_report(answer, sent_quantity=sent_quantity)
+
+    # ----- what the exchange's refusals mean --------------------------------------------------------
+    def is_ban(self, exc: BaseException) -> bool:
+        """Bybit's IP limit (600 requests per 5 s) answers HTTP 403 "access too frequent" and holds the IP
+        for at least 10 minutes: a ban, not one endpoint's limit (retCode 10006)."""
+        return is_rate_limit(exc) and (" 403 " in str(exc) or "access too frequent" in str(exc))
+
+    def is_maintenance(self, exc: BaseException) -> bool:
+        """ccxt's OnMaintenance, or the HTTP 503 page Bybit's gateway answers while it is down."""
+        return is_maintenance(exc) or (isinstance(exc, ccxt.ExchangeNotAvailable) and " 503 " in str(exc))
 
     # ----- what the gateway sends -------------------------------------------------------------------------
     def order_params(self, intent: OrderIntent, client_order_id: str) -> dict[str, Any]:
