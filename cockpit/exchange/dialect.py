@@ -51,6 +51,7 @@ class Caller(Protocol):
 class Dialect(Protocol):
     id: str  # the ccxt exchange id
     weights: Mapping[str, int]  # the request budget each gateway operation costs
+    ban_probe_s: float  # a ban whose end the exchange does not name: one request this often, to see it end
 
     def make_client(
         self,

@@ -270,7 +270,10 @@ class ExchangeGateway:
         elif is_rate_limit(exc):
             banned = self.dialect.is_ban(exc)
             retry_after = retry_after_seconds(headers) or _ban_seconds(exc)
-            self.limiter.on_rate_limited(retry_after, banned=banned)
+            # a ban whose end the exchange does not name: one request every ban_probe_s sees it lifted (the
+            # notice says no end it does not know)
+            probe = self.dialect.ban_probe_s if banned and retry_after is None else retry_after
+            self.limiter.on_rate_limited(probe, banned=banned)
             self._trouble = "banned" if banned else "rate_limited"
             self._notify(GatewayNotice(self._trouble, op, _reason(exc), ErrorClass.RECOVERABLE, retry_after))
         elif self.dialect.is_maintenance(exc):

@@ -59,6 +59,7 @@ INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far p
 class BinanceUsdm:
     id = "binanceusdm"
     weights: Mapping[str, int] = ENDPOINT_WEIGHTS
+    ban_probe_s = 60.0  # Binance's 418 names its end ("banned until …"): this only when it does not
     trades_page = TRADES_PAGE
 
     def make_client(

@@ -63,6 +63,7 @@ WS_BASE, WS_TESTNET = "wss://stream.bybit.com", "wss://stream-testnet.bybit.com"
 class Bybit:
     id = "bybit"
     weights: Mapping[str, int] = WEIGHTS
+    ban_probe_s = 10.0  # Bybit's 403 names no end: one request every 10 s sees the ban lifted
 
     def make_client(
         self,
