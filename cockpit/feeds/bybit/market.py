@@ -12,6 +12,7 @@ reopens (its snapshots come again). A figure cockpit refuses leaves the merged s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ PATH = "/v5/public/linear"
 PING_EVERY_S = 20.0
 MARK_AGAIN_MS = 1000  # an unchanged mark is given again this often while the ticker sends deltas
 BOOK, TICKERS = "orderbook.1.", "tickers."
+BOOK_LEN = len(BOOK)
 
 
 class BybitStreams:
@@ -33,7 +35,7 @@ class BybitStreams:
     def __init__(self) -> None:
         self._tickers: dict[str, dict[str, Any]] = {}  # symbol → the ticker as snapshot + deltas left it
         self._marked: dict[str, int] = {}  # symbol → ts of the last mark given
-        self._books: dict[str, tuple[list[str] | None, list[str] | None]] = {}  # symbol → best bid, ask
+        self._books: dict[str, tuple[Level | None, Level | None]] = {}  # symbol → best bid, ask
         self._req = 0
 
     # ----- names ----------------------------------------------------------------------------------------
@@ -93,10 +95,10 @@ class BybitStreams:
         return "op" in reply or "success" in reply, None
 
     def message(self, stream: str, data: Any) -> MarketMessage | None:
+        if stream.startswith(BOOK):  # the busiest first
+            return self._book(stream, data)
         if stream.startswith(TICKERS):
             return self._ticker(stream, data)
-        if stream.startswith(BOOK):
-            return self._book(stream, data)
         return None
 
     def _ticker(self, topic: str, msg: Mapping[str, Any]) -> MarkPrice | None:
@@ -127,28 +129,35 @@ class BybitStreams:
 
     def _book(self, topic: str, msg: Mapping[str, Any]) -> BookTicker | None:
         data = msg.get("data")
-        if not isinstance(data, Mapping):
+        if type(data) is not dict:
             raise ValueError(f"{topic} data is not an object")
-        symbol = topic.removeprefix(BOOK)
-        ts = _ms(msg.get("ts"), f"{topic} ts")
-        snapshot = msg.get("type") == "snapshot" or data.get("u") == 1
-        if not snapshot and symbol not in self._books:
-            return None
-        bid, ask = (None, None) if snapshot else self._books[symbol]
-        bid = _level(topic, "b", data.get("b"), bid)
-        ask = _level(topic, "a", data.get("a"), ask)
-        self._books[symbol] = (bid, ask)
+        symbol = topic[BOOK_LEN:]
+        ts = msg.get("ts")
+        if type(ts) is not int:
+            ts = _ms(ts, topic, "ts")
+        books = self._books
+        if msg.get("type") == "snapshot" or data.get("u") == 1:
+            bid = _level(topic, "b", data.get("b"), None)
+            ask = _level(topic, "a", data.get("a"), None)
+        else:
+            held = books.get(symbol)
+            if held is None:
+                return None  # a delta before its snapshot
+            bid = _level(topic, "b", data.get("b"), held[0])
+            ask = _level(topic, "a", data.get("a"), held[1])
+        books[symbol] = (bid, ask)
         if bid is None or ask is None:
             return None
         update = data.get("u")
+        cts = msg.get("cts", ts)
         return BookTicker(
             symbol,
-            plausible.price_float(bid[0], f"{topic} bid price"),
-            plausible.size_float(bid[1], f"{topic} bid size"),
-            plausible.price_float(ask[0], f"{topic} ask price"),
-            plausible.size_float(ask[1], f"{topic} ask size"),
-            update if isinstance(update, int) and not isinstance(update, bool) else 0,
-            _ms(msg.get("cts", ts), f"{topic} cts"),
+            bid[2],
+            bid[3],
+            ask[2],
+            ask[3],
+            update if type(update) is int else 0,
+            cts if type(cts) is int else _ms(cts, topic, "cts"),
             ts,
         )
 
@@ -197,27 +206,49 @@ def _mark(topic: str, symbol: str, ticker: Mapping[str, Any], ts: int) -> MarkPr
     )
 
 
-def _level(topic: str, side: str, rows: Any, current: list[str] | None) -> list[str] | None:
-    """The best level of one side after a frame's rows for it (a size of 0 removes a price)."""
-    if rows is None:
+Level = tuple[str, str, float, float]  # price and size as sent, and as read (once, when it arrived)
+
+
+def _level(topic: str, side: str, rows: Any, current: Level | None) -> Level | None:
+    """The best level of one side after a frame's rows for it (a size of 0 removes a price). Each figure is
+    read once, when its level arrives; the side a frame leaves alone keeps its figures as read."""
+    if rows is None or (not rows and type(rows) is list):  # none, or an empty list: the side is as it was
         return current
-    if not isinstance(rows, list):
+    if type(rows) is not list:
         raise ValueError(f"{topic} {side} is not a list of levels")
     best = current
     for row in rows:
-        if not (isinstance(row, list) and len(row) == 2 and all(isinstance(x, str) for x in row)):
+        if not (type(row) is list and len(row) == 2 and type(row[0]) is str and type(row[1]) is str):
             raise ValueError(f"{topic} {side} level {row!r} is not [price, size]")
         price, size = row
-        plausible.price_float(price, f"{topic} {side} price")
-        if plausible.size_float(size, f"{topic} {side} size") == 0:
+        price_f = _quick(price)
+        if not 0.0 < price_f < plausible.PRICE_LIMIT_FLOAT:  # refused, naming why (or an edge it allows)
+            price_f = plausible.price_float(price, f"{topic} {side} price")
+        size_f = _quick(size)
+        if not 0.0 <= size_f < plausible.QUANTITY_LIMIT_FLOAT:
+            size_f = plausible.size_float(size, f"{topic} {side} size")
+        if size_f == 0:
             if best is not None and best[0] == price:
                 best = None
         else:
-            best = [price, size]
+            best = (price, size, price_f, size_f)
     return best
 
 
-def _ms(value: Any, what: str) -> int:
+def _quick(text: str) -> float:
+    """A decimal string as a float; NaN for one float() cannot read (the checked path then names it)."""
+    if len(text) > plausible.FIGURE_TEXT_MAX:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _ms(value: Any, what: str, field: str = "") -> int:
+    if type(value) is int:
+        return value
+    what = f"{what} {field}" if field else what
     if isinstance(value, bool):
         raise ValueError(f"{what} is not a whole number of ms: {value!r}")
     try:
