@@ -322,3 +322,39 @@ async def test_attach_commands_say_what_is_wrong(sim: SimServer, tmp_path: Path)
     assert code == 1 and "no engine is running" in err
     code, _, err = await run_cockpit(tmp_path, "attach", "x.sock", "--config", str(config))
     assert code == 2 and "give a SOCKET or --config, not both" in err
+
+
+async def test_actions_reach_the_engine_after_its_session_rotated(runtime: Runtime) -> None:
+    """A rotation moves the engine's socket beside the new file (the old one unlinked) while the link streams
+    on its old connection: actions, the fleet-wide ones too, look the socket up again and reach it."""
+    from cockpit.engine.rotation import rotate
+    from cockpit.ui.fleet import Account, FleetBackend
+
+    assert runtime.control is not None and runtime.engine is not None
+    engine = runtime.engine
+    old = runtime.control.path
+    bare = AttachedBackend(old)  # `cockpit attach SOCKET`: no finder at all
+    named = AttachedBackend(old, find_socket=lambda: old)  # a finder that still names the old socket
+    fleet = FleetBackend([Account("bare", bare), Account("named", named)])
+    try:
+        await bare.start()
+        await named.start()
+        await rotate(engine, "daily")
+        await wait_until(lambda: not old.exists() and runtime.control.path.exists(), 10, "the socket moved")
+        await wait_until(lambda: bare.session_file == engine.session_file, 10, "the new session named")
+        await wait_until(lambda: named.session_file == engine.session_file, 10, "named by both")
+        await bare.act(Status(by="test"))
+        status = await bare.act(KillSwitch(on=True, cause="after the rotation", by="test"))
+        assert status.engaged and engine.state.kill_switch.engaged
+        assert bare.path == runtime.control.path
+        outcomes = await fleet.kill_all("test")
+        assert [o.verified for o in outcomes] == [True, True], [o.line() for o in outcomes]
+        assert named.path == runtime.control.path
+        # a rotation whose news this cockpit missed: nothing answers where it was, looked up and sent again
+        named.socket_moved = False
+        named.path = old
+        assert (await named.act(Status(by="test"))).kill_switch.engaged
+        assert named.path == runtime.control.path
+    finally:
+        await bare.stop()
+        await named.stop()

@@ -228,9 +228,7 @@ class FleetBackend:
             command = Flatten(symbols=None, by=by).confirmed()  # confirmed once for the fleet, typed
             backend = account.backend
             if isinstance(backend, AttachedBackend) and backend.attached.is_set():
-                from cockpit.engine.control import ask
-
-                result = await ask(backend.path, command, wait_s=FLATTEN_WAIT_S)
+                result = await backend.ask(command, wait_s=FLATTEN_WAIT_S)
             else:
                 result = await backend.act(command)
             return flatten_outcome(account.name, result)
