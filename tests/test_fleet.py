@@ -293,6 +293,48 @@ async def test_one_cockpit_over_two_accounts(two_accounts: TwoAccounts) -> None:
         await app.stop_engine()  # detaches from both (it used to hang now and then: see AttachedBackend.stop)
 
 
+async def test_each_account_shows_its_own_engines_risk_limits_from_the_first_attach(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The first account's limits come with its engine's hello (after the app mounted): its REDUCE-ONLY
+    banner shows at its own breaker without a switch; an account whose engine names none shows the defaults,
+    never the previous account's."""
+    from cockpit.config.secrets import Credentials
+    from cockpit.engine.options import EngineOptions
+    from cockpit.engine.runtime import RunSpec, Runtime
+    from tests.conftest import FAST_OPTIONS, make_config
+
+    session = tmp_path / "tight.duckdb"
+    config = make_config(
+        sim.base_url, session, warn_drawdown_pct=1.0, breaker_drawdown_pct=2.0, kill_drawdown_pct=50.0
+    )
+    options = EngineOptions(mode="live", **FAST_OPTIONS)  # type: ignore[arg-type]
+    runtime = Runtime(RunSpec(config, Credentials(TEST_KEY, TEST_SECRET), session, options))
+    engine = await runtime.start()
+    try:
+        assert runtime.control is not None
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="1")
+        await wait_until(lambda: BTC in engine.state.positions, 20, "the position")
+        await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -0.5})  # ~ 3 % drawdown
+        await wait_until(lambda: 2.0 <= float(engine.state.drawdown_pct) < 7.0, 20, "a drawdown of 2-7 %")
+        path = runtime.control.path
+        tight = AttachedBackend(path, label="tight", find_socket=lambda: path)
+        plain = FixedBackend(make_state(drawdown_pct=Decimal("3"), drawdown_band="yellow"), [], TELEMETRY)
+        app = FleetApp(FleetBackend([Account("tight", tight), Account("plain", plain)]))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(lambda: "REDUCE-ONLY" in app.banner_pane.text, 20, "tight's breaker, unswitched")
+            assert (app.kill_pct, app.breaker_pct) == (50.0, 2.0)
+            await pilot.press("right_square_bracket")
+            await wait_until(lambda: "plain (2/2)" in app.header_pane.text, 5, "plain selected")
+            assert (app.kill_pct, app.breaker_pct) == (15.0, 7.0), "the defaults, not tight's"
+            assert "REDUCE-ONLY" not in app.banner_pane.text
+            await pilot.press("left_square_bracket")
+            await wait_until(lambda: "REDUCE-ONLY" in app.banner_pane.text, 5, "tight's own again")
+            await app.stop_engine()
+    finally:
+        await runtime.stop()
+
+
 async def test_ctl_acts_on_one_account_or_every_account(two_accounts: TwoAccounts) -> None:
     fleet = two_accounts
     path = str(fleet.fleet_file)

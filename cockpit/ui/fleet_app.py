@@ -63,6 +63,7 @@ class FleetApp(CockpitApp):
         super().__init__(fleet)
         self.fleet = fleet
         self.last_fleet_outcomes: list[AccountOutcome] = []
+        self.default_limits = (self.kill_pct, self.breaker_pct)  # an engine that names none: these
         fleet.switched = True  # the first repaint shows the first account as selected
 
     # ----- layout and repaint --------------------------------------------------------------------------
@@ -81,6 +82,7 @@ class FleetApp(CockpitApp):
         account = self.fleet.take_switch()
         if account is not None:
             self._show_account(account)
+        self._apply_limits(self.fleet.selected)
         super()._repaint()
         compact = self.screen.has_class("-compact")
         self.fleet_pane.show(self.fleet.views(), self.fleet.index, compact)
@@ -93,13 +95,22 @@ class FleetApp(CockpitApp):
         account.fresh.clear()  # they are in its recent events, shown below
         self.events_pane.reset(list(account.recent))
         self.drawdown_pane.reset_history(list(account.equity))
-        backend = account.backend
-        if isinstance(backend, AttachedBackend):  # that engine's own risk figures
-            self.kill_pct = backend.kill_pct or self.kill_pct
-            self.breaker_pct = backend.breaker_pct or self.breaker_pct
+        self._apply_limits(account)
         self._seq_shown = -1
         total = len(self.fleet.accounts)
         self.header_pane.show_account(f"{account.name} ({self.fleet.index + 1}/{total})")
+
+    def _apply_limits(self, account: Account) -> None:
+        """The selected account's engine's own risk limits (its hello names them, at its first attach and at
+        each re-attach), else the defaults: never another account's."""
+        kill, breaker = self.default_limits
+        backend = account.backend
+        if isinstance(backend, AttachedBackend):
+            kill = backend.kill_pct if backend.kill_pct is not None else kill
+            breaker = backend.breaker_pct if backend.breaker_pct is not None else breaker
+        if (kill, breaker) != (self.kill_pct, self.breaker_pct):
+            self.kill_pct, self.breaker_pct = kill, breaker
+            self._seq_shown = -1  # every pane again, with these limits
 
     def new_events(self, events: list[Any]) -> None:
         """Incidents are followed per account by the fleet (`_repaint`), selected or not."""
