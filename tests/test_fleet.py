@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from cockpit.core.commands import Status
 from cockpit.core.fleet import fleet_totals
 from cockpit.core.state import KillSwitch
 from cockpit.engine.control import ask, socket_path_for
+from cockpit.engine.runtime import Runtime
 from cockpit.sim.server import SimServer
 from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.backend import FixedBackend
@@ -144,6 +146,24 @@ async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clo
         assert [o.account for o in outcome.outcomes] == ["main", "hedge", "alt"]
         assert all(not o.verified and "refused" in o.text for o in outcome.outcomes), outcome.lines
         assert sum(isinstance(s, ConfirmScreen) for s in app.screen_stack) == 0
+
+
+@asynccontextmanager
+async def in_process_engine(sim: SimServer, session: Path, **risk: float) -> AsyncIterator[Runtime]:
+    """An engine with its control socket, in this process, against the simulator (`risk`: its limits)."""
+    from cockpit.config.secrets import Credentials
+    from cockpit.engine.options import EngineOptions
+    from cockpit.engine.runtime import RunSpec
+    from tests.conftest import FAST_OPTIONS, make_config
+
+    options = EngineOptions(mode="live", **FAST_OPTIONS)  # type: ignore[arg-type]
+    config = make_config(sim.base_url, session, **risk)
+    runtime = Runtime(RunSpec(config, Credentials(TEST_KEY, TEST_SECRET), session, options))
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
 
 
 # ----- two real engines, two accounts ----------------------------------------------------------------------
@@ -299,20 +319,10 @@ async def test_each_account_shows_its_own_engines_risk_limits_from_the_first_att
     """The first account's limits come with its engine's hello (after the app mounted): its REDUCE-ONLY
     banner shows at its own breaker without a switch; an account whose engine names none shows the defaults,
     never the previous account's."""
-    from cockpit.config.secrets import Credentials
-    from cockpit.engine.options import EngineOptions
-    from cockpit.engine.runtime import RunSpec, Runtime
-    from tests.conftest import FAST_OPTIONS, make_config
-
-    session = tmp_path / "tight.duckdb"
-    config = make_config(
-        sim.base_url, session, warn_drawdown_pct=1.0, breaker_drawdown_pct=2.0, kill_drawdown_pct=50.0
-    )
-    options = EngineOptions(mode="live", **FAST_OPTIONS)  # type: ignore[arg-type]
-    runtime = Runtime(RunSpec(config, Credentials(TEST_KEY, TEST_SECRET), session, options))
-    engine = await runtime.start()
-    try:
-        assert runtime.control is not None
+    risk = {"warn_drawdown_pct": 1.0, "breaker_drawdown_pct": 2.0, "kill_drawdown_pct": 50.0}
+    async with in_process_engine(sim, tmp_path / "tight.duckdb", **risk) as runtime:
+        engine = runtime.engine
+        assert runtime.control is not None and engine is not None
         await trade(sim, symbol="BTCUSDT", side="BUY", quantity="1")
         await wait_until(lambda: BTC in engine.state.positions, 20, "the position")
         await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -0.5})  # ~ 3 % drawdown
@@ -331,8 +341,34 @@ async def test_each_account_shows_its_own_engines_risk_limits_from_the_first_att
             await pilot.press("left_square_bracket")
             await wait_until(lambda: "REDUCE-ONLY" in app.banner_pane.text, 5, "tight's own again")
             await app.stop_engine()
-    finally:
-        await runtime.stop()
+
+
+async def test_an_account_never_reached_shows_no_figure(sim: SimServer, tmp_path: Path) -> None:
+    """An engine never heard from: every figure "—" (not kill "off", 0 positions, 0.00 % GREEN)."""
+    async with in_process_engine(sim, tmp_path / "up.duckdb") as runtime:
+        assert runtime.control is not None
+        path, gone = runtime.control.path, tmp_path / "gone.sock"
+        up = AttachedBackend(path, label="up", find_socket=lambda: path)
+        never = AttachedBackend(gone, label="never", find_socket=lambda: gone)
+        app = FleetApp(FleetBackend([Account("up", up), Account("never", never)]))
+        async with app.run_test(size=(120, 40)):
+            await wait_until(lambda: "UNREACHABLE" in app.fleet_pane.rows_text[1], 20, "never UNREACHABLE")
+            cells = app.fleet_pane._rendered["never"]
+            assert {k: c.text for k, c in cells.items() if k not in ("account", "link")} == dict.fromkeys(
+                (
+                    "exchange",
+                    "equity",
+                    "drawdown",
+                    "health",
+                    "kill",
+                    "incidents",
+                    "positions",
+                    "ghosts",
+                    "exposure",
+                ),
+                "—",
+            ), app.fleet_pane.rows_text[1]
+            await app.stop_engine()
 
 
 async def test_ctl_acts_on_one_account_or_every_account(two_accounts: TwoAccounts) -> None:

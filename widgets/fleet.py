@@ -80,6 +80,11 @@ def account_cells(view: AccountView, selected: bool, compact: bool = False) -> d
     kill = state.kill_switch.engaged
     ghosts = view.ghosts
     attaching = view.link == "attaching"
+    link = Cell(LINK_WORDS[view.link], LINK_VARS[view.link], bold=view.link != "ok")
+    if not view.received:  # never heard from: nothing is known, not even that its kill switch is off
+        unknown = Cell(DASH, "muted")
+        cells = dict.fromkeys((key for key, _, _ in WIDE), unknown)
+        return {**cells, "account": Cell(f"{mark}{view.name}", bold=selected), "link": link}
     return {
         "account": Cell(f"{mark}{view.name}", bold=selected),
         "exchange": Cell(state.exchange or DASH),
@@ -94,7 +99,7 @@ def account_cells(view: AccountView, selected: bool, compact: bool = False) -> d
         "positions": Cell(str(len(state.positions))),
         "ghosts": Cell(str(ghosts), "critical" if ghosts else ""),
         "exposure": Cell(fmt_money(state.exposure) if state.positions else fmt_money(0)),
-        "link": Cell(LINK_WORDS[view.link], LINK_VARS[view.link], bold=view.link != "ok"),
+        "link": link,
     }
 
 

@@ -40,6 +40,7 @@ class AccountView:
     state: State
     link: Link = "ok"
     open_incidents: int | None = None  # None: not followed
+    received: bool = True  # a State came from its engine at least once (else every figure is unknown)
 
     @property
     def counted(self) -> bool:

@@ -60,8 +60,9 @@ class Account:
     def view(self) -> AccountView:
         backend = self.backend
         attached = not isinstance(backend, AttachedBackend) or backend.attached.is_set()
+        received = not isinstance(backend, AttachedBackend) or backend.snapshots > 0
         link = link_of(backend.link_problem(), attached)
-        return AccountView(self.name, backend.state, link, len(self.incidents.open_incidents))
+        return AccountView(self.name, backend.state, link, len(self.incidents.open_incidents), received)
 
     def sample_equity(self) -> None:
         equity = self.backend.state.equity
