@@ -130,6 +130,18 @@ async def test_the_fleet_pane_leaves_an_unreachable_account_out_of_the_totals_an
         assert app.positions_pane.row_count == 0, "hedge holds no position"
 
 
+async def test_an_account_whose_equity_is_unknown_is_named_not_silently_left_out_of_the_total() -> None:
+    known = FixedBackend(make_state(), [], TELEMETRY)
+    unknown = FixedBackend(make_state(equity=None), [], TELEMETRY)
+    app = FleetApp(FleetBackend([Account("known", known), Account("unknown", unknown)]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        total = app.fleet_pane.rows_text[-1]
+        assert "1 of 2 summed" in total, total
+        assert "equity unknown: unknown" in app.fleet_pane.note
+        assert fleet_totals(app.fleet.views()).summed == 1
+
+
 async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clock: None) -> None:
     """`K KILL ALL⏎` as a terminal delivers a burst (every key queued before the first is handled): the
     word reaches the dialog, and each account answers (here read-only views: refused, said per account)."""

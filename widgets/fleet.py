@@ -107,11 +107,12 @@ def total_cells(views: list[AccountView], compact: bool = False) -> dict[str, Ce
     """The TOTAL row: sums over the accounts whose engine is sending its State now, and how many those are."""
     del compact  # the same cells: the compact columns are a subset
     totals = fleet_totals(views)
-    of = f"{totals.counted} of {totals.accounts} summed"
+    of = f"{totals.summed} of {totals.accounts} summed"
+    short = bool(totals.left_out or totals.no_equity)
     engaged = f"{totals.engaged} of {totals.counted} engaged"
     return {
         "account": Cell(" TOTAL", bold=True),
-        "exchange": Cell(of if totals.left_out else "", "warn" if totals.left_out else ""),
+        "exchange": Cell(of if short else "", "warn" if short else ""),
         "equity": Cell(fmt_money(totals.equity), bold=True),
         "drawdown": Cell(""),
         "health": Cell(engaged, "critical" if totals.engaged else "muted"),  # the kill column is narrow
@@ -125,13 +126,18 @@ def total_cells(views: list[AccountView], compact: bool = False) -> dict[str, Ce
 
 
 def left_out_note(views: list[AccountView]) -> str:
-    """Who is not in the TOTAL and why: "not in totals: b UNREACHABLE (last 10,000.00 at 03:41:07)"."""
+    """Who is not in the TOTAL and why: "not in totals: b UNREACHABLE (last 10,000.00 at 03:41:07)", and
+    whose equity is not in it: "equity unknown: c"."""
+    totals = fleet_totals(views)
     parts = []
-    for view in fleet_totals(views).left_out:
+    for view in totals.left_out:
         state = view.state
         last = f" (last {fmt_money(state.equity)} at {hms(state.ts)})" if state.equity is not None else ""
         parts.append(f"{view.name} {LINK_WORDS[view.link]}{last}")
-    return f"not in totals: {'; '.join(parts)}" if parts else ""
+    notes = [f"not in totals: {'; '.join(parts)}"] if parts else []
+    if totals.no_equity:
+        notes.append(f"equity unknown: {', '.join(totals.no_equity)}")
+    return " · ".join(notes)
 
 
 class FleetTable(DataTable[Text]):

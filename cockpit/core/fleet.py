@@ -61,7 +61,12 @@ class FleetTotals:
     counted: int
     accounts: int
     left_out: tuple[AccountView, ...]  # not summed: unreachable, silent or attaching
-    no_equity: tuple[str, ...]  # counted but no equity known yet
+    no_equity: tuple[str, ...]  # counted but no equity known yet: not in the equity, named
+
+    @property
+    def summed(self) -> int:
+        """The accounts whose equity is in the TOTAL equity."""
+        return self.counted - len(self.no_equity)
 
 
 def fleet_totals(views: list[AccountView]) -> FleetTotals:
