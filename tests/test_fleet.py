@@ -142,6 +142,23 @@ async def test_an_account_whose_equity_is_unknown_is_named_not_silently_left_out
         assert fleet_totals(app.fleet.views()).summed == 1
 
 
+async def test_switching_back_to_an_account_keeps_its_fill_after_half_an_hour_of_marks() -> None:
+    """Each account keeps the event log's two bounds: its routine marks never push out its fills."""
+    from cockpit.core.domain import Event
+
+    fill = Event(1, 1.0, "order.filled", "info", "exchange", {"symbol": BTC, "side": "buy", "qty": "0.01"})
+    marks = [Event(i, float(i), "market.marks", "info", "feed", {"marks": {}}) for i in range(2, 2500)]
+    quiet = FixedBackend(make_state(), [], TELEMETRY)
+    busy = FixedBackend(make_state(), [fill, *marks], TELEMETRY)
+    app = FleetApp(FleetBackend([Account("quiet", quiet), Account("busy", busy)]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("right_square_bracket")
+        await wait_until(lambda: "busy (2/2)" in app.header_pane.text, 5, "busy selected")
+        assert [e.kind for e in app.fleet.accounts[1].recent][0] == "order.filled"
+        assert any("BTC/USDT" in line for line in app.events_pane.shown_lines), app.events_pane.shown_lines
+
+
 async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clock: None) -> None:
     """`K KILL ALL⏎` as a terminal delivers a burst (every key queued before the first is handled): the
     word reaches the dialog, and each account answers (here read-only views: refused, said per account)."""

@@ -12,6 +12,7 @@ one verified outcome per account.
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -21,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from cockpit.core.commands import Answer, Asks, Flatten, KillSwitch
-from cockpit.core.domain import Event, Telemetry
+from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event, Telemetry
 from cockpit.core.errors import CockpitError
 from cockpit.core.fleet import (
     AccountOutcome,
@@ -38,8 +39,11 @@ from cockpit.engine.backups import BackupInfo
 from cockpit.store import DeadLetterRow
 from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.backend import Backend, StatsSource
+from widgets.events import MAX_LINES
 
-RECENT = 2000  # events kept per account for its event log (the log's own bound)
+# events kept per account for its event log, the log's own two bounds (widgets/events.py): the routine
+# (marks four times a minute and more) never push out an account's fills, alerts and incidents
+RECENT = MAX_LINES
 HISTORY = 600  # equity samples kept per account for its drawdown chart (the pane's own bound)
 FLATTEN_WAIT_S = 900.0  # a flatten under rate limits can take minutes (as `cockpit ctl flatten`)
 
@@ -51,7 +55,8 @@ class Account:
     name: str
     backend: Backend
     act_there: str = ""  # the command to run where its engine is when it cannot be reached
-    recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT))
+    important: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT))
+    routine: deque[Event] = field(default_factory=lambda: deque(maxlen=ROUTINE_KEPT))
     equity: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     incidents: IncidentBuilder = field(default_factory=IncidentBuilder)
     fresh: list[Event] = field(default_factory=list)  # arrived since the app last took them (selected only)
@@ -63,6 +68,15 @@ class Account:
         received = not isinstance(backend, AttachedBackend) or backend.snapshots > 0
         link = link_of(backend.link_problem(), attached)
         return AccountView(self.name, backend.state, link, len(self.incidents.open_incidents), received)
+
+    @property
+    def recent(self) -> list[Event]:
+        """Its recent events, in the order they came (as the event log merges them)."""
+        return list(heapq.merge(self.important, self.routine, key=lambda e: e.seq))
+
+    def keep(self, events: list[Event]) -> None:
+        for event in events:
+            (self.routine if event.kind in ROUTINE_KINDS else self.important).append(event)
 
     def sample_equity(self) -> None:
         equity = self.backend.state.equity
@@ -179,7 +193,7 @@ class FleetBackend:
             account.sample_equity()
             if not events:
                 continue
-            account.recent.extend(events)
+            account.keep(events)
             for event in events:
                 self.incident_changes.extend((account.name, c) for c in account.incidents.add(event))
             if account is self.selected:

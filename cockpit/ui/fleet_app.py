@@ -93,7 +93,7 @@ class FleetApp(CockpitApp):
     def _show_account(self, account: Account) -> None:
         """Every pane to the newly selected account: its log and chart refilled from what was kept of it."""
         account.fresh.clear()  # they are in its recent events, shown below
-        self.events_pane.reset(list(account.recent))
+        self.events_pane.reset(account.recent)
         self.drawdown_pane.reset_history(list(account.equity))
         self._apply_limits(account)
         self._seq_shown = -1
