@@ -159,6 +159,30 @@ async def test_switching_back_to_an_account_keeps_its_fill_after_half_an_hour_of
         assert any("BTC/USDT" in line for line in app.events_pane.shown_lines), app.events_pane.shown_lines
 
 
+async def test_dialogs_and_toasts_name_the_account_brackets_and_all() -> None:
+    """An account's name (or an engine's words) with brackets is shown as written, never read as markup; a
+    dialog or a toast of an action on one account names it; the fleet-wide ones name every account."""
+    live = FixedBackend(make_state(), [], TELEMETRY)
+    other = FixedBackend(make_state(), [], TELEMETRY)
+    app = FleetApp(FleetBackend([Account("binance [live]", live), Account("b [/x]", other)]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5, "the flatten dialog")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.title_text == f"[binance [live]] Flatten {BTC}?"
+        await pilot.press("escape")
+        await pilot.press("k")
+        titles = lambda: [n.title for n in app._notifications]  # noqa: E731
+        await wait_until(lambda: "[binance [live]] kill switch refused" in titles(), 5, "the toast, named")
+        await type_word(pilot, "KILL ALL", key="K")
+        await wait_until(lambda: isinstance(app.screen, FleetOutcomeScreen), 10, "the outcome dialog")
+        outcome = app.screen
+        assert isinstance(outcome, FleetOutcomeScreen)
+        body = str(outcome.query_one("#dialog-body").render())
+        assert "binance [live]: refused" in body and "b [/x]: refused" in body, body
+
+
 async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clock: None) -> None:
     """`K KILL ALL⏎` as a terminal delivers a burst (every key queued before the first is handled): the
     word reaches the dialog, and each account answers (here read-only views: refused, said per account)."""
