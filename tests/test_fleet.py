@@ -6,6 +6,7 @@ with one cockpit under Pilot; `cockpit ctl --fleet` as a subprocess; the fleet f
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -217,6 +218,87 @@ async def in_process_engine(sim: SimServer, session: Path, **risk: float) -> Asy
         yield runtime
     finally:
         await runtime.stop()
+
+
+class OddEngine:
+    """An engine's control socket that attaches cockpits (hello, snapshot, telemetry) and answers every
+    command with `answer` (an engine that failed while it acted, an answer no cockpit can read…)."""
+
+    def __init__(self, path: Path, answer: bytes) -> None:
+        self.path = path
+        self.answer = answer
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.server = await asyncio.start_unix_server(self._serve, str(self.path))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import orjson
+
+        from cockpit.core.snapshot import state_to_json
+
+        request = orjson.loads(await reader.readline())
+        if request.get("cmd") == "attach":
+            writer.write(orjson.dumps({"t": "hello", "engine": "odd", "pid": 1}) + b"\n")
+            state = state_to_json(make_state(positions={}, orders={}))
+            writer.write(b'{"t":"snapshot","seq":1,"recent":[],"state":%b}\n' % state.encode())
+            writer.write(orjson.dumps({"t": "telemetry"}) + b"\n")
+            await writer.drain()
+            await reader.read()  # attached until the cockpit goes
+        else:
+            writer.write(self.answer + b"\n")
+            await writer.drain()
+        writer.close()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_each_account_gets_its_outcome_whatever_its_engine_answered(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """An engine that failed while acting, or whose answer cannot be read, may have acted: "no answer — check
+    there", never "refused"; one account's odd answer never loses the others' outcomes."""
+    failed = OddEngine(
+        tmp_path / "s" / "failed.sock",
+        b'{"ok":false,"error":"the engine failed: ExchangeError","detail":"bybit [/v5/order/create] 10001"}',
+    )
+    unreadable = OddEngine(tmp_path / "s" / "unreadable.sock", b'{"ok":true,"result":{"engaged":"maybe"}}')
+    async with in_process_engine(sim, tmp_path / "fine.duckdb") as runtime:
+        assert runtime.control is not None
+        engines = {"fine": runtime.control.path, "failed": failed.path, "unreadable": unreadable.path}
+        await failed.start()
+        await unreadable.start()
+        try:
+            fleet = FleetBackend(
+                [
+                    Account(
+                        name, AttachedBackend(p, label=name, find_socket=lambda p=p: p), f"--config {name}"
+                    )
+                    for name, p in engines.items()
+                ]
+            )
+            await fleet.start()
+            await wait_until(
+                lambda: all(
+                    isinstance(a.backend, AttachedBackend) and a.backend.attached.is_set()
+                    for a in fleet.accounts
+                ),
+                10,
+                "all three attached",
+            )
+            outcomes = {o.account: o for o in await fleet.kill_all("test")}
+            assert outcomes["fine"].verified, outcomes["fine"].text
+            for name in ("failed", "unreadable"):
+                assert outcomes[name].text.startswith("no answer — check there"), outcomes[name].text
+                assert not outcomes[name].verified
+            assert "[/v5/order/create]" in outcomes["failed"].text
+            await fleet.stop()
+        finally:
+            failed.stop()
+            unreadable.stop()
 
 
 # ----- two real engines, two accounts ----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from cockpit.core.fleet import (
     AccountOutcome,
     flatten_outcome,
     kill_outcome,
+    not_reached,
     outcome_of_error,
     outcomes_summary,
     unknown,
@@ -119,11 +120,20 @@ async def every_account(
         there = f"`cockpit ctl {act_there(account)} {verb}`"
         check = f"`cockpit ctl {act_there(account)} status`"
         try:
-            outcome = await action(socket_of(account))
+            path = socket_of(account)
+        except Exception as exc:  # its engine cannot be found (no session, a corrupt pointer): nothing sent
+            why = (
+                f"{exc.title}: {exc.detail}"
+                if isinstance(exc, CockpitError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            return not_reached(account.name, why, there)
+        try:
+            outcome = await action(path)
         except CockpitError as exc:
             return outcome_of_error(account.name, exc, there, check)
-        except (OSError, TimeoutError) as exc:
-            return unknown(account.name, type(exc).__name__, check)
+        except Exception as exc:  # lost mid-action, an answer unread: its outcome is unknown here
+            return unknown(account.name, f"{type(exc).__name__}: {exc}".rstrip(": "), check)
         return AccountOutcome(account.name, outcome.verified, outcome.reached, outcome.text)
 
     return list(await asyncio.gather(*(one(a) for a in accounts)))

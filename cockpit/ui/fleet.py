@@ -260,7 +260,7 @@ class FleetBackend:
                 return await action(account)
             except CockpitError as exc:  # EngineUnreachable: nothing was sent
                 return outcome_of_error(account.name, exc, there, check)
-            except (OSError, TimeoutError) as exc:  # lost mid-action: its outcome is unknown here
-                return unknown(account.name, type(exc).__name__, check)
+            except Exception as exc:  # lost mid-action, an answer unread: its outcome is unknown here
+                return unknown(account.name, f"{type(exc).__name__}: {exc}".rstrip(": "), check)
 
         return list(await asyncio.gather(*(one(account) for account in self.accounts)))
