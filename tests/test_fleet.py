@@ -220,6 +220,34 @@ async def in_process_engine(sim: SimServer, session: Path, **risk: float) -> Asy
         await runtime.stop()
 
 
+async def test_an_account_whose_engine_cannot_be_found_is_unreachable_not_the_fleets_end(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """A corrupt pointer file (the engine's socket unreadable from its config) is that account's trouble: its
+    row UNREACHABLE and retried, the other accounts watched."""
+    from cockpit.commands.attach import config_finder
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    config = broken / "broken.toml"
+    config.write_text(
+        f'[exchange]\nid = "binanceusdm"\nbase_url = "{sim.base_url}"\n\n[session]\ndir = "{broken}"\n'
+    )
+    (broken / ".cockpit-live.json").write_text("{half a pointer")
+    async with in_process_engine(sim, tmp_path / "up.duckdb") as runtime:
+        assert runtime.control is not None
+        path = runtime.control.path
+        up = AttachedBackend(path, label="up", find_socket=lambda: path)
+        lost = AttachedBackend(Path("broken"), label="broken", find_socket=config_finder(config))
+        app = FleetApp(FleetBackend([Account("up", up), Account("broken", lost)]))
+        async with app.run_test(size=(120, 40)):
+            await wait_until(lambda: app.fleet.views()[0].link == "ok", 20, "up attached")
+            await wait_until(lambda: "UNREACHABLE" in app.fleet_pane.rows_text[1], 10, "broken UNREACHABLE")
+            assert app.is_running and app.error is None
+            assert "JSONDecodeError" in lost.why_unreachable, lost.why_unreachable
+            await app.stop_engine()
+
+
 class OddEngine:
     """An engine's control socket that attaches cockpits (hello, snapshot, telemetry) and answers every
     command with `answer` (an engine that failed while it acted, an answer no cockpit can read…)."""

@@ -92,6 +92,14 @@ async def _attach(backend: AttachedBackend) -> None:
     await backend.start()
 
 
+def _not_found(error: Exception) -> CockpitError:
+    return CockpitError(
+        f"its engine cannot be found ({type(error).__name__})",
+        str(error),
+        "check that account's config and its session folder's .cockpit-live.json",
+    )
+
+
 # The account an action acts on: the one selected when its key was pressed (set by the app around each
 # action; the workers an action starts inherit it), not whichever is selected when its answer is sent.
 acting_on: ContextVar[Account | None] = ContextVar("acting_on", default=None)
@@ -153,20 +161,22 @@ class FleetBackend:
         (the others are watched meanwhile); when none answers, the first's error is raised."""
         attached = [a.backend for a in self.accounts if isinstance(a.backend, AttachedBackend)]
         results = await asyncio.gather(*(_attach(b) for b in attached), return_exceptions=True)
-        failures = [(b, r) for b, r in zip(attached, results, strict=True) if isinstance(r, BaseException)]
-        for _, result in failures:
-            if not isinstance(result, CockpitError):
+        failures: list[tuple[AttachedBackend, CockpitError]] = []
+        for backend, result in zip(attached, results, strict=True):
+            if isinstance(result, CockpitError):
+                failures.append((backend, result))
+            elif isinstance(result, Exception):  # e.g. its pointer file unreadable: that account only
+                failures.append((backend, _not_found(result)))
+            elif isinstance(result, BaseException):
                 raise result
         if attached and len(failures) == len(attached):
             first = failures[0][1]
-            assert isinstance(first, CockpitError)
             raise CockpitError(
                 f"no engine of the fleet answers ({len(attached)} tried)",
                 f"{first.title}: {first.detail}",
                 first.fix,
             )
         for backend, error in failures:
-            assert isinstance(error, CockpitError)
             backend.keep_trying(error)
 
     async def stop(self) -> None:
