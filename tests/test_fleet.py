@@ -76,6 +76,21 @@ def test_a_fleet_file_names_each_problem_and_its_fix(tmp_path: Path) -> None:
         load_fleet(tmp_path / "nothing.toml")
 
 
+def test_a_fleet_file_refuses_one_engine_listed_twice(tmp_path: Path) -> None:
+    (tmp_path / "main.toml").write_text("")
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[[account]]\nconfig = "main.toml"\n\n[[account]]\nname = "again"\nconfig = "./main.toml"\n\n'
+        '[[account]]\nname = "s1"\nsocket = "/run/x.sock"\n\n'
+        '[[account]]\nname = "s2"\nsocket = "/run/./x.sock"\n'
+    )
+    with pytest.raises(ConfigError) as twice:
+        load_fleet(fleet)
+    text = twice.value.render()
+    assert "account #2.config" in text and "the same engine as account #1" in text, text
+    assert "account #4.socket" in text and "the same engine as account #3" in text, text
+
+
 # ----- snapshots: fixed States, one engine unreachable ---------------------------------------------------
 class Lost(FixedBackend):
     def link_problem(self, now: float | None = None) -> str | None:
