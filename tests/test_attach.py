@@ -6,6 +6,7 @@ cockpits attach over the real Unix socket and fold what it sends with the same `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -358,3 +359,26 @@ async def test_actions_reach_the_engine_after_its_session_rotated(runtime: Runti
     finally:
         await bare.stop()
         await named.stop()
+
+
+async def test_a_link_that_outlives_its_cancels_is_logged_at_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cockpit.ui import attached
+
+    monkeypatch.setattr(attached, "STOP_TRIES", 3)
+    released = asyncio.Event()
+
+    async def stubborn() -> None:  # a link that swallows every cancel
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await released.wait()
+
+    cockpit = AttachedBackend(tmp_path / "x.sock")
+    cockpit._link = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)  # running, in its wait
+    try:
+        await cockpit.stop()
+    finally:
+        released.set()
+    assert "still runs after 3 cancels" in caplog.text

@@ -138,8 +138,8 @@ class AttachedBackend:
     async def stop(self) -> None:
         link, self._link = self._link, None
         if link is not None:
-            # Asked again until it ends: on Python 3.11, `asyncio.wait_for` swallows a cancel that meets a
-            # read completing at that moment (telemetry comes four times a second): the link read on forever.
+            # Asked again until it ends: a cancel that meets a read completing at that moment could be
+            # swallowed (3.11's `asyncio.wait_for`, once used by `_read_lines`): the link read on forever.
             for _ in range(STOP_TRIES):
                 link.cancel()
                 await asyncio.wait({link}, timeout=0.1)
@@ -147,6 +147,12 @@ class AttachedBackend:
                     break
             if link.done() and not link.cancelled():
                 link.exception()  # retrieved: nothing is left to log at exit
+            elif not link.done():
+                log.warning(
+                    "the link to the engine at %s still runs after %d cancels: left behind",
+                    self.path,
+                    STOP_TRIES,
+                )
         if self._writer is not None:
             self._writer.close()
         if self.stop_engine is not None:
@@ -217,7 +223,8 @@ class AttachedBackend:
         pending = bytearray()
         while True:
             try:
-                chunk = await asyncio.wait_for(reader.read(CHUNK), SILENT_S)
+                async with asyncio.timeout(SILENT_S):  # never swallows a cancel (3.11's `wait_for` can)
+                    chunk = await reader.read(CHUNK)
             except TimeoutError:
                 if time.monotonic() - self.last_heard > GIVE_UP_S:
                     raise
