@@ -6,6 +6,7 @@ cockpits attach over the real Unix socket and fold what it sends with the same `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -322,3 +323,62 @@ async def test_attach_commands_say_what_is_wrong(sim: SimServer, tmp_path: Path)
     assert code == 1 and "no engine is running" in err
     code, _, err = await run_cockpit(tmp_path, "attach", "x.sock", "--config", str(config))
     assert code == 2 and "give a SOCKET or --config, not both" in err
+
+
+async def test_actions_reach_the_engine_after_its_session_rotated(runtime: Runtime) -> None:
+    """A rotation moves the engine's socket beside the new file (the old one unlinked) while the link streams
+    on its old connection: actions, the fleet-wide ones too, look the socket up again and reach it."""
+    from cockpit.engine.rotation import rotate
+    from cockpit.ui.fleet import Account, FleetBackend
+
+    assert runtime.control is not None and runtime.engine is not None
+    engine = runtime.engine
+    old = runtime.control.path
+    bare = AttachedBackend(old)  # `cockpit attach SOCKET`: no finder at all
+    named = AttachedBackend(old, find_socket=lambda: old)  # a finder that still names the old socket
+    fleet = FleetBackend([Account("bare", bare), Account("named", named)])
+    try:
+        await bare.start()
+        await named.start()
+        await rotate(engine, "daily")
+        await wait_until(lambda: not old.exists() and runtime.control.path.exists(), 10, "the socket moved")
+        await wait_until(lambda: bare.session_file == engine.session_file, 10, "the new session named")
+        await wait_until(lambda: named.session_file == engine.session_file, 10, "named by both")
+        await bare.act(Status(by="test"))
+        status = await bare.act(KillSwitch(on=True, cause="after the rotation", by="test"))
+        assert status.engaged and engine.state.kill_switch.engaged
+        assert bare.path == runtime.control.path
+        outcomes = await fleet.kill_all("test")
+        assert [o.verified for o in outcomes] == [True, True], [o.line() for o in outcomes]
+        assert named.path == runtime.control.path
+        # a rotation whose news this cockpit missed: nothing answers where it was, looked up and sent again
+        named.socket_moved = False
+        named.path = old
+        assert (await named.act(Status(by="test"))).kill_switch.engaged
+        assert named.path == runtime.control.path
+    finally:
+        await bare.stop()
+        await named.stop()
+
+
+async def test_a_link_that_outlives_its_cancels_is_logged_at_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cockpit.ui import attached
+
+    monkeypatch.setattr(attached, "STOP_TRIES", 3)
+    released = asyncio.Event()
+
+    async def stubborn() -> None:  # a link that swallows every cancel
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await released.wait()
+
+    cockpit = AttachedBackend(tmp_path / "x.sock")
+    cockpit._link = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)  # running, in its wait
+    try:
+        await cockpit.stop()
+    finally:
+        released.set()
+    assert "still runs after 3 cancels" in caplog.text

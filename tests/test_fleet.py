@@ -6,9 +6,11 @@ with one cockpit under Pilot; `cockpit ctl --fleet` as a subprocess; the fleet f
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from cockpit.core.commands import Status
 from cockpit.core.fleet import fleet_totals
 from cockpit.core.state import KillSwitch
 from cockpit.engine.control import ask, socket_path_for
+from cockpit.engine.runtime import Runtime
 from cockpit.sim.server import SimServer
 from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.backend import FixedBackend
@@ -71,6 +74,21 @@ def test_a_fleet_file_names_each_problem_and_its_fix(tmp_path: Path) -> None:
     assert accounts[0].config == tmp_path / "main.toml", "relative paths from the fleet file's folder"
     with pytest.raises(ConfigError, match="does not exist"):
         load_fleet(tmp_path / "nothing.toml")
+
+
+def test_a_fleet_file_refuses_one_engine_listed_twice(tmp_path: Path) -> None:
+    (tmp_path / "main.toml").write_text("")
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[[account]]\nconfig = "main.toml"\n\n[[account]]\nname = "again"\nconfig = "./main.toml"\n\n'
+        '[[account]]\nname = "s1"\nsocket = "/run/x.sock"\n\n'
+        '[[account]]\nname = "s2"\nsocket = "/run/./x.sock"\n'
+    )
+    with pytest.raises(ConfigError) as twice:
+        load_fleet(fleet)
+    text = twice.value.render()
+    assert "account #2.config" in text and "the same engine as account #1" in text, text
+    assert "account #4.socket" in text and "the same engine as account #3" in text, text
 
 
 # ----- snapshots: fixed States, one engine unreachable ---------------------------------------------------
@@ -128,6 +146,59 @@ async def test_the_fleet_pane_leaves_an_unreachable_account_out_of_the_totals_an
         assert app.positions_pane.row_count == 0, "hedge holds no position"
 
 
+async def test_an_account_whose_equity_is_unknown_is_named_not_silently_left_out_of_the_total() -> None:
+    known = FixedBackend(make_state(), [], TELEMETRY)
+    unknown = FixedBackend(make_state(equity=None), [], TELEMETRY)
+    app = FleetApp(FleetBackend([Account("known", known), Account("unknown", unknown)]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        total = app.fleet_pane.rows_text[-1]
+        assert "1 of 2 summed" in total, total
+        assert "equity unknown: unknown" in app.fleet_pane.note
+        assert fleet_totals(app.fleet.views()).summed == 1
+
+
+async def test_switching_back_to_an_account_keeps_its_fill_after_half_an_hour_of_marks() -> None:
+    """Each account keeps the event log's two bounds: its routine marks never push out its fills."""
+    from cockpit.core.domain import Event
+
+    fill = Event(1, 1.0, "order.filled", "info", "exchange", {"symbol": BTC, "side": "buy", "qty": "0.01"})
+    marks = [Event(i, float(i), "market.marks", "info", "feed", {"marks": {}}) for i in range(2, 2500)]
+    quiet = FixedBackend(make_state(), [], TELEMETRY)
+    busy = FixedBackend(make_state(), [fill, *marks], TELEMETRY)
+    app = FleetApp(FleetBackend([Account("quiet", quiet), Account("busy", busy)]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("right_square_bracket")
+        await wait_until(lambda: "busy (2/2)" in app.header_pane.text, 5, "busy selected")
+        assert [e.kind for e in app.fleet.accounts[1].recent][0] == "order.filled"
+        assert any("BTC/USDT" in line for line in app.events_pane.shown_lines), app.events_pane.shown_lines
+
+
+async def test_dialogs_and_toasts_name_the_account_brackets_and_all() -> None:
+    """An account's name (or an engine's words) with brackets is shown as written, never read as markup; a
+    dialog or a toast of an action on one account names it; the fleet-wide ones name every account."""
+    live = FixedBackend(make_state(), [], TELEMETRY)
+    other = FixedBackend(make_state(), [], TELEMETRY)
+    app = FleetApp(FleetBackend([Account("binance [live]", live), Account("b [/x]", other)]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen), 5, "the flatten dialog")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.title_text == f"[binance [live]] Flatten {BTC}?"
+        await pilot.press("escape")
+        await pilot.press("k")
+        titles = lambda: [n.title for n in app._notifications]  # noqa: E731
+        await wait_until(lambda: "[binance [live]] kill switch refused" in titles(), 5, "the toast, named")
+        await type_word(pilot, "KILL ALL", key="K")
+        await wait_until(lambda: isinstance(app.screen, FleetOutcomeScreen), 10, "the outcome dialog")
+        outcome = app.screen
+        assert isinstance(outcome, FleetOutcomeScreen)
+        body = str(outcome.query_one("#dialog-body").render())
+        assert "binance [live]: refused" in body and "b [/x]: refused" in body, body
+
+
 async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clock: None) -> None:
     """`K KILL ALL⏎` as a terminal delivers a burst (every key queued before the first is handled): the
     word reaches the dialog, and each account answers (here read-only views: refused, said per account)."""
@@ -144,6 +215,133 @@ async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clo
         assert [o.account for o in outcome.outcomes] == ["main", "hedge", "alt"]
         assert all(not o.verified and "refused" in o.text for o in outcome.outcomes), outcome.lines
         assert sum(isinstance(s, ConfirmScreen) for s in app.screen_stack) == 0
+
+
+@asynccontextmanager
+async def in_process_engine(sim: SimServer, session: Path, **risk: float) -> AsyncIterator[Runtime]:
+    """An engine with its control socket, in this process, against the simulator (`risk`: its limits)."""
+    from cockpit.config.secrets import Credentials
+    from cockpit.engine.options import EngineOptions
+    from cockpit.engine.runtime import RunSpec
+    from tests.conftest import FAST_OPTIONS, make_config
+
+    options = EngineOptions(mode="live", **FAST_OPTIONS)  # type: ignore[arg-type]
+    config = make_config(sim.base_url, session, **risk)
+    runtime = Runtime(RunSpec(config, Credentials(TEST_KEY, TEST_SECRET), session, options))
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+async def test_an_account_whose_engine_cannot_be_found_is_unreachable_not_the_fleets_end(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """A corrupt pointer file (the engine's socket unreadable from its config) is that account's trouble: its
+    row UNREACHABLE and retried, the other accounts watched."""
+    from cockpit.commands.attach import config_finder
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    config = broken / "broken.toml"
+    config.write_text(
+        f'[exchange]\nid = "binanceusdm"\nbase_url = "{sim.base_url}"\n\n[session]\ndir = "{broken}"\n'
+    )
+    (broken / ".cockpit-live.json").write_text("{half a pointer")
+    async with in_process_engine(sim, tmp_path / "up.duckdb") as runtime:
+        assert runtime.control is not None
+        path = runtime.control.path
+        up = AttachedBackend(path, label="up", find_socket=lambda: path)
+        lost = AttachedBackend(Path("broken"), label="broken", find_socket=config_finder(config))
+        app = FleetApp(FleetBackend([Account("up", up), Account("broken", lost)]))
+        async with app.run_test(size=(120, 40)):
+            await wait_until(lambda: app.fleet.views()[0].link == "ok", 20, "up attached")
+            await wait_until(lambda: "UNREACHABLE" in app.fleet_pane.rows_text[1], 10, "broken UNREACHABLE")
+            assert app.is_running and app.error is None
+            assert "JSONDecodeError" in lost.why_unreachable, lost.why_unreachable
+            await app.stop_engine()
+
+
+class OddEngine:
+    """An engine's control socket that attaches cockpits (hello, snapshot, telemetry) and answers every
+    command with `answer` (an engine that failed while it acted, an answer no cockpit can read…)."""
+
+    def __init__(self, path: Path, answer: bytes) -> None:
+        self.path = path
+        self.answer = answer
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.server = await asyncio.start_unix_server(self._serve, str(self.path))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import orjson
+
+        from cockpit.core.snapshot import state_to_json
+
+        request = orjson.loads(await reader.readline())
+        if request.get("cmd") == "attach":
+            writer.write(orjson.dumps({"t": "hello", "engine": "odd", "pid": 1}) + b"\n")
+            state = state_to_json(make_state(positions={}, orders={}))
+            writer.write(b'{"t":"snapshot","seq":1,"recent":[],"state":%b}\n' % state.encode())
+            writer.write(orjson.dumps({"t": "telemetry"}) + b"\n")
+            await writer.drain()
+            await reader.read()  # attached until the cockpit goes
+        else:
+            writer.write(self.answer + b"\n")
+            await writer.drain()
+        writer.close()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_each_account_gets_its_outcome_whatever_its_engine_answered(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """An engine that failed while acting, or whose answer cannot be read, may have acted: "no answer — check
+    there", never "refused"; one account's odd answer never loses the others' outcomes."""
+    failed = OddEngine(
+        tmp_path / "s" / "failed.sock",
+        b'{"ok":false,"error":"the engine failed: ExchangeError","detail":"bybit [/v5/order/create] 10001"}',
+    )
+    unreadable = OddEngine(tmp_path / "s" / "unreadable.sock", b'{"ok":true,"result":{"engaged":"maybe"}}')
+    async with in_process_engine(sim, tmp_path / "fine.duckdb") as runtime:
+        assert runtime.control is not None
+        engines = {"fine": runtime.control.path, "failed": failed.path, "unreadable": unreadable.path}
+        await failed.start()
+        await unreadable.start()
+        try:
+            fleet = FleetBackend(
+                [
+                    Account(
+                        name, AttachedBackend(p, label=name, find_socket=lambda p=p: p), f"--config {name}"
+                    )
+                    for name, p in engines.items()
+                ]
+            )
+            await fleet.start()
+            await wait_until(
+                lambda: all(
+                    isinstance(a.backend, AttachedBackend) and a.backend.attached.is_set()
+                    for a in fleet.accounts
+                ),
+                10,
+                "all three attached",
+            )
+            outcomes = {o.account: o for o in await fleet.kill_all("test")}
+            assert outcomes["fine"].verified, outcomes["fine"].text
+            for name in ("failed", "unreadable"):
+                assert outcomes[name].text.startswith("no answer — check there"), outcomes[name].text
+                assert not outcomes[name].verified
+            assert "[/v5/order/create]" in outcomes["failed"].text
+            await fleet.stop()
+        finally:
+            failed.stop()
+            unreadable.stop()
 
 
 # ----- two real engines, two accounts ----------------------------------------------------------------------
@@ -291,6 +489,64 @@ async def test_one_cockpit_over_two_accounts(two_accounts: TwoAccounts) -> None:
         await wait_until(lambda: backend.views()[1].link == "ok", 30, "beta back")
         await wait_until(lambda: fleet_totals(backend.views()).counted == 2, 10, "beta summed again")
         await app.stop_engine()  # detaches from both (it used to hang now and then: see AttachedBackend.stop)
+
+
+async def test_each_account_shows_its_own_engines_risk_limits_from_the_first_attach(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The first account's limits come with its engine's hello (after the app mounted): its REDUCE-ONLY
+    banner shows at its own breaker without a switch; an account whose engine names none shows the defaults,
+    never the previous account's."""
+    risk = {"warn_drawdown_pct": 1.0, "breaker_drawdown_pct": 2.0, "kill_drawdown_pct": 50.0}
+    async with in_process_engine(sim, tmp_path / "tight.duckdb", **risk) as runtime:
+        engine = runtime.engine
+        assert runtime.control is not None and engine is not None
+        await trade(sim, symbol="BTCUSDT", side="BUY", quantity="1")
+        await wait_until(lambda: BTC in engine.state.positions, 20, "the position")
+        await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": -0.5})  # ~ 3 % drawdown
+        await wait_until(lambda: 2.0 <= float(engine.state.drawdown_pct) < 7.0, 20, "a drawdown of 2-7 %")
+        path = runtime.control.path
+        tight = AttachedBackend(path, label="tight", find_socket=lambda: path)
+        plain = FixedBackend(make_state(drawdown_pct=Decimal("3"), drawdown_band="yellow"), [], TELEMETRY)
+        app = FleetApp(FleetBackend([Account("tight", tight), Account("plain", plain)]))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_until(lambda: "REDUCE-ONLY" in app.banner_pane.text, 20, "tight's breaker, unswitched")
+            assert (app.kill_pct, app.breaker_pct) == (50.0, 2.0)
+            await pilot.press("right_square_bracket")
+            await wait_until(lambda: "plain (2/2)" in app.header_pane.text, 5, "plain selected")
+            assert (app.kill_pct, app.breaker_pct) == (15.0, 7.0), "the defaults, not tight's"
+            assert "REDUCE-ONLY" not in app.banner_pane.text
+            await pilot.press("left_square_bracket")
+            await wait_until(lambda: "REDUCE-ONLY" in app.banner_pane.text, 5, "tight's own again")
+            await app.stop_engine()
+
+
+async def test_an_account_never_reached_shows_no_figure(sim: SimServer, tmp_path: Path) -> None:
+    """An engine never heard from: every figure "—" (not kill "off", 0 positions, 0.00 % GREEN)."""
+    async with in_process_engine(sim, tmp_path / "up.duckdb") as runtime:
+        assert runtime.control is not None
+        path, gone = runtime.control.path, tmp_path / "gone.sock"
+        up = AttachedBackend(path, label="up", find_socket=lambda: path)
+        never = AttachedBackend(gone, label="never", find_socket=lambda: gone)
+        app = FleetApp(FleetBackend([Account("up", up), Account("never", never)]))
+        async with app.run_test(size=(120, 40)):
+            await wait_until(lambda: "UNREACHABLE" in app.fleet_pane.rows_text[1], 20, "never UNREACHABLE")
+            cells = app.fleet_pane._rendered["never"]
+            assert {k: c.text for k, c in cells.items() if k not in ("account", "link")} == dict.fromkeys(
+                (
+                    "exchange",
+                    "equity",
+                    "drawdown",
+                    "health",
+                    "kill",
+                    "incidents",
+                    "positions",
+                    "ghosts",
+                    "exposure",
+                ),
+                "—",
+            ), app.fleet_pane.rows_text[1]
+            await app.stop_engine()
 
 
 async def test_ctl_acts_on_one_account_or_every_account(two_accounts: TwoAccounts) -> None:

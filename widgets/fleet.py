@@ -80,6 +80,11 @@ def account_cells(view: AccountView, selected: bool, compact: bool = False) -> d
     kill = state.kill_switch.engaged
     ghosts = view.ghosts
     attaching = view.link == "attaching"
+    link = Cell(LINK_WORDS[view.link], LINK_VARS[view.link], bold=view.link != "ok")
+    if not view.received:  # never heard from: nothing is known, not even that its kill switch is off
+        unknown = Cell(DASH, "muted")
+        cells = dict.fromkeys((key for key, _, _ in WIDE), unknown)
+        return {**cells, "account": Cell(f"{mark}{view.name}", bold=selected), "link": link}
     return {
         "account": Cell(f"{mark}{view.name}", bold=selected),
         "exchange": Cell(state.exchange or DASH),
@@ -94,7 +99,7 @@ def account_cells(view: AccountView, selected: bool, compact: bool = False) -> d
         "positions": Cell(str(len(state.positions))),
         "ghosts": Cell(str(ghosts), "critical" if ghosts else ""),
         "exposure": Cell(fmt_money(state.exposure) if state.positions else fmt_money(0)),
-        "link": Cell(LINK_WORDS[view.link], LINK_VARS[view.link], bold=view.link != "ok"),
+        "link": link,
     }
 
 
@@ -102,11 +107,12 @@ def total_cells(views: list[AccountView], compact: bool = False) -> dict[str, Ce
     """The TOTAL row: sums over the accounts whose engine is sending its State now, and how many those are."""
     del compact  # the same cells: the compact columns are a subset
     totals = fleet_totals(views)
-    of = f"{totals.counted} of {totals.accounts} summed"
+    of = f"{totals.summed} of {totals.accounts} summed"
+    short = bool(totals.left_out or totals.no_equity)
     engaged = f"{totals.engaged} of {totals.counted} engaged"
     return {
         "account": Cell(" TOTAL", bold=True),
-        "exchange": Cell(of if totals.left_out else "", "warn" if totals.left_out else ""),
+        "exchange": Cell(of if short else "", "warn" if short else ""),
         "equity": Cell(fmt_money(totals.equity), bold=True),
         "drawdown": Cell(""),
         "health": Cell(engaged, "critical" if totals.engaged else "muted"),  # the kill column is narrow
@@ -120,13 +126,18 @@ def total_cells(views: list[AccountView], compact: bool = False) -> dict[str, Ce
 
 
 def left_out_note(views: list[AccountView]) -> str:
-    """Who is not in the TOTAL and why: "not in totals: b UNREACHABLE (last 10,000.00 at 03:41:07)"."""
+    """Who is not in the TOTAL and why: "not in totals: b UNREACHABLE (last 10,000.00 at 03:41:07)", and
+    whose equity is not in it: "equity unknown: c"."""
+    totals = fleet_totals(views)
     parts = []
-    for view in fleet_totals(views).left_out:
+    for view in totals.left_out:
         state = view.state
         last = f" (last {fmt_money(state.equity)} at {hms(state.ts)})" if state.equity is not None else ""
         parts.append(f"{view.name} {LINK_WORDS[view.link]}{last}")
-    return f"not in totals: {'; '.join(parts)}" if parts else ""
+    notes = [f"not in totals: {'; '.join(parts)}"] if parts else []
+    if totals.no_equity:
+        notes.append(f"equity unknown: {', '.join(totals.no_equity)}")
+    return " · ".join(notes)
 
 
 class FleetTable(DataTable[Text]):

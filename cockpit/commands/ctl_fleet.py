@@ -25,6 +25,7 @@ from cockpit.core.fleet import (
     AccountOutcome,
     flatten_outcome,
     kill_outcome,
+    not_reached,
     outcome_of_error,
     outcomes_summary,
     unknown,
@@ -119,11 +120,20 @@ async def every_account(
         there = f"`cockpit ctl {act_there(account)} {verb}`"
         check = f"`cockpit ctl {act_there(account)} status`"
         try:
-            outcome = await action(socket_of(account))
+            path = socket_of(account)
+        except Exception as exc:  # its engine cannot be found (no session, a corrupt pointer): nothing sent
+            why = (
+                f"{exc.title}: {exc.detail}"
+                if isinstance(exc, CockpitError)
+                else f"{type(exc).__name__}: {exc}"
+            )
+            return not_reached(account.name, why, there)
+        try:
+            outcome = await action(path)
         except CockpitError as exc:
             return outcome_of_error(account.name, exc, there, check)
-        except (OSError, TimeoutError) as exc:
-            return unknown(account.name, type(exc).__name__, check)
+        except Exception as exc:  # lost mid-action, an answer unread: its outcome is unknown here
+            return unknown(account.name, f"{type(exc).__name__}: {exc}".rstrip(": "), check)
         return AccountOutcome(account.name, outcome.verified, outcome.reached, outcome.text)
 
     return list(await asyncio.gather(*(one(a) for a in accounts)))
@@ -160,6 +170,8 @@ async def statuses(accounts: list[FleetAccount]) -> list[StatusReport | CockpitE
             return await ask(socket_of(account), Status(by=BY))
         except CockpitError as exc:
             return exc
+        except Exception as exc:  # e.g. its pointer file unreadable: that account only, named
+            return CockpitError(f"its engine cannot be found: {type(exc).__name__}", str(exc))
 
     return list(await asyncio.gather(*(one(a) for a in accounts)))
 
@@ -173,14 +185,18 @@ def status_all(accounts: list[FleetAccount], as_json: bool) -> int:
     reached = [(a, r) for a, r in zip(accounts, reports, strict=True) if isinstance(r, StatusReport)]
     missing = [(a, r) for a, r in zip(accounts, reports, strict=True) if isinstance(r, CockpitError)]
     equity = sum((Decimal(r.equity) for _, r in reached if r.equity is not None), Decimal(0))
+    no_equity = [a.name for a, r in reached if r.equity is None]  # reached, but its equity not known yet
+    summed = len(reached) - len(no_equity)
     totals: dict[str, Any] = {
         "equity": str(equity),
         "exposure": str(sum((exposure(r) for _, r in reached), Decimal(0))),
         "positions": sum(len(r.positions) for _, r in reached),
         "kill_switch_engaged": sum(1 for _, r in reached if r.kill_switch.engaged),
         "accounts_summed": len(reached),
+        "equity_summed": summed,
         "accounts": len(accounts),
         "left_out": [a.name for a, _ in missing],
+        "equity_unknown": no_equity,
     }
     if as_json:
         out: dict[str, Any] = {
@@ -201,8 +217,9 @@ def status_all(accounts: list[FleetAccount], as_json: bool) -> int:
             else:
                 print(f"UNREACHABLE: {report.title} ({report.detail})")
         left_out = f" · left out (unreachable): {', '.join(totals['left_out'])}" if missing else ""
+        left_out += f" · equity unknown: {', '.join(no_equity)}" if no_equity else ""
         print(
-            f"TOTAL equity {fmt_money(equity)} USDT over {len(reached)} of {len(accounts)} accounts · "
+            f"TOTAL equity {fmt_money(equity)} USDT over {summed} of {len(accounts)} accounts · "
             f"exposure {fmt_money(Decimal(totals['exposure']))} · {totals['positions']} positions · "
             f"{totals['kill_switch_engaged']} of {len(reached)} engaged{left_out}"
         )

@@ -68,6 +68,31 @@ def check_unique(accounts: list[FleetAccount], source: Path | None) -> None:
         raise ConfigError(source, problems)
 
 
+def check_distinct(accounts: list[FleetAccount], source: Path | None) -> None:
+    """Two accounts on one engine (the same config, or the same socket) would be summed twice in the totals
+    and sent each fleet-wide action twice: refused."""
+    seen: dict[Path, int] = {}
+    problems: list[ConfigProblem] = []
+    for number, account in enumerate(accounts, 1):
+        where = account.config if account.config is not None else account.socket
+        assert where is not None
+        key = where.resolve()
+        if key in seen:
+            field = "config" if account.config is not None else "socket"
+            problems.append(
+                ConfigProblem(
+                    f"account #{number}.{field}",
+                    repr(str(where)),
+                    f"the same engine as account #{seen[key]} (its totals would count twice, its actions "
+                    "be sent twice)",
+                    "list each engine once",
+                )
+            )
+        seen.setdefault(key, number)
+    if problems:
+        raise ConfigError(source, problems)
+
+
 def load_fleet(path: Path) -> list[FleetAccount]:
     """The accounts of the fleet file at `path`; ConfigError (exit 2) listing every problem."""
     path = path.expanduser()
@@ -109,6 +134,7 @@ def load_fleet(path: Path) -> list[FleetAccount]:
     if problems:
         raise ConfigError(path, problems)
     check_unique(accounts, path)
+    check_distinct(accounts, path)
     return accounts
 
 

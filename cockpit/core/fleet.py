@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Literal
 
 from cockpit.core.commands import FlattenResult, KillSwitchStatus
-from cockpit.core.errors import CockpitError
+from cockpit.core.errors import CockpitError, UsageError
 from cockpit.core.state import State
+from cockpit.core.wire import BadAnswer
 
 Link = Literal["ok", "silent", "unreachable", "attaching"]
 LINK_WORDS: dict[Link, str] = {
@@ -40,6 +41,7 @@ class AccountView:
     state: State
     link: Link = "ok"
     open_incidents: int | None = None  # None: not followed
+    received: bool = True  # a State came from its engine at least once (else every figure is unknown)
 
     @property
     def counted(self) -> bool:
@@ -60,7 +62,12 @@ class FleetTotals:
     counted: int
     accounts: int
     left_out: tuple[AccountView, ...]  # not summed: unreachable, silent or attaching
-    no_equity: tuple[str, ...]  # counted but no equity known yet
+    no_equity: tuple[str, ...]  # counted but no equity known yet: not in the equity, named
+
+    @property
+    def summed(self) -> int:
+        """The accounts whose equity is in the TOTAL equity."""
+        return self.counted - len(self.no_equity)
 
 
 def fleet_totals(views: list[AccountView]) -> FleetTotals:
@@ -118,22 +125,27 @@ def refused(account: str, why: str) -> AccountOutcome:
     return AccountOutcome(account, False, True, f"refused: {why}")
 
 
-# the control socket's words for a command sent whose answer never came (engine/control.py `_request`)
+# the control socket's words for a command sent whose answer never came or cannot be read
+# (engine/control.py `_request`), and the engine's for a command that failed while it ran (`_dispatch`)
 UNKNOWN_OUTCOME = (
     "no answer within",
     "the engine closed the control socket",
     "the engine's answer could not",
+    "the engine's answer is not",
+    "the engine failed",
 )
 NOT_SENT = ("no engine", "ENGINE UNREACHABLE", "cannot connect")
 
 
 def outcome_of_error(account: str, error: CockpitError, act_there: str, check_there: str) -> AccountOutcome:
-    """An account whose engine did not answer the action: not reached (nothing was sent: act there), sent but
-    no answer (it may have acted: check there), or refused by the engine (its words)."""
-    if error.title.startswith(NOT_SENT):
+    """An account whose engine did not answer the action: not reached (nothing was sent: act there; a config
+    or usage error here is raised before anything is sent), sent but no readable answer or failed while it
+    ran (it may have acted: check there), or refused by the engine (its words)."""
+    why = f"{error.title}: {error.detail}" if error.detail else error.title
+    if isinstance(error, UsageError) or error.title.startswith(NOT_SENT):
         return not_reached(account, error.detail or error.title, act_there)
-    if error.title.startswith(UNKNOWN_OUTCOME):
-        return unknown(account, error.title, check_there)
+    if isinstance(error, BadAnswer) or error.title.startswith(UNKNOWN_OUTCOME):
+        return unknown(account, why, check_there)
     return refused(account, f"{error.title} {error.detail}".strip())
 
 

@@ -32,7 +32,7 @@ from cockpit.core.errors import CockpitError
 from cockpit.core.snapshot import state_from_json
 from cockpit.core.state import State, apply, fold
 from cockpit.engine.backups import BackupInfo, list_backups
-from cockpit.engine.control import ask, check_server, peer_of
+from cockpit.engine.control import ask, check_server, peer_of, socket_path_for
 from cockpit.engine.live_copy import discard
 from cockpit.store import DeadLetterRow
 from cockpit.ui.backend import StatsSource
@@ -89,6 +89,7 @@ class AttachedBackend:
         self._news: set[tuple[float, str]] = set()  # shown early (news about the store): not shown twice
         self.engine_pid: int | None = None
         self.session_file: Path | None = None
+        self.socket_moved = False  # the engine named a new session: its socket is looked up before an action
         self.kill_pct: float | None = None
         self.breaker_pct: float | None = None
         self.attached = asyncio.Event()  # set while attached and caught up
@@ -137,8 +138,8 @@ class AttachedBackend:
     async def stop(self) -> None:
         link, self._link = self._link, None
         if link is not None:
-            # Asked again until it ends: on Python 3.11, `asyncio.wait_for` swallows a cancel that meets a
-            # read completing at that moment (telemetry comes four times a second): the link read on forever.
+            # Asked again until it ends: a cancel that meets a read completing at that moment could be
+            # swallowed (3.11's `asyncio.wait_for`, once used by `_read_lines`): the link read on forever.
             for _ in range(STOP_TRIES):
                 link.cancel()
                 await asyncio.wait({link}, timeout=0.1)
@@ -146,6 +147,12 @@ class AttachedBackend:
                     break
             if link.done() and not link.cancelled():
                 link.exception()  # retrieved: nothing is left to log at exit
+            elif not link.done():
+                log.warning(
+                    "the link to the engine at %s still runs after %d cancels: left behind",
+                    self.path,
+                    STOP_TRIES,
+                )
         if self._writer is not None:
             self._writer.close()
         if self.stop_engine is not None:
@@ -196,6 +203,8 @@ class AttachedBackend:
                 try:
                     if self.find_socket is not None:
                         self.path = self.find_socket()
+                    if self.socket_moved:  # a rotation: the socket beside the new session file
+                        self.path = self.locate()
                     await self._attach_once()
                     break
                 except CockpitError as exc:
@@ -214,7 +223,8 @@ class AttachedBackend:
         pending = bytearray()
         while True:
             try:
-                chunk = await asyncio.wait_for(reader.read(CHUNK), SILENT_S)
+                async with asyncio.timeout(SILENT_S):  # never swallows a cancel (3.11's `wait_for` can)
+                    chunk = await reader.read(CHUNK)
             except TimeoutError:
                 if time.monotonic() - self.last_heard > GIVE_UP_S:
                     raise
@@ -278,7 +288,10 @@ class AttachedBackend:
         if message.get("pid") is not None:
             self.engine_pid = int(message["pid"])
         if message.get("session"):
-            self.session_file = Path(str(message["session"]))
+            session = Path(str(message["session"]))
+            if self.session_file is not None and session != self.session_file:
+                self.socket_moved = True  # a rotation: the engine's socket moves beside its new file
+            self.session_file = session
         if message.get("kill_pct") is not None:
             self.kill_pct = float(message["kill_pct"])
         if message.get("breaker_pct") is not None:
@@ -358,7 +371,47 @@ class AttachedBackend:
                 "cockpit re-attaches by itself when the engine is back; check the engine's service "
                 "(`systemctl --user status cockpit-…`, `journalctl --user -u cockpit-…`)",
             )
-        return await ask(self.path, command)
+        return await self.ask(command)
+
+    async def ask(self, command: Asks[Answer], wait_s: float = 120.0) -> Answer:
+        """Send `command` on a connection of its own. The link streams on its old connection after a session
+        rotation, while the engine's socket moves beside the new file: the socket is looked up again when the
+        engine named a new session, and when nothing answers where it was (then the command is sent once
+        more, where it is now; nothing was sent the first time)."""
+        if self.socket_moved:
+            self.path = self.locate()
+        path = self.path
+        try:
+            return await ask(path, command, wait_s)
+        except CockpitError as exc:
+            if not exc.title.startswith("no engine"):
+                raise
+            found = self.locate()
+            if found == path:
+                raise
+            self.path = found
+            return await ask(found, command, wait_s)
+
+    def locate(self) -> Path:
+        """Where the engine's control socket is now: the finder's (a config's engine: its newest session's),
+        else the one beside the session file the engine named last (a rotated session's socket moves there),
+        the first that exists; else where it was."""
+        beside: Path | None = None
+        if self.session_file is not None:
+            with contextlib.suppress(Exception):  # a path too long here: an engine on another machine
+                beside = socket_path_for(self.session_file)
+        candidates: list[Path] = []
+        if self.find_socket is not None:
+            with contextlib.suppress(Exception):  # its pointer file unreadable, no session yet: not here
+                candidates.append(self.find_socket())
+        if beside is not None:
+            candidates.append(beside)
+        for candidate in candidates:
+            if candidate.exists():
+                if candidate == beside:
+                    self.socket_moved = False  # found beside the engine's session: until its next rotation
+                return candidate
+        return self.path
 
     async def backups(self) -> list[BackupInfo]:
         if self.session_file is None or not self.session_file.exists():

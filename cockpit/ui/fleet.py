@@ -12,6 +12,7 @@ one verified outcome per account.
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -21,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from cockpit.core.commands import Answer, Asks, Flatten, KillSwitch
-from cockpit.core.domain import Event, Telemetry
+from cockpit.core.domain import ROUTINE_KEPT, ROUTINE_KINDS, Event, Telemetry
 from cockpit.core.errors import CockpitError
 from cockpit.core.fleet import (
     AccountOutcome,
@@ -38,8 +39,11 @@ from cockpit.engine.backups import BackupInfo
 from cockpit.store import DeadLetterRow
 from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.backend import Backend, StatsSource
+from widgets.events import MAX_LINES
 
-RECENT = 2000  # events kept per account for its event log (the log's own bound)
+# events kept per account for its event log, the log's own two bounds (widgets/events.py): the routine
+# (marks four times a minute and more) never push out an account's fills, alerts and incidents
+RECENT = MAX_LINES
 HISTORY = 600  # equity samples kept per account for its drawdown chart (the pane's own bound)
 FLATTEN_WAIT_S = 900.0  # a flatten under rate limits can take minutes (as `cockpit ctl flatten`)
 
@@ -51,7 +55,8 @@ class Account:
     name: str
     backend: Backend
     act_there: str = ""  # the command to run where its engine is when it cannot be reached
-    recent: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT))
+    important: deque[Event] = field(default_factory=lambda: deque(maxlen=RECENT))
+    routine: deque[Event] = field(default_factory=lambda: deque(maxlen=ROUTINE_KEPT))
     equity: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     incidents: IncidentBuilder = field(default_factory=IncidentBuilder)
     fresh: list[Event] = field(default_factory=list)  # arrived since the app last took them (selected only)
@@ -60,8 +65,18 @@ class Account:
     def view(self) -> AccountView:
         backend = self.backend
         attached = not isinstance(backend, AttachedBackend) or backend.attached.is_set()
+        received = not isinstance(backend, AttachedBackend) or backend.snapshots > 0
         link = link_of(backend.link_problem(), attached)
-        return AccountView(self.name, backend.state, link, len(self.incidents.open_incidents))
+        return AccountView(self.name, backend.state, link, len(self.incidents.open_incidents), received)
+
+    @property
+    def recent(self) -> list[Event]:
+        """Its recent events, in the order they came (as the event log merges them)."""
+        return list(heapq.merge(self.important, self.routine, key=lambda e: e.seq))
+
+    def keep(self, events: list[Event]) -> None:
+        for event in events:
+            (self.routine if event.kind in ROUTINE_KINDS else self.important).append(event)
 
     def sample_equity(self) -> None:
         equity = self.backend.state.equity
@@ -75,6 +90,14 @@ async def _attach(backend: AttachedBackend) -> None:
     if backend.find_socket is not None:
         backend.path = backend.find_socket()
     await backend.start()
+
+
+def _not_found(error: Exception) -> CockpitError:
+    return CockpitError(
+        f"its engine cannot be found ({type(error).__name__})",
+        str(error),
+        "check that account's config and its session folder's .cockpit-live.json",
+    )
 
 
 # The account an action acts on: the one selected when its key was pressed (set by the app around each
@@ -138,20 +161,22 @@ class FleetBackend:
         (the others are watched meanwhile); when none answers, the first's error is raised."""
         attached = [a.backend for a in self.accounts if isinstance(a.backend, AttachedBackend)]
         results = await asyncio.gather(*(_attach(b) for b in attached), return_exceptions=True)
-        failures = [(b, r) for b, r in zip(attached, results, strict=True) if isinstance(r, BaseException)]
-        for _, result in failures:
-            if not isinstance(result, CockpitError):
+        failures: list[tuple[AttachedBackend, CockpitError]] = []
+        for backend, result in zip(attached, results, strict=True):
+            if isinstance(result, CockpitError):
+                failures.append((backend, result))
+            elif isinstance(result, Exception):  # e.g. its pointer file unreadable: that account only
+                failures.append((backend, _not_found(result)))
+            elif isinstance(result, BaseException):
                 raise result
         if attached and len(failures) == len(attached):
             first = failures[0][1]
-            assert isinstance(first, CockpitError)
             raise CockpitError(
                 f"no engine of the fleet answers ({len(attached)} tried)",
                 f"{first.title}: {first.detail}",
                 first.fix,
             )
         for backend, error in failures:
-            assert isinstance(error, CockpitError)
             backend.keep_trying(error)
 
     async def stop(self) -> None:
@@ -178,7 +203,7 @@ class FleetBackend:
             account.sample_equity()
             if not events:
                 continue
-            account.recent.extend(events)
+            account.keep(events)
             for event in events:
                 self.incident_changes.extend((account.name, c) for c in account.incidents.add(event))
             if account is self.selected:
@@ -228,9 +253,7 @@ class FleetBackend:
             command = Flatten(symbols=None, by=by).confirmed()  # confirmed once for the fleet, typed
             backend = account.backend
             if isinstance(backend, AttachedBackend) and backend.attached.is_set():
-                from cockpit.engine.control import ask
-
-                result = await ask(backend.path, command, wait_s=FLATTEN_WAIT_S)
+                result = await backend.ask(command, wait_s=FLATTEN_WAIT_S)
             else:
                 result = await backend.act(command)
             return flatten_outcome(account.name, result)
@@ -247,7 +270,7 @@ class FleetBackend:
                 return await action(account)
             except CockpitError as exc:  # EngineUnreachable: nothing was sent
                 return outcome_of_error(account.name, exc, there, check)
-            except (OSError, TimeoutError) as exc:  # lost mid-action: its outcome is unknown here
-                return unknown(account.name, type(exc).__name__, check)
+            except Exception as exc:  # lost mid-action, an answer unread: its outcome is unknown here
+                return unknown(account.name, f"{type(exc).__name__}: {exc}".rstrip(": "), check)
 
         return list(await asyncio.gather(*(one(account) for account in self.accounts)))

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
 
 from cockpit.core.errors import CockpitError
 from cockpit.core.fleet import AccountOutcome
@@ -25,11 +27,16 @@ from cockpit.core.incidents import IncidentChange
 from cockpit.ui.app import BY, PALETTE_TITLES, CockpitApp
 from cockpit.ui.attached import AttachedBackend
 from cockpit.ui.fleet import Account, FleetBackend, acting_on
+from cockpit.ui.panes import Answer
 from cockpit.ui.screens.confirm import ConfirmScreen
 from cockpit.ui.screens.fleet import FleetOutcomeScreen
 from widgets.fleet import FleetTable
 
 FOOTER_MAKES_ROOM = ("backup", "restore", "filter_events")
+# keys whose dialogs and toasts are about the fleet or the cockpit, not the selected account
+NO_ACCOUNT_ACTIONS = frozenset(
+    {"previous_account", "next_account", "kill_all_accounts", "flatten_all_accounts", "quit_cockpit", "help"}
+)
 KILL_ALL_WORD = "KILL ALL"
 FLATTEN_ALL_WORD = "FLATTEN ALL"
 FLEET_PALETTE_TITLES = {
@@ -63,6 +70,7 @@ class FleetApp(CockpitApp):
         super().__init__(fleet)
         self.fleet = fleet
         self.last_fleet_outcomes: list[AccountOutcome] = []
+        self.default_limits = (self.kill_pct, self.breaker_pct)  # an engine that names none: these
         fleet.switched = True  # the first repaint shows the first account as selected
 
     # ----- layout and repaint --------------------------------------------------------------------------
@@ -81,25 +89,39 @@ class FleetApp(CockpitApp):
         account = self.fleet.take_switch()
         if account is not None:
             self._show_account(account)
+        self._apply_limits(self.fleet.selected)
         super()._repaint()
         compact = self.screen.has_class("-compact")
         self.fleet_pane.show(self.fleet.views(), self.fleet.index, compact)
-        for name, change in self.fleet.take_incident_changes():
-            self._toast_account_incident(name, change)
+        token = acting_on.set(None)  # each toast names its own account
+        try:
+            for name, change in self.fleet.take_incident_changes():
+                self._toast_account_incident(name, change)
+        finally:
+            acting_on.reset(token)
         self._show_incident_count()
 
     def _show_account(self, account: Account) -> None:
         """Every pane to the newly selected account: its log and chart refilled from what was kept of it."""
         account.fresh.clear()  # they are in its recent events, shown below
-        self.events_pane.reset(list(account.recent))
+        self.events_pane.reset(account.recent)
         self.drawdown_pane.reset_history(list(account.equity))
-        backend = account.backend
-        if isinstance(backend, AttachedBackend):  # that engine's own risk figures
-            self.kill_pct = backend.kill_pct or self.kill_pct
-            self.breaker_pct = backend.breaker_pct or self.breaker_pct
+        self._apply_limits(account)
         self._seq_shown = -1
         total = len(self.fleet.accounts)
         self.header_pane.show_account(f"{account.name} ({self.fleet.index + 1}/{total})")
+
+    def _apply_limits(self, account: Account) -> None:
+        """The selected account's engine's own risk limits (its hello names them, at its first attach and at
+        each re-attach), else the defaults: never another account's."""
+        kill, breaker = self.default_limits
+        backend = account.backend
+        if isinstance(backend, AttachedBackend):
+            kill = backend.kill_pct if backend.kill_pct is not None else kill
+            breaker = backend.breaker_pct if backend.breaker_pct is not None else breaker
+        if (kill, breaker) != (self.kill_pct, self.breaker_pct):
+            self.kill_pct, self.breaker_pct = kill, breaker
+            self._seq_shown = -1  # every pane again, with these limits
 
     def new_events(self, events: list[Any]) -> None:
         """Incidents are followed per account by the fleet (`_repaint`), selected or not."""
@@ -159,11 +181,36 @@ class FleetApp(CockpitApp):
         default_namespace: DOMNode | None = None,
         namespaces: Mapping[str, DOMNode] | None = None,
     ) -> bool:
-        token = acting_on.set(self.fleet.selected)  # the workers this action starts inherit it
+        name = action[1] if isinstance(action, tuple) else action.split("(")[0].rsplit(".", 1)[-1]
+        # the workers this action starts inherit it (the fleet's own and the cockpit's act on no one account)
+        token = acting_on.set(None if name in NO_ACCOUNT_ACTIONS else self.fleet.selected)
         try:
             return await super().run_action(action, default_namespace, namespaces)
         finally:
             acting_on.reset(token)
+
+    def _open(self, dialog: Screen[Answer]) -> asyncio.Future[Answer | None]:
+        """A confirmation of an action on one account names it: "[alpha] Flatten BTC/USDT:USDT?"."""
+        account = acting_on.get()
+        if account is not None and isinstance(dialog, ConfirmScreen):
+            dialog.title_text = f"[{account.name}] {dialog.title_text}"
+        return super()._open(dialog)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast of an action on one account names it in its title; messages are shown as written (an
+        account's name or an engine's words may hold brackets: never read as markup)."""
+        account = acting_on.get()
+        if account is not None and not title.startswith(f"[{account.name}]"):
+            title = f"[{account.name}] {title}".strip()
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def action_previous_account(self) -> None:
         self._refuse_over_a_dialog()

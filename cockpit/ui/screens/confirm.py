@@ -38,8 +38,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
-            yield Label(self.title_text, id="dialog-title")
-            yield Static(self.body, id="dialog-body")
+            yield Label(self.title_text, id="dialog-title", markup=False)  # names, engines' words: as typed
+            yield Static(self.body, id="dialog-body", markup=False)
             if self.word is not None:
                 box = Input(self.typed, placeholder=f"type {self.word} to confirm", id="confirm-input")
                 box.can_focus = False  # a view of `typed`: the keys come to the screen, in order
@@ -47,8 +47,8 @@ class ConfirmScreen(ModalScreen[bool]):
                 hint = f"Type {self.word} and press Enter to confirm · Escape cancels"
             else:
                 hint = f"Press {self.key} again to confirm · Escape cancels"
-            yield Static(hint, id="dialog-hint")
-            yield Static(self.refusal, id="dialog-error")
+            yield Static(hint, id="dialog-hint", markup=False)
+            yield Static(self.refusal, id="dialog-error", markup=False)
 
     def take_key(self, event: events.Key) -> bool:
         """One key the trader typed while this dialog is on top; True if it is the dialog's to use."""

@@ -28,8 +28,8 @@ class FleetOutcomeScreen(ViewScreen[None]):
     def compose(self) -> ComposeResult:
         every = all(o.verified for o in self.outcomes)
         with Vertical(id="dialog", classes="fleet-outcome" + ("" if every else " -not-verified")):
-            yield Label(outcomes_summary(self.action, self.outcomes), id="dialog-title")
-            yield Static("\n".join(self.lines), id="dialog-body")
+            yield Label(outcomes_summary(self.action, self.outcomes), id="dialog-title", markup=False)
+            yield Static("\n".join(self.lines), id="dialog-body", markup=False)  # engines' own words
             yield Static("Enter or Escape closes", id="dialog-hint")
 
     def action_close(self) -> None:
