@@ -17,9 +17,9 @@ from cockpit.core.snapshot import state_from_json, state_to_json
 from cockpit.core.state import fold
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.engine.status import render_orders, render_status
-from cockpit.sim.client import SignedClient
 from cockpit.sim.server import SimServer
-from tests.conftest import TEST_KEY, TEST_SECRET, EngineRun, stop
+from tests.conftest import EXCHANGES, EngineRun, stop
+from tests.test_engine import trade as other_client
 from tests.waiting import wait_until
 
 BTC = "BTC/USDT:USDT"
@@ -27,49 +27,30 @@ ETH = "ETH/USDT:USDT"
 BTC_LONG, BTC_SHORT = f"{BTC} long", f"{BTC} short"
 
 
-async def request(sim: SimServer, method: str, path: str, params: dict[str, Any]) -> Any:
-    async with SignedClient(sim.base_url, TEST_KEY, TEST_SECRET) as client:
-        return await client.request(method, path, params)
-
-
 async def hedge_mode(sim: SimServer) -> None:
-    answer = await request(sim, "POST", "/fapi/v1/positionSide/dual", {"dualSidePosition": "true"})
-    assert answer.get("code") == 200, answer
+    """The account to hedge mode, by the simulator's control API (the exchanges' own switches are the
+    simulator's tests: tests/test_sim_hedge.py, tests/test_sim_bybit.py)."""
+    sim.apply_settings({"dual_side": True})
+    assert sim.account.dual_side
 
 
 async def trade(sim: SimServer, symbol: str, side: str, leg: str, qty: str, **more: Any) -> Any:
-    """Another client on the account (a strategy) trades one leg."""
-    params = {"symbol": symbol, "side": side, "positionSide": leg, "type": "MARKET", "quantity": qty, **more}
-    body = await request(sim, "POST", "/fapi/v1/order", params)
-    assert "code" not in body, body
-    return body
+    """Another client on the account (a strategy) trades one leg, on the simulator's wire (Binance's or
+    Bybit's)."""
+    return await other_client(sim, symbol=symbol, side=side, positionSide=leg, quantity=qty, **more)
 
 
 async def rest(sim: SimServer, side: str, leg: str, qty: str, price: str, cid: str) -> None:
-    params = {
-        "symbol": "BTCUSDT",
-        "side": side,
-        "positionSide": leg,
-        "type": "LIMIT",
-        "timeInForce": "GTC",
-        "quantity": qty,
-        "price": price,
-        "newClientOrderId": cid,
-    }
-    body = await request(sim, "POST", "/fapi/v1/order", params)
-    assert "code" not in body, body
+    limit = {"type": "LIMIT", "timeInForce": "GTC", "price": price, "newClientOrderId": cid}
+    await trade(sim, "BTCUSDT", side, leg, qty, **limit)
 
 
 async def exchange_legs(sim: SimServer) -> dict[tuple[str, str], Decimal]:
-    rows = await request(sim, "GET", "/fapi/v3/positionRisk", {})
-    return {
-        (r["symbol"], r["positionSide"]): Decimal(r["positionAmt"]) for r in rows if Decimal(r["positionAmt"])
-    }
+    return {(leg.symbol, leg.side): leg.qty for leg in sim.account.open_legs()}
 
 
 async def open_orders(sim: SimServer) -> set[str]:
-    rows = await request(sim, "GET", "/fapi/v1/openOrders", {})
-    return {row["clientOrderId"] for row in rows}
+    return {o.client_order_id for o in sim.account.orders.values() if o.status in ("NEW", "PARTIALLY_FILLED")}
 
 
 async def started(sim: SimServer, start_engine: Any, **options: Any) -> EngineRun:
@@ -94,6 +75,7 @@ async def both_legs(sim: SimServer, run: EngineRun) -> None:
     )
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_both_legs_of_a_symbol_are_two_positions_shown_reconciled_and_valued(
     sim: SimServer, start_engine: Any, tmp_path: Any
 ) -> None:
@@ -110,12 +92,15 @@ async def test_both_legs_of_a_symbol_are_two_positions_shown_reconciled_and_valu
 
     # each leg valued at the mark: equity is the exchange's own (wallet + both legs' unrealized PnL)
     await sim.inject({"kind": "price_move", "symbol": "BTCUSDT", "pct": 2})
-    account = await request(sim, "GET", "/fapi/v2/account", {})
-    exchange_equity = Decimal(account["totalMarginBalance"])
+    sim.prices.step = lambda: None  # type: ignore[method-assign]  # the market stops: the marks settle
+
+    def exchange_equity() -> Decimal:  # the exchange's own figure, as it stands
+        return sim.account.wallet + sim.account.total_unrealized()
+
     await wait_until(
         lambda: (
             run.engine.state.equity is not None
-            and abs(run.engine.state.equity - exchange_equity) < Decimal("0.01")
+            and abs(run.engine.state.equity - exchange_equity()) < Decimal("0.01")
         ),
         10,
         "equity equal to the exchange's to the cent",
@@ -143,6 +128,7 @@ async def test_both_legs_of_a_symbol_are_two_positions_shown_reconciled_and_valu
     assert by_columns["equity"][-1] == pytest.approx(by_fold["equity"][-1], abs=1e-6)
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_flatten_one_leg_leaves_the_other_leg_and_its_orders(sim: SimServer, start_engine: Any) -> None:
     await hedge_mode(sim)
     run = await started(sim, start_engine)
@@ -166,6 +152,7 @@ async def test_flatten_one_leg_leaves_the_other_leg_and_its_orders(sim: SimServe
     assert qty(run, BTC_SHORT) == Decimal("-0.01")
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_flatten_a_symbol_closes_every_leg_and_flatten_all_everything(
     sim: SimServer, start_engine: Any
 ) -> None:
@@ -187,6 +174,7 @@ async def test_flatten_a_symbol_closes_every_leg_and_flatten_all_everything(
     assert run.engine.state.kill_switch.engaged  # flatten ALL engages it, as on a one-way account
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_a_ghost_leg_is_named_alone_and_adopted(sim: SimServer, start_engine: Any) -> None:
     await hedge_mode(sim)
     run = await started(sim, start_engine)
@@ -208,6 +196,7 @@ async def test_a_ghost_leg_is_named_alone_and_adopted(sim: SimServer, start_engi
     assert again.ghosts == () and again.matched == 2
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_fills_on_both_legs_while_the_engine_was_down_are_recovered_per_leg(
     sim: SimServer, start_engine: Any
 ) -> None:
@@ -231,6 +220,7 @@ async def test_fills_on_both_legs_while_the_engine_was_down_are_recovered_per_le
     assert not any(p.ghost for p in second.engine.state.positions.values())
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_the_kill_switch_guard_cancels_what_opens_a_leg_and_leaves_what_closes_one(
     sim: SimServer, start_engine: Any
 ) -> None:
@@ -277,19 +267,14 @@ async def test_the_hedge_demo_trades_both_legs_and_cries_no_ghost(tmp_path: Any)
     assert done and all(not d["ghosts"] for d in done)
 
 
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_a_leg_named_on_a_one_way_position_is_refused_not_called_flat(
     sim: SimServer, start_engine: Any
 ) -> None:
     """On a one-way account a "long leg" names nothing the exchange holds: refused, naming the fix — never a
     "verified flat" while the position stays open."""
     run = await started(sim, start_engine)
-    body = await request(
-        sim,
-        "POST",
-        "/fapi/v1/order",
-        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.03"},
-    )
-    assert "code" not in body, body
+    await other_client(sim, symbol="BTCUSDT", side="BUY", quantity="0.03")
     await wait_until(lambda: qty(run, BTC) == Decimal("0.03"), 10, "the one-way position in State")
     with pytest.raises(ActionRefused) as refused:
         await run.engine.control(Flatten(symbols=("BTCUSDT long",), by="test").confirmed())
