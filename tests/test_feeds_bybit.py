@@ -46,8 +46,12 @@ def test_one_bad_ticker_figure_is_refused_alone_and_the_private_frames_are_check
     streams = BybitStreams()
     topic = "tickers.BTCUSDT"
     snapshot = {"symbol": "BTCUSDT", "markPrice": "64000.5", "indexPrice": "NaN", "nextFundingTime": "1000"}
-    with pytest.raises(ValueError, match="indexPrice"):
-        streams.message(topic, {"topic": topic, "type": "snapshot", "ts": 1, "data": snapshot})
+    first = streams.message(topic, {"topic": topic, "type": "snapshot", "ts": 1, "data": snapshot})
+    assert (
+        isinstance(first, MarkPrice) and first.mark == 64000.5 and first.index is None
+    )  # the mark still given
+    assert len(streams.refusals) == 1 and "indexPrice" in streams.refusals[0]  # and the refusal said
+    streams.refusals.clear()
     mark = streams.message(topic, {"topic": topic, "type": "delta", "ts": 2, "data": {"markPrice": "64001"}})
     assert isinstance(mark, MarkPrice) and mark.mark == 64001.0 and mark.next_funding_time == 1000
     bad = {"markPrice": "-1", "nextFundingTime": "2000"}

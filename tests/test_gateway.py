@@ -262,3 +262,25 @@ def test_testnet_points_every_futures_url_at_binances_testnet() -> None:
     assert client.urls["api"]["fapiPrivate"].startswith("https://testnet.binancefuture.com/")
     production = make_ccxt_client("binanceusdm", "k", "s")
     assert production.urls["api"]["fapiPrivate"].startswith("https://fapi.binance.com/")
+
+
+async def test_a_ban_of_unknown_end_is_probed_by_one_request_not_a_burst() -> None:
+    """Bybit's IP ban names no end: when its wait is over one request goes, the others wait for its answer —
+    another ban, and they keep waiting; an answer, and they go."""
+    limiter = RateLimiter(limit_1m=100, headroom=1.0)
+    limiter.on_rate_limited(0.1, banned=True, probe=True)
+    sent: list[int] = []
+
+    async def request(n: int) -> None:
+        await limiter.acquire(1)
+        sent.append(n)
+
+    waiting = [asyncio.create_task(request(n)) for n in range(3)]
+    await wait_until(lambda: sent == [0], what="the probe alone")
+    await asyncio.sleep(0.2)  # a burst would have left by now  # noqa: ASYNC110 - proving nothing moves
+    assert sent == [0]
+    limiter.on_rate_limited(0.1, banned=True, probe=True)  # the probe was banned again
+    await wait_until(lambda: sent == [0, 1], what="the next probe, after the wait")
+    limiter.answered()  # the IP answers: the ban is over
+    await wait_until(lambda: sent == [0, 1, 2], what="the rest")
+    await asyncio.gather(*waiting)

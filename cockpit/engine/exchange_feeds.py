@@ -65,7 +65,12 @@ def _bybit_user(engine: FeedContext, sinks: UserSinks) -> UserStream:
         """The private socket's login: its own trouble, said as the user stream's (an alert now; the stream's
         health and incident follow its reconnects) — never the exchange's health, which REST answers would
         clear while the socket is still refused, nor recovered by it."""
-        if engine.stopping or ok:
+        if engine.stopping:
+            return
+        if ok:  # after a refusal: the login works again
+            engine.emit(
+                "alert", events.alert(message="the private stream logged in again"), "info", "user_stream"
+            )
             return
         exchange = engine.config.exchange.id
         message = (

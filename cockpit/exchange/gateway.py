@@ -264,6 +264,8 @@ class ExchangeGateway:
         self.last_error = f"{op}: {type(exc).__name__}: {_reason(exc)}"
         headers = getattr(self.client, "last_response_headers", None)
         self.limiter.observe_headers(headers)
+        if not (is_rate_limit(exc) and self.dialect.is_ban(exc)):
+            self.limiter.answered()  # whatever else it is, the IP is not banned
         if is_auth_failure(exc):
             self._trouble = "auth_failed"
             self._notify(GatewayNotice("auth_failed", op, _reason(exc), ErrorClass.CRITICAL))
@@ -272,8 +274,9 @@ class ExchangeGateway:
             retry_after = retry_after_seconds(headers) or _ban_seconds(exc)
             # a ban whose end the exchange does not name: one request every ban_probe_s sees it lifted (the
             # notice says no end it does not know)
-            probe = self.dialect.ban_probe_s if banned and retry_after is None else retry_after
-            self.limiter.on_rate_limited(probe, banned=banned)
+            unnamed = banned and retry_after is None
+            probe = self.dialect.ban_probe_s if unnamed else retry_after
+            self.limiter.on_rate_limited(probe, banned=banned, probe=unnamed)
             self._trouble = "banned" if banned else "rate_limited"
             self._notify(GatewayNotice(self._trouble, op, _reason(exc), ErrorClass.RECOVERABLE, retry_after))
         elif self.dialect.is_maintenance(exc):
@@ -283,6 +286,7 @@ class ExchangeGateway:
             self._resync_clock = True
 
     def _observe_success(self, op: str) -> None:
+        self.limiter.answered()
         if self._trouble is not None:
             was, self._trouble = self._trouble, None
             self._notify(GatewayNotice("recovered", op, f"exchange answers again after {was}"))

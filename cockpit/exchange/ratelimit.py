@@ -51,6 +51,10 @@ class RateLimiter:
         self._banned_total = 0
         self._cooldown_until = 0.0  # monotonic
         self._banned_until = 0.0  # monotonic
+        # a ban whose end the exchange did not name: when its wait is over, one request (the probe) goes and
+        # the others wait for its answer — never a burst of every queued request at a banned IP
+        self._probing = False
+        self._probe_out = False
         self._lock = asyncio.Lock()
 
     # ----- the gate -------------------------------------------------------------------------------
@@ -64,6 +68,8 @@ class RateLimiter:
                     if delay <= 0:
                         break
                     await asyncio.sleep(delay)
+                if self._probing:
+                    self._probe_out = True
                 self._spent.add(time.monotonic(), weight)
         finally:
             self._queued -= 1
@@ -73,6 +79,8 @@ class RateLimiter:
         wait = max(self._banned_until - now, self._cooldown_until - now, 0.0)
         if wait > 0:
             return wait
+        if self._probing and self._probe_out:
+            return 0.05  # the probe is out: its answer says whether the ban is over
         if self._used(now) + weight > self._budget and self._spent.total(now) > 0:
             return max(0.01, self._spent.wait(now))
         return 0.0
@@ -89,7 +97,8 @@ class RateLimiter:
                 except ValueError:
                     return
 
-    def on_rate_limited(self, retry_after_s: float | None, banned: bool) -> None:
+    def on_rate_limited(self, retry_after_s: float | None, banned: bool, probe: bool = False) -> None:
+        """A 429 (cooldown) or a ban; `probe`: a ban whose end is not named, tried one request at a time."""
         now = time.monotonic()
         self._rejections.add(now)
         self._rejected_total += 1
@@ -99,6 +108,13 @@ class RateLimiter:
             self._banned_until = max(self._banned_until, now + wait)
         else:
             self._cooldown_until = max(self._cooldown_until, now + wait)
+        self._probing = banned and probe
+        self._probe_out = False
+
+    def answered(self) -> None:
+        """An answer other than a ban came back: a ban being probed is over."""
+        self._probing = False
+        self._probe_out = False
 
     # ----- reading -------------------------------------------------------------------------------
     def snapshot(self) -> RateLimitSnapshot:

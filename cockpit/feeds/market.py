@@ -328,6 +328,7 @@ class MarketFeed:
                     self._asked.discard(symbol)
                 group.last_rx.pop(s, None)
                 group.last_good.pop(s, None)
+                group.asked.pop(s, None)
                 group.starved.discard(s)
                 group.stale.discard(s)
                 group.reported_stale.discard(s)
@@ -355,6 +356,7 @@ class MarketFeed:
         stale = group.stale
         reported = group.reported_stale
         split, message = self._s.split, self._s.message
+        refusals = self._s.refusals
 
         def on_frame(raw: bytes) -> None:
             stream: str | None = None
@@ -364,6 +366,10 @@ class MarketFeed:
                     self._control_reply(group, data)
                     return
                 msg: MarketMessage | None = message(stream, data)
+                if refusals:
+                    for reason in refusals:
+                        self._reject("market_feed", reason, raw)
+                    refusals.clear()
             except ValueError as exc:  # orjson.JSONDecodeError and ParseError are ValueErrors
                 self.parse_errors += 1
                 self._reject("market_feed", f"unparseable frame: {exc}", raw)
@@ -520,11 +526,12 @@ class MarketFeed:
         stream does not (and is then called stale)."""
         conn = group.conn
         ws = conn.ws if conn is not None and conn.is_open else None
-        if ws is None:
+        if ws is None or stream not in group.streams:
             return
         try:
             await ws.send(self._s.request(False, [stream]))
-            await ws.send(self._s.request(True, [stream]))
+            if stream in group.streams:  # not unsubscribed meanwhile
+                await ws.send(self._s.request(True, [stream]))
         except Exception as exc:  # the socket is going down: its reconnect subscribes it again
             log.info("%s: could not ask for %s again (%s)", self.name, stream, exc)
 

@@ -25,6 +25,9 @@ class StreamDialect(Protocol):
     # the exchange sends a stream only when something in it changed: a silent one is asked again (its
     # snapshot) before it is called stale — a quiet market is no outage
     refresh_when_quiet: bool
+    # figures refused inside a frame that was still read (a bad index price beside a good mark): the feed
+    # reports each (bad data) and empties the list
+    refusals: list[str]
 
     def normalize(self, stream: str) -> str:
         """The stream's name as the exchange spells it (ValueError for one that is no stream name)."""
@@ -83,6 +86,7 @@ class BinanceStreams:
 
     ping_every_s: float | None = None
     refresh_when_quiet = False  # bookTicker and markPrice@1s flow whatever the market does
+    refusals: list[str] = []  # never filled: a Binance frame is read whole or refused whole
 
     def __init__(
         self, routing: Literal["split", "single"] = "split", subscribe: Literal["url", "message"] = "url"

@@ -33,6 +33,7 @@ class BybitStreams:
     refresh_when_quiet = True  # tickers and orderbook.1 push only what changed (the book: again after 3 s)
 
     def __init__(self) -> None:
+        self.refusals: list[str] = []
         self._tickers: dict[str, dict[str, Any]] = {}  # symbol → the ticker as snapshot + deltas left it
         self._marked: dict[str, int] = {}  # symbol → ts of the last mark given
         self._books: dict[str, tuple[Level | None, Level | None]] = {}  # symbol → best bid, ask
@@ -118,8 +119,10 @@ class BybitStreams:
         good, refused = _checked_fields(topic, data)
         merged = {**base, **good}
         self._tickers[symbol] = merged
-        if refused:
-            raise ValueError(f"{topic}: refused {'; '.join(refused)}")
+        if refused and "markPrice" in data and "markPrice" not in good:
+            raise ValueError(f"{topic}: refused {'; '.join(refused)}")  # no mark in this frame
+        if refused:  # said (bad data), and the good mark beside it still given
+            self.refusals.append(f"{topic}: refused {'; '.join(refused)}")
         changed = "markPrice" in data
         mark = _mark(topic, symbol, merged, ts) if merged.get("markPrice") not in (None, "") else None
         if mark is None or (not changed and ts - self._marked.get(symbol, 0) < MARK_AGAIN_MS):

@@ -108,6 +108,8 @@ class PrivateParser:
             position = _position(row)
             if position.position_side != "BOTH":
                 self._hedged.add(position.symbol)
+            else:  # back to one-way
+                self._hedged.discard(position.symbol)
             return AccountUpdate("ORDER", (), (position,), at, at)
         if topic == "wallet":
             return _wallet(row, at)
