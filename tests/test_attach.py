@@ -184,9 +184,13 @@ async def test_engine_killed_and_restarted_the_cockpit_says_so_and_catches_up(
         )
         status = await ask(socket, Status(by="test"))
         await wait_until(lambda: cockpit.state.seq >= status.seq, 10, "the cockpit at the engine's seq")
-        seen = set(cockpit.seqs_seen)
-        missing = [s for s in range(first_seen, status.seq + 1) if s not in seen]
-        assert not missing, f"events never shown: {missing[:20]}"
+
+        def missing() -> list[int]:  # the log of what it missed comes as soon as the file has it all
+            seen = set(cockpit.seqs_seen)
+            return [s for s in range(first_seen, status.seq + 1) if s not in seen]
+
+        await wait_until(lambda: not missing(), 20, "every event shown")
+        assert not missing(), f"events never shown: {missing()[:20]}"
         assert cockpit.snapshots == 2, (
             f"{cockpit.snapshots} snapshots: one at attach, one from the restarted engine"
         )

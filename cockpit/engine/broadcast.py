@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RING = 20_000  # recent events kept in memory, for a cockpit that re-attaches to the same engine
+MISSED_WAIT_S = 2.0  # how long the missed events' log holds the live feed back (a cockpit: SILENT after 3 s)
+MISSED_COMMIT_S = 15.0  # how long the rest of them, sent beside the feed, waits for the file
 QUEUE_MAX = 20_000  # events waiting for one cockpit before it is sent a snapshot instead
 TELEMETRY_S = 0.25  # live figures (and the heartbeat) this often
 STUCK_S = 30.0  # a cockpit that takes no byte for this long is dropped
@@ -163,6 +165,7 @@ class Broadcast:
         known = request.get("engine")
         after = after if isinstance(after, int) and after >= 0 else 0
         attachment = Attachment(writer, who)
+        logged: asyncio.Future[None] | None = None
         writer.write(_message("hello", **self.hello))
         same = known == self.instance and not self.engine.core.store_failed
         recent_last = self._start(attachment, after if same else None)
@@ -173,12 +176,20 @@ class Broadcast:
             # events its State holds that were not committed yet when it was taken (not in its `recent`)
             since = after if not same and after > 0 else recent_last
             if since is not None and since < attachment.after:
-                missed = await self._missed(since, attachment.after)
+                # in order, before the live events, what the file has within MISSED_WAIT_S (the cockpit
+                # hears nothing meanwhile); the rest of a slow commit (an engine's start under load) later,
+                # beside the feed, once the file has it: never a silence read as a lost engine, never a gap
+                missed = await self._missed(since, attachment.after, MISSED_WAIT_S)
                 if missed and not self.closed:
                     for chunk in _chunks([event_line(e) for e in missed]):
                         writer.write(_events_message(chunk, "log"))
+                got = missed[-1].seq if missed else since
+                if got < attachment.after:
+                    logged = asyncio.ensure_future(self._send_missed(writer, got, attachment.after))
             await self._feed(attachment, closed)
         finally:
+            if logged is not None:
+                logged.cancel()
             closed.cancel()
             self.attached.discard(attachment)
             log.info("cockpit detached: %s (%d attached)", who, len(self.attached))
@@ -213,7 +224,19 @@ class Broadcast:
             % (state.seq, b",".join(event_line(e) for e in recent), state_to_json(state).encode())
         )
 
-    async def _missed(self, after: int, upto: int) -> list[Event]:
+    async def _send_missed(self, writer: asyncio.StreamWriter, after: int, upto: int) -> None:
+        """The events after `after` through `upto`, for the cockpit's log, once the file has them all — while
+        the cockpit is fed live events and telemetry (a slow commit at an engine's start never reads as a
+        silent engine, nor leaves a gap in its log)."""
+        try:
+            missed = await self._missed(after, upto, MISSED_COMMIT_S)
+            if missed and not self.closed and not writer.is_closing():
+                for chunk in _chunks([event_line(e) for e in missed]):
+                    writer.write(_events_message(chunk, "log"))
+        except (OSError, RuntimeError) as exc:  # the cockpit left meanwhile: its log with it
+            log.info("missed events not sent to a cockpit that left: %s", exc)
+
+    async def _missed(self, after: int, upto: int, within_s: float) -> list[Event]:
         """Events after `after` through `upto` from the session file, the newest MISSED_MAX at most, for the
         event log (the State came in the snapshot)."""
         start = max(after, upto - MISSED_MAX)
@@ -221,8 +244,7 @@ class Broadcast:
             return []
         # the snapshot's State is through `upto`, and some of those events may still be on their way to the
         # file (they reach the ring, and the cockpits, only at their commit): read once they are all there
-        # (at most 2 s: the cockpit hears nothing meanwhile, and takes 3 s of silence for a lost engine)
-        await self.engine.core.committed_through(upto, within_s=2.0)
+        await self.engine.core.committed_through(upto, within_s=within_s)
         try:
             events = await asyncio.to_thread(self.engine.store.read_events, start, upto - start)
         except Exception as exc:  # the log is nice to have; the snapshot is what counts
