@@ -51,6 +51,7 @@ class Caller(Protocol):
 class Dialect(Protocol):
     id: str  # the ccxt exchange id
     weights: Mapping[str, int]  # the request budget each gateway operation costs
+    conditional_params: Mapping[str, Any]  # what a cancel of conditional orders (one or all) adds
     ban_probe_s: float  # a ban whose end the exchange does not name: one request this often, to see it end
 
     def make_client(
@@ -103,9 +104,3 @@ class Dialect(Protocol):
     async def fetch_open_conditional_orders(
         self, gateway: Caller, symbol: str | None
     ) -> list[OrderReport]: ...
-
-    async def cancel_conditional_order(
-        self, gateway: Caller, order_id: str, symbol: str, gone_ok: bool
-    ) -> bool: ...
-
-    async def cancel_all_conditional_orders(self, gateway: Caller, symbol: str) -> None: ...

@@ -439,11 +439,34 @@ class ExchangeGateway:
     async def cancel_conditional_order(self, order_id: str, symbol: str, *, gone_ok: bool = False) -> bool:
         """Cancel one conditional order: True when it was open and is canceled. With `gone_ok`, one already
         triggered or canceled (`OrderNotFound`) answers False, not a failure."""
-        return await self.dialect.cancel_conditional_order(self, order_id, symbol, gone_ok)
+        await self.ensure_markets()
+        try:
+            await self.call(
+                "cancel_conditional_order",
+                self.client.cancel_order,
+                order_id,
+                symbol,
+                dict(self.dialect.conditional_params),
+                answers=(ccxt.OrderNotFound,) if gone_ok else (),
+            )
+        except ccxt.OrderNotFound:
+            if not gone_ok:
+                raise
+            return False
+        return True
 
     async def cancel_all_conditional_orders(self, symbol: str) -> None:
-        """Every conditional order of `symbol`; none to cancel is an answer, not a failure."""
-        await self.dialect.cancel_all_conditional_orders(self, symbol)
+        """Every conditional order of `symbol`; none to cancel (`OrderNotFound`, as some venues answer then)
+        is an answer, not a failure."""
+        await self.ensure_markets()
+        with contextlib.suppress(ccxt.OrderNotFound):
+            await self.call(
+                "cancel_all_conditional_orders",
+                self.client.cancel_all_orders,
+                symbol,
+                dict(self.dialect.conditional_params),
+                answers=(ccxt.OrderNotFound,),
+            )
 
     async def fetch_all_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         """Plain and conditional: every order that could still trade, on `symbol` or on the account."""

@@ -4,7 +4,6 @@ Service that holds conditional orders since December 2025."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -59,6 +58,7 @@ INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far p
 class BinanceUsdm:
     id = "binanceusdm"
     weights: Mapping[str, int] = ENDPOINT_WEIGHTS
+    conditional_params: Mapping[str, Any] = {"trigger": True}  # ccxt: the Algo Service's endpoints
     ban_probe_s = 60.0  # Binance's 418 names its end ("banned until …"): this only when it does not
     trades_page = TRADES_PAGE
 
@@ -199,38 +199,6 @@ class BinanceUsdm:
         orders = rows.get("orders", rows) if isinstance(rows, dict) else rows  # a list on Binance
         parsed: list[dict[str, Any]] = client.parse_orders(orders)
         return [gateway.read("fetch_open_conditional_orders", reports.order_report, row) for row in parsed]
-
-    async def cancel_conditional_order(
-        self, gateway: Caller, order_id: str, symbol: str, gone_ok: bool
-    ) -> bool:
-        """By its algo id (`DELETE /fapi/v1/algoOrder`, ccxt's cancel_order with trigger)."""
-        await gateway.ensure_markets()
-        try:
-            await gateway.call(
-                "cancel_conditional_order",
-                gateway.client.cancel_order,
-                order_id,
-                symbol,
-                {"trigger": True},
-                answers=(ccxt.OrderNotFound,) if gone_ok else (),
-            )
-        except ccxt.OrderNotFound:
-            if not gone_ok:
-                raise
-            return False
-        return True
-
-    async def cancel_all_conditional_orders(self, gateway: Caller, symbol: str) -> None:
-        """`DELETE /fapi/v1/algoOpenOrders`; none to cancel (`OrderNotFound`) is an answer."""
-        await gateway.ensure_markets()
-        with contextlib.suppress(ccxt.OrderNotFound):
-            await gateway.call(
-                "cancel_all_conditional_orders",
-                gateway.client.cancel_all_orders,
-                symbol,
-                {"trigger": True},
-                answers=(ccxt.OrderNotFound,),
-            )
 
 
 BINANCE_USDM = BinanceUsdm()

@@ -8,7 +8,6 @@ at most), well inside the IP limit."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -63,6 +62,7 @@ WS_BASE, WS_TESTNET = "wss://stream.bybit.com", "wss://stream-testnet.bybit.com"
 class Bybit:
     id = "bybit"
     weights: Mapping[str, int] = WEIGHTS
+    conditional_params: Mapping[str, Any] = {"orderFilter": "StopOrder"}  # the same endpoints, filtered
     ban_probe_s = 10.0  # Bybit's 403 names no end: one request every 10 s sees the ban lifted
 
     def make_client(
@@ -241,38 +241,6 @@ class Bybit:
             return any(str(r.get("positionIdx", "0")) in HEDGE_IDX for r in held)
         ids = [str(m.get("id")) for m in client.markets.values() if m.get("linear")]
         return await self._hedged(gateway, PROBE_SYMBOL if PROBE_SYMBOL in ids or not ids else ids[0])
-
-    async def cancel_conditional_order(
-        self, gateway: Caller, order_id: str, symbol: str, gone_ok: bool
-    ) -> bool:
-        """`POST /v5/order/cancel` (the same endpoint as any order); 110001 once it triggered or went."""
-        await gateway.ensure_markets()
-        try:
-            await gateway.call(
-                "cancel_conditional_order",
-                gateway.client.cancel_order,
-                order_id,
-                symbol,
-                {"orderFilter": "StopOrder"},
-                answers=(ccxt.OrderNotFound,) if gone_ok else (),
-            )
-        except ccxt.OrderNotFound:
-            if not gone_ok:
-                raise
-            return False
-        return True
-
-    async def cancel_all_conditional_orders(self, gateway: Caller, symbol: str) -> None:
-        """`POST /v5/order/cancel-all` with `orderFilter=StopOrder`."""
-        await gateway.ensure_markets()
-        with contextlib.suppress(ccxt.OrderNotFound):
-            await gateway.call(
-                "cancel_all_conditional_orders",
-                gateway.client.cancel_all_orders,
-                symbol,
-                {"orderFilter": "StopOrder"},
-                answers=(ccxt.OrderNotFound,),
-            )
 
 
 BYBIT = Bybit()
