@@ -52,6 +52,11 @@ async def test_engine_starts_reconciled_with_healthy_feeds(sim: SimServer, start
     assert {item: state.health_of(item).status for item in HEALTH_ITEMS} == dict.fromkeys(HEALTH_ITEMS, "ok")
     assert set(state.marks) == {BTC, ETH, "SOL/USDT:USDT", "XRP/USDT:USDT", "BNB/USDT:USDT"}
     assert [e.seq for e in run.events] == list(range(1, len(run.events) + 1))
+    # the rate-limit pane's figures are the exchange's own: Binance's weight per minute, Bybit's per 5 s
+    limits = (600, 5.0) if sim.exchange == "bybit" else (2400, 60.0)
+    await wait_until(
+        lambda: (state := run.engine.state.rate_limit) and (state.limit, state.window_s) == limits
+    )
 
 
 @pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
@@ -171,6 +176,43 @@ async def test_a_restart_never_recovers_the_trades_of_a_position_adopted_before_
     assert done.payload["ghosts"] == [] and second.of("position.ghost") == []
     position = second.engine.state.positions[SOL]
     assert position.qty == Decimal("-6") and not position.ghost
+
+
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
+async def test_a_trade_made_while_the_engine_starts_is_recorded_once_and_never_makes_a_ghost(
+    sim: SimServer, start_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A position opened before the session is closed once the session has begun, before the exchange is first
+    asked for the positions: the closing trade is a fill of this session (recovered) and already in the
+    figure adopted. It must not also wait as a fill the exchange has yet to book — the next trade on the
+    symbol would then look like more than the exchange holds, and a reconcile would call it a ghost (CI's
+    kill-and-restart test saw it: an "unexplained" quantity exactly that trade's)."""
+    await trade(sim, symbol="BNBUSDT", side="SELL", quantity="1")
+    from cockpit.exchange.gateway import ExchangeGateway
+
+    original = ExchangeGateway.fetch_positions
+    closed: list[Any] = []
+
+    async def close_first(self: ExchangeGateway, with_leverage: bool = True) -> Any:
+        if not closed:  # the session has started: the trade is made before this first read
+            closed.append(await trade(sim, symbol="BNBUSDT", side="BUY", quantity="1"))
+        return await original(self, with_leverage)
+
+    monkeypatch.setattr(ExchangeGateway, "fetch_positions", close_first)
+    run: EngineRun = await start_engine()
+    done = await run.wait_for("reconcile.done")
+    bnb = "BNB/USDT:USDT"
+    fills = [e for e in run.of("order.filled") if e.payload["symbol"] == bnb]
+    assert closed and len(fills) == 1 and done.payload["ghosts"] == []  # recovered, or from the stream
+    assert bnb not in run.engine.state.positions
+    assert run.engine.state.unbooked.get(bnb, Decimal(0)) == 0  # the fill is in the exchange's figure
+
+    await trade(sim, symbol="BNBUSDT", side="BUY", quantity="2")  # the next trade on the symbol
+    await wait_until(lambda: bnb in run.engine.state.positions, what="the stream's position update")
+    assert run.engine.state.positions[bnb].qty == Decimal("2")
+    done = await reconcile(run.engine, "operator")
+    assert done["ghosts"] == [] and run.of("position.ghost") == []
+    assert not run.engine.state.positions[bnb].ghost
 
 
 @pytest.mark.parametrize("sim", EXCHANGES, indirect=True)

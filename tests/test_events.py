@@ -166,7 +166,20 @@ SAMPLES: dict[str, list[Any]] = {
     "ratelimit.updated": [
         ev.ratelimit_updated(
             used=10, limit=2400, queued=0, rejected_recent=0, cooldown_until=None, banned_until=None
-        )
+        ),
+        ev.ratelimit_updated(
+            used=40,
+            limit=600,
+            queued=1,
+            rejected_recent=1,
+            cooldown_until=None,
+            banned_until=None,
+            window_s=5.0,
+            endpoint="order/create",
+            endpoint_used=10,
+            endpoint_limit=10,
+            endpoint_cooldown_until=1790000000.5,
+        ),
     ],
     "order.submitted": [
         ev.order_submitted(**ORDER, price=None, reduce_only=False, origin="cockpit"),
@@ -285,6 +298,7 @@ SAMPLES: dict[str, list[Any]] = {
     ],
     "position.changed": [
         ev.position_changed(symbol="BTC/USDT:USDT", qty="1", entry="100", reason="ORDER"),
+        ev.position_changed(symbol="BTC/USDT:USDT", qty="1", entry="101", reason="ORDER", unbooked="-0.5"),
         ev.position_changed(
             symbol="BTC/USDT:USDT",
             qty="1",

@@ -233,7 +233,7 @@ async def test_used_weight_header_and_latency_are_observable(sim: SimServer, gw:
 
 
 async def test_limiter_queues_requests_beyond_the_budget() -> None:
-    limiter = RateLimiter(limit_1m=10, headroom=1.0, window_s=0.5)
+    limiter = RateLimiter(limit=10, headroom=1.0, window_s=0.5)
     for _ in range(10):
         await limiter.acquire(1)
     assert limiter.snapshot().used == 10
@@ -267,7 +267,7 @@ def test_testnet_points_every_futures_url_at_binances_testnet() -> None:
 async def test_a_ban_of_unknown_end_is_probed_by_one_request_not_a_burst() -> None:
     """Bybit's IP ban names no end: when its wait is over one request goes, the others wait for its answer —
     another ban, and they keep waiting; an answer, and they go."""
-    limiter = RateLimiter(limit_1m=100, headroom=1.0)
+    limiter = RateLimiter(limit=100, headroom=1.0)
     limiter.on_rate_limited(0.1, banned=True, probe=True)
     sent: list[int] = []
 

@@ -5,6 +5,7 @@ conditional orders, fills, funding, the position mode, marks."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -217,3 +218,54 @@ async def test_recovered_fills_on_a_hedge_account_say_their_leg() -> None:
     finally:
         await gateway.close()
         await sim.stop()
+
+
+# ----- request budgets ------------------------------------------------------------------------------------
+async def test_each_endpoint_is_paced_to_the_budget_the_account_really_has(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    """The account's `order/create` budget is 3 a second, not the documented 10 (Bybit states it in every
+    answer's X-Bapi-Limit): after one order the limiter paces to it, and a burst of orders is never refused.
+    Meanwhile a positions read, an endpoint of its own, does not queue behind the orders."""
+    bybit_sim.dialect.rest.budgets.per_second["/v5/order/create"] = 3  # type: ignore[union-attr]
+    await gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.002")))
+    snapshot = gateway.limiter.snapshot()
+    (create,) = [e for e in snapshot.endpoints if e.name == "order/create"]
+    assert create.limit == 3 and snapshot.window_s == 5.0 and snapshot.limit == 600
+
+    burst = [
+        asyncio.create_task(gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.002"))))
+        for _ in range(5)
+    ]
+    await wait_until(lambda: gateway.limiter.snapshot().queued >= 2, what="orders waiting for their budget")
+    await gateway.fetch_positions()
+    assert not all(task.done() for task in burst)  # the read went past the orders still waiting
+    await asyncio.gather(*burst)
+    assert gateway.limiter.snapshot().rejected_total == 0  # no 10006: paced, never refused
+    assert bybit_sim.account.leg("BTCUSDT").qty == Decimal("0.012")
+
+
+async def test_a_refused_endpoint_waits_for_its_reset_alone(
+    gateway: ExchangeGateway, bybit_sim: SimServer
+) -> None:
+    """Bybit refuses an order for its endpoint's budget (retCode 10006, reset 3 s ahead): that endpoint waits
+    for the reset and the order then goes once; every other request goes on meanwhile (a 429 would pause
+    them all), and the rate-limit figures name the endpoint."""
+    await gateway.load_markets()
+    await bybit_sim.inject({"kind": "rate_limit", "count": 1, "retry_after_s": 3})
+    order = asyncio.create_task(gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.002"))))
+
+    def refused() -> bool:
+        busiest = gateway.limiter.snapshot().busiest
+        return busiest is not None and busiest.cooldown_until is not None
+
+    await wait_until(refused, what="the endpoint refused")
+    snapshot = gateway.limiter.snapshot()
+    assert snapshot.cooldown_until is None and snapshot.banned_until is None  # nothing else waits
+    assert snapshot.busiest is not None and snapshot.busiest.name == "order/create"
+    assert snapshot.rejected_recent == 1
+    await gateway.fetch_positions()
+    await gateway.fetch_balance()
+    assert not order.done()  # still waiting for its endpoint's reset
+    ack = await order
+    assert ack.amount == Decimal("0.002") and bybit_sim.account.leg("BTCUSDT").qty == Decimal("0.002")

@@ -31,6 +31,7 @@ from cockpit.core.state import (
     StreamStatus,
 )
 from cockpit.core.text import fmt_age, fmt_countdown, fmt_money, fmt_pct, fmt_price, hms, truncate
+from widgets._lines import StatusLine
 from widgets.banner import AlertBanner
 from widgets.drawdown import HISTORY, DrawdownPane, band_of
 from widgets.events import MAX_LINES, EventLog, summarize
@@ -623,16 +624,16 @@ async def test_rate_limit_gauge_counts_down_a_ban() -> None:
         pane.show(make_state().rate_limit, NOW)
         await pilot.pause()
         gauge, queue, hold = pane.lines_text
-        assert gauge == "812/2400 (34%)"
+        assert gauge == "812/2400/min (34%)"
         assert queue == "queued 3 · 429s 1"
         assert hold == "BANNED 27s"
         assert pane.gauge.has_class("-ok")
         rendered = str(pane.gauge.render())
-        assert "█" in rendered and "░" in rendered and rendered.endswith("812/2400 (34%)")
+        assert "█" in rendered and "░" in rendered and rendered.endswith("812/2400/min (34%)")
 
         pane.show(RateLimitView(used=1800, limit=2400, cooldown_until=NOW + 2.4), NOW)
         await pilot.pause()
-        assert pane.lines_text[0] == "1800/2400 (75%)"
+        assert pane.lines_text[0] == "1800/2400/min (75%)"
         assert pane.lines_text[2] == "COOLDOWN 3s"
         assert pane.gauge.has_class("-warn") and not pane.gauge.has_class("-ok")
 
@@ -640,6 +641,30 @@ async def test_rate_limit_gauge_counts_down_a_ban() -> None:
         await pilot.pause()
         assert pane.gauge.has_class("-critical")
         assert pane.lines_text[2] == "no ban"
+
+
+async def test_rate_limit_pane_shows_bybits_ip_window_and_its_busiest_endpoint() -> None:
+    """Bybit: the shared budget is per 5 s; an endpoint near its own per-second budget is named, and one the
+    exchange refused counts down to its reset — not a ban, and the hold line says so."""
+    pane = RateLimitPane()
+    async with OneWidget(pane).run_test(size=(60, 10)) as pilot:
+        view = RateLimitView(used=40, limit=600, window_s=5.0, endpoint="order/create", endpoint_used=9,
+                             endpoint_limit=10)  # fmt: skip
+        pane.show(view, NOW)
+        await pilot.pause()
+        gauge, _queue, hold, endpoint = pane.lines_text
+        assert gauge == "40/600/5s (7%)" and hold == "no ban"
+        assert endpoint == "order/create 9/10/s"
+        assert pane.query_one("#rl-endpoint", StatusLine).has_class("-critical")
+
+        pane.show(RateLimitView(used=41, limit=600, window_s=5.0, endpoint="order/create", endpoint_used=10,
+                                endpoint_limit=10, endpoint_cooldown_until=NOW + 0.4), NOW)  # fmt: skip
+        await pilot.pause()
+        assert pane.lines_text[2:] == ["no ban", "order/create refused · 1s"]
+
+        pane.show(RateLimitView(used=2, limit=600, window_s=5.0), NOW)  # the endpoints idle again: hidden
+        await pilot.pause()
+        assert len(pane.lines_text) == 3
 
 
 # ----- drawdown --------------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The exchange request budget: a drawn gauge, the queue, recent 429s and the ban / cooldown countdown."""
+"""The exchange request budget: a drawn gauge of the shared budget (Binance's weight per minute, Bybit's
+requests per IP per 5 s), the queue, recent 429s, the ban / cooldown countdown, and the busiest endpoint with
+a budget of its own (Bybit's per-second ones) when one is in use."""
 
 from __future__ import annotations
 
@@ -27,7 +29,23 @@ def usage_class(pct: float) -> str:
 
 
 def gauge_label(view: RateLimitView) -> str:
-    return f"{view.used}/{view.limit} ({usage_pct(view):.0f}%)"
+    """ "812/2400/min (34%)", "40/600/5s (7%)"."""
+    return f"{view.used}/{view.limit}{_per(view.window_s)} ({usage_pct(view):.0f}%)"
+
+
+def _per(window_s: float) -> str:
+    return "/min" if window_s == 60 else "/s" if window_s == 1 else f"/{window_s:g}s"
+
+
+def endpoint_text(view: RateLimitView, now: float) -> tuple[str, str]:
+    """The busiest endpoint: "order/create 7/10/s", or "order/create refused · 1s" while it waits for its
+    reset after the exchange refused it; "" when no endpoint budget is in use."""
+    if not view.endpoint:
+        return "", ""
+    if view.endpoint_cooldown_until is not None and view.endpoint_cooldown_until > now:
+        return f"{view.endpoint} refused · {fmt_countdown(view.endpoint_cooldown_until - now)}", "-warn"
+    pct = view.endpoint_used / view.endpoint_limit * 100 if view.endpoint_limit else 0.0
+    return f"{view.endpoint} {view.endpoint_used}/{view.endpoint_limit}/s", usage_class(pct)
 
 
 def hold_text(view: RateLimitView, now: float) -> tuple[str, str]:
@@ -63,7 +81,8 @@ class Gauge(Widget):
 
 
 class RateLimitPane(Widget):
-    """Used/limit gauge (classes -ok/-warn/-critical by usage), queue and 429s, ban or cooldown countdown."""
+    """Used/limit gauge (classes -ok/-warn/-critical by usage), queue and 429s, ban or cooldown countdown, and
+    the busiest endpoint's own budget (hidden on an exchange without them)."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(name=name, id=id, classes=classes)
@@ -74,6 +93,9 @@ class RateLimitPane(Widget):
         yield Gauge(id="rl-gauge")
         yield StatusLine("queued — · 429s —", id="rl-queue")
         yield StatusLine("no ban", id="rl-hold")
+        endpoint = StatusLine("", id="rl-endpoint")
+        endpoint.display = False  # shown on an exchange whose endpoints have budgets of their own, once used
+        yield endpoint
 
     @property
     def gauge(self) -> Gauge:
@@ -81,10 +103,13 @@ class RateLimitPane(Widget):
 
     @property
     def lines_text(self) -> list[str]:
+        """The lines shown: gauge, queue, hold, and the busiest endpoint when one is in use."""
+        endpoint = self.query_one("#rl-endpoint", StatusLine)
         return [
             self.gauge.label,
             self.query_one("#rl-queue", StatusLine).text,
             self.query_one("#rl-hold", StatusLine).text,
+            *([endpoint.text] if endpoint.display else []),
         ]
 
     def show(self, view: RateLimitView, now: float) -> None:
@@ -103,3 +128,7 @@ class RateLimitPane(Widget):
         )
         text, cls = hold_text(view, now)
         self.query_one("#rl-hold", StatusLine).set(text, cls)
+        endpoint = self.query_one("#rl-endpoint", StatusLine)
+        text, cls = endpoint_text(view, now)
+        endpoint.display = bool(text)
+        endpoint.set(text, cls)

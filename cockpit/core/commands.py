@@ -57,6 +57,10 @@ class RateLimitStatus:
     queued: int
     rejected_recent: int
     banned_until: float | None
+    window_s: float = 60.0  # the shared budget's window (Binance's minute, Bybit's 5 s)
+    endpoint: str = ""  # the busiest endpoint with a budget of its own, "" when none is in use
+    endpoint_used: int = 0
+    endpoint_limit: int = 0
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,12 @@ class RatelimitUpdated(TypedDict):
     rejected_recent: int
     cooldown_until: float | None
     banned_until: float | None
+    window_s: NotRequired[float]  # the shared budget's window (files before it: Binance's minute)
+    # the busiest endpoint with a budget of its own (Bybit's per-second ones), when one is in use
+    endpoint: NotRequired[str]
+    endpoint_used: NotRequired[int]
+    endpoint_limit: NotRequired[int]
+    endpoint_cooldown_until: NotRequired[float | None]
 
 
 def ratelimit_updated(
@@ -323,15 +329,27 @@ def ratelimit_updated(
     rejected_recent: int,
     cooldown_until: float | None,
     banned_until: float | None,
+    window_s: float = 60.0,
+    endpoint: str | None = None,
+    endpoint_used: int = 0,
+    endpoint_limit: int = 0,
+    endpoint_cooldown_until: float | None = None,
 ) -> RatelimitUpdated:
-    return {
+    payload: RatelimitUpdated = {
         "used": used,
         "limit": limit,
         "queued": queued,
         "rejected_recent": rejected_recent,
         "cooldown_until": cooldown_until,
         "banned_until": banned_until,
+        "window_s": window_s,
     }
+    if endpoint:
+        payload["endpoint"] = endpoint
+        payload["endpoint_used"] = endpoint_used
+        payload["endpoint_limit"] = endpoint_limit
+        payload["endpoint_cooldown_until"] = endpoint_cooldown_until
+    return payload
 
 
 # ----- orders -----------------------------------------------------------------------------------------
@@ -868,6 +886,8 @@ class PositionChanged(TypedDict):
     margin: NotRequired[str]  # REST only: cross | isolated
     isolated_margin: NotRequired[str]  # REST only: an isolated position's own margin
     leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
+    # recorded fills this figure does not include yet (signed; absent: it includes every one recorded)
+    unbooked: NotRequired[str]
 
 
 def position_changed(
@@ -883,6 +903,7 @@ def position_changed(
     margin: str | None = None,
     isolated_margin: str | None = None,
     leg: str | None = None,
+    unbooked: str | None = None,
 ) -> PositionChanged:
     payload = {
         "symbol": symbol,
@@ -895,8 +916,9 @@ def position_changed(
         "message": message,
         "margin": margin,
         "isolated_margin": isolated_margin,
+        "unbooked": unbooked,
     }
-    optional = ("leverage", "liquidation", "ghost", "message", "margin", "isolated_margin")
+    optional = ("leverage", "liquidation", "ghost", "message", "margin", "isolated_margin", "unbooked")
     return _legged(cast(PositionChanged, _without_none(payload, optional)), leg)
 
 

@@ -205,6 +205,11 @@ class RateLimitView:
     rejected_recent: int = 0
     cooldown_until: float | None = None
     banned_until: float | None = None
+    window_s: float = 60.0  # the shared budget's window: Binance's minute, Bybit's 5 s
+    endpoint: str = ""  # the busiest endpoint with a budget of its own ("" when none is in use)
+    endpoint_used: int = 0
+    endpoint_limit: int = 0
+    endpoint_cooldown_until: float | None = None  # that endpoint refused until then (Bybit's 10006)
 
 
 @dataclass(frozen=True)
@@ -642,6 +647,11 @@ def _rate_limit(state: State, e: Event, p: ev.RatelimitUpdated) -> Changes:
         rejected_recent=int(p.get("rejected_recent", 0)),
         cooldown_until=_real_or_none(p.get("cooldown_until")),
         banned_until=_real_or_none(p.get("banned_until")),
+        window_s=float(p.get("window_s", 60.0)),
+        endpoint=str(p.get("endpoint", "")),
+        endpoint_used=int(p.get("endpoint_used", 0)),
+        endpoint_limit=int(p.get("endpoint_limit", 0)),
+        endpoint_cooldown_until=_real_or_none(p.get("endpoint_cooldown_until")),
     )
     return {"rate_limit": view}
 
@@ -784,8 +794,12 @@ def _position(state: State, e: Event, p: ev.PositionRead) -> Changes:
     leverage = p.get("leverage")
     if leverage is not None and state.leverages.get(symbol) != int(leverage):
         changes["leverages"] = {**state.leverages, symbol: int(leverage)}
-    if key in state.unbooked:  # the exchange's own figure: every fill recorded so far is in it
-        changes["unbooked"] = {k: q for k, q in state.unbooked.items() if k != key}
+    # the exchange's own figure: every fill recorded so far is in it, but for what it says it does not include
+    # (fills recorded after the answer that brought it was asked for)
+    pending = dec(p.get("unbooked", "0"))
+    if pending or key in state.unbooked:
+        unbooked = {k: q for k, q in state.unbooked.items() if k != key}
+        changes["unbooked"] = {**unbooked, key: pending} if pending else unbooked
     if e.kind == "position.ghost":
         changes["counters"] = evolve(state.counters, ghosts=state.counters.ghosts + 1)
     changes.update(_valuation(state.wallet, positions, state.peak_equity))

@@ -123,6 +123,13 @@ def fmt_countdown(seconds: float) -> str:
     return f"{whole // 60}m{whole % 60:02d}s"
 
 
+def per_window(window_s: float) -> str:
+    """A budget's window as said beside its figure: "per min" (60 s), "per 5s", "per s"."""
+    if window_s == 60:
+        return "per min"
+    return "per s" if window_s == 1 else f"per {window_s:g}s"
+
+
 def fmt_ms(value: float | None) -> str:
     """`142.3` -> "142 ms"; "—" when unknown."""
     if value is None:

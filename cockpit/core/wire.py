@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import MISSING, fields, is_dataclass, replace
 from types import UnionType
 from typing import TYPE_CHECKING, Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
@@ -326,14 +326,15 @@ def _build(cls: type[D], data: Any, **read: Callable[[Any], Any]) -> D:
         raise BadAnswer(
             f"the engine's answer is not a {cls.__name__}", f"got {data!r}", "check the engine's log"
         )
-    missing = [f.name for f in fields(cls) if f.name not in data]
+    # a field with a default may be absent: an engine older than the field
+    missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING]
     if missing:
         raise BadAnswer(
             f"the engine's answer has no {', '.join(missing)}",
             f"expected a {cls.__name__}",
             "is the engine running the same cockpit version? restart it",
         )
-    values = {f.name: read.get(f.name, _frozen)(data[f.name]) for f in fields(cls)}
+    values = {f.name: read.get(f.name, _frozen)(data[f.name]) for f in fields(cls) if f.name in data}
     for name, hint in _hints(cls).items():
         if name in values and not _conforms(values[name], hint):
             raise BadAnswer(

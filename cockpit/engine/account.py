@@ -236,9 +236,17 @@ def on_account_update(engine: AccountContext, a: AccountUpdate) -> None:
         key = position_key(symbol, leg)
         current = engine.state.positions.get(key)
         qty = current.qty if current else Decimal(0)
-        explained = qty + engine.state.unbooked.get(key, Decimal(0))  # + fills recorded since
+        recorded = engine.state.unbooked.get(key, Decimal(0))  # fills recorded since the exchange last said
+        explained = qty + recorded
+        # the size as held (an entry or margin update): none of the fills recorded since is in it yet
+        outside = dstr(recorded) if recorded and p.amount == qty else None
         payload = events.position_changed(
-            symbol=symbol, qty=dstr(p.amount), entry=dstr(p.entry_price), reason=a.reason, leg=leg
+            symbol=symbol,
+            qty=dstr(p.amount),
+            entry=dstr(p.entry_price),
+            reason=a.reason,
+            leg=leg,
+            unbooked=outside,
         )
         if p.amount not in (qty, explained):
             hold_size(engine, key, payload)

@@ -34,6 +34,9 @@ FUNDING_OVERLAP_MS = 600_000  # 10 minutes
 SETTLE_READS = 3  # extra position reads while a difference may be a fill still on its way
 SETTLE_S = 0.5  # trade history is re-read this far back; known trade ids are skipped
 
+# the fills recorded since the exchange last reported each position (State.unbooked)
+Unbooked = dict[str, Decimal]
+
 
 async def reconcile(engine: ReconcileContext, trigger: str) -> events.ReconcileDone:
     """One pass; what its `reconcile.done` says (the operator's reconcile answers with it)."""
@@ -47,30 +50,33 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
     through_ms = int(time.time() * 1000 + (engine.state.clock_offset_ms or 0.0))
     engine.emit("reconcile.started", events.reconcile_started(trigger=trigger), "info", "reconcile")
     gateway = engine.gateway
-    symbols = engine.symbols
     # no leverage read here (the account poll brings it): no extra wait after the exchange's answer
-    remote_positions = positions_from_exchange(await gateway.fetch_positions(with_leverage=False), symbols)
+    remote_positions, sent = await _read_positions(engine)
     emit_balance(engine, await gateway.fetch_balance())
 
     recovered = await _recover_fills(engine, remote_positions)
+    if _adopting(engine, trigger):
+        # the positions open before this session are taken as they stand: read after the trade history, so
+        # the figure includes every fill just recovered (a trade made while the engine started is in both)
+        remote_positions, sent = await _read_positions(engine)
     # Compare only once the exchange's answer and the user stream agree: a fill in flight during this pass
     # shows up on one side before the other. Re-read until two reads agree or the local state catches up;
     # each round looks at the trade history again (a fill made since, while the user stream is down).
     for _ in range(SETTLE_READS):
-        if not _unexplained(engine, remote_positions, trigger):
+        if not _unexplained(engine, remote_positions, trigger, sent):
             break
         await asyncio.sleep(SETTLE_S)
         for symbol, fills in (await _recover_fills(engine, remote_positions)).items():
             recovered.setdefault(symbol, []).extend(fills)
-        again = positions_from_exchange(await gateway.fetch_positions(with_leverage=False), symbols)
+        again, sent = await _read_positions(engine)
         stable = again == remote_positions
         remote_positions = again
         if stable:  # two reads agree and the stream had its time: what is left is a real difference
             break
-    # compared now, with no await since the last read: a fill the stream records meanwhile would otherwise
-    # be a difference the exchange's answer (read before it) cannot explain — a false ghost
+    # compared now, with no await since the last read: a fill the stream records meanwhile is one the
+    # exchange's answer may not include (`sent`: what was recorded when it was asked for)
     held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
-    matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger)
+    matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger, sent)
     denied = peak.denied(engine, ghosts, held)
     orders_read_at = time.time()
     remote_orders = await gateway.fetch_open_orders()
@@ -224,21 +230,35 @@ def _signed_sum(fills: list[events.OrderFilled]) -> Decimal:
     return sum((dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in fills), Decimal(0))
 
 
-def _explanation(engine: Reads, key: str, remote_qty: Decimal) -> Decimal | None:
-    """The quantity recorded fills add to the position cockpit holds (`key`: a symbol, or a hedge leg) so that
-    it is the exchange's, or None when none does. A fill recorded is never a ghost: every fill recorded since
-    the exchange last reported the position counts (recovered by this pass or an earlier one, or delivered
-    by the stream ahead of its position update) — all of them, never a part: a fill the stream recorded
-    after the exchange answered is not in that answer, and taking the answer would drop it (a false ghost at
-    the next pass); the positions are read again instead."""
-    unbooked = engine.state.unbooked.get(key, Decimal(0))
-    return unbooked if _held(engine, key) + unbooked == remote_qty else None
+async def _read_positions(engine: ReconcileContext) -> tuple[dict[str, PositionReport], Unbooked]:
+    """The exchange's open positions, and the fills recorded (`unbooked`) when they were asked for: a fill
+    the stream records while the answer is on its way may or may not be in it."""
+    sent = dict(engine.state.unbooked)
+    reports = await engine.gateway.fetch_positions(with_leverage=False)
+    return positions_from_exchange(reports, engine.symbols), sent
+
+
+def _explanation(engine: Reads, key: str, remote_qty: Decimal, sent: Unbooked) -> Decimal | None:
+    """What recorded fills leave outside the exchange's figure once they explain it (`key`: a symbol, or a
+    hedge leg): 0 when the figure includes every fill recorded since the exchange last reported the position
+    (recovered by this pass or an earlier one, or delivered by the stream ahead of its position update);
+    the fills recorded since the figure was asked for when it includes only those recorded before (they
+    stay recorded, for the next figure); None when neither explains it. A fill recorded is never a ghost,
+    and never dropped: taking a figure without a fill it does not include would make a false ghost at the
+    next pass."""
+    now = engine.state.unbooked.get(key, Decimal(0))
+    before = sent.get(key, Decimal(0))
+    held = _held(engine, key)
+    if held + now == remote_qty:
+        return Decimal(0)
+    return now - before if held + before == remote_qty else None
 
 
 def _unexplained(
     engine: ReconcileContext,
     remote: dict[str, PositionReport],
     trigger: str,
+    sent: Unbooked,
 ) -> list[str]:
     """Symbols whose exchange quantity neither the local state nor the recorded fills explain."""
     if _adopting(engine, trigger):
@@ -247,7 +267,7 @@ def _unexplained(
         key
         for key in set(remote) | set(engine.state.positions)
         if _held(engine, key) != _remote_qty(remote, key)
-        and _explanation(engine, key, _remote_qty(remote, key)) is None
+        and _explanation(engine, key, _remote_qty(remote, key), sent) is None
     ]
 
 
@@ -280,13 +300,17 @@ def _positions(
     remote: dict[str, PositionReport],
     recovered: dict[str, list[events.OrderFilled]],
     trigger: str,
+    sent: Unbooked,
 ) -> tuple[int, list[str], list[str], list[str]]:
     state = engine.state
+    adopting = _adopting(engine, trigger)
     matched = 0
     ghosts: list[str] = []
     adopted: list[str] = []
     corrected: list[str] = []
-    for key in sorted(set(remote) | set(state.positions)):
+    # adopting: a symbol flat on both sides may have a fill recorded while the engine started, already in
+    # the exchange's figure
+    for key in sorted(set(remote) | set(state.positions) | (set(state.unbooked) if adopting else set())):
         local = state.positions.get(key)
         local_qty = local.qty if local else Decimal(0)
         theirs = remote.get(key)
@@ -310,22 +334,35 @@ def _positions(
                 "reconcile",
             )
             continue
+        recorded = state.unbooked.get(key, Decimal(0))
+        # taken as it stands, the figure includes every fill recorded before it was asked for
+        after = recorded - sent.get(key, Decimal(0))
         if local_qty == remote_qty:
             matched += 1
-            if local is not None and (local.entry != entry) and remote_qty != 0:
+            if adopting and recorded:  # a trade made while the engine started: recovered, and in the figure
                 engine.emit(
                     "position.changed",
-                    events.position_changed(**base, reason="entry from exchange"),
+                    events.position_changed(
+                        **base, reason="as the exchange holds it", unbooked=_signed(after)
+                    ),
+                    "info",
+                    "reconcile",
+                )
+            elif local is not None and (local.entry != entry) and remote_qty != 0:
+                # the same size: no recorded fill is in this figure yet, all of them stay recorded
+                engine.emit(
+                    "position.changed",
+                    events.position_changed(**base, reason="entry from exchange", unbooked=_signed(recorded)),
                     "info",
                     "reconcile",
                 )
             continue
-        explained = _explanation(engine, key, remote_qty)
-        if _adopting(engine, trigger) and local is None:
+        explained = _explanation(engine, key, remote_qty, sent)
+        if adopting and local is None:
             adopted.append(key)
             engine.emit(
                 "position.changed",
-                events.position_changed(**base, reason="open before this session"),
+                events.position_changed(**base, reason="open before this session", unbooked=_signed(after)),
                 "info",
                 "reconcile",
             )
@@ -333,7 +370,9 @@ def _positions(
             corrected.append(key)
             engine.emit(
                 "position.changed",
-                events.position_changed(**base, reason="explained by recorded fills"),
+                events.position_changed(
+                    **base, reason="explained by recorded fills", unbooked=_signed(explained)
+                ),
                 "info",
                 "reconcile",
             )
@@ -359,6 +398,11 @@ def _positions(
                 "reconcile",
             )
     return matched, ghosts, adopted, corrected
+
+
+def _signed(quantity: Decimal) -> str | None:
+    """A quantity of recorded fills for a payload; None (left out) when there is none."""
+    return dstr(quantity) if quantity else None
 
 
 def _orders(

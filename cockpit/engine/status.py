@@ -16,7 +16,7 @@ from cockpit.core.commands import (
 )
 from cockpit.core.domain import dstr
 from cockpit.core.state import HEALTH_ITEMS, Order, Position, State
-from cockpit.core.text import fmt_money, fmt_step
+from cockpit.core.text import fmt_money, fmt_step, per_window
 
 _CENT = Decimal("0.01")
 
@@ -83,6 +83,10 @@ def _rate_limit(state: State) -> RateLimitStatus:
         queued=rl.queued,
         rejected_recent=rl.rejected_recent,
         banned_until=rl.banned_until,
+        window_s=rl.window_s,
+        endpoint=rl.endpoint,
+        endpoint_used=rl.endpoint_used,
+        endpoint_limit=rl.endpoint_limit,
     )
 
 
@@ -172,7 +176,11 @@ def render_status(status: StatusReport) -> str:
     health = ", ".join(f"{k} {v}" for k, v in status.health.items())
     lines.append(f"health: {health}")
     rl = status.rate_limit
-    lines.append(f"rate limit: {rl.used}/{rl.limit} used, {rl.queued} queued, {rl.rejected_recent} 429s")
+    endpoint = f", {rl.endpoint} {rl.endpoint_used}/{rl.endpoint_limit} per s" if rl.endpoint else ""
+    lines.append(
+        f"rate limit: {rl.used}/{rl.limit} {per_window(rl.window_s)} used, {rl.queued} queued, "
+        f"{rl.rejected_recent} 429s{endpoint}"
+    )
     if not status.positions:
         lines.append("positions: none")
     for p in status.positions:

@@ -180,12 +180,15 @@ async def ratelimit_loop(engine: Trading) -> None:
     last: tuple[Any, ...] | None = None
     while True:
         snap = engine.gateway.limiter.snapshot()
+        busiest = snap.busiest
         key = (
             snap.used * 100 // max(1, snap.limit),
             snap.queued,
             snap.rejected_recent,
             snap.cooldown_until is not None,
             snap.banned_until is not None,
+            busiest and (busiest.name, busiest.used * 10 // max(1, busiest.limit), busiest.limit),
+            busiest is not None and busiest.cooldown_until is not None,
         )
         if key != last:
             last = key
@@ -198,6 +201,11 @@ async def ratelimit_loop(engine: Trading) -> None:
                     rejected_recent=snap.rejected_recent,
                     cooldown_until=snap.cooldown_until,
                     banned_until=snap.banned_until,
+                    window_s=snap.window_s,
+                    endpoint=busiest.name if busiest else None,
+                    endpoint_used=busiest.used if busiest else 0,
+                    endpoint_limit=busiest.limit if busiest else 0,
+                    endpoint_cooldown_until=busiest.cooldown_until if busiest else None,
                 ),
                 "info",
                 "exchange",

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from cockpit.exchange.intents import OrderIntent
+from cockpit.exchange.ratelimit import LimitModel, LimitReading
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -51,6 +52,7 @@ class Caller(Protocol):
 class Dialect(Protocol):
     id: str  # the ccxt exchange id
     weights: Mapping[str, int]  # the request budget each gateway operation costs
+    limits: LimitModel  # its request limits: the shared budget, and each endpoint's if it has them
     conditional_params: Mapping[str, Any]  # what a cancel of conditional orders (one or all) adds
     ban_probe_s: float  # a ban whose end the exchange does not name: one request this often, to see it end
 
@@ -65,6 +67,10 @@ class Dialect(Protocol):
 
     def ws_base(self, base_url: str | None, testnet: bool) -> str:
         """Where its websockets are: the exchange's own host, or `base_url`'s (a simulator) with ws://."""
+        ...
+
+    def limit_reading(self, headers: Mapping[str, str] | None) -> LimitReading:
+        """What an answer's headers say of its request budget."""
         ...
 
     # ----- answers as reports ---------------------------------------------------------------------------

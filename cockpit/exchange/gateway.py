@@ -18,7 +18,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -39,7 +39,7 @@ from cockpit.exchange.dialect import Dialect
 from cockpit.exchange.dlq import DeadLetter, DeadLetterBuffer, DeadLetterSink
 from cockpit.exchange.intents import OrderAck, OrderIntent, new_client_order_id
 from cockpit.exchange.latency import LatencyRecorder
-from cockpit.exchange.ratelimit import RateLimiter, retry_after_seconds
+from cockpit.exchange.ratelimit import LimitReading, RateLimiter, retry_after_seconds
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -147,7 +147,7 @@ class ExchangeGateway:
     ) -> None:
         self.client = client
         self.dialect = dialect or dialect_for(str(client.id))  # what is this exchange's own
-        self.limiter = limiter or RateLimiter()
+        self.limiter = limiter or RateLimiter(model=self.dialect.limits)
         self.policy = policy or RetryPolicy()
         self.dead_letters: DeadLetterSink = dead_letters or DeadLetterBuffer()
         self.latency = LatencyRecorder()
@@ -210,7 +210,7 @@ class ExchangeGateway:
         kwargs: dict[str, Any],
         weight: int,
     ) -> Any:
-        await self.limiter.acquire(weight)
+        await self.limiter.acquire(weight, op)
         if self._resync_clock:
             self._resync_clock = False
             await self.client.load_time_difference()
@@ -222,7 +222,7 @@ class ExchangeGateway:
             self._observe_failure(op, exc)
             raise
         self.latency.record(op, (time.perf_counter() - started) * 1000, ok=True)
-        self.limiter.observe_headers(self.client.last_response_headers)
+        self._observe_budget(op, self.client.last_response_headers)
         self._observe_success(op)
         return result
 
@@ -263,12 +263,16 @@ class ExchangeGateway:
     def _observe_failure(self, op: str, exc: BaseException) -> None:
         self.last_error = f"{op}: {type(exc).__name__}: {_reason(exc)}"
         headers = getattr(self.client, "last_response_headers", None)
-        self.limiter.observe_headers(headers)
+        reading = self._observe_budget(op, headers)
         if not (is_rate_limit(exc) and self.dialect.is_ban(exc)):
             self.limiter.answered()  # whatever else it is, the IP is not banned
         if is_auth_failure(exc):
             self._trouble = "auth_failed"
             self._notify(GatewayNotice("auth_failed", op, _reason(exc), ErrorClass.CRITICAL))
+        elif is_rate_limit(exc) and (wait := self._endpoint_limited(op, exc, headers, reading)) is not None:
+            # one endpoint's budget (Bybit's 10006): that endpoint waits for its reset, the rest go on
+            self._trouble = "rate_limited"
+            self._notify(GatewayNotice("rate_limited", op, _reason(exc), ErrorClass.RECOVERABLE, wait))
         elif is_rate_limit(exc):
             banned = self.dialect.is_ban(exc)
             retry_after = retry_after_seconds(headers) or _ban_seconds(exc)
@@ -284,6 +288,26 @@ class ExchangeGateway:
             self._notify(GatewayNotice("maintenance", op, _reason(exc), ErrorClass.RECOVERABLE))
         elif isinstance(exc, ccxt.InvalidNonce):
             self._resync_clock = True
+
+    def _observe_budget(self, op: str, headers: Mapping[str, str] | None) -> LimitReading:
+        reading = self.dialect.limit_reading(headers)
+        self.limiter.observe(reading, op, self._server_now_ms())
+        return reading
+
+    def _endpoint_limited(
+        self, op: str, exc: BaseException, headers: Mapping[str, str] | None, reading: LimitReading
+    ) -> float | None:
+        """A refusal of `op`'s endpoint budget alone (the answer names that budget, and no Retry-After or
+        ban holds every request): the seconds it waits, else None."""
+        if reading.endpoint_left is None or self.dialect.is_ban(exc) or retry_after_seconds(headers):
+            return None
+        return self.limiter.on_endpoint_limited(op, reading, self._server_now_ms())
+
+    def _server_now_ms(self) -> float:
+        """The exchange's clock now, as ccxt's last time sync measured it (local time when it did not)."""
+        options = getattr(self.client, "options", None)
+        difference = options.get("timeDifference", 0) if isinstance(options, dict) else 0
+        return time.time() * 1000 - float(difference or 0)
 
     def _observe_success(self, op: str) -> None:
         self.limiter.answered()
@@ -349,7 +373,7 @@ class ExchangeGateway:
             raise GatewayError(op, classify(exc), exc, 1) from exc
         rtt_s = time.perf_counter() - started
         self.latency.record(op, rtt_s * 1000, ok=True)
-        self.limiter.observe_headers(self.client.last_response_headers)
+        self._observe_budget(op, self.client.last_response_headers)
         self._observe_success(op)
         return ServerTime(int(raw), sent_at, rtt_s)
 

@@ -228,11 +228,35 @@ class CockpitCollector(Collector):
     def _limits(source: MetricsSource) -> Iterator[Metric]:
         rl = source.rate_limit()
         yield GaugeMetricFamily(
-            "cockpit_ratelimit_used_weight", "Request weight used in the rolling minute", value=rl.used
+            "cockpit_ratelimit_used_weight",
+            "Request weight (Bybit: requests) used in the exchange's rolling window",
+            value=rl.used,
         )
         yield GaugeMetricFamily(
-            "cockpit_ratelimit_limit_weight", "Request weight allowed per minute", value=rl.limit
+            "cockpit_ratelimit_limit_weight",
+            "Request weight (Bybit: requests) allowed per window",
+            value=rl.limit,
         )
+        yield GaugeMetricFamily(
+            "cockpit_ratelimit_window_seconds",
+            "The shared budget's window: 60 on Binance, 5 on Bybit",
+            value=rl.window_s,
+        )
+        used = GaugeMetricFamily(
+            "cockpit_ratelimit_endpoint_used_requests",
+            "Requests in the current second to an endpoint with a budget of its own (Bybit)",
+            labels=["endpoint"],
+        )
+        allowed = GaugeMetricFamily(
+            "cockpit_ratelimit_endpoint_limit_requests",
+            "An endpoint's own budget per second, as the exchange last stated it (Bybit)",
+            labels=["endpoint"],
+        )
+        for endpoint in rl.endpoints:
+            used.add_metric([endpoint.name], endpoint.used)
+            allowed.add_metric([endpoint.name], endpoint.limit)
+        yield used
+        yield allowed
         yield GaugeMetricFamily(
             "cockpit_ratelimit_queued_requests",
             "Requests waiting for budget, a Retry-After or a ban to end",

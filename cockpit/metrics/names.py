@@ -46,6 +46,9 @@ ORDERS = (
 EXCHANGE_LIMITS = (
     "cockpit_ratelimit_used_weight",
     "cockpit_ratelimit_limit_weight",
+    "cockpit_ratelimit_window_seconds",
+    "cockpit_ratelimit_endpoint_used_requests",
+    "cockpit_ratelimit_endpoint_limit_requests",
     "cockpit_ratelimit_queued_requests",
     "cockpit_rate_limited_total",
     "cockpit_bans_total",

@@ -16,6 +16,7 @@ from cockpit.exchange.binance.client import binance_usdm_client
 from cockpit.exchange.classify import is_ban, is_maintenance
 from cockpit.exchange.dialect import Caller
 from cockpit.exchange.intents import OrderIntent
+from cockpit.exchange.ratelimit import LimitModel, LimitReading, header
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -58,6 +59,7 @@ INCOME_PAGES_MAX = 50  # funding is 3 a day per symbol: 50 000 payments is far p
 class BinanceUsdm:
     id = "binanceusdm"
     weights: Mapping[str, int] = ENDPOINT_WEIGHTS
+    limits = LimitModel(limit=2400, window_s=60.0)  # request weight per IP per rolling minute
     conditional_params: Mapping[str, Any] = {"trigger": True}  # ccxt: the Algo Service's endpoints
     ban_probe_s = 60.0  # Binance's 418 names its end ("banned until …"): this only when it does not
     trades_page = TRADES_PAGE
@@ -75,6 +77,10 @@ class BinanceUsdm:
     def ws_base(self, base_url: str | None, testnet: bool) -> str:
         """Production's host whatever `testnet` says (as cockpit always did), or `base_url`'s."""
         return WS_BASE if base_url is None else ws_of(base_url)
+
+    def limit_reading(self, headers: Mapping[str, str] | None) -> LimitReading:
+        """The weight the IP used in the rolling minute, as the exchange counts it."""
+        return LimitReading(used=header(headers, "X-MBX-USED-WEIGHT-1M"))
 
     # ----- answers as reports ---------------------------------------------------------------------------
     def market_reports(self, answer: Any) -> dict[str, MarketReport]:

@@ -2,9 +2,10 @@
 its order parameters, and the calls only it has — funding in the execution history, the position mode read
 from the positions, conditional orders in the same order book under `orderFilter=StopOrder`.
 
-Its request budget is not Binance's weight per minute: Bybit limits each endpoint per second and each IP to
-600 requests per 5 s. Until cockpit models that, every call costs 1 of the limiter's budget (40 calls a second
-at most), well inside the IP limit."""
+Its request budget is not Binance's weight per minute: every request counts against the IP's 600 per 5 s, and
+each private endpoint has a budget per account per second (`ENDPOINT_LIMITS`, Bybit's documented defaults for
+linear contracts), which its answers state (`X-Bapi-Limit*`): the limiter paces each endpoint to the limit
+the account really has, and a refusal (10006) holds that endpoint alone until its reset."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cockpit.exchange.bybit.client import bybit_client
 from cockpit.exchange.classify import is_maintenance, is_rate_limit
 from cockpit.exchange.dialect import Caller
 from cockpit.exchange.intents import OrderIntent
+from cockpit.exchange.ratelimit import LimitModel, LimitReading, header
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -50,6 +52,34 @@ OPS = (
     "cancel_all_conditional_orders",
 )
 WEIGHTS: dict[str, int] = dict.fromkeys(OPS, 1)
+# the private endpoint each operation calls (the public ones — markets, time, tickers — count for the IP only)
+ENDPOINT_OF: dict[str, str] = {
+    "fetch_balance": "account/wallet-balance",
+    "fetch_positions": "position/list",
+    "fetch_position_mode": "position/list",
+    "fetch_open_orders": "order/realtime",
+    "fetch_open_orders_all": "order/realtime",
+    "fetch_open_conditional_orders": "order/realtime",
+    "fetch_order": "order/realtime",
+    "fetch_my_trades": "execution/list",
+    "fetch_funding": "execution/list",
+    "create_order": "order/create",
+    "cancel_order": "order/cancel",
+    "cancel_conditional_order": "order/cancel",
+    "cancel_all_orders": "order/cancel-all",
+    "cancel_all_conditional_orders": "order/cancel-all",
+}
+# requests per second per account, Bybit's defaults for linear contracts (an answer's X-Bapi-Limit says the
+# account's own, e.g. a PRO account's)
+ENDPOINT_LIMITS: dict[str, int] = {
+    "order/create": 10,
+    "order/cancel": 10,
+    "order/cancel-all": 10,
+    "order/realtime": 50,
+    "position/list": 50,
+    "execution/list": 50,
+    "account/wallet-balance": 50,
+}
 EXECUTIONS_PAGE = 100  # Bybit's largest execution-list page
 ORDERS_PAGE = 50  # Bybit's largest open-orders page
 PAGES_MAX = 200  # per window: 20 000 rows, far past any account's week
@@ -62,6 +92,7 @@ WS_BASE, WS_TESTNET = "wss://stream.bybit.com", "wss://stream-testnet.bybit.com"
 class Bybit:
     id = "bybit"
     weights: Mapping[str, int] = WEIGHTS
+    limits = LimitModel(limit=600, window_s=5.0, endpoints=ENDPOINT_LIMITS, endpoint_of=ENDPOINT_OF)
     conditional_params: Mapping[str, Any] = {"orderFilter": "StopOrder"}  # the same endpoints, filtered
     ban_probe_s = 10.0  # Bybit's 403 names no end: one request every 10 s sees the ban lifted
 
@@ -79,6 +110,14 @@ class Bybit:
         if base_url is not None:
             return ws_of(base_url)
         return WS_TESTNET if testnet else WS_BASE
+
+    def limit_reading(self, headers: Mapping[str, str] | None) -> LimitReading:
+        """The called endpoint's budget: its limit, what is left, and when it resets (exchange time, ms)."""
+        return LimitReading(
+            endpoint_limit=header(headers, "X-Bapi-Limit"),
+            endpoint_left=header(headers, "X-Bapi-Limit-Status"),
+            endpoint_reset_ms=header(headers, "X-Bapi-Limit-Reset-Timestamp"),
+        )
 
     # ----- answers as reports ---------------------------------------------------------------------------
     def market_reports(self, answer: Any) -> dict[str, MarketReport]:
