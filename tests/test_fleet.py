@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from textual import events
+from textual.widgets import Label
 
 from cockpit.config.errors import ConfigError
 from cockpit.config.fleet import load_fleet
@@ -31,6 +32,7 @@ from cockpit.ui.backend import FixedBackend
 from cockpit.ui.fleet import Account, FleetBackend
 from cockpit.ui.fleet_app import FleetApp
 from cockpit.ui.screens.confirm import ConfirmScreen
+from cockpit.ui.screens.dialogs import DeadLettersScreen
 from cockpit.ui.screens.fleet import FleetOutcomeScreen
 from tests.conftest import TEST_KEY, TEST_SECRET
 from tests.test_cli_engine import HeadlessEngine
@@ -197,6 +199,12 @@ async def test_dialogs_and_toasts_name_the_account_brackets_and_all() -> None:
         assert isinstance(outcome, FleetOutcomeScreen)
         body = str(outcome.query_one("#dialog-body").render())
         assert "binance [live]: refused" in body and "b [/x]: refused" in body, body
+        await pilot.press("escape")
+        # a dialog that shows one account's figures names it too, the one selected when the key was pressed
+        await pilot.press("right_square_bracket", "d")
+        await wait_until(lambda: isinstance(app.screen, DeadLettersScreen), 5, "the dead-letter dialog")
+        title = app.screen.query_one("#dialog-title", Label)
+        assert str(title.render()) == "[b [/x]] Dead-letter queue: 0 open"
 
 
 async def test_fleet_wide_keys_typed_ahead_in_a_burst_reach_their_dialog(utc_clock: None) -> None:

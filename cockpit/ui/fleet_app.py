@@ -30,6 +30,7 @@ from cockpit.ui.fleet import Account, FleetBackend, acting_on
 from cockpit.ui.panes import Answer
 from cockpit.ui.screens.confirm import ConfirmScreen
 from cockpit.ui.screens.fleet import FleetOutcomeScreen
+from cockpit.ui.screens.view import ViewScreen
 from widgets.fleet import FleetTable
 
 FOOTER_MAKES_ROOM = ("backup", "restore", "filter_events")
@@ -190,10 +191,14 @@ class FleetApp(CockpitApp):
             acting_on.reset(token)
 
     def _open(self, dialog: Screen[Answer]) -> asyncio.Future[Answer | None]:
-        """A confirmation of an action on one account names it: "[alpha] Flatten BTC/USDT:USDT?"."""
+        """A dialog about one account names it: "[alpha] Flatten BTC/USDT:USDT?", "[alpha] Reconcile: …",
+        "[alpha] Dead-letter queue: 2 open" (what it shows or acts on is that account's, never the one
+        selected since)."""
         account = acting_on.get()
         if account is not None and isinstance(dialog, ConfirmScreen):
             dialog.title_text = f"[{account.name}] {dialog.title_text}"
+        elif account is not None and isinstance(dialog, ViewScreen):
+            dialog.account = account.name
         return super()._open(dialog)
 
     def notify(

@@ -35,7 +35,9 @@ class ReconcileScreen(ViewScreen[tuple[str, str] | None]):
         ghosts = r.ghosts_open
         by_symbol = ", ".join(f"{s} {n}" for s, n in r.recovered_by_symbol.items())
         with Vertical(id="dialog", classes="reconcile"):
-            yield Label("Reconcile: the exchange is the source of truth", id="dialog-title")
+            yield Label(
+                self.titled("Reconcile: the exchange is the source of truth"), id="dialog-title", markup=False
+            )
             lines = [
                 f"trigger: {r.trigger}  ·  {r.seconds:.2f} s",
                 f"matched positions: {r.matched}",
@@ -92,7 +94,9 @@ class DeadLettersScreen(ViewScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dlq"):
-            yield Label(f"Dead-letter queue: {len(self.rows)} open", id="dialog-title")
+            yield Label(
+                self.titled(f"Dead-letter queue: {len(self.rows)} open"), id="dialog-title", markup=False
+            )
             table: DataTable[str] = DataTable(id="dlq-table", cursor_type="row", zebra_stripes=True)
             table.add_columns("id", "age", "operation", "class", "error", "reason", "tries")
             for row in self.rows:
@@ -127,7 +131,7 @@ class RestoreScreen(ViewScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="restore"):
-            yield Label("Restore the session from a backup", id="dialog-title")
+            yield Label(self.titled("Restore the session from a backup"), id="dialog-title", markup=False)
             table: DataTable[str] = DataTable(id="backup-table", cursor_type="row")
             table.add_columns("backup", "age", "size", "verified", "events")
             for info in self.backups:

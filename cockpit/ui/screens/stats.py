@@ -90,7 +90,7 @@ class StatsScreen(ViewScreen[None]):
                 "rejections: " + "; ".join(f"{reason} ×{n}" for reason, n in list(rejections.items())[:4])
             )
         with Vertical(id="dialog", classes="stats"):
-            yield Label(f"Session stats — {self.source}", id="dialog-title")
+            yield Label(self.titled(f"Session stats — {self.source}"), id="dialog-title", markup=False)
             yield Static("\n".join(lines), id="dialog-body")
             yield Label("Equity", classes="chart-title")
             yield Sparkline(self.equity or [0.0], id="stats-equity")

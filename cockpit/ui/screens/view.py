@@ -17,3 +17,9 @@ class ViewScreen(ModalScreen[Result]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("k", "app.kill_switch", "Kill switch", show=False),
     ]
+
+    account = ""  # over a fleet: the account it shows, named in its title (cockpit/ui/fleet_app.py)
+
+    def titled(self, title: str) -> str:
+        """`title`, after the account's name over a fleet: "[alpha] Dead-letter queue: 2 open"."""
+        return f"[{self.account}] {title}" if self.account else title
