@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cockpit.core.commands import CancelOrders, Flatten, KillSwitch, NotConfirmed, Orders
+from cockpit.core.commands import CancelOrders, Flatten, KillSwitch, NotConfirmed, Orders, Status
 from cockpit.engine.cancel import cancel_one
 from cockpit.engine.killswitch import ActionRefused
 from cockpit.engine.status import render_orders
@@ -290,6 +290,45 @@ async def test_an_isolated_position_shows_its_margin_type_and_own_margin(
     row = next(p for p in status.positions if p.symbol == BTC)
     assert row.margin == "isolated" and row.isolated_margin is not None
     assert "isolated (margin " in render_status(status)
+
+
+@pytest.mark.parametrize("sim", ["bybit"], indirect=True)
+async def test_a_bybit_unified_account_in_isolated_margin_shows_every_position_isolated(
+    sim: SimServer, start_engine: Any
+) -> None:
+    """Bybit's unified account sets the margin mode for the whole account (`/v5/account/set-margin-mode`,
+    read back from `/v5/account/info`); its position rows do not say it. Set by an unmodified ccxt, every
+    position the engine holds is isolated, with the margin the exchange holds for it, to the cent."""
+    from cockpit.engine.status import render_status
+    from cockpit.exchange.ccxt_client import make_ccxt_client
+
+    client = make_ccxt_client("bybit", TEST_KEY, TEST_SECRET, base_url=sim.base_url, timeout_ms=3000)
+    try:
+        answer = await client.privatePostV5AccountSetMarginMode({"setMarginMode": "ISOLATED_MARGIN"})
+    finally:
+        await client.close()
+    assert answer["retCode"] == 0, answer
+    run: EngineRun = await start_engine()
+    await run.wait_for("reconcile.done")
+    await trade(sim, symbol="BTCUSDT", side="Buy", quantity="0.02")
+    await trade(sim, symbol="ETHUSDT", side="Sell", quantity="0.5")
+
+    def held_margin(symbol: str) -> Decimal:
+        return sim.account.legs[(symbol, "BOTH")].isolated_wallet.quantize(Decimal("0.01"))
+
+    def both_isolated() -> bool:
+        positions = run.engine.state.positions
+        return all(
+            (p := positions.get(unified)) is not None
+            and p.margin == "isolated"
+            and p.isolated_margin is not None
+            and p.isolated_margin.quantize(Decimal("0.01")) == held_margin(symbol)
+            for unified, symbol in ((BTC, "BTCUSDT"), (ETH, "ETHUSDT"))
+        )
+
+    await wait_until(both_isolated, 10, "both positions isolated, with the exchange's margin")
+    assert held_margin("BTCUSDT") > 0 and held_margin("ETHUSDT") > 0
+    assert "isolated (margin " in render_status(await run.engine.control(Status(by="test")))
 
 
 async def test_a_stop_that_triggered_while_the_engine_was_down_is_seen_as_the_order_it_placed(

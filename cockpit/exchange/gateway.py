@@ -158,6 +158,8 @@ class ExchangeGateway:
         self._markets_loaded = False
         self._leverages: dict[str, int] = {}  # by unified symbol (the dialect's leverage settings)
         self._leverages_read_at = -LEVERAGES_TTL_S
+        self._margin: str | None = None  # the account's margin mode, where it is the account's (Bybit)
+        self._account_margin_read_at = -LEVERAGES_TTL_S
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -386,14 +388,25 @@ class ExchangeGateway:
         leverage (Binance's positionRisk v3 no longer carries it) takes it from the symbols' settings, read
         at most once a minute (a leverage changed since shows within the minute)."""
         await self.ensure_markets()
+        margin = await self._account_margin()
         rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
-        reports = self._read("fetch_positions", self.dialect.position_reports, rows)
+        reports = self._read("fetch_positions", lambda r: self.dialect.position_reports(r, margin), rows)
         if with_leverage and any(r.leverage is None and r.quantity for r in reports):
             leverages = await self._symbol_leverages()
             reports = [
                 replace(r, leverage=leverages.get(r.symbol)) if r.leverage is None else r for r in reports
             ]
         return reports
+
+    async def _account_margin(self) -> str | None:
+        """The account's margin mode where it is the whole account's (the dialect's read), cached
+        LEVERAGES_TTL_S (it changes only with no position open); what it was when a read fails."""
+        if time.monotonic() - self._account_margin_read_at < LEVERAGES_TTL_S:
+            return self._margin
+        self._account_margin_read_at = time.monotonic()
+        with contextlib.suppress(GatewayError):  # said by the gateway; the last read stands
+            self._margin = await self.dialect.fetch_account_margin(self)
+        return self._margin
 
     async def _symbol_leverages(self) -> dict[str, int]:
         """Each symbol's leverage setting (the dialect's read), cached LEVERAGES_TTL_S; what it had when a

@@ -86,8 +86,8 @@ class BinanceUsdm:
     def market_reports(self, answer: Any) -> dict[str, MarketReport]:
         return reports.market_reports(answer)
 
-    def position_reports(self, answer: Any) -> list[PositionReport]:
-        return reports.position_reports(answer)
+    def position_reports(self, answer: Any, account_margin: str | None = None) -> list[PositionReport]:
+        return reports.position_reports(answer)  # each row says its symbol's margin type
 
     def balance_report(self, answer: Any) -> BalanceReport:
         return reports.balance_report(answer)
@@ -161,6 +161,9 @@ class BinanceUsdm:
         await gateway.ensure_markets()
         rows: Any = await gateway.call("fetch_mark_prices", gateway.client.fetch_mark_prices, symbols)
         return gateway.read("fetch_mark_prices", lambda r: reports.mark_prices(r, symbols), rows)
+
+    async def fetch_account_margin(self, gateway: Caller) -> str | None:
+        return None  # per symbol, in each position row (marginType)
 
     async def fetch_leverages(self, gateway: Caller) -> dict[str, int]:
         """Each symbol's leverage setting (`GET /fapi/v1/symbolConfig`), by unified symbol: Binance's

@@ -47,6 +47,7 @@ OPS = (
     "fetch_position_mode",
     "fetch_funding",
     "fetch_leverages",
+    "fetch_account_margin",
     "fetch_open_conditional_orders",
     "cancel_conditional_order",
     "cancel_all_conditional_orders",
@@ -55,6 +56,7 @@ WEIGHTS: dict[str, int] = dict.fromkeys(OPS, 1)
 # the private endpoint each operation calls (the public ones — markets, time, tickers — count for the IP only)
 ENDPOINT_OF: dict[str, str] = {
     "fetch_balance": "account/wallet-balance",
+    "fetch_account_margin": "account/info",
     "fetch_positions": "position/list",
     "fetch_position_mode": "position/list",
     "fetch_open_orders": "order/realtime",
@@ -79,6 +81,7 @@ ENDPOINT_LIMITS: dict[str, int] = {
     "position/list": 50,
     "execution/list": 50,
     "account/wallet-balance": 50,
+    "account/info": 50,
 }
 EXECUTIONS_PAGE = 100  # Bybit's largest execution-list page
 ORDERS_PAGE = 50  # Bybit's largest open-orders page
@@ -123,8 +126,8 @@ class Bybit:
     def market_reports(self, answer: Any) -> dict[str, MarketReport]:
         return reports.market_reports(answer)
 
-    def position_reports(self, answer: Any) -> list[PositionReport]:
-        return reports.position_reports(answer)
+    def position_reports(self, answer: Any, account_margin: str | None = None) -> list[PositionReport]:
+        return reports.position_reports(answer, account_margin)
 
     def balance_report(self, answer: Any) -> BalanceReport:
         return reports.balance_report(answer)
@@ -254,6 +257,11 @@ class Bybit:
         await gateway.ensure_markets()
         rows: Any = await gateway.call("fetch_mark_prices", gateway.client.fetch_tickers, symbols)
         return gateway.read("fetch_mark_prices", lambda r: reports.mark_prices(r, symbols), rows)
+
+    async def fetch_account_margin(self, gateway: Caller) -> str | None:
+        """A unified account's margin mode, the whole account's (`GET /v5/account/info`)."""
+        answer: Any = await gateway.call("fetch_account_margin", gateway.client.privateGetV5AccountInfo, {})
+        return gateway.read("fetch_account_margin", reports.account_margin, answer)
 
     async def fetch_leverages(self, gateway: Caller) -> dict[str, int]:
         return {}  # Bybit's positions carry their leverage

@@ -77,16 +77,29 @@ def mark_prices(tickers: Mapping[str, Mapping[str, Any]], symbols: Iterable[str]
 
 
 # ----- account ----------------------------------------------------------------------------------------------
-def position_reports(rows: Any) -> list[PositionReport]:
+def position_reports(rows: Any, account_margin: str | None = None) -> list[PositionReport]:
     """ccxt's `fetch_positions()` (`GET /v5/position/list`): one row per symbol on a one-way account
     (positionIdx 0), one per leg in hedge mode (1 long, 2 short). Any other shape, or one unreadable row,
-    fails the whole answer."""
+    fails the whole answer. `account_margin`: a unified account's margin mode ("isolated" | "cross", from
+    `account_margin`), which its rows do not say."""
     if not isinstance(rows, list):
         raise MalformedReport(f"the positions answer is not a list: {type(rows).__name__}")
-    return [position_report(row) for row in rows]
+    return [position_report(row, account_margin) for row in rows]
 
 
-def position_report(row: Mapping[str, Any]) -> PositionReport:
+def account_margin(answer: Any) -> str:
+    """`GET /v5/account/info`'s `marginMode`: a unified account's margin mode is the whole account's —
+    ISOLATED_MARGIN "isolated"; REGULAR_MARGIN and PORTFOLIO_MARGIN "cross" (positions share the wallet)."""
+    result = answer.get("result") if isinstance(answer, Mapping) else None
+    mode = result.get("marginMode") if isinstance(result, Mapping) else None
+    if mode == "ISOLATED_MARGIN":
+        return "isolated"
+    if mode in ("REGULAR_MARGIN", "PORTFOLIO_MARGIN"):
+        return "cross"
+    raise MalformedReport(f"the account's marginMode {mode!r} is none of ISOLATED/REGULAR/PORTFOLIO_MARGIN")
+
+
+def position_report(row: Mapping[str, Any], account_margin: str | None = None) -> PositionReport:
     info = _info(row, "a position row")
     symbol = row.get("symbol") or info.get("symbol")
     if not symbol or not isinstance(symbol, str):
@@ -104,7 +117,10 @@ def position_report(row: Mapping[str, Any]) -> PositionReport:
     raw_entry = info.get("avgPrice") if not _blank(info.get("avgPrice")) else info.get("entryPrice")
     entry = checked(plausible.price, raw_entry, f"{symbol} avgPrice") if size else lenient(raw_entry)
     leverage = lenient(info.get("leverage"))
-    isolated = str(info.get("tradeMode", "")) == "1"  # 1: isolated margin (classic accounts); 0: cross
+    # a unified account's mode is the account's; a classic account's row says it (tradeMode 1: isolated)
+    isolated = account_margin == "isolated" or str(info.get("tradeMode", "")) == "1"
+    # an isolated position's own margin: positionBalance when the row gives it, else its initial margin
+    own = info.get("positionBalance") if not _blank(info.get("positionBalance")) else info.get("positionIM")
     liquidation = lenient(info.get("liqPrice")) if not _blank(info.get("liqPrice")) else Decimal(0)
     return PositionReport(
         symbol=str(symbol),
@@ -113,7 +129,7 @@ def position_report(row: Mapping[str, Any]) -> PositionReport:
         leverage=int(leverage) if leverage is not None and leverage > 0 else None,
         liquidation_price=liquidation,
         margin_mode="isolated" if isolated else "cross",
-        isolated_margin=lenient(info.get("positionIM")) if isolated else None,
+        isolated_margin=lenient(own) if isolated and size else None,
         leg=leg,
     )
 

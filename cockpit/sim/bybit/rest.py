@@ -70,6 +70,7 @@ class BybitRest:
             ("GET", "/v5/market/tickers", self.tickers, False),
             ("GET", "/v5/account/wallet-balance", self.wallet_balance, True),
             ("GET", "/v5/account/info", self.account_info, True),
+            ("POST", "/v5/account/set-margin-mode", self.set_margin_mode, True),
             ("GET", "/v5/user/query-api", self.query_api, True),
             ("GET", "/v5/position/list", self.positions, True),
             ("GET", "/v5/order/realtime", self.open_orders, True),
@@ -173,8 +174,10 @@ class BybitRest:
         return {"list": [hostile.served(record, bad.params) if bad else record]}
 
     async def account_info(self, params: Params) -> Any:
+        acct = self.sim.account
+        isolated = all(acct.is_isolated(symbol) for symbol in self.sim.specs)
         return {
-            "marginMode": "REGULAR_MARGIN",
+            "marginMode": "ISOLATED_MARGIN" if isolated else "REGULAR_MARGIN",
             "updatedTime": str(self.sim.clock.now_ms()),
             "unifiedMarginStatus": 6,
             "dcpStatus": "OFF",
@@ -225,6 +228,20 @@ class BybitRest:
         if bad is not None:
             rows = hostile.served_rows(rows, bad.params)
         return {"category": views.CATEGORY, "list": rows, "nextPageCursor": ""}
+
+    async def set_margin_mode(self, params: Params) -> Any:
+        """A unified account's margin mode is the whole account's: every linear position cross
+        (REGULAR_MARGIN) or isolated (ISOLATED_MARGIN; portfolio margin is not simulated). Only with no
+        position and no open order, as the account model refuses a symbol's change."""
+        mode = str(params.get("setMarginMode", ""))
+        if mode not in ("ISOLATED_MARGIN", "REGULAR_MARGIN"):
+            raise BybitError(10001, f"setMarginMode {mode!r} invalid: ISOLATED_MARGIN or REGULAR_MARGIN")
+        acct = self.sim.account
+        if acct.open_legs() or acct.open_orders() or acct.open_algos(None):
+            raise BybitError(3400045, "Set margin mode failed: close every position and cancel every order")
+        for symbol in self.sim.specs:
+            acct.margin_types[symbol] = "isolated" if mode == "ISOLATED_MARGIN" else "cross"
+        return {"reasons": []}
 
     async def switch_mode(self, params: Params) -> Any:
         self._category(params)

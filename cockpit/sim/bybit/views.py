@@ -359,7 +359,8 @@ def position(acct: Account, pos: SimPosition, ws: bool = False) -> dict[str, Any
         "autoAddMargin": 0,
         "adlRankIndicator": 2 if held else 0,
         "leverage": str(acct.leverage[pos.symbol]),
-        "positionBalance": "",
+        # an isolated position's own margin (the account's margin mode is isolated); "" on a cross one
+        "positionBalance": money(pos.isolated_wallet) if held and acct.is_isolated(pos.symbol) else "",
         "markPrice": px(spec, acct.mark(pos.symbol)),
         "liqPrice": px(spec, liquidation) if liquidation else "",
         "bustPrice": "",
