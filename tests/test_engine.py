@@ -216,6 +216,53 @@ async def test_a_trade_made_while_the_engine_starts_is_recorded_once_and_never_m
 
 
 @pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
+async def test_a_fill_recorded_while_the_first_positions_read_is_on_its_way_is_in_it_once(
+    sim: SimServer, start_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new session's first reconcile takes the positions as they stand. A trade lands while that read is on
+    its way: the stream records it, and the exchange's answer includes it. Which of the two it is cannot be
+    told from one read, so the position is read again, until a read during which none of its fills was
+    recorded: the fill is then in the figure once — not also waiting as a fill the exchange has yet to
+    book, which would make the next trade on the symbol a ghost."""
+    await trade(sim, symbol="BNBUSDT", side="SELL", quantity="1")  # open before the session
+    from cockpit.exchange.gateway import ExchangeGateway
+
+    original = ExchangeGateway.fetch_positions
+    raced: list[Any] = []
+    engines: list[Any] = []
+    bnb = "BNB/USDT:USDT"
+
+    async def racing(self: ExchangeGateway, with_leverage: bool = True) -> Any:
+        if not raced and engines:  # the first read: a trade is made and the stream records it meanwhile
+            raced.append(await trade(sim, symbol="BNBUSDT", side="BUY", quantity="2"))
+            await wait_until(
+                lambda: engines[0].state.unbooked.get(bnb) == Decimal(2), what="the stream's fill"
+            )
+        return await original(self, with_leverage)
+
+    monkeypatch.setattr(ExchangeGateway, "fetch_positions", racing)
+    from cockpit.engine import engine as engine_module
+
+    started = engine_module.Engine.start
+
+    async def start(self: Any) -> None:
+        engines.append(self)
+        await started(self)
+
+    monkeypatch.setattr(engine_module.Engine, "start", start)
+    run: EngineRun = await start_engine()
+    done = await run.wait_for("reconcile.done")
+    assert raced and done.payload["ghosts"] == []
+    assert run.engine.state.positions[bnb].qty == Decimal("1")  # -1 + 2, from the exchange
+    assert run.engine.state.unbooked.get(bnb, Decimal(0)) == 0
+
+    await trade(sim, symbol="BNBUSDT", side="BUY", quantity="1")
+    await wait_until(lambda: run.engine.state.positions[bnb].qty == Decimal("2"), what="the next fill")
+    done = await reconcile(run.engine, "operator")
+    assert done["ghosts"] == [] and run.of("position.ghost") == []
+
+
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_exchange_trouble_becomes_events_and_health(sim: SimServer, start_engine: Any) -> None:
     run: EngineRun = await start_engine()
     await run.wait_for("reconcile.done")

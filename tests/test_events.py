@@ -332,6 +332,7 @@ SAMPLES: dict[str, list[Any]] = {
             leverage=5,
             liquidation="61.5",
             leg="long",
+            unbooked="0.5",
         )
     ],
     "balance.updated": [
@@ -840,3 +841,26 @@ def test_the_readme_vocabulary_lists_exactly_the_kinds() -> None:
     section = readme.split("### Event vocabulary", 1)[1].split("\n## ", 1)[0]
     listed = re.findall(r"^\| `([a-z_.]+)` \|", section, re.M)
     assert listed == list(EVENT_KINDS)
+
+
+def test_a_position_figure_keeps_the_recorded_fills_it_does_not_include() -> None:
+    """`unbooked` is what the stream recorded since the exchange last reported a position. A figure that
+    says it does not include some of them (`unbooked` in its payload: recorded after it was asked for, or an
+    entry-only update of the same size) keeps those; one that says nothing includes every one."""
+
+    def fill(seq: int, side: str, qty: str) -> Event:
+        payload = ev.order_filled(client_order_id=f"x-{seq}", order_id=str(seq), symbol=BTC, side=side,
+                                  type="market", amount=qty, trade_id=str(seq), last_qty=qty,
+                                  last_price="64000", commission="0", realized_pnl="0",
+                                  trade_time_ms=seq, origin="unknown", recovered=False)  # fmt: skip
+        return Event(seq, 1.79e9 + seq, "order.filled", "info", "user_stream", dict(payload))
+
+    def figure(seq: int, qty: str, unbooked: str | None = None) -> Event:
+        payload = ev.position_changed(symbol=BTC, qty=qty, entry="64000", reason="x", unbooked=unbooked)
+        return Event(seq, 1.79e9 + seq, "position.changed", "info", "reconcile", dict(payload))
+
+    state = fold([fill(1, "buy", "0.01"), fill(2, "buy", "0.02")])
+    assert state.unbooked == {BTC: Decimal("0.03")}
+    kept = apply(state, figure(3, "0.01", unbooked="0.02"))  # includes the first fill, not the second
+    assert kept.positions[BTC].qty == Decimal("0.01") and kept.unbooked == {BTC: Decimal("0.02")}
+    assert apply(kept, figure(4, "0.03")).unbooked == {}  # includes both

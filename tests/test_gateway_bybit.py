@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import ccxt
 import pytest
 
 from cockpit.exchange.ccxt_client import make_ccxt_client
@@ -252,6 +253,8 @@ async def test_a_refused_endpoint_waits_for_its_reset_alone(
     for the reset and the order then goes once; every other request goes on meanwhile (a 429 would pause
     them all), and the rate-limit figures name the endpoint."""
     await gateway.load_markets()
+    notices: list[str] = []
+    gateway.add_listener(lambda notice: notices.append(notice.kind))
     await bybit_sim.inject({"kind": "rate_limit", "count": 1, "retry_after_s": 3})
     order = asyncio.create_task(gateway.create_order(OrderIntent(BTC, "buy", "market", Decimal("0.002"))))
 
@@ -267,5 +270,19 @@ async def test_a_refused_endpoint_waits_for_its_reset_alone(
     await gateway.fetch_positions()
     await gateway.fetch_balance()
     assert not order.done()  # still waiting for its endpoint's reset
+    assert notices == ["rate_limited"]  # another endpoint's answer does not end that endpoint's trouble
     ack = await order
     assert ack.amount == Decimal("0.002") and bybit_sim.account.leg("BTCUSDT").qty == Decimal("0.002")
+    assert notices == ["rate_limited", "recovered"]  # one episode, over when the orders go again
+
+
+def test_only_bybits_10006_holds_one_endpoint_whatever_its_headers() -> None:
+    """What holds one endpoint is the refusal's code, not whether the budget headers came with it: Bybit's
+    10006 does; its IP limit (10018) and Binance's 429 hold every request."""
+    from cockpit.exchange.venues import dialect_for
+
+    bybit, binance = dialect_for("bybit"), dialect_for("binanceusdm")
+    too_many = ccxt.RateLimitExceeded('bybit {"retCode":10006,"retMsg":"Too many visits!","result":{}}')
+    ip_limit = ccxt.RateLimitExceeded('bybit {"retCode":10018,"retMsg":"exceeded the IP Rate Limit"}')
+    assert bybit.is_endpoint_limit(too_many) and not bybit.is_endpoint_limit(ip_limit)
+    assert not binance.is_endpoint_limit(ccxt.RateLimitExceeded('binanceusdm 429 {"code":-1003}'))

@@ -8,7 +8,7 @@ from textual.app import ComposeResult, RenderResult
 from textual.widget import Widget
 
 from cockpit.core.state import RateLimitView
-from cockpit.core.text import fmt_countdown
+from cockpit.core.text import fmt_countdown, per_window
 from widgets._lines import StatusLine
 
 WARN_AT = 60.0
@@ -30,11 +30,7 @@ def usage_class(pct: float) -> str:
 
 def gauge_label(view: RateLimitView) -> str:
     """ "812/2400/min (34%)", "40/600/5s (7%)"."""
-    return f"{view.used}/{view.limit}{_per(view.window_s)} ({usage_pct(view):.0f}%)"
-
-
-def _per(window_s: float) -> str:
-    return "/min" if window_s == 60 else "/s" if window_s == 1 else f"/{window_s:g}s"
+    return f"{view.used}/{view.limit}{per_window(view.window_s, short=True)} ({usage_pct(view):.0f}%)"
 
 
 def endpoint_text(view: RateLimitView, now: float) -> tuple[str, str]:
@@ -45,7 +41,7 @@ def endpoint_text(view: RateLimitView, now: float) -> tuple[str, str]:
     if view.endpoint_cooldown_until is not None and view.endpoint_cooldown_until > now:
         return f"{view.endpoint} refused · {fmt_countdown(view.endpoint_cooldown_until - now)}", "-warn"
     pct = view.endpoint_used / view.endpoint_limit * 100 if view.endpoint_limit else 0.0
-    return f"{view.endpoint} {view.endpoint_used}/{view.endpoint_limit}/s", usage_class(pct)
+    return f"{view.endpoint} {view.endpoint_used}/{view.endpoint_limit}/s", usage_class(pct)  # per second
 
 
 def hold_text(view: RateLimitView, now: float) -> tuple[str, str]:

@@ -934,6 +934,7 @@ class PositionGhost(TypedDict):
     booked_qty: str  # what the recorded trades explain
     message: str
     leg: NotRequired[str]  # a hedge-mode leg: long | short (absent on a one-way account)
+    unbooked: NotRequired[str]  # recorded fills this figure does not include yet (as position.changed's)
 
 
 def position_ghost(
@@ -949,6 +950,7 @@ def position_ghost(
     leverage: int | None = None,
     liquidation: str | None = None,
     leg: str | None = None,
+    unbooked: str | None = None,
 ) -> PositionGhost:
     payload = {
         "symbol": symbol,
@@ -961,8 +963,10 @@ def position_ghost(
         "unexplained_qty": unexplained_qty,
         "booked_qty": booked_qty,
         "message": message,
+        "unbooked": unbooked,
     }
-    return _legged(cast(PositionGhost, _without_none(payload, ("leverage", "liquidation"))), leg)
+    optional = ("leverage", "liquidation", "unbooked")
+    return _legged(cast(PositionGhost, _without_none(payload, optional)), leg)
 
 
 class BalanceUpdated(TypedDict):

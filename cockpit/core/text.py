@@ -123,11 +123,11 @@ def fmt_countdown(seconds: float) -> str:
     return f"{whole // 60}m{whole % 60:02d}s"
 
 
-def per_window(window_s: float) -> str:
-    """A budget's window as said beside its figure: "per min" (60 s), "per 5s", "per s"."""
-    if window_s == 60:
-        return "per min"
-    return "per s" if window_s == 1 else f"per {window_s:g}s"
+def per_window(window_s: float, short: bool = False) -> str:
+    """A budget's window as said beside its figure: "per min" (60 s), "per 5s", "per s"; `short`: "/min",
+    "/5s", "/s" (a gauge's label)."""
+    unit = "min" if window_s == 60 else "s" if window_s == 1 else f"{window_s:g}s"
+    return f"/{unit}" if short else f"per {unit}"
 
 
 def fmt_ms(value: float | None) -> str:

@@ -34,6 +34,8 @@ FUNDING_OVERLAP_MS = 600_000  # 10 minutes
 SETTLE_READS = 3  # extra position reads while a difference may be a fill still on its way
 SETTLE_S = 0.5  # trade history is re-read this far back; known trade ids are skipped
 
+ADOPTION_READS = 5  # reads at a new session's start, until each position is read while none of it fills
+ADOPTION_PAUSE_S = 0.1
 # the fills recorded since the exchange last reported each position (State.unbooked)
 Unbooked = dict[str, Decimal]
 
@@ -56,9 +58,7 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
 
     recovered = await _recover_fills(engine, remote_positions)
     if _adopting(engine, trigger):
-        # the positions open before this session are taken as they stand: read after the trade history, so
-        # the figure includes every fill just recovered (a trade made while the engine started is in both)
-        remote_positions, sent = await _read_positions(engine)
+        remote_positions, sent = await _adoption_figures(engine, remote_positions, sent, recovered)
     # Compare only once the exchange's answer and the user stream agree: a fill in flight during this pass
     # shows up on one side before the other. Re-read until two reads agree or the local state catches up;
     # each round looks at the trade history again (a fill made since, while the user stream is down).
@@ -238,6 +238,39 @@ async def _read_positions(engine: ReconcileContext) -> tuple[dict[str, PositionR
     return positions_from_exchange(reports, engine.symbols), sent
 
 
+async def _adoption_figures(
+    engine: ReconcileContext,
+    remote: dict[str, PositionReport],
+    sent: Unbooked,
+    recovered: dict[str, list[events.OrderFilled]],
+) -> tuple[dict[str, PositionReport], Unbooked]:
+    """The positions a new session adopts as they stand, each with the fills recorded when it was asked for.
+
+    A figure is taken as it stands, so it must be known which recorded fills it includes. A position is
+    taken from a read during which no fill of it was recorded — by the stream, or by the trade history read
+    after it (which finds a trade the stream has not delivered, or made while the engine started): every fill
+    recorded before such a read is in it, every one recorded after is not. A position recording fills at
+    every read is taken from the last one, the fills recorded since it was asked for left outside it."""
+    taken: dict[str, PositionReport | None] = {}
+    taken_sent: Unbooked = {}
+    for attempt in range(ADOPTION_READS):
+        if attempt:
+            remote, sent = await _read_positions(engine)
+            for key, fills in (await _recover_fills(engine, remote)).items():
+                recovered.setdefault(key, []).extend(fills)
+        now = engine.state.unbooked
+        keys = set(remote) | set(engine.state.positions) | set(now) | set(sent)
+        for key in keys - set(taken):
+            if now.get(key, Decimal(0)) == sent.get(key, Decimal(0)):  # nothing recorded while it was read
+                taken[key], taken_sent[key] = remote.get(key), sent.get(key, Decimal(0))
+        if keys <= set(taken):
+            break
+        await asyncio.sleep(ADOPTION_PAUSE_S)
+    for key in keys - set(taken):  # never quiet: the last read
+        taken[key], taken_sent[key] = remote.get(key), sent.get(key, Decimal(0))
+    return {key: report for key, report in taken.items() if report is not None}, taken_sent
+
+
 def _explanation(engine: Reads, key: str, remote_qty: Decimal, sent: Unbooked) -> Decimal | None:
     """What recorded fills leave outside the exchange's figure once they explain it (`key`: a symbol, or a
     hedge leg): 0 when the figure includes every fill recorded since the exchange last reported the position
@@ -338,7 +371,7 @@ def _positions(
         # taken as it stands, the figure includes every fill recorded before it was asked for
         after = recorded - sent.get(key, Decimal(0))
         if local_qty == remote_qty:
-            matched += 1
+            matched += 1 if local is not None or theirs is not None else 0
             if adopting and recorded:  # a trade made while the engine started: recovered, and in the figure
                 engine.emit(
                     "position.changed",
@@ -390,6 +423,7 @@ def _positions(
                     exchange_qty=dstr(remote_qty),
                     unexplained_qty=dstr(remote_qty - expected),
                     booked_qty=dstr(booked),
+                    unbooked=_signed(after),  # what the stream recorded since it was asked for stays
                     message=f"{key}: exchange holds {dstr(remote_qty)}, cockpit expected "
                     f"{dstr(expected)} — no recorded trade explains the difference; "
                     "adopt it or flatten it",

@@ -87,6 +87,8 @@ class Dialect(Protocol):
     # ----- what the exchange's refusals mean -------------------------------------------------------------
     def is_ban(self, exc: BaseException) -> bool: ...  # every request refused for a while (not one limit)
 
+    def is_endpoint_limit(self, exc: BaseException) -> bool: ...  # one endpoint's budget, not every request
+
     def is_maintenance(self, exc: BaseException) -> bool: ...
 
     # ----- what the gateway sends -------------------------------------------------------------------------
@@ -106,7 +108,7 @@ class Dialect(Protocol):
     async def fetch_leverages(self, gateway: Caller) -> dict[str, int]: ...
 
     async def fetch_account_margin(self, gateway: Caller) -> str | None:
-        """"isolated" | "cross" when the margin mode is the whole account's (Bybit's unified account), None
+        """ "isolated" | "cross" when the margin mode is the whole account's (Bybit's unified account), None
         when each position says its own (Binance's per-symbol margin type)."""
         ...
 

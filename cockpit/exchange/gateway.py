@@ -69,6 +69,7 @@ class RetryPolicy:
     recoverable_initial_s: float = 1.0
     recoverable_cap_s: float = 60.0
     order_confirm_window_s: float = 10.0  # Binance's recvWindow as ccxt sends it: 10 000 ms
+    endpoint_limit_retries: int = 30  # one endpoint's refusals (each held up to its 1 s window): ~30 s
 
     def backoff(self, klass: ErrorClass) -> Backoff:
         """The delays (before jitter) and the number of retries for an error class: a transient error is
@@ -154,6 +155,7 @@ class ExchangeGateway:
         self.last_error: str | None = None
         self._listeners: list[Listener] = [listener] if listener else []
         self._trouble: str | None = None  # the notice kind in force, cleared by a success
+        self._trouble_endpoint: str | None = None  # the trouble is this endpoint's budget alone (Bybit's)
         self._resync_clock = False
         self._markets_loaded = False
         self._leverages: dict[str, int] = {}  # by unified symbol (the dialect's leverage settings)
@@ -213,9 +215,14 @@ class ExchangeGateway:
         weight: int,
     ) -> Any:
         await self.limiter.acquire(weight, op)
-        if self._resync_clock:
-            self._resync_clock = False
-            await self.client.load_time_difference()
+        try:
+            if self._resync_clock:
+                self._resync_clock = False
+                await self.client.load_time_difference()
+            self.client.last_response_headers = None  # a failure without an answer has no budget figures
+        except BaseException:
+            self.limiter.not_sent()  # a ban's probe that never went: the next request probes
+            raise
         started = time.perf_counter()
         try:
             result = await fn(*args, **kwargs)
@@ -223,16 +230,27 @@ class ExchangeGateway:
             self.latency.record(op, (time.perf_counter() - started) * 1000, ok=False)
             self._observe_failure(op, exc)
             raise
+        except BaseException:  # cancelled while it was out: its answer will never be read
+            self.limiter.not_sent()
+            raise
         self.latency.record(op, (time.perf_counter() - started) * 1000, ok=True)
         self._observe_budget(op, self.client.last_response_headers)
         self._observe_success(op)
         return result
 
+    def _retries(self, exc: BaseException) -> int:
+        """How many times a call failing so is tried again: by its error class, but an endpoint's refusal
+        (Bybit's 10006, held about a second) as long as `endpoint_limit_retries` allow — the order was not
+        applied, and a flatten must outlast another client's burst on the same account."""
+        if self.dialect.is_endpoint_limit(exc):
+            return self.policy.endpoint_limit_retries
+        return self.policy.retries(classify(exc))
+
     def _stop(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         if exc is None:
             return True
-        return state.attempt_number > self.policy.retries(classify(exc))
+        return state.attempt_number > self._retries(exc)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -271,9 +289,11 @@ class ExchangeGateway:
         if is_auth_failure(exc):
             self._trouble = "auth_failed"
             self._notify(GatewayNotice("auth_failed", op, _reason(exc), ErrorClass.CRITICAL))
-        elif is_rate_limit(exc) and (wait := self._endpoint_limited(op, exc, headers, reading)) is not None:
-            # one endpoint's budget (Bybit's 10006): that endpoint waits for its reset, the rest go on
+        elif is_rate_limit(exc) and (wait := self._endpoint_limited(op, exc, reading)) is not None:
+            # one endpoint's budget (Bybit's 10006): that endpoint waits for its reset, the rest go on; the
+            # trouble lasts until that endpoint answers again (another's answer says nothing of it)
             self._trouble = "rate_limited"
+            self._trouble_endpoint = self.limiter.model.endpoint_of.get(op)
             self._notify(GatewayNotice("rate_limited", op, _reason(exc), ErrorClass.RECOVERABLE, wait))
         elif is_rate_limit(exc):
             banned = self.dialect.is_ban(exc)
@@ -284,9 +304,11 @@ class ExchangeGateway:
             probe = self.dialect.ban_probe_s if unnamed else retry_after
             self.limiter.on_rate_limited(probe, banned=banned, probe=unnamed)
             self._trouble = "banned" if banned else "rate_limited"
+            self._trouble_endpoint = None
             self._notify(GatewayNotice(self._trouble, op, _reason(exc), ErrorClass.RECOVERABLE, retry_after))
         elif self.dialect.is_maintenance(exc):
             self._trouble = "maintenance"
+            self._trouble_endpoint = None
             self._notify(GatewayNotice("maintenance", op, _reason(exc), ErrorClass.RECOVERABLE))
         elif isinstance(exc, ccxt.InvalidNonce):
             self._resync_clock = True
@@ -296,12 +318,10 @@ class ExchangeGateway:
         self.limiter.observe(reading, op, self._server_now_ms())
         return reading
 
-    def _endpoint_limited(
-        self, op: str, exc: BaseException, headers: Mapping[str, str] | None, reading: LimitReading
-    ) -> float | None:
-        """A refusal of `op`'s endpoint budget alone (the answer names that budget, and no Retry-After or
-        ban holds every request): the seconds it waits, else None."""
-        if reading.endpoint_left is None or self.dialect.is_ban(exc) or retry_after_seconds(headers):
+    def _endpoint_limited(self, op: str, exc: BaseException, reading: LimitReading) -> float | None:
+        """A refusal of `op`'s endpoint budget alone (the dialect knows it by its code — Bybit's 10006 — with
+        or without the budget headers): the seconds that endpoint waits, else None."""
+        if not self.dialect.is_endpoint_limit(exc):
             return None
         return self.limiter.on_endpoint_limited(op, reading, self._server_now_ms())
 
@@ -313,8 +333,11 @@ class ExchangeGateway:
 
     def _observe_success(self, op: str) -> None:
         self.limiter.answered()
+        held = self._trouble_endpoint
+        if held is not None and self.limiter.model.endpoint_of.get(op) != held:
+            return  # one endpoint's refusal: over once that endpoint answers
         if self._trouble is not None:
-            was, self._trouble = self._trouble, None
+            was, self._trouble, self._trouble_endpoint = self._trouble, None, None
             self._notify(GatewayNotice("recovered", op, f"exchange answers again after {was}"))
 
     def _notify(self, notice: GatewayNotice) -> None:
@@ -365,10 +388,14 @@ class ExchangeGateway:
         """
         op = "fetch_time"
         await self.limiter.acquire(self.dialect.weights[op])
+        self.client.last_response_headers = None
         sent_at = time.time()
         started = time.perf_counter()
         try:
             raw = await self.client.fetch_time()
+        except asyncio.CancelledError:
+            self.limiter.not_sent()
+            raise
         except Exception as exc:
             self.latency.record(op, (time.perf_counter() - started) * 1000, ok=False)
             self._observe_failure(op, exc)
@@ -581,7 +608,7 @@ class ExchangeGateway:
                         return _ack(found, cid, intent, resolved=True)
                 elif klass in (ErrorClass.PERMANENT, ErrorClass.CRITICAL):
                     raise self._give_up("create_order", exc, attempts, record) from exc
-                if attempts > self.policy.retries(klass):
+                if attempts > self._retries(exc):
                     raise self._give_up("create_order", exc, attempts, record) from exc
                 if not is_rate_limit(exc):
                     await asyncio.sleep(self.policy.wait(klass, attempts, secrets.randbelow(1000) / 1000))

@@ -24,7 +24,6 @@ from cockpit.core.window import SlidingWindow
 DEFAULT_LIMIT_1M = 2400
 WINDOW_S = 60.0
 REJECTIONS_SPAN_S = 300.0  # 429s counted as recent for five minutes
-ENDPOINT_WAIT_MAX_S = 10.0  # an endpoint's reset further off than this is a clock disagreement, not a wait
 
 
 @dataclass(frozen=True)
@@ -235,13 +234,14 @@ class RateLimiter:
         return wait
 
     def _reset_wait(self, reading: LimitReading, server_now_ms: float | None) -> float:
-        """Seconds until the endpoint's reset (its window when the answer did not say, or said nonsense)."""
+        """Seconds until the endpoint's reset, never more than its window (a rolling window has room again
+        within it whatever the clocks say); the whole window when the answer did not say, or when the reset
+        is already past by our clock (the clocks disagree more than the answer took)."""
         window = self.model.endpoint_window_s
         if reading.endpoint_reset_ms is None or server_now_ms is None:
             return window
         wait = (reading.endpoint_reset_ms - server_now_ms) / 1000
-        # already past, or too far off: the clocks disagree more than the answer took; a whole window is safe
-        return max(wait, 0.05) if 0 < wait <= ENDPOINT_WAIT_MAX_S else window
+        return min(max(wait, 0.05), window) if wait > 0 else window
 
     def on_rate_limited(self, retry_after_s: float | None, banned: bool, probe: bool = False) -> None:
         """A 429 (cooldown) or a ban; `probe`: a ban whose end is not named, tried one request at a time."""
@@ -255,6 +255,11 @@ class RateLimiter:
         else:
             self._cooldown_until = max(self._cooldown_until, now + wait)
         self._probing = banned and probe
+        self._probe_out = False
+
+    def not_sent(self) -> None:
+        """A request that took its turn never went (cancelled, or failed before it was sent): if it was a
+        ban's probe, the next request probes instead (else every request would wait for its answer)."""
         self._probe_out = False
 
     def answered(self) -> None:

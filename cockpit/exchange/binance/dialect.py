@@ -100,6 +100,9 @@ class BinanceUsdm:
         """HTTP 418: the IP banned until the time the answer names."""
         return is_ban(exc)
 
+    def is_endpoint_limit(self, exc: BaseException) -> bool:
+        return False  # Binance's limits are the IP's weight and its order counts: a 429 holds every request
+
     def is_maintenance(self, exc: BaseException) -> bool:
         return is_maintenance(exc)
 

@@ -9,6 +9,7 @@ the account really has, and a refusal (10006) holds that endpoint alone until it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,7 @@ PAGES_MAX = 200  # per window: 20 000 rows, far past any account's week
 WINDOW_MS = 7 * 24 * 3600 * 1000  # the execution list answers at most 7 days at a time
 PROBE_SYMBOL = "BTCUSDT"  # without a position held anywhere: the one symbol probed for the position mode
 HEDGE_IDX = ("1", "2")
+ENDPOINT_REFUSAL = re.compile(r'"retCode"\s*:\s*10006\b')
 WS_BASE, WS_TESTNET = "wss://stream.bybit.com", "wss://stream-testnet.bybit.com"
 
 
@@ -140,6 +142,10 @@ class Bybit:
         """Bybit's IP limit (600 requests per 5 s) answers HTTP 403 "access too frequent" and holds the IP
         for at least 10 minutes: a ban, not one endpoint's limit (retCode 10006)."""
         return is_rate_limit(exc) and (" 403 " in str(exc) or "access too frequent" in str(exc))
+
+    def is_endpoint_limit(self, exc: BaseException) -> bool:
+        """retCode 10006 "Too many visits!": one endpoint's per-second budget, not the IP's."""
+        return is_rate_limit(exc) and ENDPOINT_REFUSAL.search(str(exc)) is not None
 
     def is_maintenance(self, exc: BaseException) -> bool:
         """ccxt's OnMaintenance, or the HTTP 503 page Bybit's gateway answers while it is down."""
