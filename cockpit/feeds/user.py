@@ -30,10 +30,11 @@ from cockpit.feeds.backoff import (
     reconnect_backoff,
 )
 from cockpit.feeds.budget import ConnectBudget
-from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
+from cockpit.feeds.connection import StatusSink, StreamConnection, safe_call
 from cockpit.feeds.messages import Rejected, Severity, UserEvent
 from cockpit.feeds.parse import user_event
 from cockpit.feeds.rejects import RejectLog, RejectSink
+from cockpit.feeds.socketfeed import Loop, SocketFeed
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ListenKeyInvalid(Exception):
     """Raised by a keep-alive (or create) callable when the exchange says the listenKey is gone (-1125)."""
 
 
-class UserFeed:
+class UserFeed(SocketFeed):
     def __init__(
         self,
         ws_base: str,
@@ -69,6 +70,7 @@ class UserFeed:
             raise ValueError(f"user stream path {path!r} must contain '{{key}}', e.g. {DEFAULT_USER_PATH!r}")
         if keepalive_every_s <= 0:
             raise ValueError(f"keepalive_every_s must be positive seconds, got {keepalive_every_s}")
+        super().__init__()
         self.ws_base = ws_base.rstrip("/")
         self.name = name
         self.keepalive_every_s = keepalive_every_s
@@ -82,7 +84,6 @@ class UserFeed:
         self._create = create_listen_key
         self._keepalive = keepalive_listen_key
         self._on_user_event = on_user_event
-        self._tasks: list[asyncio.Task[None]] = []
         self.conn = StreamConnection(
             name,
             self._url,
@@ -100,33 +101,9 @@ class UserFeed:
             connect_budget=connect_budget,
         )
 
-    # ----- lifecycle --------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        if self._tasks:
-            return
-        self._tasks = [
-            asyncio.create_task(self.conn.run(), name=f"{self.name}-run"),
-            asyncio.create_task(self._keepalive_loop(), name=f"{self.name}-keepalive"),
-        ]
-
-    async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        await cancel_tasks(tasks)
-        self.conn.mark_stopped()
-
-    async def __aenter__(self) -> UserFeed:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def connected(self) -> bool:
-        return self.conn.is_open
-
-    async def wait_connected(self) -> None:
-        await self.conn.open.wait()
+    # ----- lifecycle (socketfeed.py) -------------------------------------------------------------------
+    def _loops(self) -> dict[str, Loop]:
+        return {"keepalive": self._keepalive_loop}
 
     def renew(self, reason: str) -> None:
         """Forget the listenKey and reconnect now with a fresh one."""

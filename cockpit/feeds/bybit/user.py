@@ -35,9 +35,10 @@ from cockpit.feeds.backoff import (
 )
 from cockpit.feeds.budget import ConnectBudget
 from cockpit.feeds.bybit.parse import PrivateParser
-from cockpit.feeds.connection import StatusSink, StreamConnection, cancel_tasks, safe_call
+from cockpit.feeds.connection import StatusSink, StreamConnection, safe_call
 from cockpit.feeds.messages import Rejected, UserEvent
 from cockpit.feeds.rejects import RejectLog, RejectSink
+from cockpit.feeds.socketfeed import SocketFeed
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def auth_args(api_key: str, api_secret: str, now_ms: int, expires_in_ms: int = E
     return [api_key, expires, sign]
 
 
-class BybitUserFeed:
+class BybitUserFeed(SocketFeed):
     def __init__(
         self,
         ws_base: str,
@@ -81,6 +82,7 @@ class BybitUserFeed:
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         name: str = "user",
     ) -> None:
+        super().__init__()
         self.ws_base = ws_base.rstrip("/")
         self.name = name
         self.parse_errors = 0
@@ -94,7 +96,6 @@ class BybitUserFeed:
         self._on_auth = on_auth
         self._reject_log = RejectLog(log, name)
         self._parser = PrivateParser()
-        self._tasks: list[asyncio.Task[None]] = []
         self.conn = StreamConnection(
             name,
             self._url,
@@ -113,31 +114,6 @@ class BybitUserFeed:
             app_ping=lambda: '{"op":"ping"}',
             app_ping_every_s=ping_every_s,
         )
-
-    # ----- lifecycle --------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self.conn.run(), name=f"{self.name}-run")]
-
-    async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        await cancel_tasks(tasks)
-        self.conn.mark_stopped()
-
-    async def __aenter__(self) -> BybitUserFeed:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def connected(self) -> bool:
-        return self.conn.is_open
-
-    async def wait_connected(self) -> None:
-        """Until the socket is open, logged in and subscribed."""
-        await self.conn.open.wait()
 
     # ----- internals --------------------------------------------------------------------------------------
     async def _url(self) -> str:
