@@ -48,3 +48,22 @@ def required(row: Mapping[str, Any], key: str, what: str) -> str:
     if value is None or value == "":
         raise MalformedReport(f"{what} has no {key}")
     return str(value)
+
+
+def rows(answer: Any, what: str) -> list[Mapping[str, Any]]:
+    """An answer that must be a list of objects (`what`: "income", "funding"); anything else fails whole."""
+    if not isinstance(answer, list):
+        raise MalformedReport(f"the {what} answer is not a list: {type(answer).__name__}")
+    for row in answer:
+        if not isinstance(row, Mapping):
+            raise MalformedReport(f"one {what} row is not an object: {type(row).__name__}")
+    return answer
+
+
+def whole_ms(row: Mapping[str, Any], key: str, where: str) -> int:
+    """A time in whole milliseconds, as an exchange writes it (a number or its text)."""
+    raw = row.get(key)
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise MalformedReport(f"{where} {key} is not a whole number of ms: {raw!r}") from None

@@ -21,7 +21,9 @@ from cockpit.exchange.fields import checked as _checked
 from cockpit.exchange.fields import lenient as _lenient
 from cockpit.exchange.fields import number as _number
 from cockpit.exchange.fields import required as _required
+from cockpit.exchange.fields import rows as _rows
 from cockpit.exchange.fields import step as _step
+from cockpit.exchange.fields import whole_ms as _whole_ms
 from cockpit.exchange.reports import (
     BalanceReport,
     FillReport,
@@ -237,26 +239,17 @@ def hedge_mode(answer: Any) -> bool:
 def funding_reports(rows: Any) -> list[FundingReport]:
     """`GET /fapi/v1/income?incomeType=FUNDING_FEE`: Binance's rows, read exactly (ccxt's parse turns the
     amount into a float)."""
-    if not isinstance(rows, list):
-        raise MalformedReport(f"the income answer is not a list: {type(rows).__name__}")
     out = []
-    for row in rows:
-        if not isinstance(row, Mapping):
-            raise MalformedReport(f"an income row is not an object: {type(row).__name__}")
+    for row in _rows(rows, "income"):
         income_id = _required(row, "tranId", "an income row")
         where = f"income {income_id}"
-        raw_time = row.get("time")
-        try:
-            time_ms = int(str(raw_time))
-        except ValueError:
-            raise MalformedReport(f"{where} time is not a whole number of ms: {raw_time!r}") from None
         out.append(
             FundingReport(
                 income_id=income_id,
                 symbol=_required(row, "symbol", where),
                 amount=_number(row.get("income"), f"{where} income"),
                 asset=str(row.get("asset") or "USDT"),
-                time_ms=time_ms,
+                time_ms=_whole_ms(row, "time", where),
             )
         )
     return out

@@ -15,6 +15,7 @@ from typing import Any
 
 from cockpit.core import plausible
 from cockpit.core.domain import Leg
+from cockpit.exchange import fields
 from cockpit.exchange.fields import checked, lenient, number, required, step
 from cockpit.exchange.reports import (
     BalanceReport,
@@ -288,26 +289,17 @@ def _order_type(info: Mapping[str, Any], order: Mapping[str, Any], conditional: 
 def funding_reports(rows: Any) -> list[FundingReport]:
     """`GET /v5/execution/list?execType=Funding`'s rows, raw: Bybit's `execFee` is what the account paid
     (> 0 paid, < 0 received); cockpit's amount is the other way round (paid < 0)."""
-    if not isinstance(rows, list):
-        raise MalformedReport(f"the funding answer is not a list: {type(rows).__name__}")
     out = []
-    for info in rows:
-        if not isinstance(info, Mapping):
-            raise MalformedReport(f"a funding row is not an object: {type(info).__name__}")
+    for info in fields.rows(rows, "funding"):
         income_id = required(info, "execId", "a funding row")
         where = f"funding {income_id}"
-        raw_time = info.get("execTime")
-        try:
-            time_ms = int(str(raw_time))
-        except ValueError:
-            raise MalformedReport(f"{where} execTime is not a whole number of ms: {raw_time!r}") from None
         out.append(
             FundingReport(
                 income_id=income_id,
                 symbol=required(info, "symbol", where),
                 amount=-number(info.get("execFee"), f"{where} execFee"),
                 asset=SETTLEMENT_ASSET,
-                time_ms=time_ms,
+                time_ms=fields.whole_ms(info, "execTime", where),
             )
         )
     return out
