@@ -286,3 +286,16 @@ def test_only_bybits_10006_holds_one_endpoint_whatever_its_headers() -> None:
     ip_limit = ccxt.RateLimitExceeded('bybit {"retCode":10018,"retMsg":"exceeded the IP Rate Limit"}')
     assert bybit.is_endpoint_limit(too_many) and not bybit.is_endpoint_limit(ip_limit)
     assert not binance.is_endpoint_limit(ccxt.RateLimitExceeded('binanceusdm 429 {"code":-1003}'))
+
+
+def test_a_regional_or_demo_host_has_its_streams_beside_its_api() -> None:
+    """Bybit's regional and demo hosts name their streams as their API (`api.` → `stream.`); a simulator on
+    loopback serves both on its own host."""
+    from cockpit.exchange.venues import dialect_for
+
+    bybit = dialect_for("bybit")
+    assert bybit.ws_base(None, False) == "wss://stream.bybit.com"
+    assert bybit.ws_base(None, True) == "wss://stream-testnet.bybit.com"
+    assert bybit.ws_base("https://api.bybit.kz", False) == "wss://stream.bybit.kz"
+    assert bybit.ws_base("https://api-demo.bybit.com", False) == "wss://stream-demo.bybit.com"
+    assert bybit.ws_base("http://127.0.0.1:8123", False) == "ws://127.0.0.1:8123"

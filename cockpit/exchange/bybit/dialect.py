@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import ccxt
 
@@ -112,9 +113,16 @@ class Bybit:
         return bybit_client(api_key, api_secret, base_url, timeout_ms, testnet)
 
     def ws_base(self, base_url: str | None, testnet: bool) -> str:
-        if base_url is not None:
-            return ws_of(base_url)
-        return WS_TESTNET if testnet else WS_BASE
+        """Bybit's own hosts, or a regional / demo one's streams beside its API (`https://api.bybit.kz` →
+        `wss://stream.bybit.kz`, `https://api-demo.bybit.com` → `wss://stream-demo.bybit.com`), or a
+        simulator's own host with ws://."""
+        if base_url is None:
+            return WS_TESTNET if testnet else WS_BASE
+        parts = urlsplit(base_url)
+        host = parts.hostname or ""
+        if parts.scheme == "https" and host.startswith(("api.", "api-")):
+            return f"wss://stream{host[len('api') :]}"
+        return ws_of(base_url)
 
     def limit_reading(self, headers: Mapping[str, str] | None) -> LimitReading:
         """The called endpoint's budget: its limit, what is left, and when it resets (exchange time, ms)."""
