@@ -105,12 +105,17 @@ class _Endpoint:
         return max(self.spent.total(now), header)
 
     def delay(self, now: float, headroom: float) -> float:
+        """Seconds before one more request fits: the budget counts ours and, while it is fresh, what the
+        exchange last said was used (other clients on the same account spend it too)."""
         if self.until > now:
             return self.until - now
         budget = max(1, int(self.limit * headroom))
-        if self.spent.total(now) + 1 > budget and self.spent.total(now) > 0:
-            return max(0.01, self.spent.wait(now))
-        return 0.0
+        if self.used(now) + 1 <= budget:
+            return 0.0
+        waits = [self.spent.wait(now)] if self.spent.total(now) else []
+        if now - self.header_at < self.window_s and self.header_used + 1 > budget:
+            waits.append(self.header_at + self.window_s - now)
+        return max(0.01, min(waits)) if waits else 0.0
 
 
 class RateLimiter:
@@ -156,10 +161,14 @@ class RateLimiter:
             async with endpoint.lock:
                 while True:
                     delay = endpoint.delay(time.monotonic(), self.headroom)
-                    if delay <= 0:
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                        continue
+                    await self._acquire_shared(weight)
+                    # a refusal that came while it waited for the shared budget holds it again (the shared
+                    # budget it took stays spent: a little early is never too late)
+                    if endpoint.until <= time.monotonic():
                         break
-                    await asyncio.sleep(delay)
-                await self._acquire_shared(weight)
                 endpoint.spent.add(time.monotonic())
         finally:
             self._queued -= 1
