@@ -263,6 +263,41 @@ async def test_a_fill_recorded_while_the_first_positions_read_is_on_its_way_is_i
 
 
 @pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
+async def test_a_position_the_stream_opened_while_the_first_read_was_answered_is_no_ghost(
+    sim: SimServer, start_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange answers the first positions read (flat), then a trade opens a position and the stream
+    records its fill and its position before that answer arrives: the answer is older than what the engine
+    holds. The position is read again, never taken as the stale flat figure and flagged a ghost."""
+    from cockpit.engine import engine as engine_module
+    from cockpit.exchange.gateway import ExchangeGateway
+
+    original, started = ExchangeGateway.fetch_positions, engine_module.Engine.start
+    raced: list[Any] = []
+    engines: list[Any] = []
+    xrp = "XRP/USDT:USDT"
+
+    async def answered_then_traded(self: ExchangeGateway, with_leverage: bool = True) -> Any:
+        answer = await original(self, with_leverage)
+        if not raced and engines:
+            raced.append(await trade(sim, symbol="XRPUSDT", side="BUY", quantity="20"))
+            opened = lambda: (p := engines[0].state.positions.get(xrp)) is not None and p.qty == 20  # noqa: E731
+            await wait_until(opened, what="the stream's fill and position")
+        return answer
+
+    async def start(self: Any) -> None:
+        engines.append(self)
+        await started(self)
+
+    monkeypatch.setattr(ExchangeGateway, "fetch_positions", answered_then_traded)
+    monkeypatch.setattr(engine_module.Engine, "start", start)
+    run: EngineRun = await start_engine()
+    done = await run.wait_for("reconcile.done")
+    assert raced and done.payload["ghosts"] == [] and run.of("position.ghost") == []
+    assert run.engine.state.positions[xrp].qty == Decimal("20")
+
+
+@pytest.mark.parametrize("sim", EXCHANGES, indirect=True)
 async def test_exchange_trouble_becomes_events_and_health(sim: SimServer, start_engine: Any) -> None:
     run: EngineRun = await start_engine()
     await run.wait_for("reconcile.done")

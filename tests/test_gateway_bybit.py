@@ -289,13 +289,12 @@ def test_only_bybits_10006_holds_one_endpoint_whatever_its_headers() -> None:
 
 
 def test_a_regional_or_demo_host_has_its_streams_beside_its_api() -> None:
-    """Bybit's regional and demo hosts name their streams as their API (`api.` → `stream.`); a simulator on
-    loopback serves both on its own host."""
+    """Bybit's regional hosts name their streams as their API (`api.` → `stream.`); a simulator on loopback
+    serves both on its own host."""
     from cockpit.exchange.venues import dialect_for
 
     bybit = dialect_for("bybit")
     assert bybit.ws_base(None, False) == "wss://stream.bybit.com"
     assert bybit.ws_base(None, True) == "wss://stream-testnet.bybit.com"
     assert bybit.ws_base("https://api.bybit.kz", False) == "wss://stream.bybit.kz"
-    assert bybit.ws_base("https://api-demo.bybit.com", False) == "wss://stream-demo.bybit.com"
     assert bybit.ws_base("http://127.0.0.1:8123", False) == "ws://127.0.0.1:8123"

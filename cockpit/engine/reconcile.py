@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
 
 from cockpit.core import events
-from cockpit.core.domain import Severity, dec, dstr, key_leg, key_symbol, position_key
+from cockpit.core.domain import Severity, dstr, key_leg, key_symbol, position_key
 from cockpit.engine import baddata, peak
 from cockpit.engine.account import emit_balance, positions_from_exchange
 from cockpit.exchange.gateway import GatewayError
@@ -53,12 +54,12 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
     engine.emit("reconcile.started", events.reconcile_started(trigger=trigger), "info", "reconcile")
     gateway = engine.gateway
     # no leverage read here (the account poll brings it): no extra wait after the exchange's answer
-    remote_positions, sent = await _read_positions(engine)
+    remote_positions, sent, marks = await _read_marked(engine)
     emit_balance(engine, await gateway.fetch_balance())
 
     recovered = await _recover_fills(engine, remote_positions)
     if _adopting(engine, trigger):
-        remote_positions, sent = await _adoption_figures(engine, remote_positions, sent, recovered)
+        remote_positions, sent = await _adoption_figures(engine, (remote_positions, sent, marks), recovered)
     # Compare only once the exchange's answer and the user stream agree: a fill in flight during this pass
     # shows up on one side before the other. Re-read until two reads agree or the local state catches up;
     # each round looks at the trade history again (a fill made since, while the user stream is down).
@@ -212,8 +213,10 @@ def session_began(store: SessionStore, default: float | None = None) -> float:
 
 def _adopting(engine: ReconcileContext, trigger: str) -> bool:
     """A session's first reconcile adopts the positions open before it (as they stand, never ghosts): at the
-    startup of a new session, or of a restored one that never got as far as a reconcile."""
-    return trigger == "startup" and (engine.new_session or not engine.state.reconciled_through_ms)
+    startup of a new session, or of a restored one that never got as far as a reconcile — and at the retry of
+    a startup reconcile that failed (no reconcile done yet: what was open is still what was open)."""
+    first = trigger == "startup" or (trigger == "startup-retry" and not engine.state.reconciled_through_ms)
+    return first and (engine.new_session or not engine.state.reconciled_through_ms)
 
 
 def _held(engine: Reads, key: str) -> Decimal:
@@ -226,49 +229,71 @@ def _remote_qty(remote: dict[str, PositionReport], key: str) -> Decimal:
     return position.quantity if position is not None else Decimal(0)
 
 
-def _signed_sum(fills: list[events.OrderFilled]) -> Decimal:
-    return sum((dec(f["last_qty"]) * (1 if f["side"] == "buy" else -1) for f in fills), Decimal(0))
-
-
 async def _read_positions(engine: ReconcileContext) -> tuple[dict[str, PositionReport], Unbooked]:
     """The exchange's open positions, and the fills recorded (`unbooked`) when they were asked for: a fill
     the stream records while the answer is on its way may or may not be in it."""
+    remote, sent, _ = await _read_marked(engine)
+    return remote, sent
+
+
+async def _read_marked(engine: ReconcileContext) -> tuple[dict[str, PositionReport], Unbooked, Marks]:
+    """`_read_positions`, with each position's marks (`_marks`) when they were asked for."""
     sent = dict(engine.state.unbooked)
+    marks = _marks(engine, sent)
     reports = await engine.gateway.fetch_positions(with_leverage=False)
-    return positions_from_exchange(reports, engine.symbols), sent
+    return positions_from_exchange(reports, engine.symbols), sent, marks
 
 
 async def _adoption_figures(
     engine: ReconcileContext,
-    remote: dict[str, PositionReport],
-    sent: Unbooked,
+    first: tuple[dict[str, PositionReport], Unbooked, Marks],
     recovered: dict[str, list[events.OrderFilled]],
 ) -> tuple[dict[str, PositionReport], Unbooked]:
     """The positions a new session adopts as they stand, each with the fills recorded when it was asked for.
 
     A figure is taken as it stands, so it must be known which recorded fills it includes. A position is
-    taken from a read during which no fill of it was recorded — by the stream, or by the trade history read
-    after it (which finds a trade the stream has not delivered, or made while the engine started): every fill
-    recorded before such a read is in it, every one recorded after is not. A position recording fills at
-    every read is taken from the last one, the fills recorded since it was asked for left outside it."""
-    taken: dict[str, PositionReport | None] = {}
-    taken_sent: Unbooked = {}
+    taken from a read during which nothing of it was recorded — no fill (by the stream, or found by the trade
+    history read after it) and no position update — and nothing since: every fill recorded before such a read
+    is in it, every one recorded after is not. A position that never stays still is taken from the last read,
+    the fills recorded since it was asked for left outside it (`position.ghost` names it if that is wrong)."""
+    taken: dict[str, tuple[PositionReport | None, Decimal, tuple[Decimal, Decimal]]] = {}
+    remote, sent, before = first
     for attempt in range(ADOPTION_READS):
         if attempt:
-            remote, sent = await _read_positions(engine)
+            await asyncio.sleep(ADOPTION_PAUSE_S)
+            remote, sent, before = await _read_marked(engine)
             for key, fills in (await _recover_fills(engine, remote)).items():
                 recovered.setdefault(key, []).extend(fills)
-        now = engine.state.unbooked
-        keys = set(remote) | set(engine.state.positions) | set(now) | set(sent)
-        for key in keys - set(taken):
-            if now.get(key, Decimal(0)) == sent.get(key, Decimal(0)):  # nothing recorded while it was read
-                taken[key], taken_sent[key] = remote.get(key), sent.get(key, Decimal(0))
-        if keys <= set(taken):
-            break
-        await asyncio.sleep(ADOPTION_PAUSE_S)
-    for key in keys - set(taken):  # never quiet: the last read
-        taken[key], taken_sent[key] = remote.get(key), sent.get(key, Decimal(0))
-    return {key: report for key, report in taken.items() if report is not None}, taken_sent
+        now = _marks(engine, engine.state.unbooked)
+        keys = set(remote) | set(now) | set(before) | set(taken)
+        for key in keys:
+            still = before.get(key, _STILL)
+            if still == now.get(key, _STILL):  # nothing of it recorded while it was read
+                taken[key] = (remote.get(key), still[1], still)
+        if all(key in taken and taken[key][2] == now.get(key, _STILL) for key in keys):
+            break  # every position taken from a read with nothing of it recorded since
+    now = _marks(engine, engine.state.unbooked)
+    figures: dict[str, PositionReport] = {}
+    recorded_then: Unbooked = {}
+    for key in keys:
+        report, then, still = taken.get(key, (None, Decimal(0), _STILL))
+        if key not in taken or still != now.get(key, _STILL):  # never still: the last read
+            report, then = remote.get(key), sent.get(key, Decimal(0))
+        if report is not None:
+            figures[key] = report
+        recorded_then[key] = then
+    return figures, recorded_then
+
+
+_STILL = (Decimal(0), Decimal(0))  # a position neither held nor with a fill recorded
+Marks = dict[str, tuple[Decimal, Decimal]]
+
+
+def _marks(engine: Reads, unbooked: Mapping[str, Decimal]) -> Marks:
+    """Each position's (size held, fills recorded since the exchange last reported it): what changes when a
+    fill of it, or its position update, is recorded."""
+    keys = set(engine.state.positions) | set(unbooked)
+    return {key: (_held(engine, key), unbooked.get(key, Decimal(0))) for key in keys}
 
 
 def _explanation(engine: Reads, key: str, remote_qty: Decimal, sent: Unbooked) -> Decimal | None:
@@ -411,7 +436,7 @@ def _positions(
             )
         else:
             # every fill recorded since the exchange last reported the position (recovered ones included)
-            expected = local_qty + state.unbooked.get(key, _signed_sum(recovered.get(key, [])))
+            expected = local_qty + state.unbooked.get(key, Decimal(0))
             # what the recorded trades explain: the flagged figure if already a ghost, else what is expected
             booked = local.booked if local is not None and local.booked is not None else expected
             ghosts.append(key)

@@ -287,13 +287,14 @@ class ExchangeGateway:
         if not (is_rate_limit(exc) and self.dialect.is_ban(exc)):
             self.limiter.answered()  # whatever else it is, the IP is not banned
         if is_auth_failure(exc):
-            self._trouble = "auth_failed"
+            self._trouble, self._trouble_endpoint = "auth_failed", None
             self._notify(GatewayNotice("auth_failed", op, _reason(exc), ErrorClass.CRITICAL))
         elif is_rate_limit(exc) and (wait := self._endpoint_limited(op, exc, reading)) is not None:
             # one endpoint's budget (Bybit's 10006): that endpoint waits for its reset, the rest go on; the
             # trouble lasts until that endpoint answers again (another's answer says nothing of it)
-            self._trouble = "rate_limited"
-            self._trouble_endpoint = self.limiter.model.endpoint_of.get(op)
+            if self._trouble in (None, "rate_limited"):  # a ban or maintenance in force stays the trouble
+                self._trouble = "rate_limited"
+                self._trouble_endpoint = self.limiter.model.endpoint_of.get(op)
             self._notify(GatewayNotice("rate_limited", op, _reason(exc), ErrorClass.RECOVERABLE, wait))
         elif is_rate_limit(exc):
             banned = self.dialect.is_ban(exc)
@@ -334,8 +335,8 @@ class ExchangeGateway:
     def _observe_success(self, op: str) -> None:
         self.limiter.answered()
         held = self._trouble_endpoint
-        if held is not None and self.limiter.model.endpoint_of.get(op) != held:
-            return  # one endpoint's refusal: over once that endpoint answers
+        if held is not None and self.limiter.model.endpoint_of.get(op) != held and self.limiter.held(held):
+            return  # one endpoint's refusal: over once that endpoint answers, or a window after its last
         if self._trouble is not None:
             was, self._trouble, self._trouble_endpoint = self._trouble, None, None
             self._notify(GatewayNotice("recovered", op, f"exchange answers again after {was}"))
@@ -430,9 +431,11 @@ class ExchangeGateway:
         LEVERAGES_TTL_S (it changes only with no position open); what it was when a read fails."""
         if time.monotonic() - self._account_margin_read_at < LEVERAGES_TTL_S:
             return self._margin
-        self._account_margin_read_at = time.monotonic()
-        with contextlib.suppress(GatewayError):  # said by the gateway; the last read stands
+        try:
             self._margin = await self.dialect.fetch_account_margin(self)
+            self._account_margin_read_at = time.monotonic()
+        except GatewayError:  # said by the gateway; the last read stands, read again at the next poll
+            pass
         return self._margin
 
     async def _symbol_leverages(self) -> dict[str, int]:
@@ -582,6 +585,7 @@ class ExchangeGateway:
             "leg": intent.leg,
         }
         attempts = 0
+        tries: dict[str, int] = {}  # by kind of failure: a burst of one does not use up another's retries
         while True:
             attempts += 1
             sent_at = time.monotonic()
@@ -608,7 +612,9 @@ class ExchangeGateway:
                         return _ack(found, cid, intent, resolved=True)
                 elif klass in (ErrorClass.PERMANENT, ErrorClass.CRITICAL):
                     raise self._give_up("create_order", exc, attempts, record) from exc
-                if attempts > self._retries(exc):
+                kind = "endpoint" if self.dialect.is_endpoint_limit(exc) else klass.value
+                tries[kind] = tries.get(kind, 0) + 1
+                if tries[kind] > self._retries(exc):
                     raise self._give_up("create_order", exc, attempts, record) from exc
                 if not is_rate_limit(exc):
                     await asyncio.sleep(self.policy.wait(klass, attempts, secrets.randbelow(1000) / 1000))

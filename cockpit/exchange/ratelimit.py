@@ -169,6 +169,7 @@ class RateLimiter:
                     # budget it took stays spent: a little early is never too late)
                     if endpoint.until <= time.monotonic():
                         break
+                    self.not_sent()  # if it was a ban's probe, it did not go: the next request probes
                 endpoint.spent.add(time.monotonic())
         finally:
             self._queued -= 1
@@ -265,6 +266,11 @@ class RateLimiter:
             self._cooldown_until = max(self._cooldown_until, now + wait)
         self._probing = banned and probe
         self._probe_out = False
+
+    def held(self, name: str) -> bool:
+        """Is endpoint `name` refused, or was it within its last window (a burst of refusals is one)?"""
+        endpoint = self._endpoints.get(name)
+        return endpoint is not None and endpoint.refused_until + endpoint.window_s > time.monotonic()
 
     def not_sent(self) -> None:
         """A request that took its turn never went (cancelled, or failed before it was sent): if it was a

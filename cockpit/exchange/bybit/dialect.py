@@ -113,14 +113,14 @@ class Bybit:
         return bybit_client(api_key, api_secret, base_url, timeout_ms, testnet)
 
     def ws_base(self, base_url: str | None, testnet: bool) -> str:
-        """Bybit's own hosts, or a regional / demo one's streams beside its API (`https://api.bybit.kz` →
-        `wss://stream.bybit.kz`, `https://api-demo.bybit.com` → `wss://stream-demo.bybit.com`), or a
-        simulator's own host with ws://."""
+        """Bybit's own hosts, or a regional one's streams beside its API (`https://api.bybit.kz` →
+        `wss://stream.bybit.kz`), or a simulator's own host with ws://. (Demo trading serves its private
+        stream on its own host but its market data on mainnet's: one base cannot say both; not supported.)"""
         if base_url is None:
             return WS_TESTNET if testnet else WS_BASE
         parts = urlsplit(base_url)
         host = parts.hostname or ""
-        if parts.scheme == "https" and host.startswith(("api.", "api-")):
+        if parts.scheme == "https" and host.startswith("api."):
             return f"wss://stream{host[len('api') :]}"
         return ws_of(base_url)
 

@@ -88,16 +88,15 @@ def position_reports(rows: Any, account_margin: str | None = None) -> list[Posit
     return [position_report(row, account_margin) for row in rows]
 
 
-def account_margin(answer: Any) -> str:
+def account_margin(answer: Any) -> str | None:
     """`GET /v5/account/info`'s `marginMode`: a unified account's margin mode is the whole account's —
-    ISOLATED_MARGIN "isolated"; REGULAR_MARGIN and PORTFOLIO_MARGIN "cross" (positions share the wallet)."""
+    ISOLATED_MARGIN "isolated"; REGULAR_MARGIN and PORTFOLIO_MARGIN "cross" (positions share the wallet);
+    None for one cockpit does not know (each row's `tradeMode` then says, as on a classic account)."""
     result = answer.get("result") if isinstance(answer, Mapping) else None
     mode = result.get("marginMode") if isinstance(result, Mapping) else None
     if mode == "ISOLATED_MARGIN":
         return "isolated"
-    if mode in ("REGULAR_MARGIN", "PORTFOLIO_MARGIN"):
-        return "cross"
-    raise MalformedReport(f"the account's marginMode {mode!r} is none of ISOLATED/REGULAR/PORTFOLIO_MARGIN")
+    return "cross" if mode in ("REGULAR_MARGIN", "PORTFOLIO_MARGIN") else None
 
 
 def position_report(row: Mapping[str, Any], account_margin: str | None = None) -> PositionReport:
