@@ -283,7 +283,9 @@ class ExchangeGateway:
     def _observe_failure(self, op: str, exc: BaseException) -> None:
         self.last_error = f"{op}: {type(exc).__name__}: {_reason(exc)}"
         headers = getattr(self.client, "last_response_headers", None)
-        reading = self._observe_budget(op, headers)
+        # budget figures from a refusal only: another failure may have no answer of its own, and the client's
+        # last headers would then be another call's (calls run side by side)
+        reading = self._observe_budget(op, headers) if is_rate_limit(exc) else LimitReading()
         if not (is_rate_limit(exc) and self.dialect.is_ban(exc)):
             self.limiter.answered()  # whatever else it is, the IP is not banned
         if is_auth_failure(exc):
