@@ -159,6 +159,35 @@ async def test_new_session_adopts_positions_opened_before_it(sim: SimServer, sta
     assert run.engine.state.positions["BNB/USDT:USDT"].qty == Decimal("-1")
 
 
+async def test_a_startup_reconcile_that_failed_leaves_the_adoption_to_the_next_pass(
+    sim: SimServer, start_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange fails the startup reconcile halfway (its trade history read): the positions open before
+    the session are still adopted by the next pass, whatever asked for it — never called ghosts."""
+    import ccxt
+
+    from cockpit.engine import reconcile as reconcile_module
+    from cockpit.exchange.gateway import ErrorClass, GatewayError
+
+    await trade(sim, symbol="BNBUSDT", side="SELL", quantity="1")
+    recover = reconcile_module._recover_fills
+    failed: list[bool] = []
+
+    async def fail_once(engine: Any, remote: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise GatewayError("fetch_my_trades", ErrorClass.TRANSIENT, ccxt.RequestTimeout("timed out"), 4)
+        return await recover(engine, remote)
+
+    monkeypatch.setattr(reconcile_module, "_recover_fills", fail_once)
+    run: EngineRun = await start_engine()
+    alert = await run.wait_for("alert", where=lambda e: "startup reconcile failed" in e.payload["message"])
+    done = await run.wait_for("reconcile.done")
+    assert alert.seq < done.seq and failed
+    assert done.payload["adopted"] == ["BNB/USDT:USDT"] and done.payload["ghosts"] == []
+    assert run.engine.state.positions["BNB/USDT:USDT"].qty == Decimal("-1") and run.of("position.ghost") == []
+
+
 async def test_a_restart_never_recovers_the_trades_of_a_position_adopted_before_the_session(
     sim: SimServer, start_engine: Any
 ) -> None:

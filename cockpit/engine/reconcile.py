@@ -77,7 +77,7 @@ async def _reconcile(engine: ReconcileContext, trigger: str) -> events.Reconcile
     # compared now, with no await since the last read: a fill the stream records meanwhile is one the
     # exchange's answer may not include (`sent`: what was recorded when it was asked for)
     held = {symbol: position.qty for symbol, position in engine.state.positions.items()}  # for the peak
-    matched, ghosts, adopted, corrected = _positions(engine, remote_positions, recovered, trigger, sent)
+    matched, ghosts, adopted, corrected = _positions(engine, remote_positions, trigger, sent)
     denied = peak.denied(engine, ghosts, held)
     orders_read_at = time.time()
     remote_orders = await gateway.fetch_open_orders()
@@ -212,11 +212,10 @@ def session_began(store: SessionStore, default: float | None = None) -> float:
 
 
 def _adopting(engine: ReconcileContext, trigger: str) -> bool:
-    """A session's first reconcile adopts the positions open before it (as they stand, never ghosts): at the
-    startup of a new session, or of a restored one that never got as far as a reconcile — and at the retry of
-    a startup reconcile that failed (no reconcile done yet: what was open is still what was open)."""
-    first = trigger == "startup" or (trigger == "startup-retry" and not engine.state.reconciled_through_ms)
-    return first and (engine.new_session or not engine.state.reconciled_through_ms)
+    """A session's first reconcile adopts the positions open before it (as they stand, never ghosts): the
+    first to finish in a new session, or in a restored one that never got as far as one — whatever asked for
+    it (a startup reconcile that failed leaves it to the next pass, a poll's or the operator's as well)."""
+    return not engine.state.reconciled_through_ms
 
 
 def _held(engine: Reads, key: str) -> Decimal:
@@ -258,6 +257,7 @@ async def _adoption_figures(
     the fills recorded since it was asked for left outside it (`position.ghost` names it if that is wrong)."""
     taken: dict[str, tuple[PositionReport | None, Decimal, tuple[Decimal, Decimal]]] = {}
     remote, sent, before = first
+    keys: set[str] = set()
     for attempt in range(ADOPTION_READS):
         if attempt:
             await asyncio.sleep(ADOPTION_PAUSE_S)
@@ -356,7 +356,6 @@ def _figures(key: str, qty: Decimal, entry: Decimal, theirs: PositionReport | No
 def _positions(
     engine: ReconcileContext,
     remote: dict[str, PositionReport],
-    recovered: dict[str, list[events.OrderFilled]],
     trigger: str,
     sent: Unbooked,
 ) -> tuple[int, list[str], list[str], list[str]]:

@@ -418,7 +418,8 @@ class ExchangeGateway:
         leverage (Binance's positionRisk v3 no longer carries it) takes it from the symbols' settings, read
         at most once a minute (a leverage changed since shows within the minute)."""
         await self.ensure_markets()
-        margin = await self._account_margin()
+        # the account's margin mode (Bybit's): read by the account poll (with_leverage), else as last read
+        margin = await self._account_margin() if with_leverage else self._margin
         rows: list[dict[str, Any]] = await self.call("fetch_positions", self.client.fetch_positions)
         reports = self._read("fetch_positions", lambda r: self.dialect.position_reports(r, margin), rows)
         if with_leverage and any(r.leverage is None and r.quantity for r in reports):
@@ -433,11 +434,9 @@ class ExchangeGateway:
         LEVERAGES_TTL_S (it changes only with no position open); what it was when a read fails."""
         if time.monotonic() - self._account_margin_read_at < LEVERAGES_TTL_S:
             return self._margin
-        try:
+        self._account_margin_read_at = time.monotonic()  # one read at a time, and a failed one not at once
+        with contextlib.suppress(GatewayError):  # said by the gateway; the last read stands
             self._margin = await self.dialect.fetch_account_margin(self)
-            self._account_margin_read_at = time.monotonic()
-        except GatewayError:  # said by the gateway; the last read stands, read again at the next poll
-            pass
         return self._margin
 
     async def _symbol_leverages(self) -> dict[str, int]:
@@ -619,7 +618,7 @@ class ExchangeGateway:
                 if tries[kind] > self._retries(exc):
                     raise self._give_up("create_order", exc, attempts, record) from exc
                 if not is_rate_limit(exc):
-                    await asyncio.sleep(self.policy.wait(klass, attempts, secrets.randbelow(1000) / 1000))
+                    await asyncio.sleep(self.policy.wait(klass, tries[kind], secrets.randbelow(1000) / 1000))
             else:
                 return self._placed(raw, cid, amount, intent, attempts, record)
 
