@@ -239,9 +239,11 @@ async def test_the_kill_switch_guard_cancels_what_opens_a_leg_and_leaves_what_cl
     assert await open_orders(sim) == {"tp-long", "tp-short"}
 
 
-async def test_the_hedge_demo_trades_both_legs_and_cries_no_ghost(tmp_path: Any) -> None:
-    """`cockpit demo --hedge`: the demo's strategy trades LONG and SHORT legs while the engine follows; every
-    leg it opens is explained by its fills — no ghost, no incident for a routine trade."""
+@pytest.mark.parametrize("wire", EXCHANGES)
+async def test_the_hedge_demo_trades_both_legs_and_cries_no_ghost(tmp_path: Any, wire: str) -> None:
+    """`cockpit demo --hedge [--exchange bybit]`: the demo's strategy trades LONG and SHORT legs while the
+    engine follows; every leg it opens is explained by its fills — no ghost, no incident for a routine
+    trade."""
     import asyncio
     import sys
 
@@ -250,7 +252,7 @@ async def test_the_hedge_demo_trades_both_legs_and_cries_no_ghost(tmp_path: Any)
     session = tmp_path / "demo.duckdb"
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "cockpit", "demo", "--headless", "--json", "--hedge"),
-        *("--duration", "25", "--session", str(session), "--seed", "3"),
+        *("--duration", "25", "--session", str(session), "--seed", "3", "--exchange", wire),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

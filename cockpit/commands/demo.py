@@ -31,16 +31,25 @@ def register(commands: Commands) -> None:
     demo.add_argument(
         "--hedge", action="store_true", help="the simulated account in hedge mode (LONG and SHORT legs)"
     )
+    demo.add_argument(
+        "--exchange",
+        choices=sorted(CONFIG_ID),
+        default="binance",
+        help="the wire the simulator speaks and the engine reads: Binance USD-M (default) or Bybit v5 linear",
+    )
     demo.set_defaults(handler=run_demo_command)
+
+
+CONFIG_ID = {"binance": "binanceusdm", "bybit": "bybit"}  # the simulator's wire -> the config's exchange.id
 
 
 def demo_session_file(now: datetime) -> Path:
     return data_dir() / "demo" / f"demo-{now:%Y%m%d-%H%M%S}.duckdb"
 
 
-def demo_spec(session: Path, base_url: str | None) -> RunSpec:
+def demo_spec(session: Path, base_url: str | None, exchange: str = "binance") -> RunSpec:
     """The demo's run: the simulator at `base_url` (None until it has started: the app needs only the risk
-    figures before then)."""
+    figures before then), speaking `exchange`'s wire."""
     from cockpit.config.secrets import Credentials
     from cockpit.config.settings import ExchangeConfig, SessionConfig, default_config
     from cockpit.engine.options import EngineOptions
@@ -50,7 +59,7 @@ def demo_spec(session: Path, base_url: str | None) -> RunSpec:
     config = default_config()
     config = replace(
         config,
-        exchange=ExchangeConfig(id="binanceusdm", base_url=base_url),
+        exchange=ExchangeConfig(id=CONFIG_ID[exchange], base_url=base_url),
         session=SessionConfig(path=session, dir=session.parent),
     )
     return RunSpec(
@@ -104,11 +113,11 @@ def run_demo_command(args: argparse.Namespace) -> int:
     if args.headless:
         import asyncio
 
-        return asyncio.run(_headless(session, args.seed, args.duration, args.json, args.hedge))
-    return _engine_and_cockpit(session, args.seed, args.hedge)
+        return asyncio.run(_headless(session, args.seed, args.duration, args.json, args.hedge, args.exchange))
+    return _engine_and_cockpit(session, args.seed, args.hedge, args.exchange)
 
 
-def _engine_and_cockpit(session: Path, seed: int, hedge: bool = False) -> int:
+def _engine_and_cockpit(session: Path, seed: int, hedge: bool = False, exchange: str = "binance") -> int:
     """The demo as cockpit is meant to run: the engine (with its simulator) in a process of its own, as a
     service would run it, and the cockpit attached to it. The demo's engine stops with the demo."""
     import subprocess
@@ -121,7 +130,8 @@ def _engine_and_cockpit(session: Path, seed: int, hedge: bool = False) -> int:
         engine = subprocess.Popen(
             [sys.executable, "-m", "cockpit", "demo", "--headless", "--session", str(session)]
             + ["--seed", str(seed)]
-            + (["--hedge"] if hedge else []),
+            + (["--hedge"] if hedge else [])
+            + ["--exchange", exchange],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out,
@@ -189,17 +199,24 @@ def _wait_for_engine(
 
 
 async def _headless(
-    session: Path, seed: int, duration: float | None, as_json: bool, hedge: bool = False
+    session: Path,
+    seed: int,
+    duration: float | None,
+    as_json: bool,
+    hedge: bool = False,
+    exchange: str = "binance",
 ) -> int:
     from cockpit.engine.runtime import json_printer, run, text_printer
     from cockpit.sim.server import SimServer
 
-    sim = SimServer(seed=seed, activity=True, dual_side=hedge)
+    sim = SimServer(seed=seed, activity=True, dual_side=hedge, exchange=exchange)
     base_url = await sim.start()
     print(f"cockpit demo: simulator on {base_url}, session {session}", file=sys.stderr, flush=True)
     try:
         return await run(
-            demo_spec(session, base_url), printer=json_printer if as_json else text_printer, duration=duration
+            demo_spec(session, base_url, exchange),
+            printer=json_printer if as_json else text_printer,
+            duration=duration,
         )
     finally:
         await sim.stop()

@@ -78,12 +78,13 @@ class RateLimitSnapshot:
 
     @property
     def busiest(self) -> EndpointBudget | None:
-        """The endpoint to show: one waiting for its reset, else the one nearest its limit (None if idle)."""
+        """The endpoint to show: one waiting for its reset, else the one nearest its limit, else (all idle)
+        the tightest budget of those called so far — a line that stays, not one that comes and goes; None
+        before any endpoint with a budget of its own was called (and always on Binance)."""
         cooling = [e for e in self.endpoints if e.cooldown_until is not None]
         if cooling:
             return max(cooling, key=lambda e: e.cooldown_until or 0.0)
-        used = [e for e in self.endpoints if e.used]
-        return max(used, key=lambda e: (e.usage, e.used)) if used else None
+        return max(self.endpoints, key=lambda e: (e.usage, e.used, -e.limit), default=None)
 
 
 class _Endpoint:
