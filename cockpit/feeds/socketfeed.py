@@ -45,7 +45,9 @@ class SocketFeed:
 
     @property
     def connected(self) -> bool:
-        return self.conn.is_open
+        """Open and ready: whatever its feed does on opening (a login, a subscribe) done — not merely a socket
+        open while a login is still being answered (or refused)."""
+        return self.conn.open.is_set()
 
     async def wait_connected(self) -> None:
         """Until the socket is open (and whatever its feed does on opening — a login, a subscribe — done)."""
