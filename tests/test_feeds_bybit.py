@@ -285,8 +285,14 @@ async def test_a_refused_login_is_said_once_and_retried_with_backoff(bybit_sim: 
         on_status=statuses.append,
         backoff=(0.05, 0.1),
     )
+
+    def critical() -> bool:  # the status of an attempt follows its refusal: wait for what is asserted
+        return feed.refusals >= 4 and any(
+            s.state == FeedState.RECONNECTING and s.severity == Severity.CRITICAL for s in statuses
+        )
+
     async with feed:
-        await wait_until(lambda: feed.refusals >= 4, 10, "a first login and 3 retries refused")
+        await wait_until(critical, 10, "a first login and 3 retries refused, said critical")
         assert not feed.connected
     assert auth == [(False, "private socket login refused: Params Error")]  # once, not per attempt
     retries = [s for s in statuses if s.state == FeedState.RECONNECTING]
